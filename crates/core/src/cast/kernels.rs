@@ -1,0 +1,265 @@
+//! Slice-at-a-time cast kernels over little-endian bytes.
+
+use super::float::*;
+use crate::DType;
+use std::fmt;
+
+/// A value that has no image in the target dtype.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CastError {
+    /// Element index within the slice.
+    pub index: usize,
+    /// The offending value.
+    pub value: f64,
+}
+
+impl fmt::Display for CastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "element {} ({}) is NaN or out of range for the target integer type",
+            self.index, self.value
+        )
+    }
+}
+
+/// Elements converted per inner step: keeps the intermediate buffer in cache.
+const STEP: usize = 16 * 1024;
+
+fn castable(d: DType) -> bool {
+    d.is_int()
+        || matches!(
+            d,
+            DType::Bool
+                | DType::F16
+                | DType::BF16
+                | DType::F32
+                | DType::F64
+                | DType::F8E4M3
+                | DType::F8E5M2
+        )
+}
+
+/// True when [`cast_slice`] converts `from` into `to`.
+pub fn can_cast(from: DType, to: DType) -> bool {
+    from == to || (castable(from) && castable(to))
+}
+
+/// Casts the little-endian elements in `input` from `from` to `to`, appending
+/// to `out`. `input` must hold whole elements.
+pub fn cast_slice(from: DType, to: DType, input: &[u8], out: &mut Vec<u8>) -> Result<(), CastError> {
+    if from == to {
+        out.extend_from_slice(input);
+        return Ok(());
+    }
+    let size = from.byte_size().unwrap_or(1);
+    let mut base = 0usize;
+    for piece in input.chunks(STEP * size) {
+        match to {
+            DType::F64 => {
+                let mut vals = Vec::new();
+                decode_f64(from, piece, &mut vals);
+                out.reserve(vals.len() * 8);
+                for v in vals {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            t if t.is_float() => {
+                let mut vals = Vec::new();
+                decode_f32(from, piece, &mut vals);
+                encode_f32(from, t, &vals, out);
+            }
+            t if from.is_float() => {
+                let mut vals = Vec::new();
+                decode_f64(from, piece, &mut vals);
+                encode_int_checked(t, &vals, out).map_err(|mut e| {
+                    e.index += base;
+                    e
+                })?;
+            }
+            t => {
+                let mut vals = Vec::new();
+                decode_int(from, piece, &mut vals);
+                encode_int_wrapping(t, &vals, out);
+            }
+        }
+        base += piece.len() / size;
+    }
+    Ok(())
+}
+
+macro_rules! le {
+    ($t:ty, $bytes:expr) => {
+        $bytes
+            .chunks_exact(std::mem::size_of::<$t>())
+            .map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or_default()))
+    };
+}
+
+fn decode_f32(from: DType, b: &[u8], v: &mut Vec<f32>) {
+    v.reserve(b.len());
+    match from {
+        DType::F32 => v.extend(le!(f32, b)),
+        DType::F64 => v.extend(le!(f64, b).map(f64_to_f32)),
+        DType::F16 => v.extend(le!(u16, b).map(f16_to_f32)),
+        DType::BF16 => v.extend(le!(u16, b).map(bf16_to_f32)),
+        DType::F8E4M3 => v.extend(b.iter().map(|&x| e4m3_to_f32(x))),
+        DType::F8E5M2 => v.extend(b.iter().map(|&x| e5m2_to_f32(x))),
+        DType::Bool => v.extend(b.iter().map(|&x| if x != 0 { 1.0 } else { 0.0 })),
+        DType::U8 => v.extend(b.iter().map(|&x| f32::from(x))),
+        DType::I8 => v.extend(b.iter().map(|&x| f32::from(x as i8))),
+        DType::U16 => v.extend(le!(u16, b).map(f32::from)),
+        DType::I16 => v.extend(le!(i16, b).map(f32::from)),
+        DType::U32 => v.extend(le!(u32, b).map(|x| x as f32)),
+        DType::I32 => v.extend(le!(i32, b).map(|x| x as f32)),
+        DType::U64 => v.extend(le!(u64, b).map(|x| x as f32)),
+        DType::I64 => v.extend(le!(i64, b).map(|x| x as f32)),
+        _ => {}
+    }
+}
+
+fn decode_f64(from: DType, b: &[u8], v: &mut Vec<f64>) {
+    match from {
+        DType::F64 => v.extend(le!(f64, b)),
+        DType::U32 => v.extend(le!(u32, b).map(f64::from)),
+        DType::I32 => v.extend(le!(i32, b).map(f64::from)),
+        DType::U64 => v.extend(le!(u64, b).map(|x| x as f64)),
+        DType::I64 => v.extend(le!(i64, b).map(|x| x as f64)),
+        _ => {
+            // Every other source is exact in f32; widen from there.
+            let mut f = Vec::new();
+            decode_f32(from, b, &mut f);
+            v.extend(f.into_iter().map(f32_to_f64));
+        }
+    }
+}
+
+fn decode_int(from: DType, b: &[u8], v: &mut Vec<i128>) {
+    match from {
+        DType::Bool => v.extend(b.iter().map(|&x| i128::from(x != 0))),
+        DType::U8 => v.extend(b.iter().map(|&x| i128::from(x))),
+        DType::I8 => v.extend(b.iter().map(|&x| i128::from(x as i8))),
+        DType::U16 => v.extend(le!(u16, b).map(i128::from)),
+        DType::I16 => v.extend(le!(i16, b).map(i128::from)),
+        DType::U32 => v.extend(le!(u32, b).map(i128::from)),
+        DType::I32 => v.extend(le!(i32, b).map(i128::from)),
+        DType::U64 => v.extend(le!(u64, b).map(i128::from)),
+        DType::I64 => v.extend(le!(i64, b).map(i128::from)),
+        _ => {}
+    }
+}
+
+fn encode_f32(from: DType, to: DType, vals: &[f32], out: &mut Vec<u8>) {
+    match to {
+        DType::F32 => {
+            out.reserve(vals.len() * 4);
+            vals.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        }
+        DType::F16 => {
+            out.reserve(vals.len() * 2);
+            vals.iter()
+                .for_each(|&v| out.extend_from_slice(&f32_to_f16(v).to_le_bytes()));
+        }
+        DType::BF16 => {
+            // torch's vectorized f32/f64→bf16 loop writes 0xFFFF for NaN; the
+            // other sources go through c10's scalar conversion, which writes 0x7FC0.
+            let nan = if matches!(from, DType::F32 | DType::F64) {
+                0xffff
+            } else {
+                0x7fc0
+            };
+            out.reserve(vals.len() * 2);
+            vals.iter()
+                .for_each(|&v| out.extend_from_slice(&f32_to_bf16(v, nan).to_le_bytes()));
+        }
+        DType::F8E4M3 => out.extend(vals.iter().map(|&v| f32_to_e4m3(v))),
+        DType::F8E5M2 => out.extend(vals.iter().map(|&v| f32_to_e5m2(v))),
+        _ => {}
+    }
+}
+
+fn encode_int_checked(to: DType, vals: &[f64], out: &mut Vec<u8>) -> Result<(), CastError> {
+    if to == DType::Bool {
+        out.extend(vals.iter().map(|&v| u8::from(v != 0.0)));
+        return Ok(());
+    }
+    let (lo, hi) = int_range(to);
+    let mut ints = Vec::with_capacity(vals.len());
+    for (index, &value) in vals.iter().enumerate() {
+        let t = value.trunc();
+        // hi + 1 is a power of two, so the bound is exact in f64.
+        if value.is_nan() || t < lo as f64 || t >= (hi + 1) as f64 {
+            return Err(CastError { index, value });
+        }
+        ints.push(t as i128);
+    }
+    encode_int_wrapping(to, &ints, out);
+    Ok(())
+}
+
+fn int_range(d: DType) -> (i128, i128) {
+    match d {
+        DType::U8 => (0, u8::MAX.into()),
+        DType::I8 => (i8::MIN.into(), i8::MAX.into()),
+        DType::U16 => (0, u16::MAX.into()),
+        DType::I16 => (i16::MIN.into(), i16::MAX.into()),
+        DType::U32 => (0, u32::MAX.into()),
+        DType::I32 => (i32::MIN.into(), i32::MAX.into()),
+        DType::U64 => (0, u64::MAX.into()),
+        _ => (i64::MIN.into(), i64::MAX.into()),
+    }
+}
+
+fn encode_int_wrapping(to: DType, vals: &[i128], out: &mut Vec<u8>) {
+    for &v in vals {
+        match to {
+            DType::Bool => out.push(u8::from(v != 0)),
+            DType::U8 | DType::I8 => out.push(v as u8),
+            DType::U16 | DType::I16 => out.extend_from_slice(&(v as u16).to_le_bytes()),
+            DType::U32 | DType::I32 => out.extend_from_slice(&(v as u32).to_le_bytes()),
+            _ => out.extend_from_slice(&(v as u64).to_le_bytes()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cast<T: Copy>(from: DType, to: DType, bytes: &[u8]) -> Result<Vec<u8>, CastError> {
+        let mut out = Vec::new();
+        cast_slice(from, to, bytes, &mut out).map(|_| out)
+    }
+
+    #[test]
+    fn f64_to_f16_rounds_twice_like_torch() {
+        // 1 + 2^-11 + 2^-40: f32 rounds to the f16 tie, which then goes to even (1.0).
+        let x = 1.0f64 + 2f64.powi(-11) + 2f64.powi(-40);
+        let out = cast::<f64>(DType::F64, DType::F16, &x.to_le_bytes()).unwrap();
+        assert_eq!(out, 0x3c00u16.to_le_bytes());
+    }
+
+    #[test]
+    fn float_to_int_truncates_and_refuses_nan() {
+        let vals: Vec<u8> = [1.7f32, -1.7, 2.5].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let out = cast::<f32>(DType::F32, DType::I32, &vals).unwrap();
+        let ints: Vec<i32> = out.chunks(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect();
+        assert_eq!(ints, [1, -1, 2]);
+        let err = cast::<f32>(DType::F32, DType::U8, &(-1.0f32).to_le_bytes()).unwrap_err();
+        assert_eq!(err.index, 0);
+        assert!(cast::<f32>(DType::F32, DType::I64, &f32::NAN.to_le_bytes()).is_err());
+    }
+
+    #[test]
+    fn int_to_int_wraps() {
+        let out = cast::<i32>(DType::I32, DType::I8, &300i32.to_le_bytes()).unwrap();
+        assert_eq!(out, [44]);
+    }
+
+    #[test]
+    fn packed_and_complex_are_refused() {
+        assert!(!can_cast(DType::F4, DType::F32));
+        assert!(!can_cast(DType::C64, DType::F32));
+        assert!(can_cast(DType::C64, DType::C64));
+    }
+}

@@ -1,0 +1,269 @@
+//! Typed, ordered metadata.
+//!
+//! GGUF key/values carry a width and signedness per value and PyTorch
+//! checkpoints carry arbitrary nested values; both pass through here without
+//! losing their types, where the target format can hold them.
+
+use serde_json::{Map as JsonMap, Number, Value as Json};
+
+/// One metadata value, with its exact type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// No value (JSON `null`, Python `None`).
+    Null,
+    /// Boolean.
+    Bool(bool),
+    /// Unsigned 8-bit integer.
+    U8(u8),
+    /// Signed 8-bit integer.
+    I8(i8),
+    /// Unsigned 16-bit integer.
+    U16(u16),
+    /// Signed 16-bit integer.
+    I16(i16),
+    /// Unsigned 32-bit integer.
+    U32(u32),
+    /// Signed 32-bit integer.
+    I32(i32),
+    /// Unsigned 64-bit integer.
+    U64(u64),
+    /// Signed 64-bit integer.
+    I64(i64),
+    /// 32-bit float.
+    F32(f32),
+    /// 64-bit float.
+    F64(f64),
+    /// UTF-8 string.
+    Str(String),
+    /// An array whose elements are all of `kind` (GGUF arrays are typed, so
+    /// even an empty one keeps its element type).
+    Array(ValueKind, Vec<Value>),
+    /// A nested ordered map.
+    Map(Metadata),
+}
+
+/// The type of a [`Value`], used for array element types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum ValueKind {
+    Null,
+    Bool,
+    U8,
+    I8,
+    U16,
+    I16,
+    U32,
+    I32,
+    U64,
+    I64,
+    F32,
+    F64,
+    Str,
+    Array,
+    Map,
+    /// Elements of differing kinds (JSON and Python lists).
+    Mixed,
+}
+
+impl Value {
+    /// This value's kind.
+    pub fn kind(&self) -> ValueKind {
+        match self {
+            Value::Null => ValueKind::Null,
+            Value::Bool(_) => ValueKind::Bool,
+            Value::U8(_) => ValueKind::U8,
+            Value::I8(_) => ValueKind::I8,
+            Value::U16(_) => ValueKind::U16,
+            Value::I16(_) => ValueKind::I16,
+            Value::U32(_) => ValueKind::U32,
+            Value::I32(_) => ValueKind::I32,
+            Value::U64(_) => ValueKind::U64,
+            Value::I64(_) => ValueKind::I64,
+            Value::F32(_) => ValueKind::F32,
+            Value::F64(_) => ValueKind::F64,
+            Value::Str(_) => ValueKind::Str,
+            Value::Array(..) => ValueKind::Array,
+            Value::Map(_) => ValueKind::Map,
+        }
+    }
+
+    /// The value as JSON. Non-finite floats, which JSON cannot spell, become
+    /// the strings `"NaN"`, `"inf"` and `"-inf"`.
+    pub fn to_json(&self) -> Json {
+        fn float(f: f64) -> Json {
+            match Number::from_f64(f) {
+                Some(n) => Json::Number(n),
+                None if f.is_nan() => Json::String("NaN".into()),
+                None if f > 0.0 => Json::String("inf".into()),
+                None => Json::String("-inf".into()),
+            }
+        }
+        match self {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::U8(v) => Json::from(*v),
+            Value::I8(v) => Json::from(*v),
+            Value::U16(v) => Json::from(*v),
+            Value::I16(v) => Json::from(*v),
+            Value::U32(v) => Json::from(*v),
+            Value::I32(v) => Json::from(*v),
+            Value::U64(v) => Json::from(*v),
+            Value::I64(v) => Json::from(*v),
+            Value::F32(v) => float(f64::from(*v)),
+            Value::F64(v) => float(*v),
+            Value::Str(s) => Json::String(s.clone()),
+            Value::Array(_, items) => Json::Array(items.iter().map(Value::to_json).collect()),
+            Value::Map(m) => m.to_json(),
+        }
+    }
+
+    /// The value as a string the way safetensors' `__metadata__` holds it:
+    /// strings as-is, anything else as its JSON text.
+    pub fn to_metadata_string(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            other => other.to_json().to_string(),
+        }
+    }
+
+    /// A value from JSON: integers become I64 (U64 above `i64::MAX`), other
+    /// numbers F64, arrays keep a common kind when they have one.
+    pub fn from_json(json: &Json) -> Value {
+        match json {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Value::I64(i)
+                } else if let Some(u) = n.as_u64() {
+                    Value::U64(u)
+                } else {
+                    Value::F64(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            Json::String(s) => Value::Str(s.clone()),
+            Json::Array(items) => Value::array(items.iter().map(Value::from_json).collect()),
+            Json::Object(map) => Value::Map(Metadata::from_json_object(map)),
+        }
+    }
+
+    /// An array value whose element kind is inferred: the common kind of the
+    /// items, or [`ValueKind::Mixed`].
+    pub fn array(items: Vec<Value>) -> Value {
+        let kind = match items.first() {
+            None => ValueKind::Mixed,
+            Some(first) => {
+                let k = first.kind();
+                if items.iter().all(|v| v.kind() == k) {
+                    k
+                } else {
+                    ValueKind::Mixed
+                }
+            }
+        };
+        Value::Array(kind, items)
+    }
+}
+
+/// Ordered key → [`Value`] pairs, in the order the source gave them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metadata {
+    entries: Vec<(String, Value)>,
+}
+
+impl Metadata {
+    /// Empty metadata.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Sets `key`, replacing an existing value in place or appending.
+    pub fn insert(&mut self, key: impl Into<String>, value: Value) {
+        let key = key.into();
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// Appends without checking for an existing key; readers that already
+    /// refused duplicates use this to stay linear in the key count.
+    pub fn push_unchecked(&mut self, key: String, value: Value) {
+        self.entries.push((key, value));
+    }
+
+    /// The pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// As a JSON object, keys in order.
+    pub fn to_json(&self) -> Json {
+        let mut map = JsonMap::new();
+        for (k, v) in &self.entries {
+            map.insert(k.clone(), v.to_json());
+        }
+        Json::Object(map)
+    }
+
+    /// From a JSON object, keys in the object's order.
+    pub fn from_json_object(map: &JsonMap<String, Json>) -> Metadata {
+        Metadata {
+            entries: map
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                .collect(),
+        }
+    }
+}
+
+impl FromIterator<(String, Value)> for Metadata {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
+        let mut m = Metadata::new();
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_strings_stay_strings_others_become_json() {
+        assert_eq!(Value::Str("pt".into()).to_metadata_string(), "pt");
+        assert_eq!(Value::U32(7).to_metadata_string(), "7");
+        assert_eq!(Value::F32(f32::NAN).to_metadata_string(), "\"NaN\"");
+        let arr = Value::array(vec![Value::I32(1), Value::I32(-2)]);
+        assert_eq!(arr.kind(), ValueKind::Array);
+        assert_eq!(arr.to_metadata_string(), "[1,-2]");
+    }
+
+    #[test]
+    fn insert_replaces_in_place() {
+        let mut m = Metadata::new();
+        m.insert("a", Value::Bool(true));
+        m.insert("b", Value::Null);
+        m.insert("a", Value::Bool(false));
+        let keys: Vec<_> = m.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(m.get("a"), Some(&Value::Bool(false)));
+    }
+}

@@ -1,0 +1,45 @@
+//! Tensor descriptors.
+
+use crate::DType;
+
+/// One tensor as a source describes it, before any byte is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// Full name, e.g. `model.layers.0.self_attn.q_proj.weight`.
+    pub name: String,
+    /// Element type.
+    pub dtype: DType,
+    /// Logical shape, row-major, outermost dimension first. Empty for a 0-dim tensor.
+    pub shape: Vec<u64>,
+    /// Stored size in bytes (element count × dtype size, or whole blocks).
+    pub nbytes: u64,
+    /// Where the bytes sit unchanged in the source file, as a byte offset into
+    /// that file; `None` when they must be decoded or computed.
+    pub file_offset: Option<u64>,
+}
+
+impl TensorInfo {
+    /// A descriptor whose byte size is derived from dtype and shape; `None`
+    /// when the size overflows or is not a whole number of bytes.
+    pub fn new(name: impl Into<String>, dtype: DType, shape: Vec<u64>) -> Option<TensorInfo> {
+        let nbytes = dtype.storage_bytes(element_count(&shape)?)?;
+        Some(TensorInfo {
+            name: name.into(),
+            dtype,
+            shape,
+            nbytes,
+            file_offset: None,
+        })
+    }
+
+    /// Number of elements (1 for a 0-dim tensor).
+    pub fn numel(&self) -> u64 {
+        // Constructors validated the product; saturate rather than trust callers.
+        element_count(&self.shape).unwrap_or(u64::MAX)
+    }
+}
+
+/// Product of the dimensions with overflow checking (1 for an empty shape).
+pub fn element_count(shape: &[u64]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
+}
