@@ -1,1 +1,118 @@
-fn main(){}
+//! The `tensorcast` command: argument parsing and printing; the work is done
+//! by the `tensorcast` library crate.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tensorcast::{DType, Format};
+
+/// Convert tensor containers: safetensors, GGUF, PyTorch checkpoints, NumPy, tpack.
+#[derive(Parser)]
+#[command(name = "tensorcast", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert INPUT into OUTPUT (input format detected from its bytes).
+    Convert {
+        /// The file to read (a `.safetensors.index.json` opens a sharded checkpoint).
+        input: PathBuf,
+        /// The file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Output format (default: from the output's extension).
+        #[arg(long, value_parser = parse_format)]
+        to: Option<Format>,
+        /// Cast floating-point tensors to this dtype (f64, f32, f16, bf16,
+        /// f8_e4m3, f8_e5m2); integer and bool tensors keep theirs.
+        #[arg(long, value_parser = parse_cast_dtype)]
+        dtype: Option<DType>,
+        /// Replace OUTPUT if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Split safetensors output into shards of at most SIZE (e.g. 5GB, 2GiB),
+        /// with a Hugging Face index file.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_shard_size: Option<u64>,
+    },
+    /// List a file's tensors and metadata.
+    Inspect {
+        /// The file to read.
+        file: PathBuf,
+        /// Print JSON: {"format", "metadata", "tensors": [{"name", "dtype", "shape", "nbytes"}]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+fn parse_cast_dtype(s: &str) -> Result<DType, String> {
+    let d: DType = s.parse()?;
+    match d {
+        DType::F64 | DType::F32 | DType::F16 | DType::BF16 | DType::F8E4M3 | DType::F8E5M2 => Ok(d),
+        _ => Err(format!(
+            "--dtype takes a float type (f64, f32, f16, bf16, f8_e4m3, f8_e5m2), not {d}"
+        )),
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    tensorcast::parse_size(s)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Convert {
+            input,
+            output,
+            to,
+            dtype,
+            force,
+            max_shard_size,
+        } => {
+            let opts = tensorcast::ConvertOptions {
+                to,
+                dtype,
+                force,
+                max_shard_bytes: max_shard_size,
+                ..Default::default()
+            };
+            tensorcast::convert_file(&input, &output, &opts)?;
+        }
+        Command::Inspect { file, json } => {
+            let source = tensorcast::open(&file, &Default::default())?;
+            let text = if json {
+                serde_json::to_string_pretty(&tensorcast::inspect_json(&*source))? + "\n"
+            } else {
+                tensorcast::inspect_table(&*source)
+            };
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth reporting.
+            match stdout.write_all(text.as_bytes()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.context("writing to stdout")?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // clap exits with 2 on usage errors and 0 for --help/--version.
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

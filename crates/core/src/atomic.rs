@@ -62,10 +62,13 @@ impl AtomicFile {
             .into_inner()
             .map_err(|e| Error::io(&target, e.into_error()))?;
         tmp.as_file().sync_all().map_err(|e| Error::io(&target, e))?;
-        tmp.persist(&target)
-            .map_err(|e| Error::io(&target, e.error))?;
+        tmp.persist(&target).map_err(|e| Error::io(&target, e.error))?;
         if let Some(dir) = target.parent() {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
             // Some file systems refuse fsync on directories; the data is safe
             // already, only the rename's durability is at stake.
             let _ = File::open(dir).and_then(|d| d.sync_all());

@@ -10,9 +10,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Anything that can go wrong in a conversion.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The input breaks a rule of its format.
+    /// The input breaks a rule of its format (boxed: errors stay small on
+    /// the happy path).
     #[error(transparent)]
-    Format(#[from] FormatError),
+    Format(Box<FormatError>),
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -40,7 +41,7 @@ impl Error {
     /// Attaches `path` to a format error that does not name a file yet.
     pub fn in_file(self, path: &Path) -> Error {
         match self {
-            Error::Format(e) if e.file.is_none() => Error::Format(e.in_file(path)),
+            Error::Format(e) if e.file.is_none() => Error::Format(Box::new(e.in_file(path))),
             other => other,
         }
     }
@@ -51,6 +52,12 @@ impl Error {
             Error::Format(e) => Some(e.rule),
             _ => None,
         }
+    }
+}
+
+impl From<FormatError> for Error {
+    fn from(e: FormatError) -> Self {
+        Error::Format(Box::new(e))
     }
 }
 

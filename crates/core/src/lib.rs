@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod atomic;
+mod bytes;
 pub mod cast;
 mod dtype;
 mod error;
@@ -19,6 +20,7 @@ mod source;
 mod tensor;
 
 pub use atomic::AtomicFile;
+pub use bytes::Bytes;
 pub use dtype::DType;
 pub use error::{Error, FormatError, Result};
 pub use limits::Limits;

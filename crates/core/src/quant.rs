@@ -44,10 +44,7 @@ const TABLE: &[(u32, &str, u32, u32)] = &[
 impl QuantType {
     fn row(self) -> &'static (u32, &'static str, u32, u32) {
         // Constructors only hand out ids present in TABLE.
-        TABLE
-            .iter()
-            .find(|r| r.0 == self.ggml_id)
-            .unwrap_or(&TABLE[0])
+        TABLE.iter().find(|r| r.0 == self.ggml_id).unwrap_or(&TABLE[0])
     }
 
     /// The block type with ggml type id `id`, if it is a block type ggml knows.

@@ -1,1 +1,22 @@
-//! placeholder
+//! safetensors for tensorcast: a validating reader (single files and sharded
+//! Hugging Face checkpoints) and a streaming, atomic writer.
+//!
+//! The reader enforces every rule the reference `safetensors` crate enforces,
+//! and also refuses duplicate and empty tensor names, which the reference
+//! lets through. Rule ids (cited as `safetensors/<rule>` in errors) are listed
+//! in [`rules`].
+#![deny(missing_docs)]
+
+mod header;
+mod index;
+mod read;
+pub mod rules;
+mod write;
+
+pub use header::{parse_header, Header};
+pub use index::{is_index_file, ShardedSafetensors, INDEX_SUFFIX};
+pub use read::SafetensorsFile;
+pub use write::{parse_size, SafetensorsWriter};
+
+/// The format name used in errors and `inspect`.
+pub const FORMAT: &str = "safetensors";

@@ -1,1 +1,26 @@
-//! placeholder
+//! tensorcast's library facade: open any supported file as a [`Source`]
+//! (format detected from its bytes), and convert it into any writer.
+//!
+//! ```no_run
+//! use tensorcast::{convert_file, ConvertOptions};
+//! # fn main() -> tensorcast::Result<()> {
+//! let opts = ConvertOptions { dtype: Some("bf16".parse().unwrap()), ..Default::default() };
+//! convert_file("model.safetensors".as_ref(), "model-bf16.safetensors".as_ref(), &opts)?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod convert;
+mod detect;
+mod inspect;
+mod open;
+
+pub use convert::{convert_file, create_sink, ConvertOptions};
+pub use detect::{detect, Format};
+pub use inspect::{inspect_json, inspect_table};
+pub use open::{open, OpenOptions};
+pub use tensorcast_core::{
+    cast, convert, DType, Error, FormatError, Limits, Metadata, Plan, Result, Sink, Source, TensorData,
+    TensorInfo, Value,
+};
+pub use tensorcast_safetensors::parse_size;

@@ -45,11 +45,7 @@ impl<S: Source> CastSource<S> {
             from.push(info.dtype);
             tensors.push(out);
         }
-        Ok(CastSource {
-            inner,
-            tensors,
-            from,
-        })
+        Ok(CastSource { inner, tensors, from })
     }
 
     /// The `--dtype` policy: floating-point tensors become `dtype`; integer,
@@ -87,9 +83,8 @@ impl<S: Source> Source for CastSource<S> {
         let chunks = data.aligned_chunks(elem, CHUNK_BYTES).map(move |piece| {
             let piece = piece?;
             let mut out = Vec::new();
-            cast_slice(from, to, &piece, &mut out).map_err(|e| {
-                Error::Unsupported(format!("tensor '{name}': cast {from} to {to}: {e}"))
-            })?;
+            cast_slice(from, to, &piece, &mut out)
+                .map_err(|e| Error::Unsupported(format!("tensor '{name}': cast {from} to {to}: {e}")))?;
             Ok(out)
         });
         Ok(TensorData::Chunks(Box::new(chunks)))

@@ -1,0 +1,295 @@
+//! Parsing and validating a safetensors header, independent of any file.
+
+use crate::{rules, FORMAT};
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::Value as Json;
+use std::fmt;
+use tensorcast_core::{element_count, DType, FormatError, Limits, Metadata, Result, TensorInfo, Value};
+
+/// A validated header: tensors in data order with their byte ranges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// Tensors sorted by data offset (their physical order in the file).
+    /// `file_offset` is the absolute offset of each tensor's bytes.
+    pub tensors: Vec<TensorInfo>,
+    /// `__metadata__` entries, as strings, in header order.
+    pub metadata: Metadata,
+    /// Absolute offset of the data buffer (8 + header length).
+    pub data_start: u64,
+}
+
+fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
+    FormatError::new(FORMAT, rule, detail)
+}
+
+/// Validates `file` (a whole safetensors file's bytes) against every rule of
+/// the format and returns its header.
+pub fn parse_header(file: &[u8], limits: &Limits) -> Result<Header> {
+    let len = file.len() as u64;
+    let Some(prefix) = file.get(..8) else {
+        return Err(err(
+            rules::FILE_TOO_SMALL,
+            format!("file has {len} bytes, fewer than the 8-byte header length"),
+        )
+        .into());
+    };
+    let n = u64::from_le_bytes(prefix.try_into().unwrap_or_default());
+    if n > limits.max_header_bytes {
+        return Err(err(
+            rules::HEADER_TOO_LARGE,
+            format!(
+                "header length {n} exceeds the limit of {} bytes",
+                limits.max_header_bytes
+            ),
+        )
+        .at(0)
+        .into());
+    }
+    let data_start = n + 8; // cannot overflow: n ≤ limit
+    if data_start > len {
+        return Err(err(
+            rules::HEADER_OUT_OF_BOUNDS,
+            format!("header length {n} runs past the end of the {len}-byte file"),
+        )
+        .at(0)
+        .into());
+    }
+    let raw = &file[8..data_start as usize];
+    let text = std::str::from_utf8(raw).map_err(|e| {
+        err(rules::HEADER_NOT_UTF8, format!("header is not UTF-8: {e}")).at(8 + e.valid_up_to() as u64)
+    })?;
+    let entries = parse_entries(text)?;
+
+    let mut metadata = Metadata::new();
+    let mut found: Vec<(TensorInfo, u64, u64)> = Vec::new();
+    let mut count = 0u64;
+    for (name, value) in entries {
+        if name == "__metadata__" {
+            metadata = parse_metadata(&value)?;
+            continue;
+        }
+        count += 1;
+        if count > limits.max_tensors {
+            return Err(err(
+                rules::TOO_MANY_TENSORS,
+                format!("more than {} tensors", limits.max_tensors),
+            )
+            .into());
+        }
+        found.push(parse_tensor(name, &value, limits)?);
+    }
+
+    // Data must be tiled exactly, in offset order, whatever the JSON order.
+    found.sort_by_key(|(_, start, end)| (*start, *end));
+    let mut expected = 0u64;
+    for (info, start, end) in &found {
+        if *start > expected {
+            return Err(err(
+                rules::DATA_GAP,
+                format!("data starts at {start}, expected {expected} (no gaps allowed)"),
+            )
+            .tensor(&info.name)
+            .into());
+        }
+        if *start < expected {
+            return Err(err(
+                rules::DATA_OVERLAP,
+                format!("data starts at {start}, overlapping the previous tensor that ends at {expected}"),
+            )
+            .tensor(&info.name)
+            .into());
+        }
+        expected = *end;
+    }
+    let data_len = len - data_start;
+    if expected != data_len {
+        return Err(err(
+            rules::FILE_SIZE_MISMATCH,
+            format!("tensor data ends at {expected} but the data buffer holds {data_len} bytes"),
+        )
+        .at(data_start)
+        .into());
+    }
+    let tensors = found
+        .into_iter()
+        .map(|(mut info, start, _)| {
+            info.file_offset = Some(data_start + start);
+            info
+        })
+        .collect();
+    Ok(Header {
+        tensors,
+        metadata,
+        data_start,
+    })
+}
+
+fn parse_metadata(value: &Json) -> Result<Metadata> {
+    let bad = || {
+        err(
+            rules::METADATA_NOT_STRING_MAP,
+            "__metadata__ must map strings to strings",
+        )
+        .key("__metadata__")
+    };
+    match value {
+        Json::Null => Ok(Metadata::new()),
+        Json::Object(map) => {
+            let mut m = Metadata::new();
+            for (k, v) in map {
+                let Json::String(s) = v else {
+                    return Err(bad().key(format!("__metadata__.{k}")).into());
+                };
+                m.push_unchecked(k.clone(), Value::Str(s.clone()));
+            }
+            Ok(m)
+        }
+        _ => Err(bad().into()),
+    }
+}
+
+fn parse_tensor(name: String, value: &Json, limits: &Limits) -> Result<(TensorInfo, u64, u64)> {
+    if name.is_empty() {
+        return Err(err(rules::EMPTY_NAME, "tensor names must not be empty")
+            .tensor("")
+            .into());
+    }
+    let invalid = |what: &str| err(rules::TENSOR_ENTRY_INVALID, what.to_string()).tensor(&name);
+    let obj = value
+        .as_object()
+        .ok_or_else(|| invalid("entry is not an object"))?;
+    let dtype_name = obj
+        .get("dtype")
+        .and_then(Json::as_str)
+        .ok_or_else(|| invalid("missing or non-string \"dtype\""))?;
+    let dtype = match dtype_name.parse::<DType>() {
+        Ok(d) if d.bits().is_some() && d.name() == dtype_name => d,
+        _ => {
+            return Err(
+                err(rules::UNKNOWN_DTYPE, format!("unknown dtype \"{dtype_name}\""))
+                    .tensor(&name)
+                    .into(),
+            )
+        }
+    };
+    let shape_json = obj
+        .get("shape")
+        .and_then(Json::as_array)
+        .ok_or_else(|| invalid("missing or non-array \"shape\""))?;
+    if shape_json.len() > limits.max_dims {
+        return Err(invalid(&format!(
+            "{} dimensions exceed the limit of {}",
+            shape_json.len(),
+            limits.max_dims
+        ))
+        .into());
+    }
+    let shape = shape_json
+        .iter()
+        .map(Json::as_u64)
+        .collect::<Option<Vec<u64>>>()
+        .ok_or_else(|| invalid("\"shape\" must hold non-negative integers"))?;
+    let offsets = obj
+        .get("data_offsets")
+        .and_then(Json::as_array)
+        .filter(|a| a.len() == 2)
+        .and_then(|a| Some((a[0].as_u64()?, a[1].as_u64()?)))
+        .ok_or_else(|| invalid("\"data_offsets\" must be two non-negative integers"))?;
+    let (start, end) = offsets;
+    if start > end {
+        return Err(err(
+            rules::OFFSETS_REVERSED,
+            format!("data_offsets [{start}, {end}] start after they end"),
+        )
+        .tensor(&name)
+        .into());
+    }
+    let bits = element_count(&shape)
+        .and_then(|n| n.checked_mul(dtype.bits().unwrap_or(8)))
+        .ok_or_else(|| {
+            err(
+                rules::SHAPE_OVERFLOW,
+                format!("shape {shape:?} of {dtype} overflows 64 bits"),
+            )
+            .tensor(&name)
+        })?;
+    if bits % 8 != 0 {
+        return Err(err(
+            rules::PARTIAL_BYTE,
+            format!("shape {shape:?} of {dtype} is {bits} bits, not whole bytes"),
+        )
+        .tensor(&name)
+        .into());
+    }
+    if bits / 8 != end - start {
+        return Err(err(
+            rules::SIZE_MISMATCH,
+            format!(
+                "shape {shape:?} of {dtype} needs {} bytes but data_offsets [{start}, {end}] hold {}",
+                bits / 8,
+                end - start
+            ),
+        )
+        .tensor(&name)
+        .into());
+    }
+    let info = TensorInfo {
+        name,
+        dtype,
+        shape,
+        nbytes: end - start,
+        file_offset: None,
+    };
+    Ok((info, start, end))
+}
+
+/// Top-level JSON entries in header order, refusing duplicate keys (serde_json's
+/// maps would silently keep the last one).
+fn parse_entries(text: &str) -> Result<Vec<(String, Json)>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = de
+        .deserialize_any(EntriesVisitor)
+        .and_then(|e| de.end().map(|_| e))
+        .map_err(|e| {
+            if e.is_data() {
+                err(
+                    rules::HEADER_NOT_OBJECT,
+                    format!("header must be a JSON object: {e}"),
+                )
+                .at(8)
+            } else {
+                err(rules::HEADER_NOT_JSON, format!("header is not valid JSON: {e}")).at(8)
+            }
+        })?;
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    for (k, _) in &entries {
+        if !seen.insert(k.as_str()) {
+            let e = err(rules::DUPLICATE_NAME, "appears more than once in the header");
+            let e = if k == "__metadata__" {
+                e.key(k)
+            } else {
+                e.tensor(k)
+            };
+            return Err(e.into());
+        }
+    }
+    Ok(entries)
+}
+
+struct EntriesVisitor;
+
+impl<'de> Visitor<'de> for EntriesVisitor {
+    type Value = Vec<(String, Json)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, Json>()? {
+            out.push((k, v));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,164 @@
+//! Sharded Hugging Face checkpoints: `model.safetensors.index.json` +
+//! `model-0000K-of-0000N.safetensors`, opened as one [`Source`].
+
+use crate::read::SafetensorsFile;
+use crate::{rules, FORMAT};
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use std::path::{Component, Path};
+use tensorcast_core::{Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo, Value};
+
+/// File name suffix of a sharded checkpoint's index.
+pub const INDEX_SUFFIX: &str = ".safetensors.index.json";
+
+/// True when `path` names a safetensors index file.
+pub fn is_index_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(INDEX_SUFFIX))
+}
+
+/// Every shard of an index, checked against the index's `weight_map`.
+pub struct ShardedSafetensors {
+    shards: Vec<SafetensorsFile>,
+    /// (shard, tensor within shard) for each tensor of `tensors`.
+    locations: Vec<(usize, usize)>,
+    tensors: Vec<TensorInfo>,
+    metadata: Metadata,
+}
+
+fn err(path: &Path, rule: &'static str, detail: impl Into<String>) -> Error {
+    FormatError::new(FORMAT, rule, detail).in_file(path).into()
+}
+
+impl ShardedSafetensors {
+    /// Opens the index at `path` and every shard it names (in the directory
+    /// of the index). Tensors come shard by shard, in each shard's order.
+    pub fn open(path: &Path, limits: &Limits) -> Result<ShardedSafetensors> {
+        let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if text.len() as u64 > limits.max_header_bytes {
+            return Err(err(
+                path,
+                rules::INDEX_INVALID,
+                "index file exceeds the header size limit",
+            ));
+        }
+        let json: Json = serde_json::from_slice(&text).map_err(|e| {
+            err(
+                path,
+                rules::INDEX_INVALID,
+                format!("index is not valid JSON: {e}"),
+            )
+        })?;
+        let map = json
+            .get("weight_map")
+            .and_then(Json::as_object)
+            .ok_or_else(|| err(path, rules::INDEX_INVALID, "index has no \"weight_map\" object"))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+
+        // Shards in file-name order; HF numbers them so this is also their sequence.
+        let mut files: Vec<&str> = Vec::new();
+        let mut wanted: HashMap<&str, &str> = HashMap::with_capacity(map.len());
+        for (tensor, file) in map {
+            let file = file.as_str().ok_or_else(|| {
+                err(
+                    path,
+                    rules::INDEX_INVALID,
+                    format!("weight_map entry for '{tensor}' is not a file name"),
+                )
+            })?;
+            let rel = Path::new(file);
+            if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+                return Err(FormatError::new(
+                    FORMAT,
+                    rules::SHARD_PATH_ESCAPES,
+                    format!("shard '{file}' is not a plain file name beside the index"),
+                )
+                .tensor(tensor)
+                .in_file(path)
+                .into());
+            }
+            files.push(file);
+            wanted.insert(tensor.as_str(), file);
+        }
+        files.sort_unstable();
+        files.dedup();
+
+        let mut shards = Vec::with_capacity(files.len());
+        let mut locations = Vec::new();
+        let mut tensors = Vec::new();
+        let mut metadata = Metadata::new();
+        for (shard_index, file) in files.iter().enumerate() {
+            let shard = SafetensorsFile::open(&dir.join(file), limits)?;
+            for (k, v) in shard.metadata().iter() {
+                if metadata.get(k).is_none() {
+                    metadata.push_unchecked(k.to_string(), v.clone());
+                }
+            }
+            for (i, info) in shard.tensors().iter().enumerate() {
+                match wanted.remove(info.name.as_str()) {
+                    Some(f) if f == *file => {}
+                    Some(_) | None => {
+                        return Err(FormatError::new(
+                            FORMAT,
+                            rules::INDEX_TENSOR_UNLISTED,
+                            format!("tensor is in shard '{file}' but the index does not map it there"),
+                        )
+                        .tensor(&info.name)
+                        .in_file(path)
+                        .into())
+                    }
+                }
+                locations.push((shard_index, i));
+                tensors.push(info.clone());
+            }
+            shards.push(shard);
+        }
+        if let Some((tensor, file)) = wanted.into_iter().min() {
+            return Err(FormatError::new(
+                FORMAT,
+                rules::INDEX_TENSOR_MISSING,
+                format!("the index maps it to '{file}', which does not hold it"),
+            )
+            .tensor(tensor)
+            .in_file(path)
+            .into());
+        }
+        if let Some(extra) = json.get("metadata").and_then(Json::as_object) {
+            for (k, v) in extra {
+                // total_size is derived from the tensors; carrying it would go stale.
+                if k != "total_size" && metadata.get(k).is_none() {
+                    metadata.push_unchecked(k.clone(), Value::from_json(v));
+                }
+            }
+        }
+        Ok(ShardedSafetensors {
+            shards,
+            locations,
+            tensors,
+            metadata,
+        })
+    }
+}
+
+impl Source for ShardedSafetensors {
+    fn format(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
+        let &(shard, i) = self
+            .locations
+            .get(index)
+            .ok_or_else(|| Error::Unsupported(format!("no tensor #{index}")))?;
+        self.shards[shard].tensor_data(i)
+    }
+}

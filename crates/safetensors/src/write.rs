@@ -1,0 +1,341 @@
+//! The safetensors writer: header from the plan, tensors streamed in plan
+//! order, output renamed into place only when complete.
+
+use crate::index::INDEX_SUFFIX;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use tensorcast_core::{check_size, AtomicFile, Error, Metadata, Plan, Result, Sink, TensorData, TensorInfo};
+
+/// Writes one safetensors file, or Hugging Face-style shards plus an index
+/// when a maximum shard size is set and the tensors exceed it.
+pub struct SafetensorsWriter {
+    target: PathBuf,
+    max_shard_bytes: Option<u64>,
+    tensors: Vec<TensorInfo>,
+    shards: Vec<ShardPlan>,
+    open: Vec<Option<AtomicFile>>,
+    next: usize,
+}
+
+struct ShardPlan {
+    path: PathBuf,
+    tensors: Range<usize>,
+    header: Vec<u8>,
+}
+
+impl SafetensorsWriter {
+    /// A writer that will produce `target`.
+    pub fn new(target: &Path) -> Self {
+        SafetensorsWriter {
+            target: target.to_path_buf(),
+            max_shard_bytes: None,
+            tensors: Vec::new(),
+            shards: Vec::new(),
+            open: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// Splits the output into shards of at most `bytes` of tensor data each
+    /// (a single tensor larger than that gets a shard of its own). With one
+    /// shard the output is a plain file at the target path.
+    pub fn max_shard_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.max_shard_bytes = bytes;
+        self
+    }
+
+    /// Paths of the files `finish` will create (shards, then the index).
+    pub fn outputs(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = self.shards.iter().map(|s| s.path.clone()).collect();
+        if self.shards.len() > 1 {
+            v.push(self.index_path());
+        }
+        v
+    }
+
+    fn stem(&self) -> String {
+        let name = self
+            .target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        name.strip_suffix(".safetensors")
+            .map(str::to_string)
+            .unwrap_or(name)
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.target
+            .with_file_name(format!("{}{INDEX_SUFFIX}", self.stem()))
+    }
+
+    fn shard_of(&self, index: usize) -> usize {
+        self.shards
+            .iter()
+            .position(|s| s.tensors.contains(&index))
+            .unwrap_or(0)
+    }
+}
+
+fn validate(plan: &Plan) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(plan.tensors.len());
+    for t in &plan.tensors {
+        if t.name.is_empty() || t.name == "__metadata__" {
+            return Err(Error::Unsupported(format!(
+                "safetensors cannot hold a tensor named '{}'",
+                t.name
+            )));
+        }
+        if !seen.insert(t.name.as_str()) {
+            return Err(Error::Unsupported(format!(
+                "tensor '{}' appears twice; safetensors names must be unique",
+                t.name
+            )));
+        }
+        if t.dtype.bits().is_none() {
+            return Err(Error::Unsupported(format!(
+                "tensor '{}' is {} blocks, which safetensors cannot hold: dequantize it (the default) or write GGUF or tpack",
+                t.name, t.dtype
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Groups tensors, in order, into shards of at most `max` bytes.
+fn split(tensors: &[TensorInfo], max: Option<u64>) -> Vec<Range<usize>> {
+    let Some(max) = max else {
+        return std::iter::once(0..tensors.len()).collect();
+    };
+    let mut shards = Vec::new();
+    let (mut start, mut size) = (0usize, 0u64);
+    for (i, t) in tensors.iter().enumerate() {
+        if i > start && size.saturating_add(t.nbytes) > max {
+            shards.push(start..i);
+            start = i;
+            size = 0;
+        }
+        size = size.saturating_add(t.nbytes);
+    }
+    shards.push(start..tensors.len());
+    shards
+}
+
+/// The 8-byte length, the JSON header padded with spaces to a multiple of 8
+/// (as the reference writer does, so the data buffer starts 8-aligned).
+fn header_bytes(tensors: &[TensorInfo], metadata: &Metadata) -> Vec<u8> {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    let mut json = String::from("{");
+    if !metadata.is_empty() {
+        json.push_str("\"__metadata__\":{");
+        for (i, (k, v)) in metadata.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(&format!("{}:{}", q(k), q(&v.to_metadata_string())));
+        }
+        json.push('}');
+    }
+    let mut offset = 0u64;
+    for t in tensors {
+        if json.len() > 1 {
+            json.push(',');
+        }
+        let shape: Vec<String> = t.shape.iter().map(u64::to_string).collect();
+        json.push_str(&format!(
+            "{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
+            q(&t.name),
+            t.dtype.name(),
+            shape.join(","),
+            offset,
+            offset + t.nbytes
+        ));
+        offset += t.nbytes;
+    }
+    json.push('}');
+    while json.len() % 8 != 0 {
+        json.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len());
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(json.as_bytes());
+    out
+}
+
+impl Sink for SafetensorsWriter {
+    fn begin(&mut self, plan: &Plan) -> Result<()> {
+        validate(plan)?;
+        self.tensors = plan.tensors.clone();
+        let ranges = split(&plan.tensors, self.max_shard_bytes);
+        let n = ranges.len();
+        let dir_file = |name: String| self.target.with_file_name(name);
+        self.shards = ranges
+            .into_iter()
+            .enumerate()
+            .map(|(k, range)| ShardPlan {
+                path: if n == 1 {
+                    self.target.clone()
+                } else {
+                    dir_file(format!("{}-{:05}-of-{:05}.safetensors", self.stem(), k + 1, n))
+                },
+                header: header_bytes(&plan.tensors[range.clone()], &plan.metadata),
+                tensors: range,
+            })
+            .collect();
+        self.open = (0..n).map(|_| None).collect();
+        self.next = 0;
+        Ok(())
+    }
+
+    fn write_tensor(&mut self, index: usize, data: TensorData<'_>) -> Result<()> {
+        if index != self.next || index >= self.tensors.len() {
+            return Err(Error::Unsupported(format!(
+                "safetensors writer got tensor #{index}, expected #{}",
+                self.next
+            )));
+        }
+        let shard = self.shard_of(index);
+        if self.open[shard].is_none() {
+            self.open[shard] = Some(self.start_shard(shard)?);
+        }
+        let file = self.open[shard]
+            .as_mut()
+            .ok_or_else(|| Error::Unsupported("shard not open".into()))?;
+        let path = file.target().to_path_buf();
+        let written = data.for_each_chunk(|chunk| file.write_all(chunk).map_err(|e| Error::io(&path, e)))?;
+        check_size(&self.tensors[index], written)?;
+        self.next += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.next != self.tensors.len() {
+            return Err(Error::Unsupported(format!(
+                "safetensors writer finished after {} of {} tensors",
+                self.next,
+                self.tensors.len()
+            )));
+        }
+        // Shards without tensors (only with an empty plan) still need a file.
+        for k in 0..self.shards.len() {
+            if self.open[k].is_none() {
+                self.open[k] = Some(self.start_shard(k)?);
+            }
+        }
+        let files: Vec<AtomicFile> = self.open.iter_mut().filter_map(Option::take).collect();
+        for f in files {
+            f.commit()?;
+        }
+        if self.shards.len() > 1 {
+            self.write_index()?;
+        }
+        Ok(())
+    }
+}
+
+impl SafetensorsWriter {
+    fn start_shard(&self, k: usize) -> Result<AtomicFile> {
+        let shard = &self.shards[k];
+        let mut f = AtomicFile::create(&shard.path)?;
+        f.write_all(&shard.header)
+            .map_err(|e| Error::io(&shard.path, e))?;
+        Ok(f)
+    }
+
+    fn write_index(&self) -> Result<()> {
+        let mut weight_map = BTreeMap::new();
+        for shard in &self.shards {
+            let file = shard
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            for t in &self.tensors[shard.tensors.clone()] {
+                weight_map.insert(t.name.clone(), file.clone());
+            }
+        }
+        let total: u64 = self.tensors.iter().map(|t| t.nbytes).sum();
+        let index = serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
+        let mut text = serde_json::to_string_pretty(&index).map_err(|e| Error::Unsupported(e.to_string()))?;
+        text.push('\n');
+        let path = self.index_path();
+        let mut f = AtomicFile::create(&path)?;
+        f.write_all(text.as_bytes()).map_err(|e| Error::io(&path, e))?;
+        f.commit()
+    }
+}
+
+/// Parses a size like `5GB` (decimal units, as Hugging Face uses), `2GiB`
+/// (binary units), `500MB`, `100kB` or a plain byte count.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("invalid size '{text}'"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1_000,
+        "mb" | "m" => 1_000_000,
+        "gb" | "g" => 1_000_000_000,
+        "tb" | "t" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "invalid size unit in '{text}' (use B, KB, MB, GB, KiB, MiB, GiB)"
+            ))
+        }
+    };
+    let bytes = value * mult as f64;
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("size '{text}' must be at least one byte"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tensorcast_core::DType;
+
+    fn t(name: &str, n: u64) -> TensorInfo {
+        TensorInfo::new(name, DType::U8, vec![n]).unwrap()
+    }
+
+    #[test]
+    fn split_keeps_order_and_isolates_big_tensors() {
+        let ts = [t("a", 4), t("b", 4), t("c", 20), t("d", 3), t("e", 6)];
+        assert_eq!(split(&ts, Some(10)), vec![0..2, 2..3, 3..5]);
+        assert_eq!(split(&ts, None), vec![0..5]);
+        assert_eq!(split(&[], Some(10)), vec![0..0]);
+    }
+
+    #[test]
+    fn header_is_padded_to_eight() {
+        let mut m = Metadata::new();
+        m.insert("format", tensorcast_core::Value::Str("pt".into()));
+        let h = header_bytes(&[t("w", 3)], &m);
+        let n = u64::from_le_bytes(h[..8].try_into().unwrap()) as usize;
+        assert_eq!(n % 8, 0);
+        assert_eq!(h.len(), 8 + n);
+        let json: serde_json::Value = serde_json::from_slice(&h[8..]).unwrap();
+        assert_eq!(json["w"]["data_offsets"], serde_json::json!([0, 3]));
+        assert_eq!(json["__metadata__"]["format"], "pt");
+    }
+
+    #[test]
+    fn sizes_parse_like_hugging_face() {
+        assert_eq!(parse_size("5GB"), Ok(5_000_000_000));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5MB"), Ok(1_500_000));
+        assert_eq!(parse_size("123"), Ok(123));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("5XB").is_err());
+    }
+}

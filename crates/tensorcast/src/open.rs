@@ -1,0 +1,27 @@
+//! Opening any supported file as a [`Source`].
+
+use crate::detect::{detect, Format};
+use std::path::Path;
+use tensorcast_core::{Error, Limits, Result, Source};
+use tensorcast_safetensors::{is_index_file, SafetensorsFile, ShardedSafetensors};
+
+/// How to open inputs.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Resource limits the reader enforces.
+    pub limits: Limits,
+}
+
+/// Opens `path` with the reader its bytes call for.
+pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn Source>> {
+    match detect(path)? {
+        Format::Safetensors if is_index_file(path) => {
+            Ok(Box::new(ShardedSafetensors::open(path, &opts.limits)?))
+        }
+        Format::Safetensors => Ok(Box::new(SafetensorsFile::open(path, &opts.limits)?)),
+        other => Err(Error::Unsupported(format!(
+            "{}: reading {other} files is not implemented yet",
+            path.display()
+        ))),
+    }
+}
