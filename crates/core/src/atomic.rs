@@ -1,6 +1,6 @@
 //! Output files that appear complete or not at all.
 
-use crate::{Error, Result};
+use crate::{Error, Result, TensorData};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -13,9 +13,23 @@ const BUFFER: usize = 1 << 20;
 /// A file written beside its target under a temporary name, fsynced and
 /// renamed into place by [`AtomicFile::commit`]. Dropped uncommitted, the
 /// temporary file is removed and the target is untouched.
+///
+/// Tensor bytes that sit unchanged in an input file are not read at all: they
+/// are recorded as a pending range, extended while the next tensor continues
+/// it, and copied by the kernel (`copy_file_range`, as `cp` does) in one call
+/// when anything else is written.
 pub struct AtomicFile {
     out: BufWriter<NamedTempFile>,
     target: PathBuf,
+    pending: Option<PendingCopy>,
+}
+
+/// A run of input-file bytes still to be copied into the output.
+struct PendingCopy {
+    file: File,
+    identity: (u64, u64),
+    offset: u64,
+    len: u64,
 }
 
 impl AtomicFile {
@@ -45,6 +59,7 @@ impl AtomicFile {
         Ok(AtomicFile {
             out: BufWriter::with_capacity(BUFFER, tmp),
             target: target.to_path_buf(),
+            pending: None,
         })
     }
 
@@ -53,9 +68,81 @@ impl AtomicFile {
         &self.target
     }
 
+    /// Appends a tensor's bytes and returns how many were written. Bytes that
+    /// sit in a file are copied kernel-side (see the type's notes); anything
+    /// else is written through the buffer.
+    pub fn write_data(&mut self, data: TensorData<'_>) -> Result<u64> {
+        match data {
+            TensorData::InFile { bytes, file, offset } => {
+                self.defer_copy(file, offset, bytes.len() as u64)
+                    .map_err(|e| Error::io(&self.target, e))?;
+                Ok(bytes.len() as u64)
+            }
+            other => {
+                self.flush_pending().map_err(|e| Error::io(&self.target, e))?;
+                let (out, target) = (&mut self.out, &self.target);
+                other.for_each_chunk(|c| out.write_all(c).map_err(|e| Error::io(target, e)))
+            }
+        }
+    }
+
+    /// Extends the pending copy when `file[offset..offset + len]` continues
+    /// it, or starts a new one.
+    fn defer_copy(&mut self, file: &File, offset: u64, len: u64) -> io::Result<()> {
+        let identity = file_identity(file)?;
+        if let Some(p) = &mut self.pending {
+            if p.identity == identity && p.offset.checked_add(p.len) == Some(offset) {
+                p.len += len;
+                return Ok(());
+            }
+        }
+        self.flush_pending()?;
+        self.pending = Some(PendingCopy {
+            file: file.try_clone()?,
+            identity,
+            offset,
+            len,
+        });
+        Ok(())
+    }
+
+    /// Performs the pending copy: kernel-side where the platform and file
+    /// systems allow, otherwise (or for whatever is left) read and written.
+    fn flush_pending(&mut self) -> io::Result<()> {
+        let Some(p) = self.pending.take() else {
+            return Ok(());
+        };
+        self.out.flush()?;
+        let mut off_in = p.offset;
+        let end = p.offset + p.len;
+        #[cfg(target_os = "linux")]
+        {
+            let out = self.out.get_ref().as_file();
+            while off_in < end {
+                let want = usize::try_from(end - off_in).unwrap_or(usize::MAX).min(1 << 30);
+                match rustix::fs::copy_file_range(&p.file, Some(&mut off_in), out, None, want) {
+                    Ok(n) if n > 0 => {}
+                    // 0 (input shorter than it was) or an error (EXDEV on old
+                    // kernels, EINVAL/EOPNOTSUPP on some file systems): fall
+                    // back to reading for the rest.
+                    _ => break,
+                }
+            }
+        }
+        let mut buf = vec![0u8; (end - off_in).min(BUFFER as u64) as usize];
+        while off_in < end {
+            let k = ((end - off_in) as usize).min(buf.len());
+            read_exact_at(&p.file, &mut buf[..k], off_in)?;
+            self.out.get_mut().write_all(&buf[..k])?;
+            off_in += k as u64;
+        }
+        Ok(())
+    }
+
     /// Flushes, fsyncs and renames into place, then fsyncs the directory so
     /// the rename itself survives a crash.
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
+        self.flush_pending().map_err(|e| Error::io(&self.target, e))?;
         let target = self.target;
         let tmp = self
             .out
@@ -79,16 +166,53 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.flush_pending()?;
         self.out.write(buf)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.flush_pending()?;
         self.out.write_all(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.flush_pending()?;
         self.out.flush()
     }
+}
+
+/// (device, inode): which file a handle refers to, however it was opened.
+#[cfg(unix)]
+fn file_identity(file: &File) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata()?;
+    Ok((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(file: &File) -> io::Result<(u64, u64)> {
+    // No cheap identity: never merge ranges (each copy is still correct).
+    Ok((file as *const File as u64, next_unique()))
+}
+
+#[cfg(not(unix))]
+fn next_unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))?;
+    f.read_exact(buf)
 }
 
 #[cfg(test)]
@@ -111,6 +235,39 @@ mod tests {
         drop(f);
         assert!(!other.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn in_file_data_is_copied_exactly_around_buffered_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let src_path = dir.path().join("src.bin");
+        let src: Vec<u8> = (0..3 << 20).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&src_path, &src).unwrap();
+        let file = File::open(&src_path).unwrap();
+        let target = dir.path().join("dst.bin");
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.write_all(b"head").unwrap();
+        let big = &src[100..100 + (2 << 20)];
+        let n = f
+            .write_data(TensorData::InFile {
+                bytes: big,
+                file: &file,
+                offset: 100,
+            })
+            .unwrap();
+        assert_eq!(n, 2 << 20);
+        f.write_all(b"tail").unwrap();
+        f.write_data(TensorData::InFile {
+            bytes: &src[7..9],
+            file: &file,
+            offset: 7,
+        })
+        .unwrap();
+        f.commit().unwrap();
+        let got = std::fs::read(&target).unwrap();
+        assert_eq!(&got[..4], b"head");
+        assert_eq!(&got[4..4 + (2 << 20)], big);
+        assert_eq!(&got[4 + (2 << 20)..], [b"tail".as_slice(), &src[7..9]].concat());
     }
 
     #[cfg(unix)]

@@ -9,8 +9,18 @@ pub const CHUNK_BYTES: usize = 4 << 20;
 
 /// One tensor's bytes, in the tensor's dtype, little-endian, row-major.
 pub enum TensorData<'a> {
-    /// The bytes sit as-is in the source (usually a slice of an mmap).
+    /// The bytes sit as-is in memory the source holds.
     Borrowed(&'a [u8]),
+    /// The bytes sit as-is in a mapped file at `offset`: file writers can
+    /// have the kernel copy them (`copy_file_range`) instead of reading them.
+    InFile {
+        /// The same bytes, mapped.
+        bytes: &'a [u8],
+        /// The open file they live in.
+        file: &'a std::fs::File,
+        /// Their absolute offset in `file`.
+        offset: u64,
+    },
     /// The bytes are produced piece by piece (decompressed, cast, gathered
     /// from a view); each chunk is at most a few [`CHUNK_BYTES`].
     Chunks(Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + 'a>),
@@ -20,7 +30,7 @@ impl<'a> TensorData<'a> {
     /// Calls `f` with each piece in order and returns the total byte count.
     pub fn for_each_chunk(self, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<u64> {
         match self {
-            TensorData::Borrowed(bytes) => {
+            TensorData::Borrowed(bytes) | TensorData::InFile { bytes, .. } => {
                 f(bytes)?;
                 Ok(bytes.len() as u64)
             }
@@ -40,7 +50,7 @@ impl<'a> TensorData<'a> {
     /// a whole tensor is held, so streaming writers never call it.
     pub fn into_vec(self) -> Result<Vec<u8>> {
         match self {
-            TensorData::Borrowed(bytes) => Ok(bytes.to_vec()),
+            TensorData::Borrowed(bytes) | TensorData::InFile { bytes, .. } => Ok(bytes.to_vec()),
             TensorData::Chunks(_) => {
                 let mut out = Vec::new();
                 self.for_each_chunk(|c| {
@@ -62,7 +72,9 @@ impl<'a> TensorData<'a> {
         let elem = elem.max(1);
         let step = (max - max % elem).max(elem);
         match self {
-            TensorData::Borrowed(bytes) => Box::new(bytes.chunks(step).map(|c| Ok(Cow::Borrowed(c)))),
+            TensorData::Borrowed(bytes) | TensorData::InFile { bytes, .. } => {
+                Box::new(bytes.chunks(step).map(|c| Ok(Cow::Borrowed(c))))
+            }
             TensorData::Chunks(inner) => Box::new(Aligned {
                 inner,
                 carry: Vec::new(),

@@ -61,15 +61,14 @@ impl Source for SafetensorsFile {
             .get(index)
             .ok_or_else(|| Error::Unsupported(format!("{}: no tensor #{index}", self.path.display())))?;
         // The header check proved every range lies inside the file.
-        let start = info.file_offset.unwrap_or(0) as usize;
-        let end = start + info.nbytes as usize;
-        let slice = self.bytes.get(start..end).ok_or_else(|| {
-            Error::Unsupported(format!(
-                "{}: tensor '{}' out of bounds",
-                self.path.display(),
-                info.name
-            ))
-        })?;
-        Ok(TensorData::Borrowed(slice))
+        self.bytes
+            .tensor_data(info.file_offset.unwrap_or(0), info.nbytes)
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "{}: tensor '{}' out of bounds",
+                    self.path.display(),
+                    info.name
+                ))
+            })
     }
 }

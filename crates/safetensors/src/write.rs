@@ -203,8 +203,7 @@ impl Sink for SafetensorsWriter {
         let file = self.open[shard]
             .as_mut()
             .ok_or_else(|| Error::Unsupported("shard not open".into()))?;
-        let path = file.target().to_path_buf();
-        let written = data.for_each_chunk(|chunk| file.write_all(chunk).map_err(|e| Error::io(&path, e)))?;
+        let written = file.write_data(data)?;
         check_size(&self.tensors[index], written)?;
         self.next += 1;
         Ok(())
