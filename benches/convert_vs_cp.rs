@@ -32,8 +32,9 @@ fn main() {
     let count = 16 * gib;
     let input = dir.join(format!("bf16-{gib}gib.safetensors"));
     write_safetensors(&input, "BF16", 2, count, 32 << 20);
-    let f32_input = dir.join(format!("f32-{gib}gib.safetensors"));
-    write_safetensors(&f32_input, "F32", 4, count / 2, 32 << 20);
+    // f32 input twice the size, so its bf16 output is the size of `input`.
+    let f32_input = dir.join(format!("f32-{}gib.safetensors", 2 * gib));
+    write_safetensors(&f32_input, "F32", 4, count, 32 << 20);
     let size = std::fs::metadata(&input).unwrap().len();
     println!(
         "input: {} ({:.2} GiB), {} rounds, alternating",
@@ -59,7 +60,7 @@ fn main() {
             .arg(&input)
             .arg("-o")
             .arg(&tc_out));
-        // Cast: f32 → bf16 halves the bytes; compare with cp of the bf16-sized input.
+        // Cast: f32 → bf16 halves the bytes; compare with cp of an output-sized file.
         let _ = std::fs::remove_file(&cp_out);
         let cp_half = cp_fsync(&input, &cp_out);
         let cast = run(Command::new(bin)
@@ -99,7 +100,7 @@ fn main() {
     );
     let (cph, cast) = (median(cp_half_times), median(cast_times));
     println!(
-        "convert --dtype bf16 (f32 in, {:.2} GiB out): median {:.3} s, ratio vs cp+fsync of an output-sized file {:.2}x, peak RssAnon {:.1} MiB",
+        "convert --dtype bf16 (f32 in, {:.2} GiB bf16 out): median {:.3} s, ratio vs cp+fsync of an output-sized file {:.2}x, peak RssAnon {:.1} MiB",
         size as f64 / (1u64 << 30) as f64,
         cast.as_secs_f64(),
         cph.as_secs_f64() / cast.as_secs_f64(),

@@ -54,6 +54,16 @@ pub fn cp_fsync(src: &Path, dst: &Path) -> Run {
     )))
 }
 
+/// Removes `paths` and lets the file system settle (this VM's ext4 discards
+/// freed blocks), so one contender's cleanup does not slow the next one down.
+pub fn settle(paths: &[&Path]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+    }
+    let _ = Command::new("sync").status();
+    std::thread::sleep(Duration::from_millis(300));
+}
+
 /// Median of the timings.
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -39,13 +39,41 @@ pub fn can_cast(from: DType, to: DType) -> bool {
     from == to || (castable(from) && castable(to))
 }
 
+/// Inputs at least this large are split across rayon's threads.
+const PARALLEL_BYTES: usize = 1 << 20;
+
 /// Casts the little-endian elements in `input` from `from` to `to`, appending
-/// to `out`. `input` must hold whole elements.
+/// to `out`. `input` must hold whole elements. Large inputs are converted in
+/// parallel pieces; the result is the same as converting in one piece.
 pub fn cast_slice(from: DType, to: DType, input: &[u8], out: &mut Vec<u8>) -> Result<(), CastError> {
+    use rayon::prelude::*;
     if from == to {
         out.extend_from_slice(input);
         return Ok(());
     }
+    let size = from.byte_size().unwrap_or(1);
+    if input.len() < 2 * PARALLEL_BYTES {
+        return cast_serial(from, to, input, out);
+    }
+    let piece = PARALLEL_BYTES - PARALLEL_BYTES % size;
+    let parts: Vec<Result<Vec<u8>, CastError>> = input
+        .par_chunks(piece)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let mut v = Vec::new();
+            cast_serial(from, to, chunk, &mut v).map(|_| v).map_err(|mut e| {
+                e.index += k * (piece / size);
+                e
+            })
+        })
+        .collect();
+    for part in parts {
+        out.extend_from_slice(&part?);
+    }
+    Ok(())
+}
+
+fn cast_serial(from: DType, to: DType, input: &[u8], out: &mut Vec<u8>) -> Result<(), CastError> {
     let size = from.byte_size().unwrap_or(1);
     let mut base = 0usize;
     for piece in input.chunks(STEP * size) {
@@ -58,11 +86,7 @@ pub fn cast_slice(from: DType, to: DType, input: &[u8], out: &mut Vec<u8>) -> Re
                     out.extend_from_slice(&v.to_le_bytes());
                 }
             }
-            t if t.is_float() => {
-                let mut vals = Vec::new();
-                decode_f32(from, piece, &mut vals);
-                encode_f32(from, t, &vals, out);
-            }
+            t if t.is_float() => cast_to_float(from, t, piece, out),
             t if from.is_float() => {
                 let mut vals = Vec::new();
                 decode_f64(from, piece, &mut vals);
@@ -80,6 +104,66 @@ pub fn cast_slice(from: DType, to: DType, input: &[u8], out: &mut Vec<u8>) -> Re
         base += piece.len() / size;
     }
     Ok(())
+}
+
+/// Maps each `I`-byte element of `input` to `O` bytes appended to `out`: a
+/// fixed-width loop over pre-sized output the compiler can keep tight.
+fn map_elems<const I: usize, const O: usize>(
+    input: &[u8],
+    out: &mut Vec<u8>,
+    f: impl Fn([u8; I]) -> [u8; O],
+) {
+    let n = input.len() / I;
+    let start = out.len();
+    out.resize(start + n * O, 0);
+    for (src, dst) in input.chunks_exact(I).zip(out[start..].chunks_exact_mut(O)) {
+        let mut e = [0u8; I];
+        e.copy_from_slice(src);
+        dst.copy_from_slice(&f(e));
+    }
+}
+
+/// Every source into a float target other than f64: decode to f32 (exact for
+/// all but f64 and wide ints, which round as torch rounds them), then encode.
+fn cast_to_float(from: DType, to: DType, input: &[u8], out: &mut Vec<u8>) {
+    macro_rules! from_any {
+        ($o:literal, $enc:expr) => {{
+            let enc = $enc;
+            match from {
+                DType::F32 => map_elems::<4, $o>(input, out, |b| enc(f32::from_le_bytes(b))),
+                DType::F64 => map_elems::<8, $o>(input, out, |b| enc(f64_to_f32(f64::from_le_bytes(b)))),
+                DType::F16 => map_elems::<2, $o>(input, out, |b| enc(f16_to_f32(u16::from_le_bytes(b)))),
+                DType::BF16 => map_elems::<2, $o>(input, out, |b| enc(bf16_to_f32(u16::from_le_bytes(b)))),
+                DType::F8E4M3 => map_elems::<1, $o>(input, out, |b| enc(e4m3_to_f32(b[0]))),
+                DType::F8E5M2 => map_elems::<1, $o>(input, out, |b| enc(e5m2_to_f32(b[0]))),
+                DType::Bool => map_elems::<1, $o>(input, out, |b| enc(if b[0] != 0 { 1.0 } else { 0.0 })),
+                DType::U8 => map_elems::<1, $o>(input, out, |b| enc(f32::from(b[0]))),
+                DType::I8 => map_elems::<1, $o>(input, out, |b| enc(f32::from(b[0] as i8))),
+                DType::U16 => map_elems::<2, $o>(input, out, |b| enc(f32::from(u16::from_le_bytes(b)))),
+                DType::I16 => map_elems::<2, $o>(input, out, |b| enc(f32::from(i16::from_le_bytes(b)))),
+                DType::U32 => map_elems::<4, $o>(input, out, |b| enc(u32::from_le_bytes(b) as f32)),
+                DType::I32 => map_elems::<4, $o>(input, out, |b| enc(i32::from_le_bytes(b) as f32)),
+                DType::U64 => map_elems::<8, $o>(input, out, |b| enc(u64::from_le_bytes(b) as f32)),
+                DType::I64 => map_elems::<8, $o>(input, out, |b| enc(i64::from_le_bytes(b) as f32)),
+                _ => {}
+            }
+        }};
+    }
+    // torch's vectorized f32/f64→bf16 loop writes 0xFFFF for NaN; the other
+    // sources go through c10's scalar conversion, which writes 0x7FC0.
+    let bf16_nan = if matches!(from, DType::F32 | DType::F64) {
+        0xffff
+    } else {
+        0x7fc0
+    };
+    match to {
+        DType::F32 => from_any!(4, |x: f32| x.to_le_bytes()),
+        DType::F16 => from_any!(2, |x: f32| f32_to_f16(x).to_le_bytes()),
+        DType::BF16 => from_any!(2, |x: f32| f32_to_bf16(x, bf16_nan).to_le_bytes()),
+        DType::F8E4M3 => from_any!(1, |x: f32| [f32_to_e4m3(x)]),
+        DType::F8E5M2 => from_any!(1, |x: f32| [f32_to_e5m2(x)]),
+        _ => {}
+    }
 }
 
 macro_rules! le {
@@ -139,35 +223,6 @@ fn decode_int(from: DType, b: &[u8], v: &mut Vec<i128>) {
         DType::I32 => v.extend(le!(i32, b).map(i128::from)),
         DType::U64 => v.extend(le!(u64, b).map(i128::from)),
         DType::I64 => v.extend(le!(i64, b).map(i128::from)),
-        _ => {}
-    }
-}
-
-fn encode_f32(from: DType, to: DType, vals: &[f32], out: &mut Vec<u8>) {
-    match to {
-        DType::F32 => {
-            out.reserve(vals.len() * 4);
-            vals.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        }
-        DType::F16 => {
-            out.reserve(vals.len() * 2);
-            vals.iter()
-                .for_each(|&v| out.extend_from_slice(&f32_to_f16(v).to_le_bytes()));
-        }
-        DType::BF16 => {
-            // torch's vectorized f32/f64→bf16 loop writes 0xFFFF for NaN; the
-            // other sources go through c10's scalar conversion, which writes 0x7FC0.
-            let nan = if matches!(from, DType::F32 | DType::F64) {
-                0xffff
-            } else {
-                0x7fc0
-            };
-            out.reserve(vals.len() * 2);
-            vals.iter()
-                .for_each(|&v| out.extend_from_slice(&f32_to_bf16(v, nan).to_le_bytes()));
-        }
-        DType::F8E4M3 => out.extend(vals.iter().map(|&v| f32_to_e4m3(v))),
-        DType::F8E5M2 => out.extend(vals.iter().map(|&v| f32_to_e5m2(v))),
         _ => {}
     }
 }
@@ -245,6 +300,21 @@ mod tests {
         let err = cast(DType::F32, DType::U8, &(-1.0f32).to_le_bytes()).unwrap_err();
         assert_eq!(err.index, 0);
         assert!(cast(DType::F32, DType::I64, &f32::NAN.to_le_bytes()).is_err());
+    }
+
+    #[test]
+    fn parallel_pieces_match_serial_and_report_global_index() {
+        let n = 3 * PARALLEL_BYTES / 4 + 3;
+        let vals: Vec<u8> = (0..n as u32)
+            .flat_map(|i| (i as f32 * 0.37).to_le_bytes())
+            .collect();
+        let mut serial = Vec::new();
+        cast_serial(DType::F32, DType::BF16, &vals, &mut serial).unwrap();
+        assert_eq!(cast(DType::F32, DType::BF16, &vals).unwrap(), serial);
+        let mut bad = vals.clone();
+        let at = n - 2;
+        bad[at * 4..at * 4 + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert_eq!(cast(DType::F32, DType::I32, &bad).unwrap_err().index, at);
     }
 
     #[test]
