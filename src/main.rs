@@ -29,7 +29,8 @@ enum Command {
         #[arg(long, value_parser = parse_format)]
         to: Option<Format>,
         /// Cast floating-point tensors to this dtype (f64, f32, f16, bf16,
-        /// f8_e4m3, f8_e5m2); integer and bool tensors keep theirs.
+        /// f8_e4m3, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0); integer and
+        /// bool tensors keep theirs.
         #[arg(long, value_parser = parse_cast_dtype)]
         dtype: Option<DType>,
         /// Replace OUTPUT if it exists.
@@ -56,11 +57,13 @@ fn parse_format(s: &str) -> Result<Format, String> {
 
 fn parse_cast_dtype(s: &str) -> Result<DType, String> {
     let d: DType = s.parse()?;
-    match d {
-        DType::F64 | DType::F32 | DType::F16 | DType::BF16 | DType::F8E4M3 | DType::F8E5M2 => Ok(d),
-        _ => Err(format!(
-            "--dtype takes a float type (f64, f32, f16, bf16, f8_e4m3, f8_e5m2), not {d}"
-        )),
+    // Any float dtype the cast kernels can produce.
+    if d.is_float() && tensorcast::cast::can_cast(DType::F32, d) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "--dtype takes a float type (f64, f32, f16, bf16, f8_e4m3, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0), not {d}"
+        ))
     }
 }
 

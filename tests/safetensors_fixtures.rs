@@ -127,7 +127,17 @@ fn single_file_to_safetensors_is_byte_identical_to_itself_when_already_in_data_o
 fn dtype_casts_match_torch_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let source = fixture("safetensors/cast/source.safetensors");
-    for target in ["f32", "f16", "bf16", "f64", "f8_e4m3", "f8_e5m2"] {
+    for target in [
+        "f32",
+        "f16",
+        "bf16",
+        "f64",
+        "f8_e4m3",
+        "f8_e5m2",
+        "f8_e4m3fnuz",
+        "f8_e5m2fnuz",
+        "f8_e8m0",
+    ] {
         let out = dir.path().join(format!("{target}.safetensors"));
         tensorcast()
             .arg("convert")

@@ -53,6 +53,44 @@ pub fn e5m2_to_f32(b: u8) -> f32 {
     f16_to_f32(u16::from(b) << 8)
 }
 
+/// f8_e4m3fnuz bits → f32 (bias 8, no infinity, no -0). Its NaN (0x80)
+/// becomes 0x7F800001, as torch produces.
+pub fn e4m3fnuz_to_f32(b: u8) -> f32 {
+    fnuz_to_f32(b, 3, 8)
+}
+
+/// f8_e5m2fnuz bits → f32 (bias 16). Its NaN (0x80) becomes 0x7F800001.
+pub fn e5m2fnuz_to_f32(b: u8) -> f32 {
+    fnuz_to_f32(b, 2, 16)
+}
+
+fn fnuz_to_f32(b: u8, man_bits: u32, bias: u32) -> f32 {
+    if b == 0x80 {
+        return f32::from_bits(0x7f80_0001);
+    }
+    let sign = u32::from(b & 0x80) << 24;
+    let exp = (u32::from(b) & 0x7f) >> man_bits;
+    let man = u32::from(b) & ((1 << man_bits) - 1);
+    let bits = if exp == 0 {
+        // Subnormal: man × 2^(1 - bias - man_bits), exact in f32.
+        let unit = f32::from_bits((128 - bias - man_bits) << 23);
+        sign | (man as f32 * unit).to_bits()
+    } else {
+        sign | ((exp + 127 - bias) << 23) | (man << (23 - man_bits))
+    };
+    f32::from_bits(bits)
+}
+
+/// f8_e8m0fnu bits → f32: 2^(b - 127); 0xFF (NaN) becomes 0x7F800001.
+pub fn e8m0_to_f32(b: u8) -> f32 {
+    match b {
+        0xff => f32::from_bits(0x7f80_0001),
+        // 2^-127 is an f32 subnormal.
+        0 => f32::from_bits(0x0040_0000),
+        e => f32::from_bits(u32::from(e) << 23),
+    }
+}
+
 /// f32 → f64, exact. NaN: quieted, payload kept (as the hardware widening does).
 pub fn f32_to_f64(x: f32) -> f64 {
     let bits = x.to_bits();
@@ -156,6 +194,66 @@ pub fn f32_to_e5m2(x: f32) -> u8 {
     sign | r as u8
 }
 
+/// f32 → f8_e4m3fnuz bits: round to nearest even; overflow, infinities and
+/// NaN all give the single NaN 0x80; there is no -0.
+pub fn f32_to_e4m3fnuz(x: f32) -> u8 {
+    f32_to_fnuz(x, 3, 8)
+}
+
+/// f32 → f8_e5m2fnuz bits, as [`f32_to_e4m3fnuz`] with 2 mantissa bits, bias 16.
+pub fn f32_to_e5m2fnuz(x: f32) -> u8 {
+    f32_to_fnuz(x, 2, 16)
+}
+
+fn f32_to_fnuz(x: f32, man_bits: u32, bias: u32) -> u8 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 24) & 0x80) as u8;
+    let abs = bits & 0x7fff_ffff;
+    // First magnitude that rounds past the largest finite value: 2^(16 - bias)
+    // × 2 for both layouts (256 for e4m3fnuz, 65536 for e5m2fnuz). NaN and
+    // infinities are above it too.
+    let max = (127 + (1 << (7 - man_bits)) - bias) << 23;
+    if abs >= max {
+        return 0x80;
+    }
+    let shift = 23 - man_bits;
+    let r = if abs < (128 - bias) << 23 {
+        // Below the smallest normal: adding a power of two lets the FPU round
+        // the subnormal mantissa into the low bits.
+        let magic = (127 + 23 - man_bits + 1 - bias) << 23;
+        let r = (f32::from_bits(abs) + f32::from_bits(magic)).to_bits() - magic;
+        if r == 0 {
+            return 0; // no negative zero in fnuz formats
+        }
+        r
+    } else {
+        let odd = (abs >> shift) & 1;
+        let rebias = ((127 - bias) << 23).wrapping_neg();
+        abs.wrapping_add(rebias)
+            .wrapping_add((1 << (shift - 1)) - 1)
+            .wrapping_add(odd)
+            >> shift
+    };
+    sign | r as u8
+}
+
+/// f32 → f8_e8m0fnu bits: the exponent, rounded to nearest even on the
+/// mantissa; the sign is ignored; NaN, infinities and overflow give 0xFF.
+pub fn f32_to_e8m0(x: f32) -> u8 {
+    let bits = x.to_bits();
+    let exp = (bits >> 23) & 0xff;
+    if exp == 0xff {
+        return 0xff;
+    }
+    let guard = bits & 0x0040_0000 != 0;
+    let round = bits & 0x0020_0000 != 0;
+    let sticky = bits & 0x001f_ffff != 0;
+    // The implied leading bit (the "LSB" of an exponent-only format) is 1 for normals.
+    let lsb = exp > 0;
+    let up = guard && (round || sticky || lsb);
+    (exp + u32::from(up)) as u8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +281,23 @@ mod tests {
                 assert_eq!(f32_to_e5m2(f), b, "e5m2 {b:#04x}");
             }
         }
+    }
+
+    #[test]
+    fn fnuz_and_e8m0_round_trip_every_non_nan_value() {
+        for b in 0..=u8::MAX {
+            if b != 0x80 {
+                assert_eq!(f32_to_e4m3fnuz(e4m3fnuz_to_f32(b)), b, "e4m3fnuz {b:#04x}");
+                assert_eq!(f32_to_e5m2fnuz(e5m2fnuz_to_f32(b)), b, "e5m2fnuz {b:#04x}");
+            }
+            assert_eq!(f32_to_e8m0(e8m0_to_f32(b)), b, "e8m0 {b:#04x}");
+        }
+        // Probed from torch 2.15.
+        assert_eq!(f32_to_e4m3fnuz(248.0), 0x80);
+        assert_eq!(f32_to_e4m3fnuz(-(2f32.powi(-11))), 0x00);
+        assert_eq!(f32_to_e5m2fnuz(-248.0), 0xe0);
+        assert_eq!(f32_to_e8m0(-3.0), 0x81);
+        assert_eq!(f32_to_e8m0(1.5 * 2f32.powi(127)), 0xff);
     }
 
     #[test]

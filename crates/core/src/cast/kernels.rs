@@ -30,7 +30,16 @@ fn castable(d: DType) -> bool {
     d.is_int()
         || matches!(
             d,
-            DType::Bool | DType::F16 | DType::BF16 | DType::F32 | DType::F64 | DType::F8E4M3 | DType::F8E5M2
+            DType::Bool
+                | DType::F16
+                | DType::BF16
+                | DType::F32
+                | DType::F64
+                | DType::F8E4M3
+                | DType::F8E5M2
+                | DType::F8E4M3Fnuz
+                | DType::F8E5M2Fnuz
+                | DType::F8E8M0
         )
 }
 
@@ -136,6 +145,9 @@ fn cast_to_float(from: DType, to: DType, input: &[u8], out: &mut Vec<u8>) {
                 DType::BF16 => map_elems::<2, $o>(input, out, |b| enc(bf16_to_f32(u16::from_le_bytes(b)))),
                 DType::F8E4M3 => map_elems::<1, $o>(input, out, |b| enc(e4m3_to_f32(b[0]))),
                 DType::F8E5M2 => map_elems::<1, $o>(input, out, |b| enc(e5m2_to_f32(b[0]))),
+                DType::F8E4M3Fnuz => map_elems::<1, $o>(input, out, |b| enc(e4m3fnuz_to_f32(b[0]))),
+                DType::F8E5M2Fnuz => map_elems::<1, $o>(input, out, |b| enc(e5m2fnuz_to_f32(b[0]))),
+                DType::F8E8M0 => map_elems::<1, $o>(input, out, |b| enc(e8m0_to_f32(b[0]))),
                 DType::Bool => map_elems::<1, $o>(input, out, |b| enc(if b[0] != 0 { 1.0 } else { 0.0 })),
                 DType::U8 => map_elems::<1, $o>(input, out, |b| enc(f32::from(b[0]))),
                 DType::I8 => map_elems::<1, $o>(input, out, |b| enc(f32::from(b[0] as i8))),
@@ -162,6 +174,9 @@ fn cast_to_float(from: DType, to: DType, input: &[u8], out: &mut Vec<u8>) {
         DType::BF16 => from_any!(2, |x: f32| f32_to_bf16(x, bf16_nan).to_le_bytes()),
         DType::F8E4M3 => from_any!(1, |x: f32| [f32_to_e4m3(x)]),
         DType::F8E5M2 => from_any!(1, |x: f32| [f32_to_e5m2(x)]),
+        DType::F8E4M3Fnuz => from_any!(1, |x: f32| [f32_to_e4m3fnuz(x)]),
+        DType::F8E5M2Fnuz => from_any!(1, |x: f32| [f32_to_e5m2fnuz(x)]),
+        DType::F8E8M0 => from_any!(1, |x: f32| [f32_to_e8m0(x)]),
         _ => {}
     }
 }
@@ -183,6 +198,9 @@ fn decode_f32(from: DType, b: &[u8], v: &mut Vec<f32>) {
         DType::BF16 => v.extend(le!(u16, b).map(bf16_to_f32)),
         DType::F8E4M3 => v.extend(b.iter().map(|&x| e4m3_to_f32(x))),
         DType::F8E5M2 => v.extend(b.iter().map(|&x| e5m2_to_f32(x))),
+        DType::F8E4M3Fnuz => v.extend(b.iter().map(|&x| e4m3fnuz_to_f32(x))),
+        DType::F8E5M2Fnuz => v.extend(b.iter().map(|&x| e5m2fnuz_to_f32(x))),
+        DType::F8E8M0 => v.extend(b.iter().map(|&x| e8m0_to_f32(x))),
         DType::Bool => v.extend(b.iter().map(|&x| if x != 0 { 1.0 } else { 0.0 })),
         DType::U8 => v.extend(b.iter().map(|&x| f32::from(x))),
         DType::I8 => v.extend(b.iter().map(|&x| f32::from(x as i8))),
@@ -326,6 +344,7 @@ mod tests {
     #[test]
     fn packed_and_complex_are_refused() {
         assert!(!can_cast(DType::F4, DType::F32));
+        assert!(!can_cast(DType::F6E2M3, DType::BF16));
         assert!(!can_cast(DType::C64, DType::F32));
         assert!(can_cast(DType::C64, DType::C64));
     }
