@@ -55,10 +55,11 @@ fn truncation_at_many_lengths_never_panics() {
         let bytes = std::fs::read(&path).unwrap();
         let n = bytes.len();
         // Every length through the header, then a spread through the data.
-        let header_end = (bytes.len().min(8) == 8)
-            .then(|| 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()).min(n as u64) as usize)
-            .unwrap_or(n)
-            .min(n);
+        let header_end = if n >= 8 {
+            (8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()).min(n as u64) as usize).min(n)
+        } else {
+            n
+        };
         let mut lengths: Vec<usize> = (0..=header_end.min(2048)).collect();
         lengths.extend((0..64).map(|k| header_end + (n - header_end) * k / 64));
         lengths.push(n.saturating_sub(1));
