@@ -36,6 +36,14 @@ enum Command {
         /// Replace OUTPUT if it exists.
         #[arg(long)]
         force: bool,
+        /// Keep block-quantized tensors as raw blocks (GGUF output); without it
+        /// they are dequantized to f32 (or --dtype), bit-identical to gguf-py.
+        #[arg(long)]
+        keep_quantized: bool,
+        /// Quantize float weight matrices (2+ dims, rows divisible by 32) to
+        /// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (GGUF output), as gguf-py does.
+        #[arg(long, value_name = "TYPE", value_parser = parse_quant)]
+        quantize: Option<tensorcast::QuantType>,
         /// Split safetensors output into shards of at most SIZE (e.g. 5GB, 2GiB),
         /// with a Hugging Face index file.
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -67,6 +75,12 @@ fn parse_cast_dtype(s: &str) -> Result<DType, String> {
     }
 }
 
+fn parse_quant(s: &str) -> Result<tensorcast::QuantType, String> {
+    tensorcast::QuantType::from_name(s)
+        .filter(|q| matches!(q.name(), "Q8_0" | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1"))
+        .ok_or_else(|| format!("--quantize takes Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1, not '{s}'"))
+}
+
 fn parse_size(s: &str) -> Result<u64, String> {
     tensorcast::parse_size(s)
 }
@@ -79,12 +93,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             to,
             dtype,
             force,
+            keep_quantized,
+            quantize,
             max_shard_size,
         } => {
             let opts = tensorcast::ConvertOptions {
                 to,
                 dtype,
                 force,
+                keep_quantized,
+                quantize,
                 max_shard_bytes: max_shard_size,
                 ..Default::default()
             };

@@ -77,8 +77,9 @@ pub struct FormatError {
     pub file: Option<PathBuf>,
     /// The format whose rule is broken (`safetensors`, `gguf`, ...).
     pub format: &'static str,
-    /// The tensor or key concerned, if any.
-    pub subject: Option<Subject>,
+    /// The tensor or key concerned, if any (boxed so the error, which every
+    /// parse step returns, stays small).
+    pub subject: Option<Box<Subject>>,
     /// Stable rule id, e.g. `data-overlap`; tests and users match on it.
     pub rule: &'static str,
     /// Human explanation with the offending values.
@@ -102,13 +103,13 @@ impl FormatError {
 
     /// Names the tensor concerned.
     pub fn tensor(mut self, name: impl Into<String>) -> Self {
-        self.subject = Some(Subject::Tensor(name.into()));
+        self.subject = Some(Box::new(Subject::Tensor(name.into())));
         self
     }
 
     /// Names the key concerned.
     pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.subject = Some(Subject::Key(key.into()));
+        self.subject = Some(Box::new(Subject::Key(key.into())));
         self
     }
 
@@ -131,7 +132,7 @@ impl fmt::Display for FormatError {
             write!(f, "{}: ", file.display())?;
         }
         write!(f, "{}: ", self.format)?;
-        match &self.subject {
+        match self.subject.as_deref() {
             Some(Subject::Tensor(n)) => write!(f, "tensor '{n}': ")?,
             Some(Subject::Key(k)) => write!(f, "key '{k}': ")?,
             None => {}

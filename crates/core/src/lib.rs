@@ -22,7 +22,7 @@ mod tensor;
 pub use atomic::AtomicFile;
 pub use bytes::Bytes;
 pub use dtype::DType;
-pub use error::{Error, FormatError, Result};
+pub use error::{Error, FormatError, Result, Subject};
 pub use limits::Limits;
 pub use metadata::{Metadata, Value, ValueKind};
 pub use pipeline::{check_size, convert, Plan, Sink};

@@ -40,12 +40,33 @@ pub trait Sink {
     fn finish(&mut self) -> Result<()>;
 }
 
-/// Streams every tensor of `source` into `sink`, one at a time.
+/// Chunks produced ahead of the writer: enough to keep both sides busy,
+/// few enough that memory stays a small multiple of a chunk.
+const CHUNKS_IN_FLIGHT: usize = 2;
+
+/// Streams every tensor of `source` into `sink`, one at a time. Tensors whose
+/// bytes are computed (cast, dequantized) are produced on a second thread
+/// while the sink writes the previous chunk, so decoding hides behind I/O.
 pub fn convert(source: &dyn Source, sink: &mut dyn Sink) -> Result<()> {
     let plan = Plan::of(source);
     sink.begin(&plan)?;
     for index in 0..plan.tensors.len() {
-        sink.write_tensor(index, source.tensor_data(index)?)?;
+        match source.tensor_data(index)? {
+            TensorData::Chunks(chunks) => std::thread::scope(|scope| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+                scope.spawn(move || {
+                    for chunk in chunks {
+                        let failed = chunk.is_err();
+                        // A closed channel means the sink gave up: stop producing.
+                        if tx.send(chunk).is_err() || failed {
+                            break;
+                        }
+                    }
+                });
+                sink.write_tensor(index, TensorData::Chunks(Box::new(rx.into_iter())))
+            })?,
+            direct => sink.write_tensor(index, direct)?,
+        }
     }
     sink.finish()
 }

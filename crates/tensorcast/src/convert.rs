@@ -4,7 +4,9 @@ use crate::detect::Format;
 use crate::open::{open, OpenOptions};
 use std::path::Path;
 use tensorcast_core::cast::CastSource;
-use tensorcast_core::{convert, DType, Error, Limits, Result, Sink, Source};
+use tensorcast_core::{convert, DType, Error, Limits, QuantType, Result, Sink, Source};
+use tensorcast_gguf::quant::{Dequantize, Quantize};
+use tensorcast_gguf::GgufWriter;
 use tensorcast_safetensors::SafetensorsWriter;
 
 /// What a conversion should do besides changing the container.
@@ -18,6 +20,11 @@ pub struct ConvertOptions {
     pub force: bool,
     /// Split safetensors output into shards of at most this many bytes.
     pub max_shard_bytes: Option<u64>,
+    /// Keep block-quantized tensors as raw blocks (the target must hold them);
+    /// otherwise they are dequantized to F32 (then cast by `dtype`).
+    pub keep_quantized: bool,
+    /// Quantize float weight matrices to this legacy ggml type (GGUF output).
+    pub quantize: Option<QuantType>,
     /// Limits for the reader.
     pub limits: Limits,
 }
@@ -28,10 +35,46 @@ pub fn create_sink(output: &Path, format: Format, opts: &ConvertOptions) -> Resu
         Format::Safetensors => Ok(Box::new(
             SafetensorsWriter::new(output).max_shard_bytes(opts.max_shard_bytes),
         )),
+        Format::Gguf => Ok(Box::new(GgufWriter::new(output))),
         other => Err(Error::Unsupported(format!(
             "writing {other} files is not implemented yet"
         ))),
     }
+}
+
+/// Formats that can hold raw ggml blocks.
+fn holds_blocks(format: Format) -> bool {
+    matches!(format, Format::Gguf | Format::Tpack)
+}
+
+/// Applies the options as adapters: dequantize (unless kept), cast floats,
+/// quantize. Refuses impossible combinations before anything is written.
+pub fn adapt(source: Box<dyn Source>, format: Format, opts: &ConvertOptions) -> Result<Box<dyn Source>> {
+    let quantized = source
+        .tensors()
+        .iter()
+        .any(|t| matches!(t.dtype, DType::Quant(_)));
+    if opts.keep_quantized && quantized && !holds_blocks(format) {
+        return Err(Error::Unsupported(format!(
+            "--keep-quantized: {format} cannot hold quantized blocks; write GGUF or tpack, or drop the flag to dequantize"
+        )));
+    }
+    if opts.quantize.is_some() && format != Format::Gguf {
+        return Err(Error::Unsupported(format!(
+            "--quantize writes ggml blocks, which {format} cannot hold: use a GGUF output"
+        )));
+    }
+    let mut source = source;
+    if quantized && !opts.keep_quantized {
+        source = Box::new(Dequantize::new(source)?);
+    }
+    if let Some(dtype) = opts.dtype {
+        source = Box::new(CastSource::floats_to(source, dtype)?);
+    }
+    if let Some(q) = opts.quantize {
+        source = Box::new(Quantize::new(source, q)?);
+    }
+    Ok(source)
 }
 
 /// Converts `input` into `output`. The output appears only once complete;
@@ -58,10 +101,7 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
             limits: opts.limits.clone(),
         },
     )?;
-    let source: Box<dyn Source> = match opts.dtype {
-        Some(dtype) => Box::new(CastSource::floats_to(source, dtype)?),
-        None => source,
-    };
+    let source = adapt(source, format, opts)?;
     let mut sink = create_sink(output, format, opts)?;
     convert(&*source, &mut *sink)
 }

@@ -15,12 +15,12 @@ mod detect;
 mod inspect;
 mod open;
 
-pub use convert::{convert_file, create_sink, ConvertOptions};
+pub use convert::{adapt, convert_file, create_sink, ConvertOptions};
 pub use detect::{detect, Format};
 pub use inspect::{inspect_json, inspect_table};
 pub use open::{open, OpenOptions};
 pub use tensorcast_core::{
-    cast, convert, DType, Error, FormatError, Limits, Metadata, Plan, Result, Sink, Source, TensorData,
-    TensorInfo, Value,
+    cast, convert, DType, Error, FormatError, Limits, Metadata, Plan, QuantType, Result, Sink, Source,
+    TensorData, TensorInfo, Value,
 };
 pub use tensorcast_safetensors::parse_size;

@@ -1,0 +1,79 @@
+//! [`Dequantize`]: an adapter that turns block-quantized tensors into F32.
+
+use super::{can_dequantize, dequantize};
+use tensorcast_core::{DType, Error, Metadata, Result, Source, TensorData, TensorInfo, CHUNK_BYTES};
+
+/// A source whose block-quantized tensors come out as F32 (bit-identical to
+/// gguf-py); other tensors pass through untouched.
+pub struct Dequantize<S> {
+    inner: S,
+    tensors: Vec<TensorInfo>,
+}
+
+impl<S: Source> Dequantize<S> {
+    /// Wraps `inner`. Refuses up front, naming the tensor, when a tensor's
+    /// block type has no reference dequantizer.
+    pub fn new(inner: S) -> Result<Self> {
+        let mut tensors = inner.tensors().to_vec();
+        for t in &mut tensors {
+            if let DType::Quant(q) = t.dtype {
+                if !can_dequantize(q) {
+                    return Err(Error::Unsupported(format!(
+                        "tensor '{}': {} has no reference dequantizer (ggml defines none); keep it quantized with --keep-quantized and a GGUF or tpack output",
+                        t.name,
+                        q.name()
+                    )));
+                }
+                t.dtype = DType::F32;
+                t.nbytes = t
+                    .numel()
+                    .checked_mul(4)
+                    .ok_or_else(|| Error::Unsupported(format!("tensor '{}' too large", t.name)))?;
+                t.file_offset = None;
+            }
+        }
+        Ok(Dequantize { inner, tensors })
+    }
+}
+
+impl<S: Source> Source for Dequantize<S> {
+    fn format(&self) -> &'static str {
+        self.inner.format()
+    }
+
+    fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    fn metadata(&self) -> &Metadata {
+        self.inner.metadata()
+    }
+
+    fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
+        let data = self.inner.tensor_data(index)?;
+        let DType::Quant(q) = self.inner.tensors()[index].dtype else {
+            return Ok(data);
+        };
+        let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
+        // Input pieces sized so each decoded piece is about CHUNK_BYTES.
+        let piece = (CHUNK_BYTES / (be * 4)).max(1) * bb;
+        let name = self.tensors[index].name.clone();
+        let chunks = data.aligned_chunks(bb, piece).map(move |blocks| {
+            let blocks = blocks?;
+            let mut vals = vec![0f32; blocks.len() / bb * be];
+            dequantize(q, &blocks, &mut vals)
+                .map_err(|e| Error::Unsupported(format!("tensor '{name}': {e}")))?;
+            Ok(f32_le_bytes(vals))
+        });
+        Ok(TensorData::Chunks(Box::new(chunks)))
+    }
+}
+
+/// The values as little-endian bytes.
+fn f32_le_bytes(vals: Vec<f32>) -> Vec<u8> {
+    if cfg!(target_endian = "little") {
+        bytemuck::cast_slice::<f32, u8>(&vals).to_vec()
+    } else {
+        vals.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+}

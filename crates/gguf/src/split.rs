@@ -1,0 +1,139 @@
+//! Split models: `name-00001-of-00003.gguf` … with `split.no`, `split.count`
+//! and `split.tensors.count`, opened as one source.
+
+use crate::read::GgufFile;
+use crate::{rules, FORMAT};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use tensorcast_core::{Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo, Value};
+
+/// Every part of a split model, in order.
+pub struct SplitGguf {
+    parts: Vec<GgufFile>,
+    locations: Vec<(usize, usize)>,
+    tensors: Vec<TensorInfo>,
+    metadata: Metadata,
+}
+
+fn int(v: Option<&Value>) -> Option<u64> {
+    match v? {
+        Value::U8(x) => Some(u64::from(*x)),
+        Value::U16(x) => Some(u64::from(*x)),
+        Value::U32(x) => Some(u64::from(*x)),
+        Value::U64(x) => Some(*x),
+        Value::I8(x) => u64::try_from(*x).ok(),
+        Value::I16(x) => u64::try_from(*x).ok(),
+        Value::I32(x) => u64::try_from(*x).ok(),
+        Value::I64(x) => u64::try_from(*x).ok(),
+        _ => None,
+    }
+}
+
+/// True when `file` is the first part of a split model (`split.count` > 1).
+pub fn is_split_first(file: &GgufFile) -> bool {
+    int(file.metadata().get("split.count")).is_some_and(|n| n > 1)
+}
+
+fn bad(path: &Path, detail: impl Into<String>) -> Error {
+    FormatError::new(FORMAT, rules::BAD_SPLIT, detail)
+        .in_file(path)
+        .into()
+}
+
+/// `name-00001-of-00003.gguf` → `name-0000K-of-00003.gguf`.
+fn part_path(first: &Path, k: u64, n: u64) -> Option<PathBuf> {
+    let name = first.file_name()?.to_str()?;
+    let suffix = format!("-{:05}-of-{:05}.gguf", 1, n);
+    let stem = name.strip_suffix(&suffix)?;
+    Some(first.with_file_name(format!("{stem}-{k:05}-of-{n:05}.gguf")))
+}
+
+impl SplitGguf {
+    /// Opens every part, given the first one (already opened) and its path.
+    pub fn open(first: GgufFile, limits: &Limits) -> Result<SplitGguf> {
+        let path = first.path().to_path_buf();
+        let count = int(first.metadata().get("split.count")).unwrap_or(1);
+        if int(first.metadata().get("split.no")).unwrap_or(0) != 0 {
+            return Err(bad(
+                &path,
+                "this is not the first part of the split model: open the -00001- file",
+            ));
+        }
+        let total = int(first.metadata().get("split.tensors.count"));
+        if count > 9999 {
+            return Err(bad(&path, format!("split.count {count} is implausible")));
+        }
+        let mut parts = vec![first];
+        for k in 2..=count {
+            let p = part_path(&path, k, count).ok_or_else(|| {
+                bad(
+                    &path,
+                    format!("cannot derive part {k} of {count} from the file name"),
+                )
+            })?;
+            let part = GgufFile::open(&p, limits)?;
+            if int(part.metadata().get("split.no")) != Some(k - 1) {
+                return Err(bad(&p, format!("split.no should be {}", k - 1)));
+            }
+            parts.push(part);
+        }
+        let (mut locations, mut tensors, mut names) = (Vec::new(), Vec::new(), HashSet::new());
+        for (pi, part) in parts.iter().enumerate() {
+            for (ti, t) in part.tensors().iter().enumerate() {
+                if !names.insert(t.name.clone()) {
+                    return Err(FormatError::new(
+                        FORMAT,
+                        rules::DUPLICATE_TENSOR,
+                        "appears in more than one part",
+                    )
+                    .tensor(&t.name)
+                    .in_file(part.path())
+                    .into());
+                }
+                locations.push((pi, ti));
+                tensors.push(t.clone());
+            }
+        }
+        if let Some(total) = total.filter(|&t| t != tensors.len() as u64) {
+            return Err(bad(
+                &path,
+                format!(
+                    "split.tensors.count says {total}, the parts hold {}",
+                    tensors.len()
+                ),
+            ));
+        }
+        // The merged model is not split: drop the split bookkeeping keys.
+        let metadata = parts[0]
+            .metadata()
+            .iter()
+            .filter(|(k, _)| !k.starts_with("split."))
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        Ok(SplitGguf {
+            parts,
+            locations,
+            tensors,
+            metadata,
+        })
+    }
+}
+
+impl Source for SplitGguf {
+    fn format(&self) -> &'static str {
+        FORMAT
+    }
+    fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+    fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
+        let &(p, t) = self
+            .locations
+            .get(index)
+            .ok_or_else(|| Error::Unsupported(format!("no tensor #{index}")))?;
+        self.parts[p].tensor_data(t)
+    }
+}
