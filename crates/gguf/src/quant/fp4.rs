@@ -14,6 +14,7 @@ fn e8m0_half(e: u8) -> f32 {
 }
 
 /// MXFP4: e (E8M0) | qs[16]. Low nibbles are elements 0–15, high 16–31.
+#[inline(always)]
 pub(crate) fn mxfp4(b: &[u8], out: &mut [f32]) {
     let d = e8m0_half(b[0]);
     for l in 0..16 {
@@ -40,6 +41,7 @@ fn ue4m3_half(x: u8) -> f32 {
 
 /// NVFP4: 4 UE4M3 scales | qs[32]; four sub-blocks of 16, each 8 bytes whose
 /// low nibbles come first.
+#[inline(always)]
 pub(crate) fn nvfp4(b: &[u8], out: &mut [f32]) {
     for i in 0..4 {
         let d = ue4m3_half(b[i]);

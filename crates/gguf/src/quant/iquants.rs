@@ -16,6 +16,7 @@ fn sign(bits: u8, j: usize) -> f32 {
 }
 
 /// IQ2_XXS: d | 8 × (u32 grid indices, u32 signs+scale). 8 sub-blocks of 32.
+#[inline(always)]
 pub(crate) fn iq2_xxs(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
     for ib in 0..8 {
@@ -43,6 +44,7 @@ fn nibble_scales(s: &[u8]) -> [u8; 16] {
 }
 
 /// IQ2_XS: d | qs u16[32] (9-bit grid index, 7-bit sign index) | scales[8].
+#[inline(always)]
 pub(crate) fn iq2_xs(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
     let scales = nibble_scales(&b[66..74]);
@@ -60,6 +62,7 @@ pub(crate) fn iq2_xs(b: &[u8], out: &mut [f32]) {
 }
 
 /// IQ2_S: d | qs[32] | signs[32] | qh[8] | scales[8]. 10-bit grid indices.
+#[inline(always)]
 pub(crate) fn iq2_s(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
     let (qs, signs, qh) = (&b[2..34], &b[34..66], &b[66..74]);
@@ -78,6 +81,7 @@ pub(crate) fn iq2_s(b: &[u8], out: &mut [f32]) {
 }
 
 /// IQ3_XXS: d | qs[64] (grid indices) | u32[8] (signs + 4-bit scale).
+#[inline(always)]
 pub(crate) fn iq3_xxs(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
     let qs = &b[2..66];
@@ -97,6 +101,7 @@ pub(crate) fn iq3_xxs(b: &[u8], out: &mut [f32]) {
 }
 
 /// IQ3_S: d | qs[64] | qh[8] | signs[32] | scales[4]. 9-bit grid indices.
+#[inline(always)]
 pub(crate) fn iq3_s(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
     let (qs, qh, signs, sc) = (&b[2..66], &b[66..74], &b[74..106], &b[106..110]);
@@ -119,6 +124,7 @@ pub(crate) fn iq3_s(b: &[u8], out: &mut [f32]) {
 const IQ1_DELTA: f32 = 0.125;
 
 /// IQ1_S: d | qs[32] | qh u16[8] (3-bit scale, delta sign, 4 × 3 index bits).
+#[inline(always)]
 pub(crate) fn iq1_s(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
     let qs = &b[2..34];
@@ -138,6 +144,7 @@ pub(crate) fn iq1_s(b: &[u8], out: &mut [f32]) {
 
 /// IQ1_M: qs[32] | qh[16] | scales u16[4] (3-bit scales; the f16 super-scale
 /// is spread over their top nibbles).
+#[inline(always)]
 pub(crate) fn iq1_m(b: &[u8], out: &mut [f32]) {
     let (qs, qh) = (&b[0..32], &b[32..48]);
     let sc = [u16_at(b, 48), u16_at(b, 50), u16_at(b, 52), u16_at(b, 54)];
@@ -162,6 +169,7 @@ pub(crate) fn iq1_m(b: &[u8], out: &mut [f32]) {
 }
 
 /// IQ4_NL: d | qs[16]; low nibbles are elements 0–15, high 16–31.
+#[inline(always)]
 pub(crate) fn iq4_nl(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
     for l in 0..16 {
@@ -172,6 +180,7 @@ pub(crate) fn iq4_nl(b: &[u8], out: &mut [f32]) {
 
 /// IQ4_XS: d | scales_h u16 | scales_l[4] | qs[128]. 8 sub-blocks of 32 with
 /// 6-bit signed scales.
+#[inline(always)]
 pub(crate) fn iq4_xs(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
     let sh = u16_at(b, 2);

@@ -4,6 +4,7 @@
 use super::f16_at;
 
 /// Q2_K: scales[16] | qs[64] | d | dmin. 16 sub-blocks of 16 with 2-bit values.
+#[inline(always)]
 pub(crate) fn q2_k(b: &[u8], out: &mut [f32]) {
     let (scales, qs) = (&b[0..16], &b[16..80]);
     let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
@@ -27,6 +28,7 @@ pub(crate) fn q2_k(b: &[u8], out: &mut [f32]) {
 
 /// Q3_K: hmask[32] | qs[64] | scales[12] | d. 6-bit signed scales, 3-bit values
 /// whose high bit is stored inverted.
+#[inline(always)]
 pub(crate) fn q3_k(b: &[u8], out: &mut [f32]) {
     let (hmask, qs, sc) = (&b[0..32], &b[32..96], &b[96..108]);
     let d = f16_at(b, 108);
@@ -65,6 +67,7 @@ fn scale_min(s: &[u8]) -> ([u8; 8], [u8; 8]) {
 }
 
 /// Q4_K: d | dmin | scales[12] | qs[128]. 8 sub-blocks of 32 with 4-bit values.
+#[inline(always)]
 pub(crate) fn q4_k(b: &[u8], out: &mut [f32]) {
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let (sc, mn) = scale_min(&b[4..16]);
@@ -82,6 +85,7 @@ pub(crate) fn q4_k(b: &[u8], out: &mut [f32]) {
 }
 
 /// Q5_K: d | dmin | scales[12] | qh[32] | qs[128]. As Q4_K plus a fifth bit.
+#[inline(always)]
 pub(crate) fn q5_k(b: &[u8], out: &mut [f32]) {
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let (sc, mn) = scale_min(&b[4..16]);
@@ -100,24 +104,37 @@ pub(crate) fn q5_k(b: &[u8], out: &mut [f32]) {
 }
 
 /// Q6_K: ql[128] | qh[64] | scales[16] (i8) | d. 16 sub-blocks of 16, 6-bit values.
+#[inline(always)]
 pub(crate) fn q6_k(b: &[u8], out: &mut [f32]) {
     let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
     let d = f16_at(b, 208);
-    let mut ds = [0f32; 16];
-    for (i, v) in ds.iter_mut().enumerate() {
-        *v = d * f32::from(sc[i] as i8);
-    }
+    let out = &mut out[..256];
+    // Element 128g + 64h + 32c + m: its low nibble is ql[64g + 32c + m] >> 4h,
+    // its high bits qh[32g + m] >> 2(2h + c); each scale covers 16 elements.
     for g in 0..2 {
-        // Low nibbles: element 128g + 64h + l from ql[64g + l] >> 4h.
-        // High bits: element 128g + 32s + l from qh[32g + l] >> 2s.
-        for k in 0..128 {
-            let idx = 128 * g + k;
-            let (h, l) = (k / 64, k % 64);
-            let lo = (ql[64 * g + l] >> (4 * h)) & 0x0f;
-            let (s, m) = (k / 32, k % 32);
-            let hi = (qh[32 * g + m] >> (2 * s)) & 0x03;
-            let q = ((lo | (hi << 4)) as i8) - 32;
-            out[idx] = ds[idx / 16] * f32::from(q);
+        for h in 0..2 {
+            for c in 0..2 {
+                let base = 128 * g + 64 * h + 32 * c;
+                let lows = &ql[64 * g + 32 * c..][..32];
+                let highs = &qh[32 * g..][..32];
+                let mut q = [0i8; 32];
+                for ((q, &l), &hb) in q.iter_mut().zip(lows).zip(highs) {
+                    let lo = (l >> (4 * h)) & 0x0f;
+                    let hi = (hb >> (2 * (2 * h + c))) & 0x03;
+                    *q = ((lo | (hi << 4)) as i8) - 32;
+                }
+                let (d0, d1) = (
+                    d * f32::from(sc[base / 16] as i8),
+                    d * f32::from(sc[base / 16 + 1] as i8),
+                );
+                let (o0, o1) = out[base..base + 32].split_at_mut(16);
+                for (o, &v) in o0.iter_mut().zip(&q[..16]) {
+                    *o = d0 * f32::from(v);
+                }
+                for (o, &v) in o1.iter_mut().zip(&q[16..]) {
+                    *o = d1 * f32::from(v);
+                }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ use super::{f16_at, u32_at};
 use tensorcast_core::cast::float::f32_to_f16;
 use tensorcast_core::QuantType;
 
+#[inline(always)]
 pub(crate) fn q4_0(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
     for j in 0..16 {
@@ -14,6 +15,7 @@ pub(crate) fn q4_0(b: &[u8], out: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 pub(crate) fn q4_1(b: &[u8], out: &mut [f32]) {
     let (d, m) = (f16_at(b, 0), f16_at(b, 2));
     for j in 0..16 {
@@ -23,30 +25,37 @@ pub(crate) fn q4_1(b: &[u8], out: &mut [f32]) {
     }
 }
 
+/// The 32 five-bit values of a Q5 block: nibbles from `qs`, fifth bits from `qh`.
+#[inline(always)]
+fn q5_values(qh: u32, qs: &[u8]) -> [u8; 32] {
+    let mut q = [0u8; 32];
+    let (lo, hi) = q.split_at_mut(16);
+    for (j, ((l, h), &x)) in lo.iter_mut().zip(hi.iter_mut()).zip(&qs[..16]).enumerate() {
+        *l = (x & 0x0f) | ((((qh >> j) & 1) as u8) << 4);
+        *h = (x >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
+    }
+    q
+}
+
+#[inline(always)]
 pub(crate) fn q5_0(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
-    let qh = u32_at(b, 2);
-    for j in 0..16 {
-        let x = b[6 + j];
-        let lo = (x & 0x0f) | ((((qh >> j) & 1) as u8) << 4);
-        let hi = (x >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
-        out[j] = d * f32::from(lo as i8 - 16);
-        out[j + 16] = d * f32::from(hi as i8 - 16);
+    let q = q5_values(u32_at(b, 2), &b[6..22]);
+    for (o, &v) in out[..32].iter_mut().zip(&q) {
+        *o = d * f32::from(v as i8 - 16);
     }
 }
 
+#[inline(always)]
 pub(crate) fn q5_1(b: &[u8], out: &mut [f32]) {
     let (d, m) = (f16_at(b, 0), f16_at(b, 2));
-    let qh = u32_at(b, 4);
-    for j in 0..16 {
-        let x = b[8 + j];
-        let lo = (x & 0x0f) | ((((qh >> j) & 1) as u8) << 4);
-        let hi = (x >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
-        out[j] = d * f32::from(lo) + m;
-        out[j + 16] = d * f32::from(hi) + m;
+    let q = q5_values(u32_at(b, 4), &b[8..24]);
+    for (o, &v) in out[..32].iter_mut().zip(&q) {
+        *o = d * f32::from(v) + m;
     }
 }
 
+#[inline(always)]
 pub(crate) fn q8_0(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 0);
     for j in 0..32 {

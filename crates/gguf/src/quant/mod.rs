@@ -23,9 +23,6 @@ use rayon::prelude::*;
 use tensorcast_core::cast::float::f16_to_f32;
 use tensorcast_core::QuantType;
 
-/// A kernel: one block's bytes in, its elements out.
-type Kernel = fn(&[u8], &mut [f32]);
-
 /// Reads the little-endian f16 at `at` as f32.
 #[inline(always)]
 pub(crate) fn f16_at(b: &[u8], at: usize) -> f32 {
@@ -44,38 +41,144 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn kernel(q: QuantType) -> Option<Kernel> {
-    Some(match q.name() {
-        "Q4_0" => legacy::q4_0,
-        "Q4_1" => legacy::q4_1,
-        "Q5_0" => legacy::q5_0,
-        "Q5_1" => legacy::q5_1,
-        "Q8_0" => legacy::q8_0,
-        "Q2_K" => kquants::q2_k,
-        "Q3_K" => kquants::q3_k,
-        "Q4_K" => kquants::q4_k,
-        "Q5_K" => kquants::q5_k,
-        "Q6_K" => kquants::q6_k,
-        "IQ2_XXS" => iquants::iq2_xxs,
-        "IQ2_XS" => iquants::iq2_xs,
-        "IQ2_S" => iquants::iq2_s,
-        "IQ3_XXS" => iquants::iq3_xxs,
-        "IQ3_S" => iquants::iq3_s,
-        "IQ1_S" => iquants::iq1_s,
-        "IQ1_M" => iquants::iq1_m,
-        "IQ4_NL" => iquants::iq4_nl,
-        "IQ4_XS" => iquants::iq4_xs,
-        "TQ1_0" => ternary::tq1_0,
-        "TQ2_0" => ternary::tq2_0,
-        "MXFP4" => fp4::mxfp4,
-        "NVFP4" => fp4::nvfp4,
-        _ => return None,
-    })
+/// Expands `$body` once per kernel, with `$k` bound to it, so every kernel
+/// is inlined into whichever loop (baseline or AVX2) is compiled around it.
+macro_rules! for_each_kernel {
+    ($q:expr, $k:ident => $body:expr) => {
+        match $q.name() {
+            "Q4_0" => {
+                let $k = legacy::q4_0;
+                Some($body)
+            }
+            "Q4_1" => {
+                let $k = legacy::q4_1;
+                Some($body)
+            }
+            "Q5_0" => {
+                let $k = legacy::q5_0;
+                Some($body)
+            }
+            "Q5_1" => {
+                let $k = legacy::q5_1;
+                Some($body)
+            }
+            "Q8_0" => {
+                let $k = legacy::q8_0;
+                Some($body)
+            }
+            "Q2_K" => {
+                let $k = kquants::q2_k;
+                Some($body)
+            }
+            "Q3_K" => {
+                let $k = kquants::q3_k;
+                Some($body)
+            }
+            "Q4_K" => {
+                let $k = kquants::q4_k;
+                Some($body)
+            }
+            "Q5_K" => {
+                let $k = kquants::q5_k;
+                Some($body)
+            }
+            "Q6_K" => {
+                let $k = kquants::q6_k;
+                Some($body)
+            }
+            "IQ2_XXS" => {
+                let $k = iquants::iq2_xxs;
+                Some($body)
+            }
+            "IQ2_XS" => {
+                let $k = iquants::iq2_xs;
+                Some($body)
+            }
+            "IQ2_S" => {
+                let $k = iquants::iq2_s;
+                Some($body)
+            }
+            "IQ3_XXS" => {
+                let $k = iquants::iq3_xxs;
+                Some($body)
+            }
+            "IQ3_S" => {
+                let $k = iquants::iq3_s;
+                Some($body)
+            }
+            "IQ1_S" => {
+                let $k = iquants::iq1_s;
+                Some($body)
+            }
+            "IQ1_M" => {
+                let $k = iquants::iq1_m;
+                Some($body)
+            }
+            "IQ4_NL" => {
+                let $k = iquants::iq4_nl;
+                Some($body)
+            }
+            "IQ4_XS" => {
+                let $k = iquants::iq4_xs;
+                Some($body)
+            }
+            "TQ1_0" => {
+                let $k = ternary::tq1_0;
+                Some($body)
+            }
+            "TQ2_0" => {
+                let $k = ternary::tq2_0;
+                Some($body)
+            }
+            "MXFP4" => {
+                let $k = fp4::mxfp4;
+                Some($body)
+            }
+            "NVFP4" => {
+                let $k = fp4::nvfp4;
+                Some($body)
+            }
+            _ => None,
+        }
+    };
+}
+
+/// Runs `k` over every block (inlined into the caller's target features).
+#[inline(always)]
+fn blocks(k: impl Fn(&[u8], &mut [f32]), input: &[u8], out: &mut [f32], bb: usize, be: usize) {
+    for (block, dst) in input.chunks_exact(bb).zip(out.chunks_exact_mut(be)) {
+        k(block, dst);
+    }
+}
+
+/// The block loop for `q` compiled for the baseline target.
+fn run_baseline(q: QuantType, input: &[u8], out: &mut [f32]) -> Option<()> {
+    let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
+    for_each_kernel!(q, k => blocks(k, input, out, bb, be))
+}
+
+/// The same loop compiled with AVX2 enabled. IEEE multiply/add/subtract give
+/// the same bits whatever the instruction set, and Rust never contracts to
+/// FMA, so the results equal the baseline's exactly.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn run_avx2(q: QuantType, input: &[u8], out: &mut [f32]) -> Option<()> {
+    let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
+    for_each_kernel!(q, k => blocks(k, input, out, bb, be))
+}
+
+fn run(q: QuantType, input: &[u8], out: &mut [f32]) -> Option<()> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { run_avx2(q, input, out) };
+    }
+    run_baseline(q, input, out)
 }
 
 /// True when `q` has a reference dequantizer (Q8_1, Q8_K, Q1_0 and Q2_0 do not).
 pub fn can_dequantize(q: QuantType) -> bool {
-    kernel(q).is_some()
+    for_each_kernel!(q, _k => ()).is_some()
 }
 
 /// Blocks per parallel task: large enough to amortise scheduling.
@@ -85,8 +188,12 @@ const BLOCKS_PER_TASK: usize = 4096;
 /// `blocks × block_elems` values. Errors name the type when it has no
 /// reference dequantizer or the sizes disagree.
 pub fn dequantize(q: QuantType, input: &[u8], out: &mut [f32]) -> Result<(), String> {
-    let k =
-        kernel(q).ok_or_else(|| format!("{} has no reference dequantizer (ggml defines none)", q.name()))?;
+    if !can_dequantize(q) {
+        return Err(format!(
+            "{} has no reference dequantizer (ggml defines none)",
+            q.name()
+        ));
+    }
     let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
     if input.len() % bb != 0 || input.len() / bb * be != out.len() {
         return Err(format!(
@@ -96,18 +203,15 @@ pub fn dequantize(q: QuantType, input: &[u8], out: &mut [f32]) -> Result<(), Str
             out.len()
         ));
     }
-    let run = |inp: &[u8], o: &mut [f32]| {
-        for (block, dst) in inp.chunks_exact(bb).zip(o.chunks_exact_mut(be)) {
-            k(block, dst);
-        }
-    };
     if input.len() / bb <= BLOCKS_PER_TASK {
-        run(input, out);
+        run(q, input, out);
     } else {
         input
             .par_chunks(bb * BLOCKS_PER_TASK)
             .zip(out.par_chunks_mut(be * BLOCKS_PER_TASK))
-            .for_each(|(i, o)| run(i, o));
+            .for_each(|(i, o)| {
+                run(q, i, o);
+            });
     }
     Ok(())
 }
