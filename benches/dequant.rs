@@ -155,8 +155,13 @@ impl Source for Generated {
 }
 
 fn end_to_end(fixtures: &GgufFile, dir: &Path) {
-    // Q4_K, Q6_K, Q8_0 and IQ4_XS weights (typical llama.cpp mixes), 1 GiB of f32 out.
-    let input = dir.join("model.gguf");
+    // Q4_K, Q6_K, Q8_0 and IQ4_XS weights (typical llama.cpp mixes), GiB of f32 out
+    // set by TENSORCAST_BENCH_GIB (default 1), to show memory stays flat in size.
+    let gib: usize = std::env::var("TENSORCAST_BENCH_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let input = dir.join(format!("model-{gib}gib.gguf"));
     if !input.exists() {
         let mut g = Generated {
             tensors: Vec::new(),
@@ -191,7 +196,7 @@ fn end_to_end(fixtures: &GgufFile, dir: &Path) {
     }
     let bin = env!("CARGO_BIN_EXE_tensorcast");
     let out = dir.join("model.safetensors");
-    let cp_src = dir.join("output-sized.bin");
+    let cp_src = dir.join(format!("output-sized-{gib}.bin"));
     let (mut tc_t, mut cp_t, mut peak) = (Vec::new(), Vec::new(), 0);
     for round in 0..3 {
         settle(&[&out]);

@@ -1,0 +1,127 @@
+//! Every committed fixture, truncated at many lengths and with bytes flipped
+//! in every region, must read correctly or fail with an error naming a rule:
+//! never a panic, and never an output larger than the input could justify.
+
+mod common;
+
+use common::fixture;
+use std::path::PathBuf;
+use tensorcast::{adapt, ConvertOptions, Format, Limits, Source};
+use tensorcast_gguf::GgufFile;
+use tensorcast_safetensors::SafetensorsFile;
+
+fn files(dirs: &[&str], ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        for entry in std::fs::read_dir(fixture(dir)).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Reads every tensor (dequantized where quantized); true when accepted.
+fn read_all(source: Box<dyn Source>, input_len: usize) -> bool {
+    let source = match adapt(source, Format::Safetensors, &ConvertOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            // Only a type without a reference dequantizer is refused here.
+            assert!(e.to_string().contains("no reference dequantizer"), "{e}");
+            return false;
+        }
+    };
+    let mut total = 0u64;
+    for i in 0..source.tensors().len() {
+        total += source.tensor_data(i).unwrap().into_vec().unwrap().len() as u64;
+    }
+    // Dequantized f32 is at most 32x its blocks (IQ1_S: 50 bytes → 1 KiB).
+    assert!(total <= 32 * input_len as u64 + 1024);
+    true
+}
+
+fn open(format: &str, bytes: Vec<u8>) -> Result<Box<dyn Source>, tensorcast::Error> {
+    let limits = Limits::default();
+    match format {
+        "safetensors" => SafetensorsFile::from_bytes("s.safetensors".as_ref(), bytes.into(), &limits)
+            .map(|f| Box::new(f) as _),
+        _ => GgufFile::from_bytes("s.gguf".as_ref(), bytes.into(), &limits).map(|f| Box::new(f) as _),
+    }
+}
+
+fn check(format: &str, bytes: Vec<u8>) -> bool {
+    let len = bytes.len();
+    match open(format, bytes) {
+        Ok(s) => read_all(s, len),
+        Err(e) => {
+            assert!(e.to_string().contains(&format!("[rule {format}/")), "{e}");
+            false
+        }
+    }
+}
+
+fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
+    let st = files(
+        &[
+            "safetensors/valid",
+            "safetensors/valid/sharded",
+            "safetensors/cast",
+            "safetensors/reject",
+            "gguf",
+        ],
+        "safetensors",
+    );
+    let gg = files(&["gguf", "gguf/split", "gguf/reject"], "gguf");
+    st.into_iter()
+        .map(|p| ("safetensors", p))
+        .chain(gg.into_iter().map(|p| ("gguf", p)))
+        .collect()
+}
+
+#[test]
+fn truncation_at_many_lengths_never_panics() {
+    let fixtures = all_fixtures();
+    assert!(fixtures.len() > 70, "{}", fixtures.len());
+    let mut cases = 0;
+    for (format, path) in fixtures {
+        let bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        // Every length through the first 2 KiB (headers), then a spread.
+        let mut lengths: Vec<usize> = (0..=n.min(2048)).collect();
+        lengths.extend((0..64).map(|k| n * k / 64));
+        for len in lengths {
+            let accepted = check(format, bytes[..len].to_vec());
+            let from_valid = !path.to_string_lossy().contains("/reject/");
+            // A strict prefix of a valid file is never valid itself (GGUF tensors
+            // may end before the writer's final padding, so only safetensors).
+            if format == "safetensors" && from_valid && len < n && accepted {
+                panic!("{}: prefix of {len}/{n} bytes accepted", path.display());
+            }
+            cases += 1;
+        }
+    }
+    assert!(cases > 10_000, "{cases}");
+}
+
+#[test]
+fn flipped_bytes_in_every_region_never_panic() {
+    for (format, path) in all_fixtures() {
+        let bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        if n == 0 {
+            continue;
+        }
+        let mut positions: Vec<usize> = (0..n.min(64)).collect();
+        positions.extend((0..256).map(|k| k * n / 256));
+        for pos in positions {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut b = bytes.clone();
+                b[pos] ^= mask;
+                check(format, b);
+            }
+        }
+    }
+}
