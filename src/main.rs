@@ -48,15 +48,58 @@ enum Command {
         /// with a Hugging Face index file.
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         max_shard_size: Option<u64>,
+        #[command(flatten)]
+        pytorch: PytorchArgs,
     },
     /// List a file's tensors and metadata.
     Inspect {
         /// The file to read.
         file: PathBuf,
+        #[command(flatten)]
+        pytorch: PytorchArgs,
         /// Print JSON: {"format", "metadata", "tensors": [{"name", "dtype", "shape", "nbytes"}]}.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Options for PyTorch checkpoints (.pt/.pth/.bin/.ckpt).
+#[derive(clap::Args)]
+struct PytorchArgs {
+    /// Record classes outside torch's weights-only allowlist (NumPy scalars,
+    /// argparse.Namespace, Lightning hyper-parameters) as opaque metadata
+    /// instead of refusing the file. Nothing is ever imported or called, and
+    /// globals that exist to run code (os, subprocess, eval...) stay refused.
+    #[arg(long)]
+    lenient: bool,
+    /// Keep only the sub-tree at this dotted path (e.g. `state_dict`).
+    #[arg(long, value_name = "PATH")]
+    select: Option<String>,
+    /// Remove this prefix from tensor names that start with it (e.g. `model.`).
+    #[arg(long, value_name = "PREFIX")]
+    strip_prefix: Option<String>,
+    /// Write tensors that share their bytes once; metadata maps each dropped
+    /// name to the kept one (as Hugging Face's convert.py does).
+    #[arg(long)]
+    dedupe_tied: bool,
+}
+
+impl PytorchArgs {
+    fn open_options(self) -> tensorcast::OpenOptions {
+        tensorcast::OpenOptions {
+            lenient: self.lenient,
+            select: self.select,
+            strip_prefix: self.strip_prefix,
+            dedupe_tied: self.dedupe_tied,
+            ..Default::default()
+        }
+    }
+}
+
+fn warn_all(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -96,6 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             keep_quantized,
             quantize,
             max_shard_size,
+            pytorch,
         } => {
             let opts = tensorcast::ConvertOptions {
                 to,
@@ -104,12 +148,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 keep_quantized,
                 quantize,
                 max_shard_bytes: max_shard_size,
-                ..Default::default()
+                open: pytorch.open_options(),
             };
-            tensorcast::convert_file(&input, &output, &opts)?;
+            let report = tensorcast::convert_file(&input, &output, &opts)?;
+            warn_all(&report.warnings);
         }
-        Command::Inspect { file, json } => {
-            let source = tensorcast::open(&file, &Default::default())?;
+        Command::Inspect { file, json, pytorch } => {
+            let source = tensorcast::open(&file, &pytorch.open_options())?;
+            warn_all(source.warnings());
             let text = if json {
                 serde_json::to_string_pretty(&tensorcast::inspect_json(&*source))? + "\n"
             } else {

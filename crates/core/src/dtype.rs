@@ -183,7 +183,7 @@ impl DType {
         match self {
             DType::Quant(q) => {
                 let elems = u64::from(q.block_elems());
-                if numel % elems != 0 {
+                if !numel.is_multiple_of(elems) {
                     return None;
                 }
                 (numel / elems).checked_mul(u64::from(q.block_bytes()))

@@ -137,6 +137,12 @@ pub trait Source: Send + Sync {
     /// The bytes of tensor `index` (an index into [`Source::tensors`]).
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>>;
 
+    /// What the reader could not carry over exactly (values dropped or kept
+    /// only as opaque records), one line each, naming path and class.
+    fn warnings(&self) -> &[String] {
+        &[]
+    }
+
     /// The index of the tensor called `name`.
     fn find(&self, name: &str) -> Option<usize> {
         self.tensors().iter().position(|t| t.name == name)
@@ -146,6 +152,9 @@ pub trait Source: Send + Sync {
 impl<S: Source + ?Sized> Source for Box<S> {
     fn format(&self) -> &'static str {
         (**self).format()
+    }
+    fn warnings(&self) -> &[String] {
+        (**self).warnings()
     }
     fn tensors(&self) -> &[TensorInfo] {
         (**self).tensors()

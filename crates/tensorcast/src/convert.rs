@@ -4,7 +4,7 @@ use crate::detect::Format;
 use crate::open::{open, OpenOptions};
 use std::path::Path;
 use tensorcast_core::cast::CastSource;
-use tensorcast_core::{convert, DType, Error, Limits, QuantType, Result, Sink, Source};
+use tensorcast_core::{convert, DType, Error, QuantType, Result, Sink, Source};
 use tensorcast_gguf::quant::{Dequantize, Quantize};
 use tensorcast_gguf::GgufWriter;
 use tensorcast_safetensors::SafetensorsWriter;
@@ -25,8 +25,17 @@ pub struct ConvertOptions {
     pub keep_quantized: bool,
     /// Quantize float weight matrices to this legacy ggml type (GGUF output).
     pub quantize: Option<QuantType>,
-    /// Limits for the reader.
-    pub limits: Limits,
+    /// How to open the input (limits, PyTorch options).
+    pub open: OpenOptions,
+}
+
+/// What a finished conversion reports.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Tensors written.
+    pub tensors: usize,
+    /// The reader's warnings (values not carried over exactly).
+    pub warnings: Vec<String>,
 }
 
 /// A sink for `format` that will write `output`.
@@ -79,7 +88,7 @@ pub fn adapt(source: Box<dyn Source>, format: Format, opts: &ConvertOptions) -> 
 
 /// Converts `input` into `output`. The output appears only once complete;
 /// on any error nothing is left at its path.
-pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Result<()> {
+pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Result<Report> {
     let format = match opts.to {
         Some(f) => f,
         None => Format::from_extension(output).ok_or_else(|| {
@@ -95,13 +104,13 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
             output.display()
         )));
     }
-    let source = open(
-        input,
-        &OpenOptions {
-            limits: opts.limits.clone(),
-        },
-    )?;
+    let source = open(input, &opts.open)?;
+    let report = Report {
+        tensors: source.tensors().len(),
+        warnings: source.warnings().to_vec(),
+    };
     let source = adapt(source, format, opts)?;
     let mut sink = create_sink(output, format, opts)?;
-    convert(&*source, &mut *sink)
+    convert(&*source, &mut *sink)?;
+    Ok(report)
 }

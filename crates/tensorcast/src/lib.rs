@@ -15,7 +15,7 @@ mod detect;
 mod inspect;
 mod open;
 
-pub use convert::{adapt, convert_file, create_sink, ConvertOptions};
+pub use convert::{adapt, convert_file, create_sink, ConvertOptions, Report};
 pub use detect::{detect, Format};
 pub use inspect::{inspect_json, inspect_table};
 pub use open::{open, OpenOptions};

@@ -195,7 +195,7 @@ pub fn dequantize(q: QuantType, input: &[u8], out: &mut [f32]) -> Result<(), Str
         ));
     }
     let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
-    if input.len() % bb != 0 || input.len() / bb * be != out.len() {
+    if !input.len().is_multiple_of(bb) || input.len() / bb * be != out.len() {
         return Err(format!(
             "{}: {} bytes do not make whole blocks for {} values",
             q.name(),

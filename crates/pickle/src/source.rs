@@ -1,0 +1,211 @@
+//! A torch checkpoint as a [`Source`]: every tensor validated against its
+//! storage record at open time, bytes read on demand.
+
+use crate::archive::{self, Archive, Record};
+use crate::flatten::{flatten, FlattenOptions};
+use crate::rules;
+use crate::torch::{interpret, TensorRef};
+use crate::view::{self, Layout};
+use std::path::{Path, PathBuf};
+use tensorcast_core::{Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo};
+
+/// How to read a checkpoint.
+#[derive(Clone, Debug, Default)]
+pub struct PytorchOptions {
+    /// Record classes outside the allowlist as opaque values instead of
+    /// refusing them (code-running globals are refused regardless).
+    pub lenient: bool,
+    /// Sub-tree selection, prefix stripping and tied-tensor handling.
+    pub flatten: FlattenOptions,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// An open PyTorch checkpoint (zip, legacy, or bare pickle).
+pub struct PytorchFile {
+    path: PathBuf,
+    bytes: Bytes,
+    kind: &'static str,
+    tensors: Vec<TensorInfo>,
+    plans: Vec<Plan>,
+    metadata: Metadata,
+    warnings: Vec<String>,
+}
+
+/// How one tensor's bytes come out of its record.
+struct Plan {
+    record: Record,
+    layout: Layout,
+}
+
+fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
+    FormatError::new(crate::FORMAT, rule, detail)
+}
+
+impl PytorchFile {
+    /// Opens and validates `path`.
+    pub fn open(path: &Path, opts: &PytorchOptions) -> Result<PytorchFile> {
+        let bytes = Bytes::open(path)?;
+        Self::from_bytes(path, bytes, opts)
+    }
+
+    /// Validates bytes already in hand; `path` only names them in errors.
+    pub fn from_bytes(path: &Path, bytes: Bytes, opts: &PytorchOptions) -> Result<PytorchFile> {
+        let parts = Self::parse(&bytes, opts).map_err(|e| Error::from(e.in_file(path)))?;
+        let (kind, tensors, plans, metadata, warnings) = parts;
+        Ok(PytorchFile {
+            path: path.to_path_buf(),
+            bytes,
+            kind,
+            tensors,
+            plans,
+            metadata,
+            warnings,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn parse(
+        bytes: &[u8],
+        opts: &PytorchOptions,
+    ) -> Result<(&'static str, Vec<TensorInfo>, Vec<Plan>, Metadata, Vec<String>), FormatError> {
+        let Archive {
+            pickle,
+            records,
+            big_endian,
+            kind,
+        } = archive::open(bytes, &opts.limits)?;
+        let root = interpret(&pickle, opts.lenient)?;
+        drop(pickle);
+        let flat = flatten(root, &opts.flatten)?;
+        if flat.tensors.len() as u64 > opts.limits.max_tensors {
+            return Err(err(
+                rules::TOO_MANY_OBJECTS,
+                format!("more than {} tensors", opts.limits.max_tensors),
+            ));
+        }
+        let mut tensors = Vec::with_capacity(flat.tensors.len());
+        let mut plans = Vec::with_capacity(flat.tensors.len());
+        for (name, t) in flat.tensors {
+            let plan = plan(&t, &records, big_endian).map_err(|e| e.tensor(&name))?;
+            let mut info = TensorInfo::new(&name, t.dtype, t.size.clone()).ok_or_else(|| {
+                err(rules::SHAPE_OVERFLOW, format!("shape {:?} overflows", t.size)).tensor(&name)
+            })?;
+            info.file_offset = plan.layout.contiguous_offset().map(|o| plan.record.offset + o);
+            tensors.push(info);
+            plans.push(plan);
+        }
+        Ok((kind, tensors, plans, flat.metadata, flat.warnings))
+    }
+
+    /// `zip`, `legacy` or `pickle`.
+    pub fn container(&self) -> &'static str {
+        self.kind
+    }
+
+    /// What was not kept, or kept only as an opaque record.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+/// Valid record keys are plain names: torch writes decimal numbers.
+fn check_key(key: &str) -> Result<(), FormatError> {
+    let plain = !key.is_empty()
+        && key != "."
+        && key != ".."
+        && !key.contains(['/', '\\', '\0'])
+        && !key.contains("..");
+    if plain {
+        Ok(())
+    } else {
+        Err(err(
+            rules::BAD_RECORD_KEY,
+            format!("storage key {key:?} is not a plain record name"),
+        ))
+    }
+}
+
+fn plan(
+    t: &TensorRef,
+    records: &std::collections::HashMap<String, Record>,
+    big_endian: bool,
+) -> Result<Plan, FormatError> {
+    check_key(&t.key)?;
+    let record = *records.get(&t.key).ok_or_else(|| {
+        err(
+            rules::MISSING_RECORD,
+            format!("storage record '{}' is not in the file", t.key),
+        )
+    })?;
+    if record.len < t.storage_bytes {
+        return Err(err(
+            rules::VIEW_OUT_OF_BOUNDS,
+            format!(
+                "storage '{}' should hold {} bytes but its record has {}",
+                t.key, t.storage_bytes, record.len
+            ),
+        ));
+    }
+    let layout = Layout::new(t, big_endian)?;
+    let extent = layout.extent_bytes()?;
+    if extent > t.storage_bytes {
+        return Err(err(
+            rules::VIEW_OUT_OF_BOUNDS,
+            format!(
+                "view (offset {}, size {:?}, stride {:?}) reaches byte {extent} of a {}-byte storage",
+                t.offset, t.size, t.stride, t.storage_bytes
+            ),
+        ));
+    }
+    Ok(Plan { record, layout })
+}
+
+impl Source for PytorchFile {
+    fn format(&self) -> &'static str {
+        crate::FORMAT
+    }
+
+    fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
+        let (info, plan) = self
+            .tensors
+            .get(index)
+            .zip(self.plans.get(index))
+            .ok_or_else(|| Error::Unsupported(format!("{}: no tensor #{index}", self.path.display())))?;
+        let rec = plan.record;
+        if rec.deflated.is_none() {
+            if let Some(off) = plan.layout.contiguous_offset() {
+                if !plan.layout.transforms() {
+                    // Validated at open: the range lies inside the record.
+                    return self
+                        .bytes
+                        .tensor_data(rec.offset + off, info.nbytes)
+                        .ok_or_else(|| Error::Unsupported("record range outside the file".into()));
+                }
+            }
+            let start = rec.offset as usize;
+            let record = &self.bytes[start..start + rec.len as usize];
+            return Ok(TensorData::Chunks(Box::new(view::gather(
+                record,
+                plan.layout.clone(),
+            ))));
+        }
+        let start = rec.offset as usize;
+        let raw = &self.bytes[start..start + rec.deflated.unwrap_or(0) as usize];
+        let path = self.path.clone();
+        view::inflated(raw, rec.len, plan.layout.clone())
+            .map_err(|e| Error::from(e.in_file(&path).tensor(&info.name)))
+    }
+}

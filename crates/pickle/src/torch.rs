@@ -1,0 +1,692 @@
+//! Interprets a pickle's nodes as a torch checkpoint: tensors, containers and
+//! plain values, calling nothing.
+//!
+//! First every global in the pickle is checked against the allowlist (so a
+//! refused global is reported even where it is unreachable from the root),
+//! then the root is walked into an [`Item`] tree. The walk is bounded in depth
+//! and in total visits, so a memo bomb (a value shared 2^n ways) or a cycle is
+//! refused instead of unfolded.
+
+use crate::allowlist::{classify, Global, RebuildVersion};
+use crate::dtypes::{StorageClass, TorchDtype};
+use crate::rules;
+use crate::vm::{Node, NodeId, Pickle};
+use tensorcast_core::{DType, FormatError, Value, ValueKind};
+
+/// Deepest container nesting walked (state dicts nest a handful of levels).
+pub const MAX_DEPTH: usize = 200;
+
+/// A checkpoint value after interpretation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    /// A tensor, not yet read.
+    Tensor(Box<TensorRef>),
+    /// A dict (plain, `OrderedDict`, `Counter`), keys as text, last key wins.
+    Map(Vec<(String, Item)>),
+    /// A list, tuple or set.
+    Seq(Vec<Item>),
+    /// A plain value (None, bool, int, float, str, bytes, dtype, device).
+    Scalar(Value),
+    /// A class lenient mode recorded without calling it.
+    Opaque {
+        /// `module.name` of the class.
+        class: String,
+        /// The arguments it would have been called with.
+        args: Box<Item>,
+        /// The state `BUILD` would have given it.
+        state: Option<Box<Item>>,
+    },
+}
+
+/// Where a tensor's bytes are and how to read them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TensorRef {
+    /// The storage record key (`data/<key>` in a zip).
+    pub key: String,
+    /// Element type of the tensor.
+    pub dtype: DType,
+    /// Bytes the persistent id says the storage holds (from the start of
+    /// the record, including a legacy storage-view offset).
+    pub storage_bytes: u64,
+    /// Offset of the first element, in elements of `dtype`.
+    pub offset: u64,
+    /// Shape.
+    pub size: Vec<u64>,
+    /// Strides in elements.
+    pub stride: Vec<u64>,
+    /// Values are stored unconjugated and must be conjugated (`x.conj()`).
+    pub conj: bool,
+    /// Values are stored unnegated and must be negated (torch's neg bit).
+    pub neg: bool,
+}
+
+/// Interprets `pickle` (after checking its globals).
+pub fn interpret(pickle: &Pickle, lenient: bool) -> Result<Item, FormatError> {
+    check_globals(pickle, lenient)?;
+    let mut walk = Walk {
+        pickle,
+        budget: pickle.nodes.len().saturating_mul(4).saturating_add(100_000),
+    };
+    walk.item(pickle.root, 0, "")
+}
+
+/// Refuses the first global the allowlist does not admit, naming it and its position.
+pub fn check_globals(pickle: &Pickle, lenient: bool) -> Result<(), FormatError> {
+    for node in &pickle.nodes {
+        if let Node::Global { module, name, pos } = node {
+            if classify(module, name, lenient).is_none() {
+                let how = if lenient {
+                    "is refused even with --lenient: it exists to run code"
+                } else {
+                    "is not on the allowlist (nothing was imported or called; --lenient records harmless classes as opaque values)"
+                };
+                return Err(err(rules::FORBIDDEN_GLOBAL, format!("global '{module}.{name}' {how}")).at(*pos));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
+    FormatError::new(crate::FORMAT, rule, detail)
+}
+
+fn at_path(e: FormatError, path: &str) -> FormatError {
+    if path.is_empty() || e.subject.is_some() {
+        e
+    } else {
+        e.key(path)
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+struct Walk<'p> {
+    pickle: &'p Pickle,
+    budget: usize,
+}
+
+impl<'p> Walk<'p> {
+    fn node(&self, id: NodeId) -> &'p Node {
+        self.pickle.node(id)
+    }
+
+    fn enter(&mut self, depth: usize, path: &str) -> Result<(), FormatError> {
+        if depth > MAX_DEPTH {
+            return Err(at_path(
+                err(
+                    rules::TOO_DEEP,
+                    format!("values nest deeper than {MAX_DEPTH} levels (or refer to themselves)"),
+                ),
+                path,
+            ));
+        }
+        self.budget = self.budget.checked_sub(1).ok_or_else(|| {
+            at_path(
+                err(
+                    rules::TOO_MANY_OBJECTS,
+                    "shared values unfold into far more objects than the pickle holds (a memo bomb)",
+                ),
+                path,
+            )
+        })?;
+        Ok(())
+    }
+
+    fn item(&mut self, id: NodeId, depth: usize, path: &str) -> Result<Item, FormatError> {
+        self.enter(depth, path)?;
+        Ok(match self.node(id) {
+            Node::None => Item::Scalar(Value::Null),
+            Node::Bool(b) => Item::Scalar(Value::Bool(*b)),
+            Node::Int(v) => Item::Scalar(Value::I64(*v)),
+            Node::BigInt(b) => Item::Scalar(Value::Str(bigint_hex(b))),
+            Node::Float(v) => Item::Scalar(Value::F64(*v)),
+            Node::Str(s) => Item::Scalar(Value::Str(s.clone())),
+            Node::Bytes(b) => Item::Scalar(bytes_value(b)),
+            Node::Tuple(items) | Node::List(items) | Node::Set(items) => {
+                Item::Seq(self.seq(items, depth, path)?)
+            }
+            Node::Dict(pairs) => Item::Map(self.map(pairs, depth, path)?),
+            Node::Global { module, name, .. } => self.global_value(module, name),
+            Node::Persistent(_) => {
+                return Err(at_path(
+                    err(
+                        rules::UNSUPPORTED_TENSOR,
+                        "a storage saved on its own, outside a tensor",
+                    ),
+                    path,
+                ))
+            }
+            Node::Object(o) => self.call(
+                Call {
+                    callable: o.callable,
+                    args: o.args,
+                    state: o.state,
+                    items: &o.items,
+                    pos: o.pos,
+                },
+                depth,
+                path,
+            )?,
+        })
+    }
+
+    fn seq(&mut self, items: &[NodeId], depth: usize, path: &str) -> Result<Vec<Item>, FormatError> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| self.item(id, depth + 1, &join(path, &i.to_string())))
+            .collect()
+    }
+
+    fn map(
+        &mut self,
+        pairs: &[(NodeId, NodeId)],
+        depth: usize,
+        path: &str,
+    ) -> Result<Vec<(String, Item)>, FormatError> {
+        let mut out: Vec<(String, Item)> = Vec::with_capacity(pairs.len());
+        let mut index = std::collections::HashMap::with_capacity(pairs.len());
+        for &(k, v) in pairs {
+            let key = self.key_text(k, path)?;
+            let value = self.item(v, depth + 1, &join(path, &key))?;
+            match index.get(&key) {
+                Some(&i) => out[i] = (key, value),
+                None => {
+                    index.insert(key.clone(), out.len());
+                    out.push((key, value));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A dict key as text, the way `state_dict` names render: strings as-is,
+    /// numbers in decimal, tuples joined with dots.
+    fn key_text(&mut self, id: NodeId, path: &str) -> Result<String, FormatError> {
+        self.enter(0, path)?;
+        Ok(match self.node(id) {
+            Node::Str(s) => s.clone(),
+            Node::Int(v) => v.to_string(),
+            Node::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+            Node::None => "None".to_string(),
+            Node::Float(f) => f.to_string(),
+            Node::BigInt(b) => bigint_hex(b),
+            Node::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Node::Tuple(items) => {
+                let parts: Result<Vec<String>, _> = items.iter().map(|&i| self.key_text(i, path)).collect();
+                parts?.join(".")
+            }
+            Node::Global { module, name, .. } => format!("{module}.{name}"),
+            _ => {
+                return Err(at_path(
+                    err(rules::BAD_OPERAND, "a dict key that is not a plain value"),
+                    path,
+                ))
+            }
+        })
+    }
+
+    fn global_value(&self, module: &str, name: &str) -> Item {
+        Item::Scalar(Value::Str(format!("{module}.{name}")))
+    }
+
+    fn kind_of(&self, callable: NodeId) -> Option<(Global, String)> {
+        match self.node(callable) {
+            // Globals were all checked already; lenient is irrelevant here
+            // because a refused one never gets this far.
+            Node::Global { module, name, .. } => {
+                Some((classify(module, name, true)?, format!("{module}.{name}")))
+            }
+            _ => None,
+        }
+    }
+
+    fn args(&self, id: NodeId) -> &'p [NodeId] {
+        match self.node(id) {
+            Node::Tuple(items) => items,
+            _ => &[],
+        }
+    }
+
+    fn call(&mut self, o: Call<'p>, depth: usize, path: &str) -> Result<Item, FormatError> {
+        let Some((kind, class)) = self.kind_of(o.callable) else {
+            return Err(at_path(
+                err(rules::BAD_CALL, "a call whose callee is not a global").at(o.pos),
+                path,
+            ));
+        };
+        let args = self.args(o.args);
+        let bad_call = |what: &str| at_path(err(rules::BAD_CALL, format!("{class}: {what}")).at(o.pos), path);
+        match kind {
+            Global::RebuildTensor(version) => {
+                let t = self
+                    .tensor(version, args, path)
+                    .map_err(|e| at_path(e.at(o.pos), path))?;
+                Ok(Item::Tensor(Box::new(t)))
+            }
+            Global::Parameter => {
+                let &first = args.first().ok_or_else(|| bad_call("no tensor argument"))?;
+                self.item(first, depth + 1, path)
+            }
+            Global::RebuildFromType => {
+                // (func, new_type, args, state): the tensor is func(*args);
+                // the subclass and its Python state carry no data.
+                let (&func, &inner) = match args {
+                    [func, _, inner, ..] => (func, inner),
+                    _ => return Err(bad_call("expected (func, type, args, state)")),
+                };
+                self.enter(depth + 1, path)?;
+                let inner = Call {
+                    callable: func,
+                    args: inner,
+                    state: None,
+                    items: &[],
+                    pos: o.pos,
+                };
+                self.call(inner, depth + 1, path)
+            }
+            Global::UnsupportedTensor => Err(at_path(
+                err(
+                    rules::UNSUPPORTED_TENSOR,
+                    format!("{class}: quantized, sparse, meta and device-only tensors carry no plain data"),
+                ),
+                path,
+            )),
+            Global::DictClass => {
+                let mut pairs: Vec<(NodeId, NodeId)> = Vec::new();
+                // OrderedDict([(k, v), ...]) in protocol 0/1 saves.
+                if let Some(&first) = args.first() {
+                    if let Node::List(items) | Node::Tuple(items) = self.node(first) {
+                        for &pair in items {
+                            match self.node(pair) {
+                                Node::Tuple(kv) | Node::List(kv) if kv.len() == 2 => {
+                                    pairs.push((kv[0], kv[1]))
+                                }
+                                _ => return Err(bad_call("items are not (key, value) pairs")),
+                            }
+                        }
+                    }
+                }
+                pairs.extend_from_slice(o.items);
+                // `state_dict()` attaches `_metadata` (module versions) with
+                // BUILD; it is not a tensor and not a key.
+                Ok(Item::Map(self.map(&pairs, depth, path)?))
+            }
+            Global::Size => {
+                let &first = args.first().ok_or_else(|| bad_call("no dims"))?;
+                self.item(first, depth + 1, path)
+            }
+            Global::Device => {
+                let parts: Result<Vec<String>, _> = args
+                    .iter()
+                    .map(|&a| match self.node(a) {
+                        Node::Str(s) => Ok(s.clone()),
+                        Node::Int(i) => Ok(i.to_string()),
+                        _ => Err(bad_call("device arguments are not text or an index")),
+                    })
+                    .collect();
+                Ok(Item::Scalar(Value::Str(parts?.join(":"))))
+            }
+            Global::CodecsEncode => match args {
+                [text, ..] => match self.node(*text) {
+                    // Protocol 2 spells bytes b as encode(b.decode('latin1'), 'latin1').
+                    Node::Str(s) => Ok(Item::Scalar(bytes_value(
+                        &latin1(s).ok_or_else(|| bad_call("not latin-1"))?,
+                    ))),
+                    _ => Err(bad_call("expected text")),
+                },
+                _ => Err(bad_call("no argument")),
+            },
+            Global::Set => match args.first() {
+                Some(&first) => self.item(first, depth + 1, path),
+                None => Ok(Item::Seq(Vec::new())),
+            },
+            Global::ByteArray => match args.first() {
+                Some(&first) => self.item(first, depth + 1, path),
+                None => Ok(Item::Scalar(bytes_value(&[]))),
+            },
+            Global::Complex => {
+                let parts: Result<Vec<f64>, _> = args
+                    .iter()
+                    .map(|&a| match self.node(a) {
+                        Node::Float(f) => Ok(*f),
+                        Node::Int(i) => Ok(*i as f64),
+                        _ => Err(bad_call("complex parts are not numbers")),
+                    })
+                    .collect();
+                let parts = parts?;
+                let (re, im) = (
+                    parts.first().copied().unwrap_or(0.0),
+                    parts.get(1).copied().unwrap_or(0.0),
+                );
+                Ok(Item::Scalar(Value::Array(
+                    ValueKind::F64,
+                    vec![Value::F64(re), Value::F64(im)],
+                )))
+            }
+            Global::NumpyScalar => Ok(self.numpy_scalar(args).unwrap_or_else(|| Item::Opaque {
+                class: class.clone(),
+                args: Box::new(Item::Scalar(Value::Null)),
+                state: None,
+            })),
+            Global::Dtype(_)
+            | Global::Storage(_)
+            | Global::Constant
+            | Global::NumpyDtype
+            | Global::Opaque => {
+                let args = Item::Seq(self.seq(args, depth, path)?);
+                let state = match o.state {
+                    Some(s) => Some(Box::new(self.item(s, depth + 1, path)?)),
+                    None => None,
+                };
+                Ok(Item::Opaque {
+                    class,
+                    args: Box::new(args),
+                    state,
+                })
+            }
+        }
+    }
+
+    fn int(&self, id: NodeId, what: &str) -> Result<i64, FormatError> {
+        match self.node(id) {
+            Node::Int(v) => Ok(*v),
+            Node::Bool(b) => Ok(i64::from(*b)),
+            _ => Err(err(rules::BAD_CALL, format!("{what} is not an integer"))),
+        }
+    }
+
+    /// A tuple of non-negative integers (also spelled `torch.Size((...))`).
+    fn dims(&self, id: NodeId, what: &str) -> Result<Vec<i64>, FormatError> {
+        let items = match self.node(id) {
+            Node::Tuple(items) | Node::List(items) => items,
+            Node::Object(o) if matches!(self.kind_of(o.callable), Some((Global::Size, _))) => {
+                return match self.args(o.args).first() {
+                    Some(&inner) => self.dims(inner, what),
+                    None => Ok(Vec::new()),
+                };
+            }
+            _ => return Err(err(rules::BAD_CALL, format!("{what} is not a tuple"))),
+        };
+        items.iter().map(|&i| self.int(i, what)).collect()
+    }
+
+    fn tensor(
+        &mut self,
+        version: RebuildVersion,
+        args: &[NodeId],
+        path: &str,
+    ) -> Result<TensorRef, FormatError> {
+        let need = match version {
+            RebuildVersion::V1 => 4,
+            RebuildVersion::V2 => 6,
+            RebuildVersion::V3 => 7,
+        };
+        if args.len() < need {
+            return Err(err(
+                rules::BAD_CALL,
+                format!(
+                    "_rebuild_tensor takes at least {need} arguments, got {}",
+                    args.len()
+                ),
+            ));
+        }
+        let storage = self.storage(args[0])?;
+        let offset = self.int(args[1], "storage offset")?;
+        let size = self.dims(args[2], "size")?;
+        let stride = self.dims(args[3], "stride")?;
+        let dtype = match version {
+            RebuildVersion::V3 => match self.node(args[6]) {
+                Node::Global { module, name, .. } if module == "torch" => crate::dtypes::dtype_by_name(name)
+                    .ok_or_else(|| err(rules::BAD_CALL, format!("'{name}' is not a dtype")))?,
+                _ => return Err(err(rules::BAD_CALL, "the dtype argument is not a torch dtype")),
+            },
+            _ => match storage.class {
+                StorageClass::Typed(d) => d,
+                StorageClass::Untyped => {
+                    return Err(err(
+                        rules::BAD_CALL,
+                        "an untyped storage without a dtype (_rebuild_tensor_v3)",
+                    ))
+                }
+            },
+        };
+        let dtype = match dtype {
+            TorchDtype::Known(d) => d,
+            TorchDtype::NoEquivalent(name) => {
+                return Err(err(
+                    rules::UNSUPPORTED_DTYPE,
+                    format!("torch dtype {name} has no safetensors equivalent"),
+                ))
+            }
+        };
+        let meta_index = match version {
+            RebuildVersion::V1 => None,
+            RebuildVersion::V2 => Some(6),
+            RebuildVersion::V3 => Some(7),
+        };
+        let (mut conj, mut neg) = (false, false);
+        if let Some(&meta) = meta_index.and_then(|i| args.get(i)) {
+            if let Node::Dict(pairs) = self.node(meta) {
+                for &(k, v) in pairs {
+                    let on = matches!(self.node(v), Node::Bool(true));
+                    match self.node(k) {
+                        Node::Str(s) if s == "conj" => conj = on,
+                        Node::Str(s) if s == "neg" => neg = on,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if size.len() != stride.len() {
+            return Err(err(
+                rules::BAD_CALL,
+                format!("size has {} dims but stride has {}", size.len(), stride.len()),
+            ));
+        }
+        let elem = dtype.storage_bytes(1).unwrap_or(1);
+        let storage_unit = match storage.class {
+            StorageClass::Untyped => 1,
+            StorageClass::Typed(TorchDtype::Known(d)) => d.storage_bytes(1).unwrap_or(1),
+            StorageClass::Typed(TorchDtype::NoEquivalent(name)) => {
+                return Err(err(
+                    rules::UNSUPPORTED_DTYPE,
+                    format!("storage of {name} has no safetensors equivalent"),
+                ))
+            }
+        };
+        let negative = |v: &i64| *v < 0;
+        if offset < 0 || size.iter().any(negative) || stride.iter().any(negative) {
+            return Err(err(
+                rules::VIEW_OUT_OF_BOUNDS,
+                format!(
+                    "negative offset, size or stride (offset {offset}, size {size:?}, stride {stride:?})"
+                ),
+            ));
+        }
+        let overflow = || err(rules::SHAPE_OVERFLOW, "storage size overflows");
+        let storage_bytes = storage.numel.checked_mul(storage_unit).ok_or_else(overflow)?;
+        let view_elems = storage
+            .view_offset
+            .checked_mul(storage_unit)
+            .ok_or_else(overflow)?
+            / elem;
+        let _ = path;
+        Ok(TensorRef {
+            key: storage.key,
+            dtype,
+            storage_bytes: storage_bytes
+                .checked_add(
+                    storage
+                        .view_offset
+                        .checked_mul(storage_unit)
+                        .ok_or_else(overflow)?,
+                )
+                .ok_or_else(overflow)?,
+            offset: (offset as u64).checked_add(view_elems).ok_or_else(overflow)?,
+            size: size.into_iter().map(|v| v as u64).collect(),
+            stride: stride.into_iter().map(|v| v as u64).collect(),
+            conj,
+            neg,
+        })
+    }
+
+    /// A persistent id `('storage', class, key, location, numel[, view])`.
+    fn storage(&self, id: NodeId) -> Result<Storage, FormatError> {
+        let bad = |what: &str| err(rules::BAD_PERSISTENT_ID, format!("storage reference: {what}"));
+        let Node::Persistent(pid) = self.node(id) else {
+            return Err(bad("the first argument is not a persistent id"));
+        };
+        let Node::Tuple(parts) = self.node(*pid) else {
+            return Err(bad("not a tuple"));
+        };
+        if parts.len() < 5 || !matches!(self.node(parts[0]), Node::Str(s) if s == "storage") {
+            return Err(bad("expected ('storage', class, key, location, numel)"));
+        }
+        let class = match self.node(parts[1]) {
+            Node::Global { module, name, .. } => match classify(module, name, false) {
+                Some(Global::Storage(c)) => c,
+                // Legacy files name the dtype instead of a storage class.
+                Some(Global::Dtype(d)) => StorageClass::Typed(d),
+                _ => return Err(bad(&format!("'{module}.{name}' is not a storage class"))),
+            },
+            _ => return Err(bad("the storage class is not a global")),
+        };
+        let key = match self.node(parts[2]) {
+            Node::Str(s) => s.clone(),
+            Node::Int(i) => i.to_string(),
+            _ => return Err(bad("the key is not text")),
+        };
+        let numel = self
+            .int(parts[4], "numel")
+            .map_err(|_| bad("numel is not an integer"))?;
+        let numel = u64::try_from(numel).map_err(|_| bad("negative numel"))?;
+        // Legacy storage views: (view_key, offset, size) into the root storage.
+        let mut view_offset = 0;
+        let mut numel = numel;
+        if let Some(&view) = parts.get(5) {
+            if let Node::Tuple(v) = self.node(view) {
+                if v.len() != 3 {
+                    return Err(bad("storage view metadata is not (key, offset, size)"));
+                }
+                let off = self.int(v[1], "view offset").map_err(|_| bad("view offset"))?;
+                let len = self.int(v[2], "view size").map_err(|_| bad("view size"))?;
+                view_offset = u64::try_from(off).map_err(|_| bad("negative view offset"))?;
+                let len = u64::try_from(len).map_err(|_| bad("negative view size"))?;
+                if view_offset.checked_add(len).is_none_or(|end| end > numel) {
+                    return Err(err(
+                        rules::VIEW_OUT_OF_BOUNDS,
+                        "storage view reaches past its storage",
+                    ));
+                }
+                numel = len;
+            }
+        }
+        Ok(Storage {
+            class,
+            key,
+            numel,
+            view_offset,
+        })
+    }
+
+    /// A NumPy scalar: `scalar(dtype('<f8'), raw bytes)` decoded to a number.
+    fn numpy_scalar(&self, args: &[NodeId]) -> Option<Item> {
+        let [dtype, data, ..] = args else { return None };
+        let Node::Object(d) = self.node(*dtype) else {
+            return None;
+        };
+        let code = match self.args(d.args).first().map(|&i| self.node(i)) {
+            Some(Node::Str(s)) => s.clone(),
+            _ => return None,
+        };
+        // BUILD state (version, byteorder, ...): '>' means big-endian.
+        let big = d.state.is_some_and(|s| match self.node(s) {
+            Node::Tuple(t) => t
+                .get(1)
+                .is_some_and(|&b| matches!(self.node(b), Node::Str(o) if o == ">")),
+            _ => false,
+        });
+        let raw = match self.node(*data) {
+            Node::Bytes(b) => b.clone(),
+            Node::Str(s) => latin1(s)?,
+            Node::Object(o) if matches!(self.kind_of(o.callable), Some((Global::CodecsEncode, _))) => {
+                match self.args(o.args).first().map(|&i| self.node(i)) {
+                    Some(Node::Str(s)) => latin1(s)?,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        let mut raw = raw;
+        if big {
+            raw.reverse();
+        }
+        let v = numpy_value(&code, &raw)?;
+        Some(Item::Scalar(v))
+    }
+}
+
+/// The parts of a call the interpretation needs (a [`crate::vm::Object`], or the
+/// inner call of `_rebuild_from_type_v2`).
+#[derive(Clone, Copy)]
+struct Call<'p> {
+    callable: NodeId,
+    args: NodeId,
+    state: Option<NodeId>,
+    items: &'p [(NodeId, NodeId)],
+    pos: u64,
+}
+
+struct Storage {
+    class: StorageClass,
+    key: String,
+    numel: u64,
+    view_offset: u64,
+}
+
+fn numpy_value(code: &str, raw: &[u8]) -> Option<Value> {
+    fn arr<const N: usize>(raw: &[u8]) -> Option<[u8; N]> {
+        raw.try_into().ok()
+    }
+    Some(match code {
+        "f8" => Value::F64(f64::from_le_bytes(arr(raw)?)),
+        "f4" => Value::F32(f32::from_le_bytes(arr(raw)?)),
+        "f2" => Value::F32(half_to_f32(u16::from_le_bytes(arr(raw)?))),
+        "i8" => Value::I64(i64::from_le_bytes(arr(raw)?)),
+        "i4" => Value::I32(i32::from_le_bytes(arr(raw)?)),
+        "i2" => Value::I16(i16::from_le_bytes(arr(raw)?)),
+        "i1" => Value::I8(i8::from_le_bytes(arr(raw)?)),
+        "u8" => Value::U64(u64::from_le_bytes(arr(raw)?)),
+        "u4" => Value::U32(u32::from_le_bytes(arr(raw)?)),
+        "u2" => Value::U16(u16::from_le_bytes(arr(raw)?)),
+        "u1" => Value::U8(raw.first().copied()?),
+        "b1" => Value::Bool(raw.first().copied()? != 0),
+        _ => return None,
+    })
+}
+
+fn half_to_f32(bits: u16) -> f32 {
+    tensorcast_core::cast::float::f16_to_f32(bits)
+}
+
+/// Bytes as metadata: a list of byte values (JSON has no bytes type).
+fn bytes_value(b: &[u8]) -> Value {
+    Value::Array(ValueKind::U8, b.iter().map(|&x| Value::U8(x)).collect())
+}
+
+fn latin1(s: &str) -> Option<Vec<u8>> {
+    s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
+}
+
+fn bigint_hex(le: &[u8]) -> String {
+    let digits: String = le.iter().rev().map(|b| format!("{b:02x}")).collect();
+    format!("0x{digits}")
+}
