@@ -75,7 +75,16 @@ pub fn classify(module: &str, name: &str, lenient: bool) -> Option<Global> {
     if let Some(g) = known(module, name) {
         return Some(g);
     }
-    (lenient && !runs_code(module, name)).then_some(Global::Opaque)
+    if !lenient || runs_code(module, name) {
+        return None;
+    }
+    // torch's weights_only loader refuses NumPy scalars too; lenient mode
+    // decodes them (they are plain numbers in Lightning hyper-parameters).
+    Some(match (module, name) {
+        ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => Global::NumpyScalar,
+        ("numpy", "dtype") => Global::NumpyDtype,
+        _ => Global::Opaque,
+    })
 }
 
 fn known(module: &str, name: &str) -> Option<Global> {
@@ -122,8 +131,6 @@ fn known(module: &str, name: &str) -> Option<Global> {
         ("builtins", "set" | "frozenset") => Set,
         ("builtins", "bytearray") => ByteArray,
         ("builtins", "complex") => Complex,
-        ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => NumpyScalar,
-        ("numpy", "dtype") => NumpyDtype,
         _ => {
             if let Some(class) = storage_class(module, name) {
                 return Some(Storage(class));

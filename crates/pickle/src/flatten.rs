@@ -110,12 +110,7 @@ fn join(path: &str, key: &str) -> String {
 /// `path` is the name within the selection; `base` the selection itself (for warnings).
 fn walk(item: Item, path: &str, base: &str, flat: &mut Flat, top: bool) {
     if !(has_tensor(&item) || top && matches!(item, Item::Map(_) | Item::Seq(_))) {
-        if let Item::Opaque { class, .. } = &item {
-            flat.warnings.push(format!(
-                "{}: {class} kept as an opaque metadata record (not called)",
-                shown(base, path)
-            ));
-        }
+        warn_opaque(&item, path, base, &mut flat.warnings);
         flat.metadata
             .insert(if path.is_empty() { "value" } else { path }, to_value(&item));
         return;
@@ -148,6 +143,24 @@ fn walk(item: Item, path: &str, base: &str, flat: &mut Flat, top: bool) {
             }
         }
         Item::Scalar(_) => unreachable!("scalars hold no tensors"),
+    }
+}
+
+/// One warning per opaque record inside a metadata value.
+fn warn_opaque(item: &Item, path: &str, base: &str, warnings: &mut Vec<String>) {
+    match item {
+        Item::Opaque { class, .. } => warnings.push(format!(
+            "{}: {class} kept as an opaque metadata record (not called)",
+            shown(base, path)
+        )),
+        Item::Map(entries) => entries
+            .iter()
+            .for_each(|(k, v)| warn_opaque(v, &join(path, k), base, warnings)),
+        Item::Seq(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| warn_opaque(v, &join(path, &i.to_string()), base, warnings)),
+        Item::Tensor(_) | Item::Scalar(_) => {}
     }
 }
 

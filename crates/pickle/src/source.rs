@@ -75,9 +75,10 @@ impl PytorchFile {
             big_endian,
             kind,
         } = archive::open(bytes, &opts.limits)?;
-        let root = interpret(&pickle, opts.lenient)?;
+        let (root, mut warnings) = interpret(&pickle, opts.lenient)?;
         drop(pickle);
-        let flat = flatten(root, &opts.flatten)?;
+        let mut flat = flatten(root, &opts.flatten)?;
+        warnings.append(&mut flat.warnings);
         if flat.tensors.len() as u64 > opts.limits.max_tensors {
             return Err(err(
                 rules::TOO_MANY_OBJECTS,
@@ -95,7 +96,7 @@ impl PytorchFile {
             tensors.push(info);
             plans.push(plan);
         }
-        Ok((kind, tensors, plans, flat.metadata, flat.warnings))
+        Ok((kind, tensors, plans, flat.metadata, warnings))
     }
 
     /// `zip`, `legacy` or `pickle`.

@@ -60,14 +60,17 @@ pub struct TensorRef {
     pub neg: bool,
 }
 
-/// Interprets `pickle` (after checking its globals).
-pub fn interpret(pickle: &Pickle, lenient: bool) -> Result<Item, FormatError> {
+/// Interprets `pickle` (after checking its globals); also returns what was
+/// left out (path and class), for the user to see.
+pub fn interpret(pickle: &Pickle, lenient: bool) -> Result<(Item, Vec<String>), FormatError> {
     check_globals(pickle, lenient)?;
     let mut walk = Walk {
         pickle,
         budget: pickle.nodes.len().saturating_mul(4).saturating_add(100_000),
+        warnings: Vec::new(),
     };
-    walk.item(pickle.root, 0, "")
+    let root = walk.item(pickle.root, 0, "")?;
+    Ok((root, walk.warnings))
 }
 
 /// Refuses the first global the allowlist does not admit, naming it and its position.
@@ -110,6 +113,7 @@ fn join(path: &str, key: &str) -> String {
 struct Walk<'p> {
     pickle: &'p Pickle,
     budget: usize,
+    warnings: Vec<String>,
 }
 
 impl<'p> Walk<'p> {
@@ -316,7 +320,14 @@ impl<'p> Walk<'p> {
                 }
                 pairs.extend_from_slice(o.items);
                 // `state_dict()` attaches `_metadata` (module versions) with
-                // BUILD; it is not a tensor and not a key.
+                // BUILD: an attribute, not an item, so torch.load's dict
+                // iteration does not show it either.
+                if o.state.is_some() {
+                    let at = if path.is_empty() { "(root)" } else { path };
+                    self.warnings.push(format!(
+                        "{at}: attributes set on {class} (a state_dict's `_metadata` module versions) are not kept"
+                    ));
+                }
                 Ok(Item::Map(self.map(&pairs, depth, path)?))
             }
             Global::Size => {

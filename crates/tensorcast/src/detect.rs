@@ -49,7 +49,7 @@ impl Format {
         Some(match ext {
             "safetensors" => Format::Safetensors,
             "gguf" => Format::Gguf,
-            "pt" | "pth" | "bin" | "ckpt" => Format::Pytorch,
+            "pt" | "pth" | "bin" | "ckpt" | "pkl" | "pickle" => Format::Pytorch,
             "tpack" => Format::Tpack,
             "npy" => Format::Npy,
             "npz" => Format::Npz,

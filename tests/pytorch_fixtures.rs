@@ -1,0 +1,244 @@
+//! PyTorch checkpoints against torch: every valid fixture converts to
+//! safetensors with the tensors `torch.load` returns (bit for bit), and every
+//! hostile fixture is refused with its rule, without running its payload.
+
+mod common;
+
+use common::{fixture, reference_read, tensorcast, unhex};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn expected(name: &str) -> Json {
+    let text =
+        std::fs::read_to_string(fixture(&format!("pytorch/valid/{name}.expected.json"))).expect("expected");
+    serde_json::from_str(&text).expect("json")
+}
+
+fn valid_fixtures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixture("pytorch/valid"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+        .filter(|n| !n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn contains_opaque(v: &Json) -> bool {
+    match v {
+        Json::Object(m) => m.contains_key("__opaque__") || m.values().any(contains_opaque),
+        Json::Array(a) => a.iter().any(contains_opaque),
+        _ => false,
+    }
+}
+
+/// Converts one fixture with its flags and compares against torch's values.
+fn check_fixture(name: &str) {
+    let exp = expected(name);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.safetensors");
+    let flags: Vec<String> = exp["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    tensorcast()
+        .arg("convert")
+        .arg(fixture(&format!("pytorch/valid/{name}")))
+        .arg("-o")
+        .arg(&out)
+        .args(&flags)
+        .assert()
+        .success();
+    let (tensors, meta) = reference_read(&out);
+    let got: BTreeMap<&str, _> = tensors.iter().map(|t| (t.0.as_str(), t)).collect();
+    let want = exp["tensors"].as_object().unwrap();
+    let want_names: Vec<&str> = want.keys().map(|k| k.as_str()).collect();
+    let got_names: Vec<&str> = got.keys().copied().collect();
+    assert_eq!(got_names, want_names, "{name}: tensor names");
+    for (tname, w) in want {
+        let (_, dtype, shape, data) = got[tname.as_str()];
+        assert_eq!(dtype, w["dtype"].as_str().unwrap(), "{name}: {tname} dtype");
+        let wshape: Vec<usize> = w["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(shape, &wshape, "{name}: {tname} shape");
+        assert!(
+            data == &unhex(w["hex"].as_str().unwrap()),
+            "{name}: {tname} bytes differ from torch.load"
+        );
+    }
+    let meta = meta.unwrap_or_default();
+    for (key, w) in exp["metadata"].as_object().unwrap() {
+        let got = meta
+            .get(key)
+            .unwrap_or_else(|| panic!("{name}: metadata '{key}' missing"));
+        if contains_opaque(w) {
+            continue;
+        }
+        match w {
+            Json::String(s) => assert_eq!(got, s, "{name}: metadata {key}"),
+            other => {
+                let parsed: Json =
+                    serde_json::from_str(got).unwrap_or_else(|_| panic!("{name}: {key} is not JSON: {got}"));
+                assert_eq!(&parsed, other, "{name}: metadata {key}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_valid_fixture_matches_torch_load() {
+    let names = valid_fixtures();
+    assert!(names.len() >= 16, "fixtures present: {names:?}");
+    for name in &names {
+        check_fixture(name);
+    }
+}
+
+#[test]
+fn lightning_needs_lenient_and_says_what_it_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.safetensors");
+    let strict = tensorcast()
+        .arg("convert")
+        .arg(fixture("pytorch/valid/lightning.ckpt"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&strict.get_output().stderr).into_owned();
+    assert!(
+        err.contains("pytorch/forbidden-global") && err.contains("argparse.Namespace")
+            || err.contains("numpy"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let lenient = tensorcast()
+        .arg("convert")
+        .arg(fixture("pytorch/valid/lightning.ckpt"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--lenient")
+        .assert()
+        .success();
+    let warn = String::from_utf8_lossy(&lenient.get_output().stderr).into_owned();
+    assert!(
+        warn.contains("hyper_parameters.args: argparse.Namespace kept as an opaque metadata record"),
+        "{warn}"
+    );
+    // NumPy scalars are decoded to numbers, not left opaque.
+    let (_, meta) = reference_read(&out);
+    let hp: Json = serde_json::from_str(&meta.unwrap()["hyper_parameters"]).unwrap();
+    assert_eq!(hp["lr"], Json::from(0.001));
+    assert_eq!(hp["layers"], Json::from(4));
+    assert_eq!(hp["args"]["__class__"], Json::from("argparse.Namespace"));
+    assert_eq!(hp["args"]["state"]["seed"], Json::from(1));
+}
+
+#[test]
+fn dedupe_tied_keeps_one_name_like_hf_convert() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("pytorch/valid/tied.pt"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--dedupe-tied")
+        .assert()
+        .success();
+    let (tensors, meta) = reference_read(&out);
+    let names: Vec<&str> = tensors.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(names, ["embed.weight", "first_row"]);
+    assert_eq!(meta.unwrap()["lm_head.weight"], "embed.weight");
+    // Without the flag both names get the full (identical) data.
+    let exp = expected("tied.pt");
+    assert_eq!(
+        exp["tensors"]["lm_head.weight"]["hex"],
+        exp["tensors"]["embed.weight"]["hex"]
+    );
+}
+
+#[test]
+fn state_dict_warns_about_module_versions() {
+    let out = tensorcast()
+        .arg("inspect")
+        .arg(fixture("pytorch/valid/state_dict.pt"))
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("_metadata"), "{err}");
+}
+
+#[test]
+fn select_that_is_missing_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tensorcast()
+        .arg("convert")
+        .arg(fixture("pytorch/valid/optimizer.pt"))
+        .arg("-o")
+        .arg(dir.path().join("o.safetensors"))
+        .args(["--select", "state_dict"])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("pytorch/select-not-found"), "{err}");
+}
+
+#[test]
+fn every_hostile_fixture_is_refused_without_running() {
+    let manifest: Json =
+        serde_json::from_str(&std::fs::read_to_string(fixture("pytorch/hostile/manifest.json")).unwrap())
+            .unwrap();
+    let cases = manifest.as_object().unwrap();
+    assert!(cases.len() >= 30);
+    for (file, case) in cases {
+        let rule = case["rule"].as_str().unwrap();
+        let mentions = case["mentions"].as_str().unwrap();
+        let args: Vec<&str> = case["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let cwd = tempfile::tempdir().unwrap();
+        let input = fixture(&format!("pytorch/hostile/{file}"));
+        for command in ["convert", "inspect"] {
+            let mut cmd = tensorcast();
+            cmd.current_dir(cwd.path()).arg(command).arg(&input);
+            if command == "convert" {
+                cmd.arg("-o").arg("out.safetensors");
+            }
+            let out = cmd
+                .args(&args)
+                .timeout(std::time::Duration::from_secs(60))
+                .assert()
+                .code(1);
+            let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+            assert!(
+                err.contains(&format!("pytorch/{rule}")),
+                "{file}: expected rule {rule}, got: {err}"
+            );
+            assert!(
+                err.contains(mentions),
+                "{file}: message should mention '{mentions}': {err}"
+            );
+            assert!(!err.contains("panicked"), "{file}: {err}");
+        }
+        let left: Vec<_> = std::fs::read_dir(cwd.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{file}: files appeared in the working directory: {left:?}"
+        );
+        assert!(!Path::new(&cwd.path().join(format!("pwned-{file}"))).exists());
+    }
+}
