@@ -44,3 +44,5 @@ pub const TAR_FORMAT: &str = "tar-format";
 pub const SELECT_NOT_FOUND: &str = "select-not-found";
 /// Two tensors flatten to the same dotted name.
 pub const DUPLICATE_NAME: &str = "duplicate-name";
+/// A stride-0 (expanded) view that would write far more bytes than it stores.
+pub const VIEW_EXPANSION: &str = "view-expansion";

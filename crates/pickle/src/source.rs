@@ -159,8 +159,23 @@ fn plan(
             ),
         ));
     }
+    // Stride-0 views (`expand`) materialise more bytes than they read; a
+    // tiny file must not turn into terabytes of output.
+    let out_bytes = layout.numel().saturating_mul(layout.elem() as u64);
+    if out_bytes > MAX_EXPANSION.saturating_mul(extent.max(4096)) {
+        return Err(err(
+            rules::VIEW_EXPANSION,
+            format!(
+                "view (size {:?}, stride {:?}) would write {out_bytes} bytes from {extent} stored bytes (more than {MAX_EXPANSION}x)",
+                t.size, t.stride
+            ),
+        ));
+    }
     Ok(Plan { record, layout })
 }
+
+/// How many times its stored bytes an expanded view may grow to.
+const MAX_EXPANSION: u64 = 256;
 
 impl Source for PytorchFile {
     fn format(&self) -> &'static str {

@@ -56,8 +56,14 @@ impl Layout {
         })
     }
 
-    fn numel(&self) -> u64 {
-        self.size.iter().product()
+    /// Elements in the view (validated not to overflow at open).
+    pub fn numel(&self) -> u64 {
+        self.size.iter().try_fold(1u64, |a, &n| a.checked_mul(n)).unwrap_or(u64::MAX)
+    }
+
+    /// Bytes per element.
+    pub fn elem(&self) -> usize {
+        self.elem
     }
 
     /// One past the last byte of the storage the view reads (0 when empty).
