@@ -48,8 +48,34 @@ enum Command {
         /// with a Hugging Face index file.
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         max_shard_size: Option<u64>,
+        /// tpack output: zstd level (1-22; default 3), or `none` for raw
+        /// chunks. Floats use byte planes + zstd; chunks that would not
+        /// shrink are stored raw.
+        #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "3", value_parser = parse_level)]
+        compress: Option<i32>,
         #[command(flatten)]
         pytorch: PytorchArgs,
+    },
+    /// Add the tensors and metadata of each INPUT to FILE.tpack, one atomic
+    /// commit per input (a crash leaves the file as before or after it).
+    Append {
+        /// The tpack file to extend.
+        file: PathBuf,
+        /// Files whose tensors to add (any readable format).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// zstd level for the new chunks (default 3), or `none`.
+        #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "3", value_parser = parse_level)]
+        compress: Option<i32>,
+        #[command(flatten)]
+        pytorch: PytorchArgs,
+    },
+    /// Check a file: every tpack chunk against its crc32c and codec; for other
+    /// formats, every structural rule and every tensor read. Exit 1 with a
+    /// report of what is damaged.
+    Verify {
+        /// The file to check.
+        file: PathBuf,
     },
     /// List a file's tensors and metadata.
     Inspect {
@@ -102,6 +128,16 @@ fn warn_all(warnings: &[String]) {
     }
 }
 
+fn parse_level(s: &str) -> Result<i32, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(0);
+    }
+    match s.parse::<i32>() {
+        Ok(l) if (0..=22).contains(&l) => Ok(l),
+        _ => Err(format!("--compress takes a zstd level 1-22 or 'none', not '{s}'")),
+    }
+}
+
 fn parse_format(s: &str) -> Result<Format, String> {
     s.parse()
 }
@@ -139,6 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             keep_quantized,
             quantize,
             max_shard_size,
+            compress,
             pytorch,
         } => {
             let opts = tensorcast::ConvertOptions {
@@ -149,9 +186,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 quantize,
                 max_shard_bytes: max_shard_size,
                 open: pytorch.open_options(),
+                compress,
             };
             let report = tensorcast::convert_file(&input, &output, &opts)?;
             warn_all(&report.warnings);
+        }
+        Command::Append {
+            file,
+            inputs,
+            compress,
+            pytorch,
+        } => {
+            let opts = pytorch.open_options();
+            for input in inputs {
+                let source = tensorcast::open(&input, &opts)?;
+                warn_all(source.warnings());
+                tensorcast::tpack::append(&file, &*source, tensorcast::tpack_level(compress), &opts.limits)?;
+            }
+        }
+        Command::Verify { file } => {
+            let damage = tensorcast::verify(&file)?;
+            if !damage.is_empty() {
+                for d in &damage {
+                    eprintln!("damaged: {d}");
+                }
+                anyhow::bail!("{}: {} problem(s) found", file.display(), damage.len());
+            }
+            println!("{}: ok", file.display());
         }
         Command::Inspect { file, json, pytorch } => {
             let source = tensorcast::open(&file, &pytorch.open_options())?;

@@ -148,6 +148,31 @@ impl AtomicFile {
         Ok(())
     }
 
+    /// Overwrites bytes already written at `offset` (fields known only at
+    /// the end, like tpack's commit slot); the append position is unchanged.
+    pub fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        let target = self.target.clone();
+        self.flush().map_err(|e| Error::io(&target, e))?;
+        let file = self.out.get_ref().as_file();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            file.write_all_at(buf, offset).map_err(|e| Error::io(&target, e))
+        }
+        #[cfg(not(unix))]
+        {
+            use std::io::{Seek, SeekFrom};
+            let mut f = file;
+            let end = f.stream_position().map_err(|e| Error::io(&target, e))?;
+            f.seek(SeekFrom::Start(offset))
+                .map_err(|e| Error::io(&target, e))?;
+            f.write_all(buf).map_err(|e| Error::io(&target, e))?;
+            f.seek(SeekFrom::Start(end))
+                .map(|_| ())
+                .map_err(|e| Error::io(&target, e))
+        }
+    }
+
     /// Flushes, fsyncs and renames into place, then fsyncs the directory so
     /// the rename itself survives a crash.
     pub fn commit(mut self) -> Result<()> {

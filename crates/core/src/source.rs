@@ -143,6 +143,13 @@ pub trait Source: Send + Sync {
         &[]
     }
 
+    /// How tensor `index` is stored, when the format has a choice (tpack:
+    /// codec and compression ratio), for `inspect`.
+    fn storage_note(&self, index: usize) -> Option<String> {
+        let _ = index;
+        None
+    }
+
     /// The index of the tensor called `name`.
     fn find(&self, name: &str) -> Option<usize> {
         self.tensors().iter().position(|t| t.name == name)
@@ -155,6 +162,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
     fn warnings(&self) -> &[String] {
         (**self).warnings()
+    }
+    fn storage_note(&self, index: usize) -> Option<String> {
+        (**self).storage_note(index)
     }
     fn tensors(&self) -> &[TensorInfo] {
         (**self).tensors()

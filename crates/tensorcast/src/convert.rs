@@ -8,6 +8,7 @@ use tensorcast_core::{convert, DType, Error, QuantType, Result, Sink, Source};
 use tensorcast_gguf::quant::{Dequantize, Quantize};
 use tensorcast_gguf::GgufWriter;
 use tensorcast_safetensors::SafetensorsWriter;
+use tensorcast_tpack::TpackWriter;
 
 /// What a conversion should do besides changing the container.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +28,8 @@ pub struct ConvertOptions {
     pub quantize: Option<QuantType>,
     /// How to open the input (limits, PyTorch options).
     pub open: OpenOptions,
+    /// tpack output: zstd level; `None` takes the default, `Some(0)` stores raw.
+    pub compress: Option<i32>,
 }
 
 /// What a finished conversion reports.
@@ -45,9 +48,21 @@ pub fn create_sink(output: &Path, format: Format, opts: &ConvertOptions) -> Resu
             SafetensorsWriter::new(output).max_shard_bytes(opts.max_shard_bytes),
         )),
         Format::Gguf => Ok(Box::new(GgufWriter::new(output))),
+        Format::Tpack => Ok(Box::new(
+            TpackWriter::new(output).level(tpack_level(opts.compress)),
+        )),
         other => Err(Error::Unsupported(format!(
             "writing {other} files is not implemented yet"
         ))),
+    }
+}
+
+/// The tpack writer's level for `--compress`: default when unset, raw for 0.
+pub fn tpack_level(compress: Option<i32>) -> Option<i32> {
+    match compress {
+        None => Some(tensorcast_tpack::DEFAULT_LEVEL),
+        Some(0) => None,
+        Some(level) => Some(level),
     }
 }
 

@@ -9,7 +9,15 @@ pub fn inspect_json(source: &dyn Source) -> Json {
     let tensors: Vec<Json> = source
         .tensors()
         .iter()
-        .map(|t| json!({"name": t.name, "dtype": t.dtype.name(), "shape": t.shape, "nbytes": t.nbytes}))
+        .enumerate()
+        .map(|(i, t)| {
+            let mut j =
+                json!({"name": t.name, "dtype": t.dtype.name(), "shape": t.shape, "nbytes": t.nbytes});
+            if let Some(note) = source.storage_note(i) {
+                j["storage"] = json!(note);
+            }
+            j
+        })
         .collect();
     json!({
         "format": source.format(),
@@ -31,10 +39,14 @@ pub fn inspect_table(source: &dyn Source) -> String {
         "{:<name_w$}  {:<8}  {:<24}  {:>12}\n",
         "name", "dtype", "shape", "bytes"
     );
-    for t in tensors {
+    for (i, t) in tensors.iter().enumerate() {
         let shape = format!("{:?}", t.shape);
+        let note = source
+            .storage_note(i)
+            .map(|n| format!("  {n}"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{:<name_w$}  {:<8}  {:<24}  {:>12}\n",
+            "{:<name_w$}  {:<8}  {:<24}  {:>12}{note}\n",
             t.name,
             t.dtype.name(),
             shape,
@@ -72,4 +84,22 @@ fn human(bytes: u64) -> String {
         u += 1;
     }
     format!("{v:.1} {}", units[u])
+}
+
+/// Checks a whole file: tpack chunks against their crc32c and codecs; other
+/// formats by opening (every structural rule) and reading every tensor.
+/// Returns one line per problem; an error when the file cannot be opened at all.
+pub fn verify(path: &std::path::Path) -> tensorcast_core::Result<Vec<String>> {
+    if crate::detect(path)? == crate::Format::Tpack {
+        let file = tensorcast_tpack::TpackFile::open(path, &Default::default())?;
+        return Ok(file.verify());
+    }
+    let source = crate::open(path, &Default::default())?;
+    let mut damage = Vec::new();
+    for (i, t) in source.tensors().iter().enumerate() {
+        if let Err(e) = source.tensor_data(i).and_then(|d| d.for_each_chunk(|_| Ok(()))) {
+            damage.push(format!("tensor '{}': {e}", t.name));
+        }
+    }
+    Ok(damage)
 }

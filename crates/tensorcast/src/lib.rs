@@ -15,12 +15,13 @@ mod detect;
 mod inspect;
 mod open;
 
-pub use convert::{adapt, convert_file, create_sink, ConvertOptions, Report};
+pub use convert::{adapt, convert_file, create_sink, tpack_level, ConvertOptions, Report};
 pub use detect::{detect, Format};
-pub use inspect::{inspect_json, inspect_table};
+pub use inspect::{inspect_json, inspect_table, verify};
 pub use open::{open, OpenOptions};
 pub use tensorcast_core::{
     cast, convert, DType, Error, FormatError, Limits, Metadata, Plan, QuantType, Result, Sink, Source,
     TensorData, TensorInfo, Value,
 };
 pub use tensorcast_safetensors::parse_size;
+pub use tensorcast_tpack as tpack;

@@ -6,6 +6,7 @@ use tensorcast_core::{Error, Limits, Result, Source};
 use tensorcast_gguf::{is_split_first, GgufFile, SplitGguf};
 use tensorcast_pickle::{FlattenOptions, PytorchFile, PytorchOptions};
 use tensorcast_safetensors::{is_index_file, SafetensorsFile, ShardedSafetensors};
+use tensorcast_tpack::TpackFile;
 
 /// How to open inputs.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +53,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn Source>> {
         )));
     }
     match format {
+        Format::Tpack => Ok(Box::new(TpackFile::open(path, &opts.limits)?)),
         Format::Pytorch => Ok(Box::new(PytorchFile::open(path, &opts.pytorch())?)),
         Format::Safetensors if is_index_file(path) => {
             Ok(Box::new(ShardedSafetensors::open(path, &opts.limits)?))

@@ -1,0 +1,73 @@
+//! Appending tensors to an existing file without touching its committed bytes
+//! (spec §4): new chunks and manifest past the committed length, fsync, then
+//! the other commit slot, fsync. A crash at any instant leaves the old or the
+//! new contents.
+
+use crate::format::{SLOT_A, SLOT_BYTES};
+use crate::manifest::Entry;
+use crate::read::TpackFile;
+use crate::rules;
+use crate::write::{manifest_bytes, slot_for, ChunkWriter};
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
+use tensorcast_core::{Error, FormatError, Limits, Result, Source};
+
+/// Adds every tensor and metadata entry of `source` to the tpack file at
+/// `path`. `level`: zstd level, or `None` for raw chunks.
+pub fn append(path: &Path, source: &dyn Source, level: Option<i32>, limits: &Limits) -> Result<()> {
+    let current = TpackFile::open(path, limits)?;
+    let (slot, slot_index) = current.commit();
+    let mut manifest = current.manifest().clone();
+    drop(current);
+    for t in source.tensors() {
+        if manifest.tensors.iter().any(|e| e.info.name == t.name) {
+            return Err(FormatError::new(
+                crate::FORMAT,
+                rules::APPEND_DUPLICATE,
+                "the file already has a tensor of this name",
+            )
+            .tensor(&t.name)
+            .in_file(path)
+            .into());
+        }
+    }
+    let io = |e| Error::io(path, e);
+    let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+    // Anything past the committed length is a crashed append's leftovers.
+    file.seek(SeekFrom::Start(slot.committed_len)).map_err(io)?;
+    let mut out = ChunkWriter::new(&mut file, slot.committed_len, level);
+    for (i, info) in source.tensors().iter().enumerate() {
+        let chunks = out.write_tensor(info, source.tensor_data(i)?, path)?;
+        let mut info = info.clone();
+        info.file_offset = None;
+        manifest.tensors.push(Entry { info, chunks });
+    }
+    for (k, v) in source.metadata().iter() {
+        manifest.metadata.insert(k, v.clone());
+    }
+    let (stored, raw_len) = manifest_bytes(&manifest);
+    let offset = out.write_blob(&stored, path)?;
+    drop(out);
+    file.sync_all().map_err(io)?;
+    let next = slot_for(slot.generation + 1, offset, &stored, raw_len);
+    let other = SLOT_A + ((1 - slot_index) * SLOT_BYTES) as u64;
+    write_at(&file, other, &next.encode()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    // Leftovers of an earlier crashed, longer append are past the new end.
+    file.set_len(next.committed_len).map_err(io)?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_at(file: &std::fs::File, offset: u64, buf: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(buf, offset)
+}
+
+#[cfg(not(unix))]
+fn write_at(mut file: &std::fs::File, offset: u64, buf: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(buf)
+}

@@ -1,0 +1,27 @@
+//! tpack, tensorcast's own container (byte-exact spec: `spec/tpack.md`):
+//! tensors in independently decodable chunks (raw, zstd, or byte planes +
+//! zstd for floats), crc32c on every chunk and on the manifest, typed
+//! metadata, and an append that is atomic under crashes (two commit slots).
+//!
+//! - [`TpackWriter`]: a [`tensorcast_core::Sink`] for new files.
+//! - [`TpackFile`]: a [`tensorcast_core::Source`]; every chunk's crc is
+//!   checked before it is used; [`TpackFile::verify`] checks them all.
+//! - [`append`]: adds tensors and metadata to an existing file.
+//!
+//! Rule ids (cited as `tpack/T<n>` in errors) are listed in [`rules`].
+#![deny(missing_docs)]
+
+mod append;
+pub mod codec;
+pub mod format;
+pub mod manifest;
+mod read;
+pub mod rules;
+mod write;
+
+pub use append::append;
+pub use read::TpackFile;
+pub use write::{TpackWriter, DEFAULT_LEVEL};
+
+/// The format name used in errors and `inspect`.
+pub const FORMAT: &str = "tpack";

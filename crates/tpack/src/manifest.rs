@@ -1,0 +1,375 @@
+//! The manifest (spec §2): tensors with their chunks, and typed metadata, as JSON.
+
+use crate::codec::Codec;
+use crate::format::DATA_START;
+use crate::rules;
+use serde_json::{json, Map, Value as Json};
+use std::collections::HashSet;
+use tensorcast_core::{element_count, DType, FormatError, Metadata, TensorInfo, Value, ValueKind};
+
+/// One stored chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Chunk {
+    /// Offset of the stored bytes.
+    pub offset: u64,
+    /// Stored length.
+    pub stored_len: u64,
+    /// Decoded length.
+    pub decoded_len: u64,
+    /// How the bytes are encoded.
+    pub codec: Codec,
+    /// crc32c of the stored bytes.
+    pub crc: u32,
+}
+
+/// One tensor's entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// Name, dtype, shape, nbytes.
+    pub info: TensorInfo,
+    /// Its chunks in order.
+    pub chunks: Vec<Chunk>,
+}
+
+/// The whole manifest.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Manifest {
+    /// Typed metadata in order.
+    pub metadata: Metadata,
+    /// Tensors in order.
+    pub tensors: Vec<Entry>,
+}
+
+fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
+    FormatError::new(crate::FORMAT, rule, detail)
+}
+
+impl Manifest {
+    /// The JSON text.
+    pub fn to_json(&self) -> Vec<u8> {
+        let metadata: Vec<Json> = self.metadata.iter().map(|(k, v)| json!([k, typed(v)])).collect();
+        let tensors: Vec<Json> = self
+            .tensors
+            .iter()
+            .map(|e| {
+                let chunks: Vec<Json> = e
+                    .chunks
+                    .iter()
+                    .map(|c| json!([c.offset, c.stored_len, c.decoded_len, c.codec.id(), c.crc]))
+                    .collect();
+                json!({
+                    "name": e.info.name,
+                    "dtype": e.info.dtype.name(),
+                    "shape": e.info.shape,
+                    "nbytes": e.info.nbytes,
+                    "chunks": chunks,
+                })
+            })
+            .collect();
+        serde_json::to_vec(&json!({"metadata": metadata, "tensors": tensors})).expect("JSON of plain values")
+    }
+
+    /// Parses and validates (T6–T14) a manifest whose chunks must lie below `committed_len`.
+    pub fn parse(text: &[u8], committed_len: u64) -> Result<Manifest, FormatError> {
+        let json: Json = serde_json::from_slice(text)
+            .map_err(|e| err(rules::MANIFEST, format!("manifest is not JSON: {e}")))?;
+        let shape_err = |what: &str| err(rules::MANIFEST, format!("manifest: {what}"));
+        let mut metadata = Metadata::new();
+        for pair in json
+            .get("metadata")
+            .and_then(Json::as_array)
+            .ok_or_else(|| shape_err("no metadata list"))?
+        {
+            let (Some(key), Some(value)) = (pair.get(0).and_then(Json::as_str), pair.get(1)) else {
+                return Err(shape_err("metadata entries are [key, value]"));
+            };
+            metadata.push_unchecked(key.to_string(), untyped(value, 0).map_err(|e| e.key(key))?);
+        }
+        let list = json
+            .get("tensors")
+            .and_then(Json::as_array)
+            .ok_or_else(|| shape_err("no tensor list"))?;
+        let mut tensors = Vec::with_capacity(list.len());
+        let mut names = HashSet::with_capacity(list.len());
+        for t in list {
+            let entry = parse_entry(t, committed_len)?;
+            if !names.insert(entry.info.name.clone()) {
+                return Err(err(rules::NAMES, "duplicate tensor name").tensor(&entry.info.name));
+            }
+            tensors.push(entry);
+        }
+        Ok(Manifest { metadata, tensors })
+    }
+}
+
+fn parse_entry(t: &Json, committed_len: u64) -> Result<Entry, FormatError> {
+    let name = t
+        .get("name")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if name.is_empty() {
+        return Err(err(rules::NAMES, "a tensor without a name"));
+    }
+    let bad = |rule, what: String| err(rule, what).tensor(&name);
+    let dtype: DType = t
+        .get("dtype")
+        .and_then(Json::as_str)
+        .ok_or_else(|| bad(rules::MANIFEST, "no dtype".into()))?
+        .parse()
+        .map_err(|e: String| bad(rules::DTYPE, e))?;
+    let shape: Vec<u64> = t
+        .get("shape")
+        .and_then(Json::as_array)
+        .and_then(|a| a.iter().map(Json::as_u64).collect())
+        .ok_or_else(|| bad(rules::MANIFEST, "shape is not a list of integers".into()))?;
+    let nbytes = t
+        .get("nbytes")
+        .and_then(Json::as_u64)
+        .ok_or_else(|| bad(rules::MANIFEST, "no nbytes".into()))?;
+    let expect = element_count(&shape).and_then(|n| dtype.storage_bytes(n));
+    if expect != Some(nbytes) {
+        return Err(bad(
+            rules::DTYPE,
+            format!("{dtype} {shape:?} does not make {nbytes} bytes"),
+        ));
+    }
+    let unit = unit_bytes(dtype);
+    let mut chunks = Vec::new();
+    let mut total = 0u64;
+    for c in t
+        .get("chunks")
+        .and_then(Json::as_array)
+        .ok_or_else(|| bad(rules::MANIFEST, "no chunks".into()))?
+    {
+        let f: Option<Vec<u64>> = c.as_array().and_then(|a| a.iter().map(Json::as_u64).collect());
+        let [offset, stored_len, decoded_len, codec, crc] = f.as_deref().unwrap_or_default() else {
+            return Err(bad(
+                rules::MANIFEST,
+                "a chunk is not [offset, stored, decoded, codec, crc]".into(),
+            ));
+        };
+        let codec = u32::try_from(*codec)
+            .ok()
+            .and_then(Codec::from_id)
+            .ok_or_else(|| bad(rules::CODEC, format!("unknown codec {codec}")))?;
+        let end = offset.checked_add(*stored_len);
+        if *offset < DATA_START || end.is_none_or(|e| e > committed_len) {
+            return Err(bad(
+                rules::CHUNK_RANGE,
+                format!("chunk [{offset}, +{stored_len}) outside the data area (committed length {committed_len})"),
+            ));
+        }
+        if codec == Codec::Raw && stored_len != decoded_len {
+            return Err(bad(
+                rules::RAW_LEN,
+                "a raw chunk whose stored and decoded lengths differ".into(),
+            ));
+        }
+        let whole = decoded_len % unit == 0 && decoded_len % codec.plane_width() as u64 == 0;
+        if !whole {
+            return Err(bad(
+                rules::CHUNK_SIZES,
+                format!("a chunk of {decoded_len} bytes splits an element"),
+            ));
+        }
+        total = total
+            .checked_add(*decoded_len)
+            .ok_or_else(|| bad(rules::CHUNK_SIZES, "sizes overflow".into()))?;
+        chunks.push(Chunk {
+            offset: *offset,
+            stored_len: *stored_len,
+            decoded_len: *decoded_len,
+            codec,
+            crc: u32::try_from(*crc).map_err(|_| bad(rules::MANIFEST, "crc is not 32-bit".into()))?,
+        });
+    }
+    if total != nbytes {
+        return Err(bad(
+            rules::CHUNK_SIZES,
+            format!("chunks decode to {total} bytes, the tensor has {nbytes}"),
+        ));
+    }
+    let mut info = TensorInfo::new(name.clone(), dtype, shape)
+        .ok_or_else(|| bad(rules::DTYPE, "size overflows".into()))?;
+    info.file_offset = None;
+    Ok(Entry { info, chunks })
+}
+
+/// The unit chunks must not split: an element, a ggml block, or a byte for sub-byte types.
+pub fn unit_bytes(dtype: DType) -> u64 {
+    match dtype {
+        DType::Quant(q) => u64::from(q.block_bytes()),
+        other => other.byte_size().map_or(1, |b| b as u64),
+    }
+}
+
+fn kind_name(k: ValueKind) -> &'static str {
+    match k {
+        ValueKind::Null => "null",
+        ValueKind::Bool => "bool",
+        ValueKind::U8 => "u8",
+        ValueKind::I8 => "i8",
+        ValueKind::U16 => "u16",
+        ValueKind::I16 => "i16",
+        ValueKind::U32 => "u32",
+        ValueKind::I32 => "i32",
+        ValueKind::U64 => "u64",
+        ValueKind::I64 => "i64",
+        ValueKind::F32 => "f32",
+        ValueKind::F64 => "f64",
+        ValueKind::Str => "str",
+        ValueKind::Array => "arr",
+        ValueKind::Map => "map",
+        ValueKind::Mixed => "mixed",
+    }
+}
+
+fn kind_by_name(s: &str) -> Option<ValueKind> {
+    use ValueKind::*;
+    [
+        Null, Bool, U8, I8, U16, I16, U32, I32, U64, I64, F32, F64, Str, Array, Map, Mixed,
+    ]
+    .into_iter()
+    .find(|&k| kind_name(k) == s)
+}
+
+/// A metadata value as typed JSON (§2.1).
+fn typed(v: &Value) -> Json {
+    let t = kind_name(v.kind());
+    let val = match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => json!(b),
+        Value::U8(x) => json!(x),
+        Value::I8(x) => json!(x),
+        Value::U16(x) => json!(x),
+        Value::I16(x) => json!(x),
+        Value::U32(x) => json!(x),
+        Value::I32(x) => json!(x),
+        Value::U64(x) => json!(x),
+        Value::I64(x) => json!(x),
+        Value::F32(x) => json!(format!("{:#010x}", x.to_bits())),
+        Value::F64(x) => json!(format!("{:#018x}", x.to_bits())),
+        Value::Str(s) => json!(s),
+        Value::Array(kind, items) => {
+            return json!({"t": "arr", "e": kind_name(*kind), "v": items.iter().map(typed).collect::<Vec<_>>()})
+        }
+        Value::Map(m) => Json::Array(m.iter().map(|(k, v)| json!([k, typed(v)])).collect()),
+    };
+    let mut o = Map::new();
+    o.insert("t".into(), json!(t));
+    o.insert("v".into(), val);
+    Json::Object(o)
+}
+
+/// Typed JSON back to a value (T12). Nesting is bounded like GGUF arrays.
+fn untyped(j: &Json, depth: usize) -> Result<Value, FormatError> {
+    let bad = || err(rules::METADATA, format!("malformed typed value {}", truncate(j)));
+    if depth > 64 {
+        return Err(err(rules::METADATA, "metadata nested deeper than 64 levels"));
+    }
+    let t = j.get("t").and_then(Json::as_str).ok_or_else(bad)?;
+    let v = j.get("v").ok_or_else(bad)?;
+    let int = |lo: i128, hi: i128| -> Result<i128, FormatError> {
+        let x = v
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| v.as_u64().map(i128::from))
+            .ok_or_else(bad)?;
+        if (lo..=hi).contains(&x) {
+            Ok(x)
+        } else {
+            Err(bad())
+        }
+    };
+    let bits = |width: usize| -> Result<u64, FormatError> {
+        let s = v.as_str().and_then(|s| s.strip_prefix("0x")).ok_or_else(bad)?;
+        if s.len() != width / 4 {
+            return Err(bad());
+        }
+        u64::from_str_radix(s, 16).map_err(|_| bad())
+    };
+    Ok(match t {
+        "null" if v.is_null() => Value::Null,
+        "bool" => Value::Bool(v.as_bool().ok_or_else(bad)?),
+        "u8" => Value::U8(int(0, u8::MAX.into())? as u8),
+        "i8" => Value::I8(int(i8::MIN.into(), i8::MAX.into())? as i8),
+        "u16" => Value::U16(int(0, u16::MAX.into())? as u16),
+        "i16" => Value::I16(int(i16::MIN.into(), i16::MAX.into())? as i16),
+        "u32" => Value::U32(int(0, u32::MAX.into())? as u32),
+        "i32" => Value::I32(int(i32::MIN.into(), i32::MAX.into())? as i32),
+        "u64" => Value::U64(int(0, u64::MAX.into())? as u64),
+        "i64" => Value::I64(int(i64::MIN.into(), i64::MAX.into())? as i64),
+        "f32" => Value::F32(f32::from_bits(bits(32)? as u32)),
+        "f64" => Value::F64(f64::from_bits(bits(64)?)),
+        "str" => Value::Str(v.as_str().ok_or_else(bad)?.to_string()),
+        "arr" => {
+            let kind = j
+                .get("e")
+                .and_then(Json::as_str)
+                .and_then(kind_by_name)
+                .ok_or_else(bad)?;
+            let items: Result<Vec<Value>, _> = v
+                .as_array()
+                .ok_or_else(bad)?
+                .iter()
+                .map(|x| untyped(x, depth + 1))
+                .collect();
+            Value::Array(kind, items?)
+        }
+        "map" => {
+            let mut m = Metadata::new();
+            for pair in v.as_array().ok_or_else(bad)? {
+                let (Some(k), Some(x)) = (pair.get(0).and_then(Json::as_str), pair.get(1)) else {
+                    return Err(bad());
+                };
+                m.push_unchecked(k.to_string(), untyped(x, depth + 1)?);
+            }
+            Value::Map(m)
+        }
+        _ => return Err(bad()),
+    })
+}
+
+fn truncate(j: &Json) -> String {
+    let mut s = j.to_string();
+    if s.len() > 80 {
+        let cut = (0..=80).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_metadata_round_trips_exactly() {
+        let mut m = Metadata::new();
+        m.insert("nan", Value::F32(f32::from_bits(0x7fc0_0001)));
+        m.insert("neg0", Value::F64(-0.0));
+        m.insert("u64", Value::U64(u64::MAX));
+        m.insert("i8", Value::I8(-128));
+        m.insert(
+            "arr",
+            Value::Array(ValueKind::U16, vec![Value::U16(1), Value::U16(65535)]),
+        );
+        m.insert("empty", Value::Array(ValueKind::Str, vec![]));
+        let mut inner = Metadata::new();
+        inner.insert("b", Value::Bool(true));
+        m.insert("map", Value::Map(inner));
+        let manifest = Manifest {
+            metadata: m.clone(),
+            tensors: vec![],
+        };
+        let back = Manifest::parse(&manifest.to_json(), 1 << 20).unwrap();
+        // Compare bit patterns (NaN != NaN).
+        assert_eq!(format!("{:?}", back.metadata), format!("{m:?}"));
+        match back.metadata.get("nan") {
+            Some(Value::F32(f)) => assert_eq!(f.to_bits(), 0x7fc0_0001),
+            other => panic!("{other:?}"),
+        }
+    }
+}

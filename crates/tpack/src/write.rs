@@ -1,0 +1,253 @@
+//! Writing tpack: chunking, parallel compression, the manifest and the commit
+//! slot. [`TpackWriter`] makes new files; `append` reuses [`ChunkWriter`].
+
+use crate::codec::{encode, Codec};
+use crate::format::{align64, preamble, Slot, DATA_START, MANIFEST_ZSTD, SLOT_A};
+use crate::manifest::{unit_bytes, Chunk, Entry, Manifest};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tensorcast_core::{
+    check_size, AtomicFile, Error, Plan, Result, Sink, TensorData, TensorInfo, CHUNK_BYTES,
+};
+
+/// zstd level used when none is given: fast, and on float planes within a
+/// few percent of much slower levels.
+pub const DEFAULT_LEVEL: i32 = 3;
+
+/// Level for the manifest (small, written once).
+const MANIFEST_LEVEL: i32 = 9;
+
+/// Writes chunks at increasing offsets of an output and remembers where.
+pub struct ChunkWriter<W: Write> {
+    out: W,
+    pos: u64,
+    level: Option<i32>,
+    /// Tensors already stored, by where their bytes came from (tied weights
+    /// arrive as the same file range): stored once, referenced again.
+    seen: HashMap<(u64, u64, u64, u64, String), Vec<Chunk>>,
+}
+
+impl<W: Write> ChunkWriter<W> {
+    /// Writes to `out`, whose current position is `pos`; `level` None stores raw.
+    pub fn new(out: W, pos: u64, level: Option<i32>) -> Self {
+        ChunkWriter {
+            out,
+            pos,
+            level,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Releases the output.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn pad_to(&mut self, offset: u64, path: &Path) -> Result<()> {
+        let zeros = [0u8; 64];
+        while self.pos < offset {
+            let n = (offset - self.pos).min(64) as usize;
+            self.out.write_all(&zeros[..n]).map_err(|e| Error::io(path, e))?;
+            self.pos += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes raw `bytes` (the manifest) and returns their offset.
+    pub fn write_blob(&mut self, bytes: &[u8], path: &Path) -> Result<u64> {
+        let at = self.pos;
+        self.out.write_all(bytes).map_err(|e| Error::io(path, e))?;
+        self.pos += bytes.len() as u64;
+        Ok(at)
+    }
+
+    /// Stores one tensor's bytes as chunks.
+    pub fn write_tensor(
+        &mut self,
+        info: &TensorInfo,
+        data: TensorData<'_>,
+        path: &Path,
+    ) -> Result<Vec<Chunk>> {
+        let key = match &data {
+            TensorData::InFile { file, offset, bytes } => file_identity(file).map(|(dev, ino)| {
+                (
+                    dev,
+                    ino,
+                    *offset,
+                    bytes.len() as u64,
+                    info.dtype.name().to_string(),
+                )
+            }),
+            _ => None,
+        };
+        if let Some(chunks) = key.as_ref().and_then(|k| self.seen.get(k)) {
+            return Ok(chunks.clone());
+        }
+        let codec = match self.level {
+            Some(_) => Codec::for_dtype(info.dtype),
+            None => Codec::Raw,
+        };
+        let level = self.level.unwrap_or(0);
+        let unit = unit_bytes(info.dtype) as usize;
+        let batch = rayon::current_num_threads().max(1) * 2;
+        let mut pieces = data.aligned_chunks(unit, CHUNK_BYTES);
+        let mut chunks = Vec::new();
+        let mut written = 0u64;
+        let mut raw_run = false;
+        loop {
+            let mut group = Vec::with_capacity(batch);
+            for piece in pieces.by_ref().take(batch) {
+                group.push(piece?);
+            }
+            if group.is_empty() {
+                break;
+            }
+            let encoded: Vec<(Codec, Vec<u8>, u64, u32)> = group
+                .par_iter()
+                .map(|raw| {
+                    let (c, stored) = encode(raw, codec, level);
+                    let crc = crc32c::crc32c(&stored);
+                    (c, stored, raw.len() as u64, crc)
+                })
+                .collect();
+            for (c, stored, decoded_len, crc) in encoded {
+                // Raw chunks of a tensor sit back to back from an aligned
+                // start, so an uncompressed tensor is one mappable range.
+                if c == Codec::Raw && !raw_run {
+                    self.pad_to(align64(self.pos), path)?;
+                }
+                raw_run = c == Codec::Raw;
+                let offset = self.write_blob(&stored, path)?;
+                written += decoded_len;
+                chunks.push(Chunk {
+                    offset,
+                    stored_len: stored.len() as u64,
+                    decoded_len,
+                    codec: c,
+                    crc,
+                });
+            }
+        }
+        check_size(info, written)?;
+        if let Some(k) = key {
+            self.seen.insert(k, chunks.clone());
+        }
+        Ok(chunks)
+    }
+}
+
+#[cfg(unix)]
+fn file_identity(file: &std::fs::File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(_: &std::fs::File) -> Option<(u64, u64)> {
+    None
+}
+
+/// Encodes `manifest` and returns the slot fields that describe it (offset and
+/// committed length filled by the caller).
+pub fn manifest_bytes(manifest: &Manifest) -> (Vec<u8>, u64) {
+    let json = manifest.to_json();
+    let z = zstd::bulk::compress(&json, MANIFEST_LEVEL).expect("zstd compresses any input");
+    (z, json.len() as u64)
+}
+
+/// The slot for a manifest of `stored` bytes written at `offset`.
+pub fn slot_for(generation: u64, offset: u64, stored: &[u8], raw_len: u64) -> Slot {
+    Slot {
+        generation,
+        manifest_offset: offset,
+        manifest_len: stored.len() as u64,
+        committed_len: offset + stored.len() as u64,
+        manifest_raw_len: raw_len,
+        manifest_codec: MANIFEST_ZSTD,
+        manifest_crc: crc32c::crc32c(stored),
+    }
+}
+
+/// A [`Sink`] that writes a new tpack file atomically.
+pub struct TpackWriter {
+    target: PathBuf,
+    level: Option<i32>,
+    out: Option<ChunkWriter<AtomicFile>>,
+    manifest: Manifest,
+    plan: Vec<TensorInfo>,
+}
+
+impl TpackWriter {
+    /// A writer for `target`, compressing at [`DEFAULT_LEVEL`].
+    pub fn new(target: &Path) -> TpackWriter {
+        TpackWriter {
+            target: target.to_path_buf(),
+            level: Some(DEFAULT_LEVEL),
+            out: None,
+            manifest: Manifest::default(),
+            plan: Vec::new(),
+        }
+    }
+
+    /// Compression level (zstd 1–22), or `None` to store every chunk raw.
+    pub fn level(mut self, level: Option<i32>) -> Self {
+        self.level = level;
+        self
+    }
+}
+
+impl Sink for TpackWriter {
+    fn begin(&mut self, plan: &Plan) -> Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for t in &plan.tensors {
+            if t.name.is_empty() || !names.insert(t.name.as_str()) {
+                return Err(Error::Unsupported(format!(
+                    "tpack: tensor name '{}' is empty or repeated",
+                    t.name
+                )));
+            }
+        }
+        let mut file = AtomicFile::create(&self.target)?;
+        file.write_all(&preamble())
+            .map_err(|e| Error::io(&self.target, e))?;
+        self.out = Some(ChunkWriter::new(file, DATA_START, self.level));
+        self.plan = plan.tensors.clone();
+        self.manifest = Manifest {
+            metadata: plan.metadata.clone(),
+            tensors: Vec::with_capacity(plan.tensors.len()),
+        };
+        Ok(())
+    }
+
+    fn write_tensor(&mut self, index: usize, data: TensorData<'_>) -> Result<()> {
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| Error::Unsupported("tpack writer not begun".into()))?;
+        let info = self
+            .plan
+            .get(index)
+            .filter(|_| index == self.manifest.tensors.len())
+            .ok_or_else(|| Error::Unsupported(format!("tpack writer got tensor #{index} out of order")))?;
+        let chunks = out.write_tensor(info, data, &self.target)?;
+        let mut info = info.clone();
+        info.file_offset = None;
+        self.manifest.tensors.push(Entry { info, chunks });
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let mut out = self
+            .out
+            .take()
+            .ok_or_else(|| Error::Unsupported("tpack writer not begun".into()))?;
+        let (stored, raw_len) = manifest_bytes(&self.manifest);
+        let offset = out.write_blob(&stored, &self.target)?;
+        let slot = slot_for(1, offset, &stored, raw_len);
+        let mut file = out.into_inner();
+        file.write_at(SLOT_A, &slot.encode())?;
+        file.commit()
+    }
+}
