@@ -1,0 +1,299 @@
+//! tpack round trips against the reference readers, append (including under
+//! SIGKILL), and damage detection by `verify` and by ordinary reads.
+
+mod common;
+
+use common::{fixture, reference_read, tensorcast};
+use std::path::{Path, PathBuf};
+use tensorcast::tpack::TpackFile;
+use tensorcast::Source;
+
+fn convert(input: &Path, output: &Path, extra: &[&str]) {
+    tensorcast()
+        .arg("convert")
+        .arg(input)
+        .arg("-o")
+        .arg(output)
+        .args(extra)
+        .assert()
+        .success();
+}
+
+fn safetensors_fixtures() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in ["safetensors/valid", "safetensors/cast"] {
+        for e in std::fs::read_dir(fixture(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "safetensors") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn safetensors_round_trip_is_identical_in_bytes_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = safetensors_fixtures();
+    assert!(fixtures.len() >= 10);
+    for (k, input) in fixtures.iter().enumerate() {
+        for compress in [&[][..], &["--compress=none"][..], &["--compress=19"][..]] {
+            let packed = dir.path().join(format!("{k}.tpack"));
+            let back = dir.path().join(format!("{k}.safetensors"));
+            let _ = std::fs::remove_file(&packed);
+            let _ = std::fs::remove_file(&back);
+            convert(input, &packed, compress);
+            tensorcast().arg("verify").arg(&packed).assert().success();
+            convert(&packed, &back, &[]);
+            assert_eq!(
+                reference_read(&back),
+                reference_read(input),
+                "{} {compress:?}",
+                input.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn gguf_round_trip_keeps_blocks_and_typed_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["quants.gguf", "metadata.gguf", "metadata_v2.gguf"] {
+        let input = fixture(&format!("gguf/{name}"));
+        let packed = dir.path().join(format!("{name}.tpack"));
+        let back = dir.path().join(name);
+        convert(&input, &packed, &["--keep-quantized"]);
+        convert(&packed, &back, &["--keep-quantized"]);
+        // gguf-py wrote the inputs as v3 with default alignment: GGUF -> tpack
+        // -> GGUF reproduces them byte for byte (v2 comes back as v3).
+        if name != "metadata_v2.gguf" {
+            assert!(
+                std::fs::read(&back).unwrap() == std::fs::read(&input).unwrap(),
+                "{name}"
+            );
+        }
+        let a = tensorcast::open(&input, &Default::default()).unwrap();
+        let b = tensorcast::open(&back, &Default::default()).unwrap();
+        assert_eq!(a.metadata(), b.metadata(), "{name}: typed metadata");
+        assert_eq!(a.tensors().len(), b.tensors().len());
+    }
+}
+
+fn names(path: &Path) -> Vec<String> {
+    let f = TpackFile::open(path, &Default::default()).unwrap();
+    f.tensors().iter().map(|t| t.name.clone()).collect()
+}
+
+#[test]
+fn append_adds_tensors_and_metadata_and_refuses_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("m.tpack");
+    convert(&fixture("safetensors/cast/source.safetensors"), &base, &[]);
+    let before = names(&base);
+    tensorcast()
+        .arg("append")
+        .arg(&base)
+        .arg(fixture("gguf/metadata.gguf"))
+        .assert()
+        .success();
+    let after = names(&base);
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert!(after.len() > before.len());
+    let f = TpackFile::open(&base, &Default::default()).unwrap();
+    assert_eq!(f.commit().0.generation, 2);
+    let gguf = tensorcast::open(&fixture("gguf/metadata.gguf"), &Default::default()).unwrap();
+    for (k, v) in gguf.metadata().iter() {
+        assert_eq!(f.metadata().get(k), Some(v), "{k}");
+    }
+    // Every old and new tensor still reads with its exact bytes.
+    let st = tensorcast::open(
+        &fixture("safetensors/cast/source.safetensors"),
+        &Default::default(),
+    )
+    .unwrap();
+    for (i, t) in st.tensors().iter().enumerate() {
+        let j = f.find(&t.name).unwrap();
+        assert_eq!(
+            f.tensor_data(j).unwrap().into_vec().unwrap(),
+            st.tensor_data(i).unwrap().into_vec().unwrap()
+        );
+    }
+    drop(f);
+    let out = tensorcast()
+        .arg("append")
+        .arg(&base)
+        .arg(fixture("gguf/metadata.gguf"))
+        .assert()
+        .code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("tpack/T15"));
+    assert_eq!(names(&base), after, "a refused append changes nothing");
+}
+
+/// A large input makes an append last long enough to be killed at many points.
+fn big_safetensors(path: &Path) {
+    let mut header = serde_json::Map::new();
+    let n = 12usize;
+    let elems = 1usize << 20;
+    let mut data = Vec::with_capacity(n * elems * 4);
+    let mut x = 0x9e3779b97f4a7c15u64;
+    for i in 0..n {
+        let start = data.len();
+        for _ in 0..elems {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Trained-weight-like floats: small magnitudes, random mantissas.
+            let v = ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1;
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        header.insert(
+            format!("layer.{i}.weight"),
+            serde_json::json!({"dtype": "F32", "shape": [1024, 1024], "data_offsets": [start, data.len()]}),
+        );
+    }
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut file = (h.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&h);
+    file.extend_from_slice(&data);
+    std::fs::write(path, file).unwrap();
+}
+
+#[test]
+fn append_killed_at_any_point_leaves_old_or_new_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.tpack");
+    convert(&fixture("safetensors/cast/source.safetensors"), &base, &[]);
+    let big = dir.path().join("big.safetensors");
+    big_safetensors(&big);
+    let old = names(&base);
+    let bin = assert_cmd::cargo::cargo_bin("tensorcast");
+    // How long an uninterrupted append takes here, to spread the kills over it.
+    let probe = dir.path().join("probe.tpack");
+    std::fs::copy(&base, &probe).unwrap();
+    let t0 = std::time::Instant::now();
+    let ok = std::process::Command::new(&bin)
+        .arg("append")
+        .arg(&probe)
+        .arg(&big)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let full = t0.elapsed();
+    let new = names(&probe);
+    assert!(new.len() == old.len() + 12);
+    let work = dir.path().join("work.tpack");
+    std::fs::copy(&base, &work).unwrap();
+    let (mut saw_old, mut saw_new) = (0, 0);
+    let rounds = 30u32;
+    for k in 0..rounds {
+        // Later rounds append again to a file earlier kills left leftovers in.
+        let delay = full.mul_f64(f64::from(k) / f64::from(rounds - 8));
+        let mut child = std::process::Command::new(&bin)
+            .arg("append")
+            .arg(&work)
+            .arg(&big)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let got = names(&work);
+        tensorcast().arg("verify").arg(&work).assert().success();
+        if got == old {
+            saw_old += 1;
+        } else {
+            assert_eq!(got, new, "round {k}: neither the old nor the new contents");
+            saw_new += 1;
+            // Start over from the old contents for the next kill.
+            std::fs::copy(&base, &work).unwrap();
+        }
+    }
+    eprintln!("{rounds} kills: {saw_old} left the old contents, {saw_new} the new");
+    assert!(
+        saw_old > 0 && saw_new > 0,
+        "kills landed only on one side: old {saw_old}, new {saw_new}"
+    );
+}
+
+/// Byte ranges a file's current contents depend on.
+fn used_ranges(path: &Path) -> Vec<(u64, u64)> {
+    let f = TpackFile::open(path, &Default::default()).unwrap();
+    let (slot, index) = f.commit();
+    let slot_at = 64 + 64 * index as u64;
+    // Magic and major version (a different minor version is legal, T2).
+    let mut used = vec![
+        (0, 10),
+        (slot_at, slot_at + 64),
+        (slot.manifest_offset, slot.manifest_offset + slot.manifest_len),
+    ];
+    for e in &f.manifest().tensors {
+        for c in &e.chunks {
+            used.push((c.offset, c.offset + c.stored_len));
+        }
+    }
+    used
+}
+
+#[test]
+fn every_flipped_byte_is_caught_or_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.tpack");
+    convert(&fixture("safetensors/cast/source.safetensors"), &path, &[]);
+    let clean = std::fs::read(&path).unwrap();
+    let used = used_ranges(&path);
+    let reference = tensorcast::open(
+        &fixture("safetensors/cast/source.safetensors"),
+        &Default::default(),
+    )
+    .unwrap();
+    let expected: Vec<Vec<u8>> = (0..reference.tensors().len())
+        .map(|i| reference.tensor_data(i).unwrap().into_vec().unwrap())
+        .collect();
+    let n = clean.len();
+    let mut positions: Vec<usize> = (0..512.min(n)).collect();
+    positions.extend((0..2048).map(|k| k * n / 2048));
+    positions.extend(n.saturating_sub(256)..n);
+    let (mut caught, mut harmless) = (0, 0);
+    for pos in positions {
+        let mut bytes = clean.clone();
+        bytes[pos] ^= 0x10;
+        let in_use = used.iter().any(|&(a, b)| (a..b).contains(&(pos as u64)));
+        let outcome = TpackFile::from_bytes("m.tpack".as_ref(), bytes.into(), &Default::default());
+        let detected = match &outcome {
+            Err(e) => {
+                assert!(e.to_string().contains("[rule tpack/T"), "{e}");
+                true
+            }
+            Ok(f) => {
+                let damage = f.verify();
+                let reads: Vec<_> = (0..f.tensors().len())
+                    .map(|i| f.tensor_data(i).and_then(|d| d.into_vec()))
+                    .collect();
+                let read_failed = reads.iter().any(|r| r.is_err());
+                assert_eq!(
+                    !damage.is_empty(),
+                    read_failed,
+                    "verify and reads disagree at byte {pos}"
+                );
+                if !read_failed {
+                    let got: Vec<Vec<u8>> = reads.into_iter().map(|r| r.unwrap()).collect();
+                    assert!(
+                        got == expected,
+                        "byte {pos}: wrong data returned without an error"
+                    );
+                }
+                read_failed
+            }
+        };
+        if in_use {
+            assert!(detected, "flip at byte {pos} (in use) went unnoticed");
+            caught += 1;
+        } else {
+            harmless += 1;
+        }
+    }
+    eprintln!("{caught} flips in used bytes caught, {harmless} in unused bytes harmless");
+    assert!(caught > 1000, "{caught} caught, {harmless} harmless");
+}
