@@ -297,3 +297,47 @@ fn every_flipped_byte_is_caught_or_harmless() {
     eprintln!("{caught} flips in used bytes caught, {harmless} in unused bytes harmless");
     assert!(caught > 1000, "{caught} caught, {harmless} harmless");
 }
+
+#[test]
+fn many_tiny_tensors_cost_only_a_few_percent() {
+    // 5000 tensors of 12..=1024 bytes of incompressible data: tpack must stay
+    // within 3% of the safetensors file holding the same tensors.
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("tiny.safetensors");
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    let mut x = 0x2545f4914f6cdd1du64;
+    for i in 0..5000usize {
+        let elems = 3 + (i * 37) % 254;
+        let start = data.len();
+        for _ in 0..elems * 4 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.push(x as u8);
+        }
+        header.insert(
+            format!("model.layers.{}.block.{}.bias", i / 10, i % 10),
+            serde_json::json!({"dtype": "U8", "shape": [elems * 4], "data_offsets": [start, data.len()]}),
+        );
+    }
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut file = (h.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&h);
+    file.extend_from_slice(&data);
+    std::fs::write(&st, file).unwrap();
+    let packed = dir.path().join("tiny.tpack");
+    convert(&st, &packed, &[]);
+    let (a, b) = (
+        std::fs::metadata(&st).unwrap().len(),
+        std::fs::metadata(&packed).unwrap().len(),
+    );
+    eprintln!(
+        "5000 tiny tensors: safetensors {a} bytes, tpack {b} bytes ({:.3}x)",
+        b as f64 / a as f64
+    );
+    assert!((b as f64) < 1.03 * a as f64, "tpack {b} vs safetensors {a}");
+    let back = dir.path().join("back.safetensors");
+    convert(&packed, &back, &[]);
+    assert_eq!(reference_read(&back), reference_read(&st));
+}

@@ -5,6 +5,8 @@ use crate::codec::{decode, Codec};
 use crate::format::{check_preamble, current_slot, Slot, MANIFEST_RAW, MANIFEST_ZSTD};
 use crate::manifest::{Chunk, Entry, Manifest};
 use crate::rules;
+use rayon::prelude::*;
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use tensorcast_core::{Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo};
@@ -185,11 +187,53 @@ impl Source for TpackFile {
                 .tensor_data(offset, entry.info.nbytes)
                 .ok_or_else(|| Error::Unsupported("chunk range outside the file".into()));
         }
-        let chunks = entry.chunks.iter().map(move |c| {
-            self.chunk_bytes(c)
-                .and_then(|stored| decode(stored, c.codec, c.decoded_len))
-                .map_err(|e| Error::from(e.tensor(&name).in_file(&path)))
-        });
-        Ok(TensorData::Chunks(Box::new(chunks)))
+        Ok(TensorData::Chunks(Box::new(ParallelDecode {
+            file: self,
+            chunks: &entry.chunks,
+            next: 0,
+            ready: VecDeque::new(),
+            name,
+            path,
+        })))
+    }
+}
+
+/// Decodes a tensor's chunks a batch at a time on all cores, handing them out
+/// in order; at most one batch (2 chunks per thread) is held.
+struct ParallelDecode<'a> {
+    file: &'a TpackFile,
+    chunks: &'a [Chunk],
+    next: usize,
+    ready: VecDeque<Result<Vec<u8>>>,
+    name: String,
+    path: PathBuf,
+}
+
+impl Iterator for ParallelDecode<'_> {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ready.is_empty() && self.next < self.chunks.len() {
+            let batch = (rayon::current_num_threads() * 2).max(1);
+            let end = (self.next + batch).min(self.chunks.len());
+            let (file, name, path) = (self.file, &self.name, &self.path);
+            let decoded: Vec<Result<Vec<u8>>> = self.chunks[self.next..end]
+                .par_iter()
+                .map(|c| {
+                    file.chunk_bytes(c)
+                        .and_then(|stored| decode(stored, c.codec, c.decoded_len))
+                        .map_err(|e| Error::from(e.tensor(name).in_file(path)))
+                })
+                .collect();
+            self.ready.extend(decoded);
+            self.next = end;
+        }
+        let item = self.ready.pop_front()?;
+        if item.is_err() {
+            // Stop after the first damaged chunk.
+            self.next = self.chunks.len();
+            self.ready.clear();
+        }
+        Some(item)
     }
 }

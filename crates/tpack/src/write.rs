@@ -16,6 +16,9 @@ use tensorcast_core::{
 /// few percent of much slower levels.
 pub const DEFAULT_LEVEL: i32 = 3;
 
+/// Raw tensors at least this large start 64-byte aligned.
+const ALIGN_FROM: u64 = 4096;
+
 /// Level for the manifest (small, written once).
 const MANIFEST_LEVEL: i32 = 9;
 
@@ -115,7 +118,9 @@ impl<W: Write> ChunkWriter<W> {
             for (c, stored, decoded_len, crc) in encoded {
                 // Raw chunks of a tensor sit back to back from an aligned
                 // start, so an uncompressed tensor is one mappable range.
-                if c == Codec::Raw && !raw_run {
+                // Tiny tensors skip the padding: for them it would be most of
+                // the file, and nobody maps 12 bytes.
+                if c == Codec::Raw && !raw_run && info.nbytes >= ALIGN_FROM {
                     self.pad_to(align64(self.pos), path)?;
                 }
                 raw_run = c == Codec::Raw;

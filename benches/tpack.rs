@@ -1,0 +1,260 @@
+//! tpack compression against `zstd -3` (multi-threaded, on the raw file) and
+//! ZipNN, in the same run, on ≥ 1 GiB of trained-like bf16 and f32 weights;
+//! and random access: one tensor from a compressed file, small vs large.
+//!
+//! tensorcast and zstd run as whole processes (read, write, fsync); ZipNN runs
+//! in-process in Python on bytes already in memory (no file I/O counted, which
+//! favours it). ZipNN is found in `TENSORCAST_ORACLE_PYTHON` or
+//! `~/.cache/oracle/bin/python` (`pip install zipnn==0.5.4`); without it that
+//! column is skipped. `TENSORCAST_BENCH_GIB` sets each input's size (default 1).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::*;
+use tensorcast::tpack::TpackFile;
+use tensorcast::Source;
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn oracle_python() -> Option<PathBuf> {
+    let p = std::env::var_os("TENSORCAST_ORACLE_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/oracle/bin/python")))?;
+    p.exists().then_some(p)
+}
+
+/// Normal(0, σ) weights with σ varying by row (0.005–0.05), as trained
+/// matrices look, plus norm vectors near 1.
+fn weights(elems: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed | 1;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let mut out = Vec::with_capacity(elems);
+    let mut sigma = 0.02;
+    while out.len() < elems {
+        if out.len() % 4096 == 0 {
+            sigma = 0.005 + 0.045 * next();
+        }
+        let (u, v) = (next(), next());
+        let r = (-2.0 * u.ln()).sqrt();
+        out.push((r * (std::f64::consts::TAU * v).cos() * sigma) as f32);
+        out.push((r * (std::f64::consts::TAU * v).sin() * sigma) as f32);
+    }
+    out.truncate(elems);
+    out
+}
+
+fn bf16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
+/// A safetensors file of `gib` GiB in `dtype` (BF16 or F32).
+fn make_input(path: &Path, dtype: &str, gib: usize) {
+    if path.exists() {
+        return;
+    }
+    let elem = if dtype == "BF16" { 2 } else { 4 };
+    let per_tensor = 16usize << 20; // elements
+    let count = (gib << 30) / (per_tensor * elem);
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for i in 0..count {
+        header.insert(
+            format!("model.layers.{i}.mlp.weight"),
+            serde_json::json!({"dtype": dtype, "shape": [4096, 4096], "data_offsets": [offset, offset + per_tensor * elem]}),
+        );
+        offset += per_tensor * elem;
+        header.insert(
+            format!("model.layers.{i}.norm.weight"),
+            serde_json::json!({"dtype": dtype, "shape": [4096], "data_offsets": [offset, offset + 4096 * elem]}),
+        );
+        offset += 4096 * elem;
+    }
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    use std::io::Write;
+    f.write_all(&(h.len() as u64).to_le_bytes()).unwrap();
+    f.write_all(&h).unwrap();
+    for i in 0..count {
+        let w = weights(per_tensor, 1000 + i as u64);
+        let norm: Vec<f32> = weights(4096, 7 + i as u64).iter().map(|x| 1.0 + x).collect();
+        for v in w.iter().chain(&norm) {
+            if elem == 2 {
+                f.write_all(&bf16_bits(*v).to_le_bytes()).unwrap();
+            } else {
+                f.write_all(&v.to_le_bytes()).unwrap();
+            }
+        }
+    }
+    f.flush().unwrap();
+}
+
+const ZIPNN: &str = r#"
+import sys, time, json
+from zipnn import ZipNN
+data = open(sys.argv[1], "rb").read()
+# ZipNN 0.5.4 rewrites its input buffer in place: keep a copy to check against.
+original = bytes(bytearray(data))
+z = ZipNN(input_format="byte", bytearray_dtype=sys.argv[2])
+t = time.time(); c = z.compress(data); tc = time.time() - t
+t = time.time(); d = z.decompress(c); td = time.time() - t
+assert bytes(d) == original
+print(json.dumps({"size": len(c), "compress": tc, "decompress": td}))
+"#;
+
+struct Row {
+    name: &'static str,
+    size: u64,
+    compress: Duration,
+    decompress: Duration,
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let gib = env_num("TENSORCAST_BENCH_GIB", 1);
+    let bin = env!("CARGO_BIN_EXE_tensorcast");
+    let dir = scratch("tpack");
+    for (dtype, zipnn_dtype) in [("BF16", "bfloat16"), ("F32", "float32")] {
+        let input = dir.join(format!("{dtype}-{gib}gib.safetensors"));
+        make_input(&input, dtype, gib);
+        let raw = std::fs::metadata(&input).unwrap().len();
+        let packed = dir.join("x.tpack");
+        let back = dir.join("back.safetensors");
+        let zst = dir.join("x.zst");
+        let unz = dir.join("x.unz");
+        let mut rows = Vec::new();
+        settle(&[&packed, &back]);
+        warm(&input);
+        let c = run(Command::new(bin)
+            .arg("convert")
+            .arg(&input)
+            .arg("-o")
+            .arg(&packed));
+        warm(&packed);
+        let d = run(Command::new(bin).arg("convert").arg(&packed).arg("-o").arg(&back));
+        assert_eq!(std::fs::metadata(&back).unwrap().len(), raw);
+        rows.push(Row {
+            name: "tensorcast tpack (default)",
+            size: std::fs::metadata(&packed).unwrap().len(),
+            compress: c.time,
+            decompress: d.time,
+        });
+        println!(
+            "{dtype}: tensorcast peak RssAnon: compress {:.1} MiB, decompress {:.1} MiB",
+            c.peak_anon_kib as f64 / 1024.0,
+            d.peak_anon_kib as f64 / 1024.0
+        );
+        settle(&[&zst, &unz]);
+        warm(&input);
+        let sh = |s: String| run(Command::new("sh").arg("-c").arg(s));
+        let c = sh(format!(
+            "zstd -q -f -3 -T0 '{}' -o '{}' && sync '{}'",
+            input.display(),
+            zst.display(),
+            zst.display()
+        ));
+        warm(&zst);
+        let d = sh(format!(
+            "zstd -q -f -d '{}' -o '{}' && sync '{}'",
+            zst.display(),
+            unz.display(),
+            unz.display()
+        ));
+        rows.push(Row {
+            name: "zstd -3 -T0 (file)",
+            size: std::fs::metadata(&zst).unwrap().len(),
+            compress: c.time,
+            decompress: d.time,
+        });
+        if let Some(py) = oracle_python() {
+            let out = Command::new(&py)
+                .arg("-c")
+                .arg(ZIPNN)
+                .arg(&input)
+                .arg(zipnn_dtype)
+                .output()
+                .unwrap();
+            if out.status.success() {
+                let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                rows.push(Row {
+                    name: "ZipNN 0.5.4 (in memory)",
+                    size: j["size"].as_u64().unwrap(),
+                    compress: Duration::from_secs_f64(j["compress"].as_f64().unwrap()),
+                    decompress: Duration::from_secs_f64(j["decompress"].as_f64().unwrap()),
+                });
+            } else {
+                println!("ZipNN failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        let gibs = raw as f64 / (1u64 << 30) as f64;
+        println!("{dtype} input: {:.2} GiB", gibs);
+        for r in &rows {
+            println!(
+                "  {:<28} size {:>6.2}% of raw  compress {:>6.2} GiB/s  decompress {:>6.2} GiB/s",
+                r.name,
+                100.0 * r.size as f64 / raw as f64,
+                gibs / r.compress.as_secs_f64(),
+                gibs / r.decompress.as_secs_f64()
+            );
+        }
+        random_access(&packed);
+        for p in [&packed, &back, &zst, &unz] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Reading one tensor costs time in proportion to that tensor, not the file.
+fn random_access(path: &Path) {
+    let f = TpackFile::open(path, &Default::default()).unwrap();
+    let time_read = |i: usize| {
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let n = f.tensor_data(i).unwrap().for_each_chunk(|_| Ok(())).unwrap();
+            v.push(t.elapsed());
+            assert_eq!(n, f.tensors()[i].nbytes);
+        }
+        median(v)
+    };
+    let small = f
+        .tensors()
+        .iter()
+        .position(|t| t.name.ends_with("norm.weight"))
+        .unwrap();
+    let large = f
+        .tensors()
+        .iter()
+        .position(|t| t.name.ends_with("mlp.weight"))
+        .unwrap();
+    let (ts, tl) = (time_read(small), time_read(large));
+    let t = Instant::now();
+    for i in 0..f.tensors().len() {
+        f.tensor_data(i).unwrap().for_each_chunk(|_| Ok(())).unwrap();
+    }
+    let all = t.elapsed();
+    println!(
+        "  random access: one {} KiB tensor {:.3} ms, one {} MiB tensor {:.1} ms, all {} tensors {:.0} ms",
+        f.tensors()[small].nbytes >> 10,
+        ts.as_secs_f64() * 1e3,
+        f.tensors()[large].nbytes >> 20,
+        tl.as_secs_f64() * 1e3,
+        f.tensors().len(),
+        all.as_secs_f64() * 1e3
+    );
+}
