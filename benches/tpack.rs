@@ -217,6 +217,59 @@ fn main() {
             let _ = std::fs::remove_file(p);
         }
     }
+    real_models(bin, &dir);
+}
+
+const ZIPNN_SIZE: &str = r#"
+import sys
+from zipnn import ZipNN
+data = open(sys.argv[1], "rb").read()
+print(len(ZipNN(input_format="byte", bytearray_dtype=sys.argv[2]).compress(bytes(bytearray(data)))))
+"#;
+
+/// Sizes on real trained weights: every safetensors file listed (colon
+/// separated) in `TENSORCAST_BENCH_REAL`, e.g. silero-vad's
+/// `silero_vad_16k.safetensors` and facenet-pytorch's `onet.pt` converted by
+/// tensorcast (both ship in their PyPI wheels).
+fn real_models(bin: &str, dir: &Path) {
+    let Ok(list) = std::env::var("TENSORCAST_BENCH_REAL") else {
+        println!("real models: set TENSORCAST_BENCH_REAL=a.safetensors:b.safetensors to compare sizes");
+        return;
+    };
+    let py = oracle_python();
+    for input in list.split(':').filter(|s| !s.is_empty()) {
+        let input = Path::new(input);
+        let raw = std::fs::metadata(input).unwrap().len() as f64;
+        let packed = dir.join("real.tpack");
+        let _ = std::fs::remove_file(&packed);
+        run(Command::new(bin).arg("convert").arg(input).arg("-o").arg(&packed));
+        let tp = std::fs::metadata(&packed).unwrap().len() as f64;
+        let z = Command::new("zstd")
+            .args(["-3", "-c", "-q"])
+            .arg(input)
+            .output()
+            .unwrap()
+            .stdout
+            .len() as f64;
+        let zn = py.as_ref().and_then(|py| {
+            let out = Command::new(py)
+                .arg("-c")
+                .arg(ZIPNN_SIZE)
+                .arg(input)
+                .arg("float32")
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().ok()
+        });
+        println!(
+            "real {}: tpack {:.2}%  zstd -3 {:.2}%  ZipNN {}",
+            input.display(),
+            100.0 * tp / raw,
+            100.0 * z / raw,
+            zn.map_or("n/a".into(), |v| format!("{:.2}%", 100.0 * v / raw))
+        );
+        let _ = std::fs::remove_file(&packed);
+    }
 }
 
 /// Reading one tensor costs time in proportion to that tensor, not the file.

@@ -178,19 +178,85 @@ fn from_planes(planes: &[u8], w: usize, rot: bool) -> Vec<u8> {
 pub fn encode(data: &[u8], codec: Codec, level: i32) -> (Codec, Vec<u8>) {
     let compressed = match codec {
         Codec::Raw => return (Codec::Raw, data.to_vec()),
-        Codec::Zstd => zstd::bulk::compress(data, level),
+        Codec::Zstd => zstd::bulk::compress(data, level).map(|z| (Codec::Zstd, z)),
         Codec::Planes(w) | Codec::RotPlanes(w) => {
-            let w = w as usize;
-            if !data.len().is_multiple_of(w) {
+            if !data.len().is_multiple_of(w as usize) {
                 return encode(data, Codec::Zstd, level);
             }
-            compress_planes(&to_planes(data, w, matches!(codec, Codec::RotPlanes(_))))
+            let strategy = pick_float_strategy(data, codec, level);
+            strategy.compress(data, codec, level)
         }
     };
     match compressed {
-        Ok(z) if z.len() < data.len() => (codec, z),
+        Ok((used, z)) if z.len() < data.len() => (used, z),
         _ => (Codec::Raw, data.to_vec()),
     }
+}
+
+/// How a float chunk is compressed. Which wins depends on the weights:
+/// trained-like values favour planes with literal coding, weights with
+/// repeated values (pruned, quantized-then-dequantized, tied rows) favour
+/// LZ matches, and some favour plain zstd on the unplaned bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FloatStrategy {
+    PlanesLiterals,
+    PlanesMatches,
+    Plain,
+}
+
+impl FloatStrategy {
+    const ALL: [FloatStrategy; 3] = [
+        FloatStrategy::PlanesLiterals,
+        FloatStrategy::PlanesMatches,
+        FloatStrategy::Plain,
+    ];
+
+    fn compress(self, data: &[u8], codec: Codec, level: i32) -> std::io::Result<(Codec, Vec<u8>)> {
+        let (w, rot) = match codec {
+            Codec::Planes(w) => (w as usize, false),
+            Codec::RotPlanes(w) => (w as usize, true),
+            _ => (1, false),
+        };
+        match self {
+            FloatStrategy::PlanesLiterals => compress_planes(&to_planes(data, w, rot)).map(|z| (codec, z)),
+            FloatStrategy::PlanesMatches => {
+                zstd::bulk::compress(&to_planes(data, w, rot), level).map(|z| (codec, z))
+            }
+            FloatStrategy::Plain => zstd::bulk::compress(data, level).map(|z| (Codec::Zstd, z)),
+        }
+    }
+}
+
+/// Chunks up to this size are tried whole with every strategy; larger ones
+/// through [`SAMPLE_SLICES`] evenly spaced slices of [`SLICE_BYTES`].
+const SAMPLE_BYTES: usize = 1 << 20;
+const SAMPLE_SLICES: usize = 4;
+const SLICE_BYTES: usize = 128 << 10;
+
+/// The strategy that makes the smallest output on a sample of the chunk
+/// (the whole chunk when it is small). Slices from across the chunk, not its
+/// start: tensors change character along their rows.
+fn pick_float_strategy(data: &[u8], codec: Codec, level: i32) -> FloatStrategy {
+    let sampled;
+    let sample = if data.len() <= SAMPLE_BYTES {
+        data
+    } else {
+        let w = codec.plane_width();
+        let stride = (data.len() - SLICE_BYTES) / (SAMPLE_SLICES - 1);
+        let stride = stride - stride % w;
+        sampled = (0..SAMPLE_SLICES)
+            .flat_map(|k| &data[k * stride..k * stride + SLICE_BYTES])
+            .copied()
+            .collect::<Vec<u8>>();
+        &sampled
+    };
+    FloatStrategy::ALL
+        .into_iter()
+        .min_by_key(|s| {
+            s.compress(sample, codec, level)
+                .map_or(usize::MAX, |(_, z)| z.len())
+        })
+        .unwrap_or(FloatStrategy::PlanesLiterals)
 }
 
 /// Decodes one stored chunk to exactly `decoded_len` bytes (T13).
