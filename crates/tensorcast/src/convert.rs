@@ -7,6 +7,7 @@ use tensorcast_core::cast::CastSource;
 use tensorcast_core::{convert, DType, Error, QuantType, Result, Sink, Source};
 use tensorcast_gguf::quant::{Dequantize, Quantize};
 use tensorcast_gguf::GgufWriter;
+use tensorcast_numpy::NpzWriter;
 use tensorcast_safetensors::SafetensorsWriter;
 use tensorcast_tpack::TpackWriter;
 
@@ -51,8 +52,14 @@ pub fn create_sink(output: &Path, format: Format, opts: &ConvertOptions) -> Resu
         Format::Tpack => Ok(Box::new(
             TpackWriter::new(output).level(tpack_level(opts.compress)),
         )),
-        other => Err(Error::Unsupported(format!(
-            "writing {other} files is not implemented yet"
+        Format::Npz => Ok(Box::new(NpzWriter::new(output))),
+        Format::Pytorch => Err(Error::Unsupported(format!(
+            "{}: tensorcast does not write pickle checkpoints (they can run code when loaded); write safetensors",
+            output.display()
+        ))),
+        Format::Npy => Err(Error::Unsupported(format!(
+            "{}: a .npy holds one array; write .npz (a zip of .npy arrays) instead",
+            output.display()
         ))),
     }
 }

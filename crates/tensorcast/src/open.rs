@@ -4,6 +4,7 @@ use crate::detect::{detect, Format};
 use std::path::Path;
 use tensorcast_core::{Error, Limits, Result, Source};
 use tensorcast_gguf::{is_split_first, GgufFile, SplitGguf};
+use tensorcast_numpy::NumpyFile;
 use tensorcast_pickle::{FlattenOptions, PytorchFile, PytorchOptions};
 use tensorcast_safetensors::{is_index_file, SafetensorsFile, ShardedSafetensors};
 use tensorcast_tpack::TpackFile;
@@ -54,6 +55,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn Source>> {
     }
     match format {
         Format::Tpack => Ok(Box::new(TpackFile::open(path, &opts.limits)?)),
+        Format::Npy | Format::Npz => Ok(Box::new(NumpyFile::open(path, &opts.limits)?)),
         Format::Pytorch => Ok(Box::new(PytorchFile::open(path, &opts.pytorch())?)),
         Format::Safetensors if is_index_file(path) => {
             Ok(Box::new(ShardedSafetensors::open(path, &opts.limits)?))
@@ -67,9 +69,5 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn Source>> {
                 Ok(Box::new(file))
             }
         }
-        other => Err(Error::Unsupported(format!(
-            "{}: reading {other} files is not implemented yet",
-            path.display()
-        ))),
     }
 }

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Seeds each target's corpus from the committed fixtures (the corpora are not
+# committed; regenerate them with this script).
+set -e
+cd "$(dirname "$0")"
+F=../fixtures
+mkdir -p corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline
+find $F/safetensors -name '*.safetensors' -exec cp {} corpus/safetensors/ \;
+find $F/gguf -name '*.gguf' -exec cp {} corpus/gguf/ \;
+for f in $(find $F/pytorch -name '*.pt' -o -name '*.ckpt' -o -name '*.pkl' -o -name '*.tar'); do
+  cp "$f" corpus/pytorch/
+done
+# The VM target gets bare pickles: the hostile ones and each zip's data.pkl.
+cp $F/pytorch/hostile/*.pkl corpus/pickle_vm/
+for z in $F/pytorch/valid/*.pt $F/pytorch/valid/*.ckpt; do
+  n=$(basename "$z")
+  python3 -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [open(sys.argv[2],'wb').write(z.read(x)) for x in z.namelist() if x.endswith('data.pkl')]" "$z" "corpus/pickle_vm/$n.pkl" 2>/dev/null || true
+done
+# tpack seeds are written by tensorcast itself from safetensors and GGUF fixtures.
+T=../target/release/tensorcast
+[ -x $T ] || (cd .. && cargo build --release)
+for f in $F/safetensors/cast/*.safetensors $F/gguf/quants.gguf $F/gguf/metadata.gguf; do
+  $T convert "$f" -o "corpus/tpack/$(basename "$f").tpack" --force --keep-quantized 2>/dev/null || \
+  $T convert "$f" -o "corpus/tpack/$(basename "$f").tpack" --force
+done
+$T convert $F/safetensors/cast/source.safetensors -o corpus/tpack/raw.tpack --force --compress=none
+for d in safetensors gguf pytorch tpack; do cp corpus/$d/* corpus/pipeline/ 2>/dev/null || true; done

@@ -1,0 +1,151 @@
+//! NumPy files against numpy: every fixture converts to safetensors with the
+//! values `np.load` returns; rejects fail with their rule; `.npz` output has
+//! numpy's exact headers, valid CRCs, and reads back identically.
+
+mod common;
+
+use common::{fixture, reference_read, tensorcast, unhex};
+use serde_json::Value as Json;
+use std::io::Read;
+
+fn json(rel: &str) -> Json {
+    serde_json::from_str(&std::fs::read_to_string(fixture(rel)).unwrap()).unwrap()
+}
+
+#[test]
+fn every_fixture_matches_np_load() {
+    let expected = json("numpy/expected.json");
+    let dir = tempfile::tempdir().unwrap();
+    let files = expected.as_object().unwrap();
+    assert!(files.len() >= 16);
+    for (file, tensors) in files {
+        let out = dir.path().join(format!("{file}.safetensors"));
+        tensorcast()
+            .arg("convert")
+            .arg(fixture(&format!("numpy/{file}")))
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .success();
+        let (got, _) = reference_read(&out);
+        let want = tensors.as_object().unwrap();
+        assert_eq!(got.len(), want.len(), "{file}");
+        for (name, dtype, shape, data) in &got {
+            let w = &want[name.as_str()];
+            assert_eq!(dtype, w["dtype"].as_str().unwrap(), "{file}:{name}");
+            let ws: Vec<usize> = w["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(shape, &ws, "{file}:{name}");
+            assert!(
+                data == &unhex(w["hex"].as_str().unwrap()),
+                "{file}:{name}: bytes differ from np.load"
+            );
+        }
+    }
+}
+
+#[test]
+fn rejects_cite_their_rule() {
+    let manifest = json("numpy/reject/manifest.json");
+    for (file, rule) in manifest.as_object().unwrap() {
+        let out = tensorcast()
+            .arg("inspect")
+            .arg(fixture(&format!("numpy/reject/{file}")))
+            .assert()
+            .code(1);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let rule = rule.as_str().unwrap();
+        assert!(
+            err.contains(&format!("[rule numpy/{rule}]")),
+            "{file}: expected {rule}: {err}"
+        );
+    }
+}
+
+#[test]
+fn headers_match_what_np_save_writes() {
+    for h in json("numpy/headers.json").as_array().unwrap() {
+        let shape: Vec<u64> = h["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .collect();
+        let ours = tensorcast_numpy::header::format(h["descr"].as_str().unwrap(), &shape);
+        assert_eq!(ours, unhex(h["hex"].as_str().unwrap()), "{h}");
+    }
+}
+
+#[test]
+fn npz_output_reads_back_and_has_valid_crcs() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("numpy/all.npz");
+    let out = dir.path().join("copy.npz");
+    tensorcast()
+        .arg("convert")
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    // The zip crate checks every member's CRC while reading it.
+    let bytes = std::fs::read(&out).unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+    let mut names = Vec::new();
+    for i in 0..zip.len() {
+        let mut m = zip.by_index(i).unwrap();
+        names.push(m.name().unwrap().to_string());
+        let mut v = Vec::new();
+        m.read_to_end(&mut v).unwrap();
+        assert!(v.starts_with(b"\x93NUMPY\x01\x00"));
+    }
+    assert!(names.iter().all(|n| n.ends_with(".npy")));
+    // Same tensors, same bytes (Fortran and big-endian inputs come out C-order LE).
+    let a = tensorcast::open(&src, &Default::default()).unwrap();
+    let b = tensorcast::open(&out, &Default::default()).unwrap();
+    assert_eq!(a.tensors().len(), b.tensors().len());
+    for (i, t) in a.tensors().iter().enumerate() {
+        let j = b.find(&t.name).unwrap();
+        assert_eq!(b.tensors()[j].shape, t.shape);
+        assert_eq!(
+            a.tensor_data(i).unwrap().into_vec().unwrap(),
+            b.tensor_data(j).unwrap().into_vec().unwrap(),
+            "{}",
+            t.name
+        );
+    }
+}
+
+#[test]
+fn npz_refuses_dtypes_numpy_lacks_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.npz");
+    let res = tensorcast()
+        .arg("convert")
+        .arg(fixture("safetensors/cast/source.safetensors"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&res.get_output().stderr).into_owned();
+    assert!(
+        err.contains("NumPy has no dtype") && err.contains("--dtype f32"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("safetensors/cast/source.safetensors"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--dtype", "f32"])
+        .assert()
+        .success();
+}
