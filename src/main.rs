@@ -57,8 +57,31 @@ enum Command {
         /// shrink are stored raw.
         #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "3", value_parser = parse_level)]
         compress: Option<i32>,
+        /// Keep only tensors whose names match GLOB (`*`, `?`); repeatable.
+        #[arg(long, value_name = "GLOB")]
+        include: Vec<String>,
+        /// Drop tensors whose names match GLOB; repeatable.
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// Rename tensors whose names start with FROM to start with TO; repeatable, first match wins.
+        #[arg(long, value_name = "FROM=TO", value_parser = tensorcast::Selection::parse_rename)]
+        rename: Vec<(String, String)>,
         #[command(flatten)]
         pytorch: PytorchArgs,
+    },
+    /// Compare two files of any formats: names, dtypes, shapes and values
+    /// (bit for bit unless --atol/--rtol). Exit 0 equal, 1 different.
+    Diff {
+        /// First file.
+        a: PathBuf,
+        /// Second file.
+        b: PathBuf,
+        /// Absolute tolerance for float and integer values.
+        #[arg(long)]
+        atol: Option<f64>,
+        /// Relative tolerance (|a-b| <= atol + rtol*|b|).
+        #[arg(long)]
+        rtol: Option<f64>,
     },
     /// Add the tensors and metadata of each INPUT to FILE.tpack, one atomic
     /// commit per input (a crash leaves the file as before or after it).
@@ -180,6 +203,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             quantize,
             max_shard_size,
             compress,
+            include,
+            exclude,
+            rename,
             pytorch,
         } => {
             let opts = tensorcast::ConvertOptions {
@@ -191,6 +217,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 max_shard_bytes: max_shard_size,
                 open: pytorch.open_options(),
                 compress,
+                select: tensorcast::Selection {
+                    include,
+                    exclude,
+                    rename,
+                },
             };
             let report = tensorcast::convert_file(&input, &output, &opts)?;
             warn_all(&report.warnings);
@@ -207,6 +238,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 warn_all(source.warnings());
                 tensorcast::tpack::append(&file, &*source, tensorcast::tpack_level(compress), &opts.limits)?;
             }
+        }
+        Command::Diff { a, b, atol, rtol } => {
+            let tol = (atol.is_some() || rtol.is_some()).then(|| tensorcast::Tolerance {
+                atol: atol.unwrap_or(0.0),
+                rtol: rtol.unwrap_or(0.0),
+            });
+            let sa = tensorcast::open(&a, &Default::default())?;
+            let sb = tensorcast::open(&b, &Default::default())?;
+            let found = tensorcast::diff(&*sa, &*sb, tol)?;
+            if !found.is_empty() {
+                for d in &found {
+                    println!("{d}");
+                }
+                anyhow::bail!(
+                    "{} and {} differ in {} place(s)",
+                    a.display(),
+                    b.display(),
+                    found.len()
+                );
+            }
+            println!(
+                "{} and {}: {} tensors equal",
+                a.display(),
+                b.display(),
+                sa.tensors().len()
+            );
         }
         Command::Verify { file } => {
             let damage = tensorcast::verify(&file)?;

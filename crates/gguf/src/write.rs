@@ -78,8 +78,13 @@ fn validate(t: &TensorInfo) -> Result<u32> {
         )));
     }
     let id = ggml_type_id(t.dtype).ok_or_else(|| {
+        let fix = if t.dtype.is_float() && t.dtype != DType::C64 {
+            "cast it with --dtype (f32, f16, bf16) first"
+        } else {
+            "write safetensors, tpack or npz instead, or leave it out with --exclude"
+        };
         unsupported(format!(
-            "tensor '{}': GGUF has no {} type; cast it with --dtype (f32, f16, bf16) first",
+            "tensor '{}': GGUF has no {} type; {fix}",
             t.name, t.dtype
         ))
     })?;

@@ -31,6 +31,8 @@ pub struct ConvertOptions {
     pub open: OpenOptions,
     /// tpack output: zstd level; `None` takes the default, `Some(0)` stores raw.
     pub compress: Option<i32>,
+    /// Which tensors to write, under which names.
+    pub select: crate::Selection,
 }
 
 /// What a finished conversion reports.
@@ -126,7 +128,10 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
             output.display()
         )));
     }
-    let source = open(input, &opts.open)?;
+    let mut source = open(input, &opts.open)?;
+    if !opts.select.is_empty() {
+        source = Box::new(crate::Select::new(source, &opts.select)?);
+    }
     let report = Report {
         tensors: source.tensors().len(),
         warnings: source.warnings().to_vec(),

@@ -12,13 +12,17 @@
 
 mod convert;
 mod detect;
+mod diff;
 mod inspect;
 mod open;
+mod select;
 
 pub use convert::{adapt, convert_file, create_sink, tpack_level, ConvertOptions, Report};
 pub use detect::{detect, Format};
+pub use diff::{diff, Difference, Tolerance};
 pub use inspect::{inspect_json, inspect_table, verify};
 pub use open::{open, OpenOptions};
+pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
     cast, convert, DType, Error, FormatError, Limits, Metadata, Plan, QuantType, Result, Sink, Source,
     TensorData, TensorInfo, Value,

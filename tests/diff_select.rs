@@ -1,0 +1,103 @@
+//! `diff` across formats (exact and with tolerances) and tensor selection /
+//! renaming on `convert`.
+
+mod common;
+
+use common::{fixture, reference_read, tensorcast};
+
+#[test]
+fn diff_is_exact_across_formats_and_reports_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("safetensors/cast/to_f32.safetensors");
+    let packed = dir.path().join("x.tpack");
+    tensorcast()
+        .arg("convert")
+        .arg(&src)
+        .arg("-o")
+        .arg(&packed)
+        .assert()
+        .success();
+    tensorcast().arg("diff").arg(&src).arg(&packed).assert().success();
+    // A lossy round trip through bf16: different bit for bit, equal within 1%.
+    let bf16 = dir.path().join("bf16.safetensors");
+    let back = dir.path().join("back.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(&src)
+        .arg("-o")
+        .arg(&bf16)
+        .args(["--dtype", "bf16"])
+        .assert()
+        .success();
+    tensorcast()
+        .arg("convert")
+        .arg(&bf16)
+        .arg("-o")
+        .arg(&back)
+        .args(["--dtype", "f32"])
+        .assert()
+        .success();
+    let out = tensorcast().arg("diff").arg(&src).arg(&back).assert().code(1);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("randn_f32: ") && text.contains("elements differ (max abs"),
+        "{text}"
+    );
+    tensorcast()
+        .arg("diff")
+        .arg(&src)
+        .arg(&back)
+        .args(["--rtol", "0.01", "--atol", "1e-30"])
+        .assert()
+        .success();
+    // Missing tensors and layout changes.
+    let fewer = dir.path().join("fewer.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(&src)
+        .arg("-o")
+        .arg(&fewer)
+        .args(["--exclude", "mask"])
+        .assert()
+        .success();
+    let out = tensorcast().arg("diff").arg(&src).arg(&fewer).assert().code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("mask: only in A"));
+    let out = tensorcast().arg("diff").arg(&src).arg(&bf16).assert().code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("f32: F32 [16, 64] vs BF16 [16, 64]"));
+}
+
+#[test]
+fn include_exclude_rename() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sel.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("safetensors/cast/to_f32.safetensors"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--include", "every_*", "--include", "f32", "--exclude", "*fnuz"])
+        .args(["--rename", "every_=all.", "--rename", "f=float"])
+        .assert()
+        .success();
+    let (tensors, _) = reference_read(&out);
+    let names: Vec<&str> = tensors.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["all.bf16", "all.e4m3", "all.e5m2", "all.e8m0", "all.f16", "float32"]
+    );
+    let (orig, _) = reference_read(&fixture("safetensors/cast/to_f32.safetensors"));
+    let get = |v: &[common::RefTensor], n: &str| v.iter().find(|t| t.0 == n).unwrap().3.clone();
+    assert_eq!(get(&tensors, "all.bf16"), get(&orig, "every_bf16"));
+    // Two tensors renamed onto one name are refused before anything is written.
+    let clash = dir.path().join("clash.safetensors");
+    let res = tensorcast()
+        .arg("convert")
+        .arg(fixture("safetensors/cast/to_f32.safetensors"))
+        .arg("-o")
+        .arg(&clash)
+        .args(["--rename", "every_e4m3=x", "--rename", "every_e5m2=x"])
+        .assert()
+        .code(1);
+    assert!(String::from_utf8_lossy(&res.get_output().stderr).contains("the same name 'x'"));
+    assert!(!clash.exists());
+}
