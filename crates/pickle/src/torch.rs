@@ -67,6 +67,10 @@ pub fn interpret(pickle: &Pickle, lenient: bool) -> Result<(Item, Vec<String>), 
     let mut walk = Walk {
         pickle,
         budget: pickle.nodes.len().saturating_mul(4).saturating_add(100_000),
+        // Shared strings are copied on each use: bound the copies by the
+        // pickle's size, so a 100 KB string referenced 50 000 times through
+        // the memo is refused instead of becoming 5 GB.
+        byte_budget: pickle.end.saturating_mul(16).saturating_add(64 << 20),
         warnings: Vec::new(),
     };
     let root = walk.item(pickle.root, 0, "")?;
@@ -113,6 +117,7 @@ fn join(path: &str, key: &str) -> String {
 struct Walk<'p> {
     pickle: &'p Pickle,
     budget: usize,
+    byte_budget: usize,
     warnings: Vec<String>,
 }
 
@@ -143,8 +148,29 @@ impl<'p> Walk<'p> {
         Ok(())
     }
 
+    /// Charges `n` bytes of copied text or bytes against the byte budget.
+    fn spend(&mut self, n: usize, path: &str) -> Result<(), FormatError> {
+        self.byte_budget = self.byte_budget.checked_sub(n).ok_or_else(|| {
+            at_path(
+                err(
+                    rules::TOO_MANY_OBJECTS,
+                    "shared strings unfold into far more bytes than the pickle holds (a memo bomb)",
+                ),
+                path,
+            )
+        })?;
+        Ok(())
+    }
+
     fn item(&mut self, id: NodeId, depth: usize, path: &str) -> Result<Item, FormatError> {
         self.enter(depth, path)?;
+        match self.node(id) {
+            Node::Str(s) => self.spend(s.len(), path)?,
+            // Bytes become one metadata value per byte (about 32 bytes each).
+            Node::Bytes(b) => self.spend(b.len().saturating_mul(32), path)?,
+            Node::BigInt(b) => self.spend(b.len().saturating_mul(2), path)?,
+            _ => {}
+        }
         Ok(match self.node(id) {
             Node::None => Item::Scalar(Value::Null),
             Node::Bool(b) => Item::Scalar(Value::Bool(*b)),
@@ -215,6 +241,11 @@ impl<'p> Walk<'p> {
     /// numbers in decimal, tuples joined with dots.
     fn key_text(&mut self, id: NodeId, path: &str) -> Result<String, FormatError> {
         self.enter(0, path)?;
+        match self.node(id) {
+            Node::Str(s) => self.spend(s.len(), path)?,
+            Node::Bytes(b) => self.spend(b.len(), path)?,
+            _ => {}
+        }
         Ok(match self.node(id) {
             Node::Str(s) => s.clone(),
             Node::Int(v) => v.to_string(),
@@ -700,4 +731,27 @@ fn latin1(s: &str) -> Option<Vec<u8>> {
 fn bigint_hex(le: &[u8]) -> String {
     let digits: String = le.iter().rev().map(|b| format!("{b:02x}")).collect();
     format!("0x{digits}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm;
+
+    #[test]
+    fn a_shared_string_cannot_unfold_into_gigabytes() {
+        // One 1 MiB string, memoised, then 5000 references to it in a list:
+        // 10 KB of pickle that would copy 5 GB.
+        let mut p = b"\x80\x04]q\x00".to_vec();
+        p.extend_from_slice(b"\x8d");
+        p.extend_from_slice(&(1u64 << 20).to_le_bytes());
+        p.extend(std::iter::repeat_n(b'x', 1 << 20));
+        p.extend_from_slice(b"q\x01h\x00(");
+        p.extend(std::iter::repeat_n(&b"h\x01"[..], 5000).flatten());
+        p.extend_from_slice(b"e.");
+        let pickle = vm::run(&p, 0, vm::VmLimits::default()).unwrap();
+        let err = interpret(&pickle, false).unwrap_err();
+        assert_eq!(err.rule, rules::TOO_MANY_OBJECTS);
+        assert!(err.detail.contains("bytes"), "{}", err.detail);
+    }
 }
