@@ -25,10 +25,25 @@ enum Command {
     /// Convert INPUT into OUTPUT (input format detected from its bytes).
     Convert {
         /// The file to read (a `.safetensors.index.json` opens a sharded checkpoint).
-        input: PathBuf,
+        #[arg(required_unless_present = "batch")]
+        input: Option<PathBuf>,
         /// The file to write.
-        #[arg(short, long)]
-        output: PathBuf,
+        #[arg(short, long, required_unless_present = "batch")]
+        output: Option<PathBuf>,
+        /// Convert many files, in parallel (-j): a directory (walked; shards
+        /// covered by an index or a first split part are not converted twice),
+        /// a file listing one input per line, or `-` for such a list on stdin.
+        /// Outputs mirror the inputs' layout under --out-dir; outputs already
+        /// complete and newer than their input are skipped. Prints one JSON
+        /// line per file; exits 1 if any file failed.
+        #[arg(long, value_name = "DIR|LIST|-", conflicts_with_all = ["input", "output"], requires_all = ["out_dir", "to"])]
+        batch: Option<String>,
+        /// Where --batch writes its outputs.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// Write --batch's JSON lines to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
         /// Output format (default: from the output's extension).
         #[arg(long, value_parser = parse_format)]
         to: Option<Format>,
@@ -149,6 +164,65 @@ impl PytorchArgs {
     }
 }
 
+/// `convert --batch`: builds the jobs, runs them, prints one JSON line each
+/// and a summary; fails if any file failed (after all others completed).
+fn run_batch(
+    batch: &str,
+    out_dir: &std::path::Path,
+    format: Format,
+    opts: &tensorcast::ConvertOptions,
+    report: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let jobs = if batch == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading the list from stdin")?;
+        tensorcast::jobs_from_list(&text, out_dir, format)
+    } else if std::path::Path::new(batch).is_dir() {
+        tensorcast::jobs_from_dir(batch.as_ref(), out_dir, format)
+            .with_context(|| format!("walking {batch}"))?
+    } else {
+        let text = std::fs::read_to_string(batch).with_context(|| format!("reading the list {batch}"))?;
+        tensorcast::jobs_from_list(&text, out_dir, format)
+    };
+    let sink: Box<dyn Write + Send> = match report {
+        Some(path) => {
+            Box::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?)
+        }
+        None => Box::new(std::io::stdout()),
+    };
+    let sink = std::sync::Mutex::new(sink);
+    let outcomes = tensorcast::run_batch(&jobs, opts, |o| {
+        if let Ok(mut w) = sink.lock() {
+            let _ = writeln!(w, "{}", o.to_json());
+            let _ = w.flush();
+        }
+    });
+    let count = |s: &str| outcomes.iter().filter(|o| o.status == s).count();
+    let (ok, skipped, failed) = (count("ok"), count("skipped"), count("failed"));
+    let bytes_in: u64 = outcomes.iter().map(|o| o.bytes_in).sum();
+    let bytes_out: u64 = outcomes
+        .iter()
+        .filter(|o| o.status != "failed")
+        .map(|o| o.bytes_out)
+        .sum();
+    eprintln!(
+        "batch: {} files: {ok} converted, {skipped} already done, {failed} failed; {bytes_in} bytes in, {bytes_out} bytes out",
+        outcomes.len()
+    );
+    for o in outcomes.iter().filter(|o| o.status == "failed") {
+        eprintln!(
+            "failed: {}: {}",
+            o.job.input.display(),
+            o.error.as_deref().unwrap_or("")
+        );
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} files failed", outcomes.len());
+    }
+    Ok(())
+}
+
 fn warn_all(warnings: &[String]) {
     for w in warnings {
         eprintln!("warning: {w}");
@@ -196,6 +270,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert {
             input,
             output,
+            batch,
+            out_dir,
+            report,
             to,
             dtype,
             force,
@@ -223,8 +300,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     rename,
                 },
             };
-            let report = tensorcast::convert_file(&input, &output, &opts)?;
-            warn_all(&report.warnings);
+            match (batch, input, output) {
+                (Some(batch), _, _) => {
+                    let out_dir = out_dir.context("--batch needs --out-dir")?;
+                    let format = opts.to.context("--batch needs --to")?;
+                    run_batch(&batch, &out_dir, format, &opts, report.as_deref())?;
+                }
+                (None, Some(input), Some(output)) => {
+                    let report = tensorcast::convert_file(&input, &output, &opts)?;
+                    warn_all(&report.warnings);
+                }
+                _ => anyhow::bail!("convert needs INPUT and -o OUTPUT, or --batch"),
+            }
         }
         Command::Append {
             file,

@@ -10,6 +10,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod batch;
 mod convert;
 mod detect;
 mod diff;
@@ -17,6 +18,7 @@ mod inspect;
 mod open;
 mod select;
 
+pub use batch::{jobs_from_dir, jobs_from_list, run_batch, Job, Outcome};
 pub use convert::{adapt, convert_file, create_sink, tpack_level, ConvertOptions, Report};
 pub use detect::{detect, Format};
 pub use diff::{diff, Difference, Tolerance};
