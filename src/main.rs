@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tensorcast::{DType, Format};
 
+mod progress;
+use progress::Verbosity;
+
 /// Convert tensor containers: safetensors, GGUF, PyTorch checkpoints, NumPy, tpack.
 #[derive(Parser)]
 #[command(name = "tensorcast", version, about)]
@@ -18,6 +21,12 @@ struct Cli {
     /// (default: one per core).
     #[arg(short = 'j', long = "jobs", global = true, value_name = "N")]
     jobs: Option<usize>,
+    /// Log a line per tensor (per file in batches) on stderr.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Print nothing but errors (no bar, no warnings, no summaries).
+    #[arg(short, long, global = true)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -172,6 +181,7 @@ fn run_batch(
     format: Format,
     opts: &tensorcast::ConvertOptions,
     report: Option<&std::path::Path>,
+    verbosity: Verbosity,
 ) -> anyhow::Result<()> {
     let jobs = if batch == "-" {
         let mut text = String::new();
@@ -192,12 +202,29 @@ fn run_batch(
         None => Box::new(std::io::stdout()),
     };
     let sink = std::sync::Mutex::new(sink);
+    let bar = progress::batch_bar(verbosity, jobs.len());
     let outcomes = tensorcast::run_batch(&jobs, opts, |o| {
         if let Ok(mut w) = sink.lock() {
             let _ = writeln!(w, "{}", o.to_json());
             let _ = w.flush();
         }
+        if let Some(bar) = &bar {
+            bar.inc(1);
+            bar.set_message(o.job.input.display().to_string());
+        }
+        if verbosity == Verbosity::Verbose {
+            eprintln!(
+                "{} {} -> {} ({:.2} s)",
+                o.status,
+                o.job.input.display(),
+                o.job.output.display(),
+                o.seconds
+            );
+        }
     });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let count = |s: &str| outcomes.iter().filter(|o| o.status == s).count();
     let (ok, skipped, failed) = (count("ok"), count("skipped"), count("failed"));
     let bytes_in: u64 = outcomes.iter().map(|o| o.bytes_in).sum();
@@ -206,10 +233,12 @@ fn run_batch(
         .filter(|o| o.status != "failed")
         .map(|o| o.bytes_out)
         .sum();
-    eprintln!(
-        "batch: {} files: {ok} converted, {skipped} already done, {failed} failed; {bytes_in} bytes in, {bytes_out} bytes out",
-        outcomes.len()
-    );
+    if verbosity != Verbosity::Quiet {
+        eprintln!(
+            "batch: {} files: {ok} converted, {skipped} already done, {failed} failed; {bytes_in} bytes in, {bytes_out} bytes out",
+            outcomes.len()
+        );
+    }
     for o in outcomes.iter().filter(|o| o.status == "failed") {
         eprintln!(
             "failed: {}: {}",
@@ -266,6 +295,16 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let warn_all = |w: &[String]| {
+        if verbosity != Verbosity::Quiet {
+            warn_all(w)
+        }
+    };
     match cli.command {
         Command::Convert {
             input,
@@ -299,14 +338,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     exclude,
                     rename,
                 },
+                progress: None,
             };
             match (batch, input, output) {
                 (Some(batch), _, _) => {
                     let out_dir = out_dir.context("--batch needs --out-dir")?;
                     let format = opts.to.context("--batch needs --to")?;
-                    run_batch(&batch, &out_dir, format, &opts, report.as_deref())?;
+                    run_batch(&batch, &out_dir, format, &opts, report.as_deref(), verbosity)?;
                 }
                 (None, Some(input), Some(output)) => {
+                    let opts = tensorcast::ConvertOptions {
+                        progress: progress::ConvertProgress::new(verbosity)
+                            .map(|p| tensorcast::ProgressHook(std::sync::Arc::new(p))),
+                        ..opts
+                    };
                     let report = tensorcast::convert_file(&input, &output, &opts)?;
                     warn_all(&report.warnings);
                 }

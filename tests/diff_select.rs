@@ -101,3 +101,44 @@ fn include_exclude_rename() {
     assert!(String::from_utf8_lossy(&res.get_output().stderr).contains("the same name 'x'"));
     assert!(!clash.exists());
 }
+
+#[test]
+fn quiet_and_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.safetensors");
+    let input = fixture("pytorch/valid/state_dict.pt");
+    // Normally a state_dict warns about its dropped `_metadata`; -q silences it.
+    let normal = tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&normal.get_output().stderr).contains("warning:"));
+    let quiet = tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args(["--force", "-q"])
+        .assert()
+        .success();
+    assert!(quiet.get_output().stderr.is_empty());
+    // -v logs one line per tensor; off a terminal there is no bar.
+    let verbose = tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args(["--force", "-v"])
+        .assert()
+        .success();
+    let log = String::from_utf8_lossy(&verbose.get_output().stderr).into_owned();
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with("wrote ")).count(),
+        9,
+        "{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "no terminal escapes off a terminal");
+}

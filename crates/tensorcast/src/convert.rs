@@ -33,6 +33,8 @@ pub struct ConvertOptions {
     pub compress: Option<i32>,
     /// Which tensors to write, under which names.
     pub select: crate::Selection,
+    /// Called as the conversion goes (progress bars, logs).
+    pub progress: Option<crate::ProgressHook>,
 }
 
 /// What a finished conversion reports.
@@ -138,6 +140,12 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
     };
     let source = adapt(source, format, opts)?;
     let mut sink = create_sink(output, format, opts)?;
-    convert(&*source, &mut *sink)?;
+    match &opts.progress {
+        Some(hook) => convert(
+            &*source,
+            &mut crate::ProgressSink::new(&mut *sink, hook.0.clone()),
+        )?,
+        None => convert(&*source, &mut *sink)?,
+    }
     Ok(report)
 }

@@ -16,6 +16,7 @@ mod detect;
 mod diff;
 mod inspect;
 mod open;
+mod progress;
 mod select;
 
 pub use batch::{jobs_from_dir, jobs_from_list, run_batch, Job, Outcome};
@@ -24,6 +25,7 @@ pub use detect::{detect, Format};
 pub use diff::{diff, Difference, Tolerance};
 pub use inspect::{inspect_json, inspect_table, verify};
 pub use open::{open, OpenOptions};
+pub use progress::{Progress, ProgressHook, ProgressSink};
 pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
     cast, convert, DType, Error, FormatError, Limits, Metadata, Plan, QuantType, Result, Sink, Source,
