@@ -1,0 +1,145 @@
+//! A `convert` killed (SIGKILL) at any point leaves the target path holding
+//! either nothing or the previous complete file, never a partial one; a
+//! failed conversion leaves no temporary files behind.
+
+mod common;
+
+use common::{fixture, tensorcast};
+use std::path::Path;
+
+/// A safetensors input large enough that converting it takes a while.
+fn big_input(path: &Path) {
+    let n = 8usize;
+    let elems = 1usize << 20;
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::with_capacity(n * elems * 4);
+    let mut x = 88172645463325252u64;
+    for i in 0..n {
+        let start = data.len();
+        for _ in 0..elems {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.extend_from_slice(&(((x >> 40) as f32) * 1e-7).to_le_bytes());
+        }
+        header.insert(
+            format!("w.{i}"),
+            serde_json::json!({"dtype": "F32", "shape": [elems], "data_offsets": [start, data.len()]}),
+        );
+    }
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut file = (h.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&h);
+    file.extend_from_slice(&data);
+    std::fs::write(path, file).unwrap();
+}
+
+#[test]
+fn killed_convert_leaves_old_file_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.safetensors");
+    big_input(&input);
+    let bin = assert_cmd::cargo::cargo_bin("tensorcast");
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    // Time one full conversion (bf16 cast into tpack: real work per byte).
+    let target = out_dir.join("model.tpack");
+    let t0 = std::time::Instant::now();
+    let status = std::process::Command::new(&bin)
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(&target)
+        .args(["--dtype", "bf16"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let full = t0.elapsed();
+    let previous = std::fs::read(&target).unwrap();
+    let (mut kept_old, mut replaced) = (0, 0);
+    let rounds = 20u32;
+    for k in 0..rounds {
+        // Half the rounds start with no target at all.
+        let fresh = k % 2 == 1;
+        if fresh {
+            let _ = std::fs::remove_file(&target);
+        } else {
+            std::fs::write(&target, &previous).unwrap();
+        }
+        let delay = full.mul_f64(f64::from(k) / f64::from(rounds - 4));
+        let mut child = std::process::Command::new(&bin)
+            .arg("convert")
+            .arg(&input)
+            .arg("-o")
+            .arg(&target)
+            .args(["--dtype", "bf16", "--force", "-q"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        match std::fs::read(&target) {
+            Err(_) => assert!(fresh, "round {k}: the previous file vanished"),
+            Ok(bytes) => {
+                // Deterministic output: a complete new file equals the old one.
+                assert!(
+                    bytes == previous,
+                    "round {k}: target holds a partial file ({} bytes)",
+                    bytes.len()
+                );
+                tensorcast().arg("verify").arg(&target).assert().success();
+                if fresh {
+                    replaced += 1;
+                } else {
+                    kept_old += 1;
+                }
+            }
+        }
+    }
+    eprintln!("{rounds} kills: {kept_old} kept the old file, {replaced} fresh targets completed, the rest left nothing");
+    assert!(replaced > 0 || kept_old > 0);
+    // Killed runs leave temporaries (removed on the next normal failure of
+    // that process, which never came); they are hidden and never mistaken
+    // for outputs: a batch walk skips them.
+    let stale: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "model.tpack")
+        .collect();
+    assert!(
+        stale
+            .iter()
+            .all(|n| n.starts_with(".model.tpack.") && n.ends_with(".tensorcast-tmp")),
+        "{stale:?}"
+    );
+}
+
+#[test]
+fn failed_conversion_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("x.gguf");
+    // Fails mid-way: the GGUF writer refuses a BOOL tensor while planning.
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("safetensors/cast/to_f32.safetensors"))
+        .arg("-o")
+        .arg(&target)
+        .assert()
+        .code(1);
+    // A read error in the middle of the data (a truncated input).
+    let good = std::fs::read(fixture("gguf/quants.gguf")).unwrap();
+    let cut = dir.path().join("cut.gguf");
+    std::fs::write(&cut, &good[..good.len() - 100]).unwrap();
+    tensorcast()
+        .arg("convert")
+        .arg(&cut)
+        .arg("-o")
+        .arg(dir.path().join("y.safetensors"))
+        .assert()
+        .code(1);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["cut.gguf"], "temporary files left behind");
+}
