@@ -27,6 +27,38 @@ struct Cli {
     /// Print nothing but errors (no bar, no warnings, no summaries).
     #[arg(short, long, global = true)]
     quiet: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Resource limits every reader enforces; raise them for the rare giant file.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Most tensors a file may hold (default 10000000).
+    #[arg(long, global = true, value_name = "N")]
+    max_tensors: Option<u64>,
+    /// Largest header, manifest or pickle read into memory (default 100MB).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    max_header_size: Option<u64>,
+    /// Most objects a pickle may build (default 16777216).
+    #[arg(long, global = true, value_name = "N")]
+    max_objects: Option<u64>,
+    /// Deepest nesting of pickled containers (default 200).
+    #[arg(long, global = true, value_name = "N")]
+    max_depth: Option<usize>,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> tensorcast::Limits {
+        let d = tensorcast::Limits::default();
+        tensorcast::Limits {
+            max_tensors: self.max_tensors.unwrap_or(d.max_tensors),
+            max_header_bytes: self.max_header_size.unwrap_or(d.max_header_bytes),
+            max_objects: self.max_objects.unwrap_or(d.max_objects),
+            max_depth: self.max_depth.unwrap_or(d.max_depth),
+            ..d
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -162,13 +194,13 @@ struct PytorchArgs {
 }
 
 impl PytorchArgs {
-    fn open_options(self) -> tensorcast::OpenOptions {
+    fn open_options(self, limits: &tensorcast::Limits) -> tensorcast::OpenOptions {
         tensorcast::OpenOptions {
             lenient: self.lenient,
             select: self.select,
             strip_prefix: self.strip_prefix,
             dedupe_tied: self.dedupe_tied,
-            ..Default::default()
+            limits: limits.clone(),
         }
     }
 }
@@ -305,6 +337,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             warn_all(w)
         }
     };
+    let limits = cli.limits.limits();
+    let plain = tensorcast::OpenOptions {
+        limits: limits.clone(),
+        ..Default::default()
+    };
     match cli.command {
         Command::Convert {
             input,
@@ -331,7 +368,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 keep_quantized,
                 quantize,
                 max_shard_bytes: max_shard_size,
-                open: pytorch.open_options(),
+                open: pytorch.open_options(&limits),
                 compress,
                 select: tensorcast::Selection {
                     include,
@@ -364,7 +401,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             compress,
             pytorch,
         } => {
-            let opts = pytorch.open_options();
+            let opts = pytorch.open_options(&limits);
             for input in inputs {
                 let source = tensorcast::open(&input, &opts)?;
                 warn_all(source.warnings());
@@ -376,8 +413,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 atol: atol.unwrap_or(0.0),
                 rtol: rtol.unwrap_or(0.0),
             });
-            let sa = tensorcast::open(&a, &Default::default())?;
-            let sb = tensorcast::open(&b, &Default::default())?;
+            let sa = tensorcast::open(&a, &plain)?;
+            let sb = tensorcast::open(&b, &plain)?;
             let found = tensorcast::diff(&*sa, &*sb, tol)?;
             if !found.is_empty() {
                 for d in &found {
@@ -408,7 +445,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}: ok", file.display());
         }
         Command::Inspect { file, json, pytorch } => {
-            let source = tensorcast::open(&file, &pytorch.open_options())?;
+            let source = tensorcast::open(&file, &pytorch.open_options(&limits))?;
             warn_all(source.warnings());
             let text = if json {
                 serde_json::to_string_pretty(&tensorcast::inspect_json(&*source))? + "\n"

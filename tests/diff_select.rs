@@ -142,3 +142,51 @@ fn quiet_and_verbose() {
     );
     assert!(!log.contains('\u{1b}'), "no terminal escapes off a terminal");
 }
+
+#[test]
+fn limits_are_enforced_and_overridable_from_the_cli() {
+    for (file, flag, value, rule) in [
+        (
+            "pytorch/valid/optimizer.pt",
+            "--max-tensors",
+            "5",
+            "pytorch/too-many-objects",
+        ),
+        (
+            "pytorch/valid/optimizer.pt",
+            "--max-objects",
+            "50",
+            "pytorch/too-many-objects",
+        ),
+        (
+            "pytorch/valid/optimizer.pt",
+            "--max-depth",
+            "2",
+            "pytorch/too-deep",
+        ),
+        (
+            "gguf/metadata.gguf",
+            "--max-header-size",
+            "100",
+            "gguf/header-too-large",
+        ),
+        (
+            "safetensors/cast/source.safetensors",
+            "--max-header-size",
+            "100",
+            "safetensors/",
+        ),
+        ("tpack/source.tpack", "--max-tensors", "3", "tpack/T6"),
+    ] {
+        let out = tensorcast()
+            .arg("inspect")
+            .arg(fixture(file))
+            .args([flag, value])
+            .assert()
+            .code(1);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(rule), "{file} {flag}: {err}");
+        // The defaults admit the same file.
+        tensorcast().arg("inspect").arg(fixture(file)).assert().success();
+    }
+}

@@ -10,6 +10,10 @@ pub struct Limits {
     pub max_tensors: u64,
     /// Most dimensions in one shape.
     pub max_dims: usize,
+    /// Most objects one pickle may build (torch checkpoints).
+    pub max_objects: u64,
+    /// Deepest nesting of containers (pickles; metadata values).
+    pub max_depth: usize,
 }
 
 impl Default for Limits {
@@ -18,6 +22,8 @@ impl Default for Limits {
             max_header_bytes: 100_000_000,
             max_tensors: 10_000_000,
             max_dims: 64,
+            max_objects: 16 << 20,
+            max_depth: 200,
         }
     }
 }

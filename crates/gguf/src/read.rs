@@ -146,6 +146,15 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
         infos.push(t);
     }
     let end = c.pos as u64;
+    if end > limits.max_header_bytes {
+        return Err(err(
+            rules::HEADER_TOO_LARGE,
+            format!(
+                "metadata and tensor infos take {end} bytes, over the {}-byte limit",
+                limits.max_header_bytes
+            ),
+        ));
+    }
     let data_start = end
         .checked_next_multiple_of(alignment)
         .ok_or_else(|| err(rules::TENSOR_OUT_OF_BOUNDS, "data section offset overflows"))?;

@@ -42,3 +42,5 @@ pub const TENSOR_OVERLAP: &str = "tensor-overlap";
 pub const BIG_ENDIAN_QUANTIZED: &str = "big-endian-quantized";
 /// A split model whose parts disagree or are missing.
 pub const BAD_SPLIT: &str = "bad-split";
+/// Metadata and tensor infos together exceed the header size limit.
+pub const HEADER_TOO_LARGE: &str = "header-too-large";

@@ -49,14 +49,12 @@ pub fn open(bytes: &[u8], limits: &Limits) -> Result<Archive, FormatError> {
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         return open_zip(bytes, limits);
     }
-    open_pickles(bytes)
+    open_pickles(bytes, limits)
 }
 
 fn vm_limits(limits: &Limits) -> VmLimits {
     VmLimits {
-        max_nodes: usize::try_from(limits.max_tensors.saturating_mul(2))
-            .unwrap_or(usize::MAX)
-            .max(VmLimits::default().max_nodes),
+        max_nodes: usize::try_from(limits.max_objects).unwrap_or(usize::MAX),
     }
 }
 
@@ -186,8 +184,8 @@ fn read_record(bytes: &[u8], r: &Record, max: u64) -> Result<Vec<u8>, FormatErro
 const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
 /// A bare pickle, or the legacy format that starts with the magic number.
-fn open_pickles(bytes: &[u8]) -> Result<Archive, FormatError> {
-    let limits = VmLimits::default();
+fn open_pickles(bytes: &[u8], limits: &Limits) -> Result<Archive, FormatError> {
+    let limits = vm_limits(limits);
     let first = vm::run(bytes, 0, limits)?;
     let is_magic = matches!(first.node(first.root), Node::BigInt(b) if b.as_slice() == LEGACY_MAGIC);
     if !is_magic {

@@ -4,7 +4,7 @@
 use crate::archive::{self, Archive, Record};
 use crate::flatten::{flatten, FlattenOptions};
 use crate::rules;
-use crate::torch::{interpret, TensorRef};
+use crate::torch::{interpret_with_depth, TensorRef};
 use crate::view::{self, Layout};
 use std::path::{Path, PathBuf};
 use tensorcast_core::{Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo};
@@ -75,7 +75,7 @@ impl PytorchFile {
             big_endian,
             kind,
         } = archive::open(bytes, &opts.limits)?;
-        let (root, mut warnings) = interpret(&pickle, opts.lenient)?;
+        let (root, mut warnings) = interpret_with_depth(&pickle, opts.lenient, opts.limits.max_depth)?;
         drop(pickle);
         let mut flat = flatten(root, &opts.flatten)?;
         warnings.append(&mut flat.warnings);

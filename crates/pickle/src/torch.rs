@@ -13,7 +13,7 @@ use crate::rules;
 use crate::vm::{Node, NodeId, Pickle};
 use tensorcast_core::{DType, FormatError, Value, ValueKind};
 
-/// Deepest container nesting walked (state dicts nest a handful of levels).
+/// Default deepest container nesting walked (state dicts nest a handful of levels).
 pub const MAX_DEPTH: usize = 200;
 
 /// A checkpoint value after interpretation.
@@ -63,8 +63,18 @@ pub struct TensorRef {
 /// Interprets `pickle` (after checking its globals); also returns what was
 /// left out (path and class), for the user to see.
 pub fn interpret(pickle: &Pickle, lenient: bool) -> Result<(Item, Vec<String>), FormatError> {
+    interpret_with_depth(pickle, lenient, MAX_DEPTH)
+}
+
+/// [`interpret`] with a nesting limit other than [`MAX_DEPTH`].
+pub fn interpret_with_depth(
+    pickle: &Pickle,
+    lenient: bool,
+    max_depth: usize,
+) -> Result<(Item, Vec<String>), FormatError> {
     check_globals(pickle, lenient)?;
     let mut walk = Walk {
+        max_depth,
         pickle,
         budget: pickle.nodes.len().saturating_mul(4).saturating_add(100_000),
         // Shared strings are copied on each use: bound the copies by the
@@ -116,6 +126,7 @@ fn join(path: &str, key: &str) -> String {
 
 struct Walk<'p> {
     pickle: &'p Pickle,
+    max_depth: usize,
     budget: usize,
     byte_budget: usize,
     warnings: Vec<String>,
@@ -127,11 +138,14 @@ impl<'p> Walk<'p> {
     }
 
     fn enter(&mut self, depth: usize, path: &str) -> Result<(), FormatError> {
-        if depth > MAX_DEPTH {
+        if depth > self.max_depth {
             return Err(at_path(
                 err(
                     rules::TOO_DEEP,
-                    format!("values nest deeper than {MAX_DEPTH} levels (or refer to themselves)"),
+                    format!(
+                        "values nest deeper than {} levels (or refer to themselves)",
+                        self.max_depth
+                    ),
                 ),
                 path,
             ));
