@@ -8,20 +8,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 use support::*;
 use tensorcast::{DType, Metadata, Plan, QuantType, Result, Sink, Source, TensorData, TensorInfo};
 use tensorcast_gguf::quant::dequantize;
 use tensorcast_gguf::{GgufFile, GgufWriter};
-
-fn oracle_python() -> Option<PathBuf> {
-    let p = std::env::var_os("TENSORCAST_ORACLE_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/oracle/bin/python")))?;
-    p.exists().then_some(p)
-}
 
 const PY: &str = r#"
 import sys, time, json, numpy as np

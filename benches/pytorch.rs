@@ -12,23 +12,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::*;
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn oracle_python() -> Option<PathBuf> {
-    let p = std::env::var_os("TENSORCAST_ORACLE_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/oracle/bin/python")))?;
-    p.exists().then_some(p)
-}
 
 /// Saves `gib` GiB of f32 weights (16 tensors of 64 MiB per GiB, plus norms)
 /// the way a model checkpoint looks.

@@ -10,26 +10,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
 use tensorcast::tpack::TpackFile;
 use tensorcast::Source;
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn oracle_python() -> Option<PathBuf> {
-    let p = std::env::var_os("TENSORCAST_ORACLE_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/oracle/bin/python")))?;
-    p.exists().then_some(p)
-}
 
 /// Normal(0, σ) weights with σ varying by row (0.005–0.05), as trained
 /// matrices look, plus norm vectors near 1.

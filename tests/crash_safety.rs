@@ -5,40 +5,12 @@
 mod common;
 
 use common::{fixture, tensorcast};
-use std::path::Path;
-
-/// A safetensors input large enough that converting it takes a while.
-fn big_input(path: &Path) {
-    let n = 8usize;
-    let elems = 1usize << 20;
-    let mut header = serde_json::Map::new();
-    let mut data = Vec::with_capacity(n * elems * 4);
-    let mut x = 88172645463325252u64;
-    for i in 0..n {
-        let start = data.len();
-        for _ in 0..elems {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            data.extend_from_slice(&(((x >> 40) as f32) * 1e-7).to_le_bytes());
-        }
-        header.insert(
-            format!("w.{i}"),
-            serde_json::json!({"dtype": "F32", "shape": [elems], "data_offsets": [start, data.len()]}),
-        );
-    }
-    let h = serde_json::to_vec(&header).unwrap();
-    let mut file = (h.len() as u64).to_le_bytes().to_vec();
-    file.extend_from_slice(&h);
-    file.extend_from_slice(&data);
-    std::fs::write(path, file).unwrap();
-}
 
 #[test]
 fn killed_convert_leaves_old_file_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("big.safetensors");
-    big_input(&input);
+    common::write_big_f32(&input, 8, 1 << 20);
     let bin = assert_cmd::cargo::cargo_bin("tensorcast");
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();

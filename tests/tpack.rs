@@ -131,42 +131,13 @@ fn append_adds_tensors_and_metadata_and_refuses_duplicates() {
     assert_eq!(names(&base), after, "a refused append changes nothing");
 }
 
-/// A large input makes an append last long enough to be killed at many points.
-fn big_safetensors(path: &Path) {
-    let mut header = serde_json::Map::new();
-    let n = 12usize;
-    let elems = 1usize << 20;
-    let mut data = Vec::with_capacity(n * elems * 4);
-    let mut x = 0x9e3779b97f4a7c15u64;
-    for i in 0..n {
-        let start = data.len();
-        for _ in 0..elems {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // Trained-weight-like floats: small magnitudes, random mantissas.
-            let v = ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1;
-            data.extend_from_slice(&v.to_le_bytes());
-        }
-        header.insert(
-            format!("layer.{i}.weight"),
-            serde_json::json!({"dtype": "F32", "shape": [1024, 1024], "data_offsets": [start, data.len()]}),
-        );
-    }
-    let h = serde_json::to_vec(&header).unwrap();
-    let mut file = (h.len() as u64).to_le_bytes().to_vec();
-    file.extend_from_slice(&h);
-    file.extend_from_slice(&data);
-    std::fs::write(path, file).unwrap();
-}
-
 #[test]
 fn append_killed_at_any_point_leaves_old_or_new_contents() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base.tpack");
     convert(&fixture("safetensors/cast/source.safetensors"), &base, &[]);
     let big = dir.path().join("big.safetensors");
-    big_safetensors(&big);
+    common::write_big_f32(&big, 12, 1 << 20);
     let old = names(&base);
     let bin = assert_cmd::cargo::cargo_bin("tensorcast");
     // How long an uninterrupted append takes here, to spread the kills over it.

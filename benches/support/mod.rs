@@ -146,3 +146,20 @@ pub fn write_safetensors(path: &Path, dtype: &str, elem_bytes: usize, count: usi
     drop(f);
     std::fs::rename(&tmp, path).unwrap();
 }
+
+/// A numeric setting from the environment (`TENSORCAST_BENCH_GIB` and friends).
+pub fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The oracle venv's Python: `TENSORCAST_ORACLE_PYTHON`, else
+/// `~/.cache/oracle/bin/python`; `None` when absent (Python columns are skipped).
+pub fn oracle_python() -> Option<PathBuf> {
+    let p = std::env::var_os("TENSORCAST_ORACLE_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/oracle/bin/python")))?;
+    p.exists().then_some(p)
+}

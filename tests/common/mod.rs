@@ -46,3 +46,32 @@ pub fn reference_read(path: &Path) -> (Vec<RefTensor>, Option<std::collections::
     out.sort_by(|a, b| a.0.cmp(&b.0));
     (out, meta.metadata().clone())
 }
+
+/// Writes a safetensors file of `n` F32 tensors (`w.0`, `w.1`, ...) of
+/// `elems` pseudo-random small values each: inputs big enough that a
+/// conversion or append can be interrupted part-way.
+pub fn write_big_f32(path: &Path, n: usize, elems: usize) {
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::with_capacity(n * elems * 4);
+    let mut x = 0x9e3779b97f4a7c15u64;
+    for i in 0..n {
+        let start = data.len();
+        for _ in 0..elems {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Trained-weight-like floats: small magnitudes, random mantissas.
+            let v = ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1;
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        header.insert(
+            format!("w.{i}"),
+            serde_json::json!({"dtype": "F32", "shape": [elems], "data_offsets": [start, data.len()]}),
+        );
+    }
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut file = (h.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&h);
+    file.extend_from_slice(&data);
+    std::fs::write(path, file).unwrap();
+}
