@@ -179,7 +179,7 @@ fn from_planes(planes: &[u8], w: usize, rot: bool) -> Vec<u8> {
 }
 
 /// Encodes one chunk with `codec` at zstd `level` (the level applies to the
-/// zstd codec; plane codecs use [`compress_planes`]); falls back to raw when
+/// zstd codec; plane codecs use literal-tuned zstd); falls back to raw when
 /// that is not smaller. Returns the codec used and the stored bytes.
 pub fn encode(data: &[u8], codec: Codec, level: i32) -> (Codec, Vec<u8>) {
     let compressed = match codec {
