@@ -119,7 +119,9 @@ enum Command {
         /// Drop tensors whose names match GLOB; repeatable.
         #[arg(long, value_name = "GLOB")]
         exclude: Vec<String>,
-        /// Rename tensors whose names start with FROM to start with TO; repeatable, first match wins.
+        /// Rename tensors whose names start with FROM to start with TO, or with
+        /// `re:PATTERN=TO` replace a regex match (`$1` for groups); repeatable,
+        /// first matching rule wins.
         #[arg(long, value_name = "FROM=TO", value_parser = tensorcast::Selection::parse_rename)]
         rename: Vec<(String, String)>,
         #[command(flatten)]

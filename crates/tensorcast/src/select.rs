@@ -10,9 +10,17 @@ pub struct Selection {
     pub include: Vec<String>,
     /// Drop names matching one of these globs.
     pub exclude: Vec<String>,
-    /// `FROM=TO` renames, applied in order: a name starting with `FROM` has
-    /// that prefix replaced by `TO` (the first matching rule wins).
+    /// `FROM=TO` renames, applied in order (the first matching rule wins): a
+    /// name starting with `FROM` has that prefix replaced by `TO`; with
+    /// `FROM` written `re:PATTERN`, a name matching the regex has its first
+    /// match replaced by `TO` (`$1` names a capture group).
     pub rename: Vec<(String, String)>,
+}
+
+/// One compiled rename rule.
+enum Rule {
+    Prefix(String, String),
+    Regex(regex::Regex, String),
 }
 
 impl Selection {
@@ -29,22 +37,46 @@ impl Selection {
         if from.is_empty() {
             return Err("--rename: FROM must not be empty".into());
         }
+        if let Some(pattern) = from.strip_prefix("re:") {
+            regex::Regex::new(pattern).map_err(|e| format!("--rename: bad regex '{pattern}': {e}"))?;
+        }
         Ok((from.to_string(), to.to_string()))
+    }
+
+    fn rules(&self) -> Result<Vec<Rule>> {
+        self.rename
+            .iter()
+            .map(|(from, to)| match from.strip_prefix("re:") {
+                Some(p) => regex::Regex::new(p)
+                    .map(|r| Rule::Regex(r, to.clone()))
+                    .map_err(|e| Error::Unsupported(format!("--rename: bad regex '{p}': {e}"))),
+                None => Ok(Rule::Prefix(from.clone(), to.clone())),
+            })
+            .collect()
     }
 
     fn keeps(&self, name: &str) -> bool {
         (self.include.is_empty() || self.include.iter().any(|g| glob(g, name)))
             && !self.exclude.iter().any(|g| glob(g, name))
     }
+}
 
-    fn renamed(&self, name: &str) -> String {
-        for (from, to) in &self.rename {
-            if let Some(rest) = name.strip_prefix(from.as_str()) {
-                return format!("{to}{rest}");
+fn renamed(rules: &[Rule], name: &str) -> String {
+    for rule in rules {
+        match rule {
+            Rule::Prefix(from, to) => {
+                if let Some(rest) = name.strip_prefix(from.as_str()) {
+                    return format!("{to}{rest}");
+                }
+            }
+            Rule::Regex(re, to) => {
+                if re.is_match(name) {
+                    return re.replace(name, to.as_str()).into_owned();
+                }
             }
         }
-        name.to_string()
     }
+    name.to_string()
 }
 
 /// Shell-style wildcard match: `*` any run (dots included), `?` one character.
@@ -84,6 +116,7 @@ pub struct Select<S> {
 impl<S: Source> Select<S> {
     /// Wraps `inner`; refuses a selection that leaves two tensors with one name.
     pub fn new(inner: S, sel: &Selection) -> Result<Self> {
+        let rules = sel.rules()?;
         let mut keep = Vec::new();
         let mut tensors = Vec::new();
         let mut seen = std::collections::HashMap::new();
@@ -92,7 +125,7 @@ impl<S: Source> Select<S> {
                 continue;
             }
             let mut t = t.clone();
-            t.name = sel.renamed(&t.name);
+            t.name = renamed(&rules, &t.name);
             if t.name.is_empty() {
                 return Err(Error::Unsupported(format!(
                     "--rename leaves tensor #{i} without a name"
@@ -158,13 +191,20 @@ mod tests {
     }
 
     #[test]
-    fn rename_takes_the_first_matching_prefix() {
+    fn rename_takes_the_first_matching_rule() {
         let sel = Selection {
-            rename: vec![("model.".into(), "".into()), ("lm_".into(), "out_".into())],
+            rename: vec![
+                ("model.".into(), "".into()),
+                ("lm_".into(), "out_".into()),
+                (r"re:^layers\.(\d+)\.attn".into(), "blk.$1.attention".into()),
+            ],
             ..Default::default()
         };
-        assert_eq!(sel.renamed("model.embed"), "embed");
-        assert_eq!(sel.renamed("lm_head"), "out_head");
-        assert_eq!(sel.renamed("other"), "other");
+        let rules = sel.rules().unwrap();
+        assert_eq!(renamed(&rules, "model.embed"), "embed");
+        assert_eq!(renamed(&rules, "lm_head"), "out_head");
+        assert_eq!(renamed(&rules, "layers.12.attn.q"), "blk.12.attention.q");
+        assert_eq!(renamed(&rules, "other"), "other");
+        assert!(Selection::parse_rename("re:(=x").is_err());
     }
 }
