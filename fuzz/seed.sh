@@ -4,7 +4,8 @@
 set -e
 cd "$(dirname "$0")"
 F=../fixtures
-mkdir -p corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline
+mkdir -p corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline corpus/numpy
+find $F/numpy -name "*.np[yz]" -exec cp {} corpus/numpy/ \;
 find $F/safetensors -name '*.safetensors' -exec cp {} corpus/safetensors/ \;
 find $F/gguf -name '*.gguf' -exec cp {} corpus/gguf/ \;
 for f in $(find $F/pytorch -name '*.pt' -o -name '*.ckpt' -o -name '*.pkl' -o -name '*.tar'); do
@@ -24,4 +25,4 @@ for f in $F/safetensors/cast/*.safetensors $F/gguf/quants.gguf $F/gguf/metadata.
   $T convert "$f" -o "corpus/tpack/$(basename "$f").tpack" --force
 done
 $T convert $F/safetensors/cast/source.safetensors -o corpus/tpack/raw.tpack --force --compress=none
-for d in safetensors gguf pytorch tpack; do cp corpus/$d/* corpus/pipeline/ 2>/dev/null || true; done
+for d in safetensors gguf pytorch tpack numpy; do cp corpus/$d/* corpus/pipeline/ 2>/dev/null || true; done
