@@ -164,7 +164,7 @@ fn end_to_end(fixtures: &GgufFile, dir: &Path) {
         for (k, name) in ["Q4_K", "Q6_K", "Q8_0", "IQ4_XS"]
             .iter()
             .cycle()
-            .take(16)
+            .take(16 * gib)
             .enumerate()
         {
             let q = QuantType::from_name(name).unwrap();
