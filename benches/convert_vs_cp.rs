@@ -41,21 +41,35 @@ fn main() {
     let (mut cp_times, mut tc_times, mut tc_peak) = (Vec::new(), Vec::new(), 0u64);
     let (mut cast_times, mut cast_peak, mut cp_half_times) = (Vec::new(), 0u64, Vec::new());
     let bf16_out = dir.join("cast.safetensors");
-    warm(&input);
-    warm(&f32_input);
-    for _ in 0..runs {
-        for p in [&cp_out, &tc_out, &bf16_out] {
-            let _ = std::fs::remove_file(p);
-        }
-        let cp = cp_fsync(&input, &cp_out);
-        let tc = run(Command::new(bin)
-            .arg("convert")
-            .arg(&input)
-            .arg("-o")
-            .arg(&tc_out));
+    for round in 0..runs {
+        // Every contender starts with its output gone and the file system
+        // settled (this VM's ext4 discards freed blocks in the background),
+        // and cp and tensorcast take turns going first.
+        let copy = |src: &std::path::Path| {
+            settle(&[&cp_out]);
+            warm(src);
+            cp_fsync(src, &cp_out)
+        };
+        let convert = || {
+            settle(&[&tc_out]);
+            warm(&input);
+            run(Command::new(bin)
+                .arg("convert")
+                .arg(&input)
+                .arg("-o")
+                .arg(&tc_out))
+        };
+        let (cp, tc) = if round % 2 == 0 {
+            let cp = copy(&input);
+            (cp, convert())
+        } else {
+            let tc = convert();
+            (copy(&input), tc)
+        };
         // Cast: f32 → bf16 halves the bytes; compare with cp of an output-sized file.
-        let _ = std::fs::remove_file(&cp_out);
-        let cp_half = cp_fsync(&input, &cp_out);
+        let cp_half = copy(&input);
+        settle(&[&bf16_out]);
+        warm(&f32_input);
         let cast = run(Command::new(bin)
             .arg("convert")
             .arg(&f32_input)
