@@ -40,7 +40,7 @@ pub fn flatten(root: Item, opts: &FlattenOptions) -> Result<Flat, FormatError> {
     };
     match root {
         Item::Tensor(t) => flat.tensors.push((BARE_TENSOR_NAME.to_string(), *t)),
-        Item::Map(_) | Item::Seq(_) | Item::Opaque { .. } => walk(root, "", &base, &mut flat, true),
+        Item::Map(_) | Item::Seq(_) | Item::Opaque { .. } => walk(root, "", &base, &mut flat, true)?,
         Item::Scalar(v) => flat.metadata.insert("value", v),
     }
     if let Some(prefix) = opts.strip_prefix.as_deref().filter(|p| !p.is_empty()) {
@@ -108,23 +108,41 @@ fn join(path: &str, key: &str) -> String {
 }
 
 /// `path` is the name within the selection; `base` the selection itself (for warnings).
-fn walk(item: Item, path: &str, base: &str, flat: &mut Flat, top: bool) {
+/// Longest tensor name or metadata path accepted. Names grow with nesting;
+/// without a cap, long shared keys nested deep would make every ancestor's
+/// name huge at once.
+pub const MAX_NAME_BYTES: usize = 64 << 10;
+
+fn child(path: &str, key: &str) -> Result<String, FormatError> {
+    let name = join(path, key);
+    if name.len() > MAX_NAME_BYTES {
+        let shown: String = name.chars().take(80).collect();
+        return Err(FormatError::new(
+            crate::FORMAT,
+            rules::NAME_TOO_LONG,
+            format!("a name longer than {MAX_NAME_BYTES} bytes ({shown}…)"),
+        ));
+    }
+    Ok(name)
+}
+
+fn walk(item: Item, path: &str, base: &str, flat: &mut Flat, top: bool) -> Result<(), FormatError> {
     if !(has_tensor(&item) || top && matches!(item, Item::Map(_) | Item::Seq(_))) {
         warn_opaque(&item, path, base, &mut flat.warnings);
         flat.metadata
             .insert(if path.is_empty() { "value" } else { path }, to_value(&item));
-        return;
+        return Ok(());
     }
     match item {
         Item::Tensor(t) => flat.tensors.push((path.to_string(), *t)),
         Item::Map(entries) => {
             for (k, v) in entries {
-                walk(v, &join(path, &k), base, flat, false);
+                walk(v, &child(path, &k)?, base, flat, false)?;
             }
         }
         Item::Seq(items) => {
             for (i, v) in items.into_iter().enumerate() {
-                walk(v, &join(path, &i.to_string()), base, flat, false);
+                walk(v, &child(path, &i.to_string())?, base, flat, false)?;
             }
         }
         Item::Opaque { class, args, state } => {
@@ -136,14 +154,16 @@ fn walk(item: Item, path: &str, base: &str, flat: &mut Flat, top: bool) {
             ));
             flat.metadata.insert(join(path, "__class__"), Value::Str(class));
             if let Some(state) = state {
-                walk(*state, path, base, flat, false);
+                walk(*state, path, base, flat, false)?;
             }
             if has_tensor(&args) {
-                walk(*args, &join(path, "args"), base, flat, false);
+                walk(*args, &child(path, "args")?, base, flat, false)?;
             }
         }
-        Item::Scalar(_) => unreachable!("scalars hold no tensors"),
+        // Scalars hold no tensors, so they never get here.
+        Item::Scalar(_) => {}
     }
+    Ok(())
 }
 
 /// One warning per opaque record inside a metadata value.
@@ -347,6 +367,20 @@ mod tests {
         assert_eq!(
             flatten(root, &FlattenOptions::default()).unwrap_err().rule,
             rules::DUPLICATE_NAME
+        );
+    }
+
+    #[test]
+    fn names_cannot_grow_without_bound() {
+        // 200 levels of a 1 KiB key: 200 KiB names, refused by rule.
+        let key = "k".repeat(1024);
+        let mut item = t("0");
+        for _ in 0..200 {
+            item = Item::Map(vec![(key.clone(), item)]);
+        }
+        assert_eq!(
+            flatten(item, &FlattenOptions::default()).unwrap_err().rule,
+            rules::NAME_TOO_LONG
         );
     }
 }

@@ -46,3 +46,5 @@ pub const SELECT_NOT_FOUND: &str = "select-not-found";
 pub const DUPLICATE_NAME: &str = "duplicate-name";
 /// A stride-0 (expanded) view that would write far more bytes than it stores.
 pub const VIEW_EXPANSION: &str = "view-expansion";
+/// A flattened tensor name or metadata path longer than the limit.
+pub const NAME_TOO_LONG: &str = "name-too-long";

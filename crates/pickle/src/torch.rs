@@ -116,9 +116,17 @@ fn at_path(e: FormatError, path: &str) -> FormatError {
     }
 }
 
+/// The path of a child, for error messages. Capped: every ancestor's path is
+/// alive while the walk descends, so uncapped paths built from long shared
+/// keys would grow quadratically with depth.
 fn join(path: &str, key: &str) -> String {
+    const MAX: usize = 1024;
+    if path.len() >= MAX {
+        return path.to_string();
+    }
+    let key: String = key.chars().take(MAX).collect();
     if path.is_empty() {
-        key.to_string()
+        key
     } else {
         format!("{path}.{key}")
     }
