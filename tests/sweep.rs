@@ -159,10 +159,13 @@ fn flipped_bytes_in_every_region_never_panic() {
 }
 
 /// Inputs that once broke a reader (from fuzzing or review) stay fixed:
-/// `fuzz/regressions/<format>/*`, replayed on stable.
+/// `fuzz/regressions/<format>/*`, replayed on stable; those listed in
+/// `expected.json` must be refused with the rule the fix introduced.
 #[test]
 fn fuzz_regressions_stay_fixed() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("expected.json")).unwrap()).unwrap();
     let mut replayed = 0;
     for format in ["safetensors", "gguf", "pytorch", "tpack", "numpy"] {
         let Ok(dir) = std::fs::read_dir(root.join(format)) else {
@@ -170,9 +173,21 @@ fn fuzz_regressions_stay_fixed() {
         };
         for entry in dir {
             let path = entry.unwrap().path();
-            check(format, std::fs::read(&path).unwrap());
+            let bytes = std::fs::read(&path).unwrap();
+            let key = format!("{format}/{}", path.file_name().unwrap().to_string_lossy());
+            if let Some(rule) = expected[&key].as_str() {
+                let err = open(format, bytes)
+                    .err()
+                    .unwrap_or_else(|| panic!("{key}: accepted"));
+                assert!(
+                    err.to_string().contains(&format!("[rule {rule}]")),
+                    "{key}: {err}"
+                );
+            } else {
+                check(format, bytes);
+            }
             replayed += 1;
         }
     }
-    assert!(replayed >= 1, "the regression corpus is committed");
+    assert!(replayed >= 2, "the regression corpus is committed");
 }
