@@ -246,7 +246,7 @@ impl<'p> Walk<'p> {
         let mut out: Vec<(String, Item)> = Vec::with_capacity(pairs.len());
         let mut index = std::collections::HashMap::with_capacity(pairs.len());
         for &(k, v) in pairs {
-            let key = self.key_text(k, path)?;
+            let key = self.key_text(k, depth + 1, path)?;
             let value = self.item(v, depth + 1, &join(path, &key))?;
             match index.get(&key) {
                 Some(&i) => out[i] = (key, value),
@@ -261,8 +261,9 @@ impl<'p> Walk<'p> {
 
     /// A dict key as text, the way `state_dict` names render: strings as-is,
     /// numbers in decimal, tuples joined with dots.
-    fn key_text(&mut self, id: NodeId, path: &str) -> Result<String, FormatError> {
-        self.enter(0, path)?;
+    fn key_text(&mut self, id: NodeId, depth: usize, path: &str) -> Result<String, FormatError> {
+        // Tuple keys nest: the depth limit applies to them too.
+        self.enter(depth, path)?;
         match self.node(id) {
             Node::Str(s) => self.spend(s.len(), path)?,
             Node::Bytes(b) => self.spend(b.len(), path)?,
@@ -277,7 +278,8 @@ impl<'p> Walk<'p> {
             Node::BigInt(b) => bigint_hex(b),
             Node::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
             Node::Tuple(items) => {
-                let parts: Result<Vec<String>, _> = items.iter().map(|&i| self.key_text(i, path)).collect();
+                let parts: Result<Vec<String>, _> =
+                    items.iter().map(|&i| self.key_text(i, depth + 1, path)).collect();
                 parts?.join(".")
             }
             Node::Global { module, name, .. } => format!("{module}.{name}"),
@@ -759,6 +761,18 @@ fn bigint_hex(le: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::vm;
+
+    #[test]
+    fn deeply_nested_tuple_keys_are_refused_not_recursed() {
+        // {((((...1,),),),): 1} nested 100 000 deep: must not overflow the stack.
+        let mut p = b"\x80\x02}".to_vec();
+        p.push(b'K');
+        p.push(1);
+        p.extend(std::iter::repeat_n(b'\x85', 100_000));
+        p.extend_from_slice(b"K\x01s.");
+        let pickle = vm::run(&p, 0, vm::VmLimits::default()).unwrap();
+        assert_eq!(interpret(&pickle, false).unwrap_err().rule, rules::TOO_DEEP);
+    }
 
     #[test]
     fn a_shared_string_cannot_unfold_into_gigabytes() {
