@@ -274,11 +274,8 @@ fn run_batch(
         );
     }
     for o in outcomes.iter().filter(|o| o.status == "failed") {
-        eprintln!(
-            "failed: {}: {}",
-            o.job.input.display(),
-            o.error.as_deref().unwrap_or("")
-        );
+        // The error names the file already.
+        eprintln!("failed: {}", o.error.as_deref().unwrap_or(""));
     }
     if failed > 0 {
         anyhow::bail!("{failed} of {} files failed", outcomes.len());

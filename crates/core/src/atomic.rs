@@ -216,15 +216,17 @@ impl Write for AtomicFile {
 }
 
 /// (device, inode): which file a handle refers to, however it was opened.
+/// Where there is no cheap identity, every call gives a new value, so two
+/// handles never look like one file.
 #[cfg(unix)]
-fn file_identity(file: &File) -> io::Result<(u64, u64)> {
+pub fn file_identity(file: &File) -> io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let m = file.metadata()?;
     Ok((m.dev(), m.ino()))
 }
 
 #[cfg(not(unix))]
-fn file_identity(file: &File) -> io::Result<(u64, u64)> {
+pub fn file_identity(file: &File) -> io::Result<(u64, u64)> {
     // No cheap identity: never merge ranges (each copy is still correct).
     Ok((file as *const File as u64, next_unique()))
 }

@@ -143,6 +143,19 @@ impl DType {
         }
     }
 
+    /// Reverses the byte order of every element in `buf` (a complex number
+    /// part by part): big-endian storage into the little-endian order the IR
+    /// uses. One-byte and packed types are left as they are.
+    pub fn swap_byte_order(self, buf: &mut [u8]) {
+        let word = match self {
+            DType::C64 => 4,
+            other => other.byte_size().unwrap_or(1),
+        };
+        if word > 1 {
+            buf.chunks_exact_mut(word).for_each(<[u8]>::reverse);
+        }
+    }
+
     /// True for real floating-point dtypes (the ones `--dtype` casts).
     pub fn is_float(self) -> bool {
         matches!(

@@ -19,7 +19,7 @@ mod quant;
 mod source;
 mod tensor;
 
-pub use atomic::AtomicFile;
+pub use atomic::{file_identity, AtomicFile};
 pub use bytes::Bytes;
 pub use dtype::DType;
 pub use error::{Error, FormatError, Result, Subject};

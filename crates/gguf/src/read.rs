@@ -327,7 +327,7 @@ impl Source for GgufFile {
         let size = info.dtype.byte_size().unwrap_or(1);
         let chunks = data.aligned_chunks(size, CHUNK_BYTES).map(move |piece| {
             let mut v = piece?.into_owned();
-            v.chunks_exact_mut(size).for_each(<[u8]>::reverse);
+            info.dtype.swap_byte_order(&mut v);
             Ok(v)
         });
         Ok(TensorData::Chunks(Box::new(chunks)))

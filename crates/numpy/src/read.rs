@@ -205,7 +205,7 @@ impl Source for NumpyFile {
                 Ok(TensorData::Chunks(Box::new(
                     src.chunks(CHUNK_BYTES - CHUNK_BYTES % elem).map(move |c| {
                         let mut v = c.to_vec();
-                        swap_bytes(&mut v, a.header.dtype, elem);
+                        a.header.dtype.swap_byte_order(&mut v);
                         Ok(v)
                     }),
                 )))
@@ -260,22 +260,13 @@ impl Source for NumpyFile {
                     }
                     left -= n as u64;
                     if swap {
-                        swap_bytes(&mut buf, dtype, elem);
+                        dtype.swap_byte_order(&mut buf);
                     }
                     Some(Ok(buf))
                 }))))
             }
         }
     }
-}
-
-fn swap_bytes(buf: &mut [u8], dtype: tensorcast_core::DType, elem: usize) {
-    let word = if dtype == tensorcast_core::DType::C64 {
-        4
-    } else {
-        elem
-    };
-    buf.chunks_exact_mut(word).for_each(|w| w.reverse());
 }
 
 /// Row-major chunks from a column-major array.
@@ -318,7 +309,7 @@ fn from_fortran<S: AsRef<[u8]> + Send>(
         }
         done += n;
         if h.big_endian {
-            swap_bytes(&mut out, h.dtype, elem);
+            h.dtype.swap_byte_order(&mut out);
         }
         Some(Ok(out))
     })

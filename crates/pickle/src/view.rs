@@ -110,8 +110,7 @@ impl Layout {
 
     fn apply(&self, buf: &mut [u8]) {
         if self.swap {
-            let word = if self.dtype == DType::C64 { 4 } else { self.elem };
-            buf.chunks_exact_mut(word).for_each(|w| w.reverse());
+            self.dtype.swap_byte_order(buf);
         }
         if self.conj {
             // Flip the sign of the imaginary f32 (bytes 4..8, little-endian).

@@ -23,7 +23,8 @@ pub struct Outcome {
     pub job: Job,
     /// `ok`, `skipped` (output complete and newer than the input) or `failed`.
     pub status: &'static str,
-    /// Input size in bytes (all shards for an index).
+    /// Tensor bytes read (all shards of an index); the file's size when it
+    /// could not be read.
     pub bytes_in: u64,
     /// Output size in bytes.
     pub bytes_out: u64,
@@ -176,13 +177,6 @@ pub fn jobs_from_list(text: &str, out_dir: &Path, format: Format) -> Vec<Job> {
         .collect()
 }
 
-fn input_bytes(input: &Path) -> u64 {
-    let own = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
-    crate::open(input, &Default::default())
-        .map(|s| s.tensors().iter().map(|t| t.nbytes).sum::<u64>().max(own))
-        .unwrap_or(own)
-}
-
 fn output_bytes(output: &Path) -> u64 {
     std::fs::metadata(output).map(|m| m.len()).unwrap_or(0)
 }
@@ -220,10 +214,11 @@ pub fn run_batch(jobs: &[Job], opts: &ConvertOptions, done: impl Fn(&Outcome) + 
                     ..opts.clone()
                 };
                 let result = made.and_then(|()| convert_file(&job.input, &job.output, &opts));
+                let file_size = std::fs::metadata(&job.input).map(|m| m.len()).unwrap_or(0);
                 Outcome {
                     job: job.clone(),
                     status: if result.is_ok() { "ok" } else { "failed" },
-                    bytes_in: input_bytes(&job.input),
+                    bytes_in: result.as_ref().map_or(file_size, |r| r.bytes_in),
                     bytes_out: output_bytes(&job.output),
                     seconds: start.elapsed().as_secs_f64(),
                     error: result.err().map(|e| e.to_string()),

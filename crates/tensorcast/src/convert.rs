@@ -42,6 +42,8 @@ pub struct ConvertOptions {
 pub struct Report {
     /// Tensors written.
     pub tensors: usize,
+    /// Bytes of tensor data read (before any cast or dequantization).
+    pub bytes_in: u64,
     /// The reader's warnings (values not carried over exactly).
     pub warnings: Vec<String>,
 }
@@ -136,6 +138,7 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
     }
     let report = Report {
         tensors: source.tensors().len(),
+        bytes_in: source.tensors().iter().map(|t| t.nbytes).sum(),
         warnings: source.warnings().to_vec(),
     };
     let source = adapt(source, format, opts)?;

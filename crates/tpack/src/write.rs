@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tensorcast_core::{
-    check_size, AtomicFile, Error, Plan, Result, Sink, TensorData, TensorInfo, CHUNK_BYTES,
+    check_size, file_identity, AtomicFile, Error, Plan, Result, Sink, TensorData, TensorInfo, CHUNK_BYTES,
 };
 
 /// zstd level used when none is given: fast, and on float planes within a
@@ -74,7 +74,7 @@ impl<W: Write> ChunkWriter<W> {
         path: &Path,
     ) -> Result<Vec<Chunk>> {
         let key = match &data {
-            TensorData::InFile { file, offset, bytes } => file_identity(file).map(|(dev, ino)| {
+            TensorData::InFile { file, offset, bytes } => file_identity(file).ok().map(|(dev, ino)| {
                 (
                     dev,
                     ino,
@@ -141,17 +141,6 @@ impl<W: Write> ChunkWriter<W> {
         }
         Ok(chunks)
     }
-}
-
-#[cfg(unix)]
-fn file_identity(file: &std::fs::File) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    file.metadata().ok().map(|m| (m.dev(), m.ino()))
-}
-
-#[cfg(not(unix))]
-fn file_identity(_: &std::fs::File) -> Option<(u64, u64)> {
-    None
 }
 
 /// Encodes `manifest` and returns the slot fields that describe it (offset and
