@@ -17,6 +17,7 @@ mod metadata;
 mod pipeline;
 mod quant;
 mod source;
+pub mod strided;
 mod tensor;
 
 pub use atomic::{file_identity, AtomicFile};

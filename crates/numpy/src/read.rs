@@ -5,6 +5,7 @@ use crate::header::{self, NpyHeader};
 use crate::rules;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use tensorcast_core::strided;
 use tensorcast_core::{
     Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo, CHUNK_BYTES,
 };
@@ -269,48 +270,16 @@ impl Source for NumpyFile {
     }
 }
 
-/// Row-major chunks from a column-major array.
+/// Row-major chunks from a column-major array, little-endian.
 fn from_fortran<S: AsRef<[u8]> + Send>(
     src: S,
     h: NpyHeader,
     elem: usize,
 ) -> impl Iterator<Item = Result<Vec<u8>>> + Send {
-    let shape = if h.shape.is_empty() {
-        vec![1]
-    } else {
-        h.shape.clone()
-    };
-    // Column-major strides, in elements.
-    let mut strides = vec![1u64; shape.len()];
-    for i in 1..shape.len() {
-        strides[i] = strides[i - 1] * shape[i - 1];
-    }
-    let numel: u64 = shape.iter().product();
-    let per_chunk = (CHUNK_BYTES / elem).max(1) as u64;
-    let mut index = vec![0u64; shape.len()];
-    let mut done = 0u64;
-    std::iter::from_fn(move || {
-        if done >= numel {
-            return None;
-        }
-        let n = per_chunk.min(numel - done);
-        let mut out = Vec::with_capacity(n as usize * elem);
-        let src = src.as_ref();
-        for _ in 0..n {
-            let at = index.iter().zip(&strides).map(|(i, s)| i * s).sum::<u64>() as usize * elem;
-            out.extend_from_slice(&src[at..at + elem]);
-            for d in (0..shape.len()).rev() {
-                index[d] += 1;
-                if index[d] < shape[d] {
-                    break;
-                }
-                index[d] = 0;
-            }
-        }
-        done += n;
+    let view = strided::Strided::column_major(elem, &h.shape);
+    strided::gather(src, view, move |buf| {
         if h.big_endian {
-            h.dtype.swap_byte_order(&mut out);
+            h.dtype.swap_byte_order(buf);
         }
-        Some(Ok(out))
     })
 }

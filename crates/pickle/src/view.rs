@@ -5,16 +5,14 @@
 use crate::rules;
 use crate::torch::TensorRef;
 use std::io::Read;
+use tensorcast_core::strided::{self, Strided};
 use tensorcast_core::{DType, FormatError, Result, TensorData, CHUNK_BYTES};
 
 /// Geometry and value transforms of one view.
 #[derive(Clone, Debug)]
 pub struct Layout {
     dtype: DType,
-    elem: usize,
-    offset: u64,
-    size: Vec<u64>,
-    stride: Vec<u64>,
+    view: Strided,
     swap: bool,
     conj: bool,
     neg: bool,
@@ -38,18 +36,9 @@ impl Layout {
                     format!("{} is not a whole-byte dtype", t.dtype),
                 )
             })?;
-        // A 0-dim tensor is one element.
-        let (size, stride) = if t.size.is_empty() {
-            (vec![1], vec![1])
-        } else {
-            (t.size.clone(), t.stride.clone())
-        };
         Ok(Layout {
             dtype: t.dtype,
-            elem,
-            offset: t.offset,
-            size,
-            stride,
+            view: Strided::new(elem, t.offset, t.size.clone(), t.stride.clone()),
             swap: big_endian && elem > 1,
             conj: t.conj && t.dtype == DType::C64,
             neg: t.neg,
@@ -58,49 +47,25 @@ impl Layout {
 
     /// Elements in the view (validated not to overflow at open).
     pub fn numel(&self) -> u64 {
-        self.size
-            .iter()
-            .try_fold(1u64, |a, &n| a.checked_mul(n))
-            .unwrap_or(u64::MAX)
+        self.view.numel()
     }
 
     /// Bytes per element.
     pub fn elem(&self) -> usize {
-        self.elem
+        self.view.elem
     }
 
     /// One past the last byte of the storage the view reads (0 when empty).
     pub fn extent_bytes(&self) -> Result<u64, FormatError> {
-        if self.numel() == 0 {
-            return Ok(0);
-        }
-        let overflow = || err(rules::SHAPE_OVERFLOW, "view extent overflows");
-        let mut last = self.offset;
-        for (&n, &s) in self.size.iter().zip(&self.stride) {
-            last = (n - 1)
-                .checked_mul(s)
-                .and_then(|d| last.checked_add(d))
-                .ok_or_else(overflow)?;
-        }
-        last.checked_add(1)
-            .and_then(|n| n.checked_mul(self.elem as u64))
-            .ok_or_else(overflow)
+        self.view
+            .extent_bytes()
+            .ok_or_else(|| err(rules::SHAPE_OVERFLOW, "view extent overflows"))
     }
 
     /// The byte offset in the record when the view is one contiguous
     /// row-major run (size-1 dims may have any stride).
     pub fn contiguous_offset(&self) -> Option<u64> {
-        if self.numel() == 0 {
-            return Some(0);
-        }
-        let mut expect = 1u64;
-        for (&n, &s) in self.size.iter().zip(&self.stride).rev() {
-            if n != 1 && s != expect {
-                return None;
-            }
-            expect = expect.checked_mul(n)?;
-        }
-        self.offset.checked_mul(self.elem as u64)
+        self.view.contiguous_offset()
     }
 
     /// Whether values change on the way out (byte order, conj, neg).
@@ -117,7 +82,7 @@ impl Layout {
             buf.chunks_exact_mut(8).for_each(|c| c[7] ^= 0x80);
         }
         if self.neg {
-            negate(self.dtype, self.elem, buf);
+            negate(self.dtype, self.view.elem, buf);
         }
     }
 }
@@ -153,79 +118,11 @@ fn negate(dtype: DType, elem: usize, buf: &mut [u8]) {
 }
 
 /// Reads a view out of `src` (the whole storage record) in row-major order,
-/// a chunk of at most [`CHUNK_BYTES`] at a time. The layout was validated
-/// against `src` when the file was opened.
-pub fn gather<S: AsRef<[u8]> + Send>(src: S, layout: Layout) -> Gather<S> {
-    let done = layout.numel() == 0;
-    let outer = vec![0; layout.size.len() - 1];
-    Gather {
-        src,
-        layout,
-        outer,
-        inner: 0,
-        done,
-    }
-}
-
-/// The iterator [`gather`] returns.
-pub struct Gather<S> {
-    src: S,
-    layout: Layout,
-    /// Index over every dim but the last.
-    outer: Vec<u64>,
-    /// Next element within the current row.
-    inner: u64,
-    done: bool,
-}
-
-impl<S: AsRef<[u8]>> Iterator for Gather<S> {
-    type Item = Result<Vec<u8>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let l = &self.layout;
-        let elem = l.elem;
-        let src = self.src.as_ref();
-        let last = l.size.len() - 1;
-        let (row_len, row_stride) = (l.size[last], l.stride[last]);
-        let budget = (CHUNK_BYTES / elem).max(1) as u64;
-        let mut out = Vec::with_capacity((budget.min(l.numel()) as usize) * elem);
-        while !self.done && (out.len() / elem) < budget as usize {
-            let base = l.offset + self.outer.iter().zip(&l.stride).map(|(i, s)| i * s).sum::<u64>();
-            let take = (row_len - self.inner).min(budget - (out.len() / elem) as u64);
-            let first = base + self.inner * row_stride;
-            if row_stride == 1 || row_len == 1 {
-                let a = first as usize * elem;
-                out.extend_from_slice(&src[a..a + take as usize * elem]);
-            } else {
-                for j in 0..take {
-                    let a = (first + j * row_stride) as usize * elem;
-                    out.extend_from_slice(&src[a..a + elem]);
-                }
-            }
-            self.inner += take;
-            if self.inner == row_len {
-                self.inner = 0;
-                self.done = !advance(&mut self.outer, &l.size[..last]);
-            }
-        }
-        l.apply(&mut out);
-        Some(Ok(out))
-    }
-}
-
-/// Steps a multi-index; false when it wraps around (iteration is over).
-fn advance(index: &mut [u64], dims: &[u64]) -> bool {
-    for (i, &n) in index.iter_mut().zip(dims).rev() {
-        *i += 1;
-        if *i < n {
-            return true;
-        }
-        *i = 0;
-    }
-    false
+/// a chunk of at most [`CHUNK_BYTES`] at a time, values fixed up as the
+/// layout says. The layout was validated against `src` when the file was opened.
+pub fn gather<S: AsRef<[u8]> + Send>(src: S, layout: Layout) -> impl Iterator<Item = Result<Vec<u8>>> + Send {
+    let view = layout.view.clone();
+    strided::gather(src, view, move |buf| layout.apply(buf))
 }
 
 /// A view of a deflated record: contiguous views stream through the
@@ -233,7 +130,7 @@ fn advance(index: &mut [u64], dims: &[u64]) -> bool {
 pub fn inflated<'a>(raw: &'a [u8], record_len: u64, layout: Layout) -> Result<TensorData<'a>, FormatError> {
     let decoder = flate2::read::DeflateDecoder::new(raw).take(record_len);
     if let Some(start) = layout.contiguous_offset() {
-        let len = layout.numel() * layout.elem as u64;
+        let len = layout.numel() * layout.elem() as u64;
         return Ok(TensorData::Chunks(Box::new(Inflate {
             decoder,
             skip: start,
@@ -283,7 +180,7 @@ impl Iterator for Inflate<'_> {
         }
         let n = self
             .left
-            .min((CHUNK_BYTES - CHUNK_BYTES % self.layout.elem) as u64) as usize;
+            .min((CHUNK_BYTES - CHUNK_BYTES % self.layout.elem()) as u64) as usize;
         let mut buf = vec![0; n];
         if let Err(e) = self.decoder.read_exact(&mut buf) {
             return fail(e);
