@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixture, reference_read, tensorcast};
+use common::{fixture, reference_read, tensorcast, write_big_f32};
 use std::path::{Path, PathBuf};
 use tensorcast::tpack::TpackFile;
 use tensorcast::Source;
@@ -311,4 +311,53 @@ fn many_tiny_tensors_cost_only_a_few_percent() {
     let back = dir.path().join("back.safetensors");
     convert(&packed, &back, &[]);
     assert_eq!(reference_read(&back), reference_read(&st));
+}
+
+#[test]
+fn byte_ranges_decode_only_what_they_cover_and_match_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.safetensors");
+    // Two 12 MiB tensors: three 4 MiB chunks each.
+    write_big_f32(&input, 2, 3 << 20);
+    let packed = dir.path().join("big.tpack");
+    convert(&input, &packed, &[]);
+    let raw = std::fs::read(&input).unwrap();
+    let data_start = 8 + u64::from_le_bytes(raw[..8].try_into().unwrap()) as usize;
+    let f = TpackFile::open(&packed, &Default::default()).unwrap();
+    let chunks = &f.manifest().tensors[1].chunks;
+    assert_eq!(chunks.len(), 3);
+    assert!(chunks
+        .iter()
+        .all(|c| c.codec != tensorcast::tpack::codec::Codec::Raw));
+    let t1 = &raw[data_start + (12 << 20)..data_start + (24 << 20)];
+    let mut whole = vec![0u8; 12 << 20];
+    f.read_tensor(1, &mut whole).unwrap();
+    assert!(whole == t1);
+    // Inside one chunk, across a boundary, across all three, the last byte, empty.
+    for (start, len) in [
+        (100, 1000),
+        ((4 << 20) - 10, 20),
+        (3, (12 << 20) - 6),
+        ((12 << 20) - 1, 1),
+        (5, 0),
+    ] {
+        let mut out = vec![0u8; len];
+        f.read_range(1, start as u64, &mut out).unwrap();
+        assert!(out == t1[start..start + len], "range {start}+{len}");
+    }
+    // Past the end is refused.
+    let mut out = vec![0u8; 2];
+    assert!(f.read_range(1, (12 << 20) - 1, &mut out).is_err());
+    // A range in one chunk does not read the others: damage there goes unseen.
+    let mut bytes = std::fs::read(&packed).unwrap();
+    let last = &chunks[2];
+    bytes[(last.offset + last.stored_len / 2) as usize] ^= 0x55;
+    let damaged = dir.path().join("damaged.tpack");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let g = TpackFile::open(&damaged, &Default::default()).unwrap();
+    let mut out = vec![0u8; 4096];
+    g.read_range(1, 0, &mut out).unwrap();
+    assert!(out == t1[..4096]);
+    let err = g.read_range(1, 9 << 20, &mut out).unwrap_err().to_string();
+    assert!(err.contains("tpack/T11") && err.contains("chunk 2"), "{err}");
 }

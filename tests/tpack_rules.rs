@@ -191,6 +191,15 @@ fn every_rule_has_a_file_that_breaks_it() {
             c[3] = Json::from(0);
         }),
     ));
+    // T16: a compressed chunk claiming more than 64 MiB.
+    cases.push((
+        rules::CHUNK_TOO_BIG,
+        edited(|m| {
+            let c = first_chunk(m);
+            c[2] = Json::from(128u64 << 20);
+            c[3] = Json::from(1);
+        }),
+    ));
     let mut seen = std::collections::BTreeSet::new();
     for (rule, bytes) in cases {
         let msg = refusal(bytes);
@@ -201,5 +210,5 @@ fn every_rule_has_a_file_that_breaks_it() {
         seen.insert(rule);
     }
     // T15 (append may not reuse a name) is covered in tests/tpack.rs.
-    assert_eq!(seen.len(), 13, "{seen:?}");
+    assert_eq!(seen.len(), 14, "{seen:?}");
 }

@@ -1,7 +1,7 @@
 //! Reading tpack: the current commit, the manifest, and tensors chunk by chunk
 //! with every chunk's crc32c checked before it is decoded.
 
-use crate::codec::{decode, Codec};
+use crate::codec::{decode, decode_into, Codec};
 use crate::format::{check_preamble, current_slot, Slot, MANIFEST_RAW, MANIFEST_ZSTD};
 use crate::manifest::{Chunk, Entry, Manifest};
 use crate::rules;
@@ -9,12 +9,14 @@ use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
 use tensorcast_core::{Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo};
 
 /// An open tpack file.
 pub struct TpackFile {
     path: PathBuf,
-    bytes: Bytes,
+    /// Shared with decoding tasks, which outlive any one borrow of the file.
+    bytes: Arc<Bytes>,
     slot: Slot,
     slot_index: usize,
     manifest: Manifest,
@@ -38,7 +40,7 @@ impl TpackFile {
         let infos = manifest.tensors.iter().map(|e| e.info.clone()).collect();
         Ok(TpackFile {
             path: path.to_path_buf(),
-            bytes,
+            bytes: Arc::new(bytes),
             slot,
             slot_index,
             manifest,
@@ -58,35 +60,94 @@ impl TpackFile {
 
     /// The stored bytes of a chunk, after checking its crc32c (T11).
     pub fn chunk_bytes(&self, chunk: &Chunk) -> Result<&[u8], FormatError> {
-        let start = chunk.offset as usize;
-        let stored = &self.bytes[start..start + chunk.stored_len as usize];
-        let crc = crc32c::crc32c(stored);
-        if crc != chunk.crc {
-            return Err(err(
-                rules::CHUNK_CRC,
-                format!(
-                    "chunk at byte {} ({} bytes) has crc32c {crc:08x}, the manifest says {:08x}",
-                    chunk.offset, chunk.stored_len, chunk.crc
-                ),
-            ));
-        }
-        Ok(stored)
+        checked(&self.bytes, chunk)
     }
 
-    /// Checks every chunk of every tensor; returns one line per damaged chunk.
+    /// Reads bytes `start..start + out.len()` of tensor `index` into `out`,
+    /// decoding only the chunks that cover them, in parallel; chunks wholly
+    /// inside the range decode straight into `out`. Every chunk touched is
+    /// checked against its crc32c first.
+    pub fn read_range(&self, index: usize, start: u64, out: &mut [u8]) -> Result<()> {
+        let entry = self.entry(index)?;
+        let end = start
+            .checked_add(out.len() as u64)
+            .filter(|&e| e <= entry.info.nbytes);
+        let Some(end) = end else {
+            return Err(Error::Unsupported(format!(
+                "{}: tensor '{}' has {} bytes; bytes {start}..+{} were asked for",
+                self.path.display(),
+                entry.info.name,
+                entry.info.nbytes,
+                out.len()
+            )));
+        };
+        // Pair every chunk overlapping the range with its piece of `out`.
+        let mut pieces = Vec::new();
+        let (mut rest, mut at) = (out, 0u64);
+        for (k, c) in entry.chunks.iter().enumerate() {
+            let (lo, hi) = (at.max(start), (at + c.decoded_len).min(end));
+            if lo < hi {
+                let (piece, tail) = std::mem::take(&mut rest).split_at_mut((hi - lo) as usize);
+                pieces.push((k, c, lo - at, piece));
+                rest = tail;
+            }
+            at += c.decoded_len;
+        }
+        let bytes: &[u8] = &self.bytes;
+        pieces
+            .into_par_iter()
+            .try_for_each(|(k, c, skip, piece)| {
+                let stored = checked(bytes, c);
+                stored
+                    .and_then(|stored| {
+                        if skip == 0 && piece.len() as u64 == c.decoded_len {
+                            decode_into(stored, c.codec, piece)
+                        } else {
+                            let whole = decode(stored, c.codec, c.decoded_len)?;
+                            piece.copy_from_slice(&whole[skip as usize..skip as usize + piece.len()]);
+                            Ok(())
+                        }
+                    })
+                    .map_err(|mut e| {
+                        e.detail = format!("chunk {k}: {}", e.detail);
+                        e
+                    })
+            })
+            .map_err(|e| Error::from(e.tensor(&entry.info.name).in_file(&self.path)))
+    }
+
+    /// Reads all of tensor `index` into `out` (as long as the tensor).
+    pub fn read_tensor(&self, index: usize, out: &mut [u8]) -> Result<()> {
+        let nbytes = self.entry(index)?.info.nbytes;
+        if out.len() as u64 != nbytes {
+            return Err(Error::Unsupported(format!(
+                "{}: tensor #{index} has {nbytes} bytes, the buffer {}",
+                self.path.display(),
+                out.len()
+            )));
+        }
+        self.read_range(index, 0, out)
+    }
+
+    /// Checks every chunk of every tensor (on all cores); returns one line per
+    /// damaged chunk, in file order.
     pub fn verify(&self) -> Vec<String> {
-        let mut damage = Vec::new();
-        for e in &self.manifest.tensors {
-            for (k, c) in e.chunks.iter().enumerate() {
+        let all: Vec<(&Entry, usize, &Chunk)> = self
+            .manifest
+            .tensors
+            .iter()
+            .flat_map(|e| e.chunks.iter().enumerate().map(move |(k, c)| (e, k, c)))
+            .collect();
+        all.par_iter()
+            .filter_map(|&(e, k, c)| {
                 let checked = self
                     .chunk_bytes(c)
                     .and_then(|s| decode(s, c.codec, c.decoded_len).map(|_| ()));
-                if let Err(problem) = checked {
-                    damage.push(format!("tensor '{}' chunk {k}: {}", e.info.name, problem));
-                }
-            }
-        }
-        damage
+                checked
+                    .err()
+                    .map(|problem| format!("tensor '{}' chunk {k}: {}", e.info.name, problem))
+            })
+            .collect()
     }
 
     fn entry(&self, index: usize) -> Result<&Entry> {
@@ -188,52 +249,113 @@ impl Source for TpackFile {
                 .ok_or_else(|| Error::Unsupported("chunk range outside the file".into()));
         }
         Ok(TensorData::Chunks(Box::new(ParallelDecode {
-            file: self,
-            chunks: &entry.chunks,
+            bytes: Arc::clone(&self.bytes),
+            chunks: entry.chunks.clone().into(),
             next: 0,
-            ready: VecDeque::new(),
+            window: (rayon::current_num_threads() * 2).max(2),
+            pending: VecDeque::new(),
             name,
             path,
         })))
     }
 }
 
-/// Decodes a tensor's chunks a batch at a time on all cores, handing them out
-/// in order; at most one batch (2 chunks per thread) is held.
-struct ParallelDecode<'a> {
-    file: &'a TpackFile,
-    chunks: &'a [Chunk],
+/// A chunk's stored bytes, after checking its crc32c (T11).
+fn checked<'b>(bytes: &'b [u8], chunk: &Chunk) -> Result<&'b [u8], FormatError> {
+    let start = chunk.offset as usize;
+    let stored = &bytes[start..start + chunk.stored_len as usize];
+    let crc = crc32c::crc32c(stored);
+    if crc != chunk.crc {
+        return Err(err(
+            rules::CHUNK_CRC,
+            format!(
+                "chunk at byte {} ({} bytes) has crc32c {crc:08x}, the manifest says {:08x}",
+                chunk.offset, chunk.stored_len, chunk.crc
+            ),
+        ));
+    }
+    Ok(stored)
+}
+
+type Decoded = std::result::Result<Vec<u8>, FormatError>;
+
+/// Decodes a tensor's chunks on the thread pool ahead of the consumer and
+/// hands them out in order, so decoding overlaps with whatever the consumer
+/// does with each chunk (writing it, usually). At most `window` chunks (two
+/// per thread) are decoded or in flight at once.
+///
+/// A consumer that is itself a pool thread (a batch conversion) must not
+/// block waiting for tasks queued behind it, so there the chunks are decoded
+/// a window at a time with a parallel iterator, which runs queued work while
+/// it waits.
+struct ParallelDecode {
+    bytes: Arc<Bytes>,
+    chunks: Arc<[Chunk]>,
     next: usize,
-    ready: VecDeque<Result<Vec<u8>>>,
+    window: usize,
+    pending: VecDeque<Pending>,
     name: String,
     path: PathBuf,
 }
 
-impl Iterator for ParallelDecode<'_> {
+enum Pending {
+    Spawned(mpsc::Receiver<Decoded>),
+    Done(Decoded),
+}
+
+impl ParallelDecode {
+    fn decode_one(bytes: &[u8], chunk: &Chunk) -> Decoded {
+        checked(bytes, chunk).and_then(|stored| decode(stored, chunk.codec, chunk.decoded_len))
+    }
+
+    /// Tops up the window of chunks being decoded.
+    fn schedule(&mut self) {
+        let room = self.window.saturating_sub(self.pending.len());
+        let end = (self.next + room).min(self.chunks.len());
+        if end == self.next {
+            return;
+        }
+        if rayon::current_thread_index().is_some() {
+            let bytes: &[u8] = &self.bytes;
+            let done: Vec<Decoded> = self.chunks[self.next..end]
+                .par_iter()
+                .map(|c| Self::decode_one(bytes, c))
+                .collect();
+            self.pending.extend(done.into_iter().map(Pending::Done));
+        } else {
+            for k in self.next..end {
+                let (tx, rx) = mpsc::sync_channel(1);
+                let (bytes, chunks) = (Arc::clone(&self.bytes), Arc::clone(&self.chunks));
+                rayon::spawn(move || {
+                    // The receiver is gone only when the consumer stopped early.
+                    let _ = tx.send(Self::decode_one(&bytes, &chunks[k]));
+                });
+                self.pending.push_back(Pending::Spawned(rx));
+            }
+        }
+        self.next = end;
+    }
+}
+
+impl Iterator for ParallelDecode {
     type Item = Result<Vec<u8>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.ready.is_empty() && self.next < self.chunks.len() {
-            let batch = (rayon::current_num_threads() * 2).max(1);
-            let end = (self.next + batch).min(self.chunks.len());
-            let (file, name, path) = (self.file, &self.name, &self.path);
-            let decoded: Vec<Result<Vec<u8>>> = self.chunks[self.next..end]
-                .par_iter()
-                .map(|c| {
-                    file.chunk_bytes(c)
-                        .and_then(|stored| decode(stored, c.codec, c.decoded_len))
-                        .map_err(|e| Error::from(e.tensor(name).in_file(path)))
-                })
-                .collect();
-            self.ready.extend(decoded);
-            self.next = end;
+        self.schedule();
+        let decoded = match self.pending.pop_front()? {
+            Pending::Done(d) => d,
+            Pending::Spawned(rx) => rx
+                .recv()
+                .unwrap_or_else(|_| Err(err(rules::CODEC, "a decoding task stopped without a result"))),
+        };
+        match decoded {
+            Ok(bytes) => Some(Ok(bytes)),
+            Err(e) => {
+                // Stop after the first damaged chunk.
+                self.next = self.chunks.len();
+                self.pending.clear();
+                Some(Err(Error::from(e.tensor(&self.name).in_file(&self.path))))
+            }
         }
-        let item = self.ready.pop_front()?;
-        if item.is_err() {
-            // Stop after the first damaged chunk.
-            self.next = self.chunks.len();
-            self.ready.clear();
-        }
-        Some(item)
     }
 }

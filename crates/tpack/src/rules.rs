@@ -28,3 +28,5 @@ pub const CODEC: &str = "T13";
 pub const RAW_LEN: &str = "T14";
 /// T15: an append may not reuse a tensor name.
 pub const APPEND_DUPLICATE: &str = "T15";
+/// T16: a compressed chunk decodes to at most 64 MiB.
+pub const CHUNK_TOO_BIG: &str = "T16";
