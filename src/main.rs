@@ -46,6 +46,10 @@ struct LimitArgs {
     /// Deepest nesting of pickled containers (default 200).
     #[arg(long, global = true, value_name = "N")]
     max_depth: Option<usize>,
+    /// Largest single buffer a reader may allocate because the file says so,
+    /// e.g. a deflated tensor that must be inflated whole (default 4GiB).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    max_alloc: Option<u64>,
 }
 
 impl LimitArgs {
@@ -56,6 +60,7 @@ impl LimitArgs {
             max_header_bytes: self.max_header_size.unwrap_or(d.max_header_bytes),
             max_objects: self.max_objects.unwrap_or(d.max_objects),
             max_depth: self.max_depth.unwrap_or(d.max_depth),
+            max_alloc_bytes: self.max_alloc.unwrap_or(d.max_alloc_bytes),
             ..d
         }
     }

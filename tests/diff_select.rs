@@ -190,3 +190,36 @@ fn limits_are_enforced_and_overridable_from_the_cli() {
         tensorcast().arg("inspect").arg(fixture(file)).assert().success();
     }
 }
+
+#[test]
+fn whole_buffers_a_file_asks_for_respect_the_allocation_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // deflated.pt holds strided views of deflated storages; compressed.npz a
+    // deflated column-major array: both must be inflated whole.
+    for (file, limit, rule) in [
+        ("pytorch/valid/deflated.pt", "16", "pytorch/alloc-limit"),
+        ("numpy/compressed.npz", "100", "numpy/alloc-limit"),
+    ] {
+        let out_path = dir.path().join("out.safetensors");
+        let out = tensorcast()
+            .arg("convert")
+            .arg(fixture(file))
+            .arg("-o")
+            .arg(&out_path)
+            .args(["--max-alloc", limit])
+            .assert()
+            .code(1);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(rule) && err.contains("--max-alloc"), "{file}: {err}");
+        assert!(!out_path.exists());
+        // The default admits it.
+        tensorcast()
+            .arg("convert")
+            .arg(fixture(file))
+            .arg("-o")
+            .arg(&out_path)
+            .assert()
+            .success();
+        std::fs::remove_file(&out_path).unwrap();
+    }
+}

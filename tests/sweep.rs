@@ -1,15 +1,77 @@
 //! Every committed fixture, truncated at many lengths and with bytes flipped
 //! in every region, must read correctly or fail with an error naming a rule:
-//! never a panic, and never an output larger than the input could justify.
+//! never a panic, and never an output or an allocation larger than the input
+//! could justify (a counting allocator measures each case's peak).
 
 mod common;
 
 use common::fixture;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use tensorcast::{adapt, ConvertOptions, Format, Limits, Source};
 use tensorcast_gguf::GgufFile;
 use tensorcast_pickle::{PytorchFile, PytorchOptions};
 use tensorcast_safetensors::SafetensorsFile;
+
+/// The system allocator, counting live bytes and their peak, so each case
+/// can assert its memory stays within a multiple of its input.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// Cases run one at a time so the peak is theirs alone.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+// SAFETY: defers every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Most bytes one case may hold at once: dequantized or expanded output (see
+/// `read_all`) plus a fixed allowance for tables, pools and the harness.
+fn allowed(input_len: usize) -> usize {
+    256 * input_len + (64 << 20)
+}
+
+/// Runs `case` alone, asserting its peak allocation against [`allowed`];
+/// returns its result and that peak.
+fn measured<T>(input_len: usize, what: &str, case: impl FnOnce() -> T) -> T {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = case();
+    let used = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    assert!(
+        used <= allowed(input_len),
+        "{what}: {used} bytes allocated for a {input_len}-byte input"
+    );
+    MOST.fetch_max(used, Ordering::Relaxed);
+    if input_len >= 64 << 10 {
+        MOST_RATIO.fetch_max(used / input_len, Ordering::Relaxed);
+    }
+    out
+}
+
+/// The largest peak seen, and the largest peak-to-input ratio for inputs of
+/// 64 KiB or more (below that the fixed allowance dominates).
+static MOST: AtomicUsize = AtomicUsize::new(0);
+static MOST_RATIO: AtomicUsize = AtomicUsize::new(0);
 
 fn files(dirs: &[&str], ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -75,13 +137,13 @@ fn open(format: &str, bytes: Vec<u8>) -> Result<Box<dyn Source>, tensorcast::Err
 
 fn check(format: &str, bytes: Vec<u8>) -> bool {
     let len = bytes.len();
-    match open(format, bytes) {
+    measured(len, format, || match open(format, bytes) {
         Ok(s) => read_all(s, len),
         Err(e) => {
             assert!(e.to_string().contains(&format!("[rule {format}/")), "{e}");
             false
         }
-    }
+    })
 }
 
 fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
@@ -136,6 +198,11 @@ fn truncation_at_many_lengths_never_panics() {
         }
     }
     assert!(cases > 10_000, "{cases}");
+    println!(
+        "{cases} truncations; largest peak allocation {} KiB; largest ratio {}x (inputs >= 64 KiB)",
+        MOST.load(Ordering::Relaxed) >> 10,
+        MOST_RATIO.load(Ordering::Relaxed)
+    );
 }
 
 #[test]
@@ -176,8 +243,8 @@ fn fuzz_regressions_stay_fixed() {
             let bytes = std::fs::read(&path).unwrap();
             let key = format!("{format}/{}", path.file_name().unwrap().to_string_lossy());
             if let Some(rule) = expected[&key].as_str() {
-                let err = open(format, bytes)
-                    .err()
+                let len = bytes.len();
+                let err = measured(len, &key, || open(format, bytes).err())
                     .unwrap_or_else(|| panic!("{key}: accepted"));
                 assert!(
                     err.to_string().contains(&format!("[rule {rule}]")),

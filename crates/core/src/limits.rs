@@ -14,6 +14,13 @@ pub struct Limits {
     pub max_objects: u64,
     /// Deepest nesting of containers (pickles; metadata values).
     pub max_depth: usize,
+    /// Largest buffer a reader allocates whole because a file says so: a
+    /// deflated tensor that must be inflated in one piece (a strided torch
+    /// view, a column-major NumPy array), a decoded tpack chunk. Everything
+    /// else streams in chunks of [`crate::CHUNK_BYTES`] or is mapped, so a
+    /// reader's memory is bounded by this, the header limit and the object
+    /// limit together, whatever the file claims.
+    pub max_alloc_bytes: u64,
 }
 
 impl Default for Limits {
@@ -24,6 +31,21 @@ impl Default for Limits {
             max_dims: 64,
             max_objects: 16 << 20,
             max_depth: 200,
+            max_alloc_bytes: 4 << 30,
         }
+    }
+}
+
+impl Limits {
+    /// Checks a buffer of `bytes`, sized by the file, against
+    /// [`Limits::max_alloc_bytes`]; the error detail says how to raise it.
+    pub fn check_alloc(&self, bytes: u64, what: &str) -> Result<(), String> {
+        if bytes <= self.max_alloc_bytes {
+            return Ok(());
+        }
+        Err(format!(
+            "{what} needs one {bytes}-byte buffer, over the {}-byte allocation limit (raise it with --max-alloc)",
+            self.max_alloc_bytes
+        ))
     }
 }

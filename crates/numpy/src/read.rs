@@ -32,6 +32,7 @@ pub struct NumpyFile {
     tensors: Vec<TensorInfo>,
     arrays: Vec<Array>,
     metadata: Metadata,
+    limits: Limits,
 }
 
 impl NumpyFile {
@@ -75,6 +76,7 @@ impl NumpyFile {
             tensors,
             arrays,
             metadata: Metadata::new(),
+            limits: limits.clone(),
         })
     }
 }
@@ -232,6 +234,11 @@ impl Source for NumpyFile {
                 .map_err(io.clone())?;
                 if fortran {
                     // A column-major array needs random access: inflate it.
+                    self.limits
+                        .check_alloc(info.nbytes, "this deflated column-major array")
+                        .map_err(|d| {
+                            Error::from(err(rules::ALLOC_LIMIT, d).tensor(&info.name).in_file(&self.path))
+                        })?;
                     let mut all = Vec::new();
                     decoder.take(info.nbytes).read_to_end(&mut all).map_err(io)?;
                     if all.len() as u64 != info.nbytes {

@@ -16,3 +16,5 @@ pub const OBJECT: &str = "object-array";
 pub const SIZE: &str = "size";
 /// The `.npz` zip is unreadable, or holds something other than `.npy` members.
 pub const ARCHIVE: &str = "archive";
+/// A column-major deflated array would need a buffer over `Limits::max_alloc_bytes`.
+pub const ALLOC_LIMIT: &str = "alloc-limit";

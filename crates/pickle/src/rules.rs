@@ -48,3 +48,5 @@ pub const DUPLICATE_NAME: &str = "duplicate-name";
 pub const VIEW_EXPANSION: &str = "view-expansion";
 /// A flattened tensor name or metadata path longer than the limit.
 pub const NAME_TOO_LONG: &str = "name-too-long";
+/// A deflated strided view would need a buffer over `Limits::max_alloc_bytes`.
+pub const ALLOC_LIMIT: &str = "alloc-limit";

@@ -30,6 +30,7 @@ pub struct PytorchFile {
     plans: Vec<Plan>,
     metadata: Metadata,
     warnings: Vec<String>,
+    limits: Limits,
 }
 
 /// How one tensor's bytes come out of its record.
@@ -61,6 +62,7 @@ impl PytorchFile {
             plans,
             metadata,
             warnings,
+            limits: opts.limits.clone(),
         })
     }
 
@@ -221,7 +223,7 @@ impl Source for PytorchFile {
         let start = rec.offset as usize;
         let raw = &self.bytes[start..start + rec.deflated.unwrap_or(0) as usize];
         let path = self.path.clone();
-        view::inflated(raw, rec.len, plan.layout.clone())
+        view::inflated(raw, rec.len, plan.layout.clone(), &self.limits)
             .map_err(|e| Error::from(e.in_file(&path).tensor(&info.name)))
     }
 }

@@ -6,7 +6,7 @@ use crate::rules;
 use crate::torch::TensorRef;
 use std::io::Read;
 use tensorcast_core::strided::{self, Strided};
-use tensorcast_core::{DType, FormatError, Result, TensorData, CHUNK_BYTES};
+use tensorcast_core::{DType, FormatError, Limits, Result, TensorData, CHUNK_BYTES};
 
 /// Geometry and value transforms of one view.
 #[derive(Clone, Debug)]
@@ -127,7 +127,12 @@ pub fn gather<S: AsRef<[u8]> + Send>(src: S, layout: Layout) -> impl Iterator<It
 
 /// A view of a deflated record: contiguous views stream through the
 /// decompressor; strided ones inflate the prefix of the record they reach.
-pub fn inflated<'a>(raw: &'a [u8], record_len: u64, layout: Layout) -> Result<TensorData<'a>, FormatError> {
+pub fn inflated<'a>(
+    raw: &'a [u8],
+    record_len: u64,
+    layout: Layout,
+    limits: &Limits,
+) -> Result<TensorData<'a>, FormatError> {
     let decoder = flate2::read::DeflateDecoder::new(raw).take(record_len);
     if let Some(start) = layout.contiguous_offset() {
         let len = layout.numel() * layout.elem() as u64;
@@ -139,6 +144,9 @@ pub fn inflated<'a>(raw: &'a [u8], record_len: u64, layout: Layout) -> Result<Te
         })));
     }
     let extent = layout.extent_bytes()?;
+    limits
+        .check_alloc(extent, "this view of a deflated storage")
+        .map_err(|d| err(rules::ALLOC_LIMIT, d))?;
     let mut buf = Vec::new();
     decoder
         .take(extent)
