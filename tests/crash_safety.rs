@@ -70,20 +70,44 @@ fn killed_convert_leaves_old_file_or_nothing() {
     }
     eprintln!("{rounds} kills: {kept_old} kept the old file, {replaced} fresh targets completed, the rest left nothing");
     assert!(replaced > 0 || kept_old > 0);
-    // Killed runs leave temporaries (removed on the next normal failure of
-    // that process, which never came); they are hidden and never mistaken
-    // for outputs: a batch walk skips them.
-    let stale: Vec<_> = std::fs::read_dir(&out_dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "model.tpack")
-        .collect();
+    // Killed runs leave temporaries; they are hidden and never mistaken for
+    // outputs (a batch walk skips them), and the next conversion to the same
+    // target removes those nobody holds once they are a minute old.
+    let temporaries = || -> Vec<String> {
+        std::fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "model.tpack")
+            .collect()
+    };
+    let stale = temporaries();
     assert!(
         stale
             .iter()
             .all(|n| n.starts_with(".model.tpack.") && n.ends_with(".tensorcast-tmp")),
         "{stale:?}"
     );
+    eprintln!("{} temporaries left by the kills", stale.len());
+    let minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    for n in &stale {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(out_dir.join(n))
+            .unwrap();
+        f.set_modified(minutes_ago).unwrap();
+    }
+    // A young one (a run that may still be starting) is left alone.
+    let young = out_dir.join(".model.tpack.young.tensorcast-tmp");
+    std::fs::write(&young, b"").unwrap();
+    tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(&target)
+        .args(["--dtype", "bf16", "--force", "-q"])
+        .assert()
+        .success();
+    assert_eq!(temporaries(), [".model.tpack.young.tensorcast-tmp"]);
 }
 
 #[test]

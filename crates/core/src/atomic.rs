@@ -36,6 +36,56 @@ struct PendingCopy {
     len: u64,
 }
 
+/// Marks a temporary file as in use by this process: an exclusive advisory
+/// lock, which the kernel drops when the process ends, however it ends.
+#[cfg(target_os = "linux")]
+fn hold(file: &File) {
+    use rustix::fs::{flock, FlockOperation};
+    let _ = flock(file, FlockOperation::NonBlockingLockExclusive);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn hold(_file: &File) {}
+
+/// Removes temporaries for the same target left by killed runs: files named
+/// `{prefix}*.tensorcast-tmp` that nobody holds (see [`hold`]) and that are a
+/// minute old (so a run that has created its file but not yet locked it is
+/// never touched). Anything that cannot be checked is left alone.
+#[cfg(target_os = "linux")]
+fn remove_stale(dir: &Path, prefix: &str) {
+    use rustix::fs::{flock, FlockOperation};
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(prefix) && name.ends_with(".tensorcast-tmp")) {
+            continue;
+        }
+        let path = entry.path();
+        let old = std::fs::symlink_metadata(&path)
+            .ok()
+            .filter(|m| m.file_type().is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() >= STALE_AFTER_SECS);
+        if !old {
+            continue;
+        }
+        let Ok(file) = File::open(&path) else { continue };
+        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn remove_stale(_dir: &Path, _prefix: &str) {}
+
+/// How old an unheld temporary must be before it counts as stale.
+const STALE_AFTER_SECS: u64 = 60;
+
 impl AtomicFile {
     /// Starts writing a file that will become `target`. The temporary file is
     /// created in the target's directory (so the rename stays on one file
@@ -59,7 +109,9 @@ impl AtomicFile {
             use std::os::unix::fs::PermissionsExt;
             builder.permissions(std::fs::Permissions::from_mode(0o666));
         }
+        remove_stale(dir, &prefix);
         let tmp = builder.tempfile_in(dir).map_err(|e| Error::io(target, e))?;
+        hold(tmp.as_file());
         Ok(AtomicFile {
             out: BufWriter::with_capacity(BUFFER, tmp),
             target: target.to_path_buf(),
@@ -271,6 +323,39 @@ mod tests {
         drop(f);
         assert!(!other.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stale_temporaries_go_but_held_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("m.bin");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+        // One left by a dead run (nobody holds it) and one being written now.
+        let dead = dir.path().join(".m.bin.dead.tensorcast-tmp");
+        std::fs::write(&dead, b"partial").unwrap();
+        let live = AtomicFile::create(&target).unwrap();
+        let temporaries = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.to_string_lossy().ends_with(".tensorcast-tmp"))
+                .collect::<Vec<_>>()
+        };
+        for p in temporaries() {
+            File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        remove_stale(dir.path(), ".m.bin.");
+        let left = temporaries();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(!dead.exists());
+        drop(live);
+        assert!(temporaries().is_empty());
     }
 
     #[test]
