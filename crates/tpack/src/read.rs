@@ -97,8 +97,7 @@ impl TpackFile {
         pieces
             .into_par_iter()
             .try_for_each(|(k, c, skip, piece)| {
-                let stored = checked(bytes, c);
-                stored
+                checked(bytes, c)
                     .and_then(|stored| {
                         if skip == 0 && piece.len() as u64 == c.decoded_len {
                             decode_into(stored, c.codec, piece)
