@@ -361,3 +361,44 @@ fn byte_ranges_decode_only_what_they_cover_and_match_the_source() {
     let err = g.read_range(1, 9 << 20, &mut out).unwrap_err().to_string();
     assert!(err.contains("tpack/T11") && err.contains("chunk 2"), "{err}");
 }
+
+#[test]
+fn tied_weights_are_stored_once_and_output_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    // torch saved `lm_head.weight` and `embed.weight` as one storage, and
+    // `first_row` as a view of its first row.
+    let input = fixture("pytorch/valid/tied.pt");
+    let packed = dir.path().join("tied.tpack");
+    convert(&input, &packed, &[]);
+    let f = TpackFile::open(&packed, &Default::default()).unwrap();
+    let chunks = |name: &str| {
+        let e = f.manifest().tensors.iter().find(|e| e.info.name == name);
+        e.unwrap().chunks.clone()
+    };
+    assert_eq!(chunks("lm_head.weight"), chunks("embed.weight"));
+    assert_ne!(chunks("lm_head.weight"), chunks("first_row"));
+    // Reading either name gives torch's values (the fixture's expected hex).
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("pytorch/valid/tied.pt.expected.json")).unwrap())
+            .unwrap();
+    for (i, info) in f.tensors().iter().enumerate() {
+        let mut out = vec![0u8; info.nbytes as usize];
+        f.read_tensor(i, &mut out).unwrap();
+        let hex = expected["tensors"][&info.name]["hex"].as_str().unwrap();
+        assert_eq!(out, common::unhex(hex), "{}", info.name);
+    }
+
+    // Same input and options, any thread count: the same bytes.
+    let big = dir.path().join("big.safetensors");
+    write_big_f32(&big, 3, 3 << 20);
+    let outputs: Vec<Vec<u8>> = [["-j", "1"], ["-j", "2"], ["-j", "2"]]
+        .iter()
+        .enumerate()
+        .map(|(k, jobs)| {
+            let out = dir.path().join(format!("big{k}.tpack"));
+            convert(&big, &out, jobs);
+            std::fs::read(&out).unwrap()
+        })
+        .collect();
+    assert!(outputs[0] == outputs[1] && outputs[1] == outputs[2]);
+}
