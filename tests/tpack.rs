@@ -388,6 +388,11 @@ fn tied_weights_are_stored_once_and_output_is_deterministic() {
         assert_eq!(out, common::unhex(hex), "{}", info.name);
     }
 
+    let out = tensorcast().arg("inspect").arg(&packed).output().unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    let line = table.lines().find(|l| l.starts_with("embed.weight")).unwrap();
+    assert!(line.ends_with("(stored once with lm_head.weight)"), "{table}");
+
     // Same input and options, any thread count: the same bytes.
     let big = dir.path().join("big.safetensors");
     write_big_f32(&big, 3, 3 << 20);
@@ -401,4 +406,30 @@ fn tied_weights_are_stored_once_and_output_is_deterministic() {
         })
         .collect();
     assert!(outputs[0] == outputs[1] && outputs[1] == outputs[2]);
+
+    // `inspect` reports each tensor's codec, chunk count and ratio as stored.
+    let packed = dir.path().join("big0.tpack");
+    let f = TpackFile::open(&packed, &Default::default()).unwrap();
+    let out = tensorcast()
+        .args(["inspect", "--json"])
+        .arg(&packed)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (e, j) in f
+        .manifest()
+        .tensors
+        .iter()
+        .zip(json["tensors"].as_array().unwrap())
+    {
+        let stored: u64 = e.chunks.iter().map(|c| c.stored_len).sum();
+        let codec = e.chunks[0].codec.name();
+        let note = format!(
+            "{codec} {} chunks {:.2}x",
+            e.chunks.len(),
+            e.info.nbytes as f64 / stored as f64
+        );
+        assert_eq!(j["storage"], note.as_str());
+        assert!(codec.contains("planes"), "{note}");
+    }
 }

@@ -35,8 +35,13 @@ pub fn inspect_table(source: &dyn Source) -> String {
         .max()
         .unwrap_or(4)
         .clamp(4, 80);
+    let storage = if tensors.is_empty() || source.storage_note(0).is_none() {
+        ""
+    } else {
+        "  storage"
+    };
     let mut out = format!(
-        "{:<name_w$}  {:<8}  {:<24}  {:>12}\n",
+        "{:<name_w$}  {:<8}  {:<24}  {:>12}{storage}\n",
         "name", "dtype", "shape", "bytes"
     );
     for (i, t) in tensors.iter().enumerate() {

@@ -21,6 +21,9 @@ pub struct TpackFile {
     slot_index: usize,
     manifest: Manifest,
     infos: Vec<TensorInfo>,
+    /// For each tensor stored by reference to an earlier one's chunks (tied
+    /// weights), that earlier tensor's index.
+    shares: Vec<Option<usize>>,
 }
 
 fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
@@ -38,6 +41,7 @@ impl TpackFile {
     pub fn from_bytes(path: &Path, bytes: Bytes, limits: &Limits) -> Result<TpackFile> {
         let (slot, slot_index, manifest) = parse(&bytes, limits).map_err(|e| Error::from(e.in_file(path)))?;
         let infos = manifest.tensors.iter().map(|e| e.info.clone()).collect();
+        let shares = shared_chunks(&manifest);
         Ok(TpackFile {
             path: path.to_path_buf(),
             bytes: Arc::new(bytes),
@@ -45,6 +49,7 @@ impl TpackFile {
             slot_index,
             manifest,
             infos,
+            shares,
         })
     }
 
@@ -157,6 +162,21 @@ impl TpackFile {
     }
 }
 
+/// Which tensors reuse an earlier tensor's chunks (same first chunk).
+fn shared_chunks(manifest: &Manifest) -> Vec<Option<usize>> {
+    let mut first = std::collections::HashMap::new();
+    manifest
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let c = e.chunks.first()?;
+            let earlier = *first.entry(c.offset).or_insert(i);
+            (earlier != i).then_some(earlier)
+        })
+        .collect()
+}
+
 fn parse(bytes: &[u8], limits: &Limits) -> Result<(Slot, usize, Manifest), FormatError> {
     check_preamble(bytes)?;
     let (slot, index) = current_slot(bytes)?;
@@ -220,8 +240,12 @@ impl Source for TpackFile {
         } else {
             e.info.nbytes as f64 / stored as f64
         };
+        let shared = match self.shares[index] {
+            Some(j) => format!(" (stored once with {})", self.manifest.tensors[j].info.name),
+            None => String::new(),
+        };
         Some(format!(
-            "{} {} chunks {ratio:.2}x",
+            "{} {} chunks {ratio:.2}x{shared}",
             codecs.join("+"),
             e.chunks.len()
         ))
