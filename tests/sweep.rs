@@ -165,7 +165,11 @@ fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
         .map(|p| ("safetensors", p))
         .chain(gg.into_iter().map(|p| ("gguf", p)))
         .chain(pt.map(|p| ("pytorch", p)))
-        .chain(files(&["tpack"], "tpack").into_iter().map(|p| ("tpack", p)))
+        .chain(
+            files(&["tpack", "tpack/spec", "tpack/spec/reject"], "tpack")
+                .into_iter()
+                .map(|p| ("tpack", p)),
+        )
         .chain(
             ["npy", "npz"]
                 .iter()

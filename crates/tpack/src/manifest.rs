@@ -98,8 +98,37 @@ impl Manifest {
             }
             tensors.push(entry);
         }
+        check_overlaps(&tensors)?;
         Ok(Manifest { metadata, tensors })
     }
+}
+
+/// T10: two chunks are the same chunk (tied tensors) or disjoint; a partial
+/// overlap would let one tensor's damage or append rewrite another's bytes.
+fn check_overlaps(tensors: &[Entry]) -> Result<(), FormatError> {
+    let mut ranges: Vec<(u64, u64, &str)> = tensors
+        .iter()
+        .flat_map(|e| {
+            e.chunks
+                .iter()
+                .filter(|c| c.stored_len > 0)
+                .map(move |c| (c.offset, c.stored_len, e.info.name.as_str()))
+        })
+        .collect();
+    ranges.sort_unstable();
+    ranges.dedup_by(|next, kept| next.0 == kept.0 && next.1 == kept.1);
+    for w in ranges.windows(2) {
+        let ((a, a_len, a_name), (b, b_len, b_name)) = (w[0], w[1]);
+        // Offsets and lengths were checked against the committed length: no overflow.
+        if b < a + a_len {
+            return Err(err(
+                rules::CHUNK_RANGE,
+                format!("chunk [{b}, +{b_len}) partly overlaps chunk [{a}, +{a_len}) of tensor '{a_name}'"),
+            )
+            .tensor(b_name));
+        }
+    }
+    Ok(())
 }
 
 fn parse_entry(t: &Json, committed_len: u64) -> Result<Entry, FormatError> {

@@ -16,7 +16,8 @@ pub const NAMES: &str = "T7";
 pub const DTYPE: &str = "T8";
 /// T9: chunks decode to exactly nbytes, in whole elements.
 pub const CHUNK_SIZES: &str = "T9";
-/// T10: chunks lie in the data area, below the committed length.
+/// T10: chunks lie in the data area, below the committed length, and are
+/// either the same chunk or disjoint.
 pub const CHUNK_RANGE: &str = "T10";
 /// T11: a chunk matches its crc32c.
 pub const CHUNK_CRC: &str = "T11";
