@@ -25,4 +25,6 @@ for f in $F/safetensors/cast/*.safetensors $F/gguf/quants.gguf $F/gguf/metadata.
   $T convert "$f" -o "corpus/tpack/$(basename "$f").tpack" --force
 done
 $T convert $F/safetensors/cast/source.safetensors -o corpus/tpack/raw.tpack --force --compress=none
+# ...and by the independent Python writer (fixtures/tpack/spec), rejects included.
+find $F/tpack -name '*.tpack' -exec cp {} corpus/tpack/ \;
 for d in safetensors gguf pytorch tpack numpy; do cp corpus/$d/* corpus/pipeline/ 2>/dev/null || true; done
