@@ -333,6 +333,16 @@ fn byte_ranges_decode_only_what_they_cover_and_match_the_source() {
     let mut whole = vec![0u8; 12 << 20];
     f.read_tensor(1, &mut whole).unwrap();
     assert!(whole == t1);
+    // The same into a buffer the reader allocates (huge pages at this size),
+    // refused over the allocation limit.
+    assert!(f.read_tensor_owned(1).unwrap()[..] == t1[..]);
+    let limits = tensorcast::Limits {
+        max_alloc_bytes: (12 << 20) - 1,
+        ..Default::default()
+    };
+    let small = TpackFile::open(&packed, &limits).unwrap();
+    let err = small.read_tensor_owned(1).unwrap_err().to_string();
+    assert!(err.contains("tpack/alloc-limit") && err.contains("w.1"), "{err}");
     // Inside one chunk, across a boundary, across all three, the last byte, empty.
     for (start, len) in [
         (100, 1000),

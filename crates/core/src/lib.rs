@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod atomic;
+mod buffer;
 mod bytes;
 pub mod cast;
 mod dtype;
@@ -21,6 +22,7 @@ pub mod strided;
 mod tensor;
 
 pub use atomic::{file_identity, AtomicFile};
+pub use buffer::TensorBuf;
 pub use bytes::Bytes;
 pub use dtype::DType;
 pub use error::{Error, FormatError, Result, Subject};

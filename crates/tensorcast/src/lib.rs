@@ -29,7 +29,7 @@ pub use progress::{Progress, ProgressHook, ProgressSink};
 pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
     cast, convert, DType, Error, FormatError, Limits, Metadata, Plan, QuantType, Result, Sink, Source,
-    TensorData, TensorInfo, Value,
+    TensorBuf, TensorData, TensorInfo, Value,
 };
 pub use tensorcast_safetensors::parse_size;
 pub use tensorcast_tpack as tpack;

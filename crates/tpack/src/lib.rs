@@ -21,7 +21,7 @@ mod write;
 
 pub use append::append;
 pub use read::TpackFile;
-pub use write::{TpackWriter, DEFAULT_LEVEL};
+pub use write::{ChunkWriter, TpackWriter, DEFAULT_LEVEL};
 
 /// The format name used in errors and `inspect`.
 pub const FORMAT: &str = "tpack";

@@ -10,7 +10,9 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
-use tensorcast_core::{Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo};
+use tensorcast_core::{
+    Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorBuf, TensorData, TensorInfo,
+};
 
 /// An open tpack file.
 pub struct TpackFile {
@@ -21,6 +23,7 @@ pub struct TpackFile {
     slot_index: usize,
     manifest: Manifest,
     infos: Vec<TensorInfo>,
+    limits: Limits,
     /// For each tensor stored by reference to an earlier one's chunks (tied
     /// weights), that earlier tensor's index.
     shares: Vec<Option<usize>>,
@@ -49,6 +52,7 @@ impl TpackFile {
             slot_index,
             manifest,
             infos,
+            limits: limits.clone(),
             shares,
         })
     }
@@ -131,6 +135,18 @@ impl TpackFile {
             )));
         }
         self.read_range(index, 0, out)
+    }
+
+    /// Reads all of tensor `index` into a new buffer (huge pages when large,
+    /// see [`TensorBuf`]), refused over [`Limits::max_alloc_bytes`].
+    pub fn read_tensor_owned(&self, index: usize) -> Result<TensorBuf> {
+        let info = &self.entry(index)?.info;
+        self.limits
+            .check_alloc(info.nbytes, "reading a whole tensor")
+            .map_err(|d| Error::from(err(rules::ALLOC_LIMIT, d).tensor(&info.name).in_file(&self.path)))?;
+        let mut out = TensorBuf::zeroed(info.nbytes as usize).map_err(|e| Error::io(&self.path, e))?;
+        self.read_range(index, 0, &mut out)?;
+        Ok(out)
     }
 
     /// Checks every chunk of every tensor (on all cores); returns one line per
