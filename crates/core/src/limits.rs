@@ -16,7 +16,8 @@ pub struct Limits {
     pub max_depth: usize,
     /// Largest buffer a reader allocates whole because a file says so: a
     /// deflated tensor that must be inflated in one piece (a strided torch
-    /// view, a column-major NumPy array), a decoded tpack chunk. Everything
+    /// view, a column-major NumPy array), a whole tpack tensor read into a new
+    /// buffer (`read_tensor_owned`; chunks are bounded by the format). Everything
     /// else streams in chunks of [`crate::CHUNK_BYTES`] or is mapped, so a
     /// reader's memory is bounded by this, the header limit and the object
     /// limit together, whatever the file claims.

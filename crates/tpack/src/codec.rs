@@ -104,30 +104,34 @@ fn compress_planes(planes: &[u8], w: usize) -> std::io::Result<Vec<u8>> {
         .map(|&block| literal_compressor(block))
         .collect::<std::io::Result<Vec<_>>>()?;
     for plane in planes.chunks_exact(n.max(1)) {
-        // Long planes: the block size is chosen on a slice from the middle,
-        // then the plane is compressed once (trying both on the whole plane
-        // doubled the compression time for a fraction of a percent).
-        let candidates: Vec<usize> = if plane.len() > 2 * BLOCK_SAMPLE {
-            let mid = (plane.len() / 2 - BLOCK_SAMPLE / 2)..(plane.len() / 2 + BLOCK_SAMPLE / 2);
-            let mut sizes = Vec::with_capacity(compressors.len());
-            for c in &mut compressors {
-                sizes.push(c.compress(&plane[mid.clone()])?.len());
-            }
-            let best = (0..sizes.len()).min_by_key(|&k| sizes[k]).unwrap_or(0);
-            vec![best]
+        let best = if plane.len() > 2 * BLOCK_SAMPLE {
+            // Long planes: the block size is chosen on a slice from the
+            // middle, then the plane compressed once (trying both on the
+            // whole plane doubled the time for a fraction of a percent).
+            let mid = plane.len() / 2 - BLOCK_SAMPLE / 2;
+            let (k, _) = smallest(&mut compressors, &plane[mid..mid + BLOCK_SAMPLE])?;
+            compressors[k].compress(plane)?
         } else {
-            (0..compressors.len()).collect()
+            smallest(&mut compressors, plane)?.1
         };
-        let mut best: Option<Vec<u8>> = None;
-        for k in candidates {
-            let z = compressors[k].compress(plane)?;
-            if best.as_ref().is_none_or(|b| z.len() < b.len()) {
-                best = Some(z);
-            }
-        }
-        out.extend_from_slice(&best.unwrap_or_default());
+        out.extend_from_slice(&best);
     }
     Ok(out)
+}
+
+/// Which compressor makes `data` smallest, and its output.
+fn smallest(
+    compressors: &mut [zstd::bulk::Compressor<'static>],
+    data: &[u8],
+) -> std::io::Result<(usize, Vec<u8>)> {
+    let mut best: Option<(usize, Vec<u8>)> = None;
+    for (k, c) in compressors.iter_mut().enumerate() {
+        let z = c.compress(data)?;
+        if best.as_ref().is_none_or(|(_, b)| z.len() < b.len()) {
+            best = Some((k, z));
+        }
+    }
+    Ok(best.unwrap_or_default())
 }
 
 /// The slice of a long plane on which its block size is chosen.
@@ -382,7 +386,8 @@ pub fn decode(stored: &[u8], codec: Codec, decoded_len: u64) -> Result<Vec<u8>, 
     Ok(out)
 }
 
-fn check_decoded_len(codec: Codec, decoded_len: u64) -> Result<(), FormatError> {
+/// T16: a compressed chunk decodes to at most [`MAX_DECODED_CHUNK`].
+pub(crate) fn check_decoded_len(codec: Codec, decoded_len: u64) -> Result<(), FormatError> {
     if codec != Codec::Raw && decoded_len > MAX_DECODED_CHUNK {
         return Err(FormatError::new(
             crate::FORMAT,

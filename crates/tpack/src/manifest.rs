@@ -195,15 +195,7 @@ fn parse_entry(t: &Json, committed_len: u64) -> Result<Entry, FormatError> {
                 "a raw chunk whose stored and decoded lengths differ".into(),
             ));
         }
-        if codec != Codec::Raw && *decoded_len > crate::codec::MAX_DECODED_CHUNK {
-            return Err(bad(
-                rules::CHUNK_TOO_BIG,
-                format!(
-                    "a compressed chunk of {decoded_len} bytes (at most {})",
-                    crate::codec::MAX_DECODED_CHUNK
-                ),
-            ));
-        }
+        crate::codec::check_decoded_len(codec, *decoded_len).map_err(|e| e.tensor(&name))?;
         let whole = decoded_len % unit == 0 && decoded_len % codec.plane_width() as u64 == 0;
         if !whole {
             return Err(bad(

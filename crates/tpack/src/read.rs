@@ -160,10 +160,7 @@ impl TpackFile {
             .collect();
         all.par_iter()
             .filter_map(|&(e, k, c)| {
-                let checked = self
-                    .chunk_bytes(c)
-                    .and_then(|s| decode(s, c.codec, c.decoded_len).map(|_| ()));
-                checked
+                checked_decode(&self.bytes, c)
                     .err()
                     .map(|problem| format!("tensor '{}' chunk {k}: {}", e.info.name, problem))
             })
@@ -318,6 +315,11 @@ fn checked<'b>(bytes: &'b [u8], chunk: &Chunk) -> Result<&'b [u8], FormatError> 
 
 type Decoded = std::result::Result<Vec<u8>, FormatError>;
 
+/// A whole chunk, crc-checked (T11) and decoded.
+fn checked_decode(bytes: &[u8], chunk: &Chunk) -> Decoded {
+    checked(bytes, chunk).and_then(|stored| decode(stored, chunk.codec, chunk.decoded_len))
+}
+
 /// Decodes a tensor's chunks on the thread pool ahead of the consumer and
 /// hands them out in order, so decoding overlaps with whatever the consumer
 /// does with each chunk (writing it, usually). At most `window` chunks (two
@@ -343,10 +345,6 @@ enum Pending {
 }
 
 impl ParallelDecode {
-    fn decode_one(bytes: &[u8], chunk: &Chunk) -> Decoded {
-        checked(bytes, chunk).and_then(|stored| decode(stored, chunk.codec, chunk.decoded_len))
-    }
-
     /// Tops up the window of chunks being decoded.
     fn schedule(&mut self) {
         let room = self.window.saturating_sub(self.pending.len());
@@ -358,7 +356,7 @@ impl ParallelDecode {
             let bytes: &[u8] = &self.bytes;
             let done: Vec<Decoded> = self.chunks[self.next..end]
                 .par_iter()
-                .map(|c| Self::decode_one(bytes, c))
+                .map(|c| checked_decode(bytes, c))
                 .collect();
             self.pending.extend(done.into_iter().map(Pending::Done));
         } else {
@@ -367,7 +365,7 @@ impl ParallelDecode {
                 let (bytes, chunks) = (Arc::clone(&self.bytes), Arc::clone(&self.chunks));
                 rayon::spawn(move || {
                     // The receiver is gone only when the consumer stopped early.
-                    let _ = tx.send(Self::decode_one(&bytes, &chunks[k]));
+                    let _ = tx.send(checked_decode(&bytes, &chunks[k]));
                 });
                 self.pending.push_back(Pending::Spawned(rx));
             }
