@@ -13,8 +13,10 @@
 
 mod append;
 pub mod codec;
+mod encode;
 pub mod format;
 pub mod manifest;
+mod planes;
 mod read;
 pub mod rules;
 mod write;
