@@ -22,6 +22,18 @@ const ALIGN_FROM: u64 = 4096;
 /// Level for the manifest (small, written once).
 const MANIFEST_LEVEL: i32 = 9;
 
+/// A chunk ready to write: codec, stored bytes, decoded length, crc32c.
+type Encoded = (Codec, Vec<u8>, u64, u32);
+
+/// What one tensor has written so far.
+#[derive(Default)]
+struct Stored {
+    chunks: Vec<Chunk>,
+    written: u64,
+    /// Whether the last chunk was raw (a raw run continues unpadded).
+    raw_run: bool,
+}
+
 /// Writes chunks at increasing offsets of an output and remembers where.
 pub struct ChunkWriter<W: Write> {
     out: W,
@@ -32,7 +44,7 @@ pub struct ChunkWriter<W: Write> {
     seen: HashMap<(u64, u64, u64, u64, String), Vec<Chunk>>,
 }
 
-impl<W: Write> ChunkWriter<W> {
+impl<W: Write + Send> ChunkWriter<W> {
     /// Writes to `out`, whose current position is `pos`; `level` None stores raw.
     pub fn new(out: W, pos: u64, level: Option<i32>) -> Self {
         ChunkWriter {
@@ -66,6 +78,36 @@ impl<W: Write> ChunkWriter<W> {
         Ok(at)
     }
 
+    /// Writes encoded chunks of `info` after those already in `stored`.
+    fn store(
+        &mut self,
+        encoded: Vec<Encoded>,
+        stored: &mut Stored,
+        info: &TensorInfo,
+        path: &Path,
+    ) -> Result<()> {
+        for (c, bytes, decoded_len, crc) in encoded {
+            // Raw chunks of a tensor sit back to back from an aligned
+            // start, so an uncompressed tensor is one mappable range.
+            // Tiny tensors skip the padding: for them it would be most of
+            // the file, and nobody maps 12 bytes.
+            if c == Codec::Raw && !stored.raw_run && info.nbytes >= ALIGN_FROM {
+                self.pad_to(align64(self.pos), path)?;
+            }
+            stored.raw_run = c == Codec::Raw;
+            let offset = self.write_blob(&bytes, path)?;
+            stored.written += decoded_len;
+            stored.chunks.push(Chunk {
+                offset,
+                stored_len: bytes.len() as u64,
+                decoded_len,
+                codec: c,
+                crc,
+            });
+        }
+        Ok(())
+    }
+
     /// Stores one tensor's bytes as chunks.
     pub fn write_tensor(
         &mut self,
@@ -96,45 +138,35 @@ impl<W: Write> ChunkWriter<W> {
         let unit = unit_bytes(info.dtype) as usize;
         let batch = rayon::current_num_threads().max(1) * 2;
         let mut pieces = data.aligned_chunks(unit, CHUNK_BYTES);
-        let mut chunks = Vec::new();
-        let mut written = 0u64;
-        let mut raw_run = false;
+        let mut stored = Stored::default();
+        let mut encoded: Vec<Encoded> = Vec::new();
         loop {
             let mut group = Vec::with_capacity(batch);
             for piece in pieces.by_ref().take(batch) {
                 group.push(piece?);
             }
-            if group.is_empty() {
+            // The previous group is written while this one is compressed
+            // (on two cores, writing in turn left one idle a third of the time).
+            let (wrote, next) = rayon::join(
+                || self.store(std::mem::take(&mut encoded), &mut stored, info, path),
+                || {
+                    group
+                        .par_iter()
+                        .map(|raw| {
+                            let (c, bytes) = encode(raw, codec, level);
+                            let crc = crc32c::crc32c(&bytes);
+                            (c, bytes, raw.len() as u64, crc)
+                        })
+                        .collect::<Vec<Encoded>>()
+                },
+            );
+            wrote?;
+            if next.is_empty() {
                 break;
             }
-            let encoded: Vec<(Codec, Vec<u8>, u64, u32)> = group
-                .par_iter()
-                .map(|raw| {
-                    let (c, stored) = encode(raw, codec, level);
-                    let crc = crc32c::crc32c(&stored);
-                    (c, stored, raw.len() as u64, crc)
-                })
-                .collect();
-            for (c, stored, decoded_len, crc) in encoded {
-                // Raw chunks of a tensor sit back to back from an aligned
-                // start, so an uncompressed tensor is one mappable range.
-                // Tiny tensors skip the padding: for them it would be most of
-                // the file, and nobody maps 12 bytes.
-                if c == Codec::Raw && !raw_run && info.nbytes >= ALIGN_FROM {
-                    self.pad_to(align64(self.pos), path)?;
-                }
-                raw_run = c == Codec::Raw;
-                let offset = self.write_blob(&stored, path)?;
-                written += decoded_len;
-                chunks.push(Chunk {
-                    offset,
-                    stored_len: stored.len() as u64,
-                    decoded_len,
-                    codec: c,
-                    crc,
-                });
-            }
+            encoded = next;
         }
+        let Stored { chunks, written, .. } = stored;
         check_size(info, written)?;
         if let Some(k) = key {
             self.seen.insert(k, chunks.clone());
