@@ -1,20 +1,26 @@
 //! tpack compression against `zstd -3` (multi-threaded, on the raw file) and
-//! ZipNN, in the same run, on ≥ 1 GiB of trained-like bf16 and f32 weights;
+//! ZipNN, in the same run, on >= 1 GiB of trained-like bf16 and f32 weights;
 //! and random access: one tensor from a compressed file, small vs large.
 //!
-//! tensorcast and zstd run as whole processes (read, write, fsync); ZipNN runs
-//! in-process in Python on bytes already in memory (no file I/O counted, which
-//! favours it; decompression is the median of three); the library's decode
-//! into memory is timed the same way, into one `Vec` (4 KiB pages) and into
-//! the buffers `read_tensor_owned` allocates (huge pages, as numpy's). ZipNN is found in `TENSORCAST_ORACLE_PYTHON` or
-//! `~/.cache/oracle/bin/python` (`pip install zipnn==0.5.4`); without it that
-//! column is skipped. `TENSORCAST_BENCH_GIB` sets each input's size (default 1).
+//! tensorcast and zstd run as whole processes (read, write, fsync). ZipNN
+//! runs in Python on bytes already in memory, so the library's in-memory
+//! compress and decode are timed beside it, round for round. Every figure is
+//! the median of several rounds after an untimed warm-up, with the slowest and
+//! fastest round, and contenders alternate who goes first: this VM's memory
+//! costs drift run to run (freed guest memory goes back to the host and is
+//! faulted in again), and a single round can be 2-5x off either way. User CPU
+//! per GiB, which the drift barely touches, is printed for the in-memory
+//! rows. ZipNN is found in `TENSORCAST_ORACLE_PYTHON` or
+//! `~/.cache/oracle/bin/python` (`pip install zipnn==0.5.4`); without it
+//! those rows are skipped. `TENSORCAST_BENCH_GIB` sets each input's size
+//! (default 1); `TENSORCAST_BENCH_REAL` adds sizes on real model files.
 
 mod support;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::zipnn::{sample, Sample, Zipnn};
 use support::*;
 use tensorcast::tpack::TpackFile;
 use tensorcast::Source;
@@ -90,39 +96,8 @@ fn make_input(path: &Path, dtype: &str, gib: usize) {
     f.flush().unwrap();
 }
 
-const ZIPNN: &str = r#"
-import sys, time, json
-from zipnn import ZipNN
-# ZipNN 0.5.4 rewrites its input buffer in place: each run gets a fresh copy.
-original = open(sys.argv[1], "rb").read()
-z = ZipNN(input_format="byte", bytearray_dtype=sys.argv[2])
-ctimes = []
-for _ in range(4):
-    fresh = bytearray(original)
-    t = time.time(); c = z.compress(fresh); ctimes.append(time.time() - t)
-    del fresh
-tc = sorted(ctimes[1:])[1]  # first round is a warm-up (see WARM_UP)
-times = []
-for _ in range(4):
-    t = time.time(); d = z.decompress(c); times.append(time.time() - t)
-    assert bytes(d) == original
-    del d
-td = sorted(times[1:])[1]
-print(json.dumps({"size": len(c), "compress": tc, "decompress": td}))
-"#;
-
-// WARM_UP: every in-memory measurement (ours and ZipNN's) runs one untimed
-// round first and reports the median of the next three. This VM backs guest
-// memory lazily: the first touch of memory it never used costs a host fault
-// per page, which made first rounds 2-5x slower and whichever tool ran first
-// look worse.
-
-struct Row {
-    name: &'static str,
-    size: u64,
-    compress: Duration,
-    decompress: Duration,
-}
+/// Timed rounds per measurement, after one untimed warm-up round.
+const ROUNDS: usize = 5;
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -135,106 +110,170 @@ fn main() {
         let input = dir.join(format!("{dtype}-{gib}gib.safetensors"));
         make_input(&input, dtype, gib);
         let raw = std::fs::metadata(&input).unwrap().len();
-        let packed = dir.join("x.tpack");
-        let back = dir.join("back.safetensors");
-        let zst = dir.join("x.zst");
-        let unz = dir.join("x.unz");
-        let mut rows = Vec::new();
-        settle(&[&packed, &back]);
-        warm(&input);
-        let c = run(Command::new(bin)
-            .arg("convert")
-            .arg(&input)
-            .arg("-o")
-            .arg(&packed));
-        warm(&packed);
-        let d = run(Command::new(bin).arg("convert").arg(&packed).arg("-o").arg(&back));
-        assert_eq!(std::fs::metadata(&back).unwrap().len(), raw);
-        let compress_mem = encode_in_memory(&input);
-        let in_memory = decode_in_memory(&packed, false);
-        let in_memory_huge = decode_in_memory(&packed, true);
-        rows.push(Row {
-            name: "tensorcast tpack (default)",
-            size: std::fs::metadata(&packed).unwrap().len(),
-            compress: c.time,
-            decompress: d.time,
-        });
-        println!(
-            "{dtype}: tensorcast peak RssAnon: compress {:.1} MiB, decompress {:.1} MiB",
-            c.peak_anon_kib as f64 / 1024.0,
-            d.peak_anon_kib as f64 / 1024.0
-        );
-        rows.push(Row {
-            name: "  same, in memory, Vec 4K pages",
-            size: std::fs::metadata(&packed).unwrap().len(),
-            compress: compress_mem,
-            decompress: in_memory,
-        });
-        rows.push(Row {
-            name: "  same, in memory, owned bufs",
-            size: std::fs::metadata(&packed).unwrap().len(),
-            compress: compress_mem,
-            decompress: in_memory_huge,
-        });
-        settle(&[&zst, &unz]);
-        warm(&input);
-        let sh = |s: String| run(Command::new("sh").arg("-c").arg(s));
-        let c = sh(format!(
-            "zstd -q -f -3 -T0 '{}' -o '{}' && sync '{}'",
-            input.display(),
-            zst.display(),
-            zst.display()
-        ));
-        warm(&zst);
-        let d = sh(format!(
-            "zstd -q -f -d '{}' -o '{}' && sync '{}'",
-            zst.display(),
-            unz.display(),
-            unz.display()
-        ));
-        rows.push(Row {
-            name: "zstd -3 -T0 (file)",
-            size: std::fs::metadata(&zst).unwrap().len(),
-            compress: c.time,
-            decompress: d.time,
-        });
-        if let Some(py) = oracle_python() {
-            let out = Command::new(&py)
-                .arg("-c")
-                .arg(ZIPNN)
-                .arg(&input)
-                .arg(zipnn_dtype)
-                .output()
-                .unwrap();
-            if out.status.success() {
-                let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                rows.push(Row {
-                    name: "ZipNN 0.5.4 (in memory)",
-                    size: j["size"].as_u64().unwrap(),
-                    compress: Duration::from_secs_f64(j["compress"].as_f64().unwrap()),
-                    decompress: Duration::from_secs_f64(j["decompress"].as_f64().unwrap()),
-                });
-            } else {
-                println!("ZipNN failed: {}", String::from_utf8_lossy(&out.stderr));
-            }
-        }
         let gibs = raw as f64 / (1u64 << 30) as f64;
-        println!("{dtype} input: {:.2} GiB", gibs);
-        for r in &rows {
-            println!(
-                "  {:<30} size {:>6.2}% of raw  compress {:>6.2} GiB/s  decompress {:>6.2} GiB/s",
-                r.name,
-                100.0 * r.size as f64 / raw as f64,
-                gibs / r.compress.as_secs_f64(),
-                gibs / r.decompress.as_secs_f64()
-            );
-        }
+        println!("{dtype} input: {gibs:.2} GiB; median of {ROUNDS} rounds [slowest-fastest], GiB/s");
+        let packed = dir.join("x.tpack");
+        whole_process(bin, &input, &packed, gibs);
+        in_memory(&input, &packed, zipnn_dtype, gibs);
         random_access(&packed);
-        for p in [&packed, &back, &zst, &unz] {
-            let _ = std::fs::remove_file(p);
-        }
+        let _ = std::fs::remove_file(&packed);
     }
     real_models(bin, &dir);
+}
+
+/// tensorcast and `zstd -3 -T0` as whole processes (read, write, fsync),
+/// alternating which goes first; leaves tensorcast's output at `packed`.
+fn whole_process(bin: &str, input: &Path, packed: &Path, gibs: f64) {
+    let dir = packed.parent().unwrap();
+    let (back, zst, unz) = (dir.join("back.safetensors"), dir.join("x.zst"), dir.join("x.unz"));
+    let mut times: [Vec<Duration>; 4] = Default::default();
+    let mut peak = (0u64, 0u64);
+    for round in 0..=ROUNDS {
+        let ours_first = round % 2 == 0;
+        for ours in [ours_first, !ours_first] {
+            settle(&[if ours { packed } else { &zst }]);
+            warm(input);
+            let r = if ours {
+                run(Command::new(bin)
+                    .arg("convert")
+                    .arg(input)
+                    .arg("-o")
+                    .arg(packed)
+                    .arg("-q"))
+            } else {
+                run(Command::new("sh").arg("-c").arg(format!(
+                    "zstd -q -f -3 -T0 '{}' -o '{}' && sync '{}'",
+                    input.display(),
+                    zst.display(),
+                    zst.display()
+                )))
+            };
+            if ours {
+                peak.0 = peak.0.max(r.peak_anon_kib);
+            }
+            if round > 0 {
+                times[if ours { 0 } else { 2 }].push(r.time);
+            }
+        }
+        for ours in [ours_first, !ours_first] {
+            settle(&[if ours { &back } else { &unz }]);
+            let r = if ours {
+                warm(packed);
+                run(Command::new(bin)
+                    .arg("convert")
+                    .arg(packed)
+                    .arg("-o")
+                    .arg(&back)
+                    .arg("-q"))
+            } else {
+                warm(&zst);
+                run(Command::new("sh").arg("-c").arg(format!(
+                    "zstd -q -f -d '{}' -o '{}' && sync '{}'",
+                    zst.display(),
+                    unz.display(),
+                    unz.display()
+                )))
+            };
+            if ours {
+                peak.1 = peak.1.max(r.peak_anon_kib);
+            }
+            if round > 0 {
+                times[if ours { 1 } else { 3 }].push(r.time);
+            }
+        }
+    }
+    let raw = std::fs::metadata(input).unwrap().len() as f64;
+    assert_eq!(std::fs::metadata(&back).unwrap().len() as f64, raw);
+    let rate = |v: &[Duration]| {
+        let mut r: Vec<f64> = v.iter().map(|d| gibs / d.as_secs_f64()).collect();
+        r.sort_by(f64::total_cmp);
+        format!("{:>5.2} [{:.2}-{:.2}]", r[r.len() / 2], r[0], r[r.len() - 1])
+    };
+    for (name, file, c, d) in [
+        ("tensorcast tpack (process)", packed, &times[0], &times[1]),
+        ("zstd -3 -T0 (process)", zst.as_path(), &times[2], &times[3]),
+    ] {
+        println!(
+            "  {name:<28} size {:>6.2}%  compress {}  decompress {}",
+            100.0 * std::fs::metadata(file).unwrap().len() as f64 / raw,
+            rate(c),
+            rate(d)
+        );
+    }
+    println!(
+        "    tensorcast peak RssAnon: compress {:.1} MiB, decompress {:.1} MiB",
+        peak.0 as f64 / 1024.0,
+        peak.1 as f64 / 1024.0
+    );
+    for p in [&back, &zst, &unz] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// In memory, as ZipNN works: the library's compress of every tensor and its
+/// decode into fresh buffers, in rounds alternating with ZipNN's (see
+/// support/zipnn.rs); wall time and user CPU per GiB.
+fn in_memory(input: &Path, packed: &Path, zipnn_dtype: &str, gibs: f64) {
+    let source = tensorcast::open(input, &Default::default()).unwrap();
+    let file = TpackFile::open(packed, &Default::default()).unwrap();
+    let mut zipnn = Zipnn::start(input, zipnn_dtype);
+    let mut samples: [Vec<Sample>; 5] = Default::default();
+    for round in 0..=ROUNDS {
+        let ours_first = round % 2 == 0;
+        let mut take = |k: usize, s: Option<Sample>| {
+            if let (true, Some(s)) = (round > 0, s) {
+                samples[k].push(s);
+            }
+        };
+        for ours in [ours_first, !ours_first] {
+            if ours {
+                take(0, Some(encode_in_memory(&*source, input)));
+            } else {
+                take(3, zipnn.as_mut().and_then(|z| z.op("c")));
+            }
+        }
+        for ours in [ours_first, !ours_first] {
+            if ours {
+                take(1, Some(decode_owned(&file)));
+                take(2, Some(decode_into_vec(&file)));
+            } else {
+                take(4, zipnn.as_mut().and_then(|z| z.op("d")));
+            }
+        }
+    }
+    let rate = |v: &[Sample]| {
+        let mut r: Vec<f64> = v.iter().map(|s| gibs / s.wall).collect();
+        r.sort_by(f64::total_cmp);
+        let mut user: Vec<f64> = v.iter().map(|s| s.user / gibs).collect();
+        user.sort_by(f64::total_cmp);
+        format!(
+            "{:>5.2} [{:.2}-{:.2}] (user CPU {:.2} s/GiB)",
+            r[r.len() / 2],
+            r[0],
+            r[r.len() - 1],
+            user[user.len() / 2]
+        )
+    };
+    let raw = std::fs::metadata(input).unwrap().len() as f64;
+    let size = std::fs::metadata(packed).unwrap().len() as f64;
+    println!(
+        "  tensorcast tpack (in memory)  size {:>6.2}%",
+        100.0 * size / raw
+    );
+    println!("    compress                    {}", rate(&samples[0]));
+    println!("    decode, owned buffers       {}", rate(&samples[1]));
+    println!("    decode, one Vec (4K pages)  {}", rate(&samples[2]));
+    match &zipnn {
+        Some(z) => {
+            println!(
+                "  ZipNN 0.5.4 (in memory)       size {:>6.2}%",
+                100.0 * z.size as f64 / raw
+            );
+            println!("    compress                    {}", rate(&samples[3]));
+            println!("    decompress                  {}", rate(&samples[4]));
+        }
+        None => println!("  ZipNN: not found (pip install zipnn==0.5.4 in the oracle venv)"),
+    }
 }
 
 const ZIPNN_SIZE: &str = r#"
@@ -289,55 +328,42 @@ fn real_models(bin: &str, dir: &Path) {
     }
 }
 
-/// Encoding every tensor of the safetensors file `path` (mapped, in the page
+/// Encodes every tensor of `source` (a safetensors file mapped from the page
 /// cache) into tpack chunks in memory, as ZipNN's in-memory compress does:
-/// the library's chunk writer on all cores, at the default level, into a
-/// buffer of the input's size; median of three.
-fn encode_in_memory(path: &Path) -> Duration {
+/// the library's chunk writer on all cores at the default level, into a
+/// buffer of the input's size.
+fn encode_in_memory(source: &dyn Source, path: &Path) -> Sample {
     use tensorcast::tpack::{ChunkWriter, DEFAULT_LEVEL};
-    let source = tensorcast::open(path, &Default::default()).unwrap();
     let len = std::fs::metadata(path).unwrap().len() as usize;
-    let mut times = Vec::new();
-    // One warm-up round, then three timed ones (see WARM_UP).
-    for round in 0..4 {
-        let t = Instant::now();
+    sample(|| {
         let mut out = tensorcast::TensorBuf::zeroed(len).unwrap();
         let mut w = ChunkWriter::new(std::io::Cursor::new(&mut out[..]), 0, Some(DEFAULT_LEVEL));
         for (i, info) in source.tensors().iter().enumerate() {
             let data = source.tensor_data(i).unwrap();
             w.write_tensor(info, data, path).unwrap();
         }
-        if round > 0 {
-            times.push(t.elapsed());
-        }
         std::hint::black_box(w.into_inner());
-    }
-    median(times)
+    })
+    .0
 }
 
-/// Decoding every tensor of `path` into memory with the library (what ZipNN's
-/// in-memory decompress produces), median of three; fresh memory each time,
-/// so its page faults count. `owned`: each tensor into the buffer
-/// `read_tensor_owned` allocates (huge pages, as numpy advises for the arrays
-/// ZipNN decodes into); otherwise into one caller's `Vec` on 4 KiB pages,
-/// where faulting the memory in (~0.37 s per GiB here) dominates.
-fn decode_in_memory(path: &Path, owned: bool) -> Duration {
-    let f = TpackFile::open(path, &Default::default()).unwrap();
-    let mut times = Vec::new();
-    // One warm-up round, then three timed ones (see WARM_UP).
-    for round in 0..4 {
-        let t = Instant::now();
-        if owned {
-            let all: Vec<_> = (0..f.tensors().len())
-                .map(|i| f.read_tensor_owned(i).unwrap())
-                .collect();
-            if round > 0 {
-                times.push(t.elapsed());
-            }
-            std::hint::black_box(&all);
-            continue;
-        }
-        let total: u64 = f.tensors().iter().map(|t| t.nbytes).sum();
+/// Decodes every tensor into the buffer `read_tensor_owned` allocates
+/// (fresh memory with a huge-page hint; ZipNN decodes into a fresh bytearray).
+fn decode_owned(f: &TpackFile) -> Sample {
+    let (s, all) = sample(|| {
+        (0..f.tensors().len())
+            .map(|i| f.read_tensor_owned(i).unwrap())
+            .collect::<Vec<_>>()
+    });
+    std::hint::black_box(&all);
+    s
+}
+
+/// Decodes every tensor into one fresh `Vec` of 4 KiB pages, where faulting
+/// the memory in costs about as much as decoding on this VM.
+fn decode_into_vec(f: &TpackFile) -> Sample {
+    let total: u64 = f.tensors().iter().map(|t| t.nbytes).sum();
+    let (s, out) = sample(|| {
         let mut out = vec![0u8; total as usize];
         let mut rest = &mut out[..];
         for (i, info) in f.tensors().iter().enumerate() {
@@ -345,12 +371,10 @@ fn decode_in_memory(path: &Path, owned: bool) -> Duration {
             f.read_tensor(i, piece).unwrap();
             rest = tail;
         }
-        if round > 0 {
-            times.push(t.elapsed());
-        }
-        std::hint::black_box(&out);
-    }
-    median(times)
+        out
+    });
+    std::hint::black_box(&out);
+    s
 }
 
 /// Reading one tensor costs time in proportion to that tensor, not the file.

@@ -2,6 +2,8 @@
 //! peak anonymous memory sampled from /proc.
 #![allow(dead_code)]
 
+pub mod zipnn;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
