@@ -4,7 +4,7 @@
 set -e
 cd "$(dirname "$0")"
 F=../fixtures
-mkdir -p corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline corpus/numpy
+mkdir -p corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline corpus/numpy corpus/encode
 find $F/numpy -name "*.np[yz]" -exec cp {} corpus/numpy/ \;
 find $F/safetensors -name '*.safetensors' -exec cp {} corpus/safetensors/ \;
 find $F/gguf -name '*.gguf' -exec cp {} corpus/gguf/ \;
@@ -28,3 +28,11 @@ $T convert $F/safetensors/cast/source.safetensors -o corpus/tpack/raw.tpack --fo
 # ...and by the independent Python writer (fixtures/tpack/spec), rejects included.
 find $F/tpack -name '*.tpack' -exec cp {} corpus/tpack/ \;
 for d in safetensors gguf pytorch tpack numpy; do cp corpus/$d/* corpus/pipeline/ 2>/dev/null || true; done
+# The writer's codecs: tensor bytes of the safetensors fixtures behind a codec
+# byte (rplanes2, rplanes4, planes8 at level 2, zstd) and a split byte.
+for f in $F/safetensors/valid/*.safetensors $F/safetensors/cast/*.safetensors; do
+  for pick in 5 6 12 1; do
+    python3 -c "import sys; sys.stdout.buffer.write(bytes([int(sys.argv[2]), 128]) + open(sys.argv[1], 'rb').read())" "$f" $pick \
+      > "corpus/encode/$(basename "$f").$pick"
+  done
+done

@@ -35,6 +35,8 @@ struct Stored {
 }
 
 /// Writes chunks at increasing offsets of an output and remembers where.
+/// Compression runs on rayon's pool, and the output is written from a pool
+/// thread while the next chunks compress, hence `W: Send` for writing tensors.
 pub struct ChunkWriter<W: Write> {
     out: W,
     pos: u64,
