@@ -266,12 +266,19 @@ fn compress_planes(
     Ok(at)
 }
 
-/// Which compressor makes `data` smallest (the first of equals).
+/// Which compressor makes `data` smallest (the first of equals). The last
+/// (largest blocks) is tried first: when even it cannot shrink `data` (a
+/// plane of near-random mantissa bytes), smaller blocks, which only add block
+/// headers, are not tried.
 fn smallest(compressors: &mut [Compressor<'static>], data: &[u8], trial: &mut Vec<u8>) -> io::Result<usize> {
-    let mut best = (0, usize::MAX);
-    for (k, c) in compressors.iter_mut().enumerate() {
+    let last = compressors.len() - 1;
+    let mut best = (last, compress_into(&mut compressors[last], data, trial)?);
+    if best.1 >= data.len() {
+        return Ok(last);
+    }
+    for (k, c) in compressors[..last].iter_mut().enumerate().rev() {
         let len = compress_into(c, data, trial)?;
-        if len < best.1 {
+        if len <= best.1 {
             best = (k, len);
         }
     }
