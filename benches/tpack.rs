@@ -126,88 +126,76 @@ fn main() {
 fn whole_process(bin: &str, input: &Path, packed: &Path, gibs: f64) {
     let dir = packed.parent().unwrap();
     let (back, zst, unz) = (dir.join("back.safetensors"), dir.join("x.zst"), dir.join("x.unz"));
-    let mut times: [Vec<Duration>; 4] = Default::default();
-    let mut peak = (0u64, 0u64);
+    // Per direction: tensorcast's input and output, zstd's, zstd's flags.
+    let steps = [
+        (input, packed, input, &zst, "-3 -T0"),
+        (packed, &back, &zst, &unz, "-d"),
+    ];
+    // times[step][0 tensorcast, 1 zstd]; peak RssAnon of tensorcast per step.
+    let mut times: [[Vec<Duration>; 2]; 2] = Default::default();
+    let mut peak = [0u64; 2];
     for round in 0..=ROUNDS {
         let ours_first = round % 2 == 0;
-        for ours in [ours_first, !ours_first] {
-            settle(&[if ours { packed } else { &zst }]);
-            warm(input);
-            let r = if ours {
-                run(Command::new(bin)
-                    .arg("convert")
-                    .arg(input)
-                    .arg("-o")
-                    .arg(packed)
-                    .arg("-q"))
-            } else {
-                run(Command::new("sh").arg("-c").arg(format!(
-                    "zstd -q -f -3 -T0 '{}' -o '{}' && sync '{}'",
-                    input.display(),
-                    zst.display(),
-                    zst.display()
-                )))
-            };
-            if ours {
-                peak.0 = peak.0.max(r.peak_anon_kib);
-            }
-            if round > 0 {
-                times[if ours { 0 } else { 2 }].push(r.time);
-            }
-        }
-        for ours in [ours_first, !ours_first] {
-            settle(&[if ours { &back } else { &unz }]);
-            let r = if ours {
-                warm(packed);
-                run(Command::new(bin)
-                    .arg("convert")
-                    .arg(packed)
-                    .arg("-o")
-                    .arg(&back)
-                    .arg("-q"))
-            } else {
-                warm(&zst);
-                run(Command::new("sh").arg("-c").arg(format!(
-                    "zstd -q -f -d '{}' -o '{}' && sync '{}'",
-                    zst.display(),
-                    unz.display(),
-                    unz.display()
-                )))
-            };
-            if ours {
-                peak.1 = peak.1.max(r.peak_anon_kib);
-            }
-            if round > 0 {
-                times[if ours { 1 } else { 3 }].push(r.time);
+        for (k, &(src, dst, zsrc, zdst, flags)) in steps.iter().enumerate() {
+            for ours in [ours_first, !ours_first] {
+                let (from, to) = if ours { (src, dst) } else { (zsrc, zdst.as_path()) };
+                settle(&[to]);
+                warm(from);
+                let r = if ours {
+                    run(Command::new(bin)
+                        .arg("convert")
+                        .arg(from)
+                        .arg("-o")
+                        .arg(to)
+                        .arg("-q"))
+                } else {
+                    let (f, t) = (from.display(), to.display());
+                    run(Command::new("sh")
+                        .arg("-c")
+                        .arg(format!("zstd -q -f {flags} '{f}' -o '{t}' && sync '{t}'")))
+                };
+                if ours {
+                    peak[k] = peak[k].max(r.peak_anon_kib);
+                }
+                if round > 0 {
+                    times[k][usize::from(!ours)].push(r.time);
+                }
             }
         }
     }
     let raw = std::fs::metadata(input).unwrap().len() as f64;
     assert_eq!(std::fs::metadata(&back).unwrap().len() as f64, raw);
-    let rate = |v: &[Duration]| {
-        let mut r: Vec<f64> = v.iter().map(|d| gibs / d.as_secs_f64()).collect();
-        r.sort_by(f64::total_cmp);
-        format!("{:>5.2} [{:.2}-{:.2}]", r[r.len() / 2], r[0], r[r.len() - 1])
-    };
-    for (name, file, c, d) in [
-        ("tensorcast tpack (process)", packed, &times[0], &times[1]),
-        ("zstd -3 -T0 (process)", zst.as_path(), &times[2], &times[3]),
+    let rate = |v: &[Duration]| spread(v.iter().map(|d| gibs / d.as_secs_f64()).collect());
+    for (who, name, file) in [
+        (0, "tensorcast tpack (process)", packed),
+        (1, "zstd -3 -T0 (process)", &zst),
     ] {
         println!(
             "  {name:<28} size {:>6.2}%  compress {}  decompress {}",
             100.0 * std::fs::metadata(file).unwrap().len() as f64 / raw,
-            rate(c),
-            rate(d)
+            rate(&times[0][who]),
+            rate(&times[1][who])
         );
     }
     println!(
         "    tensorcast peak RssAnon: compress {:.1} MiB, decompress {:.1} MiB",
-        peak.0 as f64 / 1024.0,
-        peak.1 as f64 / 1024.0
+        peak[0] as f64 / 1024.0,
+        peak[1] as f64 / 1024.0
     );
     for p in [&back, &zst, &unz] {
         let _ = std::fs::remove_file(p);
     }
+}
+
+/// "median [slowest-fastest]" of per-round rates.
+fn spread(mut rates: Vec<f64>) -> String {
+    rates.sort_by(f64::total_cmp);
+    format!(
+        "{:>5.2} [{:.2}-{:.2}]",
+        rates[rates.len() / 2],
+        rates[0],
+        rates[rates.len() - 1]
+    )
 }
 
 /// In memory, as ZipNN works: the library's compress of every tensor and its
@@ -242,15 +230,11 @@ fn in_memory(input: &Path, packed: &Path, zipnn_dtype: &str, gibs: f64) {
         }
     }
     let rate = |v: &[Sample]| {
-        let mut r: Vec<f64> = v.iter().map(|s| gibs / s.wall).collect();
-        r.sort_by(f64::total_cmp);
         let mut user: Vec<f64> = v.iter().map(|s| s.user / gibs).collect();
         user.sort_by(f64::total_cmp);
         format!(
-            "{:>5.2} [{:.2}-{:.2}] (user CPU {:.2} s/GiB)",
-            r[r.len() / 2],
-            r[0],
-            r[r.len() - 1],
+            "{} (user CPU {:.2} s/GiB)",
+            spread(v.iter().map(|s| gibs / s.wall).collect()),
             user[user.len() / 2]
         )
     };

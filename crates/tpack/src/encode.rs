@@ -24,7 +24,7 @@ pub fn encode(data: &[u8], codec: Codec, level: i32) -> (Codec, Vec<u8>) {
         cell.as_mut().expect("just set").encode(data, codec, level)
     });
     match encoded {
-        Ok(Some((used, stored))) if stored.len() < data.len() => (used, stored),
+        Ok(Some(smaller)) => smaller,
         _ => (Codec::Raw, data.to_vec()),
     }
 }
@@ -95,7 +95,8 @@ impl Encoder {
         })
     }
 
-    /// The codec used and the stored bytes, or None to store raw.
+    /// The codec used and the stored bytes, or None when they would not be
+    /// smaller than `data` (stored raw).
     fn encode(&mut self, data: &[u8], codec: Codec, level: i32) -> io::Result<Option<(Codec, Vec<u8>)>> {
         let (used, n) = match codec {
             Codec::Raw => return Ok(None),
@@ -117,7 +118,7 @@ impl Encoder {
                 compress_into(self.contexts.leveled(level)?, data, &mut self.out)?,
             ),
         };
-        Ok(Some((used, self.out[..n].to_vec())))
+        Ok((n < data.len()).then(|| (used, self.out[..n].to_vec())))
     }
 
     /// The strategy that makes the smallest output on a sample of the chunk

@@ -148,7 +148,7 @@ impl<W: Write + Send> ChunkWriter<W> {
                 group.push(piece?);
             }
             // The previous group is written while this one is compressed
-            // (on two cores, writing in turn left one idle a third of the time).
+            // (writing in turn left the other cores idle meanwhile).
             let (wrote, next) = rayon::join(
                 || self.store(std::mem::take(&mut encoded), &mut stored, info, path),
                 || {
