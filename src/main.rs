@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tensorcast::{DType, Format};
+use tensorcast::{DType, Options};
 
 mod progress;
 use progress::Verbosity;
@@ -69,69 +69,7 @@ impl LimitArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Convert INPUT into OUTPUT (input format detected from its bytes).
-    Convert {
-        /// The file to read (a `.safetensors.index.json` opens a sharded checkpoint).
-        #[arg(required_unless_present = "batch")]
-        input: Option<PathBuf>,
-        /// The file to write.
-        #[arg(short, long, required_unless_present = "batch")]
-        output: Option<PathBuf>,
-        /// Convert many files, in parallel (-j): a directory (walked; shards
-        /// covered by an index or a first split part are not converted twice),
-        /// a file listing one input per line, or `-` for such a list on stdin.
-        /// Outputs mirror the inputs' layout under --out-dir; outputs already
-        /// complete and newer than their input are skipped. Prints one JSON
-        /// line per file; exits 1 if any file failed.
-        #[arg(long, value_name = "DIR|LIST|-", conflicts_with_all = ["input", "output"], requires_all = ["out_dir", "to"])]
-        batch: Option<String>,
-        /// Where --batch writes its outputs.
-        #[arg(long, value_name = "DIR")]
-        out_dir: Option<PathBuf>,
-        /// Write --batch's JSON lines to FILE instead of stdout.
-        #[arg(long, value_name = "FILE")]
-        report: Option<PathBuf>,
-        /// Output format (default: from the output's extension).
-        #[arg(long, value_parser = parse_format)]
-        to: Option<Format>,
-        /// Cast floating-point tensors to this dtype (f64, f32, f16, bf16,
-        /// f8_e4m3, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0); integer and
-        /// bool tensors keep theirs.
-        #[arg(long, value_parser = parse_cast_dtype)]
-        dtype: Option<DType>,
-        /// Replace OUTPUT if it exists.
-        #[arg(long)]
-        force: bool,
-        /// Keep block-quantized tensors as raw blocks (GGUF output); without it
-        /// they are dequantized to f32 (or --dtype), bit-identical to gguf-py.
-        #[arg(long)]
-        keep_quantized: bool,
-        /// Quantize float weight matrices (2+ dims, rows divisible by 32) to
-        /// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (GGUF output), as gguf-py does.
-        #[arg(long, value_name = "TYPE", value_parser = parse_quant)]
-        quantize: Option<tensorcast::QuantType>,
-        /// Split safetensors output into shards of at most SIZE (e.g. 5GB, 2GiB),
-        /// with a Hugging Face index file.
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-        max_shard_size: Option<u64>,
-        /// tpack output: zstd level (1-22; default 3), or `none` for raw
-        /// chunks. Floats use byte planes + zstd; chunks that would not
-        /// shrink are stored raw.
-        #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "3", value_parser = parse_level)]
-        compress: Option<i32>,
-        /// Keep only tensors whose names match GLOB (`*`, `?`); repeatable.
-        #[arg(long, value_name = "GLOB")]
-        include: Vec<String>,
-        /// Drop tensors whose names match GLOB; repeatable.
-        #[arg(long, value_name = "GLOB")]
-        exclude: Vec<String>,
-        /// Rename tensors whose names start with FROM to start with TO, or with
-        /// `re:PATTERN=TO` replace a regex match (`$1` for groups); repeatable,
-        /// first matching rule wins.
-        #[arg(long, value_name = "FROM=TO", value_parser = tensorcast::Selection::parse_rename)]
-        rename: Vec<(String, String)>,
-        #[command(flatten)]
-        pytorch: PytorchArgs,
-    },
+    Convert(Box<ConvertArgs>),
     /// Compare two files of any formats: names, dtypes, shapes and values
     /// (bit for bit unless --atol/--rtol). Exit 0 equal, 1 different.
     Diff {
@@ -179,6 +117,72 @@ enum Command {
     },
 }
 
+/// `convert`'s own flags.
+#[derive(clap::Args)]
+struct ConvertArgs {
+    /// The file to read (a `.safetensors.index.json` opens a sharded checkpoint).
+    #[arg(required_unless_present = "batch")]
+    input: Option<PathBuf>,
+    /// The file to write.
+    #[arg(short, long, required_unless_present = "batch")]
+    output: Option<PathBuf>,
+    /// Convert many files, in parallel (-j): a directory (walked; shards
+    /// covered by an index or a first split part are not converted twice),
+    /// a file listing one input per line, or `-` for such a list on stdin.
+    /// Outputs mirror the inputs' layout under --out-dir; outputs already
+    /// complete and newer than their input are skipped. Prints one JSON
+    /// line per file; exits 1 if any file failed.
+    #[arg(long, value_name = "DIR|LIST|-", conflicts_with_all = ["input", "output"], requires_all = ["out_dir", "to"])]
+    batch: Option<String>,
+    /// Where --batch writes its outputs.
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Write --batch's JSON lines to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Output format (default: from the output's extension).
+    #[arg(long, value_parser = parse_format)]
+    to: Option<String>,
+    /// Cast floating-point tensors to this dtype (f64, f32, f16, bf16,
+    /// f8_e4m3, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0); integer and
+    /// bool tensors keep theirs.
+    #[arg(long, value_parser = parse_cast_dtype)]
+    dtype: Option<DType>,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Keep block-quantized tensors as raw blocks (GGUF output); without it
+    /// they are dequantized to f32 (or --dtype), bit-identical to gguf-py.
+    #[arg(long)]
+    keep_quantized: bool,
+    /// Quantize float weight matrices (2+ dims, rows divisible by 32) to
+    /// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (GGUF output), as gguf-py does.
+    #[arg(long, value_name = "TYPE", value_parser = parse_quant)]
+    quantize: Option<tensorcast::QuantType>,
+    /// Split safetensors output into shards of at most SIZE (e.g. 5GB, 2GiB),
+    /// with a Hugging Face index file.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_shard_size: Option<u64>,
+    /// tpack output: zstd level (1-22; default 3), or `none` for raw
+    /// chunks. Floats use byte planes + zstd; chunks that would not
+    /// shrink are stored raw.
+    #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "3", value_parser = parse_level)]
+    compress: Option<i32>,
+    /// Keep only tensors whose names match GLOB (`*`, `?`); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+    /// Drop tensors whose names match GLOB; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Rename tensors whose names start with FROM to start with TO, or with
+    /// `re:PATTERN=TO` replace a regex match (`$1` for groups); repeatable,
+    /// first matching rule wins.
+    #[arg(long, value_name = "FROM=TO", value_parser = tensorcast::Selection::parse_rename)]
+    rename: Vec<(String, String)>,
+    #[command(flatten)]
+    pytorch: PytorchArgs,
+}
+
 /// Options for PyTorch checkpoints (.pt/.pth/.bin/.ckpt).
 #[derive(clap::Args)]
 struct PytorchArgs {
@@ -201,13 +205,54 @@ struct PytorchArgs {
 }
 
 impl PytorchArgs {
-    fn open_options(self, limits: &tensorcast::Limits) -> tensorcast::OpenOptions {
-        tensorcast::OpenOptions {
-            lenient: self.lenient,
-            select: self.select,
-            strip_prefix: self.strip_prefix,
-            dedupe_tied: self.dedupe_tied,
-            limits: limits.clone(),
+    fn is_set(&self) -> bool {
+        self.lenient || self.select.is_some() || self.strip_prefix.is_some() || self.dedupe_tied
+    }
+
+    /// Reading options with these flags: PyTorch options are set only when a
+    /// flag was given, so the library refuses them for other formats.
+    fn options(self, limits: &tensorcast::Limits) -> Options {
+        let mut options = Options::with_limits(limits.clone());
+        if self.is_set() {
+            options.set(tensorcast::pytorch::PytorchOptions {
+                lenient: self.lenient,
+                flatten: tensorcast::pytorch::FlattenOptions {
+                    select: self.select,
+                    strip_prefix: self.strip_prefix,
+                    dedupe_tied: self.dedupe_tied,
+                },
+                limits: limits.clone(),
+            });
+        }
+        options
+    }
+}
+
+impl ConvertArgs {
+    /// The library's options for these flags.
+    fn options(self, limits: &tensorcast::Limits) -> tensorcast::ConvertOptions {
+        let mut options = self.pytorch.options(limits);
+        options
+            .set(tensorcast::safetensors::SafetensorsWriteOptions {
+                max_shard_bytes: self.max_shard_size,
+            })
+            .set(tensorcast::tpack::TpackWriteOptions {
+                compress: self.compress,
+            });
+        tensorcast::ConvertOptions {
+            to: self.to,
+            dtype: self.dtype,
+            force: self.force,
+            keep_quantized: self.keep_quantized,
+            quantize: self.quantize,
+            options,
+            select: tensorcast::Selection {
+                include: self.include,
+                exclude: self.exclude,
+                rename: self.rename,
+            },
+            progress: None,
+            registry: tensorcast::Registry::builtin(),
         }
     }
 }
@@ -217,18 +262,20 @@ impl PytorchArgs {
 fn run_batch(
     batch: &str,
     out_dir: &std::path::Path,
-    format: Format,
+    format: &str,
     opts: &tensorcast::ConvertOptions,
     report: Option<&std::path::Path>,
     verbosity: Verbosity,
 ) -> anyhow::Result<()> {
+    let registry = &opts.registry;
+    let format = registry.output_named(format)?;
     let jobs = if batch == "-" {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
             .context("reading the list from stdin")?;
         tensorcast::jobs_from_list(&text, out_dir, format)
     } else if std::path::Path::new(batch).is_dir() {
-        tensorcast::jobs_from_dir(batch.as_ref(), out_dir, format)
+        tensorcast::jobs_from_dir(batch.as_ref(), out_dir, format, registry)
             .with_context(|| format!("walking {batch}"))?
     } else {
         let text = std::fs::read_to_string(batch).with_context(|| format!("reading the list {batch}"))?;
@@ -254,7 +301,7 @@ fn run_batch(
         if verbosity == Verbosity::Verbose {
             eprintln!(
                 "{} {} -> {} ({:.2} s)",
-                o.status,
+                o.status.as_str(),
                 o.job.input.display(),
                 o.job.output.display(),
                 o.seconds
@@ -264,12 +311,13 @@ fn run_batch(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let count = |s: &str| outcomes.iter().filter(|o| o.status == s).count();
-    let (ok, skipped, failed) = (count("ok"), count("skipped"), count("failed"));
+    use tensorcast::Status;
+    let count = |s: Status| outcomes.iter().filter(|o| o.status == s).count();
+    let (ok, skipped, failed) = (count(Status::Ok), count(Status::Skipped), count(Status::Failed));
     let bytes_in: u64 = outcomes.iter().map(|o| o.bytes_in).sum();
     let bytes_out: u64 = outcomes
         .iter()
-        .filter(|o| o.status != "failed")
+        .filter(|o| o.status != Status::Failed)
         .map(|o| o.bytes_out)
         .sum();
     if verbosity != Verbosity::Quiet {
@@ -278,7 +326,7 @@ fn run_batch(
             outcomes.len()
         );
     }
-    for o in outcomes.iter().filter(|o| o.status == "failed") {
+    for o in outcomes.iter().filter(|o| o.status == Status::Failed) {
         // The error names the file already.
         eprintln!("failed: {}", o.error.as_deref().unwrap_or(""));
     }
@@ -304,8 +352,21 @@ fn parse_level(s: &str) -> Result<i32, String> {
     }
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse()
+/// A `--to` value: a format the build can write.
+fn parse_format(s: &str) -> Result<String, String> {
+    let registry = tensorcast::Registry::builtin();
+    match registry.get(s) {
+        Some(f) if f.can_write() => Ok(f.name().to_string()),
+        Some(f) => Err(format!(
+            "{} is read-only here; --to takes {}",
+            f.name(),
+            registry.writable().join(", ")
+        )),
+        None => Err(format!(
+            "unknown format '{s}'; --to takes {}",
+            registry.writable().join(", ")
+        )),
+    }
 }
 
 fn parse_cast_dtype(s: &str) -> Result<DType, String> {
@@ -330,141 +391,180 @@ fn parse_size(s: &str) -> Result<u64, String> {
     tensorcast::parse_size(s)
 }
 
+/// What every command shares: how chatty to be and the reader limits.
+struct Session {
+    verbosity: Verbosity,
+    limits: tensorcast::Limits,
+}
+
+impl Session {
+    fn warn(&self, warnings: &[String]) {
+        if self.verbosity != Verbosity::Quiet {
+            warn_all(warnings)
+        }
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let verbosity = match (cli.quiet, cli.verbose) {
         (true, _) => Verbosity::Quiet,
         (_, true) => Verbosity::Verbose,
         _ => Verbosity::Normal,
     };
-    let warn_all = |w: &[String]| {
-        if verbosity != Verbosity::Quiet {
-            warn_all(w)
-        }
-    };
-    let limits = cli.limits.limits();
-    let plain = tensorcast::OpenOptions {
-        limits: limits.clone(),
-        ..Default::default()
+    let cx = Session {
+        verbosity,
+        limits: cli.limits.limits(),
     };
     match cli.command {
-        Command::Convert {
-            input,
-            output,
-            batch,
-            out_dir,
-            report,
-            to,
-            dtype,
-            force,
-            keep_quantized,
-            quantize,
-            max_shard_size,
-            compress,
-            include,
-            exclude,
-            rename,
-            pytorch,
-        } => {
-            let opts = tensorcast::ConvertOptions {
-                to,
-                dtype,
-                force,
-                keep_quantized,
-                quantize,
-                max_shard_bytes: max_shard_size,
-                open: pytorch.open_options(&limits),
-                compress,
-                select: tensorcast::Selection {
-                    include,
-                    exclude,
-                    rename,
-                },
-                progress: None,
-            };
-            match (batch, input, output) {
-                (Some(batch), _, _) => {
-                    let out_dir = out_dir.context("--batch needs --out-dir")?;
-                    let format = opts.to.context("--batch needs --to")?;
-                    run_batch(&batch, &out_dir, format, &opts, report.as_deref(), verbosity)?;
-                }
-                (None, Some(input), Some(output)) => {
-                    let opts = tensorcast::ConvertOptions {
-                        progress: progress::ConvertProgress::new(verbosity)
-                            .map(|p| tensorcast::ProgressHook(std::sync::Arc::new(p))),
-                        ..opts
-                    };
-                    let report = tensorcast::convert_file(&input, &output, &opts)?;
-                    warn_all(&report.warnings);
-                }
-                _ => anyhow::bail!("convert needs INPUT and -o OUTPUT, or --batch"),
-            }
-        }
+        Command::Convert(args) => convert(*args, &cx),
         Command::Append {
             file,
             inputs,
             compress,
             pytorch,
-        } => {
-            let opts = pytorch.open_options(&limits);
-            for input in inputs {
-                let source = tensorcast::open(&input, &opts)?;
-                warn_all(source.warnings());
-                tensorcast::tpack::append(&file, &*source, tensorcast::tpack_level(compress), &opts.limits)?;
-            }
+        } => append(&file, &inputs, compress, pytorch, &cx),
+        Command::Diff { a, b, atol, rtol } => diff(&a, &b, atol, rtol, &cx),
+        Command::Verify { file } => verify(&file, &cx),
+        Command::Inspect { file, json, pytorch } => inspect(&file, json, pytorch, &cx),
+    }
+}
+
+fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
+    let (batch, input, output) = (args.batch.clone(), args.input.clone(), args.output.clone());
+    let (out_dir, report) = (args.out_dir.clone(), args.report.clone());
+    let opts = args.options(&cx.limits);
+    match (batch, input, output) {
+        (Some(batch), _, _) => {
+            let out_dir = out_dir.context("--batch needs --out-dir")?;
+            let format = opts.to.clone().context("--batch needs --to")?;
+            run_batch(&batch, &out_dir, &format, &opts, report.as_deref(), cx.verbosity)
         }
-        Command::Diff { a, b, atol, rtol } => {
-            let tol = (atol.is_some() || rtol.is_some()).then(|| tensorcast::Tolerance {
-                atol: atol.unwrap_or(0.0),
-                rtol: rtol.unwrap_or(0.0),
-            });
-            let sa = tensorcast::open(&a, &plain)?;
-            let sb = tensorcast::open(&b, &plain)?;
-            let found = tensorcast::diff(&*sa, &*sb, tol)?;
-            if !found.is_empty() {
-                for d in &found {
-                    println!("{d}");
-                }
-                anyhow::bail!(
-                    "{} and {} differ in {} place(s)",
-                    a.display(),
-                    b.display(),
-                    found.len()
-                );
+        (None, Some(input), Some(output)) => {
+            if !opts.force && output.exists() {
+                anyhow::bail!("{} already exists (use --force to replace it)", output.display());
             }
-            println!(
-                "{} and {}: {} tensors equal",
-                a.display(),
-                b.display(),
-                sa.tensors().len()
-            );
-        }
-        Command::Verify { file } => {
-            let damage = tensorcast::verify(&file)?;
-            if !damage.is_empty() {
-                for d in &damage {
-                    eprintln!("damaged: {d}");
-                }
-                anyhow::bail!("{}: {} problem(s) found", file.display(), damage.len());
-            }
-            println!("{}: ok", file.display());
-        }
-        Command::Inspect { file, json, pytorch } => {
-            let source = tensorcast::open(&file, &pytorch.open_options(&limits))?;
-            warn_all(source.warnings());
-            let text = if json {
-                serde_json::to_string_pretty(&tensorcast::inspect_json(&*source))? + "\n"
-            } else {
-                tensorcast::inspect_table(&*source)
+            let opts = tensorcast::ConvertOptions {
+                progress: progress::ConvertProgress::new(cx.verbosity)
+                    .map(|p| tensorcast::ProgressHook(std::sync::Arc::new(p))),
+                ..opts
             };
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth reporting.
-            match stdout.write_all(text.as_bytes()) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other.context("writing to stdout")?,
-            }
+            let report = tensorcast::convert_file(&input, &output, &opts)?;
+            cx.warn(&report.warnings);
+            Ok(())
         }
+        _ => anyhow::bail!("convert needs INPUT and -o OUTPUT, or --batch"),
+    }
+}
+
+fn append(
+    file: &std::path::Path,
+    inputs: &[PathBuf],
+    compress: Option<i32>,
+    pytorch: PytorchArgs,
+    cx: &Session,
+) -> anyhow::Result<()> {
+    let options = pytorch.options(&cx.limits);
+    let level = tensorcast::tpack::TpackWriteOptions { compress }.level();
+    for input in inputs {
+        let source = tensorcast::open(input, &options)?;
+        cx.warn(source.warnings());
+        tensorcast::tpack::append(file, &*source, level, &options.limits)?;
     }
     Ok(())
+}
+
+fn diff(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    atol: Option<f64>,
+    rtol: Option<f64>,
+    cx: &Session,
+) -> anyhow::Result<()> {
+    let tol = (atol.is_some() || rtol.is_some()).then(|| tensorcast::Tolerance {
+        atol: atol.unwrap_or(0.0),
+        rtol: rtol.unwrap_or(0.0),
+    });
+    let plain = Options::with_limits(cx.limits.clone());
+    let sa = tensorcast::open(a, &plain)?;
+    let sb = tensorcast::open(b, &plain)?;
+    let found = tensorcast::diff(&*sa, &*sb, tol)?;
+    if !found.is_empty() {
+        for d in &found {
+            println!("{d}");
+        }
+        anyhow::bail!(
+            "{} and {} differ in {} place(s)",
+            a.display(),
+            b.display(),
+            found.len()
+        );
+    }
+    println!(
+        "{} and {}: {} tensors equal",
+        a.display(),
+        b.display(),
+        sa.tensors().len()
+    );
+    Ok(())
+}
+
+fn verify(file: &std::path::Path, cx: &Session) -> anyhow::Result<()> {
+    let damage = tensorcast::verify(file, &Options::with_limits(cx.limits.clone()))?;
+    if !damage.is_empty() {
+        for d in &damage {
+            eprintln!("damaged: {d}");
+        }
+        anyhow::bail!("{}: {} problem(s) found", file.display(), damage.len());
+    }
+    println!("{}: ok", file.display());
+    Ok(())
+}
+
+fn inspect(file: &std::path::Path, json: bool, pytorch: PytorchArgs, cx: &Session) -> anyhow::Result<()> {
+    let source = tensorcast::open(file, &pytorch.options(&cx.limits))?;
+    cx.warn(source.warnings());
+    let text = if json {
+        serde_json::to_string_pretty(&tensorcast::inspect_json(&*source))? + "\n"
+    } else {
+        tensorcast::inspect_table(&*source)
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth reporting.
+    match stdout.write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
+/// The flag that raises a limit of [`tensorcast::Limits`], by field name.
+fn limit_flag(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "max_alloc_bytes" => "--max-alloc",
+        "max_header_bytes" => "--max-header-size",
+        "max_tensors" => "--max-tensors",
+        "max_objects" => "--max-objects",
+        "max_depth" => "--max-depth",
+        _ => return None,
+    })
+}
+
+/// The CLI's advice for a library error, by kind and rule (the library
+/// never names flags).
+fn advice(e: &tensorcast::Error) -> Option<String> {
+    if let Some(flag) = e.limit_field().and_then(limit_flag) {
+        return Some(format!("raise the limit with {flag} if the file is trusted"));
+    }
+    use tensorcast::pytorch::rules;
+    if e.rule() == Some(tensorcast::numpy::rules::WRITE_DTYPE) {
+        return Some("convert with --dtype f32 (or f16) for NumPy".into());
+    }
+    match e.rule()? {
+        rules::FORBIDDEN_GLOBAL if !e.to_string().contains("even when lenient") => {
+            Some("--lenient records harmless classes as opaque metadata".into())
+        }
+        rules::SELECT_NOT_FOUND | rules::DUPLICATE_NAME => Some("pick one sub-tree with --select".into()),
+        _ => None,
+    }
 }
 
 /// Keeps freed chunk buffers (a few MiB each) in the heap instead of handing
@@ -494,6 +594,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if let Some(hint) = e.downcast_ref::<tensorcast::Error>().and_then(advice) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::from(1)
         }
     }

@@ -111,7 +111,7 @@ fn mixed_directory_completes_good_files_reports_bad_and_resumes() {
         assert!(b.exists(), "{output}");
         let a = tensorcast::adapt(
             tensorcast::open(&src.join(input), &Default::default()).unwrap(),
-            tensorcast::Format::Tpack,
+            tensorcast::Registry::builtin().get("tpack").unwrap(),
             &Default::default(),
         )
         .unwrap();

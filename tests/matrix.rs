@@ -8,12 +8,13 @@ mod common;
 
 use common::{fixture, tensorcast};
 use std::path::{Path, PathBuf};
-use tensorcast::{adapt, diff, open, ConvertOptions, Format};
+use tensorcast::{adapt, diff, open, ConvertOptions, Registry};
 
 struct Writer {
     name: &'static str,
     file: &'static str,
-    format: Format,
+    /// The registry name of the output format.
+    format: &'static str,
     args: &'static [&'static str],
     /// The path to read the result from.
     read_back: &'static str,
@@ -23,35 +24,35 @@ const WRITERS: &[Writer] = &[
     Writer {
         name: "safetensors",
         file: "out.safetensors",
-        format: Format::Safetensors,
+        format: "safetensors",
         args: &[],
         read_back: "out.safetensors",
     },
     Writer {
         name: "sharded safetensors",
         file: "out.safetensors",
-        format: Format::Safetensors,
+        format: "safetensors",
         args: &["--max-shard-size", "1KB"],
         read_back: "out.safetensors.index.json",
     },
     Writer {
         name: "gguf",
         file: "out.gguf",
-        format: Format::Gguf,
+        format: "gguf",
         args: &[],
         read_back: "out.gguf",
     },
     Writer {
         name: "tpack",
         file: "out.tpack",
-        format: Format::Tpack,
+        format: "tpack",
         args: &[],
         read_back: "out.tpack",
     },
     Writer {
         name: "npz",
         file: "out.npz",
-        format: Format::Npz,
+        format: "npz",
         args: &[],
         read_back: "out.npz",
     },
@@ -108,7 +109,7 @@ fn every_reader_into_every_writer() {
             if out.status.success() {
                 let expected = adapt(
                     open(&input, &Default::default()).unwrap(),
-                    w.format,
+                    Registry::builtin().get(w.format).unwrap(),
                     &ConvertOptions::default(),
                 )
                 .unwrap_or_else(|e| panic!("{pair}: {e}"));

@@ -133,7 +133,7 @@ fn npz_refuses_dtypes_numpy_lacks_before_writing() {
         .code(1);
     let err = String::from_utf8_lossy(&res.get_output().stderr).into_owned();
     assert!(
-        err.contains("NumPy has no dtype") && err.contains("--dtype f32"),
+        err.contains("numpy/write-dtype") && err.contains("--dtype f32"),
         "{err}"
     );
     assert!(

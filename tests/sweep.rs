@@ -10,7 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use tensorcast::{adapt, ConvertOptions, Format, Limits, Source};
+use tensorcast::{adapt, ConvertOptions, Limits, Registry, Source};
 use tensorcast_gguf::GgufFile;
 use tensorcast_pickle::{PytorchFile, PytorchOptions};
 use tensorcast_safetensors::SafetensorsFile;
@@ -89,7 +89,11 @@ fn files(dirs: &[&str], ext: &str) -> Vec<PathBuf> {
 
 /// Reads every tensor (dequantized where quantized); true when accepted.
 fn read_all(source: Box<dyn Source>, input_len: usize) -> bool {
-    let source = match adapt(source, Format::Safetensors, &ConvertOptions::default()) {
+    let source = match adapt(
+        source,
+        Registry::builtin().get("safetensors").unwrap(),
+        &ConvertOptions::default(),
+    ) {
         Ok(s) => s,
         Err(e) => {
             // Only a type without a reference dequantizer is refused here.

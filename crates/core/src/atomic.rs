@@ -128,18 +128,16 @@ impl AtomicFile {
     /// sit in a file are copied kernel-side (see the type's notes); anything
     /// else is written through the buffer.
     pub fn write_data(&mut self, data: TensorData<'_>) -> Result<u64> {
-        match data {
-            TensorData::InFile { bytes, file, offset } => {
-                self.defer_copy(file, offset, bytes.len() as u64)
+        if let TensorData::Located { bytes, origin } = &data {
+            if let Some(file) = origin.source().file() {
+                self.defer_copy(file, origin.offset(), bytes.len() as u64)
                     .map_err(|e| Error::io(&self.target, e))?;
-                Ok(bytes.len() as u64)
-            }
-            other => {
-                self.flush_pending().map_err(|e| Error::io(&self.target, e))?;
-                let (out, target) = (&mut self.out, &self.target);
-                other.for_each_chunk(|c| out.write_all(c).map_err(|e| Error::io(target, e)))
+                return Ok(bytes.len() as u64);
             }
         }
+        self.flush_pending().map_err(|e| Error::io(&self.target, e))?;
+        let (out, target) = (&mut self.out, &self.target);
+        data.for_each_chunk(|c| out.write_all(c).map_err(|e| Error::io(target, e)))
     }
 
     /// Extends the pending copy when `file[offset..offset + len]` continues
@@ -364,26 +362,15 @@ mod tests {
         let src_path = dir.path().join("src.bin");
         let src: Vec<u8> = (0..3 << 20).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(&src_path, &src).unwrap();
-        let file = File::open(&src_path).unwrap();
+        let mapped = crate::Bytes::open(&src_path).unwrap();
         let target = dir.path().join("dst.bin");
         let mut f = AtomicFile::create(&target).unwrap();
         f.write_all(b"head").unwrap();
         let big = &src[100..100 + (2 << 20)];
-        let n = f
-            .write_data(TensorData::InFile {
-                bytes: big,
-                file: &file,
-                offset: 100,
-            })
-            .unwrap();
+        let n = f.write_data(mapped.tensor_data(100, 2 << 20).unwrap()).unwrap();
         assert_eq!(n, 2 << 20);
         f.write_all(b"tail").unwrap();
-        f.write_data(TensorData::InFile {
-            bytes: &src[7..9],
-            file: &file,
-            offset: 7,
-        })
-        .unwrap();
+        f.write_data(mapped.tensor_data(7, 2).unwrap()).unwrap();
         f.commit().unwrap();
         let got = std::fs::read(&target).unwrap();
         assert_eq!(&got[..4], b"head");

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 /// Result with tensorcast's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Anything that can go wrong in a conversion.
+/// Anything that can go wrong in a conversion. Match on [`Error::kind`] (and
+/// [`Error::rule`]) rather than on message text: variants may be added.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// The input breaks a rule of its format (boxed: errors stay small on
-    /// the happy path).
+    /// The input breaks a rule of its format, or a reader or writer limit
+    /// (boxed: errors stay small on the happy path).
     #[error(transparent)]
     Format(Box<FormatError>),
     /// Reading or writing a file failed.
@@ -23,10 +25,33 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The operation asked for cannot be done (a cast that makes no sense, a
-    /// target that cannot hold a dtype).
+    /// The caller asked for something invalid: an option that does not apply,
+    /// an output that already exists, a name pattern that does not parse, a
+    /// sink driven out of order.
+    #[error("{0}")]
+    Usage(String),
+    /// The request is valid but cannot be done: a target that cannot hold a
+    /// dtype, a cast without a reference, a format that is read-only.
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// What kind of failure an [`Error`] is, for callers that react differently
+/// (a CLI choosing its advice and exit code, a batch runner deciding to retry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input breaks a rule of its format ([`Error::rule`] says which).
+    Format,
+    /// The input is valid but exceeds a [`crate::Limits`] bound
+    /// ([`Error::limit`] names the field).
+    Limit,
+    /// Invalid usage of the library or an option.
+    Usage,
+    /// A valid request that cannot be carried out.
+    Unsupported,
+    /// The operating system refused a read or write.
+    Io,
 }
 
 impl Error {
@@ -36,6 +61,25 @@ impl Error {
             path: path.as_ref().to_path_buf(),
             source,
         }
+    }
+
+    /// A limit of [`crate::Limits`] (`field`, e.g. `max_alloc_bytes`) exceeded
+    /// while reading `path`.
+    pub fn limit(path: &Path, field: &'static str, detail: impl Into<String>) -> Error {
+        FormatError::new("tensorcast", "limit-exceeded", detail)
+            .limit(field)
+            .in_file(path)
+            .into()
+    }
+
+    /// Invalid usage (see [`ErrorKind::Usage`]).
+    pub fn usage(detail: impl Into<String>) -> Error {
+        Error::Usage(detail.into())
+    }
+
+    /// A valid request that cannot be done (see [`ErrorKind::Unsupported`]).
+    pub fn unsupported(detail: impl Into<String>) -> Error {
+        Error::Unsupported(detail.into())
     }
 
     /// Attaches `path` to a format error that does not name a file yet.
@@ -51,6 +95,25 @@ impl Error {
         match self {
             Error::Format(e) => Some(e.rule),
             _ => None,
+        }
+    }
+
+    /// The [`crate::Limits`] field a limit error concerns.
+    pub fn limit_field(&self) -> Option<&'static str> {
+        match self {
+            Error::Format(e) => e.limit,
+            _ => None,
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Format(e) if e.limit.is_some() => ErrorKind::Limit,
+            Error::Format(_) => ErrorKind::Format,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
         }
     }
 }
@@ -70,7 +133,7 @@ pub enum Subject {
     Key(String),
 }
 
-/// A broken format rule: file, format, tensor or key, rule id, and detail.
+/// A broken format rule (or exceeded limit): file, format, tensor or key, rule id, and detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormatError {
     /// The file, once known (readers attach it).
@@ -86,6 +149,9 @@ pub struct FormatError {
     pub detail: String,
     /// Byte offset in the file, when it helps.
     pub offset: Option<u64>,
+    /// The [`crate::Limits`] field exceeded, when the refusal is a limit
+    /// rather than a broken rule.
+    pub limit: Option<&'static str>,
 }
 
 impl FormatError {
@@ -98,7 +164,15 @@ impl FormatError {
             rule,
             detail: detail.into(),
             offset: None,
+            limit: None,
         }
+    }
+
+    /// Marks the refusal as a [`crate::Limits`] bound (`field`, e.g.
+    /// `max_tensors`) rather than a broken rule.
+    pub fn limit(mut self, field: &'static str) -> Self {
+        self.limit = Some(field);
+        self
     }
 
     /// Names the tensor concerned.

@@ -3,8 +3,10 @@
 //! Every format crate reads into and writes out of the types defined here:
 //! [`DType`] (every safetensors dtype plus opaque ggml blocks), [`TensorInfo`],
 //! typed [`Metadata`], the [`Source`] and [`Sink`] traits that a conversion flows
-//! through one tensor at a time, dtype casts bit-identical to PyTorch, and
-//! [`AtomicFile`] for outputs that appear all at once or not at all.
+//! through one tensor at a time, dtype casts bit-identical to PyTorch, byte
+//! sources ([`Bytes`], [`ReadAt`], [`Input`]) that readers read from, write
+//! targets ([`WriteTarget`]: atomic local files, memory) that writers write
+//! to, and the [`Format`] trait each format crate implements once.
 #![deny(missing_docs)]
 
 mod atomic;
@@ -13,22 +15,30 @@ mod bytes;
 pub mod cast;
 mod dtype;
 mod error;
+mod format;
+mod input;
 mod limits;
 mod metadata;
 mod pipeline;
 mod quant;
+mod size;
 mod source;
 pub mod strided;
+mod target;
 mod tensor;
 
 pub use atomic::{file_identity, AtomicFile};
 pub use buffer::TensorBuf;
-pub use bytes::Bytes;
+pub use bytes::{Bytes, Origin, ReadAt, SourceId};
 pub use dtype::DType;
-pub use error::{Error, FormatError, Result, Subject};
+pub use error::{Error, ErrorKind, FormatError, Result, Subject};
+pub use format::{zip_first_member, Detection, Format, FormatOptions, Options, Stage};
+pub use input::{is_plain_name, Input, LocalDir, MemoryFiles, SiblingFiles};
 pub use limits::Limits;
 pub use metadata::{Metadata, Value, ValueKind};
 pub use pipeline::{check_size, convert, Plan, Sink};
 pub use quant::QuantType;
+pub use size::parse_size;
 pub use source::{Source, TensorData, CHUNK_BYTES};
+pub use target::{FileTarget, MemoryStore, MemoryTarget, TargetWriter, WriteTarget};
 pub use tensor::{element_count, TensorInfo};

@@ -45,7 +45,7 @@ impl Limits {
             return Ok(());
         }
         Err(format!(
-            "{what} needs one {bytes}-byte buffer, over the {}-byte allocation limit (raise it with --max-alloc)",
+            "{what} needs one {bytes}-byte buffer, over the {}-byte allocation limit (Limits::max_alloc_bytes)",
             self.max_alloc_bytes
         ))
     }

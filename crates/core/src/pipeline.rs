@@ -76,7 +76,7 @@ pub fn check_size(info: &TensorInfo, written: u64) -> Result<()> {
     if written == info.nbytes {
         Ok(())
     } else {
-        Err(Error::Unsupported(format!(
+        Err(Error::usage(format!(
             "tensor '{}': source delivered {written} bytes, descriptor says {}",
             info.name, info.nbytes
         )))

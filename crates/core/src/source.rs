@@ -1,6 +1,6 @@
 //! The [`Source`] trait: tensors and metadata known up front, bytes on demand.
 
-use crate::{Metadata, Result, TensorInfo};
+use crate::{Metadata, Origin, Result, TensorInfo};
 use std::borrow::Cow;
 
 /// Largest chunk a streaming source or adapter hands out at once. Memory use
@@ -11,15 +11,14 @@ pub const CHUNK_BYTES: usize = 4 << 20;
 pub enum TensorData<'a> {
     /// The bytes sit as-is in memory the source holds.
     Borrowed(&'a [u8]),
-    /// The bytes sit as-is in a mapped file at `offset`: file writers can
-    /// have the kernel copy them (`copy_file_range`) instead of reading them.
-    InFile {
-        /// The same bytes, mapped.
+    /// The bytes sit as-is in a byte source at a known place: targets may
+    /// copy them without reading (kernel-side from a mapped file), and writers
+    /// can tell when the same bytes arrive twice (tied weights).
+    Located {
+        /// The bytes themselves.
         bytes: &'a [u8],
-        /// The open file they live in.
-        file: &'a std::fs::File,
-        /// Their absolute offset in `file`.
-        offset: u64,
+        /// Where they lie.
+        origin: Origin<'a>,
     },
     /// The bytes are produced piece by piece (decompressed, cast, gathered
     /// from a view); each chunk is at most a few [`CHUNK_BYTES`].
@@ -30,7 +29,7 @@ impl<'a> TensorData<'a> {
     /// Calls `f` with each piece in order and returns the total byte count.
     pub fn for_each_chunk(self, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<u64> {
         match self {
-            TensorData::Borrowed(bytes) | TensorData::InFile { bytes, .. } => {
+            TensorData::Borrowed(bytes) | TensorData::Located { bytes, .. } => {
                 f(bytes)?;
                 Ok(bytes.len() as u64)
             }
@@ -50,7 +49,7 @@ impl<'a> TensorData<'a> {
     /// a whole tensor is held, so streaming writers never call it.
     pub fn into_vec(self) -> Result<Vec<u8>> {
         match self {
-            TensorData::Borrowed(bytes) | TensorData::InFile { bytes, .. } => Ok(bytes.to_vec()),
+            TensorData::Borrowed(bytes) | TensorData::Located { bytes, .. } => Ok(bytes.to_vec()),
             TensorData::Chunks(_) => {
                 let mut out = Vec::new();
                 self.for_each_chunk(|c| {
@@ -72,7 +71,7 @@ impl<'a> TensorData<'a> {
         let elem = elem.max(1);
         let step = (max - max % elem).max(elem);
         match self {
-            TensorData::Borrowed(bytes) | TensorData::InFile { bytes, .. } => {
+            TensorData::Borrowed(bytes) | TensorData::Located { bytes, .. } => {
                 Box::new(bytes.chunks(step).map(|c| Ok(Cow::Borrowed(c))))
             }
             TensorData::Chunks(inner) => Box::new(Aligned {

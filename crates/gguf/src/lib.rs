@@ -6,6 +6,7 @@
 //! Rule ids (cited as `gguf/<rule>` in errors) are listed in [`rules`].
 #![deny(missing_docs)]
 
+mod plugin;
 pub mod quant;
 mod read;
 pub mod rules;
@@ -14,6 +15,7 @@ mod types;
 mod value;
 mod write;
 
+pub use plugin::Gguf;
 pub use read::GgufFile;
 pub use split::{is_split_first, SplitGguf};
 pub use types::{ggml_type_id, ggml_type_name};

@@ -88,6 +88,7 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
             rules::COUNT_TOO_LARGE,
             format!("{tensor_count} tensors cannot fit in the file"),
         )
+        .limit("max_tensors")
         .at(8));
     }
     if kv_count.saturating_mul(min_kv) > c.remaining() {
@@ -153,7 +154,8 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
                 "metadata and tensor infos take {end} bytes, over the {}-byte limit",
                 limits.max_header_bytes
             ),
-        ));
+        )
+        .limit("max_header_bytes"));
     }
     let data_start = end
         .checked_next_multiple_of(alignment)
@@ -308,13 +310,13 @@ impl Source for GgufFile {
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
         let (Some(info), Some(&offset)) = (self.parsed.tensors.get(index), self.parsed.offsets.get(index))
         else {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::usage(format!(
                 "{}: no tensor #{index}",
                 self.path.display()
             )));
         };
         let data = self.bytes.tensor_data(offset, info.nbytes).ok_or_else(|| {
-            Error::Unsupported(format!(
+            Error::usage(format!(
                 "{}: tensor '{}' out of bounds",
                 self.path.display(),
                 info.name

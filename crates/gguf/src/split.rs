@@ -4,8 +4,10 @@
 use crate::read::GgufFile;
 use crate::{rules, FORMAT};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use tensorcast_core::{Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo, Value};
+use std::path::Path;
+use tensorcast_core::{
+    Error, FormatError, Input, Limits, Metadata, Result, Source, TensorData, TensorInfo, Value,
+};
 
 /// Every part of a split model, in order.
 pub struct SplitGguf {
@@ -41,16 +43,23 @@ fn bad(path: &Path, detail: impl Into<String>) -> Error {
 }
 
 /// `name-00001-of-00003.gguf` → `name-0000K-of-00003.gguf`.
-fn part_path(first: &Path, k: u64, n: u64) -> Option<PathBuf> {
-    let name = first.file_name()?.to_str()?;
+fn part_name(first: &str, k: u64, n: u64) -> Option<String> {
     let suffix = format!("-{:05}-of-{:05}.gguf", 1, n);
-    let stem = name.strip_suffix(&suffix)?;
-    Some(first.with_file_name(format!("{stem}-{k:05}-of-{n:05}.gguf")))
+    let stem = first.strip_suffix(&suffix)?;
+    Some(format!("{stem}-{k:05}-of-{n:05}.gguf"))
 }
 
 impl SplitGguf {
-    /// Opens every part, given the first one (already opened) and its path.
+    /// Opens every part, given the first one (already opened) and its path;
+    /// the other parts are looked up beside it.
     pub fn open(first: GgufFile, limits: &Limits) -> Result<SplitGguf> {
+        let input = Input::open(first.path())?;
+        Self::with_parts_beside(first, &input, limits)
+    }
+
+    /// Opens every part, given the first one (already opened from `input`);
+    /// the other parts are `input`'s siblings.
+    pub fn with_parts_beside(first: GgufFile, input: &Input, limits: &Limits) -> Result<SplitGguf> {
         let path = first.path().to_path_buf();
         let count = int(first.metadata().get("split.count")).unwrap_or(1);
         if int(first.metadata().get("split.no")).unwrap_or(0) != 0 {
@@ -65,13 +74,18 @@ impl SplitGguf {
         }
         let mut parts = vec![first];
         for k in 2..=count {
-            let p = part_path(&path, k, count).ok_or_else(|| {
-                bad(
-                    &path,
-                    format!("cannot derive part {k} of {count} from the file name"),
-                )
-            })?;
-            let part = GgufFile::open(&p, limits)?;
+            let name = input
+                .file_name()
+                .and_then(|n| part_name(n, k, count))
+                .ok_or_else(|| {
+                    bad(
+                        &path,
+                        format!("cannot derive part {k} of {count} from the file name"),
+                    )
+                })?;
+            let part = input.sibling(&name)?;
+            let p = part.name.clone();
+            let part = GgufFile::from_bytes(&p, part.bytes, limits)?;
             if int(part.metadata().get("split.no")) != Some(k - 1) {
                 return Err(bad(&p, format!("split.no should be {}", k - 1)));
             }
@@ -133,7 +147,7 @@ impl Source for SplitGguf {
         let &(p, t) = self
             .locations
             .get(index)
-            .ok_or_else(|| Error::Unsupported(format!("no tensor #{index}")))?;
+            .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
         self.parts[p].tensor_data(t)
     }
 }

@@ -3,10 +3,10 @@
 
 use crate::types::ggml_type_id;
 use crate::value::{encode, encode_str, type_of, writable};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tensorcast_core::{
-    check_size, AtomicFile, DType, Error, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value,
+    check_size, DType, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value,
+    WriteTarget,
 };
 
 /// ggml refuses tensor names of 64 bytes or more.
@@ -14,18 +14,24 @@ const MAX_NAME: usize = 63;
 
 /// Writes one GGUF v3 file.
 pub struct GgufWriter {
-    target: PathBuf,
-    file: Option<AtomicFile>,
+    /// The output until `begin` starts writing it.
+    target: Option<Box<dyn WriteTarget>>,
+    file: Option<Box<dyn WriteTarget>>,
     tensors: Vec<TensorInfo>,
     alignment: u64,
     next: usize,
 }
 
 impl GgufWriter {
-    /// A writer that will produce `target`.
+    /// A writer that will produce the local file `target`.
     pub fn new(target: &Path) -> Self {
+        Self::to_target(Box::new(FileTarget::new(target)))
+    }
+
+    /// A writer into `target`.
+    pub fn to_target(target: Box<dyn WriteTarget>) -> Self {
         GgufWriter {
-            target: target.to_path_buf(),
+            target: Some(target),
             file: None,
             tensors: Vec::new(),
             alignment: 32,
@@ -36,6 +42,10 @@ impl GgufWriter {
 
 fn unsupported(msg: String) -> Error {
     Error::Unsupported(msg)
+}
+
+fn usage(msg: String) -> Error {
+    Error::Usage(msg)
 }
 
 /// `general.alignment` as ggml reads it (a U32 power of two), accepting the
@@ -79,9 +89,9 @@ fn validate(t: &TensorInfo) -> Result<u32> {
     }
     let id = ggml_type_id(t.dtype).ok_or_else(|| {
         let fix = if t.dtype.is_float() && t.dtype != DType::C64 {
-            "cast it with --dtype (f32, f16, bf16) first"
+            "cast it to f32, f16 or bf16 first"
         } else {
-            "write safetensors, tpack or npz instead, or leave it out with --exclude"
+            "write safetensors, tpack or npz instead, or leave the tensor out"
         };
         unsupported(format!(
             "tensor '{}': GGUF has no {} type; {fix}",
@@ -150,8 +160,11 @@ impl Sink for GgufWriter {
         let align_key = alignment(&plan.metadata)?;
         self.alignment = u64::from(align_key.unwrap_or(32));
         let h = header(plan, self.alignment, align_key)?;
-        let mut f = AtomicFile::create(&self.target)?;
-        f.write_all(&h).map_err(|e| Error::io(&self.target, e))?;
+        let mut f = self
+            .target
+            .take()
+            .ok_or_else(|| usage("GGUF writer begun twice".into()))?;
+        f.write_all(&h)?;
         self.file = Some(f);
         self.tensors = plan.tensors.clone();
         self.next = 0;
@@ -163,23 +176,20 @@ impl Sink for GgufWriter {
             self.file.as_mut(),
             index == self.next && index < self.tensors.len(),
         ) else {
-            return Err(unsupported(format!(
-                "GGUF writer got tensor #{index} out of order"
-            )));
+            return Err(usage(format!("GGUF writer got tensor #{index} out of order")));
         };
         let written = f.write_data(data)?;
         check_size(&self.tensors[index], written)?;
         // Pad after every tensor, the last included, as gguf-py does.
         let pad = written.next_multiple_of(self.alignment) - written;
-        f.write_all(&vec![0u8; pad as usize])
-            .map_err(|e| Error::io(&self.target, e))?;
+        f.write_all(&vec![0u8; pad as usize])?;
         self.next += 1;
         Ok(())
     }
 
     fn finish(&mut self) -> Result<()> {
         if self.next != self.tensors.len() {
-            return Err(unsupported(format!(
+            return Err(usage(format!(
                 "GGUF writer finished after {} of {} tensors",
                 self.next,
                 self.tensors.len()
@@ -187,7 +197,7 @@ impl Sink for GgufWriter {
         }
         self.file
             .take()
-            .ok_or_else(|| unsupported("GGUF writer finished twice".into()))?
+            .ok_or_else(|| usage("GGUF writer finished twice".into()))?
             .commit()
     }
 }

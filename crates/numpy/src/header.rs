@@ -52,7 +52,8 @@ pub fn parse(bytes: &[u8], max_header: u64) -> Result<NpyHeader, FormatError> {
         return Err(err(
             rules::HEADER,
             format!("a {len}-byte header exceeds the {max_header}-byte limit"),
-        ));
+        )
+        .limit("max_header_bytes"));
     }
     let end = start + len as usize;
     let text = bytes

@@ -3,12 +3,15 @@
 //! Fortran-order arrays come out little-endian row-major, object arrays are
 //! refused without unpickling — and `.npz` written by [`NpzWriter`].
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod header;
+mod plugin;
 mod read;
 pub mod rules;
 mod write;
 
+pub use plugin::{Npy, Npz};
 pub use read::NumpyFile;
 pub use write::{check_plan, NpzWriter};
 

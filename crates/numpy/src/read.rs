@@ -194,7 +194,7 @@ impl Source for NumpyFile {
             .tensors
             .get(index)
             .zip(self.arrays.get(index))
-            .ok_or_else(|| Error::Unsupported(format!("{}: no tensor #{index}", self.path.display())))?;
+            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
         let elem = a.header.dtype.byte_size().unwrap_or(1);
         let swap = a.header.big_endian;
         let data_start = a.start as usize + a.header.data_offset;
@@ -202,7 +202,7 @@ impl Source for NumpyFile {
             (None, false) if !swap => self
                 .bytes
                 .tensor_data(data_start as u64, info.nbytes)
-                .ok_or_else(|| Error::Unsupported("array outside the file".into())),
+                .ok_or_else(|| Error::usage("array outside the file")),
             (None, false) => {
                 let src = &self.bytes[data_start..data_start + info.nbytes as usize];
                 Ok(TensorData::Chunks(Box::new(
@@ -237,7 +237,12 @@ impl Source for NumpyFile {
                     self.limits
                         .check_alloc(info.nbytes, "this deflated column-major array")
                         .map_err(|d| {
-                            Error::from(err(rules::ALLOC_LIMIT, d).tensor(&info.name).in_file(&self.path))
+                            Error::from(
+                                err(rules::ALLOC_LIMIT, d)
+                                    .limit("max_alloc_bytes")
+                                    .tensor(&info.name)
+                                    .in_file(&self.path),
+                            )
                         })?;
                     let mut all = Vec::new();
                     decoder.take(info.nbytes).read_to_end(&mut all).map_err(io)?;

@@ -16,5 +16,7 @@ pub const OBJECT: &str = "object-array";
 pub const SIZE: &str = "size";
 /// The `.npz` zip is unreadable, or holds something other than `.npy` members.
 pub const ARCHIVE: &str = "archive";
+/// Writing: a tensor whose dtype NumPy has no equivalent for (bf16, fp8, blocks).
+pub const WRITE_DTYPE: &str = "write-dtype";
 /// A column-major deflated array would need a buffer over `Limits::max_alloc_bytes`.
 pub const ALLOC_LIMIT: &str = "alloc-limit";

@@ -2,10 +2,11 @@
 //! `numpy.savez` makes, streamed one tensor at a time, with ZIP64 records
 //! when a member or the archive passes 4 GiB.
 
-use crate::header;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use tensorcast_core::{check_size, AtomicFile, Error, Plan, Result, Sink, TensorData, TensorInfo};
+use crate::{header, rules};
+use std::path::Path;
+use tensorcast_core::{
+    check_size, Error, FileTarget, FormatError, Plan, Result, Sink, TensorData, TensorInfo, WriteTarget,
+};
 
 const LIMIT32: u64 = 0xFFFF_FFFF;
 /// 1980-01-01, the zip epoch (deterministic output: no clock).
@@ -20,18 +21,24 @@ struct Member {
 
 /// A [`Sink`] writing an `.npz` atomically.
 pub struct NpzWriter {
-    target: PathBuf,
-    file: Option<AtomicFile>,
+    /// The output until `begin` starts writing it.
+    target: Option<Box<dyn WriteTarget>>,
+    file: Option<Box<dyn WriteTarget>>,
     pos: u64,
     plan: Vec<TensorInfo>,
     members: Vec<Member>,
 }
 
 impl NpzWriter {
-    /// A writer for `target`.
+    /// A writer for the local file `target`.
     pub fn new(target: &Path) -> NpzWriter {
+        Self::to_target(Box::new(FileTarget::new(target)))
+    }
+
+    /// A writer into `target`.
+    pub fn to_target(target: Box<dyn WriteTarget>) -> NpzWriter {
         NpzWriter {
-            target: target.to_path_buf(),
+            target: Some(target),
             file: None,
             pos: 0,
             plan: Vec::new(),
@@ -43,8 +50,8 @@ impl NpzWriter {
         let file = self
             .file
             .as_mut()
-            .ok_or_else(|| Error::Unsupported("npz writer not begun".into()))?;
-        file.write_all(bytes).map_err(|e| Error::io(&self.target, e))?;
+            .ok_or_else(|| Error::usage("npz writer not begun"))?;
+        file.write_all(bytes)?;
         self.pos += bytes.len() as u64;
         Ok(())
     }
@@ -54,10 +61,16 @@ impl NpzWriter {
 pub fn check_plan(plan: &Plan) -> Result<()> {
     for t in &plan.tensors {
         if header::dtype_descr(t.dtype).is_none() {
-            return Err(Error::Unsupported(format!(
-                "tensor '{}' is {}, which NumPy has no dtype for: convert with --dtype f32 (or f16), or write safetensors or tpack",
-                t.name, t.dtype
-            )));
+            return Err(FormatError::new(
+                crate::FORMAT,
+                rules::WRITE_DTYPE,
+                format!(
+                    "{} has no NumPy dtype: cast it to f32 (or f16), or write safetensors or tpack",
+                    t.dtype
+                ),
+            )
+            .tensor(&t.name)
+            .into());
         }
     }
     Ok(())
@@ -134,9 +147,18 @@ fn central_header(m: &Member) -> Vec<u8> {
 
 impl Sink for NpzWriter {
     fn begin(&mut self, plan: &Plan) -> Result<()> {
-        check_plan(plan)?;
+        let name = self
+            .target
+            .as_ref()
+            .map(|t| t.name().to_path_buf())
+            .unwrap_or_default();
+        check_plan(plan).map_err(|e| e.in_file(&name))?;
         self.plan = plan.tensors.clone();
-        self.file = Some(AtomicFile::create(&self.target)?);
+        self.file = Some(
+            self.target
+                .take()
+                .ok_or_else(|| Error::usage("npz writer begun twice"))?,
+        );
         Ok(())
     }
 
@@ -146,8 +168,9 @@ impl Sink for NpzWriter {
             .get(index)
             .filter(|_| index == self.members.len())
             .cloned()
-            .ok_or_else(|| Error::Unsupported(format!("npz writer got tensor #{index} out of order")))?;
-        let descr = header::dtype_descr(info.dtype).expect("checked in begin");
+            .ok_or_else(|| Error::usage(format!("npz writer got tensor #{index} out of order")))?;
+        let descr = header::dtype_descr(info.dtype)
+            .ok_or_else(|| Error::usage(format!("tensor '{}' was not in the plan", info.name)))?;
         let npy = header::format(descr, &info.shape);
         let name = format!("{}.npy", info.name).into_bytes();
         let size = npy.len() as u64 + info.nbytes;
@@ -169,7 +192,7 @@ impl Sink for NpzWriter {
         let file = self
             .file
             .as_mut()
-            .ok_or_else(|| Error::Unsupported("npz writer not begun".into()))?;
+            .ok_or_else(|| Error::usage("npz writer not begun"))?;
         file.write_at(offset + 14, &crc.to_le_bytes())?;
         self.members.push(Member {
             name,
@@ -216,7 +239,7 @@ impl Sink for NpzWriter {
         let file = self
             .file
             .take()
-            .ok_or_else(|| Error::Unsupported("npz writer not begun".into()))?;
+            .ok_or_else(|| Error::usage("npz writer not begun"))?;
         file.commit()
     }
 }

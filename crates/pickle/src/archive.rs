@@ -156,7 +156,8 @@ fn read_record(bytes: &[u8], r: &Record, max: u64) -> Result<Vec<u8>, FormatErro
         return Err(err(
             rules::BAD_ARCHIVE,
             format!("a {}-byte metadata record exceeds the {max}-byte limit", r.len),
-        ));
+        )
+        .limit("max_header_bytes"));
     }
     let start = r.offset as usize;
     match r.deflated {

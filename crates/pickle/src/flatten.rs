@@ -79,7 +79,7 @@ fn select(root: Item, path: &str) -> Result<Item, FormatError> {
             return Err(FormatError::new(
                 crate::FORMAT,
                 rules::SELECT_NOT_FOUND,
-                format!("--select {path}: no entry '{rest}' here"),
+                format!("selecting '{path}': no entry '{rest}' here"),
             )
             .key(path));
         };
@@ -221,7 +221,7 @@ fn check_unique(flat: &Flat) -> Result<(), FormatError> {
             return Err(FormatError::new(
                 crate::FORMAT,
                 rules::DUPLICATE_NAME,
-                "two tensors flatten to the same name (use --select to pick one sub-tree)",
+                "two tensors flatten to the same name (select one sub-tree)",
             )
             .tensor(name));
         }

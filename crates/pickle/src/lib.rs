@@ -10,11 +10,13 @@
 //!
 //! Rule ids (cited as `pytorch/<rule>` in errors) are listed in [`rules`].
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod allowlist;
 mod archive;
 mod dtypes;
 mod flatten;
+mod plugin;
 pub mod rules;
 mod source;
 pub mod torch;
@@ -22,6 +24,7 @@ mod view;
 pub mod vm;
 
 pub use flatten::{FlattenOptions, BARE_TENSOR_NAME};
+pub use plugin::Pytorch;
 pub use source::{PytorchFile, PytorchOptions};
 
 /// The format name used in errors and `inspect`.

@@ -85,7 +85,8 @@ impl PytorchFile {
             return Err(err(
                 rules::TOO_MANY_OBJECTS,
                 format!("more than {} tensors", opts.limits.max_tensors),
-            ));
+            )
+            .limit("max_tensors"));
         }
         let mut tensors = Vec::with_capacity(flat.tensors.len());
         let mut plans = Vec::with_capacity(flat.tensors.len());
@@ -201,7 +202,7 @@ impl Source for PytorchFile {
             .tensors
             .get(index)
             .zip(self.plans.get(index))
-            .ok_or_else(|| Error::Unsupported(format!("{}: no tensor #{index}", self.path.display())))?;
+            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
         let rec = plan.record;
         if rec.deflated.is_none() {
             if let Some(off) = plan.layout.contiguous_offset() {
@@ -210,7 +211,7 @@ impl Source for PytorchFile {
                     return self
                         .bytes
                         .tensor_data(rec.offset + off, info.nbytes)
-                        .ok_or_else(|| Error::Unsupported("record range outside the file".into()));
+                        .ok_or_else(|| Error::usage("record range outside the file"));
                 }
             }
             let start = rec.offset as usize;

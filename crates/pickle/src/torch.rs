@@ -93,9 +93,9 @@ pub fn check_globals(pickle: &Pickle, lenient: bool) -> Result<(), FormatError> 
         if let Node::Global { module, name, pos } = node {
             if classify(module, name, lenient).is_none() {
                 let how = if lenient {
-                    "is refused even with --lenient: it exists to run code"
+                    "is refused even when lenient: it exists to run code"
                 } else {
-                    "is not on the allowlist (nothing was imported or called; --lenient records harmless classes as opaque values)"
+                    "is not on the allowlist (nothing was imported or called; lenient reading records harmless classes as opaque values)"
                 };
                 return Err(err(rules::FORBIDDEN_GLOBAL, format!("global '{module}.{name}' {how}")).at(*pos));
             }
@@ -154,7 +154,8 @@ impl<'p> Walk<'p> {
                         "values nest deeper than {} levels (or refer to themselves)",
                         self.max_depth
                     ),
-                ),
+                )
+                .limit("max_depth"),
                 path,
             ));
         }

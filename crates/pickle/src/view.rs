@@ -146,7 +146,7 @@ pub fn inflated<'a>(
     let extent = layout.extent_bytes()?;
     limits
         .check_alloc(extent, "this view of a deflated storage")
-        .map_err(|d| err(rules::ALLOC_LIMIT, d))?;
+        .map_err(|d| err(rules::ALLOC_LIMIT, d).limit("max_alloc_bytes"))?;
     let mut buf = Vec::new();
     decoder
         .take(extent)

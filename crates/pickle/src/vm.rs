@@ -225,10 +225,12 @@ impl<'a> Vm<'a> {
 
     fn push_node(&mut self, node: Node) -> Result<NodeId, FormatError> {
         if self.nodes.len() >= self.limits.max_nodes {
-            return Err(self.fail(
-                rules::TOO_MANY_OBJECTS,
-                format!("more than {} pickle objects", self.limits.max_nodes),
-            ));
+            return Err(self
+                .fail(
+                    rules::TOO_MANY_OBJECTS,
+                    format!("more than {} pickle objects", self.limits.max_nodes),
+                )
+                .limit("max_objects"));
         }
         let id = self.nodes.len() as NodeId;
         self.nodes.push(node);

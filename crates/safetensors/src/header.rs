@@ -42,6 +42,7 @@ pub fn parse_header(file: &[u8], limits: &Limits) -> Result<Header> {
                 limits.max_header_bytes
             ),
         )
+        .limit("max_header_bytes")
         .at(0)
         .into());
     }
@@ -74,6 +75,7 @@ pub fn parse_header(file: &[u8], limits: &Limits) -> Result<Header> {
                 rules::TOO_MANY_TENSORS,
                 format!("more than {} tensors", limits.max_tensors),
             )
+            .limit("max_tensors")
             .into());
         }
         found.push(parse_tensor(name, &value, limits)?);

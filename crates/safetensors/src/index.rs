@@ -5,8 +5,10 @@ use crate::read::SafetensorsFile;
 use crate::{rules, FORMAT};
 use serde_json::Value as Json;
 use std::collections::HashMap;
-use std::path::{Component, Path};
-use tensorcast_core::{Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo, Value};
+use std::path::Path;
+use tensorcast_core::{
+    is_plain_name, Error, FormatError, Input, Limits, Metadata, Result, Source, TensorData, TensorInfo, Value,
+};
 
 /// File name suffix of a sharded checkpoint's index.
 pub const INDEX_SUFFIX: &str = ".safetensors.index.json";
@@ -35,15 +37,24 @@ impl ShardedSafetensors {
     /// Opens the index at `path` and every shard it names (in the directory
     /// of the index). Tensors come shard by shard, in each shard's order.
     pub fn open(path: &Path, limits: &Limits) -> Result<ShardedSafetensors> {
-        let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_input(Input::open(path)?, limits)
+    }
+
+    /// Opens an index and the shards it names among the input's siblings.
+    pub fn from_input(input: Input, limits: &Limits) -> Result<ShardedSafetensors> {
+        let path = input.name.as_path();
+        let text: &[u8] = &input.bytes;
         if text.len() as u64 > limits.max_header_bytes {
-            return Err(err(
-                path,
+            return Err(FormatError::new(
+                FORMAT,
                 rules::INDEX_INVALID,
                 "index file exceeds the header size limit",
-            ));
+            )
+            .limit("max_header_bytes")
+            .in_file(path)
+            .into());
         }
-        let json: Json = serde_json::from_slice(&text).map_err(|e| {
+        let json: Json = serde_json::from_slice(text).map_err(|e| {
             err(
                 path,
                 rules::INDEX_INVALID,
@@ -54,7 +65,6 @@ impl ShardedSafetensors {
             .get("weight_map")
             .and_then(Json::as_object)
             .ok_or_else(|| err(path, rules::INDEX_INVALID, "index has no \"weight_map\" object"))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
 
         // Shards in file-name order; HF numbers them so this is also their sequence.
         let mut files: Vec<&str> = Vec::new();
@@ -67,8 +77,7 @@ impl ShardedSafetensors {
                     format!("weight_map entry for '{tensor}' is not a file name"),
                 )
             })?;
-            let rel = Path::new(file);
-            if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            if !is_plain_name(file) {
                 return Err(FormatError::new(
                     FORMAT,
                     rules::SHARD_PATH_ESCAPES,
@@ -89,7 +98,8 @@ impl ShardedSafetensors {
         let mut tensors = Vec::new();
         let mut metadata = Metadata::new();
         for (shard_index, file) in files.iter().enumerate() {
-            let shard = SafetensorsFile::open(&dir.join(file), limits)?;
+            let shard = input.sibling(file)?;
+            let shard = SafetensorsFile::from_bytes(&shard.name, shard.bytes, limits)?;
             for (k, v) in shard.metadata().iter() {
                 if metadata.get(k).is_none() {
                     metadata.push_unchecked(k.to_string(), v.clone());
@@ -158,7 +168,7 @@ impl Source for ShardedSafetensors {
         let &(shard, i) = self
             .locations
             .get(index)
-            .ok_or_else(|| Error::Unsupported(format!("no tensor #{index}")))?;
+            .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
         self.shards[shard].tensor_data(i)
     }
 }

@@ -6,17 +6,21 @@
 //! lets through. Rule ids (cited as `safetensors/<rule>` in errors) are listed
 //! in [`rules`].
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod header;
 mod index;
+mod plugin;
 mod read;
 pub mod rules;
 mod write;
 
 pub use header::{parse_header, Header};
 pub use index::{is_index_file, ShardedSafetensors, INDEX_SUFFIX};
+pub use plugin::{Safetensors, SafetensorsWriteOptions};
 pub use read::SafetensorsFile;
-pub use write::{parse_size, SafetensorsWriter};
+pub use tensorcast_core::parse_size;
+pub use write::SafetensorsWriter;
 
 /// The format name used in errors and `inspect`.
 pub const FORMAT: &str = "safetensors";

@@ -59,7 +59,7 @@ impl Source for SafetensorsFile {
             .header
             .tensors
             .get(index)
-            .ok_or_else(|| Error::Unsupported(format!("{}: no tensor #{index}", self.path.display())))?;
+            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
         // The header check proved every range lies inside the file.
         self.bytes
             .tensor_data(info.file_offset.unwrap_or(0), info.nbytes)

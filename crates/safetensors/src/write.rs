@@ -3,33 +3,43 @@
 
 use crate::index::INDEX_SUFFIX;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use tensorcast_core::{check_size, AtomicFile, Error, Metadata, Plan, Result, Sink, TensorData, TensorInfo};
+use tensorcast_core::{
+    check_size, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, WriteTarget,
+};
 
 /// Writes one safetensors file, or Hugging Face-style shards plus an index
 /// when a maximum shard size is set and the tensors exceed it.
 pub struct SafetensorsWriter {
-    target: PathBuf,
+    /// The output as named; it is written itself unless the plan shards.
+    target: Option<Box<dyn WriteTarget>>,
+    name: PathBuf,
     max_shard_bytes: Option<u64>,
     tensors: Vec<TensorInfo>,
     shards: Vec<ShardPlan>,
-    open: Vec<Option<AtomicFile>>,
+    open: Vec<Option<Box<dyn WriteTarget>>>,
     next: usize,
 }
 
 struct ShardPlan {
-    path: PathBuf,
+    /// The shard's file name; `None` for the single-file case (the target).
+    file_name: Option<String>,
     tensors: Range<usize>,
     header: Vec<u8>,
 }
 
 impl SafetensorsWriter {
-    /// A writer that will produce `target`.
+    /// A writer that will produce the local file `target`.
     pub fn new(target: &Path) -> Self {
+        Self::to_target(Box::new(FileTarget::new(target)))
+    }
+
+    /// A writer into `target` (shards, when the plan needs them, are its siblings).
+    pub fn to_target(target: Box<dyn WriteTarget>) -> Self {
         SafetensorsWriter {
-            target: target.to_path_buf(),
+            name: target.name().to_path_buf(),
+            target: Some(target),
             max_shard_bytes: None,
             tensors: Vec::new(),
             shards: Vec::new(),
@@ -48,16 +58,20 @@ impl SafetensorsWriter {
 
     /// Paths of the files `finish` will create (shards, then the index).
     pub fn outputs(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = self.shards.iter().map(|s| s.path.clone()).collect();
+        let path = |file: &Option<String>| match file {
+            Some(f) => self.name.with_file_name(f),
+            None => self.name.clone(),
+        };
+        let mut v: Vec<PathBuf> = self.shards.iter().map(|s| path(&s.file_name)).collect();
         if self.shards.len() > 1 {
-            v.push(self.index_path());
+            v.push(self.name.with_file_name(self.index_name()));
         }
         v
     }
 
     fn stem(&self) -> String {
         let name = self
-            .target
+            .name
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -66,9 +80,8 @@ impl SafetensorsWriter {
             .unwrap_or(name)
     }
 
-    fn index_path(&self) -> PathBuf {
-        self.target
-            .with_file_name(format!("{}{INDEX_SUFFIX}", self.stem()))
+    fn index_name(&self) -> String {
+        format!("{}{INDEX_SUFFIX}", self.stem())
     }
 
     fn shard_of(&self, index: usize) -> usize {
@@ -170,16 +183,11 @@ impl Sink for SafetensorsWriter {
         self.tensors = plan.tensors.clone();
         let ranges = split(&plan.tensors, self.max_shard_bytes);
         let n = ranges.len();
-        let dir_file = |name: String| self.target.with_file_name(name);
         self.shards = ranges
             .into_iter()
             .enumerate()
             .map(|(k, range)| ShardPlan {
-                path: if n == 1 {
-                    self.target.clone()
-                } else {
-                    dir_file(format!("{}-{:05}-of-{:05}.safetensors", self.stem(), k + 1, n))
-                },
+                file_name: (n > 1).then(|| format!("{}-{:05}-of-{:05}.safetensors", self.stem(), k + 1, n)),
                 header: header_bytes(&plan.tensors[range.clone()], &plan.metadata),
                 tensors: range,
             })
@@ -191,7 +199,7 @@ impl Sink for SafetensorsWriter {
 
     fn write_tensor(&mut self, index: usize, data: TensorData<'_>) -> Result<()> {
         if index != self.next || index >= self.tensors.len() {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::usage(format!(
                 "safetensors writer got tensor #{index}, expected #{}",
                 self.next
             )));
@@ -202,7 +210,7 @@ impl Sink for SafetensorsWriter {
         }
         let file = self.open[shard]
             .as_mut()
-            .ok_or_else(|| Error::Unsupported("shard not open".into()))?;
+            .ok_or_else(|| Error::usage("shard not open"))?;
         let written = file.write_data(data)?;
         check_size(&self.tensors[index], written)?;
         self.next += 1;
@@ -211,7 +219,7 @@ impl Sink for SafetensorsWriter {
 
     fn finish(&mut self) -> Result<()> {
         if self.next != self.tensors.len() {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::usage(format!(
                 "safetensors writer finished after {} of {} tensors",
                 self.next,
                 self.tensors.len()
@@ -223,7 +231,7 @@ impl Sink for SafetensorsWriter {
                 self.open[k] = Some(self.start_shard(k)?);
             }
         }
-        let files: Vec<AtomicFile> = self.open.iter_mut().filter_map(Option::take).collect();
+        let files: Vec<Box<dyn WriteTarget>> = self.open.iter_mut().filter_map(Option::take).collect();
         for f in files {
             f.commit()?;
         }
@@ -235,67 +243,42 @@ impl Sink for SafetensorsWriter {
 }
 
 impl SafetensorsWriter {
-    fn start_shard(&self, k: usize) -> Result<AtomicFile> {
+    fn start_shard(&mut self, k: usize) -> Result<Box<dyn WriteTarget>> {
         let shard = &self.shards[k];
-        let mut f = AtomicFile::create(&shard.path)?;
-        f.write_all(&shard.header)
-            .map_err(|e| Error::io(&shard.path, e))?;
+        let mut f = match &shard.file_name {
+            None => self
+                .target
+                .take()
+                .ok_or_else(|| Error::usage("output already started"))?,
+            Some(name) => self.sibling(name)?,
+        };
+        f.write_all(&shard.header)?;
         Ok(f)
+    }
+
+    fn sibling(&self, file_name: &str) -> Result<Box<dyn WriteTarget>> {
+        self.target
+            .as_ref()
+            .ok_or_else(|| Error::usage("output already started"))?
+            .sibling(file_name)
     }
 
     fn write_index(&self) -> Result<()> {
         let mut weight_map = BTreeMap::new();
         for shard in &self.shards {
-            let file = shard
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let file = shard.file_name.clone().unwrap_or_default();
             for t in &self.tensors[shard.tensors.clone()] {
                 weight_map.insert(t.name.clone(), file.clone());
             }
         }
         let total: u64 = self.tensors.iter().map(|t| t.nbytes).sum();
         let index = serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
-        let mut text = serde_json::to_string_pretty(&index).map_err(|e| Error::Unsupported(e.to_string()))?;
+        let mut text = serde_json::to_string_pretty(&index).map_err(|e| Error::unsupported(e.to_string()))?;
         text.push('\n');
-        let path = self.index_path();
-        let mut f = AtomicFile::create(&path)?;
-        f.write_all(text.as_bytes()).map_err(|e| Error::io(&path, e))?;
+        let mut f = self.sibling(&self.index_name())?;
+        f.write_all(text.as_bytes())?;
         f.commit()
     }
-}
-
-/// Parses a size like `5GB` (decimal units, as Hugging Face uses), `2GiB`
-/// (binary units), `500MB`, `100kB` or a plain byte count.
-pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("invalid size '{text}'"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" | "k" => 1_000,
-        "mb" | "m" => 1_000_000,
-        "gb" | "g" => 1_000_000_000,
-        "tb" | "t" => 1_000_000_000_000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        "tib" => 1 << 40,
-        _ => {
-            return Err(format!(
-                "invalid size unit in '{text}' (use B, KB, MB, GB, KiB, MiB, GiB)"
-            ))
-        }
-    };
-    let bytes = value * mult as f64;
-    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
-        return Err(format!("size '{text}' must be at least one byte"));
-    }
-    Ok(bytes as u64)
 }
 
 #[cfg(test)]
@@ -326,15 +309,5 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&h[8..]).unwrap();
         assert_eq!(json["w"]["data_offsets"], serde_json::json!([0, 3]));
         assert_eq!(json["__metadata__"]["format"], "pt");
-    }
-
-    #[test]
-    fn sizes_parse_like_hugging_face() {
-        assert_eq!(parse_size("5GB"), Ok(5_000_000_000));
-        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
-        assert_eq!(parse_size("1.5MB"), Ok(1_500_000));
-        assert_eq!(parse_size("123"), Ok(123));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("5XB").is_err());
     }
 }

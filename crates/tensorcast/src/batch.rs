@@ -2,10 +2,11 @@
 //! tree, resumable, one result per file.
 
 use crate::convert::{convert_file, ConvertOptions};
-use crate::detect::Format;
+use crate::Registry;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tensorcast_core::Format;
 
 /// One input and where its output goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,13 +17,36 @@ pub struct Job {
     pub output: PathBuf,
 }
 
+/// How one job ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Status {
+    /// Converted.
+    Ok,
+    /// Not converted: the output is complete and newer than the input.
+    Skipped,
+    /// The conversion failed (see [`Outcome::error`]).
+    Failed,
+}
+
+impl Status {
+    /// `ok`, `skipped` or `failed`, as the JSON report spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 /// What happened to one job.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     /// The job.
     pub job: Job,
-    /// `ok`, `skipped` (output complete and newer than the input) or `failed`.
-    pub status: &'static str,
+    /// How it ended.
+    pub status: Status,
     /// Tensor bytes read (all shards of an index); the file's size when it
     /// could not be read.
     pub bytes_in: u64,
@@ -40,7 +64,7 @@ impl Outcome {
         serde_json::json!({
             "input": self.job.input,
             "output": self.job.output,
-            "status": self.status,
+            "status": self.status.as_str(),
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "seconds": (self.seconds * 1000.0).round() / 1000.0,
@@ -52,7 +76,7 @@ impl Outcome {
 /// The output name for `name` in `format`: the extension replaced, a
 /// sharded index (`x.safetensors.index.json`) or a split GGUF first part
 /// (`x-00001-of-00003.gguf`) named after the whole model.
-fn output_name(name: &str, format: Format) -> String {
+fn output_name(name: &str, format: &dyn Format) -> String {
     let lower = name.to_ascii_lowercase();
     let stem = if let Some(s) = lower.strip_suffix(".safetensors.index.json") {
         &name[..s.len()]
@@ -63,10 +87,7 @@ fn output_name(name: &str, format: Format) -> String {
         }
     };
     let stem = strip_split_suffix(stem);
-    let ext = match format {
-        Format::Pytorch => "pt",
-        other => other.name(),
-    };
+    let ext = format.extensions().first().copied().unwrap_or(format.name());
     format!("{stem}.{ext}")
 }
 
@@ -87,11 +108,11 @@ fn strip_split_suffix(stem: &str) -> &str {
 
 /// Whether a walked file is a model input on its own: known extension, and
 /// not a shard that an index or a first split part already covers.
-fn is_model(path: &Path) -> bool {
+fn is_model(path: &Path, registry: &Registry) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
-    if Format::from_extension(path).is_none() || name.ends_with(".tensorcast-tmp") {
+    if registry.for_path(path).is_none() || name.ends_with(".tensorcast-tmp") {
         return false;
     }
     let lower = name.to_ascii_lowercase();
@@ -116,9 +137,14 @@ fn is_model(path: &Path) -> bool {
     true
 }
 
-/// Every model file under `dir`, sorted, as jobs writing into `out_dir`
-/// with the same relative layout.
-pub fn jobs_from_dir(dir: &Path, out_dir: &Path, format: Format) -> std::io::Result<Vec<Job>> {
+/// Every model file under `dir` (a file any format of `registry` names),
+/// sorted, as jobs writing `format` into `out_dir` with the same relative layout.
+pub fn jobs_from_dir(
+    dir: &Path,
+    out_dir: &Path,
+    format: &dyn Format,
+    registry: &Registry,
+) -> std::io::Result<Vec<Job>> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -131,7 +157,7 @@ pub fn jobs_from_dir(dir: &Path, out_dir: &Path, format: Format) -> std::io::Res
                 if path != out_dir {
                     stack.push(path);
                 }
-            } else if kind.is_file() && is_model(&path) {
+            } else if kind.is_file() && is_model(&path, registry) {
                 files.push(path);
             }
         }
@@ -150,7 +176,7 @@ pub fn jobs_from_dir(dir: &Path, out_dir: &Path, format: Format) -> std::io::Res
 
 /// Jobs for listed inputs (one path per line; blank lines and `#` comments
 /// skipped); relative paths keep their layout under `out_dir`.
-pub fn jobs_from_list(text: &str, out_dir: &Path, format: Format) -> Vec<Job> {
+pub fn jobs_from_list(text: &str, out_dir: &Path, format: &dyn Format) -> Vec<Job> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -197,7 +223,7 @@ pub fn run_batch(jobs: &[Job], opts: &ConvertOptions, done: impl Fn(&Outcome) + 
             let outcome = if up_to_date(&job.input, &job.output) {
                 Outcome {
                     job: job.clone(),
-                    status: "skipped",
+                    status: Status::Skipped,
                     bytes_in: std::fs::metadata(&job.input).map(|m| m.len()).unwrap_or(0),
                     bytes_out: output_bytes(&job.output),
                     seconds: 0.0,
@@ -217,7 +243,11 @@ pub fn run_batch(jobs: &[Job], opts: &ConvertOptions, done: impl Fn(&Outcome) + 
                 let file_size = std::fs::metadata(&job.input).map(|m| m.len()).unwrap_or(0);
                 Outcome {
                     job: job.clone(),
-                    status: if result.is_ok() { "ok" } else { "failed" },
+                    status: if result.is_ok() {
+                        Status::Ok
+                    } else {
+                        Status::Failed
+                    },
                     bytes_in: result.as_ref().map_or(file_size, |r| r.bytes_in),
                     bytes_out: output_bytes(&job.output),
                     seconds: start.elapsed().as_secs_f64(),
@@ -230,21 +260,23 @@ pub fn run_batch(jobs: &[Job], opts: &ConvertOptions, done: impl Fn(&Outcome) + 
         .collect()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "safetensors", feature = "tpack", feature = "numpy"))]
 mod tests {
     use super::*;
 
     #[test]
     fn output_names() {
-        assert_eq!(output_name("m.gguf", Format::Safetensors), "m.safetensors");
+        let r = Registry::builtin();
+        let f = |name: &str| r.get(name).unwrap();
+        assert_eq!(output_name("m.gguf", f("safetensors")), "m.safetensors");
         assert_eq!(
-            output_name("model.safetensors.index.json", Format::Tpack),
+            output_name("model.safetensors.index.json", f("tpack")),
             "model.tpack"
         );
         assert_eq!(
-            output_name("llama-00001-of-00003.gguf", Format::Safetensors),
+            output_name("llama-00001-of-00003.gguf", f("safetensors")),
             "llama.safetensors"
         );
-        assert_eq!(output_name("ckpt.pt", Format::Npz), "ckpt.npz");
+        assert_eq!(output_name("ckpt.gguf", f("npz")), "ckpt.npz");
     }
 }

@@ -90,21 +90,3 @@ fn human(bytes: u64) -> String {
     }
     format!("{v:.1} {}", units[u])
 }
-
-/// Checks a whole file: tpack chunks against their crc32c and codecs; other
-/// formats by opening (every structural rule) and reading every tensor.
-/// Returns one line per problem; an error when the file cannot be opened at all.
-pub fn verify(path: &std::path::Path) -> tensorcast_core::Result<Vec<String>> {
-    if crate::detect(path)? == crate::Format::Tpack {
-        let file = tensorcast_tpack::TpackFile::open(path, &Default::default())?;
-        return Ok(file.verify());
-    }
-    let source = crate::open(path, &Default::default())?;
-    let mut damage = Vec::new();
-    for (i, t) in source.tensors().iter().enumerate() {
-        if let Err(e) = source.tensor_data(i).and_then(|d| d.for_each_chunk(|_| Ok(()))) {
-            damage.push(format!("tensor '{}': {e}", t.name));
-        }
-    }
-    Ok(damage)
-}

@@ -1,5 +1,7 @@
-//! tensorcast's library facade: open any supported file as a [`Source`]
-//! (format detected from its bytes), and convert it into any writer.
+//! tensorcast's library facade: one [`Registry`] of formats (each a crate
+//! implementing [`Format`], one cargo feature each), opening any input as a
+//! [`Source`] (format detected from its bytes), and converting into any
+//! writable format, from and to files or memory.
 //!
 //! ```no_run
 //! use tensorcast::{convert_file, ConvertOptions};
@@ -9,27 +11,54 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod batch;
 mod convert;
-mod detect;
 mod diff;
 mod inspect;
-mod open;
 mod progress;
+mod registry;
 mod select;
 
-pub use batch::{jobs_from_dir, jobs_from_list, run_batch, Job, Outcome};
-pub use convert::{adapt, convert_file, create_sink, tpack_level, ConvertOptions, Report};
-pub use detect::{detect, Format};
+pub use batch::{jobs_from_dir, jobs_from_list, run_batch, Job, Outcome, Status};
+pub use convert::{adapt, convert_file, convert_input, ConvertOptions, Report};
 pub use diff::{diff, Difference, Tolerance};
-pub use inspect::{inspect_json, inspect_table, verify};
-pub use open::{open, OpenOptions};
+pub use inspect::{inspect_json, inspect_table};
 pub use progress::{Progress, ProgressHook, ProgressSink};
+pub use registry::{detect, Registry};
 pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
-    cast, convert, DType, Error, FormatError, Limits, Metadata, Plan, QuantType, Result, Sink, Source,
-    TensorBuf, TensorData, TensorInfo, Value,
+    cast, convert, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError, FormatOptions,
+    Input, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan, QuantType, ReadAt,
+    Result, Sink, Source, Stage, TensorBuf, TensorData, TensorInfo, Value, WriteTarget,
 };
-pub use tensorcast_safetensors::parse_size;
+
+/// Options for opening inputs: the limits and each format's reading options.
+pub type OpenOptions = Options;
+
+#[cfg(feature = "gguf")]
+pub use tensorcast_gguf as gguf;
+#[cfg(feature = "numpy")]
+pub use tensorcast_numpy as numpy;
+#[cfg(feature = "pytorch")]
+pub use tensorcast_pickle as pytorch;
+#[cfg(feature = "safetensors")]
+pub use tensorcast_safetensors as safetensors;
+#[cfg(feature = "tpack")]
 pub use tensorcast_tpack as tpack;
+
+/// Parses a size like `5GB` (decimal, as Hugging Face uses), `2GiB` or a
+/// plain byte count.
+pub use tensorcast_core::parse_size;
+
+/// Opens the local file at `path` with the built-in formats.
+pub fn open(path: &std::path::Path, options: &Options) -> Result<Box<dyn Source>> {
+    Registry::builtin().open(path, options)
+}
+
+/// Checks the whole local file at `path` with the built-in formats and the
+/// limits in `options`: one line per damaged part.
+pub fn verify(path: &std::path::Path, options: &Options) -> Result<Vec<String>> {
+    Registry::builtin().verify(path, options)
+}

@@ -1,5 +1,5 @@
-//! Tensor selection and renaming (`--include`, `--exclude`, `--rename`), as
-//! an adapter any source can be wrapped in.
+//! Tensor selection and renaming (globs to include and exclude, prefix and
+//! regex renames), as an adapter any source can be wrapped in.
 
 use tensorcast_core::{Error, Metadata, Result, Source, TensorData, TensorInfo};
 
@@ -13,14 +13,29 @@ pub struct Selection {
     /// `FROM=TO` renames, applied in order (the first matching rule wins): a
     /// name starting with `FROM` has that prefix replaced by `TO`; with
     /// `FROM` written `re:PATTERN`, a name matching the regex has its first
-    /// match replaced by `TO` (`$1` names a capture group).
+    /// match replaced by `TO` (`$1` names a capture group; needs the
+    /// `regex` feature).
     pub rename: Vec<(String, String)>,
 }
 
 /// One compiled rename rule.
 enum Rule {
     Prefix(String, String),
+    #[cfg(feature = "regex")]
     Regex(regex::Regex, String),
+}
+
+/// Compiles a `re:` pattern, or says why it cannot be.
+#[cfg(feature = "regex")]
+fn compile(pattern: &str) -> std::result::Result<regex::Regex, String> {
+    regex::Regex::new(pattern).map_err(|e| format!("bad rename regex '{pattern}': {e}"))
+}
+
+#[cfg(not(feature = "regex"))]
+fn compile(pattern: &str) -> std::result::Result<std::convert::Infallible, String> {
+    Err(format!(
+        "rename regex '{pattern}' needs the regex feature of the tensorcast crate"
+    ))
 }
 
 impl Selection {
@@ -33,12 +48,12 @@ impl Selection {
     pub fn parse_rename(s: &str) -> std::result::Result<(String, String), String> {
         let (from, to) = s
             .split_once('=')
-            .ok_or_else(|| format!("--rename takes FROM=TO, not '{s}'"))?;
+            .ok_or_else(|| format!("a rename is FROM=TO, not '{s}'"))?;
         if from.is_empty() {
-            return Err("--rename: FROM must not be empty".into());
+            return Err("a rename's FROM must not be empty".into());
         }
         if let Some(pattern) = from.strip_prefix("re:") {
-            regex::Regex::new(pattern).map_err(|e| format!("--rename: bad regex '{pattern}': {e}"))?;
+            compile(pattern)?;
         }
         Ok((from.to_string(), to.to_string()))
     }
@@ -47,9 +62,12 @@ impl Selection {
         self.rename
             .iter()
             .map(|(from, to)| match from.strip_prefix("re:") {
-                Some(p) => regex::Regex::new(p)
+                #[cfg(feature = "regex")]
+                Some(p) => compile(p)
                     .map(|r| Rule::Regex(r, to.clone()))
-                    .map_err(|e| Error::Unsupported(format!("--rename: bad regex '{p}': {e}"))),
+                    .map_err(Error::usage),
+                #[cfg(not(feature = "regex"))]
+                Some(p) => compile(p).map(|never| match never {}).map_err(Error::usage),
                 None => Ok(Rule::Prefix(from.clone(), to.clone())),
             })
             .collect()
@@ -69,6 +87,7 @@ fn renamed(rules: &[Rule], name: &str) -> String {
                     return format!("{to}{rest}");
                 }
             }
+            #[cfg(feature = "regex")]
             Rule::Regex(re, to) => {
                 if re.is_match(name) {
                     return re.replace(name, to.as_str()).into_owned();
@@ -127,13 +146,13 @@ impl<S: Source> Select<S> {
             let mut t = t.clone();
             t.name = renamed(&rules, &t.name);
             if t.name.is_empty() {
-                return Err(Error::Unsupported(format!(
-                    "--rename leaves tensor #{i} without a name"
+                return Err(Error::usage(format!(
+                    "renaming leaves tensor #{i} without a name"
                 )));
             }
             if let Some(prev) = seen.insert(t.name.clone(), i) {
-                return Err(Error::Unsupported(format!(
-                    "--rename gives tensors #{prev} and #{i} the same name '{}'",
+                return Err(Error::usage(format!(
+                    "renaming gives tensors #{prev} and #{i} the same name '{}'",
                     t.name
                 )));
             }
@@ -169,7 +188,7 @@ impl<S: Source> Source for Select<S> {
         let i = *self
             .keep
             .get(index)
-            .ok_or_else(|| Error::Unsupported(format!("no tensor #{index}")))?;
+            .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
         self.inner.tensor_data(i)
     }
 }

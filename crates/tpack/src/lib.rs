@@ -17,11 +17,13 @@ mod encode;
 pub mod format;
 pub mod manifest;
 mod planes;
+mod plugin;
 mod read;
 pub mod rules;
 mod write;
 
 pub use append::append;
+pub use plugin::{Tpack, TpackWriteOptions};
 pub use read::TpackFile;
 pub use write::{ChunkWriter, TpackWriter, DEFAULT_LEVEL};
 

@@ -143,7 +143,14 @@ impl TpackFile {
         let info = &self.entry(index)?.info;
         self.limits
             .check_alloc(info.nbytes, "reading a whole tensor")
-            .map_err(|d| Error::from(err(rules::ALLOC_LIMIT, d).tensor(&info.name).in_file(&self.path)))?;
+            .map_err(|d| {
+                Error::from(
+                    err(rules::ALLOC_LIMIT, d)
+                        .limit("max_alloc_bytes")
+                        .tensor(&info.name)
+                        .in_file(&self.path),
+                )
+            })?;
         let mut out = TensorBuf::zeroed(info.nbytes as usize).map_err(|e| Error::io(&self.path, e))?;
         self.read_range(index, 0, &mut out)?;
         Ok(out)
@@ -171,7 +178,7 @@ impl TpackFile {
         self.manifest
             .tensors
             .get(index)
-            .ok_or_else(|| Error::Unsupported(format!("{}: no tensor #{index}", self.path.display())))
+            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))
     }
 }
 
@@ -207,7 +214,8 @@ fn parse(bytes: &[u8], limits: &Limits) -> Result<(Slot, usize, Manifest), Forma
                 "a {}-byte manifest exceeds the {}-byte limit",
                 slot.manifest_raw_len, limits.max_header_bytes
             ),
-        ));
+        )
+        .limit("max_header_bytes"));
     }
     let text = match slot.manifest_codec {
         MANIFEST_RAW => stored.to_vec(),
@@ -225,7 +233,8 @@ fn parse(bytes: &[u8], limits: &Limits) -> Result<(Slot, usize, Manifest), Forma
         return Err(err(
             rules::MANIFEST,
             format!("more than {} tensors", limits.max_tensors),
-        ));
+        )
+        .limit("max_tensors"));
     }
     Ok((slot, index, manifest))
 }
@@ -282,7 +291,7 @@ impl Source for TpackFile {
             return self
                 .bytes
                 .tensor_data(offset, entry.info.nbytes)
-                .ok_or_else(|| Error::Unsupported("chunk range outside the file".into()));
+                .ok_or_else(|| Error::usage("chunk range outside the file"));
         }
         Ok(TensorData::Chunks(Box::new(ParallelDecode {
             bytes: Arc::clone(&self.bytes),

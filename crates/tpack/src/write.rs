@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tensorcast_core::{
-    check_size, file_identity, AtomicFile, Error, Plan, Result, Sink, TensorData, TensorInfo, CHUNK_BYTES,
+    check_size, Error, FileTarget, Plan, Result, Sink, SourceId, TargetWriter, TensorData, TensorInfo,
+    WriteTarget, CHUNK_BYTES,
 };
 
 /// zstd level used when none is given: fast, and on float planes within a
@@ -21,6 +22,10 @@ const ALIGN_FROM: u64 = 4096;
 
 /// Level for the manifest (small, written once).
 const MANIFEST_LEVEL: i32 = 9;
+
+/// Where a tensor's raw bytes came from (source and offset), their length
+/// and dtype: equal keys are the same tensor handed out twice.
+type TiedKey = ((SourceId, u64), u64, &'static str);
 
 /// A chunk ready to write: codec, stored bytes, decoded length, crc32c.
 type Encoded = (Codec, Vec<u8>, u64, u32);
@@ -42,8 +47,8 @@ pub struct ChunkWriter<W: Write> {
     pos: u64,
     level: Option<i32>,
     /// Tensors already stored, by where their bytes came from (tied weights
-    /// arrive as the same file range): stored once, referenced again.
-    seen: HashMap<(u64, u64, u64, u64, String), Vec<Chunk>>,
+    /// arrive as the same source range): stored once, referenced again.
+    seen: HashMap<TiedKey, Vec<Chunk>>,
 }
 
 impl<W: Write + Send> ChunkWriter<W> {
@@ -118,15 +123,9 @@ impl<W: Write + Send> ChunkWriter<W> {
         path: &Path,
     ) -> Result<Vec<Chunk>> {
         let key = match &data {
-            TensorData::InFile { file, offset, bytes } => file_identity(file).ok().map(|(dev, ino)| {
-                (
-                    dev,
-                    ino,
-                    *offset,
-                    bytes.len() as u64,
-                    info.dtype.name().to_string(),
-                )
-            }),
+            TensorData::Located { bytes, origin } => {
+                Some((origin.key(), bytes.len() as u64, info.dtype.name()))
+            }
             _ => None,
         };
         if let Some(chunks) = key.as_ref().and_then(|k| self.seen.get(k)) {
@@ -200,18 +199,27 @@ pub fn slot_for(generation: u64, offset: u64, stored: &[u8], raw_len: u64) -> Sl
 
 /// A [`Sink`] that writes a new tpack file atomically.
 pub struct TpackWriter {
-    target: PathBuf,
+    /// The output until `begin` starts writing it.
+    target: Option<Box<dyn WriteTarget>>,
+    name: PathBuf,
     level: Option<i32>,
-    out: Option<ChunkWriter<AtomicFile>>,
+    out: Option<ChunkWriter<TargetWriter>>,
     manifest: Manifest,
     plan: Vec<TensorInfo>,
 }
 
 impl TpackWriter {
-    /// A writer for `target`, compressing at [`DEFAULT_LEVEL`].
+    /// A writer for the local file `target`, compressing at [`DEFAULT_LEVEL`].
     pub fn new(target: &Path) -> TpackWriter {
+        Self::to_target(Box::new(FileTarget::new(target)))
+    }
+
+    /// A writer into `target` (which must offer `write_at`, for the commit
+    /// slot written last), compressing at [`DEFAULT_LEVEL`].
+    pub fn to_target(target: Box<dyn WriteTarget>) -> TpackWriter {
         TpackWriter {
-            target: target.to_path_buf(),
+            name: target.name().to_path_buf(),
+            target: Some(target),
             level: Some(DEFAULT_LEVEL),
             out: None,
             manifest: Manifest::default(),
@@ -231,16 +239,18 @@ impl Sink for TpackWriter {
         let mut names = std::collections::HashSet::new();
         for t in &plan.tensors {
             if t.name.is_empty() || !names.insert(t.name.as_str()) {
-                return Err(Error::Unsupported(format!(
+                return Err(Error::unsupported(format!(
                     "tpack: tensor name '{}' is empty or repeated",
                     t.name
                 )));
             }
         }
-        let mut file = AtomicFile::create(&self.target)?;
-        file.write_all(&preamble())
-            .map_err(|e| Error::io(&self.target, e))?;
-        self.out = Some(ChunkWriter::new(file, DATA_START, self.level));
+        let mut file = self
+            .target
+            .take()
+            .ok_or_else(|| Error::usage("tpack writer begun twice"))?;
+        file.write_all(&preamble())?;
+        self.out = Some(ChunkWriter::new(TargetWriter(file), DATA_START, self.level));
         self.plan = plan.tensors.clone();
         self.manifest = Manifest {
             metadata: plan.metadata.clone(),
@@ -253,13 +263,13 @@ impl Sink for TpackWriter {
         let out = self
             .out
             .as_mut()
-            .ok_or_else(|| Error::Unsupported("tpack writer not begun".into()))?;
+            .ok_or_else(|| Error::usage("tpack writer not begun"))?;
         let info = self
             .plan
             .get(index)
             .filter(|_| index == self.manifest.tensors.len())
-            .ok_or_else(|| Error::Unsupported(format!("tpack writer got tensor #{index} out of order")))?;
-        let chunks = out.write_tensor(info, data, &self.target)?;
+            .ok_or_else(|| Error::usage(format!("tpack writer got tensor #{index} out of order")))?;
+        let chunks = out.write_tensor(info, data, &self.name)?;
         let mut info = info.clone();
         info.file_offset = None;
         self.manifest.tensors.push(Entry { info, chunks });
@@ -270,11 +280,11 @@ impl Sink for TpackWriter {
         let mut out = self
             .out
             .take()
-            .ok_or_else(|| Error::Unsupported("tpack writer not begun".into()))?;
+            .ok_or_else(|| Error::usage("tpack writer not begun"))?;
         let (stored, raw_len) = manifest_bytes(&self.manifest);
-        let offset = out.write_blob(&stored, &self.target)?;
+        let offset = out.write_blob(&stored, &self.name)?;
         let slot = slot_for(1, offset, &stored, raw_len);
-        let mut file = out.into_inner();
+        let TargetWriter(mut file) = out.into_inner();
         file.write_at(SLOT_A, &slot.encode())?;
         file.commit()
     }

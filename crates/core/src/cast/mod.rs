@@ -68,9 +68,13 @@ impl<S: Source> Source for CastSource<S> {
         self.inner.metadata()
     }
 
+    fn warnings(&self) -> &[String] {
+        self.inner.warnings()
+    }
+
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
         let (Some(info), Some(&from)) = (self.tensors.get(index), self.from.get(index)) else {
-            return Err(Error::Unsupported(format!("no tensor #{index}")));
+            return Err(Error::usage(format!("no tensor #{index}")));
         };
         let to = info.dtype;
         let data = self.inner.tensor_data(index)?;

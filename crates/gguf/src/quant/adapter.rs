@@ -19,7 +19,7 @@ impl<S: Source> Dequantize<S> {
             if let DType::Quant(q) = t.dtype {
                 if !can_dequantize(q) {
                     return Err(Error::Unsupported(format!(
-                        "tensor '{}': {} has no reference dequantizer (ggml defines none); keep it quantized with --keep-quantized and a GGUF or tpack output",
+                        "tensor '{}': {} has no reference dequantizer (ggml defines none); keep it quantized in a GGUF or tpack output",
                         t.name,
                         q.name()
                     )));
@@ -28,7 +28,7 @@ impl<S: Source> Dequantize<S> {
                 t.nbytes = t
                     .numel()
                     .checked_mul(4)
-                    .ok_or_else(|| Error::Unsupported(format!("tensor '{}' too large", t.name)))?;
+                    .ok_or_else(|| Error::unsupported(format!("tensor '{}' too large", t.name)))?;
                 t.file_offset = None;
             }
         }
@@ -47,6 +47,10 @@ impl<S: Source> Source for Dequantize<S> {
 
     fn metadata(&self) -> &Metadata {
         self.inner.metadata()
+    }
+
+    fn warnings(&self) -> &[String] {
+        self.inner.warnings()
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {

@@ -23,7 +23,7 @@ impl<S: Source> Quantize<S> {
     pub fn new(inner: S, q: QuantType) -> Result<Self> {
         if !can_quantize(q) {
             return Err(Error::Unsupported(format!(
-                "--quantize supports Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, not {}",
+                "quantizing supports Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, not {}",
                 q.name()
             )));
         }
@@ -63,6 +63,10 @@ impl<S: Source> Source for Quantize<S> {
 
     fn metadata(&self) -> &Metadata {
         self.inner.metadata()
+    }
+
+    fn warnings(&self) -> &[String] {
+        self.inner.warnings()
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {

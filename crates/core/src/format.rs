@@ -1,0 +1,213 @@
+//! The seam every format crate plugs into: one [`Format`] value says how to
+//! recognise the format, open it as a [`Source`] and (if it can be written)
+//! create a [`Sink`] for it. The facade keeps one list of them.
+
+use crate::{Error, Input, Limits, Result, Sink, Source, WriteTarget};
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+
+/// How sure a format is that a file's first bytes are its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Detection {
+    /// Not this format.
+    No,
+    /// Could be this format, if nothing recognises it by a signature (a bare
+    /// pickle's protocol byte, a JSON index).
+    Weak,
+    /// A signature or structure that identifies the format.
+    Strong,
+}
+
+impl Detection {
+    /// Strong when `head` starts with `magic`, else no.
+    pub fn magic(head: &[u8], magic: &[u8]) -> Detection {
+        if head.starts_with(magic) {
+            Detection::Strong
+        } else {
+            Detection::No
+        }
+    }
+}
+
+/// The name of a zip archive's first member, read from its local header
+/// (torch zips start with `<folder>/data.pkl`, NumPy's with `name.npy`).
+pub fn zip_first_member(head: &[u8]) -> Option<&[u8]> {
+    if !(head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06")) {
+        return None;
+    }
+    let name_len = head
+        .get(26..28)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+        .unwrap_or(0);
+    Some(head.get(30..30 + name_len).unwrap_or_default())
+}
+
+/// One container format: a reader, and a writer where the format has one.
+///
+/// Call order: the facade asks every registered format to [`Format::detect`]
+/// an input's first bytes and opens it with the first strong match (else the
+/// first weak one, else the one its extension names); outputs are created by
+/// the format `--to` or the output's extension names.
+pub trait Format: Send + Sync {
+    /// The name used in `inspect`, errors and to choose an output (`gguf`).
+    fn name(&self) -> &'static str;
+
+    /// File name endings this format uses, lowercase without the leading dot
+    /// (`safetensors`, `safetensors.index.json`); the first is what batch
+    /// outputs are named with.
+    fn extensions(&self) -> &'static [&'static str];
+
+    /// Whether `head` (up to 512 first bytes of a file) is this format.
+    fn detect(&self, head: &[u8]) -> Detection;
+
+    /// Opens `input` as a source.
+    fn open(&self, input: Input, options: &Options) -> Result<Box<dyn Source>>;
+
+    /// Whether [`Format::create`] can write this format.
+    fn can_write(&self) -> bool {
+        false
+    }
+
+    /// A sink writing this format to `target`.
+    fn create(&self, target: Box<dyn WriteTarget>, options: &Options) -> Result<Box<dyn Sink>> {
+        let _ = (target, options);
+        Err(Error::unsupported(format!(
+            "tensorcast reads {} but does not write it",
+            self.name()
+        )))
+    }
+
+    /// Whether outputs of this format can hold raw ggml blocks.
+    fn holds_blocks(&self) -> bool {
+        false
+    }
+
+    /// Checks a whole file: one line per damaged part. By default, every
+    /// structural rule (by opening) and every tensor read in full; formats
+    /// with checksums check them instead.
+    fn verify(&self, input: Input, options: &Options) -> Result<Vec<String>> {
+        let source = self.open(input, options)?;
+        let mut damage = Vec::new();
+        for (i, t) in source.tensors().iter().enumerate() {
+            if let Err(e) = source.tensor_data(i).and_then(|d| d.for_each_chunk(|_| Ok(()))) {
+                damage.push(format!("tensor '{}': {e}", t.name));
+            }
+        }
+        Ok(damage)
+    }
+}
+
+/// When a format's options apply: to reading its files, or to writing them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Options for opening inputs of the format.
+    Read,
+    /// Options for writing outputs of the format.
+    Write,
+}
+
+/// A format's own options struct, kept in [`Options`] by type.
+pub trait FormatOptions: Any + Clone + Default + Send + Sync {
+    /// The [`Format::name`] these options belong to.
+    const FORMAT: &'static str;
+    /// Whether they shape reading or writing.
+    const STAGE: Stage;
+}
+
+/// The limits every reader enforces, plus each format's own options struct
+/// (at most one of each type). Formats read theirs with [`Options::get`] and
+/// take the default when it is absent.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Resource limits every reader enforces.
+    pub limits: Limits,
+    entries: Vec<OptionEntry>,
+}
+
+#[derive(Clone)]
+struct OptionEntry {
+    type_id: TypeId,
+    format: &'static str,
+    stage: Stage,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set: Vec<_> = self.entries.iter().map(|e| (e.format, e.stage)).collect();
+        f.debug_struct("Options")
+            .field("limits", &self.limits)
+            .field("format_options", &set)
+            .finish()
+    }
+}
+
+impl Options {
+    /// Default options with these limits.
+    pub fn with_limits(limits: Limits) -> Options {
+        Options {
+            limits,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Sets a format's options, replacing any of the same type.
+    pub fn set<T: FormatOptions>(&mut self, value: T) -> &mut Self {
+        self.entries.retain(|e| e.type_id != TypeId::of::<T>());
+        self.entries.push(OptionEntry {
+            type_id: TypeId::of::<T>(),
+            format: T::FORMAT,
+            stage: T::STAGE,
+            value: Arc::new(value),
+        });
+        self
+    }
+
+    /// The same options with `value` set.
+    pub fn and<T: FormatOptions>(mut self, value: T) -> Self {
+        self.set(value);
+        self
+    }
+
+    /// A format's options: those set, or its defaults.
+    pub fn get<T: FormatOptions>(&self) -> T {
+        self.entries
+            .iter()
+            .find(|e| e.type_id == TypeId::of::<T>())
+            .and_then(|e| e.value.downcast_ref::<T>())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Formats with options set for `stage`.
+    pub fn formats_set(&self, stage: Stage) -> Vec<&'static str> {
+        self.entries
+            .iter()
+            .filter(|e| e.stage == stage)
+            .map(|e| e.format)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default, Debug, PartialEq)]
+    struct Toy(u32);
+    impl FormatOptions for Toy {
+        const FORMAT: &'static str = "toy";
+        const STAGE: Stage = Stage::Write;
+    }
+
+    #[test]
+    fn options_by_type_with_defaults() {
+        let mut o = Options::default();
+        assert_eq!(o.get::<Toy>(), Toy(0));
+        o.set(Toy(3)).set(Toy(4));
+        assert_eq!(o.get::<Toy>(), Toy(4));
+        assert_eq!(o.formats_set(Stage::Write), ["toy"]);
+        assert!(o.formats_set(Stage::Read).is_empty());
+        assert!(Detection::Strong > Detection::Weak && Detection::Weak > Detection::No);
+    }
+}

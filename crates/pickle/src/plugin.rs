@@ -1,0 +1,64 @@
+//! PyTorch checkpoints as a registered [`Format`] (read-only).
+
+use crate::{PytorchFile, PytorchOptions, FORMAT};
+use tensorcast_core::{
+    zip_first_member, Detection, Error, Format, FormatOptions, Input, Options, Result, Sink, Source, Stage,
+    WriteTarget,
+};
+
+/// PyTorch checkpoints: zip (torch ≥ 1.6), legacy, tar and bare pickles.
+pub struct Pytorch;
+
+impl FormatOptions for PytorchOptions {
+    const FORMAT: &'static str = FORMAT;
+    const STAGE: Stage = Stage::Read;
+}
+
+/// A zip whose first member is not a `.npy` (NumPy's `.npz` starts with one).
+fn is_torch_zip(head: &[u8]) -> bool {
+    zip_first_member(head).is_some_and(|n| !n.ends_with(b".npy"))
+}
+
+impl Format for Pytorch {
+    fn name(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        &["pt", "pth", "bin", "ckpt", "pkl", "pickle"]
+    }
+
+    fn detect(&self, head: &[u8]) -> Detection {
+        // Legacy torch.save: PROTO 2, then the magic number as a 10-byte LONG1.
+        let legacy = head.starts_with(b"\x80\x02\x8a\x0a");
+        if legacy || is_torch_zip(head) {
+            return Detection::Strong;
+        }
+        // A bare pickle's PROTO opcode and the ancient tar format are weak:
+        // a safetensors header length of 128..=255 bytes also starts with
+        // 0x80, and its JSON may hold "ustar" at byte 257.
+        let pickle = head.len() >= 2 && head[0] == 0x80 && (2..=5).contains(&head[1]);
+        if pickle || head.get(257..262) == Some(b"ustar") {
+            return Detection::Weak;
+        }
+        Detection::No
+    }
+
+    fn open(&self, input: Input, options: &Options) -> Result<Box<dyn Source>> {
+        let opts = PytorchOptions {
+            limits: options.limits.clone(),
+            ..options.get::<PytorchOptions>()
+        };
+        Ok(Box::new(PytorchFile::from_bytes(
+            &input.name,
+            input.bytes,
+            &opts,
+        )?))
+    }
+
+    fn create(&self, _: Box<dyn WriteTarget>, _: &Options) -> Result<Box<dyn Sink>> {
+        Err(Error::unsupported(
+            "tensorcast does not write pickle checkpoints (they can run code when loaded); write safetensors",
+        ))
+    }
+}

@@ -1,0 +1,76 @@
+//! safetensors as a registered [`Format`].
+
+use crate::{SafetensorsFile, SafetensorsWriter, ShardedSafetensors, FORMAT};
+use tensorcast_core::{
+    Detection, Format, FormatOptions, Input, Options, Result, Sink, Source, Stage, WriteTarget,
+};
+
+/// safetensors files and sharded Hugging Face checkpoints (`*.safetensors.index.json`).
+pub struct Safetensors;
+
+/// Options for writing safetensors.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SafetensorsWriteOptions {
+    /// Split the output into shards of at most this many bytes of tensor data,
+    /// with a Hugging Face index beside them.
+    pub max_shard_bytes: Option<u64>,
+}
+
+impl FormatOptions for SafetensorsWriteOptions {
+    const FORMAT: &'static str = FORMAT;
+    const STAGE: Stage = Stage::Write;
+}
+
+fn first_non_space(bytes: &[u8]) -> Option<u8> {
+    bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+/// True when the bytes are an index (a JSON object), not a safetensors file
+/// (whose 8-byte length may start with `{` but then holds zero bytes).
+fn is_index(head: &[u8]) -> bool {
+    first_non_space(head) == Some(b'{') && !head[..head.len().min(8)].contains(&0)
+}
+
+impl Format for Safetensors {
+    fn name(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        &["safetensors", "safetensors.index.json"]
+    }
+
+    fn detect(&self, head: &[u8]) -> Detection {
+        // No magic: an 8-byte length, then a JSON object.
+        if head.len() > 8 && first_non_space(&head[8..]) == Some(b'{') {
+            return Detection::Strong;
+        }
+        let has_map = head.windows(12).any(|w| w == b"\"weight_map\"");
+        if is_index(head) && has_map {
+            return Detection::Weak;
+        }
+        Detection::No
+    }
+
+    fn open(&self, input: Input, options: &Options) -> Result<Box<dyn Source>> {
+        if is_index(&input.bytes) || crate::is_index_file(&input.name) {
+            return Ok(Box::new(ShardedSafetensors::from_input(input, &options.limits)?));
+        }
+        Ok(Box::new(SafetensorsFile::from_bytes(
+            &input.name,
+            input.bytes,
+            &options.limits,
+        )?))
+    }
+
+    fn can_write(&self) -> bool {
+        true
+    }
+
+    fn create(&self, target: Box<dyn WriteTarget>, options: &Options) -> Result<Box<dyn Sink>> {
+        let opts = options.get::<SafetensorsWriteOptions>();
+        Ok(Box::new(
+            SafetensorsWriter::to_target(target).max_shard_bytes(opts.max_shard_bytes),
+        ))
+    }
+}
