@@ -84,6 +84,7 @@ fn remove_stale(dir: &Path, prefix: &str) {
 fn remove_stale(_dir: &Path, _prefix: &str) {}
 
 /// How old an unheld temporary must be before it counts as stale.
+#[cfg(target_os = "linux")]
 const STALE_AFTER_SECS: u64 = 60;
 
 impl AtomicFile {
@@ -275,6 +276,8 @@ pub fn file_identity(file: &File) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
+/// (device, inode) where the platform has them; elsewhere a fresh value per
+/// call, so two handles never look like one file.
 #[cfg(not(unix))]
 pub fn file_identity(file: &File) -> io::Result<(u64, u64)> {
     // No cheap identity: never merge ranges (each copy is still correct).

@@ -16,6 +16,7 @@ mod allowlist;
 mod archive;
 mod dtypes;
 mod flatten;
+pub mod opcodes;
 mod plugin;
 pub mod rules;
 mod source;

@@ -359,48 +359,14 @@ impl<'p> Walk<'p> {
                 ),
                 path,
             )),
-            Global::DictClass => {
-                let mut pairs: Vec<(NodeId, NodeId)> = Vec::new();
-                // OrderedDict([(k, v), ...]) in protocol 0/1 saves.
-                if let Some(&first) = args.first() {
-                    if let Node::List(items) | Node::Tuple(items) = self.node(first) {
-                        for &pair in items {
-                            match self.node(pair) {
-                                Node::Tuple(kv) | Node::List(kv) if kv.len() == 2 => {
-                                    pairs.push((kv[0], kv[1]))
-                                }
-                                _ => return Err(bad_call("items are not (key, value) pairs")),
-                            }
-                        }
-                    }
-                }
-                pairs.extend_from_slice(o.items);
-                // `state_dict()` attaches `_metadata` (module versions) with
-                // BUILD: an attribute, not an item, so torch.load's dict
-                // iteration does not show it either.
-                if o.state.is_some() {
-                    let at = if path.is_empty() { "(root)" } else { path };
-                    self.warnings.push(format!(
-                        "{at}: attributes set on {class} (a state_dict's `_metadata` module versions) are not kept"
-                    ));
-                }
-                Ok(Item::Map(self.map(&pairs, depth, path)?))
-            }
+            Global::DictClass => self.dict_class(&o, args, &class, depth, path),
             Global::Size => {
                 let &first = args.first().ok_or_else(|| bad_call("no dims"))?;
                 self.item(first, depth + 1, path)
             }
-            Global::Device => {
-                let parts: Result<Vec<String>, _> = args
-                    .iter()
-                    .map(|&a| match self.node(a) {
-                        Node::Str(s) => Ok(s.clone()),
-                        Node::Int(i) => Ok(i.to_string()),
-                        _ => Err(bad_call("device arguments are not text or an index")),
-                    })
-                    .collect();
-                Ok(Item::Scalar(Value::Str(parts?.join(":"))))
-            }
+            Global::Device => self
+                .device(args)
+                .ok_or_else(|| bad_call("device arguments are not text or an index")),
             Global::CodecsEncode => match args {
                 [text, ..] => match self.node(*text) {
                     // Protocol 2 spells bytes b as encode(b.decode('latin1'), 'latin1').
@@ -419,25 +385,9 @@ impl<'p> Walk<'p> {
                 Some(&first) => self.item(first, depth + 1, path),
                 None => Ok(Item::Scalar(bytes_value(&[]))),
             },
-            Global::Complex => {
-                let parts: Result<Vec<f64>, _> = args
-                    .iter()
-                    .map(|&a| match self.node(a) {
-                        Node::Float(f) => Ok(*f),
-                        Node::Int(i) => Ok(*i as f64),
-                        _ => Err(bad_call("complex parts are not numbers")),
-                    })
-                    .collect();
-                let parts = parts?;
-                let (re, im) = (
-                    parts.first().copied().unwrap_or(0.0),
-                    parts.get(1).copied().unwrap_or(0.0),
-                );
-                Ok(Item::Scalar(Value::Array(
-                    ValueKind::F64,
-                    vec![Value::F64(re), Value::F64(im)],
-                )))
-            }
+            Global::Complex => self
+                .complex(args)
+                .ok_or_else(|| bad_call("complex parts are not numbers")),
             Global::NumpyScalar => Ok(self.numpy_scalar(args).unwrap_or_else(|| Item::Opaque {
                 class: class.clone(),
                 args: Box::new(Item::Scalar(Value::Null)),
@@ -460,6 +410,83 @@ impl<'p> Walk<'p> {
                 })
             }
         }
+    }
+
+    /// `OrderedDict` and friends: items from the arguments (protocol 0/1)
+    /// and from SETITEMS.
+    fn dict_class(
+        &mut self,
+        o: &Call<'p>,
+        args: &'p [NodeId],
+        class: &str,
+        depth: usize,
+        path: &str,
+    ) -> Result<Item, FormatError> {
+        let mut pairs: Vec<(NodeId, NodeId)> = Vec::new();
+        // OrderedDict([(k, v), ...]) in protocol 0/1 saves.
+        if let Some(&first) = args.first() {
+            if let Node::List(items) | Node::Tuple(items) = self.node(first) {
+                for &pair in items {
+                    match self.node(pair) {
+                        Node::Tuple(kv) | Node::List(kv) if kv.len() == 2 => pairs.push((kv[0], kv[1])),
+                        _ => {
+                            return Err(at_path(
+                                err(
+                                    rules::BAD_CALL,
+                                    format!("{class}: items are not (key, value) pairs"),
+                                )
+                                .at(o.pos),
+                                path,
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        pairs.extend_from_slice(o.items);
+        // `state_dict()` attaches `_metadata` (module versions) with
+        // BUILD: an attribute, not an item, so torch.load's dict
+        // iteration does not show it either.
+        if o.state.is_some() {
+            let at = if path.is_empty() { "(root)" } else { path };
+            self.warnings.push(format!(
+                "{at}: attributes set on {class} (a state_dict's `_metadata` module versions) are not kept"
+            ));
+        }
+        Ok(Item::Map(self.map(&pairs, depth, path)?))
+    }
+    /// `torch.device('cuda', 0)` as the text `cuda:0`.
+    fn device(&self, args: &[NodeId]) -> Option<Item> {
+        let parts: Option<Vec<String>> = args
+            .iter()
+            .map(|&a| match self.node(a) {
+                Node::Str(s) => Some(s.clone()),
+                Node::Int(i) => Some(i.to_string()),
+                _ => None,
+            })
+            .collect();
+        Some(Item::Scalar(Value::Str(parts?.join(":"))))
+    }
+
+    /// `complex(re, im)` as a two-element f64 array.
+    fn complex(&self, args: &[NodeId]) -> Option<Item> {
+        let parts: Option<Vec<f64>> = args
+            .iter()
+            .map(|&a| match self.node(a) {
+                Node::Float(f) => Some(*f),
+                Node::Int(i) => Some(*i as f64),
+                _ => None,
+            })
+            .collect();
+        let parts = parts?;
+        let (re, im) = (
+            parts.first().copied().unwrap_or(0.0),
+            parts.get(1).copied().unwrap_or(0.0),
+        );
+        Some(Item::Scalar(Value::Array(
+            ValueKind::F64,
+            vec![Value::F64(re), Value::F64(im)],
+        )))
     }
 
     fn int(&self, id: NodeId, what: &str) -> Result<i64, FormatError> {
@@ -509,49 +536,8 @@ impl<'p> Walk<'p> {
         let offset = self.int(args[1], "storage offset")?;
         let size = self.dims(args[2], "size")?;
         let stride = self.dims(args[3], "stride")?;
-        let dtype = match version {
-            RebuildVersion::V3 => match self.node(args[6]) {
-                Node::Global { module, name, .. } if module == "torch" => crate::dtypes::dtype_by_name(name)
-                    .ok_or_else(|| err(rules::BAD_CALL, format!("'{name}' is not a dtype")))?,
-                _ => return Err(err(rules::BAD_CALL, "the dtype argument is not a torch dtype")),
-            },
-            _ => match storage.class {
-                StorageClass::Typed(d) => d,
-                StorageClass::Untyped => {
-                    return Err(err(
-                        rules::BAD_CALL,
-                        "an untyped storage without a dtype (_rebuild_tensor_v3)",
-                    ))
-                }
-            },
-        };
-        let dtype = match dtype {
-            TorchDtype::Known(d) => d,
-            TorchDtype::NoEquivalent(name) => {
-                return Err(err(
-                    rules::UNSUPPORTED_DTYPE,
-                    format!("torch dtype {name} has no safetensors equivalent"),
-                ))
-            }
-        };
-        let meta_index = match version {
-            RebuildVersion::V1 => None,
-            RebuildVersion::V2 => Some(6),
-            RebuildVersion::V3 => Some(7),
-        };
-        let (mut conj, mut neg) = (false, false);
-        if let Some(&meta) = meta_index.and_then(|i| args.get(i)) {
-            if let Node::Dict(pairs) = self.node(meta) {
-                for &(k, v) in pairs {
-                    let on = matches!(self.node(v), Node::Bool(true));
-                    match self.node(k) {
-                        Node::Str(s) if s == "conj" => conj = on,
-                        Node::Str(s) if s == "neg" => neg = on,
-                        _ => {}
-                    }
-                }
-            }
-        }
+        let dtype = self.rebuild_dtype(version, args, &storage)?;
+        let (conj, neg) = self.view_flags(version, args);
         if size.len() != stride.len() {
             return Err(err(
                 rules::BAD_CALL,
@@ -603,6 +589,62 @@ impl<'p> Walk<'p> {
             conj,
             neg,
         })
+    }
+
+    /// The element dtype: the 7th argument of `_rebuild_tensor_v3`, else the
+    /// typed storage's class.
+    fn rebuild_dtype(
+        &self,
+        version: RebuildVersion,
+        args: &[NodeId],
+        storage: &Storage,
+    ) -> Result<DType, FormatError> {
+        let dtype = match version {
+            RebuildVersion::V3 => match self.node(args[6]) {
+                Node::Global { module, name, .. } if module == "torch" => crate::dtypes::dtype_by_name(name)
+                    .ok_or_else(|| err(rules::BAD_CALL, format!("'{name}' is not a dtype")))?,
+                _ => return Err(err(rules::BAD_CALL, "the dtype argument is not a torch dtype")),
+            },
+            _ => match storage.class {
+                StorageClass::Typed(d) => d,
+                StorageClass::Untyped => {
+                    return Err(err(
+                        rules::BAD_CALL,
+                        "an untyped storage without a dtype (_rebuild_tensor_v3)",
+                    ))
+                }
+            },
+        };
+        match dtype {
+            TorchDtype::Known(d) => Ok(d),
+            TorchDtype::NoEquivalent(name) => Err(err(
+                rules::UNSUPPORTED_DTYPE,
+                format!("torch dtype {name} has no safetensors equivalent"),
+            )),
+        }
+    }
+
+    /// The conj/neg bits of a v2/v3 rebuild's metadata dict.
+    fn view_flags(&self, version: RebuildVersion, args: &[NodeId]) -> (bool, bool) {
+        let meta_index = match version {
+            RebuildVersion::V1 => None,
+            RebuildVersion::V2 => Some(6),
+            RebuildVersion::V3 => Some(7),
+        };
+        let (mut conj, mut neg) = (false, false);
+        if let Some(&meta) = meta_index.and_then(|i| args.get(i)) {
+            if let Node::Dict(pairs) = self.node(meta) {
+                for &(k, v) in pairs {
+                    let on = matches!(self.node(v), Node::Bool(true));
+                    match self.node(k) {
+                        Node::Str(s) if s == "conj" => conj = on,
+                        Node::Str(s) if s == "neg" => neg = on,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        (conj, neg)
     }
 
     /// A persistent id `('storage', class, key, location, numel[, view])`.

@@ -11,6 +11,7 @@
 //! anything is allocated, and the arena is capped, so memory stays bounded by
 //! a small multiple of the input whatever the input says.
 
+use crate::opcodes::*;
 use crate::rules;
 use std::collections::HashMap;
 use tensorcast_core::FormatError;
@@ -344,331 +345,387 @@ impl<'a> Vm<'a> {
             let op = self
                 .byte()
                 .map_err(|_| self.fail(rules::TRUNCATED, "pickle ends before STOP"))?;
-            match op {
-                b'.' => {
-                    // STOP
-                    let root = self.pop()?;
-                    return Ok(root);
-                }
-                0x80 => {
-                    // PROTO
-                    let p = self.byte()?;
-                    if p > 5 {
-                        return Err(self.fail(rules::BAD_OPCODE, format!("unsupported pickle protocol {p}")));
-                    }
-                }
-                0x95 => {
-                    // FRAME: only a hint for buffered readers; the length must still fit.
-                    let n = self.u64()?;
-                    if n > (self.data.len() - self.pos) as u64 {
-                        return Err(
-                            self.fail(rules::TRUNCATED, format!("frame of {n} bytes runs past the end"))
-                        );
-                    }
-                }
-                b'(' => self.marks.push(self.stack.len()),
-                b'0' => {
-                    // CPython: POP on an empty frame discards the MARK instead.
-                    if self.marks.last() == Some(&self.stack.len()) {
-                        self.marks.pop();
-                    } else {
-                        self.pop()?;
-                    }
-                }
-                b'1' => {
-                    self.pop_mark()?;
-                }
-                b'2' => {
-                    let top = self.top()?;
-                    self.stack.push(top);
-                }
-                b'N' => self.push(Node::None)?,
-                0x88 => self.push(Node::Bool(true))?,
-                0x89 => self.push(Node::Bool(false))?,
-                b'I' => {
-                    let s = self.line_str()?;
-                    let node = match s {
-                        "00" => Node::Bool(false),
-                        "01" => Node::Bool(true),
-                        _ => parse_text_int(s)
-                            .ok_or_else(|| self.fail(rules::BAD_OPERAND, format!("bad INT {s:?}")))?,
-                    };
-                    self.push(node)?;
-                }
-                b'J' => {
-                    let v = self.u32()? as i32;
-                    self.push(Node::Int(v.into()))?;
-                }
-                b'K' => {
-                    let v = self.byte()?;
-                    self.push(Node::Int(v.into()))?;
-                }
-                b'M' => {
-                    let v = self.u16()?;
-                    self.push(Node::Int(v as i64))?;
-                }
-                b'L' => {
-                    let s = self.line_str()?;
-                    let digits = s.strip_suffix('L').unwrap_or(s);
-                    let node = parse_text_int(digits)
-                        .ok_or_else(|| self.fail(rules::BAD_OPERAND, format!("bad LONG {s:?}")))?;
-                    self.push(node)?;
-                }
-                0x8a => {
-                    let n = self.byte()? as u64;
-                    let b = self.len_prefix(n)?;
-                    self.push(long_from_bytes(b))?;
-                }
-                0x8b => {
-                    let n = self.u32()? as i32;
-                    if n < 0 {
-                        return Err(self.fail(rules::BAD_OPERAND, "LONG4 with a negative length"));
-                    }
-                    let b = self.len_prefix(n as u64)?;
-                    self.push(long_from_bytes(b))?;
-                }
-                b'F' => {
-                    let s = self.line_str()?;
-                    let v = parse_text_float(s.trim())
-                        .ok_or_else(|| self.fail(rules::BAD_OPERAND, format!("bad FLOAT {s:?}")))?;
-                    self.push(Node::Float(v))?;
-                }
-                b'G' => {
-                    let b = self.take(8)?;
-                    self.push(Node::Float(f64::from_be_bytes(b.try_into().expect("8 bytes"))))?;
-                }
-                b'S' => {
-                    let line = self.line()?;
-                    let bytes =
-                        unquote(line).ok_or_else(|| self.fail(rules::BAD_OPERAND, "bad STRING quoting"))?;
-                    self.push(py2_str(bytes))?;
-                }
-                b'T' => {
-                    let n = self.u32()? as i32;
-                    if n < 0 {
-                        return Err(self.fail(rules::BAD_OPERAND, "BINSTRING with a negative length"));
-                    }
-                    let b = self.len_prefix(n as u64)?;
-                    self.push(py2_str(b.to_vec()))?;
-                }
-                b'U' => {
-                    let n = self.byte()? as u64;
-                    let b = self.len_prefix(n)?;
-                    self.push(py2_str(b.to_vec()))?;
-                }
-                b'V' => {
-                    let line = self.line()?;
-                    let s = raw_unicode_escape(line)
-                        .ok_or_else(|| self.fail(rules::BAD_OPERAND, "bad UNICODE escape"))?;
-                    self.push(Node::Str(s))?;
-                }
-                b'X' | 0x8c | 0x8d => {
-                    let n = match op {
-                        b'X' => self.u32()? as u64,
-                        0x8c => self.byte()? as u64,
-                        _ => self.u64()?,
-                    };
-                    let b = self.len_prefix(n)?;
-                    let s = std::str::from_utf8(b)
-                        .map_err(|_| self.fail(rules::BAD_OPERAND, "unicode string is not UTF-8"))?;
-                    self.push(Node::Str(s.to_string()))?;
-                }
-                b'B' | b'C' | 0x8e | 0x96 => {
-                    let n = match op {
-                        b'B' => self.u32()? as u64,
-                        b'C' => self.byte()? as u64,
-                        _ => self.u64()?,
-                    };
-                    let b = self.len_prefix(n)?;
-                    self.push(Node::Bytes(b.to_vec()))?;
-                }
-                b']' => self.push(Node::List(Vec::new()))?,
-                b')' => self.push(Node::Tuple(Vec::new()))?,
-                b'}' => self.push(Node::Dict(Vec::new()))?,
-                0x8f => self.push(Node::Set(Vec::new()))?,
-                b'l' => {
-                    let items = self.pop_mark()?;
-                    self.push(Node::List(items))?;
-                }
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.push(Node::Tuple(items))?;
-                }
-                0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
-                    let mut items = vec![0; n];
-                    for slot in items.iter_mut().rev() {
-                        *slot = self.pop()?;
-                    }
-                    self.push(Node::Tuple(items))?;
-                }
-                b'd' => {
-                    let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
-                        return Err(self.fail(rules::STACK_UNDERFLOW, "DICT with an odd number of items"));
-                    }
-                    let pairs = items.chunks(2).map(|p| (p[0], p[1])).collect();
-                    self.push(Node::Dict(pairs))?;
-                }
-                0x91 => {
-                    let items = self.pop_mark()?;
-                    self.push(Node::Set(items))?;
-                }
-                b'a' => {
-                    let value = self.pop()?;
-                    let list = self.top()?;
-                    self.append_items(list, vec![value])?;
-                }
-                b'e' => {
-                    let values = self.pop_mark()?;
-                    let list = self.top()?;
-                    self.append_items(list, values)?;
-                }
-                b's' => {
-                    let value = self.pop()?;
-                    let key = self.pop()?;
-                    let dict = self.top()?;
-                    self.set_items(dict, vec![key, value])?;
-                }
-                b'u' => {
-                    let pairs = self.pop_mark()?;
-                    let dict = self.top()?;
-                    self.set_items(dict, pairs)?;
-                }
-                0x90 => {
-                    let values = self.pop_mark()?;
-                    let set = self.top()?;
-                    match &mut self.nodes[set as usize] {
-                        Node::Set(items) => items.extend(values),
-                        _ => {
-                            return Err(self.fail(rules::BAD_OPERAND, "ADDITEMS on a value that is not a set"))
-                        }
-                    }
-                }
-                b'c' => {
-                    let module = self.line_str()?;
-                    let name = self.line_str()?;
-                    let id = self.global(module, name)?;
-                    self.stack.push(id);
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    let (Node::Str(module), Node::Str(name)) = (self.node(module), self.node(name)) else {
-                        return Err(self.fail(rules::BAD_OPERAND, "STACK_GLOBAL needs two strings"));
-                    };
-                    let (module, name) = (module.clone(), name.clone());
-                    let id = self.global(&module, &name)?;
-                    self.stack.push(id);
-                }
-                b'i' => {
-                    let module = self.line_str()?;
-                    let name = self.line_str()?;
-                    let args = self.pop_mark()?;
-                    let class = self.global(module, name)?;
-                    let args = self.push_node(Node::Tuple(args))?;
-                    self.object(CallKind::Inst, class, args, None)?;
-                }
-                b'o' => {
-                    let mut items = self.pop_mark()?;
-                    if items.is_empty() {
-                        return Err(self.fail(rules::STACK_UNDERFLOW, "OBJ without a class"));
-                    }
-                    let class = items.remove(0);
-                    let args = self.push_node(Node::Tuple(items))?;
-                    self.object(CallKind::Inst, class, args, None)?;
-                }
-                b'R' => {
-                    let args = self.pop()?;
-                    let callable = self.pop()?;
-                    self.expect_tuple(args, "REDUCE")?;
-                    self.object(CallKind::Reduce, callable, args, None)?;
-                }
-                0x81 => {
-                    let args = self.pop()?;
-                    let class = self.pop()?;
-                    self.expect_tuple(args, "NEWOBJ")?;
-                    self.object(CallKind::NewObj, class, args, None)?;
-                }
-                0x92 => {
-                    let kwargs = self.pop()?;
-                    let args = self.pop()?;
-                    let class = self.pop()?;
-                    self.expect_tuple(args, "NEWOBJ_EX")?;
-                    self.object(CallKind::NewObj, class, args, Some(kwargs))?;
-                }
-                b'b' => {
-                    let state = self.pop()?;
-                    let target = self.top()?;
-                    match &mut self.nodes[target as usize] {
-                        Node::Object(o) => o.state = Some(state),
-                        _ => {
-                            return Err(self.fail(
-                                rules::BAD_OPERAND,
-                                "BUILD on a value that is not an object (would set attributes of a class)",
-                            ))
-                        }
-                    }
-                }
-                b'P' => {
-                    let line = self.line()?;
-                    let id = self.push_node(py2_str(line.to_vec()))?;
-                    self.push(Node::Persistent(id))?;
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    self.push(Node::Persistent(pid))?;
-                }
-                b'g' => {
-                    let key = self.text_u64()?;
-                    let id = self.memo_get(key)?;
-                    self.stack.push(id);
-                }
-                b'h' => {
-                    let key = self.byte()? as u64;
-                    let id = self.memo_get(key)?;
-                    self.stack.push(id);
-                }
-                b'j' => {
-                    let key = self.u32()? as u64;
-                    let id = self.memo_get(key)?;
-                    self.stack.push(id);
-                }
-                b'p' => {
-                    let key = self.text_u64()?;
-                    self.memo_put(key)?;
-                }
-                b'q' => {
-                    let key = self.byte()? as u64;
-                    self.memo_put(key)?;
-                }
-                b'r' => {
-                    let key = self.u32()? as u64;
-                    self.memo_put(key)?;
-                }
-                0x94 => {
-                    // MEMOIZE stores at index len(memo), exactly as CPython does
-                    // (not "the next unused index").
-                    let key = self.memo.len() as u64;
-                    self.memo_put(key)?;
-                }
-                0x82..=0x84 => {
-                    return Err(self.fail(
-                        rules::UNSUPPORTED_OPCODE,
-                        "EXT opcodes need the copyreg extension registry, which a file cannot supply",
-                    ))
-                }
-                0x97 | 0x98 => {
-                    return Err(self.fail(
-                        rules::UNSUPPORTED_OPCODE,
-                        "out-of-band buffers (protocol 5 NEXT_BUFFER/READONLY_BUFFER) are not part of a file",
-                    ))
-                }
-                other => {
-                    return Err(self.fail(rules::BAD_OPCODE, format!("unknown opcode 0x{other:02x}")));
-                }
+            if let Some(root) = self.step(op)? {
+                return Ok(root);
             }
         }
+    }
+
+    /// Runs one opcode; `Some(root)` once STOP is reached.
+    fn step(&mut self, op: u8) -> Result<Option<NodeId>, FormatError> {
+        if op == STOP {
+            return self.pop().map(Some);
+        }
+        match Group::of(op) {
+            Some(Group::Control) => self.control(op)?,
+            Some(Group::Number) => self.number(op)?,
+            Some(Group::Text) => self.text(op)?,
+            Some(Group::Container) => self.container(op)?,
+            Some(Group::Object) => self.object_op(op)?,
+            Some(Group::Memo) => self.memo_op(op)?,
+            None => return Err(self.refuse(op)),
+        }
+        Ok(None)
+    }
+
+    /// Why an opcode outside every group is refused.
+    fn refuse(&self, op: u8) -> FormatError {
+        match op {
+            EXT1 | EXT2 | EXT4 => self.fail(
+                rules::UNSUPPORTED_OPCODE,
+                "EXT opcodes need the copyreg extension registry, which a file cannot supply",
+            ),
+            NEXT_BUFFER | READONLY_BUFFER => self.fail(
+                rules::UNSUPPORTED_OPCODE,
+                "out-of-band buffers (protocol 5 NEXT_BUFFER/READONLY_BUFFER) are not part of a file",
+            ),
+            other => self.fail(rules::BAD_OPCODE, format!("unknown opcode 0x{other:02x}")),
+        }
+    }
+
+    /// Protocol, framing and stack bookkeeping.
+    fn control(&mut self, op: u8) -> Result<(), FormatError> {
+        match op {
+            PROTO => {
+                let p = self.byte()?;
+                if p > 5 {
+                    return Err(self.fail(rules::BAD_OPCODE, format!("unsupported pickle protocol {p}")));
+                }
+            }
+            FRAME => {
+                // Only a hint for buffered readers; the length must still fit.
+                let n = self.u64()?;
+                if n > (self.data.len() - self.pos) as u64 {
+                    return Err(self.fail(rules::TRUNCATED, format!("frame of {n} bytes runs past the end")));
+                }
+            }
+            MARK => self.marks.push(self.stack.len()),
+            POP => {
+                // CPython: POP on an empty frame discards the MARK instead.
+                if self.marks.last() == Some(&self.stack.len()) {
+                    self.marks.pop();
+                } else {
+                    self.pop()?;
+                }
+            }
+            POP_MARK => {
+                self.pop_mark()?;
+            }
+            DUP => {
+                let top = self.top()?;
+                self.stack.push(top);
+            }
+            other => return Err(self.refuse(other)),
+        }
+        Ok(())
+    }
+
+    /// None, booleans, integers and floats.
+    fn number(&mut self, op: u8) -> Result<(), FormatError> {
+        match op {
+            NONE => self.push(Node::None)?,
+            NEWTRUE => self.push(Node::Bool(true))?,
+            NEWFALSE => self.push(Node::Bool(false))?,
+            INT => {
+                let s = self.line_str()?;
+                let node = match s {
+                    "00" => Node::Bool(false),
+                    "01" => Node::Bool(true),
+                    _ => parse_text_int(s)
+                        .ok_or_else(|| self.fail(rules::BAD_OPERAND, format!("bad INT {s:?}")))?,
+                };
+                self.push(node)?;
+            }
+            BININT => {
+                let v = self.u32()? as i32;
+                self.push(Node::Int(v.into()))?;
+            }
+            BININT1 => {
+                let v = self.byte()?;
+                self.push(Node::Int(v.into()))?;
+            }
+            BININT2 => {
+                let v = self.u16()?;
+                self.push(Node::Int(v as i64))?;
+            }
+            LONG => {
+                let s = self.line_str()?;
+                let digits = s.strip_suffix('L').unwrap_or(s);
+                let node = parse_text_int(digits)
+                    .ok_or_else(|| self.fail(rules::BAD_OPERAND, format!("bad LONG {s:?}")))?;
+                self.push(node)?;
+            }
+            LONG1 => {
+                let n = self.byte()? as u64;
+                let b = self.len_prefix(n)?;
+                self.push(long_from_bytes(b))?;
+            }
+            LONG4 => {
+                let n = self.u32()? as i32;
+                if n < 0 {
+                    return Err(self.fail(rules::BAD_OPERAND, "LONG4 with a negative length"));
+                }
+                let b = self.len_prefix(n as u64)?;
+                self.push(long_from_bytes(b))?;
+            }
+            FLOAT => {
+                let s = self.line_str()?;
+                let v = parse_text_float(s.trim())
+                    .ok_or_else(|| self.fail(rules::BAD_OPERAND, format!("bad FLOAT {s:?}")))?;
+                self.push(Node::Float(v))?;
+            }
+            BINFLOAT => {
+                let b = self.take(8)?;
+                self.push(Node::Float(f64::from_be_bytes(b.try_into().expect("8 bytes"))))?;
+            }
+            other => return Err(self.refuse(other)),
+        }
+        Ok(())
+    }
+
+    /// Python 2 strings, unicode strings and bytes.
+    fn text(&mut self, op: u8) -> Result<(), FormatError> {
+        match op {
+            STRING => {
+                let line = self.line()?;
+                let bytes =
+                    unquote(line).ok_or_else(|| self.fail(rules::BAD_OPERAND, "bad STRING quoting"))?;
+                self.push(py2_str(bytes))?;
+            }
+            BINSTRING => {
+                let n = self.u32()? as i32;
+                if n < 0 {
+                    return Err(self.fail(rules::BAD_OPERAND, "BINSTRING with a negative length"));
+                }
+                let b = self.len_prefix(n as u64)?;
+                self.push(py2_str(b.to_vec()))?;
+            }
+            SHORT_BINSTRING => {
+                let n = self.byte()? as u64;
+                let b = self.len_prefix(n)?;
+                self.push(py2_str(b.to_vec()))?;
+            }
+            UNICODE => {
+                let line = self.line()?;
+                let s = raw_unicode_escape(line)
+                    .ok_or_else(|| self.fail(rules::BAD_OPERAND, "bad UNICODE escape"))?;
+                self.push(Node::Str(s))?;
+            }
+            BINUNICODE | SHORT_BINUNICODE | BINUNICODE8 => {
+                let n = match op {
+                    BINUNICODE => self.u32()? as u64,
+                    SHORT_BINUNICODE => self.byte()? as u64,
+                    _ => self.u64()?,
+                };
+                let b = self.len_prefix(n)?;
+                let s = std::str::from_utf8(b)
+                    .map_err(|_| self.fail(rules::BAD_OPERAND, "unicode string is not UTF-8"))?;
+                self.push(Node::Str(s.to_string()))?;
+            }
+            BINBYTES | SHORT_BINBYTES | BINBYTES8 | BYTEARRAY8 => {
+                let n = match op {
+                    BINBYTES => self.u32()? as u64,
+                    SHORT_BINBYTES => self.byte()? as u64,
+                    _ => self.u64()?,
+                };
+                let b = self.len_prefix(n)?;
+                self.push(Node::Bytes(b.to_vec()))?;
+            }
+            other => return Err(self.refuse(other)),
+        }
+        Ok(())
+    }
+
+    /// Lists, tuples, dicts and sets, and filling them.
+    fn container(&mut self, op: u8) -> Result<(), FormatError> {
+        match op {
+            EMPTY_LIST => self.push(Node::List(Vec::new()))?,
+            EMPTY_TUPLE => self.push(Node::Tuple(Vec::new()))?,
+            EMPTY_DICT => self.push(Node::Dict(Vec::new()))?,
+            EMPTY_SET => self.push(Node::Set(Vec::new()))?,
+            LIST => {
+                let items = self.pop_mark()?;
+                self.push(Node::List(items))?;
+            }
+            TUPLE => {
+                let items = self.pop_mark()?;
+                self.push(Node::Tuple(items))?;
+            }
+            TUPLE1 | TUPLE2 | TUPLE3 => {
+                let n = (op - TUPLE1) as usize + 1;
+                let mut items = vec![0; n];
+                for slot in items.iter_mut().rev() {
+                    *slot = self.pop()?;
+                }
+                self.push(Node::Tuple(items))?;
+            }
+            DICT => {
+                let items = self.pop_mark()?;
+                if items.len() % 2 != 0 {
+                    return Err(self.fail(rules::STACK_UNDERFLOW, "DICT with an odd number of items"));
+                }
+                let pairs = items.chunks(2).map(|p| (p[0], p[1])).collect();
+                self.push(Node::Dict(pairs))?;
+            }
+            FROZENSET => {
+                let items = self.pop_mark()?;
+                self.push(Node::Set(items))?;
+            }
+            APPEND => {
+                let value = self.pop()?;
+                let list = self.top()?;
+                self.append_items(list, vec![value])?;
+            }
+            APPENDS => {
+                let values = self.pop_mark()?;
+                let list = self.top()?;
+                self.append_items(list, values)?;
+            }
+            SETITEM => {
+                let value = self.pop()?;
+                let key = self.pop()?;
+                let dict = self.top()?;
+                self.set_items(dict, vec![key, value])?;
+            }
+            SETITEMS => {
+                let pairs = self.pop_mark()?;
+                let dict = self.top()?;
+                self.set_items(dict, pairs)?;
+            }
+            ADDITEMS => {
+                let values = self.pop_mark()?;
+                let set = self.top()?;
+                match &mut self.nodes[set as usize] {
+                    Node::Set(items) => items.extend(values),
+                    _ => return Err(self.fail(rules::BAD_OPERAND, "ADDITEMS on a value that is not a set")),
+                }
+            }
+            other => return Err(self.refuse(other)),
+        }
+        Ok(())
+    }
+
+    /// Globals, calls and object construction: recorded as nodes, never executed.
+    fn object_op(&mut self, op: u8) -> Result<(), FormatError> {
+        match op {
+            GLOBAL => {
+                let module = self.line_str()?;
+                let name = self.line_str()?;
+                let id = self.global(module, name)?;
+                self.stack.push(id);
+            }
+            STACK_GLOBAL => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                let (Node::Str(module), Node::Str(name)) = (self.node(module), self.node(name)) else {
+                    return Err(self.fail(rules::BAD_OPERAND, "STACK_GLOBAL needs two strings"));
+                };
+                let (module, name) = (module.clone(), name.clone());
+                let id = self.global(&module, &name)?;
+                self.stack.push(id);
+            }
+            INST => {
+                let module = self.line_str()?;
+                let name = self.line_str()?;
+                let args = self.pop_mark()?;
+                let class = self.global(module, name)?;
+                let args = self.push_node(Node::Tuple(args))?;
+                self.object(CallKind::Inst, class, args, None)?;
+            }
+            OBJ => {
+                let mut items = self.pop_mark()?;
+                if items.is_empty() {
+                    return Err(self.fail(rules::STACK_UNDERFLOW, "OBJ without a class"));
+                }
+                let class = items.remove(0);
+                let args = self.push_node(Node::Tuple(items))?;
+                self.object(CallKind::Inst, class, args, None)?;
+            }
+            REDUCE => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                self.expect_tuple(args, "REDUCE")?;
+                self.object(CallKind::Reduce, callable, args, None)?;
+            }
+            NEWOBJ => {
+                let args = self.pop()?;
+                let class = self.pop()?;
+                self.expect_tuple(args, "NEWOBJ")?;
+                self.object(CallKind::NewObj, class, args, None)?;
+            }
+            NEWOBJ_EX => {
+                let kwargs = self.pop()?;
+                let args = self.pop()?;
+                let class = self.pop()?;
+                self.expect_tuple(args, "NEWOBJ_EX")?;
+                self.object(CallKind::NewObj, class, args, Some(kwargs))?;
+            }
+            BUILD => {
+                let state = self.pop()?;
+                let target = self.top()?;
+                match &mut self.nodes[target as usize] {
+                    Node::Object(o) => o.state = Some(state),
+                    _ => {
+                        return Err(self.fail(
+                            rules::BAD_OPERAND,
+                            "BUILD on a value that is not an object (would set attributes of a class)",
+                        ))
+                    }
+                }
+            }
+            PERSID => {
+                let line = self.line()?;
+                let id = self.push_node(py2_str(line.to_vec()))?;
+                self.push(Node::Persistent(id))?;
+            }
+            BINPERSID => {
+                let pid = self.pop()?;
+                self.push(Node::Persistent(pid))?;
+            }
+            other => return Err(self.refuse(other)),
+        }
+        Ok(())
+    }
+
+    /// The memo: shared references by index.
+    fn memo_op(&mut self, op: u8) -> Result<(), FormatError> {
+        match op {
+            GET => {
+                let key = self.text_u64()?;
+                let id = self.memo_get(key)?;
+                self.stack.push(id);
+            }
+            BINGET => {
+                let key = self.byte()? as u64;
+                let id = self.memo_get(key)?;
+                self.stack.push(id);
+            }
+            LONG_BINGET => {
+                let key = self.u32()? as u64;
+                let id = self.memo_get(key)?;
+                self.stack.push(id);
+            }
+            PUT => {
+                let key = self.text_u64()?;
+                self.memo_put(key)?;
+            }
+            BINPUT => {
+                let key = self.byte()? as u64;
+                self.memo_put(key)?;
+            }
+            LONG_BINPUT => {
+                let key = self.u32()? as u64;
+                self.memo_put(key)?;
+            }
+            MEMOIZE => {
+                // MEMOIZE stores at index len(memo), exactly as CPython does
+                // (not "the next unused index").
+                let key = self.memo.len() as u64;
+                self.memo_put(key)?;
+            }
+            other => return Err(self.refuse(other)),
+        }
+        Ok(())
     }
 
     fn node(&self, id: NodeId) -> &Node {
