@@ -4,7 +4,9 @@
 //!     cargo run --example ingest -- fixtures/pytorch/valid/optimizer.pt /tmp/out.safetensors
 
 use std::path::PathBuf;
-use tensorcast::{convert_file, open, ConvertOptions, OpenOptions, Selection};
+use tensorcast::{
+    convert_file, convert_input, open, ConvertOptions, Input, MemoryStore, OpenOptions, Selection,
+};
 
 fn main() -> tensorcast::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -52,5 +54,17 @@ fn main() -> tensorcast::Result<()> {
     };
     let report = convert_file(&input, &output, &opts)?;
     println!("wrote {} tensors to {}", report.tensors, output.display());
+
+    // The same conversion without touching the disk: bytes in, bytes out.
+    let bytes = std::fs::read(&input).map_err(|e| tensorcast::Error::io(&input, e))?;
+    let store = MemoryStore::new();
+    convert_input(
+        Input::memory(&input, bytes),
+        Box::new(store.target("model.tpack")),
+        "tpack",
+        &opts,
+    )?;
+    let packed = store.get("model.tpack").unwrap_or_default();
+    println!("in memory: {} bytes of tpack", packed.len());
     Ok(())
 }

@@ -64,7 +64,7 @@ impl Source for SafetensorsFile {
         self.bytes
             .tensor_data(info.file_offset.unwrap_or(0), info.nbytes)
             .ok_or_else(|| {
-                Error::Unsupported(format!(
+                Error::usage(format!(
                     "{}: tensor '{}' out of bounds",
                     self.path.display(),
                     info.name

@@ -82,7 +82,7 @@ impl TpackFile {
             .checked_add(out.len() as u64)
             .filter(|&e| e <= entry.info.nbytes);
         let Some(end) = end else {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::usage(format!(
                 "{}: tensor '{}' has {} bytes; bytes {start}..+{} were asked for",
                 self.path.display(),
                 entry.info.name,
@@ -128,7 +128,7 @@ impl TpackFile {
     pub fn read_tensor(&self, index: usize, out: &mut [u8]) -> Result<()> {
         let nbytes = self.entry(index)?.info.nbytes;
         if out.len() as u64 != nbytes {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::usage(format!(
                 "{}: tensor #{index} has {nbytes} bytes, the buffer {}",
                 self.path.display(),
                 out.len()
