@@ -140,52 +140,52 @@ fn append_killed_at_any_point_leaves_old_or_new_contents() {
     common::write_big_f32(&big, 12, 1 << 20);
     let old = names(&base);
     let bin = assert_cmd::cargo::cargo_bin("tensorcast");
-    // How long an uninterrupted append takes here, to spread the kills over it.
-    let probe = dir.path().join("probe.tpack");
-    std::fs::copy(&base, &probe).unwrap();
-    let t0 = std::time::Instant::now();
-    let ok = std::process::Command::new(&bin)
-        .arg("append")
-        .arg(&probe)
-        .arg(&big)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let full = t0.elapsed();
-    let new = names(&probe);
-    assert!(new.len() == old.len() + 12);
     let work = dir.path().join("work.tpack");
+    // Each point of the append protocol (core's crash.rs), in order: until
+    // the other slot is written the old contents stand, from then on the new.
+    // Later rounds append to a file earlier crashes left leftovers in.
+    let points: Vec<(String, bool)> = (1..=12)
+        .map(|k| (format!("append-tensor#{k}"), false))
+        .chain(
+            [
+                ("append-manifest", false),
+                ("append-slot", false),
+                ("append-slot-written", true),
+                ("append-committed", true),
+            ]
+            .map(|(p, new)| (p.to_string(), new)),
+        )
+        .collect();
     std::fs::copy(&base, &work).unwrap();
-    let (mut saw_old, mut saw_new) = (0, 0);
-    let rounds = 30u32;
-    for k in 0..rounds {
-        // Later rounds append again to a file earlier kills left leftovers in.
-        let delay = full.mul_f64(f64::from(k) / f64::from(rounds - 8));
-        let mut child = std::process::Command::new(&bin)
+    let mut new = None;
+    for (at, expect_new) in &points {
+        let status = std::process::Command::new(&bin)
             .arg("append")
             .arg(&work)
             .arg(&big)
-            .spawn()
+            .env(tensorcast::CRASH_AT_VAR, at)
+            .stderr(std::process::Stdio::null())
+            .status()
             .unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        assert_eq!(
+            status.code(),
+            None,
+            "{at}: the crash point was not reached ({status})"
+        );
         let got = names(&work);
         tensorcast().arg("verify").arg(&work).assert().success();
-        if got == old {
-            saw_old += 1;
-        } else {
-            assert_eq!(got, new, "round {k}: neither the old nor the new contents");
-            saw_new += 1;
-            // Start over from the old contents for the next kill.
+        if *expect_new {
+            assert_eq!(got.len(), old.len() + 12, "{at}: not the new contents");
+            assert!(got.starts_with(&old));
+            new = Some(got);
             std::fs::copy(&base, &work).unwrap();
+        } else {
+            assert_eq!(got, old, "{at}: not the old contents");
         }
     }
-    eprintln!("{rounds} kills: {saw_old} left the old contents, {saw_new} the new");
-    assert!(
-        saw_old > 0 && saw_new > 0,
-        "kills landed only on one side: old {saw_old}, new {saw_new}"
-    );
+    // An uninterrupted append over the leftovers gives the same new contents.
+    tensorcast().arg("append").arg(&work).arg(&big).assert().success();
+    assert_eq!(Some(names(&work)), new);
 }
 
 /// Byte ranges a file's current contents depend on.

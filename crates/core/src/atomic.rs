@@ -129,6 +129,7 @@ impl AtomicFile {
     /// sit in a file are copied kernel-side (see the type's notes); anything
     /// else is written through the buffer.
     pub fn write_data(&mut self, data: TensorData<'_>) -> Result<u64> {
+        crate::crash_point("file-write");
         if let TensorData::Located { bytes, origin } = &data {
             if let Some(file) = origin.source().file() {
                 self.defer_copy(file, origin.offset(), bytes.len() as u64)
@@ -233,8 +234,11 @@ impl AtomicFile {
             .out
             .into_inner()
             .map_err(|e| Error::io(&target, e.into_error()))?;
+        crate::crash_point("file-fsync");
         tmp.as_file().sync_all().map_err(|e| Error::io(&target, e))?;
+        crate::crash_point("file-rename");
         tmp.persist(&target).map_err(|e| Error::io(&target, e.error))?;
+        crate::crash_point("file-renamed");
         if let Some(dir) = target.parent() {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")
@@ -256,6 +260,7 @@ impl Write for AtomicFile {
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        crate::crash_point("file-write");
         self.flush_pending()?;
         self.out.write_all(buf)
     }

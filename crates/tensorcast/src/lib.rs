@@ -31,7 +31,7 @@ pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
     cast, convert, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError, FormatOptions,
     Input, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan, QuantType, ReadAt,
-    Result, Sink, Source, Stage, TensorBuf, TensorData, TensorInfo, Value, WriteTarget,
+    Result, Sink, Source, Stage, TensorBuf, TensorData, TensorInfo, Value, WriteTarget, CRASH_AT_VAR,
 };
 
 /// Options for opening inputs: the limits and each format's reading options.

@@ -11,7 +11,7 @@ use crate::write::{manifest_bytes, slot_for, ChunkWriter};
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
-use tensorcast_core::{Error, FormatError, Limits, Result, Source};
+use tensorcast_core::{crash_point, Error, FormatError, Limits, Result, Source};
 
 /// Adds every tensor and metadata entry of `source` to the tpack file at
 /// `path`. `level`: zstd level, or `None` for raw chunks.
@@ -38,6 +38,7 @@ pub fn append(path: &Path, source: &dyn Source, level: Option<i32>, limits: &Lim
     file.seek(SeekFrom::Start(slot.committed_len)).map_err(io)?;
     let mut out = ChunkWriter::new(&mut file, slot.committed_len, level);
     for (i, info) in source.tensors().iter().enumerate() {
+        crash_point("append-tensor");
         let chunks = out.write_tensor(info, source.tensor_data(i)?, path)?;
         let mut info = info.clone();
         info.file_offset = None;
@@ -49,11 +50,15 @@ pub fn append(path: &Path, source: &dyn Source, level: Option<i32>, limits: &Lim
     let (stored, raw_len) = manifest_bytes(&manifest);
     let offset = out.write_blob(&stored, path)?;
     drop(out);
+    crash_point("append-manifest");
     file.sync_all().map_err(io)?;
     let next = slot_for(slot.generation + 1, offset, &stored, raw_len);
     let other = SLOT_A + ((1 - slot_index) * SLOT_BYTES) as u64;
+    crash_point("append-slot");
     write_at(&file, other, &next.encode()).map_err(io)?;
+    crash_point("append-slot-written");
     file.sync_all().map_err(io)?;
+    crash_point("append-committed");
     // Leftovers of an earlier crashed, longer append are past the new end.
     file.set_len(next.committed_len).map_err(io)?;
     Ok(())

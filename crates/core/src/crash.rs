@@ -1,0 +1,36 @@
+//! Chosen crash points, so crash-safety tests kill a process at an exact
+//! step instead of after a guessed delay (which depends on machine load).
+//!
+//! With `TENSORCAST_CRASH_AT=NAME` (or `NAME#K`, the K-th time that point is
+//! reached), the process aborts there: no destructor runs and no temporary
+//! file is cleaned up, as with SIGKILL. Unset, a point costs one load.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// The environment variable that arms a crash point.
+pub const CRASH_AT_VAR: &str = "TENSORCAST_CRASH_AT";
+
+fn armed() -> Option<&'static (String, u64)> {
+    static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    PLAN.get_or_init(|| {
+        let spec = std::env::var(CRASH_AT_VAR).ok()?;
+        let (name, nth) = match spec.split_once('#') {
+            Some((name, k)) => (name.to_string(), k.parse().ok()?),
+            None => (spec, 1),
+        };
+        Some((name, nth))
+    })
+    .as_ref()
+}
+
+/// Aborts the process if `name` is the armed crash point and this is the
+/// armed occurrence of it.
+pub fn crash_point(name: &str) {
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    if let Some((want, nth)) = armed() {
+        if want == name && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
+            std::process::abort();
+        }
+    }
+}
