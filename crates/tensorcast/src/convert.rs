@@ -94,11 +94,41 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
 /// once complete; on any error nothing is left at its path.
 pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Result<Report> {
     let format = opts.registry.output_format(output, opts.to.as_deref())?;
+    let input = Input::open(input)?;
+    if format.name() == MODEL_FOLDER {
+        // A folder: the weights file inside it is the target, the rest its siblings.
+        if !opts.force && output.join("config.json").exists() {
+            return Err(Error::usage(format!(
+                "{} already holds a model",
+                output.display()
+            )));
+        }
+        std::fs::create_dir_all(output).map_err(|e| Error::io(output, e))?;
+        let target = FileTarget::new(output.join("model.safetensors"));
+        return convert_input(input, Box::new(target), format.name(), opts);
+    }
     if !opts.force && output.exists() {
         return Err(Error::usage(format!("{} already exists", output.display())));
     }
-    let input = Input::open(input)?;
     convert_input(input, Box::new(FileTarget::new(output)), format.name(), opts)
+}
+
+/// The registry name of the Hugging Face model folder output.
+const MODEL_FOLDER: &str = "hf";
+
+/// Model-aware outputs see the model's tensors, not the container's.
+fn model_view(source: Box<dyn Source>, format: &dyn Format) -> Result<Box<dyn Source>> {
+    if format.name() != MODEL_FOLDER {
+        return Ok(source);
+    }
+    #[cfg(feature = "model")]
+    if source.format() == "gguf" {
+        return Ok(Box::new(tensorcast_model::GgufToHf::new(source)?));
+    }
+    Err(Error::unsupported(format!(
+        "a Hugging Face model folder is written from a GGUF model, not from {}",
+        source.format()
+    )))
 }
 
 /// Converts `input` (from anywhere: a file, memory, a store) into `target`
@@ -110,7 +140,7 @@ pub fn convert_input(
     opts: &ConvertOptions,
 ) -> Result<Report> {
     let format = opts.registry.output_named(format)?;
-    let mut source = opts.registry.open_input(input, &opts.options)?;
+    let mut source = model_view(opts.registry.open_input(input, &opts.options)?, format)?;
     if !opts.select.is_empty() {
         source = Box::new(crate::Select::new(source, &opts.select)?);
     }

@@ -53,6 +53,8 @@ impl Registry {
         r.register(tensorcast_pickle::Pytorch);
         #[cfg(feature = "safetensors")]
         r.register(tensorcast_safetensors::Safetensors);
+        #[cfg(feature = "model")]
+        r.register(tensorcast_model::HfFolder);
         r
     }
 

@@ -1,0 +1,88 @@
+//! GGUF hyper-parameters as the `config.json` (and `generation_config.json`)
+//! transformers reads, per architecture table.
+
+use crate::arch::{Arch, ParamKind};
+use crate::gguf_kv::{float, int, strings};
+use serde_json::{json, Map, Value as Json};
+use tensorcast_core::{DType, Error, Metadata, Result, TensorInfo};
+
+/// The `config.json` for a model of `arch` with GGUF `metadata`, whose
+/// converted tensors are `tensors` (HF names).
+pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> Result<Json> {
+    let key = |k: &str| format!("{}.{k}", arch.gguf);
+    let mut c = Map::new();
+    c.insert("architectures".into(), json!([arch.hf_class]));
+    c.insert("model_type".into(), json!(arch.model_type));
+    for p in arch.params {
+        let v = match p.kind {
+            ParamKind::Int => int(metadata, &key(p.gguf)).map(|v| json!(v)),
+            ParamKind::Float => float(metadata, &key(p.gguf)).map(|v| json!(v)),
+        };
+        let v = v.ok_or_else(|| {
+            Error::unsupported(format!(
+                "the GGUF has no {} (needed for {} in config.json)",
+                key(p.gguf),
+                p.hf
+            ))
+        })?;
+        c.insert(p.hf.into(), v);
+    }
+    let heads = int(metadata, &key("attention.head_count")).unwrap_or(1).max(1);
+    let hidden = int(metadata, &key("embedding_length")).unwrap_or(0);
+    let head_dim = int(metadata, &key("attention.key_length")).unwrap_or(hidden / heads);
+    c.insert("head_dim".into(), json!(head_dim));
+    let theta = float(metadata, &key("rope.freq_base")).unwrap_or(10000.0);
+    c.insert(
+        "rope_parameters".into(),
+        json!({"rope_theta": theta, "rope_type": "default"}),
+    );
+    let vocab = int(metadata, &key("vocab_size"))
+        .or_else(|| strings(metadata, "tokenizer.ggml.tokens").map(|t| t.len() as i64));
+    c.insert("vocab_size".into(), json!(vocab));
+    for (name, gguf) in [
+        ("bos_token_id", "bos_token_id"),
+        ("eos_token_id", "eos_token_id"),
+        ("pad_token_id", "padding_token_id"),
+    ] {
+        c.insert(
+            name.into(),
+            json!(int(metadata, &format!("tokenizer.ggml.{gguf}"))),
+        );
+    }
+    // No separate output matrix: the embedding is reused (llama.cpp's rule).
+    let tied = !tensors.iter().any(|t| t.name == "lm_head.weight");
+    c.insert("tie_word_embeddings".into(), json!(tied));
+    c.insert("dtype".into(), json!(dtype_name(tensors)));
+    for (k, v) in arch.defaults {
+        c.insert((*k).into(), serde_json::from_str(v).unwrap_or(Json::Null));
+    }
+    c.insert("transformers_version".into(), json!("5.23.0"));
+    Ok(Json::Object(c))
+}
+
+/// The dtype transformers should load in: that of the weight matrices.
+fn dtype_name(tensors: &[TensorInfo]) -> &'static str {
+    let matrix = tensors.iter().find(|t| t.shape.len() == 2);
+    match matrix.map(|t| t.dtype) {
+        Some(DType::F16) => "float16",
+        Some(DType::BF16) => "bfloat16",
+        _ => "float32",
+    }
+}
+
+/// `generation_config.json`: the special token ids the GGUF names.
+pub fn generation_config(metadata: &Metadata) -> Option<Json> {
+    let bos = int(metadata, "tokenizer.ggml.bos_token_id");
+    let eos = int(metadata, "tokenizer.ggml.eos_token_id");
+    if bos.is_none() && eos.is_none() {
+        return None;
+    }
+    let mut g = Map::new();
+    g.insert("bos_token_id".into(), json!(bos));
+    g.insert("eos_token_id".into(), json!(eos));
+    if let Some(pad) = int(metadata, "tokenizer.ggml.padding_token_id") {
+        g.insert("pad_token_id".into(), json!(pad));
+    }
+    g.insert("transformers_version".into(), json!("5.23.0"));
+    Some(Json::Object(g))
+}

@@ -1,0 +1,22 @@
+//! Model semantics above tensorcast's formats: a table per architecture
+//! (GGUF and Hugging Face names for the same tensors and hyper-parameters,
+//! and the transforms between them), the GGUF vocabulary as Hugging Face
+//! tokenizer files, and the Hugging Face model folder as an output.
+//!
+//! GGUF → HF: [`GgufToHf`] adapts a GGUF source (names, Q/K rows);
+//! [`HfFolderWriter`] writes the folder. Architectures: [`arch::ARCHES`].
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod arch;
+mod config;
+mod folder;
+pub mod gguf_kv;
+pub mod permute;
+mod plugin;
+mod to_hf;
+pub mod tokenizer;
+
+pub use folder::HfFolderWriter;
+pub use plugin::HfFolder;
+pub use to_hf::{arch_of, GgufToHf};

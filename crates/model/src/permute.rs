@@ -1,0 +1,118 @@
+//! llama.cpp's rotary layout for Q and K: within each head, the two halves of
+//! the rotary pairs are interleaved. A permutation of whole rows (exact, no
+//! arithmetic), so it works on raw ggml blocks as well as on floats.
+//!
+//! With `R` rows and `n` heads, HF row `h·R/n + k·R/(2n) + j` (k ∈ {0, 1})
+//! is GGUF row `h·R/n + 2j + k` — `reshape(n, 2, R/n/2).swapaxes(1, 2)` in
+//! `convert_hf_to_gguf.py`, undone by transformers' `reverse_permute_weights`.
+
+use tensorcast_core::{Error, Result, TensorData, CHUNK_BYTES};
+
+/// Which way rows move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Hugging Face order to llama.cpp's.
+    ToGguf,
+    /// llama.cpp's order back to Hugging Face's.
+    ToHf,
+}
+
+/// The input row that output row `out` takes, for `rows` rows in `heads` heads.
+pub fn source_row(out: u64, rows: u64, heads: u64, direction: Direction) -> u64 {
+    let per_head = rows / heads;
+    let half = per_head / 2;
+    let (h, r) = (out / per_head, out % per_head);
+    let within = match direction {
+        // out is a GGUF row (j, k) = (r / 2, r % 2): it comes from HF (k, j).
+        Direction::ToGguf => (r % 2) * half + r / 2,
+        // out is an HF row (k, j) = (r / half, r % half): it comes from GGUF (j, k).
+        Direction::ToHf => (r % half) * 2 + r / half,
+    };
+    h * per_head + within
+}
+
+/// Checks that `rows` split into `heads` heads of an even number of rows.
+pub fn check(name: &str, rows: u64, heads: u64) -> Result<()> {
+    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
+        return Err(Error::unsupported(format!(
+            "tensor '{name}': {rows} rows do not split into {heads} heads of rotary pairs"
+        )));
+    }
+    Ok(())
+}
+
+/// `data` (all `rows` rows of `row_bytes` each, raw) with its rows permuted.
+pub fn permute_rows<'a>(
+    data: TensorData<'a>,
+    rows: u64,
+    row_bytes: usize,
+    heads: u64,
+    direction: Direction,
+) -> Result<TensorData<'a>> {
+    let bytes: std::borrow::Cow<'a, [u8]> = match data {
+        TensorData::Borrowed(b) | TensorData::Located { bytes: b, .. } => b.into(),
+        // A computed tensor must be held to be permuted: Q/K matrices are
+        // among a model's smaller ones (hidden x hidden at most).
+        chunks => chunks.into_vec()?.into(),
+    };
+    let whole = usize::try_from(rows).ok().and_then(|r| r.checked_mul(row_bytes));
+    if whole != Some(bytes.len()) {
+        return Err(Error::usage("permuted tensor's size disagrees with its rows"));
+    }
+    let rows_per_chunk = (CHUNK_BYTES / row_bytes.max(1)).max(1) as u64;
+    let chunks = (0..rows).step_by(rows_per_chunk as usize).map(move |first| {
+        let last = (first + rows_per_chunk).min(rows);
+        let mut out = Vec::with_capacity(((last - first) as usize) * row_bytes);
+        for row in first..last {
+            let from = source_row(row, rows, heads, direction) as usize * row_bytes;
+            out.extend_from_slice(&bytes[from..from + row_bytes]);
+        }
+        Ok(out)
+    });
+    Ok(TensorData::Chunks(Box::new(chunks)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference's reshape/swapaxes on row indices, written out.
+    fn reference_to_gguf(rows: u64, heads: u64) -> Vec<u64> {
+        let half = rows / heads / 2;
+        let mut out = Vec::new();
+        for h in 0..heads {
+            for j in 0..half {
+                for k in 0..2 {
+                    out.push(h * rows / heads + k * half + j);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_reference_reshape_and_inverts() {
+        for (rows, heads) in [(8, 2), (64, 4), (32, 2), (12, 3)] {
+            let fwd: Vec<u64> = (0..rows)
+                .map(|r| source_row(r, rows, heads, Direction::ToGguf))
+                .collect();
+            assert_eq!(fwd, reference_to_gguf(rows, heads));
+            for r in 0..rows {
+                let g = source_row(r, rows, heads, Direction::ToHf);
+                assert_eq!(source_row(g, rows, heads, Direction::ToGguf), r);
+            }
+        }
+    }
+
+    #[test]
+    fn rows_move_whole() {
+        let data: Vec<u8> = (0..8u8).flat_map(|r| [r; 3]).collect();
+        let out = permute_rows(TensorData::Borrowed(&data), 8, 3, 2, Direction::ToGguf)
+            .unwrap()
+            .into_vec()
+            .unwrap();
+        let order: Vec<u8> = out.chunks(3).map(|c| c[0]).collect();
+        assert_eq!(order, [0, 2, 1, 3, 4, 6, 5, 7]);
+        assert!(check("q", 8, 2).is_ok() && check("q", 6, 2).is_err() && check("q", 8, 0).is_err());
+    }
+}

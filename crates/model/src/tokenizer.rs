@@ -1,0 +1,272 @@
+//! The GGUF vocabulary (`tokenizer.ggml.*`) as Hugging Face tokenizer files:
+//! `tokenizer.json` shaped as transformers' GGUF loader builds it, plus
+//! `tokenizer_config.json` and `special_tokens_map.json`.
+
+use crate::gguf_kv::{array, boolean, int, string, strings};
+use serde_json::{json, Map, Value as Json};
+use std::collections::HashMap;
+use tensorcast_core::{Error, Metadata, Result, Value};
+
+/// Token types of `tokenizer.ggml.token_type`.
+const CONTROL: i64 = 3;
+const USER_DEFINED: i64 = 4;
+
+/// The files a tokenizer becomes, by name.
+pub struct TokenizerFiles {
+    /// `tokenizer.json`, `tokenizer_config.json`, `special_tokens_map.json`.
+    pub files: Vec<(&'static str, Vec<u8>)>,
+}
+
+fn pretty(v: &Json) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s.into_bytes()
+}
+
+/// The special token names transformers reads, with their GGUF keys.
+const SPECIAL: &[(&str, &str)] = &[
+    ("bos_token", "bos_token_id"),
+    ("eos_token", "eos_token_id"),
+    ("unk_token", "unknown_token_id"),
+    ("pad_token", "padding_token_id"),
+];
+
+/// Builds the tokenizer files for the vocabulary in `metadata`.
+pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
+    let model = string(metadata, "tokenizer.ggml.model").ok_or_else(|| {
+        Error::unsupported(
+            "the GGUF has no tokenizer (tokenizer.ggml.model): no tokenizer files can be written",
+        )
+    })?;
+    let tokens = strings(metadata, "tokenizer.ggml.tokens")
+        .ok_or_else(|| Error::unsupported("tokenizer.ggml.tokens is missing or not a string array"))?;
+    let types: Vec<i64> = array(metadata, "tokenizer.ggml.token_type")
+        .map(|a| a.iter().map(value_int).collect())
+        .unwrap_or_default();
+    let tokenizer = match model {
+        "llama" => sentencepiece_bpe(metadata, &tokens, &types)?,
+        other => {
+            return Err(Error::unsupported(format!(
+                "tokenizer.ggml.model '{other}' has no conversion yet (llama/SentencePiece has)"
+            )))
+        }
+    };
+    let token = |key: &str| {
+        int(metadata, &format!("tokenizer.ggml.{key}"))
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| tokens.get(i).copied())
+    };
+    let mut config = Map::new();
+    let mut special = Map::new();
+    config.insert("backend".into(), json!("tokenizers"));
+    for (name, key) in SPECIAL {
+        config.insert((*name).into(), json!(token(key)));
+        if let Some(t) = token(key) {
+            special.insert((*name).into(), json!(t));
+        }
+    }
+    config.insert("add_bos_token".into(), json!(add_bos(metadata, model)));
+    config.insert("add_eos_token".into(), json!(add_eos(metadata)));
+    if let Some(t) = string(metadata, "tokenizer.chat_template") {
+        config.insert("chat_template".into(), json!(t));
+    }
+    config.insert("clean_up_tokenization_spaces".into(), json!(false));
+    config.insert(
+        "model_max_length".into(),
+        json!(1_000_000_000_000_000_019_884_624_838_656f64),
+    );
+    config.insert("tokenizer_class".into(), json!("TokenizersBackend"));
+    Ok(TokenizerFiles {
+        files: vec![
+            ("tokenizer.json", pretty(&tokenizer)),
+            ("tokenizer_config.json", pretty(&Json::Object(config))),
+            ("special_tokens_map.json", pretty(&Json::Object(special))),
+        ],
+    })
+}
+
+fn value_int(v: &Value) -> i64 {
+    match v {
+        Value::I32(x) => i64::from(*x),
+        Value::U32(x) => i64::from(*x),
+        Value::I64(x) => *x,
+        Value::U8(x) => i64::from(*x),
+        Value::I8(x) => i64::from(*x),
+        _ => 0,
+    }
+}
+
+fn value_float(v: &Value) -> f64 {
+    match v {
+        Value::F32(x) => f64::from(*x),
+        Value::F64(x) => *x,
+        other => value_int(other) as f64,
+    }
+}
+
+/// transformers' rule: a SentencePiece vocabulary that does not say
+/// otherwise gets BOS, as llama.cpp does.
+fn add_bos(metadata: &Metadata, model: &str) -> bool {
+    boolean(metadata, "tokenizer.ggml.add_bos_token").unwrap_or(model == "llama")
+}
+
+fn add_eos(metadata: &Metadata) -> bool {
+    boolean(metadata, "tokenizer.ggml.add_eos_token").unwrap_or(false)
+}
+
+/// Merges a SentencePiece BPE vocabulary implies: every split of a token into
+/// two tokens of the vocabulary, best score first (transformers'
+/// `generate_merges` with scores, ties broken by the pieces' lengths).
+fn merges_from_scores(tokens: &[&str], scores: &[f64]) -> Vec<(String, String)> {
+    let vocab: HashMap<&str, usize> = tokens.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+    // Python dict semantics: a repeated token keeps its first position and last score.
+    let mut score_of: Vec<(&str, f64)> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (t, s) in tokens.iter().zip(scores) {
+        match seen.get(t) {
+            Some(&at) => score_of[at].1 = *s,
+            None => {
+                seen.insert(t, score_of.len());
+                score_of.push((t, *s));
+            }
+        }
+    }
+    let mut merges: Vec<(&str, &str, f64)> = Vec::new();
+    for (token, score) in score_of {
+        let mut local = Vec::new();
+        for (cut, _) in token.char_indices().skip(1) {
+            let (l, r) = token.split_at(cut);
+            if let (Some(&li), Some(&ri)) = (vocab.get(l), vocab.get(r)) {
+                local.push((l, r, score, li, ri));
+            }
+        }
+        local.sort_by_key(|&(_, _, _, li, ri)| (li, ri));
+        merges.extend(local.into_iter().map(|(l, r, s, _, _)| (l, r, s)));
+    }
+    // Python's sort(key=(score, len(l), len(r)), reverse=True) is stable:
+    // reversed keys, equal keys keep their order.
+    let key = |m: &(&str, &str, f64)| (m.2, m.0.chars().count(), m.1.chars().count());
+    merges.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        kb.0.total_cmp(&ka.0).then(kb.1.cmp(&ka.1)).then(kb.2.cmp(&ka.2))
+    });
+    merges
+        .into_iter()
+        .map(|(l, r, _)| (l.to_string(), r.to_string()))
+        .collect()
+}
+
+fn added_token(id: usize, content: &str, special: bool) -> Json {
+    json!({
+        "id": id, "content": content, "single_word": false, "lstrip": false,
+        "rstrip": false, "normalized": false, "special": special,
+    })
+}
+
+/// Llama-style SentencePiece BPE with byte fallback: a Metaspace
+/// pre-tokenizer, merges recovered from the scores, BOS by template.
+fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64]) -> Result<Json> {
+    let scores: Vec<f64> = array(metadata, "tokenizer.ggml.scores")
+        .map(|a| a.iter().map(value_float).collect())
+        .ok_or_else(|| Error::unsupported("a SentencePiece vocabulary needs tokenizer.ggml.scores"))?;
+    if scores.len() != tokens.len() {
+        return Err(Error::unsupported(format!(
+            "{} tokens but {} scores",
+            tokens.len(),
+            scores.len()
+        )));
+    }
+    let mut vocab = Map::new();
+    for (i, t) in tokens.iter().enumerate() {
+        vocab.entry(t.to_string()).or_insert(json!(i));
+    }
+    let merges: Vec<Json> = merges_from_scores(tokens, &scores)
+        .into_iter()
+        .map(|(l, r)| json!([l, r]))
+        .collect();
+    let token_at = |key: &str| {
+        int(metadata, &format!("tokenizer.ggml.{key}"))
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| tokens.get(i).map(|t| (i, *t)))
+    };
+    // The tokenizer class's own specials first (unk, bos, eos), then the
+    // file's other control tokens and its user-defined ones.
+    let mut added: Vec<Json> = Vec::new();
+    let mut listed = std::collections::HashSet::new();
+    for key in ["unknown_token_id", "bos_token_id", "eos_token_id"] {
+        if let Some((i, t)) = token_at(key) {
+            if listed.insert(i) {
+                added.push(added_token(i, t, true));
+            }
+        }
+    }
+    for (i, (t, ty)) in tokens.iter().zip(types).enumerate() {
+        if (*ty == CONTROL || *ty == USER_DEFINED) && listed.insert(i) {
+            added.push(added_token(i, t, *ty == CONTROL));
+        }
+    }
+    // Serialized by id, as the tokenizers library writes them.
+    added.sort_by_key(|t| t["id"].as_u64());
+    let bos = token_at("bos_token_id").filter(|_| add_bos(metadata, "llama"));
+    let eos = token_at("eos_token_id").filter(|_| add_eos(metadata));
+    Ok(json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": false},
+        "post_processor": template(bos, eos),
+        "decoder": {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "},
+            {"type": "ByteFallback"},
+            {"type": "Fuse"},
+            {"type": "Strip", "content": " ", "start": 1, "stop": 0},
+        ]},
+        "model": {
+            "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+            "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
+            "vocab": vocab, "merges": merges,
+        },
+    }))
+}
+
+/// A TemplateProcessing post-processor adding BOS and/or EOS around each sequence.
+fn template(bos: Option<(usize, &str)>, eos: Option<(usize, &str)>) -> Json {
+    let seq = |id: &str, type_id: u32| json!({"Sequence": {"id": id, "type_id": type_id}});
+    let tok = |t: &str, type_id: u32| json!({"SpecialToken": {"id": t, "type_id": type_id}});
+    let mut single = Vec::new();
+    let mut pair = Vec::new();
+    let mut specials = Map::new();
+    for (part, type_id) in [("A", 0u32), ("B", 1)] {
+        let out = if part == "A" { &mut single } else { &mut pair };
+        if let Some((_, t)) = bos {
+            out.push(tok(t, type_id));
+        }
+        out.push(seq(part, type_id));
+        if let Some((_, t)) = eos {
+            out.push(tok(t, type_id));
+        }
+    }
+    let pair: Vec<Json> = single.iter().cloned().chain(pair).collect();
+    for (i, t) in bos.into_iter().chain(eos) {
+        specials.insert(t.into(), json!({"id": t, "ids": [i], "tokens": [t]}));
+    }
+    json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_follow_scores_then_lengths_then_position() {
+        let tokens = ["a", "b", "c", "ab", "abc", "bc"];
+        let scores = [0.0, 0.0, 0.0, -1.0, -3.0, -2.0];
+        let m = merges_from_scores(&tokens, &scores);
+        let got: Vec<(&str, &str)> = m.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+        // "ab" (-1) first; then "bc" (-2); then "abc" (-3) split as a|bc and ab|c,
+        // longer left piece first on equal scores.
+        assert_eq!(got, [("a", "b"), ("b", "c"), ("ab", "c"), ("a", "bc")]);
+    }
+}

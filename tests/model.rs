@@ -1,0 +1,192 @@
+//! Model-aware conversion against the reference implementations, on the
+//! tiny models of fixtures/model (made by transformers, converted by
+//! llama.cpp's convert_hf_to_gguf.py, read back by transformers' GGUF loader;
+//! see fixtures/model/generate.py).
+
+mod common;
+
+use common::{fixture, tensorcast};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Every tensor of a safetensors file, read by the reference crate.
+fn tensors(path: &Path) -> BTreeMap<String, (String, Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, v)| (n, (v.dtype().to_string(), v.shape().to_vec(), v.data().to_vec())))
+        .collect()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn to_hf(gguf: &Path, out: &Path) {
+    tensorcast()
+        .arg("convert")
+        .arg(gguf)
+        .args(["--to", "hf", "-o"])
+        .arg(out)
+        .assert()
+        .success();
+}
+
+#[test]
+fn llama_gguf_to_hf_folder_equals_transformers_gguf_loader() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    to_hf(&fixture("model/llama/reference-f32.gguf"), &out);
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "config.json",
+            "generation_config.json",
+            "model.safetensors",
+            "special_tokens_map.json",
+            "tokenizer.json",
+            "tokenizer_config.json"
+        ]
+    );
+    // The state dict, bit for bit (names, dtypes, shapes, bytes): Q/K rows
+    // un-permuted as transformers does.
+    let ours = tensors(&out.join("model.safetensors"));
+    let reference = tensors(&fixture("model/llama/from-gguf/state_dict.safetensors"));
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        reference.keys().collect::<Vec<_>>()
+    );
+    for (name, want) in &reference {
+        assert!(ours[name] == *want, "{name} differs");
+    }
+    // ... and the original model's weights, which the GGUF came from.
+    let original = tensors(&fixture("model/llama/hf/model.safetensors"));
+    assert!(ours == original, "not the original Hugging Face weights");
+    // The config fields that shape the model.
+    let config = json(&out.join("config.json"));
+    let want = json(&fixture("model/llama/from-gguf/config.json"));
+    for key in [
+        "model_type",
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "max_position_embeddings",
+        "rms_norm_eps",
+        "head_dim",
+        "rope_parameters",
+        "vocab_size",
+        "bos_token_id",
+        "eos_token_id",
+        "tie_word_embeddings",
+        "hidden_act",
+    ] {
+        assert_eq!(config[key], want[key], "config.json {key}");
+    }
+    assert_eq!(config["architectures"], serde_json::json!(["LlamaForCausalLM"]));
+}
+
+#[test]
+fn llama_tokenizer_gives_the_reference_token_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    to_hf(&fixture("model/llama/reference-f32.gguf"), &out);
+    // Same vocabulary and merges as the tokenizer transformers builds from the GGUF.
+    let ours = json(&out.join("tokenizer.json"));
+    let reference = json(&fixture("model/llama/from-gguf/tokenizer/tokenizer.json"));
+    for part in [
+        "model",
+        "added_tokens",
+        "pre_tokenizer",
+        "post_processor",
+        "decoder",
+        "normalizer",
+    ] {
+        assert_eq!(ours[part], reference[part], "tokenizer.json {part}");
+    }
+    // And the same ids for every text, through Hugging Face's tokenizers crate.
+    let tok = tokenizers::Tokenizer::from_file(out.join("tokenizer.json")).unwrap();
+    let want = json(&fixture("model/llama/from-gguf/token_ids.json"));
+    let texts = want.as_object().unwrap();
+    assert!(texts.len() >= 6);
+    for (text, ids) in texts {
+        let got = tok.encode(text.as_str(), true).unwrap().get_ids().to_vec();
+        let ids: Vec<u32> = serde_json::from_value(ids.clone()).unwrap();
+        assert_eq!(got, ids, "{text:?}");
+    }
+    let config = json(&out.join("tokenizer_config.json"));
+    assert_eq!(config["bos_token"], "<s>");
+    assert_eq!(config["eos_token"], "</s>");
+    assert_eq!(config["unk_token"], "<unk>");
+}
+
+#[test]
+fn f16_gguf_keeps_f16_and_equals_the_original_cast_by_torch_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    to_hf(&fixture("model/llama/reference-f16.gguf"), &out);
+    // convert_hf_to_gguf --outtype f16 is torch's f32 -> f16 cast of the
+    // matrices (norms stay f32); tensorcast's cast is bit-identical to torch's.
+    let cast = dir.path().join("cast.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("model/llama/hf/model.safetensors"))
+        .arg("-o")
+        .arg(&cast)
+        .args(["--dtype", "f16", "--exclude", "*norm*"])
+        .assert()
+        .success();
+    let ours = tensors(&out.join("model.safetensors"));
+    let cast = tensors(&cast);
+    let original = tensors(&fixture("model/llama/hf/model.safetensors"));
+    for (name, (dtype, shape, bytes)) in &ours {
+        let want = cast.get(name).unwrap_or(&original[name]);
+        assert_eq!((dtype, shape), (&want.0, &want.1), "{name}");
+        assert!(*bytes == want.2, "{name} differs");
+    }
+    assert_eq!(json(&out.join("config.json"))["dtype"], "float16");
+}
+
+#[test]
+fn non_models_and_unknown_architectures_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // A GGUF whose architecture has no table (gguf-py's test files say "test").
+    let r = tensorcast()
+        .arg("convert")
+        .arg(fixture("gguf/quants.gguf"))
+        .args(["--to", "hf", "-o"])
+        .arg(dir.path().join("m"))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&r.get_output().stderr).into_owned();
+    assert!(
+        err.contains("architecture 'test'") && err.contains("known: llama"),
+        "{err}"
+    );
+    assert!(!dir.path().join("m/model.safetensors").exists());
+    // The library says the same through its error kind.
+    let opts = tensorcast::ConvertOptions {
+        to: Some("hf".into()),
+        ..Default::default()
+    };
+    let e =
+        tensorcast::convert_file(&fixture("gguf/quants.gguf"), &dir.path().join("m2"), &opts).unwrap_err();
+    assert_eq!(e.kind(), tensorcast::ErrorKind::Unsupported, "{e}");
+    // Plain container conversion of the same model is unchanged.
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("model/llama/reference-f32.gguf"))
+        .arg("-o")
+        .arg(dir.path().join("plain.safetensors"))
+        .assert()
+        .success();
+    let plain = tensors(&dir.path().join("plain.safetensors"));
+    assert!(plain.contains_key("blk.0.attn_q.weight"));
+}
