@@ -190,3 +190,101 @@ fn non_models_and_unknown_architectures_are_refused_by_name() {
     let plain = tensors(&dir.path().join("plain.safetensors"));
     assert!(plain.contains_key("blk.0.attn_q.weight"));
 }
+
+#[test]
+fn llama_hf_folder_to_gguf_is_byte_identical_to_convert_hf_to_gguf() {
+    let dir = tempfile::tempdir().unwrap();
+    for (outtype, args) in [("f32", &[][..]), ("f16", &["--dtype", "f16"][..])] {
+        let out = dir.path().join(format!("{outtype}.gguf"));
+        tensorcast()
+            .arg("convert")
+            .arg(fixture("model/llama/hf"))
+            .arg("-o")
+            .arg(&out)
+            .args(args)
+            .assert()
+            .success();
+        let reference = fixture(&format!("model/llama/reference-{outtype}.gguf"));
+        // Same tensors (names, shapes, types, bytes) and key/values, typed.
+        let (ours, theirs) = (
+            tensorcast::open(&out, &Default::default()).unwrap(),
+            tensorcast::open(&reference, &Default::default()).unwrap(),
+        );
+        assert_eq!(ours.tensors(), theirs.tensors(), "{outtype}");
+        assert_eq!(ours.metadata(), theirs.metadata(), "{outtype}");
+        assert!(
+            tensorcast::diff(&*ours, &*theirs, None).unwrap().is_empty(),
+            "{outtype}"
+        );
+        // And the whole file, byte for byte.
+        assert!(
+            std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap(),
+            "{outtype}: bytes differ"
+        );
+    }
+}
+
+#[test]
+fn round_trips_give_back_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    // HF -> GGUF -> HF: the original weights.
+    let gguf = dir.path().join("m.gguf");
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("model/llama/hf"))
+        .arg("-o")
+        .arg(&gguf)
+        .assert()
+        .success();
+    let back = dir.path().join("back");
+    to_hf(&gguf, &back);
+    assert!(
+        tensors(&back.join("model.safetensors")) == tensors(&fixture("model/llama/hf/model.safetensors"))
+    );
+    // GGUF -> HF -> GGUF: the reference GGUF's tensors and key/values, once
+    // the folder has the tokenizer.model the SentencePiece vocabulary is read
+    // from. The folder states BOS/EOS explicitly (transformers' defaults for
+    // a llama vocabulary), so the GGUF gains those two flags.
+    let folder = dir.path().join("hf");
+    to_hf(&fixture("model/llama/reference-f32.gguf"), &folder);
+    std::fs::copy(
+        fixture("model/llama/hf/tokenizer.model"),
+        folder.join("tokenizer.model"),
+    )
+    .unwrap();
+    let again = dir.path().join("again.gguf");
+    tensorcast()
+        .arg("convert")
+        .arg(&folder)
+        .arg("-o")
+        .arg(&again)
+        .assert()
+        .success();
+    let (a, b) = (
+        tensorcast::open(&again, &Default::default()).unwrap(),
+        tensorcast::open(&fixture("model/llama/reference-f32.gguf"), &Default::default()).unwrap(),
+    );
+    let shape = |s: &dyn tensorcast::Source| -> Vec<_> {
+        s.tensors()
+            .iter()
+            .map(|t| (t.name.clone(), t.dtype, t.shape.clone()))
+            .collect()
+    };
+    assert_eq!(shape(&*a), shape(&*b));
+    assert!(tensorcast::diff(&*a, &*b, None).unwrap().is_empty());
+    for (k, v) in b.metadata().iter() {
+        assert_eq!(a.metadata().get(k), Some(v), "{k}");
+    }
+    let extra: Vec<(&str, &tensorcast::Value)> = a
+        .metadata()
+        .iter()
+        .filter(|(k, _)| b.metadata().get(k).is_none())
+        .collect();
+    assert_eq!(
+        extra,
+        [
+            ("tokenizer.ggml.add_bos_token", &tensorcast::Value::Bool(true)),
+            ("tokenizer.ggml.add_eos_token", &tensorcast::Value::Bool(false)),
+        ]
+    );
+}

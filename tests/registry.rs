@@ -276,7 +276,8 @@ fn every_format_converts_from_memory_to_memory() {
     let mut pairs = 0;
     for (what, rel, siblings) in inputs() {
         let from_disk = open(&fixture(rel), &Options::default()).unwrap();
-        for to in registry.writable() {
+        // Container formats; the model folder output is tests/model.rs's.
+        for to in registry.writable().into_iter().filter(|f| *f != "hf") {
             let store = MemoryStore::new();
             let target = Box::new(store.target(&format!("out.{to}")));
             let opts = ConvertOptions {
@@ -310,7 +311,7 @@ fn every_format_converts_from_memory_to_memory() {
             pairs += 1;
         }
     }
-    assert_eq!(pairs, inputs().len() * registry.writable().len());
+    assert_eq!(pairs, inputs().len() * (registry.writable().len() - 1));
 }
 
 #[test]

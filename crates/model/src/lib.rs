@@ -4,19 +4,23 @@
 //! tokenizer files, and the Hugging Face model folder as an output.
 //!
 //! GGUF → HF: [`GgufToHf`] adapts a GGUF source (names, Q/K rows);
-//! [`HfFolderWriter`] writes the folder. Architectures: [`arch::ARCHES`].
+//! [`HfFolderWriter`] writes the folder. HF → GGUF: [`HfToGguf`] opens a
+//! folder as GGUF tensors and key/values. Architectures: [`arch::ARCHES`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod arch;
 mod config;
 mod folder;
+mod from_hf;
 pub mod gguf_kv;
 pub mod permute;
 mod plugin;
+mod sentencepiece;
 mod to_hf;
 pub mod tokenizer;
 
 pub use folder::HfFolderWriter;
+pub use from_hf::HfToGguf;
 pub use plugin::HfFolder;
 pub use to_hf::{arch_of, GgufToHf};

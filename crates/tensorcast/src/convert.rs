@@ -94,6 +94,9 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
 /// once complete; on any error nothing is left at its path.
 pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Result<Report> {
     let format = opts.registry.output_format(output, opts.to.as_deref())?;
+    if input.is_dir() {
+        return convert_folder(input, output, format, opts);
+    }
     let input = Input::open(input)?;
     if format.name() == MODEL_FOLDER {
         // A folder: the weights file inside it is the target, the rest its siblings.
@@ -115,6 +118,45 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
 
 /// The registry name of the Hugging Face model folder output.
 const MODEL_FOLDER: &str = "hf";
+
+/// A Hugging Face model folder in: the model, as the output format holds models.
+fn convert_folder(dir: &Path, output: &Path, format: &dyn Format, opts: &ConvertOptions) -> Result<Report> {
+    if format.name() != "gguf" {
+        return Err(Error::unsupported(format!(
+            "{} is a model folder: it converts to gguf (for other formats, convert its weights file)",
+            dir.display()
+        )));
+    }
+    if !opts.force && output.exists() {
+        return Err(Error::usage(format!("{} already exists", output.display())));
+    }
+    #[cfg(feature = "model")]
+    {
+        let input = Input::open(&dir.join("config.json"))?;
+        let mut source = tensorcast_model::HfToGguf::open(input, &opts.options, opts.dtype)?;
+        if !opts.select.is_empty() {
+            source = Box::new(crate::Select::new(source, &opts.select)?);
+        }
+        let report = Report {
+            tensors: source.tensors().len(),
+            bytes_in: source.tensors().iter().map(|t| t.nbytes).sum(),
+            warnings: source.warnings().to_vec(),
+        };
+        // The model view casts already (matrices to --dtype, norms to f32).
+        let opts = ConvertOptions {
+            dtype: None,
+            ..opts.clone()
+        };
+        let source = adapt(source, format, &opts)?;
+        let mut sink = format.create(Box::new(FileTarget::new(output)), &opts.options)?;
+        write(&*source, &mut *sink, &opts)?;
+        Ok(report)
+    }
+    #[cfg(not(feature = "model"))]
+    Err(Error::unsupported(
+        "model folders need the model feature of the tensorcast crate",
+    ))
+}
 
 /// Model-aware outputs see the model's tensors, not the container's.
 fn model_view(source: Box<dyn Source>, format: &dyn Format) -> Result<Box<dyn Source>> {

@@ -1,0 +1,402 @@
+//! A Hugging Face model folder as a GGUF model: tensors under GGUF names with
+//! Q/K rows in llama.cpp's order, norms in f32, and the key/values llama.cpp
+//! reads (hyper-parameters, the vocabulary), in the order and types
+//! `convert_hf_to_gguf.py` writes them.
+
+use crate::arch::{self, Arch, ParamKind};
+use crate::permute::{check, permute_rows, Direction};
+use crate::sentencepiece;
+use serde_json::Value as Json;
+use tensorcast_core::cast::CastSource;
+use tensorcast_core::{
+    DType, Error, Input, Metadata, Options, Result, Source, TensorData, TensorInfo, Value, ValueKind,
+};
+use tensorcast_safetensors::{SafetensorsFile, ShardedSafetensors};
+
+/// Tensors the reference converter drops: llama.cpp computes them itself.
+const DROPPED: &[&str] = &["rotary_emb.inv_freq"];
+
+/// The GGUF view of a Hugging Face folder: GGUF names and row order, in
+/// the weights' own dtypes ([`HfToGguf::open`] adds the casts).
+pub struct HfToGguf {
+    weights: Box<dyn Source>,
+    /// For each output tensor: its index in `weights` and the heads to permute for.
+    picks: Vec<(usize, Option<u64>)>,
+    tensors: Vec<TensorInfo>,
+    metadata: Metadata,
+}
+
+fn read_json(input: &Input, name: &str) -> Result<Option<Json>> {
+    let Ok(file) = input.sibling(name) else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&file.bytes)
+        .map(Some)
+        .map_err(|e| Error::unsupported(format!("{}: not JSON: {e}", file.name.display())))
+}
+
+fn int_field(config: &Json, key: &str) -> Option<u64> {
+    config.get(key)?.as_u64()
+}
+
+/// The weights of a folder: `model.safetensors` or a sharded index.
+fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn Source>> {
+    if let Ok(index) = input.sibling("model.safetensors.index.json") {
+        return Ok(Box::new(ShardedSafetensors::from_input(index, &options.limits)?));
+    }
+    match input.sibling("model.safetensors") {
+        Ok(file) => Ok(Box::new(SafetensorsFile::from_bytes(&file.name, file.bytes, &options.limits)?)),
+        Err(_) => Err(Error::unsupported(format!(
+            "{}: no model.safetensors or model.safetensors.index.json beside it (PyTorch .bin weights are not read as a model yet)",
+            input.name.display()
+        ))),
+    }
+}
+
+/// The dtype a tensor takes in the GGUF: `outtype` for matrices (their own
+/// when `None`), f32 for vectors and norms, as llama.cpp requires.
+fn gguf_dtype(name: &str, t: &TensorInfo, outtype: Option<DType>) -> DType {
+    if t.shape.len() <= 1 || name.ends_with("_norm.weight") || !t.dtype.is_float() {
+        return if t.dtype.is_float() { DType::F32 } else { t.dtype };
+    }
+    match outtype.unwrap_or(t.dtype) {
+        d @ (DType::F32 | DType::F16 | DType::BF16) => d,
+        _ => DType::F32,
+    }
+}
+
+/// `general.file_type`: llama.cpp's `LlamaFileType` for the matrices' dtype.
+fn file_type(tensors: &[TensorInfo]) -> u32 {
+    match tensors.iter().find(|t| t.shape.len() >= 2).map(|t| t.dtype) {
+        Some(DType::F16) => 1,
+        Some(DType::BF16) => 32,
+        _ => 0,
+    }
+}
+
+/// gguf-py's size label: `125K`, `1.5B`, ... (two significant digits at least).
+fn size_label(params: u64) -> String {
+    let p = params as f64;
+    let (scaled, suffix) = if p > 1e12 {
+        (p * 1e-12, "T")
+    } else if p > 1e9 {
+        (p * 1e-9, "B")
+    } else if p > 1e6 {
+        (p * 1e-6, "M")
+    } else {
+        (p * 1e-3, "K")
+    };
+    let digits = format!("{:.0}", scaled);
+    let digits = digits.trim_start_matches('0').len();
+    let fix = 2usize.saturating_sub(digits);
+    format!("{scaled:.fix$}{suffix}")
+}
+
+/// The model name gguf-py falls back to: the folder's name, lowercase words
+/// title-cased (version-like and numeric words kept).
+fn model_name(dir_name: &str) -> String {
+    dir_name
+        .replace('-', " ")
+        .split_whitespace()
+        .map(|w| {
+            let versionish = w.starts_with(|c: char| c.is_ascii_digit())
+                || (w.starts_with('v')
+                    && w[1..].chars().all(|c| c.is_ascii_digit() || c == '.')
+                    && w.len() > 1);
+            if w.chars().any(char::is_lowercase) && !w.chars().any(char::is_uppercase) && !versionish {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect())
+                    .unwrap_or_default()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<String>>()
+        .join(" ")
+}
+
+impl HfToGguf {
+    /// Opens the folder whose `config.json` is `input` (its weights and
+    /// tokenizer files are its siblings), cast as the GGUF will hold it:
+    /// matrices to `outtype` (their own dtype when `None`), vectors to f32.
+    pub fn open(input: Input, options: &Options, outtype: Option<DType>) -> Result<Box<dyn Source>> {
+        let config: Json = serde_json::from_slice(&input.bytes)
+            .map_err(|e| Error::unsupported(format!("{}: not JSON: {e}", input.name.display())))?;
+        let model_type = config.get("model_type").and_then(Json::as_str).unwrap_or("");
+        let arch = arch::by_model_type(model_type).ok_or_else(|| {
+            Error::unsupported(format!(
+                "{}: model_type '{model_type}' has no model table yet (known: {}); convert its weights with their names kept instead",
+                input.name.display(),
+                arch::known().join(", ")
+            ))
+        })?;
+        let weights = open_weights(&input, options)?;
+        let heads = int_field(&config, "num_attention_heads");
+        let kv_heads = int_field(&config, "num_key_value_heads").or(heads);
+        let mut order: Vec<usize> = (0..weights.tensors().len()).collect();
+        // The reference reads names sorted, as safetensors' `keys()` gives them.
+        order.sort_by(|&a, &b| weights.tensors()[a].name.cmp(&weights.tensors()[b].name));
+        let (mut picks, mut tensors, mut cast_to) = (Vec::new(), Vec::new(), Vec::new());
+        for i in order {
+            let t = &weights.tensors()[i];
+            if DROPPED.iter().any(|d| t.name.ends_with(d)) {
+                continue;
+            }
+            let name = arch.gguf_name(&t.name).ok_or_else(|| {
+                Error::unsupported(format!(
+                    "tensor '{}' has no GGUF name in the {} table",
+                    t.name, arch.gguf
+                ))
+            })?;
+            let part = name.split('.').nth(2).unwrap_or("");
+            let permute = match (arch.permute_qk, part) {
+                (true, "attn_q") => heads,
+                (true, "attn_k") => kv_heads,
+                _ => None,
+            };
+            if let Some(h) = permute {
+                check(&t.name, t.shape.first().copied().unwrap_or(0), h)?;
+            }
+            let mut info = t.clone();
+            info.name = name;
+            if permute.is_some() {
+                info.file_offset = None;
+            }
+            cast_to.push(gguf_dtype(&info.name, t, outtype));
+            picks.push((i, permute));
+            tensors.push(info);
+        }
+        let written: Vec<TensorInfo> = tensors
+            .iter()
+            .zip(&cast_to)
+            .map(|(t, &d)| TensorInfo {
+                dtype: d,
+                ..t.clone()
+            })
+            .collect();
+        let metadata = gguf_metadata(arch, &config, &input, &written)?;
+        let view = HfToGguf {
+            weights,
+            picks,
+            tensors,
+            metadata,
+        };
+        // Casts (matrices to the outtype, norms to f32) after the permutation.
+        let by_name: std::collections::HashMap<String, DType> =
+            written.into_iter().map(|t| (t.name, t.dtype)).collect();
+        Ok(Box::new(CastSource::new(view, move |t| {
+            by_name.get(&t.name).copied()
+        })?))
+    }
+}
+
+impl Source for HfToGguf {
+    fn format(&self) -> &'static str {
+        "hf"
+    }
+
+    fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
+        let &(i, permute) = self
+            .picks
+            .get(index)
+            .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
+        let data = self.weights.tensor_data(i)?;
+        let Some(heads) = permute else {
+            return Ok(data);
+        };
+        let t = &self.weights.tensors()[i];
+        let rows = t.shape.first().copied().unwrap_or(1).max(1);
+        let row_bytes = usize::try_from(t.nbytes / rows).unwrap_or(0);
+        permute_rows(data, rows, row_bytes, heads, Direction::ToGguf)
+    }
+}
+
+fn u32v(v: u64) -> Value {
+    Value::U32(u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+/// The key/values `convert_hf_to_gguf.py` writes for this model, in its order.
+fn gguf_metadata(arch: &Arch, config: &Json, input: &Input, tensors: &[TensorInfo]) -> Result<Metadata> {
+    let a = arch.gguf;
+    let mut m = Metadata::new();
+    m.insert("general.architecture", Value::Str(a.into()));
+    m.insert("general.type", Value::Str("model".into()));
+    let dir_name = input
+        .name
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("model");
+    m.insert("general.name", Value::Str(model_name(dir_name)));
+    let params: u64 = tensors.iter().map(|t| t.numel()).sum();
+    m.insert("general.size_label", Value::Str(size_label(params)));
+    let field = |hf: &str| {
+        config
+            .get(hf)
+            .ok_or_else(|| Error::unsupported(format!("{}: config.json has no {hf}", input.name.display())))
+    };
+    let ordered = [
+        "block_count",
+        "context_length",
+        "embedding_length",
+        "feed_forward_length",
+        "attention.head_count",
+        "attention.head_count_kv",
+    ];
+    for key in ordered {
+        let p = arch
+            .params
+            .iter()
+            .find(|p| p.gguf == key)
+            .ok_or_else(|| Error::unsupported(format!("the {a} table has no {key}")))?;
+        let v = field(p.hf)?.as_u64().ok_or_else(|| {
+            Error::unsupported(format!("config.json {} is not a non-negative integer", p.hf))
+        })?;
+        m.insert(format!("{a}.{key}"), u32v(v));
+    }
+    let theta = config
+        .get("rope_parameters")
+        .and_then(|r| r.get("rope_theta"))
+        .or_else(|| config.get("rope_theta"))
+        .and_then(Json::as_f64)
+        .unwrap_or(10000.0);
+    m.insert(format!("{a}.rope.freq_base"), Value::F32(theta as f32));
+    for p in arch.params.iter().filter(|p| p.kind == ParamKind::Float) {
+        let v = field(p.hf)?.as_f64().unwrap_or(0.0);
+        m.insert(format!("{a}.{}", p.gguf), Value::F32(v as f32));
+    }
+    let hidden = int_field(config, "hidden_size").unwrap_or(0);
+    let heads = int_field(config, "num_attention_heads").unwrap_or(1).max(1);
+    let head_dim = int_field(config, "head_dim").unwrap_or(hidden / heads);
+    if config.get("head_dim").and_then(Json::as_u64).is_some() {
+        m.insert(format!("{a}.attention.key_length"), u32v(head_dim));
+        m.insert(format!("{a}.attention.value_length"), u32v(head_dim));
+    }
+    m.insert("general.file_type", Value::U32(file_type(tensors)));
+    let vocab = vocabulary(input, config)?;
+    m.insert(format!("{a}.vocab_size"), u32v(vocab.tokens.len() as u64));
+    m.insert(format!("{a}.rope.dimension_count"), u32v(head_dim));
+    m.insert("general.quantization_version", Value::U32(2));
+    vocab.write(&mut m);
+    Ok(m)
+}
+
+/// A SentencePiece vocabulary as `tokenizer.ggml.*`.
+struct Vocab {
+    tokens: Vec<String>,
+    scores: Vec<f32>,
+    types: Vec<i32>,
+    special: Vec<(&'static str, u64)>,
+    add_bos: Option<bool>,
+    add_eos: Option<bool>,
+    chat_template: Option<String>,
+}
+
+fn vocabulary(input: &Input, config: &Json) -> Result<Vocab> {
+    let model = input.sibling("tokenizer.model").map_err(|_| {
+        Error::unsupported(format!(
+            "{}: no tokenizer.model beside it (BPE tokenizer.json vocabularies are not converted yet)",
+            input.name.display()
+        ))
+    })?;
+    let pieces = sentencepiece::pieces(&model.bytes)?;
+    let n = int_field(config, "vocab_size").map_or(pieces.len(), |v| v as usize);
+    // The reference's padding for ids the model has and the tokenizer lacks.
+    let mut tokens: Vec<String> = (0..n).map(|i| format!("[PAD{i}]")).collect();
+    let mut scores = vec![-10000.0f32; n];
+    let mut types = vec![5i32; n];
+    for (i, p) in pieces.iter().enumerate().take(n) {
+        tokens[i] = p.text.clone();
+        scores[i] = p.score;
+        types[i] = p.kind;
+    }
+    let tok_config = read_json(input, "tokenizer_config.json")?.unwrap_or(Json::Null);
+    let id_of = |name: &str| -> Option<u64> {
+        let text = match tok_config.get(name)? {
+            Json::String(s) => s.as_str(),
+            other => other.get("content")?.as_str()?,
+        };
+        tokens.iter().position(|t| t == text).map(|i| i as u64)
+    };
+    let mut special = Vec::new();
+    for (gguf, config_key, named) in [
+        ("bos", "bos_token_id", "bos_token"),
+        ("eos", "eos_token_id", "eos_token"),
+        ("unknown", "", "unk_token"),
+        ("seperator", "", "sep_token"),
+        ("padding", "pad_token_id", "pad_token"),
+    ] {
+        let id = int_field(config, config_key).or_else(|| id_of(named));
+        if let Some(id) = id.filter(|&i| (i as usize) < tokens.len()) {
+            special.push((gguf, id));
+        }
+    }
+    Ok(Vocab {
+        tokens,
+        scores,
+        types,
+        special,
+        add_bos: tok_config.get("add_bos_token").and_then(Json::as_bool),
+        add_eos: tok_config.get("add_eos_token").and_then(Json::as_bool),
+        chat_template: tok_config
+            .get("chat_template")
+            .and_then(Json::as_str)
+            .map(String::from),
+    })
+}
+
+impl Vocab {
+    fn write(self, m: &mut Metadata) {
+        m.insert("tokenizer.ggml.model", Value::Str("llama".into()));
+        m.insert("tokenizer.ggml.pre", Value::Str("default".into()));
+        m.insert(
+            "tokenizer.ggml.tokens",
+            Value::Array(ValueKind::Str, self.tokens.into_iter().map(Value::Str).collect()),
+        );
+        m.insert(
+            "tokenizer.ggml.scores",
+            Value::Array(ValueKind::F32, self.scores.into_iter().map(Value::F32).collect()),
+        );
+        m.insert(
+            "tokenizer.ggml.token_type",
+            Value::Array(ValueKind::I32, self.types.into_iter().map(Value::I32).collect()),
+        );
+        for (name, id) in self.special {
+            m.insert(format!("tokenizer.ggml.{name}_token_id"), u32v(id));
+        }
+        if let Some(b) = self.add_bos {
+            m.insert("tokenizer.ggml.add_bos_token", Value::Bool(b));
+        }
+        if let Some(b) = self.add_eos {
+            m.insert("tokenizer.ggml.add_eos_token", Value::Bool(b));
+        }
+        if let Some(t) = self.chat_template {
+            m.insert("tokenizer.chat_template", Value::Str(t));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_labels_and_names_as_gguf_py() {
+        assert_eq!(size_label(125_248), "125K");
+        assert_eq!(size_label(134_515_008), "135M");
+        assert_eq!(size_label(1_500_000_000), "1.5B");
+        assert_eq!(size_label(7_241_732_096), "7.2B");
+        assert_eq!(size_label(999), "1.0K");
+        assert_eq!(model_name("hf"), "Hf");
+        assert_eq!(model_name("tiny-llama-v1.1"), "Tiny Llama v1.1");
+    }
+}

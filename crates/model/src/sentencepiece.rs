@@ -1,0 +1,170 @@
+//! The pieces of a SentencePiece `tokenizer.model`: each piece's text, score
+//! and type, which is all a GGUF vocabulary takes from it.
+//!
+//! The file is a protobuf `ModelProto`; only field 1 (`repeated SentencePiece
+//! pieces`, each with `piece` = 1, `score` = 2, `type` = 3) is read, every
+//! other field is skipped by its wire type. Every length is checked against
+//! the bytes present.
+
+use tensorcast_core::{Error, Result};
+
+/// One vocabulary entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Piece {
+    /// The piece's text (`▁` for a space).
+    pub text: String,
+    /// Its score (log probability for unigram, negative rank for BPE).
+    pub score: f32,
+    /// SentencePiece's type: 1 normal, 2 unknown, 3 control, 4 user-defined,
+    /// 5 unused, 6 byte — the same numbers as `tokenizer.ggml.token_type`.
+    pub kind: i32,
+}
+
+fn bad(detail: &str) -> Error {
+    Error::unsupported(format!("tokenizer.model is not a SentencePiece model: {detail}"))
+}
+
+/// A protobuf reader over one message's bytes.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or_else(|| bad("a varint runs past the end"))?;
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(bad("a varint longer than 10 bytes"))
+    }
+
+    fn take(&mut self, n: u64) -> Result<&'a [u8]> {
+        let end = usize::try_from(n)
+            .ok()
+            .and_then(|n| self.pos.checked_add(n))
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| bad("a field runs past the end"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    /// The next (field number, wire type), or `None` at the end.
+    fn key(&mut self) -> Result<Option<(u64, u8)>> {
+        if self.pos >= self.buf.len() {
+            return Ok(None);
+        }
+        let k = self.varint()?;
+        Ok(Some((k >> 3, (k & 7) as u8)))
+    }
+
+    /// Skips a value of `wire` type.
+    fn skip(&mut self, wire: u8) -> Result<()> {
+        match wire {
+            0 => self.varint().map(drop),
+            1 => self.take(8).map(drop),
+            2 => {
+                let n = self.varint()?;
+                self.take(n).map(drop)
+            }
+            5 => self.take(4).map(drop),
+            _ => Err(bad("a group or unknown wire type")),
+        }
+    }
+}
+
+/// Every piece of the model in `bytes`, in id order.
+pub fn pieces(bytes: &[u8]) -> Result<Vec<Piece>> {
+    let mut r = Reader { buf: bytes, pos: 0 };
+    let mut out = Vec::new();
+    while let Some((field, wire)) = r.key()? {
+        if field == 1 && wire == 2 {
+            let n = r.varint()?;
+            out.push(piece(r.take(n)?)?);
+        } else {
+            r.skip(wire)?;
+        }
+    }
+    Ok(out)
+}
+
+fn piece(bytes: &[u8]) -> Result<Piece> {
+    let mut r = Reader { buf: bytes, pos: 0 };
+    let mut p = Piece {
+        text: String::new(),
+        score: 0.0,
+        kind: 1,
+    };
+    while let Some((field, wire)) = r.key()? {
+        match (field, wire) {
+            (1, 2) => {
+                let n = r.varint()?;
+                p.text = std::str::from_utf8(r.take(n)?)
+                    .map_err(|_| bad("a piece is not UTF-8"))?
+                    .to_string();
+            }
+            (2, 5) => {
+                let b = r.take(4)?;
+                p.score = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            (3, 0) => p.kind = r.varint()? as i32,
+            (_, w) => r.skip(w)?,
+        }
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pieces_and_skips_other_fields() {
+        // ModelProto { pieces: [{piece: "▁a", score: -1.5, type: 1}, {piece: "<s>", type: 3}],
+        //              trainer_spec (field 2): 2 bytes }
+        let a = [&[0x0a, 4][..], "▁a".as_bytes()].concat();
+        let mut p1 = vec![0x0a, a.len() as u8 - 2];
+        p1.extend_from_slice(&a[2..]);
+        p1.push(0x15);
+        p1.extend_from_slice(&(-1.5f32).to_le_bytes());
+        p1.extend_from_slice(&[0x18, 1]);
+        let p2 = [&[0x0a, 3][..], b"<s>", &[0x18, 3]].concat();
+        let mut model = vec![0x0a, p1.len() as u8];
+        model.extend_from_slice(&p1);
+        model.extend_from_slice(&[0x12, 2, 0xaa, 0xbb]);
+        model.push(0x0a);
+        model.push(p2.len() as u8);
+        model.extend_from_slice(&p2);
+        let got = pieces(&model).unwrap();
+        assert_eq!(
+            got,
+            [
+                Piece {
+                    text: "▁a".into(),
+                    score: -1.5,
+                    kind: 1
+                },
+                Piece {
+                    text: "<s>".into(),
+                    score: 0.0,
+                    kind: 3
+                },
+            ]
+        );
+        // Truncations and hostile lengths are refused, never panic.
+        for cut in 0..model.len() {
+            let _ = pieces(&model[..cut]);
+        }
+        assert!(pieces(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+        assert!(pieces(&[0x0b]).is_err());
+    }
+}
