@@ -44,6 +44,18 @@ pub struct Arch {
     /// config.json fields transformers' model class expects, with their values
     /// for a file that says nothing else.
     pub defaults: &'static [(&'static str, &'static str)],
+    /// Keys the reference converter writes for this architecture beyond the
+    /// common ones, after `general.file_type`.
+    pub extra_keys: &'static [ExtraKey],
+}
+
+/// A GGUF key only some architectures' converters write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtraKey {
+    /// `{arch}.vocab_size`: the vocabulary's length.
+    VocabSize,
+    /// `{arch}.rope.dimension_count`: the head dimension.
+    RopeDimensionCount,
 }
 
 const LLAMA_PARAMS: &[Param] = &[
@@ -116,10 +128,69 @@ pub const LLAMA: Arch = Arch {
         ("pretraining_tp", "1"),
         ("use_cache", "true"),
     ],
+    extra_keys: &[ExtraKey::VocabSize, ExtraKey::RopeDimensionCount],
+};
+
+/// Llama's blocks, which Qwen 2 shares (its Q/K/V biases map by suffix).
+const LLAMA_BLOCKS: &[(&str, &str)] = LLAMA.blocks;
+
+/// Qwen 2 (and 2.5): Llama's layout with Q/K/V biases and no Q/K permutation.
+pub const QWEN2: Arch = Arch {
+    gguf: "qwen2",
+    model_type: "qwen2",
+    hf_class: "Qwen2ForCausalLM",
+    globals: LLAMA.globals,
+    blocks: LLAMA_BLOCKS,
+    params: LLAMA_PARAMS,
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("use_sliding_window", "false"),
+        ("sliding_window", "null"),
+        ("max_window_layers", "28"),
+        ("use_cache", "true"),
+    ],
+    extra_keys: &[],
+};
+
+/// Qwen 3: Qwen 2 without biases, with RMS norms on Q and K per head.
+pub const QWEN3: Arch = Arch {
+    gguf: "qwen3",
+    model_type: "qwen3",
+    hf_class: "Qwen3ForCausalLM",
+    globals: LLAMA.globals,
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+    ],
+    params: LLAMA_PARAMS,
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("use_sliding_window", "false"),
+        ("sliding_window", "null"),
+        ("max_window_layers", "28"),
+        ("use_cache", "true"),
+    ],
+    extra_keys: &[],
 };
 
 /// Every architecture with a table, by GGUF name.
-pub const ARCHES: &[&Arch] = &[&LLAMA];
+pub const ARCHES: &[&Arch] = &[&LLAMA, &QWEN2, &QWEN3];
 
 /// The table for `general.architecture` = `name`.
 pub fn by_gguf_name(name: &str) -> Option<&'static Arch> {

@@ -27,10 +27,11 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
         })?;
         c.insert(p.hf.into(), v);
     }
-    let heads = int(metadata, &key("attention.head_count")).unwrap_or(1).max(1);
-    let hidden = int(metadata, &key("embedding_length")).unwrap_or(0);
-    let head_dim = int(metadata, &key("attention.key_length")).unwrap_or(hidden / heads);
-    c.insert("head_dim".into(), json!(head_dim));
+    // Only where the GGUF states it; otherwise transformers derives it
+    // (hidden / heads), and a folder that never had one keeps it that way.
+    if let Some(head_dim) = int(metadata, &key("attention.key_length")) {
+        c.insert("head_dim".into(), json!(head_dim));
+    }
     let theta = float(metadata, &key("rope.freq_base")).unwrap_or(10000.0);
     c.insert(
         "rope_parameters".into(),

@@ -3,7 +3,7 @@
 //! reads (hyper-parameters, the vocabulary), in the order and types
 //! `convert_hf_to_gguf.py` writes them.
 
-use crate::arch::{self, Arch, ParamKind};
+use crate::arch::{self, Arch, ExtraKey, ParamKind};
 use crate::permute::{check, permute_rows, Direction};
 use crate::sentencepiece;
 use serde_json::Value as Json;
@@ -283,8 +283,12 @@ fn gguf_metadata(arch: &Arch, config: &Json, input: &Input, tensors: &[TensorInf
     }
     m.insert("general.file_type", Value::U32(file_type(tensors)));
     let vocab = vocabulary(input, config)?;
-    m.insert(format!("{a}.vocab_size"), u32v(vocab.tokens.len() as u64));
-    m.insert(format!("{a}.rope.dimension_count"), u32v(head_dim));
+    for extra in arch.extra_keys {
+        match extra {
+            ExtraKey::VocabSize => m.insert(format!("{a}.vocab_size"), u32v(vocab.tokens.len() as u64)),
+            ExtraKey::RopeDimensionCount => m.insert(format!("{a}.rope.dimension_count"), u32v(head_dim)),
+        }
+    }
     m.insert("general.quantization_version", Value::U32(2));
     vocab.write(&mut m);
     Ok(m)
