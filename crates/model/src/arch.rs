@@ -45,8 +45,21 @@ pub struct Arch {
     /// for a file that says nothing else.
     pub defaults: &'static [(&'static str, &'static str)],
     /// Keys the reference converter writes for this architecture beyond the
-    /// common ones, after `general.file_type`.
+    /// common ones (each at its place in the reference's order).
     pub extra_keys: &'static [ExtraKey],
+    /// RMSNorm weights are zero-centred: llama.cpp stores `w + 1` (Gemma).
+    pub norm_offset: bool,
+    /// How transformers' GGUF loader rebuilds a SentencePiece vocabulary.
+    pub vocab: VocabStyle,
+}
+
+/// transformers' builder for a SentencePiece vocabulary of this architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VocabStyle {
+    /// `LlamaTokenizer`: Metaspace, merges by score.
+    Llama,
+    /// `GemmaTokenizer`: spaces replaced by a normalizer, merges by position.
+    Gemma,
 }
 
 /// A GGUF key only some architectures' converters write.
@@ -56,6 +69,15 @@ pub enum ExtraKey {
     VocabSize,
     /// `{arch}.rope.dimension_count`: the head dimension.
     RopeDimensionCount,
+    /// `{arch}.rope.freq_base_swa`: the sliding layers' rope theta (after `rope.freq_base`).
+    RopeFreqBaseSwa,
+    /// `{arch}.attention.sliding_window` (after `general.file_type`).
+    SlidingWindow,
+    /// `{arch}.attention.key_length`/`value_length` even where config.json
+    /// has no `head_dim` (Gemma's default 256).
+    KeyLengthAlways,
+    /// `tokenizer.ggml.add_space_prefix = false` (after the special tokens).
+    NoSpacePrefix,
 }
 
 const LLAMA_PARAMS: &[Param] = &[
@@ -129,6 +151,8 @@ pub const LLAMA: Arch = Arch {
         ("use_cache", "true"),
     ],
     extra_keys: &[ExtraKey::VocabSize, ExtraKey::RopeDimensionCount],
+    norm_offset: false,
+    vocab: VocabStyle::Llama,
 };
 
 /// Llama's blocks, which Qwen 2 shares (its Q/K/V biases map by suffix).
@@ -153,6 +177,8 @@ pub const QWEN2: Arch = Arch {
         ("use_cache", "true"),
     ],
     extra_keys: &[],
+    norm_offset: false,
+    vocab: VocabStyle::Llama,
 };
 
 /// Qwen 3: Qwen 2 without biases, with RMS norms on Q and K per head.
@@ -187,10 +213,57 @@ pub const QWEN3: Arch = Arch {
         ("use_cache", "true"),
     ],
     extra_keys: &[],
+    norm_offset: false,
+    vocab: VocabStyle::Llama,
+};
+
+/// Gemma 3 (text): tied embeddings, four zero-centred norms per block plus
+/// Q/K norms, sliding-window layers with their own rope theta.
+pub const GEMMA3: Arch = Arch {
+    gguf: "gemma3",
+    model_type: "gemma3_text",
+    hf_class: "Gemma3ForCausalLM",
+    globals: LLAMA.globals,
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("post_attention_norm", "post_attention_layernorm"),
+        ("ffn_norm", "pre_feedforward_layernorm"),
+        ("post_ffw_norm", "post_feedforward_layernorm"),
+        ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+    ],
+    params: LLAMA_PARAMS,
+    permute_qk: false,
+    defaults: &[
+        ("hidden_activation", "\"gelu_pytorch_tanh\""),
+        ("query_pre_attn_scalar", "256"),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("final_logit_softcapping", "null"),
+        ("attn_logit_softcapping", "null"),
+        ("initializer_range", "0.02"),
+        ("use_bidirectional_attention", "false"),
+        ("use_cache", "true"),
+    ],
+    extra_keys: &[
+        ExtraKey::RopeFreqBaseSwa,
+        ExtraKey::KeyLengthAlways,
+        ExtraKey::SlidingWindow,
+        ExtraKey::NoSpacePrefix,
+    ],
+    norm_offset: true,
+    vocab: VocabStyle::Gemma,
 };
 
 /// Every architecture with a table, by GGUF name.
-pub const ARCHES: &[&Arch] = &[&LLAMA, &QWEN2, &QWEN3];
+pub const ARCHES: &[&Arch] = &[&LLAMA, &QWEN2, &QWEN3, &GEMMA3];
 
 /// The table for `general.architecture` = `name`.
 pub fn by_gguf_name(name: &str) -> Option<&'static Arch> {

@@ -33,10 +33,19 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
         c.insert("head_dim".into(), json!(head_dim));
     }
     let theta = float(metadata, &key("rope.freq_base")).unwrap_or(10000.0);
-    c.insert(
-        "rope_parameters".into(),
-        json!({"rope_theta": theta, "rope_type": "default"}),
-    );
+    let rope = json!({"rope_theta": theta, "rope_type": "default"});
+    // Sliding-window layers with their own theta: one entry per layer type.
+    let rope = match float(metadata, &key("rope.freq_base_swa")) {
+        Some(swa) => json!({
+            "full_attention": rope,
+            "sliding_attention": {"rope_theta": swa, "rope_type": "default"},
+        }),
+        None => rope,
+    };
+    c.insert("rope_parameters".into(), rope);
+    if let Some(w) = int(metadata, &key("attention.sliding_window")) {
+        c.insert("sliding_window".into(), json!(w));
+    }
     let vocab = int(metadata, &key("vocab_size"))
         .or_else(|| strings(metadata, "tokenizer.ggml.tokens").map(|t| t.len() as i64));
     c.insert("vocab_size".into(), json!(vocab));

@@ -16,12 +16,22 @@ use tensorcast_safetensors::{SafetensorsFile, ShardedSafetensors};
 /// Tensors the reference converter drops: llama.cpp computes them itself.
 const DROPPED: &[&str] = &["rotary_emb.inv_freq"];
 
+/// What happens to one tensor on its way into the GGUF.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Plain,
+    /// Rows permuted for this many heads.
+    Permute(u64),
+    /// A zero-centred norm: `w + 1` in its own dtype.
+    AddOne,
+}
+
 /// The GGUF view of a Hugging Face folder: GGUF names and row order, in
 /// the weights' own dtypes ([`HfToGguf::open`] adds the casts).
 pub struct HfToGguf {
     weights: Box<dyn Source>,
-    /// For each output tensor: its index in `weights` and the heads to permute for.
-    picks: Vec<(usize, Option<u64>)>,
+    /// For each output tensor: its index in `weights` and its transform.
+    picks: Vec<(usize, Step)>,
     tensors: Vec<TensorInfo>,
     metadata: Metadata,
 }
@@ -158,13 +168,18 @@ impl HfToGguf {
             if let Some(h) = permute {
                 check(&t.name, t.shape.first().copied().unwrap_or(0), h)?;
             }
+            let step = match permute {
+                Some(h) => Step::Permute(h),
+                None if arch.norm_offset && name.ends_with("norm.weight") => Step::AddOne,
+                None => Step::Plain,
+            };
             let mut info = t.clone();
             info.name = name;
-            if permute.is_some() {
+            if !matches!(step, Step::Plain) {
                 info.file_offset = None;
             }
             cast_to.push(gguf_dtype(&info.name, t, outtype));
-            picks.push((i, permute));
+            picks.push((i, step));
             tensors.push(info);
         }
         let written: Vec<TensorInfo> = tensors
@@ -205,18 +220,22 @@ impl Source for HfToGguf {
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
-        let &(i, permute) = self
+        let &(i, step) = self
             .picks
             .get(index)
             .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
         let data = self.weights.tensor_data(i)?;
-        let Some(heads) = permute else {
-            return Ok(data);
-        };
         let t = &self.weights.tensors()[i];
-        let rows = t.shape.first().copied().unwrap_or(1).max(1);
-        let row_bytes = usize::try_from(t.nbytes / rows).unwrap_or(0);
-        permute_rows(data, rows, row_bytes, heads, Direction::ToGguf)
+        match step {
+            Step::Plain => Ok(data),
+            // As the reference: `data_torch + 1` in the tensor's own dtype.
+            Step::AddOne => crate::offset::add(data, t.dtype, t.dtype, 1.0),
+            Step::Permute(heads) => {
+                let rows = t.shape.first().copied().unwrap_or(1).max(1);
+                let row_bytes = usize::try_from(t.nbytes / rows).unwrap_or(0);
+                permute_rows(data, rows, row_bytes, heads, Direction::ToGguf)
+            }
+        }
     }
 }
 
@@ -263,21 +282,38 @@ fn gguf_metadata(arch: &Arch, config: &Json, input: &Input, tensors: &[TensorInf
         })?;
         m.insert(format!("{a}.{key}"), u32v(v));
     }
-    let theta = config
-        .get("rope_parameters")
-        .and_then(|r| r.get("rope_theta"))
-        .or_else(|| config.get("rope_theta"))
-        .and_then(Json::as_f64)
-        .unwrap_or(10000.0);
+    let rope = config.get("rope_parameters");
+    let theta_of = |part: Option<&str>| {
+        let r = match part {
+            Some(p) => rope.and_then(|r| r.get(p)),
+            None => None,
+        };
+        r.or(rope)
+            .and_then(|r| r.get("rope_theta"))
+            .or_else(|| config.get("rope_theta"))
+            .and_then(Json::as_f64)
+    };
+    let theta = theta_of(Some("full_attention")).unwrap_or(10000.0);
     m.insert(format!("{a}.rope.freq_base"), Value::F32(theta as f32));
+    if arch.extra_keys.contains(&ExtraKey::RopeFreqBaseSwa) {
+        if let Some(swa) = rope
+            .and_then(|r| r.get("sliding_attention"))
+            .and_then(|r| r.get("rope_theta"))
+        {
+            let swa = swa.as_f64().unwrap_or(10000.0);
+            m.insert(format!("{a}.rope.freq_base_swa"), Value::F32(swa as f32));
+        }
+    }
     for p in arch.params.iter().filter(|p| p.kind == ParamKind::Float) {
         let v = field(p.hf)?.as_f64().unwrap_or(0.0);
         m.insert(format!("{a}.{}", p.gguf), Value::F32(v as f32));
     }
     let hidden = int_field(config, "hidden_size").unwrap_or(0);
     let heads = int_field(config, "num_attention_heads").unwrap_or(1).max(1);
-    let head_dim = int_field(config, "head_dim").unwrap_or(hidden / heads);
-    if config.get("head_dim").and_then(Json::as_u64).is_some() {
+    let always = arch.extra_keys.contains(&ExtraKey::KeyLengthAlways);
+    // Gemma's converter falls back to 256, the others derive it.
+    let head_dim = int_field(config, "head_dim").unwrap_or(if always { 256 } else { hidden / heads });
+    if always || config.get("head_dim").and_then(Json::as_u64).is_some() {
         m.insert(format!("{a}.attention.key_length"), u32v(head_dim));
         m.insert(format!("{a}.attention.value_length"), u32v(head_dim));
     }
@@ -287,10 +323,21 @@ fn gguf_metadata(arch: &Arch, config: &Json, input: &Input, tensors: &[TensorInf
         match extra {
             ExtraKey::VocabSize => m.insert(format!("{a}.vocab_size"), u32v(vocab.tokens.len() as u64)),
             ExtraKey::RopeDimensionCount => m.insert(format!("{a}.rope.dimension_count"), u32v(head_dim)),
+            ExtraKey::SlidingWindow => {
+                let pattern = config.get("sliding_window_pattern").and_then(Json::as_u64);
+                if let (Some(w), true) = (int_field(config, "sliding_window"), pattern != Some(1)) {
+                    m.insert(format!("{a}.attention.sliding_window"), u32v(w));
+                }
+            }
+            // Placed elsewhere in the reference's order.
+            ExtraKey::RopeFreqBaseSwa | ExtraKey::KeyLengthAlways | ExtraKey::NoSpacePrefix => {}
         }
     }
     m.insert("general.quantization_version", Value::U32(2));
     vocab.write(&mut m);
+    if arch.extra_keys.contains(&ExtraKey::NoSpacePrefix) {
+        m.insert("tokenizer.ggml.add_space_prefix", Value::Bool(false));
+    }
     Ok(m)
 }
 
@@ -321,9 +368,31 @@ fn vocabulary(input: &Input, config: &Json) -> Result<Vocab> {
     for (i, p) in pieces.iter().enumerate().take(n) {
         tokens[i] = p.text.clone();
         scores[i] = p.score;
-        types[i] = p.kind;
+        // The reference asks SentencePiece for unknown, control, unused and
+        // byte pieces only: its user-defined pieces count as normal.
+        types[i] = if p.kind == 4 { 1 } else { p.kind };
     }
     let tok_config = read_json(input, "tokenizer_config.json")?.unwrap_or(Json::Null);
+    // Added tokens the tokenizer config declares override the pieces: special
+    // ones become control tokens, others user-defined (spelled with spaces).
+    if let Some(added) = tok_config.get("added_tokens_decoder").and_then(Json::as_object) {
+        for (id, entry) in added {
+            let (Ok(id), Some(content)) = (id.parse::<usize>(), entry.get("content").and_then(Json::as_str))
+            else {
+                continue;
+            };
+            if id >= n {
+                continue;
+            }
+            if entry.get("special").and_then(Json::as_bool).unwrap_or(false) {
+                tokens[id] = content.to_string();
+                types[id] = 3;
+            } else {
+                tokens[id] = content.replace('\u{2581}', " ");
+                types[id] = 4;
+            }
+        }
+    }
     let id_of = |name: &str| -> Option<u64> {
         let text = match tok_config.get(name)? {
             Json::String(s) => s.as_str(),
@@ -338,6 +407,7 @@ fn vocabulary(input: &Input, config: &Json) -> Result<Vocab> {
         ("unknown", "", "unk_token"),
         ("seperator", "", "sep_token"),
         ("padding", "pad_token_id", "pad_token"),
+        ("mask", "", "mask_token"),
     ] {
         let id = int_field(config, config_key).or_else(|| id_of(named));
         if let Some(id) = id.filter(|&i| (i as usize) < tokens.len()) {

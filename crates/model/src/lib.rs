@@ -14,6 +14,7 @@ mod config;
 mod folder;
 mod from_hf;
 pub mod gguf_kv;
+mod offset;
 pub mod permute;
 mod plugin;
 mod sentencepiece;

@@ -6,7 +6,7 @@
 use crate::arch::{self, Arch};
 use crate::gguf_kv::{int, string};
 use crate::permute::{check, permute_rows, Direction};
-use tensorcast_core::{Error, Metadata, Result, Source, TensorData, TensorInfo};
+use tensorcast_core::{DType, Error, Metadata, Result, Source, TensorData, TensorInfo};
 
 /// What happens to one tensor on the way.
 #[derive(Clone, Copy, Debug)]
@@ -14,6 +14,9 @@ enum Transform {
     None,
     /// Rows un-permuted for this many heads.
     Unpermute(u64),
+    /// A zero-centred norm stored as `w + 1`: minus 1 in f32, as
+    /// transformers' loader computes it, written as f32.
+    SubtractOne,
 }
 
 /// A GGUF source seen as a Hugging Face model.
@@ -65,12 +68,18 @@ impl<S: Source> GgufToHf<S> {
                     check(&t.name, rows, h)?;
                     Transform::Unpermute(h)
                 }
+                None if arch.norm_offset && t.name.ends_with("norm.weight") => Transform::SubtractOne,
                 None => Transform::None,
             };
             let mut info = t.clone();
             info.name = name;
-            if matches!(transform, Transform::Unpermute(_)) {
-                info.file_offset = None;
+            match transform {
+                Transform::None => {}
+                Transform::Unpermute(_) => info.file_offset = None,
+                Transform::SubtractOne => {
+                    info = TensorInfo::new(&info.name, DType::F32, info.shape.clone())
+                        .ok_or_else(|| Error::unsupported(format!("tensor '{}': size overflows", t.name)))?;
+                }
             }
             tensors.push(info);
             transforms.push(transform);
@@ -110,6 +119,10 @@ impl<S: Source> Source for GgufToHf<S> {
         let data = self.inner.tensor_data(index)?;
         match self.transforms.get(index).copied().unwrap_or(Transform::None) {
             Transform::None => Ok(data),
+            Transform::SubtractOne => {
+                let from = self.inner.tensors()[index].dtype;
+                crate::offset::add(data, from, DType::F32, -1.0)
+            }
             Transform::Unpermute(heads) => {
                 let t = &self.tensors[index];
                 let rows = t.shape.first().copied().unwrap_or(1).max(1);

@@ -2,6 +2,7 @@
 //! `tokenizer.json` shaped as transformers' GGUF loader builds it, plus
 //! `tokenizer_config.json` and `special_tokens_map.json`.
 
+use crate::arch::{self, VocabStyle};
 use crate::gguf_kv::{array, boolean, int, string, strings};
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ const SPECIAL: &[(&str, &str)] = &[
     ("eos_token", "eos_token_id"),
     ("unk_token", "unknown_token_id"),
     ("pad_token", "padding_token_id"),
+    ("mask_token", "mask_token_id"),
 ];
 
 /// Builds the tokenizer files for the vocabulary in `metadata`.
@@ -43,8 +45,11 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
     let types: Vec<i64> = array(metadata, "tokenizer.ggml.token_type")
         .map(|a| a.iter().map(value_int).collect())
         .unwrap_or_default();
+    let style = string(metadata, "general.architecture")
+        .and_then(arch::by_gguf_name)
+        .map_or(VocabStyle::Llama, |a| a.vocab);
     let tokenizer = match model {
-        "llama" => sentencepiece_bpe(metadata, &tokens, &types)?,
+        "llama" => sentencepiece_bpe(metadata, &tokens, &types, style)?,
         other => {
             return Err(Error::unsupported(format!(
                 "tokenizer.ggml.model '{other}' has no conversion yet (llama/SentencePiece has)"
@@ -163,9 +168,10 @@ fn added_token(id: usize, content: &str, special: bool) -> Json {
     })
 }
 
-/// Llama-style SentencePiece BPE with byte fallback: a Metaspace
-/// pre-tokenizer, merges recovered from the scores, BOS by template.
-fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64]) -> Result<Json> {
+/// SentencePiece BPE with byte fallback as transformers rebuilds it: merges
+/// recovered from the scores (Llama) or from the tokens' order (Gemma, whose
+/// scores do not follow its merges), BOS by template.
+fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style: VocabStyle) -> Result<Json> {
     let scores: Vec<f64> = array(metadata, "tokenizer.ggml.scores")
         .map(|a| a.iter().map(value_float).collect())
         .ok_or_else(|| Error::unsupported("a SentencePiece vocabulary needs tokenizer.ggml.scores"))?;
@@ -176,11 +182,33 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64]) -> Res
             scores.len()
         )));
     }
+    // Gemma files store a token of two or more spaces as spaces; its
+    // tokenizer looks it up spelled with "▁".
+    let respelled: Vec<String> = tokens
+        .iter()
+        .map(|t| match style {
+            VocabStyle::Gemma if t.contains(' ') && t.trim().is_empty() => {
+                "\u{2581}".repeat(t.chars().count())
+            }
+            _ => t.to_string(),
+        })
+        .collect();
+    let tokens: Vec<&str> = respelled.iter().map(String::as_str).collect();
+    let tokens = &tokens[..];
+    let order_scores: Vec<f64>;
+    let merge_scores = match style {
+        VocabStyle::Llama => &scores,
+        VocabStyle::Gemma => {
+            order_scores = (0..tokens.len()).map(|i| -(i as f64)).collect();
+            &order_scores
+        }
+    };
+    // Python dict semantics: a repeated token keeps its first place, last id.
     let mut vocab = Map::new();
     for (i, t) in tokens.iter().enumerate() {
-        vocab.entry(t.to_string()).or_insert(json!(i));
+        vocab.insert(t.to_string(), json!(i));
     }
-    let merges: Vec<Json> = merges_from_scores(tokens, &scores)
+    let merges: Vec<Json> = merges_from_scores(tokens, merge_scores)
         .into_iter()
         .map(|(l, r)| json!([l, r]))
         .collect();
@@ -193,7 +221,17 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64]) -> Res
     // file's other control tokens and its user-defined ones.
     let mut added: Vec<Json> = Vec::new();
     let mut listed = std::collections::HashSet::new();
-    for key in ["unknown_token_id", "bos_token_id", "eos_token_id"] {
+    let class_specials: &[&str] = match style {
+        VocabStyle::Llama => &["unknown_token_id", "bos_token_id", "eos_token_id"],
+        VocabStyle::Gemma => &[
+            "padding_token_id",
+            "eos_token_id",
+            "bos_token_id",
+            "unknown_token_id",
+            "mask_token_id",
+        ],
+    };
+    for key in class_specials {
         if let Some((i, t)) = token_at(key) {
             if listed.insert(i) {
                 added.push(added_token(i, t, true));
@@ -209,22 +247,37 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64]) -> Res
     added.sort_by_key(|t| t["id"].as_u64());
     let bos = token_at("bos_token_id").filter(|_| add_bos(metadata, "llama"));
     let eos = token_at("eos_token_id").filter(|_| add_eos(metadata));
+    let replace = json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "});
+    let (normalizer, pre_tokenizer, decoders, unk) = match style {
+        VocabStyle::Llama => (
+            Json::Null,
+            json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": false}),
+            vec![
+                replace,
+                json!({"type": "ByteFallback"}),
+                json!({"type": "Fuse"}),
+                json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}),
+            ],
+            Json::Null,
+        ),
+        VocabStyle::Gemma => (
+            json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"}),
+            json!({"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false}),
+            vec![replace, json!({"type": "ByteFallback"}), json!({"type": "Fuse"})],
+            json!(token_at("unknown_token_id").map(|(_, t)| t)),
+        ),
+    };
     Ok(json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
         "added_tokens": added,
-        "normalizer": null,
-        "pre_tokenizer": {"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": false},
+        "normalizer": normalizer,
+        "pre_tokenizer": pre_tokenizer,
         "post_processor": template(bos, eos),
-        "decoder": {"type": "Sequence", "decoders": [
-            {"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "},
-            {"type": "ByteFallback"},
-            {"type": "Fuse"},
-            {"type": "Strip", "content": " ", "start": 1, "stop": 0},
-        ]},
+        "decoder": {"type": "Sequence", "decoders": decoders},
         "model": {
-            "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+            "type": "BPE", "dropout": null, "unk_token": unk, "continuing_subword_prefix": null,
             "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
             "vocab": vocab, "merges": merges,
         },
