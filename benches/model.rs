@@ -188,8 +188,10 @@ fn main() {
     let llama = llama_cpp();
     let dir = scratch("model");
     // ~180 MiB of f32 per block at this shape.
-    for layers in [2, 6 * gib] {
-        let folder = dir.join(format!("llama-{layers}"));
+    for (label, layers) in [("small", 2), ("large", 6 * gib)] {
+        // One word: gguf-py's name heuristics read "llama-2" as basename
+        // "llama", version "2" (tensorcast does not replicate those yet).
+        let folder = dir.join(format!("llama{label}"));
         if !folder.join("model.safetensors").exists() {
             make_folder(&folder, layers);
         }

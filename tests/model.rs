@@ -358,3 +358,39 @@ fn round_trips_give_back_the_same_model_for(arch: &str) {
         ]
     );
 }
+
+#[test]
+fn byte_level_bpe_vocabularies_give_the_loaders_tokenizer() {
+    // A GGUF with a gpt2-type vocabulary, whose pre-tokenizer transformers
+    // knows by name (llama-bpe: Llama 3's split) or not (smollm: GPT-2's).
+    for pre in ["llama-bpe", "smollm"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model");
+        let root = fixture(&format!("model/bpe/{pre}"));
+        to_hf(&root.join("model.gguf"), &out);
+        let ours = json(&out.join("tokenizer.json"));
+        let reference = json(&root.join("from-gguf/tokenizer/tokenizer.json"));
+        for part in [
+            "model",
+            "added_tokens",
+            "pre_tokenizer",
+            "post_processor",
+            "decoder",
+            "normalizer",
+        ] {
+            assert_eq!(ours[part], reference[part], "{pre}: tokenizer.json {part}");
+        }
+        let tok = tokenizers::Tokenizer::from_file(out.join("tokenizer.json")).unwrap();
+        let want = json(&root.join("from-gguf/token_ids.json"));
+        for (text, ids) in want.as_object().unwrap() {
+            let got = tok.encode(text.as_str(), true).unwrap().get_ids().to_vec();
+            let ids: Vec<u32> = serde_json::from_value(ids.clone()).unwrap();
+            assert_eq!(got, ids, "{pre}: {text:?}");
+        }
+        let config = json(&out.join("tokenizer_config.json"));
+        let want = json(&root.join("from-gguf/tokenizer/tokenizer_config.json"));
+        for key in ["bos_token", "eos_token", "unk_token"] {
+            assert_eq!(config[key], want[key], "{pre}: tokenizer_config.json {key}");
+        }
+    }
+}

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arch;
+mod bpe;
 mod config;
 mod folder;
 mod from_hf;

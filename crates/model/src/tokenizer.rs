@@ -50,9 +50,10 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
         .map_or(VocabStyle::Llama, |a| a.vocab);
     let tokenizer = match model {
         "llama" => sentencepiece_bpe(metadata, &tokens, &types, style)?,
+        "gpt2" => byte_level_bpe(metadata, &tokens, &types)?,
         other => {
             return Err(Error::unsupported(format!(
-                "tokenizer.ggml.model '{other}' has no conversion yet (llama/SentencePiece has)"
+                "tokenizer.ggml.model '{other}' has no conversion yet (llama/SentencePiece and gpt2/byte-level BPE have)"
             )))
         }
     };
@@ -159,6 +160,50 @@ fn merges_from_scores(tokens: &[&str], scores: &[f64]) -> Vec<(String, String)> 
         .into_iter()
         .map(|(l, r, _)| (l.to_string(), r.to_string()))
         .collect()
+}
+
+/// Byte-level BPE as transformers' `GPT2Tokenizer` rebuilds it from a GGUF:
+/// the class's own `<|endoftext|>` special (appended when the vocabulary
+/// lacks it), control tokens written in the byte alphabet as specials,
+/// user-defined ones as plain added tokens.
+fn byte_level_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64]) -> Result<Json> {
+    let merges = strings(metadata, "tokenizer.ggml.merges")
+        .ok_or_else(|| Error::unsupported("a byte-level BPE vocabulary needs tokenizer.ggml.merges"))?;
+    let alphabet = crate::bpe::byte_alphabet();
+    let spelled: Vec<String> = tokens.iter().map(|t| crate::bpe::respell(t, &alphabet)).collect();
+    let position = |t: &str| spelled.iter().rposition(|s| s == t);
+    let mut added: Vec<Json> = Vec::new();
+    let mut listed = std::collections::HashSet::new();
+    let eot = "<|endoftext|>";
+    let eot_id = position(eot).unwrap_or(spelled.len());
+    listed.insert(eot_id);
+    added.push(added_token(eot_id, eot, true));
+    for (i, (t, ty)) in tokens.iter().zip(types).enumerate() {
+        let in_alphabet = t.chars().all(|c| alphabet.contains(&c));
+        let take = (*ty == CONTROL && in_alphabet) || (*ty == USER_DEFINED && position(t).is_some());
+        if take && listed.insert(i) {
+            added.push(added_token(i, t, *ty == CONTROL));
+        }
+    }
+    added.sort_by_key(|t| t["id"].as_u64());
+    let token_at = |key: &str| {
+        int(metadata, &format!("tokenizer.ggml.{key}"))
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| tokens.get(i).map(|t| (i, *t)))
+    };
+    let bos = token_at("bos_token_id").filter(|_| add_bos(metadata, "gpt2"));
+    let eos = token_at("eos_token_id").filter(|_| add_eos(metadata));
+    Ok(json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": crate::bpe::pre_tokenizer(string(metadata, "tokenizer.ggml.pre")),
+        "post_processor": template(bos, eos),
+        "decoder": crate::bpe::decoder(),
+        "model": crate::bpe::model(&spelled, &merges),
+    }))
 }
 
 fn added_token(id: usize, content: &str, special: bool) -> Json {
