@@ -44,13 +44,18 @@ pub struct Arch {
     /// config.json fields transformers' model class expects, with their values
     /// for a file that says nothing else.
     pub defaults: &'static [(&'static str, &'static str)],
-    /// Keys the reference converter writes for this architecture beyond the
-    /// common ones (each at its place in the reference's order).
-    pub extra_keys: &'static [ExtraKey],
+    /// The hyper-parameter keys the reference converter writes, in its order
+    /// (between `general.size_label` and `general.quantization_version`).
+    pub keys: &'static [Key],
+    /// `tokenizer.ggml.add_space_prefix = false` after the special tokens.
+    pub no_space_prefix: bool,
     /// RMSNorm weights are zero-centred: llama.cpp stores `w + 1` (Gemma).
     pub norm_offset: bool,
     /// How transformers' GGUF loader rebuilds a SentencePiece vocabulary.
     pub vocab: VocabStyle,
+    /// config.json states the rotary fraction of a head (`rope_parameters.
+    /// partial_rotary_factor`, from `rope.dimension_count`), as Phi-3's does.
+    pub partial_rotary: bool,
 }
 
 /// transformers' builder for a SentencePiece vocabulary of this architecture.
@@ -60,25 +65,66 @@ pub enum VocabStyle {
     Llama,
     /// `GemmaTokenizer`: spaces replaced by a normalizer, merges by position.
     Gemma,
+    /// Llama's, with the prefix space from a normalizer instead of Metaspace.
+    Phi3,
 }
 
-/// A GGUF key only some architectures' converters write.
+/// One hyper-parameter key of the GGUF, as the reference converter writes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExtraKey {
+pub enum Key {
+    /// `{arch}.block_count` from `num_hidden_layers`.
+    BlockCount,
+    /// `{arch}.context_length` from `max_position_embeddings`.
+    ContextLength,
+    /// `{arch}.embedding_length` from `hidden_size`.
+    EmbeddingLength,
+    /// `{arch}.feed_forward_length` from `intermediate_size`.
+    FeedForwardLength,
+    /// `{arch}.attention.head_count` from `num_attention_heads`.
+    HeadCount,
+    /// `{arch}.attention.head_count_kv` from `num_key_value_heads`.
+    HeadCountKv,
+    /// `{arch}.rope.freq_base`: the (full-attention) rope theta.
+    RopeFreqBase,
+    /// `{arch}.rope.freq_base_swa`: the sliding layers' rope theta.
+    RopeFreqBaseSwa,
+    /// `{arch}.attention.layer_norm_rms_epsilon` from `rms_norm_eps`.
+    RmsEps,
+    /// `{arch}.attention.key_length`/`value_length`, where config.json has `head_dim`.
+    KeyValueLength,
+    /// The same, always (`head_dim` defaulting to 256, as Gemma's converters do).
+    KeyValueLengthAlways,
+    /// `general.file_type`.
+    FileType,
     /// `{arch}.vocab_size`: the vocabulary's length.
     VocabSize,
-    /// `{arch}.rope.dimension_count`: the head dimension.
+    /// `{arch}.rope.dimension_count`: the rotary part of a head.
     RopeDimensionCount,
-    /// `{arch}.rope.freq_base_swa`: the sliding layers' rope theta (after `rope.freq_base`).
-    RopeFreqBaseSwa,
-    /// `{arch}.attention.sliding_window` (after `general.file_type`).
+    /// `{arch}.attention.sliding_window`, unless every layer is global.
     SlidingWindow,
-    /// `{arch}.attention.key_length`/`value_length` even where config.json
-    /// has no `head_dim` (Gemma's default 256).
-    KeyLengthAlways,
-    /// `tokenizer.ggml.add_space_prefix = false` (after the special tokens).
-    NoSpacePrefix,
+    /// `{arch}.attention.sliding_window`, 0 when config.json has none (Phi-3).
+    SlidingWindowOrZero,
+    /// `{arch}.attn_logit_softcapping`.
+    AttnLogitSoftcap,
+    /// `{arch}.final_logit_softcapping`.
+    FinalLogitSoftcap,
+    /// `{arch}.rope.scaling.original_context_length`.
+    OriginalContextLength,
 }
+
+/// The order most converters write (llama's base class), without its two extras.
+const BASE_KEYS: &[Key] = &[
+    Key::BlockCount,
+    Key::ContextLength,
+    Key::EmbeddingLength,
+    Key::FeedForwardLength,
+    Key::HeadCount,
+    Key::HeadCountKv,
+    Key::RopeFreqBase,
+    Key::RmsEps,
+    Key::KeyValueLength,
+    Key::FileType,
+];
 
 const LLAMA_PARAMS: &[Param] = &[
     Param {
@@ -150,9 +196,24 @@ pub const LLAMA: Arch = Arch {
         ("pretraining_tp", "1"),
         ("use_cache", "true"),
     ],
-    extra_keys: &[ExtraKey::VocabSize, ExtraKey::RopeDimensionCount],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::VocabSize,
+        Key::RopeDimensionCount,
+    ],
+    no_space_prefix: false,
     norm_offset: false,
     vocab: VocabStyle::Llama,
+    partial_rotary: false,
 };
 
 /// Llama's blocks, which Qwen 2 shares (its Q/K/V biases map by suffix).
@@ -176,9 +237,11 @@ pub const QWEN2: Arch = Arch {
         ("max_window_layers", "28"),
         ("use_cache", "true"),
     ],
-    extra_keys: &[],
+    keys: BASE_KEYS,
+    no_space_prefix: false,
     norm_offset: false,
     vocab: VocabStyle::Llama,
+    partial_rotary: false,
 };
 
 /// Qwen 3: Qwen 2 without biases, with RMS norms on Q and K per head.
@@ -212,9 +275,11 @@ pub const QWEN3: Arch = Arch {
         ("max_window_layers", "28"),
         ("use_cache", "true"),
     ],
-    extra_keys: &[],
+    keys: BASE_KEYS,
+    no_space_prefix: false,
     norm_offset: false,
     vocab: VocabStyle::Llama,
+    partial_rotary: false,
 };
 
 /// Gemma 3 (text): tied embeddings, four zero-centred norms per block plus
@@ -252,18 +317,124 @@ pub const GEMMA3: Arch = Arch {
         ("use_bidirectional_attention", "false"),
         ("use_cache", "true"),
     ],
-    extra_keys: &[
-        ExtraKey::RopeFreqBaseSwa,
-        ExtraKey::KeyLengthAlways,
-        ExtraKey::SlidingWindow,
-        ExtraKey::NoSpacePrefix,
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RopeFreqBaseSwa,
+        Key::RmsEps,
+        Key::KeyValueLengthAlways,
+        Key::FileType,
+        Key::SlidingWindow,
     ],
+    no_space_prefix: true,
     norm_offset: true,
     vocab: VocabStyle::Gemma,
+    partial_rotary: false,
+};
+
+/// Gemma 2: tied embeddings, four zero-centred norms per block, logit
+/// soft-capping, alternating sliding-window layers (no rope key: default theta).
+pub const GEMMA2: Arch = Arch {
+    gguf: "gemma2",
+    model_type: "gemma2",
+    hf_class: "Gemma2ForCausalLM",
+    globals: LLAMA.globals,
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("post_attention_norm", "post_attention_layernorm"),
+        ("ffn_norm", "pre_feedforward_layernorm"),
+        ("post_ffw_norm", "post_feedforward_layernorm"),
+        ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+    ],
+    params: LLAMA_PARAMS,
+    permute_qk: false,
+    defaults: &[
+        ("hidden_activation", "\"gelu_pytorch_tanh\""),
+        ("query_pre_attn_scalar", "256"),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::BlockCount,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RmsEps,
+        Key::KeyValueLengthAlways,
+        Key::FileType,
+        Key::AttnLogitSoftcap,
+        Key::FinalLogitSoftcap,
+        Key::SlidingWindow,
+    ],
+    no_space_prefix: true,
+    norm_offset: true,
+    vocab: VocabStyle::Gemma,
+    partial_rotary: false,
+};
+
+/// Phi-3: fused QKV (`attn_qkv`) and gate/up (`ffn_up`) projections, kept
+/// fused on both sides.
+pub const PHI3: Arch = Arch {
+    gguf: "phi3",
+    model_type: "phi3",
+    hf_class: "Phi3ForCausalLM",
+    globals: LLAMA.globals,
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_qkv", "self_attn.qkv_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_up", "mlp.gate_up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+    ],
+    params: LLAMA_PARAMS,
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_dropout", "0.0"),
+        ("embd_pdrop", "0.0"),
+        ("resid_pdrop", "0.0"),
+        ("sliding_window", "null"),
+        ("initializer_range", "0.02"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::ContextLength,
+        Key::OriginalContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::BlockCount,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RmsEps,
+        Key::RopeDimensionCount,
+        Key::RopeFreqBase,
+        Key::FileType,
+        Key::SlidingWindowOrZero,
+    ],
+    no_space_prefix: false,
+    norm_offset: false,
+    vocab: VocabStyle::Phi3,
+    partial_rotary: true,
 };
 
 /// Every architecture with a table, by GGUF name.
-pub const ARCHES: &[&Arch] = &[&LLAMA, &QWEN2, &QWEN3, &GEMMA3];
+pub const ARCHES: &[&Arch] = &[&LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3];
 
 /// The table for `general.architecture` = `name`.
 pub fn by_gguf_name(name: &str) -> Option<&'static Arch> {

@@ -33,7 +33,15 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
         c.insert("head_dim".into(), json!(head_dim));
     }
     let theta = float(metadata, &key("rope.freq_base")).unwrap_or(10000.0);
-    let rope = json!({"rope_theta": theta, "rope_type": "default"});
+    let mut rope = json!({"rope_theta": theta, "rope_type": "default"});
+    if arch.partial_rotary {
+        let hidden = int(metadata, &key("embedding_length")).unwrap_or(0);
+        let heads = int(metadata, &key("attention.head_count")).unwrap_or(1).max(1);
+        let head_dim = int(metadata, &key("attention.key_length")).unwrap_or(hidden / heads);
+        if let (Some(dims), true) = (int(metadata, &key("rope.dimension_count")), head_dim > 0) {
+            rope["partial_rotary_factor"] = json!(dims as f64 / head_dim as f64);
+        }
+    }
     // Sliding-window layers with their own theta: one entry per layer type.
     let rope = match float(metadata, &key("rope.freq_base_swa")) {
         Some(swa) => json!({
@@ -43,7 +51,8 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
         None => rope,
     };
     c.insert("rope_parameters".into(), rope);
-    if let Some(w) = int(metadata, &key("attention.sliding_window")) {
+    // 0 is how Phi-3's converter writes "no window".
+    if let Some(w) = int(metadata, &key("attention.sliding_window")).filter(|&w| w > 0) {
         c.insert("sliding_window".into(), json!(w));
     }
     let vocab = int(metadata, &key("vocab_size"))
@@ -63,8 +72,21 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     let tied = !tensors.iter().any(|t| t.name == "lm_head.weight");
     c.insert("tie_word_embeddings".into(), json!(tied));
     c.insert("dtype".into(), json!(dtype_name(tensors)));
+    for (gguf, hf) in [
+        ("attn_logit_softcapping", "attn_logit_softcapping"),
+        ("final_logit_softcapping", "final_logit_softcapping"),
+    ] {
+        if let Some(v) = float(metadata, &key(gguf)) {
+            c.insert(hf.into(), json!(v));
+        }
+    }
+    if let Some(v) = int(metadata, &key("rope.scaling.original_context_length")) {
+        c.insert("original_max_position_embeddings".into(), json!(v));
+    }
+    // Defaults only where the file said nothing.
     for (k, v) in arch.defaults {
-        c.insert((*k).into(), serde_json::from_str(v).unwrap_or(Json::Null));
+        c.entry(*k)
+            .or_insert_with(|| serde_json::from_str(v).unwrap_or(Json::Null));
     }
     c.insert("transformers_version".into(), json!("5.23.0"));
     Ok(Json::Object(c))

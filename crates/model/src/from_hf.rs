@@ -3,7 +3,7 @@
 //! reads (hyper-parameters, the vocabulary), in the order and types
 //! `convert_hf_to_gguf.py` writes them.
 
-use crate::arch::{self, Arch, ExtraKey, ParamKind};
+use crate::arch::{self, Arch, Key, VocabStyle};
 use crate::permute::{check, permute_rows, Direction};
 use crate::sentencepiece;
 use serde_json::Value as Json;
@@ -258,84 +258,113 @@ fn gguf_metadata(arch: &Arch, config: &Json, input: &Input, tensors: &[TensorInf
     m.insert("general.name", Value::Str(model_name(dir_name)));
     let params: u64 = tensors.iter().map(|t| t.numel()).sum();
     m.insert("general.size_label", Value::Str(size_label(params)));
-    let field = |hf: &str| {
+    let vocab = vocabulary(input, config, arch.vocab == VocabStyle::Phi3)?;
+    let uint = |hf: &str| -> Result<Value> {
+        let v = config.get(hf).and_then(Json::as_u64).ok_or_else(|| {
+            Error::unsupported(format!(
+                "{}: config.json has no {hf} (a non-negative integer)",
+                input.name.display()
+            ))
+        })?;
+        Ok(u32v(v))
+    };
+    let float = |hf: &str| {
         config
             .get(hf)
-            .ok_or_else(|| Error::unsupported(format!("{}: config.json has no {hf}", input.name.display())))
-    };
-    let ordered = [
-        "block_count",
-        "context_length",
-        "embedding_length",
-        "feed_forward_length",
-        "attention.head_count",
-        "attention.head_count_kv",
-    ];
-    for key in ordered {
-        let p = arch
-            .params
-            .iter()
-            .find(|p| p.gguf == key)
-            .ok_or_else(|| Error::unsupported(format!("the {a} table has no {key}")))?;
-        let v = field(p.hf)?.as_u64().ok_or_else(|| {
-            Error::unsupported(format!("config.json {} is not a non-negative integer", p.hf))
-        })?;
-        m.insert(format!("{a}.{key}"), u32v(v));
-    }
-    let rope = config.get("rope_parameters");
-    let theta_of = |part: Option<&str>| {
-        let r = match part {
-            Some(p) => rope.and_then(|r| r.get(p)),
-            None => None,
-        };
-        r.or(rope)
-            .and_then(|r| r.get("rope_theta"))
-            .or_else(|| config.get("rope_theta"))
             .and_then(Json::as_f64)
+            .map(|v| Value::F32(v as f32))
     };
-    let theta = theta_of(Some("full_attention")).unwrap_or(10000.0);
-    m.insert(format!("{a}.rope.freq_base"), Value::F32(theta as f32));
-    if arch.extra_keys.contains(&ExtraKey::RopeFreqBaseSwa) {
-        if let Some(swa) = rope
-            .and_then(|r| r.get("sliding_attention"))
-            .and_then(|r| r.get("rope_theta"))
-        {
-            let swa = swa.as_f64().unwrap_or(10000.0);
-            m.insert(format!("{a}.rope.freq_base_swa"), Value::F32(swa as f32));
-        }
-    }
-    for p in arch.params.iter().filter(|p| p.kind == ParamKind::Float) {
-        let v = field(p.hf)?.as_f64().unwrap_or(0.0);
-        m.insert(format!("{a}.{}", p.gguf), Value::F32(v as f32));
-    }
+    let rope = config.get("rope_parameters");
+    let theta = rope
+        .and_then(|r| r.get("full_attention").or(Some(r)))
+        .and_then(|r| r.get("rope_theta"))
+        .or_else(|| config.get("rope_theta"))
+        .and_then(Json::as_f64);
     let hidden = int_field(config, "hidden_size").unwrap_or(0);
     let heads = int_field(config, "num_attention_heads").unwrap_or(1).max(1);
-    let always = arch.extra_keys.contains(&ExtraKey::KeyLengthAlways);
-    // Gemma's converter falls back to 256, the others derive it.
-    let head_dim = int_field(config, "head_dim").unwrap_or(if always { 256 } else { hidden / heads });
-    if always || config.get("head_dim").and_then(Json::as_u64).is_some() {
-        m.insert(format!("{a}.attention.key_length"), u32v(head_dim));
-        m.insert(format!("{a}.attention.value_length"), u32v(head_dim));
-    }
-    m.insert("general.file_type", Value::U32(file_type(tensors)));
-    let vocab = vocabulary(input, config)?;
-    for extra in arch.extra_keys {
-        match extra {
-            ExtraKey::VocabSize => m.insert(format!("{a}.vocab_size"), u32v(vocab.tokens.len() as u64)),
-            ExtraKey::RopeDimensionCount => m.insert(format!("{a}.rope.dimension_count"), u32v(head_dim)),
-            ExtraKey::SlidingWindow => {
+    let stated_head_dim = int_field(config, "head_dim");
+    let head_dim = stated_head_dim.unwrap_or(hidden / heads);
+    let partial = rope
+        .and_then(|r| r.get("partial_rotary_factor"))
+        .or_else(|| config.get("partial_rotary_factor"))
+        .and_then(Json::as_f64)
+        .unwrap_or(1.0);
+    for key in arch.keys {
+        match key {
+            Key::BlockCount => m.insert(format!("{a}.block_count"), uint("num_hidden_layers")?),
+            Key::ContextLength => m.insert(format!("{a}.context_length"), uint("max_position_embeddings")?),
+            Key::EmbeddingLength => m.insert(format!("{a}.embedding_length"), uint("hidden_size")?),
+            Key::FeedForwardLength => {
+                m.insert(format!("{a}.feed_forward_length"), uint("intermediate_size")?)
+            }
+            Key::HeadCount => m.insert(format!("{a}.attention.head_count"), uint("num_attention_heads")?),
+            Key::HeadCountKv => {
+                let kv = int_field(config, "num_key_value_heads").unwrap_or(heads);
+                m.insert(format!("{a}.attention.head_count_kv"), u32v(kv))
+            }
+            Key::RopeFreqBase => m.insert(
+                format!("{a}.rope.freq_base"),
+                Value::F32(theta.unwrap_or(10000.0) as f32),
+            ),
+            Key::RopeFreqBaseSwa => {
+                let swa = rope
+                    .and_then(|r| r.get("sliding_attention"))
+                    .and_then(|r| r.get("rope_theta"));
+                if let Some(swa) = swa.and_then(Json::as_f64) {
+                    m.insert(format!("{a}.rope.freq_base_swa"), Value::F32(swa as f32));
+                }
+            }
+            Key::RmsEps => {
+                let eps = float("rms_norm_eps").unwrap_or(Value::F32(1e-6));
+                m.insert(format!("{a}.attention.layer_norm_rms_epsilon"), eps)
+            }
+            Key::KeyValueLength | Key::KeyValueLengthAlways => {
+                let dim = match (key, stated_head_dim) {
+                    (_, Some(d)) => Some(d),
+                    (Key::KeyValueLengthAlways, None) => Some(256),
+                    _ => None,
+                };
+                if let Some(d) = dim {
+                    m.insert(format!("{a}.attention.key_length"), u32v(d));
+                    m.insert(format!("{a}.attention.value_length"), u32v(d));
+                }
+            }
+            Key::FileType => m.insert("general.file_type", Value::U32(file_type(tensors))),
+            Key::VocabSize => m.insert(format!("{a}.vocab_size"), u32v(vocab.tokens.len() as u64)),
+            Key::RopeDimensionCount => {
+                let dims = (head_dim as f64 * partial) as u64;
+                m.insert(format!("{a}.rope.dimension_count"), u32v(dims))
+            }
+            Key::SlidingWindow => {
                 let pattern = config.get("sliding_window_pattern").and_then(Json::as_u64);
                 if let (Some(w), true) = (int_field(config, "sliding_window"), pattern != Some(1)) {
                     m.insert(format!("{a}.attention.sliding_window"), u32v(w));
                 }
             }
-            // Placed elsewhere in the reference's order.
-            ExtraKey::RopeFreqBaseSwa | ExtraKey::KeyLengthAlways | ExtraKey::NoSpacePrefix => {}
+            Key::SlidingWindowOrZero => {
+                let w = int_field(config, "sliding_window").unwrap_or(0);
+                m.insert(format!("{a}.attention.sliding_window"), u32v(w))
+            }
+            Key::AttnLogitSoftcap => {
+                if let Some(v) = float("attn_logit_softcapping") {
+                    m.insert(format!("{a}.attn_logit_softcapping"), v);
+                }
+            }
+            Key::FinalLogitSoftcap => {
+                if let Some(v) = float("final_logit_softcapping") {
+                    m.insert(format!("{a}.final_logit_softcapping"), v);
+                }
+            }
+            Key::OriginalContextLength => {
+                if let Some(v) = int_field(config, "original_max_position_embeddings") {
+                    m.insert(format!("{a}.rope.scaling.original_context_length"), u32v(v));
+                }
+            }
         }
     }
     m.insert("general.quantization_version", Value::U32(2));
     vocab.write(&mut m);
-    if arch.extra_keys.contains(&ExtraKey::NoSpacePrefix) {
+    if arch.no_space_prefix {
         m.insert("tokenizer.ggml.add_space_prefix", Value::Bool(false));
     }
     Ok(m)
@@ -352,7 +381,10 @@ struct Vocab {
     chat_template: Option<String>,
 }
 
-fn vocabulary(input: &Input, config: &Json) -> Result<Vocab> {
+/// The vocabulary of `tokenizer.model`, with the added tokens the tokenizer
+/// files declare; `phi3` follows Phi-3's converter, which also reads
+/// tokenizer.json's added tokens and scores every added token -1000.
+fn vocabulary(input: &Input, config: &Json, phi3: bool) -> Result<Vocab> {
     let model = input.sibling("tokenizer.model").map_err(|_| {
         Error::unsupported(format!(
             "{}: no tokenizer.model beside it (BPE tokenizer.json vocabularies are not converted yet)",
@@ -384,12 +416,43 @@ fn vocabulary(input: &Input, config: &Json) -> Result<Vocab> {
             if id >= n {
                 continue;
             }
-            if entry.get("special").and_then(Json::as_bool).unwrap_or(false) {
+            let special = entry.get("special").and_then(Json::as_bool).unwrap_or(false);
+            if phi3 {
+                tokens[id] = content.to_string();
+                scores[id] = -1000.0;
+                types[id] = if special { 3 } else { 4 };
+            } else if special {
                 tokens[id] = content.to_string();
                 types[id] = 3;
             } else {
                 tokens[id] = content.replace('\u{2581}', " ");
                 types[id] = 4;
+            }
+        }
+    }
+    if phi3 {
+        let tokenizer_json = read_json(input, "tokenizer.json")?.unwrap_or(Json::Null);
+        for entry in tokenizer_json
+            .get("added_tokens")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(id), Some(content)) = (
+                entry.get("id").and_then(Json::as_u64),
+                entry.get("content").and_then(Json::as_str),
+            ) else {
+                continue;
+            };
+            let id = id as usize;
+            if id < n {
+                tokens[id] = content.to_string();
+                scores[id] = -1000.0;
+                types[id] = if entry.get("special").and_then(Json::as_bool).unwrap_or(false) {
+                    3
+                } else {
+                    4
+                };
             }
         }
     }

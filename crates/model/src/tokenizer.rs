@@ -242,7 +242,7 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     let tokens = &tokens[..];
     let order_scores: Vec<f64>;
     let merge_scores = match style {
-        VocabStyle::Llama => &scores,
+        VocabStyle::Llama | VocabStyle::Phi3 => &scores,
         VocabStyle::Gemma => {
             order_scores = (0..tokens.len()).map(|i| -(i as f64)).collect();
             &order_scores
@@ -267,7 +267,7 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     let mut added: Vec<Json> = Vec::new();
     let mut listed = std::collections::HashSet::new();
     let class_specials: &[&str] = match style {
-        VocabStyle::Llama => &["unknown_token_id", "bos_token_id", "eos_token_id"],
+        VocabStyle::Llama | VocabStyle::Phi3 => &["unknown_token_id", "bos_token_id", "eos_token_id"],
         VocabStyle::Gemma => &[
             "padding_token_id",
             "eos_token_id",
@@ -294,6 +294,20 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     let eos = token_at("eos_token_id").filter(|_| add_eos(metadata));
     let replace = json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "});
     let (normalizer, pre_tokenizer, decoders, unk) = match style {
+        VocabStyle::Phi3 => (
+            json!({"type": "Sequence", "normalizers": [
+                {"type": "Prepend", "prepend": "\u{2581}"},
+                {"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"},
+            ]}),
+            Json::Null,
+            vec![
+                replace,
+                json!({"type": "ByteFallback"}),
+                json!({"type": "Fuse"}),
+                json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}),
+            ],
+            Json::Null,
+        ),
         VocabStyle::Llama => (
             Json::Null,
             json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": false}),
