@@ -440,7 +440,7 @@ fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
             run_batch(&batch, &out_dir, &format, &opts, report.as_deref(), cx.verbosity)
         }
         (None, Some(input), Some(output)) => {
-            if !opts.force && output.exists() {
+            if !opts.force && tensorcast::occupied(&output) {
                 anyhow::bail!("{} already exists (use --force to replace it)", output.display());
             }
             let opts = tensorcast::ConvertOptions {
@@ -536,6 +536,20 @@ fn inspect(file: &std::path::Path, json: bool, pytorch: PytorchArgs, cx: &Sessio
     }
 }
 
+/// An error and its causes, each said once (an I/O error's text is part of
+/// the message that wraps it already).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 /// The flag that raises a limit of [`tensorcast::Limits`], by field name.
 fn limit_flag(field: &str) -> Option<&'static str> {
     Some(match field {
@@ -593,7 +607,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             if let Some(hint) = e.downcast_ref::<tensorcast::Error>().and_then(advice) {
                 eprintln!("hint: {hint}");
             }

@@ -51,7 +51,7 @@ impl Bytes {
     /// Maps `path` read-only. Empty files (which cannot be mapped) come back as
     /// empty owned bytes.
     pub fn open(path: &Path) -> Result<Bytes> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = open_regular(path)?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if len == 0 {
             return Ok(Bytes(Repr::Owned(Vec::new())));
@@ -122,6 +122,48 @@ impl Bytes {
         }
         SourceId::Memory(self.as_ptr() as usize)
     }
+}
+
+/// Opens `path` for reading only if it is a regular file (symlinks to one, as
+/// in the Hugging Face cache, included): a FIFO, socket or device would block
+/// or never end. Checked before opening, opened without blocking, and
+/// checked again on the open handle (the path may have changed in between).
+pub fn open_regular(path: &Path) -> Result<File> {
+    let refuse = |what: &str| -> Error {
+        crate::FormatError::new(
+            "tensorcast",
+            "not-a-regular-file",
+            format!("{what}, not a regular file: refused (it could block or never end)"),
+        )
+        .in_file(path)
+        .into()
+    };
+    let kind = |t: std::fs::FileType| -> Option<&'static str> {
+        if t.is_file() {
+            None
+        } else if t.is_dir() {
+            Some("a directory")
+        } else {
+            Some("a special file (FIFO, socket or device)")
+        }
+    };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if let Some(what) = kind(meta.file_type()) {
+        return Err(refuse(what));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = options.open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if let Some(what) = kind(meta.file_type()) {
+        return Err(refuse(what));
+    }
+    Ok(file)
 }
 
 /// Where a tensor's raw bytes lie in a [`Bytes`]: a capability a source may

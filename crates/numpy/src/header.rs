@@ -232,6 +232,11 @@ impl Literal {
             } else {
                 return Err(bad("unsupported value (structured dtypes are refused)"));
             };
+            // numpy's literal_eval keeps the last of repeated keys; a reader
+            // keeping the first would see another array: refuse both.
+            if entries.iter().any(|(k, _)| *k == key) {
+                return Err(err(rules::DUPLICATE_KEY, format!("header dict repeats key '{key}'")).key(&key));
+            }
             entries.push((key, value));
             p.ws();
             if p.eat(b',').is_none() {

@@ -16,6 +16,11 @@ pub const OBJECT: &str = "object-array";
 pub const SIZE: &str = "size";
 /// The `.npz` zip is unreadable, or holds something other than `.npy` members.
 pub const ARCHIVE: &str = "archive";
+/// The header dict repeats a key (numpy would use the last, others the first).
+pub const DUPLICATE_KEY: &str = "duplicate-key";
+/// Writing: a tensor name that is not a safe zip member name (a path, a
+/// separator, a NUL, a drive letter, or longer than a zip name can be).
+pub const WRITE_NAME: &str = "write-name";
 /// Writing: a tensor whose dtype NumPy has no equivalent for (bf16, fp8, blocks).
 pub const WRITE_DTYPE: &str = "write-dtype";
 /// A column-major deflated array would need a buffer over `Limits::max_alloc_bytes`.

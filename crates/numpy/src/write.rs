@@ -57,9 +57,55 @@ impl NpzWriter {
     }
 }
 
-/// Refuses, before anything is written, tensors NumPy cannot represent.
+/// Longest member name: a zip name length is a u16, and `.npy` is appended.
+const MAX_NAME: usize = u16::MAX as usize - 4;
+
+/// Why `name` cannot be an `.npz` member name that every extractor keeps
+/// inside its target folder, if it cannot.
+fn unsafe_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("it is empty");
+    }
+    if name.len() > MAX_NAME {
+        return Some("it is longer than a zip member name can be");
+    }
+    if name.contains('\0') {
+        return Some("it holds a NUL byte");
+    }
+    if name.contains(['/', '\\']) {
+        return Some("it holds a path separator (an extractor would write outside its folder)");
+    }
+    if name == "." || name == ".." {
+        return Some("it is a relative path component");
+    }
+    let b = name.as_bytes();
+    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
+        return Some("it starts with a drive letter");
+    }
+    None
+}
+
+/// Refuses, before anything is written, tensors NumPy cannot represent and
+/// names an extractor could not keep inside its folder.
 pub fn check_plan(plan: &Plan) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
     for t in &plan.tensors {
+        if let Some(why) = unsafe_name(&t.name) {
+            return Err(FormatError::new(
+                crate::FORMAT,
+                rules::WRITE_NAME,
+                format!("not a safe .npz member name: {why}"),
+            )
+            .tensor(&t.name)
+            .into());
+        }
+        if !seen.insert(t.name.as_str()) {
+            return Err(
+                FormatError::new(crate::FORMAT, rules::WRITE_NAME, "the name appears twice")
+                    .tensor(&t.name)
+                    .into(),
+            );
+        }
         if header::dtype_descr(t.dtype).is_none() {
             return Err(FormatError::new(
                 crate::FORMAT,

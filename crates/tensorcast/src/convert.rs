@@ -110,10 +110,17 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
         let target = FileTarget::new(output.join("model.safetensors"));
         return convert_input(input, Box::new(target), format.name(), opts);
     }
-    if !opts.force && output.exists() {
+    if !opts.force && occupied(output) {
         return Err(Error::usage(format!("{} already exists", output.display())));
     }
     convert_input(input, Box::new(FileTarget::new(output)), format.name(), opts)
+}
+
+/// Whether anything is at `path`: a file, a directory, or a symlink, dangling
+/// or not (`Path::exists` follows links and misses a dangling one, which the
+/// rename would then replace).
+pub fn occupied(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
 }
 
 /// The registry name of the Hugging Face model folder output.
@@ -127,7 +134,7 @@ fn convert_folder(dir: &Path, output: &Path, format: &dyn Format, opts: &Convert
             dir.display()
         )));
     }
-    if !opts.force && output.exists() {
+    if !opts.force && occupied(output) {
         return Err(Error::usage(format!("{} already exists", output.display())));
     }
     #[cfg(feature = "model")]

@@ -22,7 +22,7 @@ mod registry;
 mod select;
 
 pub use batch::{jobs_from_dir, jobs_from_list, run_batch, Job, Outcome, Status};
-pub use convert::{adapt, convert_file, convert_input, ConvertOptions, Report};
+pub use convert::{adapt, convert_file, convert_input, occupied, ConvertOptions, Report};
 pub use diff::{diff, Difference, Tolerance};
 pub use inspect::{inspect_json, inspect_table};
 pub use progress::{Progress, ProgressHook, ProgressSink};

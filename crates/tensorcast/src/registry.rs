@@ -2,7 +2,6 @@
 //! batch output names and verify all come from here, so adding a format is
 //! one crate plus one line in [`Registry::builtin`].
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -153,8 +152,9 @@ impl Registry {
     /// The format of the local file at `path`, reading only its first bytes.
     pub fn detect_path(&self, path: &Path) -> Result<&dyn Format> {
         let mut head = Vec::with_capacity(HEAD_BYTES);
-        File::open(path)
-            .and_then(|f| f.take(HEAD_BYTES as u64).read_to_end(&mut head))
+        tensorcast_core::open_regular(path)?
+            .take(HEAD_BYTES as u64)
+            .read_to_end(&mut head)
             .map_err(|e| Error::io(path, e))?;
         self.detect(&Input::memory(path, head))
     }

@@ -1,0 +1,247 @@
+//! Hostile file-system situations and names (issue 16's classes 1, 3, 5, 8
+//! and 10): each case asserts the exact outcome — the rule refused, or the
+//! correct output — and that nothing appeared outside the output path.
+//! Inputs are built here (FIFOs and symlinks cannot be committed).
+
+mod common;
+
+use common::{fixture, tensorcast};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Every path under `dir` (symlinks not followed), for before/after snapshots.
+fn snapshot(dir: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                stack.push(p.clone());
+            }
+            out.insert(p);
+        }
+    }
+    out
+}
+
+/// Runs tensorcast and returns (exit code, stderr).
+fn run(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let out = tensorcast().args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let ok = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(ok.success());
+}
+
+/// A safetensors file holding one u8 tensor per name.
+fn safetensors_with(path: &Path, names: &[&str]) {
+    let mut header = serde_json::Map::new();
+    for (i, n) in names.iter().enumerate() {
+        header.insert(
+            (*n).into(),
+            serde_json::json!({"dtype": "U8", "shape": [1], "data_offsets": [i, i + 1]}),
+        );
+    }
+    let mut text = serde_json::to_string(&header).unwrap();
+    while !text.len().is_multiple_of(8) {
+        text.push(' ');
+    }
+    let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.extend((0..names.len()).map(|i| i as u8));
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_are_refused_wherever_a_path_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The input itself.
+    let fifo = d.join("input.safetensors");
+    mkfifo(&fifo);
+    // A shard named by an index.
+    let shard_dir = d.join("sharded");
+    std::fs::create_dir(&shard_dir).unwrap();
+    std::fs::write(
+        shard_dir.join("model.safetensors.index.json"),
+        r#"{"metadata": {}, "weight_map": {"a": "model-00001-of-00001.safetensors"}}"#,
+    )
+    .unwrap();
+    mkfifo(&shard_dir.join("model-00001-of-00001.safetensors"));
+    // A split GGUF's second part.
+    let split = d.join("split");
+    std::fs::create_dir(&split).unwrap();
+    std::fs::copy(
+        fixture("gguf/split/model-00001-of-00003.gguf"),
+        split.join("model-00001-of-00003.gguf"),
+    )
+    .unwrap();
+    mkfifo(&split.join("model-00002-of-00003.gguf"));
+    let out = d.join("out.safetensors");
+    for input in [
+        fifo.clone(),
+        shard_dir.join("model.safetensors.index.json"),
+        split.join("model-00001-of-00003.gguf"),
+    ] {
+        for cmd in [&["convert"][..], &["inspect"][..], &["verify"][..]] {
+            let mut args: Vec<&std::ffi::OsStr> = cmd.iter().map(|s| os(s)).collect();
+            args.push(input.as_os_str());
+            if cmd[0] == "convert" {
+                args.extend([os("-o"), out.as_os_str()]);
+            }
+            let (code, err) = run(&args);
+            assert_eq!(code, Some(1), "{cmd:?} {}: {err}", input.display());
+            assert!(
+                err.contains("[rule tensorcast/not-a-regular-file]"),
+                "{}: {err}",
+                input.display()
+            );
+            assert!(!out.exists());
+        }
+    }
+    // A batch list naming the FIFO: that job fails, the others run.
+    let list = d.join("list.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "{}\n{}\n",
+            fifo.display(),
+            fixture("safetensors/cast/source.safetensors").display()
+        ),
+    )
+    .unwrap();
+    let out_dir = d.join("converted");
+    let (code, _) = run(&[
+        os("convert"),
+        os("--batch"),
+        list.as_os_str(),
+        os("--out-dir"),
+        out_dir.as_os_str(),
+        os("--to"),
+        os("tpack"),
+        os("-q"),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(out_dir.join("source.tpack").exists());
+    // The library says the same by rule.
+    let e = tensorcast::open(&fifo, &Default::default()).err().unwrap();
+    assert_eq!(e.rule(), Some("not-a-regular-file"));
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_at_the_output_are_refused_or_replaced_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = fixture("safetensors/cast/source.safetensors");
+    let victim = d.join("victim.txt");
+    std::fs::write(&victim, b"keep me").unwrap();
+    for (link, target) in [
+        ("dangling.safetensors", d.join("nowhere")),
+        ("live.safetensors", victim.clone()),
+    ] {
+        let link = d.join(link);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let before = snapshot(d);
+        // Without --force any entry at the path is refused, a dangling link included.
+        let (code, err) = run(&[os("convert"), src.as_os_str(), os("-o"), link.as_os_str()]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("already exists"), "{err}");
+        assert_eq!(snapshot(d), before);
+        assert_eq!(std::fs::read_link(&link).unwrap(), target);
+        // With --force the link itself is replaced by the output.
+        let (code, err) = run(&[
+            os("convert"),
+            src.as_os_str(),
+            os("-o"),
+            link.as_os_str(),
+            os("--force"),
+        ]);
+        assert_eq!(code, Some(0), "{err}");
+        let meta = std::fs::symlink_metadata(&link).unwrap();
+        assert!(meta.file_type().is_file(), "the link was written through");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        assert!(!d.join("nowhere").exists());
+    }
+}
+
+#[test]
+fn npz_writer_refuses_names_an_extractor_cannot_keep_inside_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let long = "x".repeat(70_000);
+    for name in [
+        "../../evil",
+        "/abs",
+        "a\0b",
+        "C:\\x\\y",
+        "dir/inner",
+        "..",
+        long.as_str(),
+    ] {
+        let input = d.join("in.safetensors");
+        safetensors_with(&input, &[name]);
+        let out = d.join("out.npz");
+        let before = snapshot(d);
+        let (code, err) = run(&[os("convert"), input.as_os_str(), os("-o"), out.as_os_str()]);
+        let shown: String = name.chars().take(20).collect();
+        assert_eq!(code, Some(1), "{shown:?}: {err}");
+        assert!(err.contains("[rule numpy/write-name]"), "{shown:?}: {err}");
+        assert_eq!(snapshot(d), before, "{shown:?}: something was created");
+    }
+    // Plain names, dotted state_dict names included, still write.
+    let input = d.join("ok.safetensors");
+    safetensors_with(&input, &["model.layers.0.weight", "bias"]);
+    let (code, err) = run(&[
+        os("convert"),
+        input.as_os_str(),
+        os("-o"),
+        d.join("ok.npz").as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn npy_header_with_a_repeated_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // numpy keeps the last 'descr' (and fails on '<x9'); a first-wins reader
+    // would read f4: two readers, two arrays. Refused.
+    let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'descr': '<x9', }";
+    let mut header = dict.to_string();
+    while !(10 + header.len() + 1).is_multiple_of(64) {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&1.0f32.to_le_bytes());
+    let path = dir.path().join("dup.npy");
+    std::fs::write(&path, bytes).unwrap();
+    let e = tensorcast::open(&path, &Default::default()).err().unwrap();
+    assert_eq!(
+        (e.kind(), e.rule()),
+        (tensorcast::ErrorKind::Format, Some("duplicate-key")),
+        "{e}"
+    );
+}
+
+#[test]
+fn os_errors_are_said_once() {
+    let (code, err) = run(&[os("inspect"), os("/nonexistent/x.safetensors")]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
