@@ -289,6 +289,8 @@ fn run_batch(
     };
     let sink = std::sync::Mutex::new(sink);
     let bar = progress::batch_bar(verbosity, jobs.len());
+    // Every output planned before any is written.
+    tensorcast::check_batch(&jobs, out_dir)?;
     let outcomes = tensorcast::run_batch(&jobs, opts, |o| {
         if let Ok(mut w) = sink.lock() {
             let _ = writeln!(w, "{}", o.to_json());

@@ -245,3 +245,138 @@ fn os_errors_are_said_once() {
     assert_eq!(code, Some(1));
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+/// `convert --batch SOURCE --out-dir OUT --to FORMAT -q`: (exit code, stderr).
+fn batch(source: &Path, out: &Path, to: &str) -> (Option<i32>, String) {
+    run(&[
+        os("convert"),
+        os("--batch"),
+        source.as_os_str(),
+        os("--out-dir"),
+        out.as_os_str(),
+        os("--to"),
+        os(to),
+        os("-q"),
+    ])
+}
+
+#[test]
+fn batch_collisions_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // a.gguf and a.npz in one folder both map to a.safetensors.
+    let models = d.join("models");
+    std::fs::create_dir(&models).unwrap();
+    std::fs::copy(fixture("gguf/align64.gguf"), models.join("a.gguf")).unwrap();
+    std::fs::copy(fixture("numpy/compressed.npz"), models.join("a.npz")).unwrap();
+    let out = d.join("out");
+    let before = snapshot(d);
+    let (code, err) = batch(&models, &out, "safetensors");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("a.gguf") && err.contains("a.npz") && err.contains("both"),
+        "{err}"
+    );
+    let mut after = snapshot(d);
+    after.remove(&out);
+    assert_eq!(after, before, "an output was written");
+    // Two absolute inputs with one base name, listed.
+    let other = d.join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::copy(
+        fixture("safetensors/cast/source.safetensors"),
+        other.join("m.safetensors"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("safetensors/cast/to_f32.safetensors"),
+        models.join("m.safetensors"),
+    )
+    .unwrap();
+    let list = d.join("list.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "{}\n{}\n",
+            models.join("m.safetensors").display(),
+            other.join("m.safetensors").display()
+        ),
+    )
+    .unwrap();
+    let (code, err) = batch(&list, &d.join("out2"), "tpack");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("both"), "{err}");
+    assert!(!d.join("out2/m.tpack").exists());
+}
+
+#[test]
+fn batch_outputs_never_overwrite_inputs_or_leave_the_out_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let models = d.join("models");
+    std::fs::create_dir(&models).unwrap();
+    let input = models.join("m.safetensors");
+    std::fs::copy(fixture("safetensors/cast/source.safetensors"), &input).unwrap();
+    let original = std::fs::read(&input).unwrap();
+    // --out-dir equal to the input folder, same format: the output is the input.
+    let (code, err) = batch(&models, &models, "safetensors");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is an input"), "{err}");
+    assert_eq!(std::fs::read(&input).unwrap(), original);
+    // A symlinked subfolder inside the out dir must not carry outputs outside it.
+    #[cfg(unix)]
+    {
+        let nested = models.join("sub");
+        std::fs::create_dir(&nested).unwrap();
+        std::fs::copy(
+            fixture("safetensors/cast/source.safetensors"),
+            nested.join("n.safetensors"),
+        )
+        .unwrap();
+        let out = d.join("out");
+        let elsewhere = d.join("elsewhere");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("sub")).unwrap();
+        let (code, err) = batch(&models, &out, "tpack");
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("outside"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "written through the link"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_at_a_batch_output_is_replaced_not_taken_for_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let models = d.join("models");
+    std::fs::create_dir(&models).unwrap();
+    std::fs::copy(
+        fixture("safetensors/cast/source.safetensors"),
+        models.join("m.safetensors"),
+    )
+    .unwrap();
+    let out = d.join("out");
+    std::fs::create_dir(&out).unwrap();
+    // A big, new file the link points at would look "complete and newer".
+    let victim = d.join("victim.bin");
+    std::fs::write(&victim, vec![7u8; 1 << 20]).unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("m.tpack")).unwrap();
+    let (code, err) = batch(&models, &out, "tpack");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(std::fs::symlink_metadata(out.join("m.tpack"))
+        .unwrap()
+        .file_type()
+        .is_file());
+    assert_eq!(std::fs::read(&victim).unwrap(), vec![7u8; 1 << 20]);
+    tensorcast()
+        .arg("verify")
+        .arg(out.join("m.tpack"))
+        .assert()
+        .success();
+}

@@ -211,7 +211,54 @@ fn output_bytes(output: &Path) -> u64 {
 /// appear complete, so existing means complete).
 fn up_to_date(input: &Path, output: &Path) -> bool {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    matches!((modified(input), modified(output)), (Some(i), Some(o)) if o >= i)
+    // Only a regular file of ours counts: a symlink there is replaced, not
+    // taken for a finished output by its target's size and age.
+    let ours = std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_file());
+    ours && matches!((modified(input), modified(output)), (Some(i), Some(o)) if o >= i)
+}
+
+/// Checks a whole batch before any output is written: no two jobs write the
+/// same output (both inputs named), no output is an input, and no output
+/// resolves outside `out_dir` (through a symlinked directory inside it).
+pub fn check_batch(jobs: &[Job], out_dir: &Path) -> crate::Result<()> {
+    let usage = |m: String| crate::Error::usage(m);
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    let mut outputs = std::collections::HashMap::new();
+    let inputs: std::collections::HashSet<PathBuf> =
+        jobs.iter().filter_map(|j| canonical(&j.input)).collect();
+    std::fs::create_dir_all(out_dir).map_err(|e| crate::Error::io(out_dir, e))?;
+    let root = canonical(out_dir)
+        .ok_or_else(|| usage(format!("{}: cannot resolve the output folder", out_dir.display())))?;
+    for job in jobs {
+        if let Some(first) = outputs.insert(job.output.clone(), job.input.clone()) {
+            return Err(usage(format!(
+                "{} and {} would both be written to {}",
+                first.display(),
+                job.input.display(),
+                job.output.display()
+            )));
+        }
+        // The deepest folder of the output that exists, resolved.
+        let mut dir = job.output.parent().unwrap_or(out_dir).to_path_buf();
+        while !dir.exists() && dir.pop() {}
+        let resolved = canonical(&dir).unwrap_or_default();
+        if !resolved.starts_with(&root) {
+            return Err(usage(format!(
+                "{} would be written outside {} (through {})",
+                job.output.display(),
+                out_dir.display(),
+                resolved.display()
+            )));
+        }
+        let target = canonical(&job.output);
+        if target.as_ref().is_some_and(|t| inputs.contains(t)) {
+            return Err(usage(format!(
+                "{} is an input of this batch and would be overwritten",
+                job.output.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs every job (in parallel on the current rayon pool), calling `done`

@@ -21,7 +21,7 @@ mod progress;
 mod registry;
 mod select;
 
-pub use batch::{jobs_from_dir, jobs_from_list, run_batch, Job, Outcome, Status};
+pub use batch::{check_batch, jobs_from_dir, jobs_from_list, run_batch, Job, Outcome, Status};
 pub use convert::{adapt, convert_file, convert_input, occupied, ConvertOptions, Report};
 pub use diff::{diff, Difference, Tolerance};
 pub use inspect::{inspect_json, inspect_table};
