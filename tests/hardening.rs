@@ -380,3 +380,66 @@ fn a_symlink_at_a_batch_output_is_replaced_not_taken_for_done() {
         .assert()
         .success();
 }
+
+/// A protocol-2 pickle whose root is the global `module.name` itself.
+fn bare_global(module: &str, name: &str) -> Vec<u8> {
+    [
+        &b"\x80\x02c"[..],
+        module.as_bytes(),
+        b"\n",
+        name.as_bytes(),
+        b"\n.",
+    ]
+    .concat()
+}
+
+#[test]
+fn lenient_reading_is_an_allowlist_of_data_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each of these reaches code; none is a data record. Refused even lenient.
+    for (module, name) in [
+        ("_io", "open"),
+        ("_operator", "attrgetter"),
+        ("pydoc", "pipepager"),
+        ("_posixsubprocess", "fork_exec"),
+        ("torch.serialization", "_load"),
+        ("numpy", "load"),
+        ("builtins", "__builtins__"),
+        ("functools", "partial"),
+        ("mylib.tools", "run_everything"),
+    ] {
+        let path = dir.path().join(format!("{module}.{name}.pkl"));
+        std::fs::write(&path, bare_global(module, name)).unwrap();
+        let (code, err) = run(&[os("inspect"), path.as_os_str(), os("--lenient")]);
+        assert_eq!(code, Some(1), "{module}.{name}: {err}");
+        assert!(
+            err.contains("[rule pytorch/forbidden-global]"),
+            "{module}.{name}: {err}"
+        );
+    }
+    // A user's config record (NEWOBJ + BUILD) is kept as an opaque value.
+    let mut record = b"\x80\x02}q\x00X\x03\x00\x00\x00cfgcmylib.config\nTrainConfig\n)\x81}".to_vec();
+    record.extend_from_slice(b"X\x02\x00\x00\x00lrG");
+    record.extend_from_slice(&0.001f64.to_be_bytes());
+    record.extend_from_slice(b"sbs.");
+    let path = dir.path().join("record.pkl");
+    std::fs::write(&path, &record).unwrap();
+    let (code, err) = run(&[os("inspect"), path.as_os_str(), os("--lenient")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("mylib.config.TrainConfig"),
+        "the record is not reported: {err}"
+    );
+    let (code, err) = run(&[os("inspect"), path.as_os_str()]);
+    assert_eq!(code, Some(1), "strict reading must refuse it: {err}");
+}
+
+#[test]
+fn pickle_keys_that_render_alike_are_refused() {
+    // {1: t0, '1': t1}: torch loads two tensors; one flat name could hold one.
+    let e = tensorcast::open(&fixture("pytorch/hostile/key_collision.pt"), &Default::default())
+        .err()
+        .unwrap();
+    assert_eq!(e.rule(), Some("duplicate-name"), "{e}");
+    assert!(e.to_string().contains("'1'"), "{e}");
+}

@@ -75,16 +75,39 @@ pub fn classify(module: &str, name: &str, lenient: bool) -> Option<Global> {
     if let Some(g) = known(module, name) {
         return Some(g);
     }
-    if !lenient || runs_code(module, name) {
+    if !lenient {
         return None;
     }
     // torch's weights_only loader refuses NumPy scalars too; lenient mode
     // decodes them (they are plain numbers in Lightning hyper-parameters).
-    Some(match (module, name) {
-        ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => Global::NumpyScalar,
-        ("numpy", "dtype") => Global::NumpyDtype,
-        _ => Global::Opaque,
-    })
+    match (module, name) {
+        ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => return Some(Global::NumpyScalar),
+        ("numpy", "dtype") => return Some(Global::NumpyDtype),
+        _ => {}
+    }
+    harmless_record(module, name).then_some(Global::Opaque)
+}
+
+/// Lenient mode's allowlist: classes that only hold data. A few standard
+/// ones (`argparse.Namespace`, `types.SimpleNamespace`), and classes of a
+/// user's or a library's own modules (Lightning's `AttributeDict`,
+/// omegaconf's `DictConfig`, a `__main__.Config` dataclass) — a class name
+/// (capitalized), from outside the standard library, torch and NumPy.
+/// Functions, and everything from those modules, stay refused: they are
+/// where code-running callables live (`_io.open`, `numpy.load`,
+/// `torch.serialization._load`, `_posixsubprocess.fork_exec`).
+fn harmless_record(module: &str, name: &str) -> bool {
+    if matches!(
+        (module, name),
+        ("argparse", "Namespace") | ("types", "SimpleNamespace")
+    ) {
+        return true;
+    }
+    let root = module.split('.').next().unwrap_or(module);
+    let library = crate::stdlib::is_stdlib(root) || matches!(root, "torch" | "numpy" | "builtins");
+    let class = name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    !library && class && !runs_code(module, name)
 }
 
 fn known(module: &str, name: &str) -> Option<Global> {

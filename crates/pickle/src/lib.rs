@@ -20,6 +20,7 @@ pub mod opcodes;
 mod plugin;
 pub mod rules;
 mod source;
+mod stdlib;
 pub mod torch;
 mod view;
 pub mod vm;

@@ -248,11 +248,24 @@ impl<'p> Walk<'p> {
         let mut index = std::collections::HashMap::with_capacity(pairs.len());
         for &(k, v) in pairs {
             let key = self.key_text(k, depth + 1, path)?;
+            let kind = key_kind(self.node(k));
             let value = self.item(v, depth + 1, &join(path, &key))?;
             match index.get(&key) {
-                Some(&i) => out[i] = (key, value),
+                // The same key again: a dict keeps the last value.
+                Some(&(i, seen)) if seen == kind => out[i] = (key, value),
+                // Different keys (`1` and `'1'`) that name alike: torch sees
+                // two entries, a flat name could hold one. Refuse.
+                Some(&(_, seen)) => {
+                    return Err(at_path(
+                        err(
+                            rules::DUPLICATE_NAME,
+                            format!("keys of two kinds ({seen}, {kind}) both name '{key}'"),
+                        ),
+                        path,
+                    ))
+                }
                 None => {
-                    index.insert(key.clone(), out.len());
+                    index.insert(key.clone(), (out.len(), kind));
                     out.push((key, value));
                 }
             }
@@ -759,6 +772,21 @@ struct Storage {
     key: String,
     numel: u64,
     view_offset: u64,
+}
+
+/// What kind of value a dict key is, to tell keys apart that render alike.
+fn key_kind(node: &Node) -> &'static str {
+    match node {
+        Node::Str(_) => "string",
+        Node::Int(_) | Node::BigInt(_) => "integer",
+        Node::Bool(_) => "boolean",
+        Node::None => "None",
+        Node::Float(_) => "float",
+        Node::Bytes(_) => "bytes",
+        Node::Tuple(_) => "tuple",
+        Node::Global { .. } => "global",
+        _ => "other",
+    }
 }
 
 fn numpy_value(code: &str, raw: &[u8]) -> Option<Value> {
