@@ -443,3 +443,73 @@ fn pickle_keys_that_render_alike_are_refused() {
     assert_eq!(e.rule(), Some("duplicate-name"), "{e}");
     assert!(e.to_string().contains("'1'"), "{e}");
 }
+
+/// A stored zip whose central directory lists `names`, every entry pointing
+/// at the one local header and data written (name `names[0]`).
+fn zip_sharing_one_entry(names: &[&str], data: &[u8]) -> Vec<u8> {
+    let crc = crc32(data);
+    let mut out = Vec::new();
+    let first = names[0].as_bytes();
+    out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(first.len() as u16).to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(first);
+    out.extend_from_slice(data);
+    let cd_start = out.len();
+    for name in names {
+        out.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        out.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&[0; 12]);
+        out.extend_from_slice(&0u32.to_le_bytes()); // every entry at offset 0
+        out.extend_from_slice(name.as_bytes());
+    }
+    let cd_len = out.len() - cd_start;
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(names.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(names.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(cd_len as u32).to_le_bytes());
+    out.extend_from_slice(&(cd_start as u32).to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+/// zlib's CRC-32 (the zip checksum), bit by bit: small inputs only.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn zip_entries_sharing_bytes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = std::fs::read(fixture("numpy/f32.npy")).unwrap();
+    // One entry alone reads; the same bytes listed twice are refused.
+    let one = dir.path().join("one.npz");
+    std::fs::write(&one, zip_sharing_one_entry(&["a.npy"], &npy)).unwrap();
+    let source = tensorcast::open(&one, &Default::default()).unwrap();
+    assert_eq!(source.tensors().len(), 1);
+    let two = dir.path().join("two.npz");
+    std::fs::write(&two, zip_sharing_one_entry(&["a.npy", "b.npy"], &npy)).unwrap();
+    let e = tensorcast::open(&two, &Default::default()).err().unwrap();
+    assert_eq!(e.rule(), Some("archive"), "{e}");
+    assert!(e.to_string().contains("overlap"), "{e}");
+}

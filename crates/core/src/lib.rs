@@ -27,6 +27,7 @@ mod source;
 pub mod strided;
 mod target;
 mod tensor;
+mod zipcheck;
 
 pub use atomic::{file_identity, AtomicFile};
 pub use buffer::TensorBuf;
@@ -44,3 +45,4 @@ pub use size::parse_size;
 pub use source::{Source, TensorData, CHUNK_BYTES};
 pub use target::{FileTarget, MemoryStore, MemoryTarget, TargetWriter, WriteTarget};
 pub use tensor::{element_count, TensorInfo};
+pub use zipcheck::{check_zip_spans, ZipSpan};

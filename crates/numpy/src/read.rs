@@ -108,6 +108,35 @@ fn parse_npz(bytes: &[u8], limits: &Limits) -> Result<Vec<(String, Array)>, Form
     let bad = |detail: String| err(rules::ARCHIVE, detail);
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| bad(format!("not a readable zip: {e}")))?;
+    let mut spans = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let file = zip
+            .by_index_raw(i)
+            .map_err(|e| bad(format!("zip entry {i}: {e}")))?;
+        let deflated = matches!(file.compression(), zip::CompressionMethod::Deflated);
+        spans.push((
+            String::from_utf8_lossy(file.name_raw()).into_owned(),
+            file.data_start().unwrap_or(0),
+            if deflated {
+                file.compressed_size()
+            } else {
+                file.size()
+            },
+            deflated.then(|| file.size()),
+        ));
+    }
+    let mut checked: Vec<tensorcast_core::ZipSpan<'_>> = spans
+        .iter()
+        .map(|(name, start, stored, inflated)| tensorcast_core::ZipSpan {
+            name,
+            start: *start,
+            stored: *stored,
+            inflated: *inflated,
+        })
+        .collect();
+    if let Some((name, why)) = tensorcast_core::check_zip_spans(&mut checked) {
+        return Err(bad(format!("member '{name}': {why}")));
+    }
     let mut out = Vec::new();
     let mut names = std::collections::HashSet::new();
     for i in 0..zip.len() {

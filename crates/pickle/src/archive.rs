@@ -100,6 +100,18 @@ fn open_zip(bytes: &[u8], limits: &Limits) -> Result<Archive, FormatError> {
             },
         ));
     }
+    let mut spans: Vec<tensorcast_core::ZipSpan<'_>> = entries
+        .iter()
+        .map(|(name, r)| tensorcast_core::ZipSpan {
+            name,
+            start: r.offset,
+            stored: r.deflated.unwrap_or(r.len),
+            inflated: r.deflated.map(|_| r.len),
+        })
+        .collect();
+    if let Some((name, why)) = tensorcast_core::check_zip_spans(&mut spans) {
+        return Err(bad(format!("zip entry '{name}': {why}")));
+    }
     let folder = entries
         .iter()
         .find_map(|(name, _)| {
