@@ -513,3 +513,57 @@ fn zip_entries_sharing_bytes_are_refused() {
     assert_eq!(e.rule(), Some("archive"), "{e}");
     assert!(e.to_string().contains("overlap"), "{e}");
 }
+
+#[cfg(unix)]
+#[test]
+fn shards_resolve_beside_their_index_and_the_hf_cache_layout_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sharded = fixture("safetensors/valid/sharded");
+    // The Hugging Face cache: snapshot files are symlinks to ../../blobs/<hash>.
+    let snapshot_dir = d.join("snapshots/abc");
+    let blobs = d.join("blobs");
+    std::fs::create_dir_all(&snapshot_dir).unwrap();
+    std::fs::create_dir_all(&blobs).unwrap();
+    for e in std::fs::read_dir(&sharded).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        if !(name.ends_with(".safetensors") || name.ends_with(".index.json")) {
+            continue;
+        }
+        let blob = blobs.join(format!("blob-{name}"));
+        std::fs::copy(&p, &blob).unwrap();
+        std::os::unix::fs::symlink(format!("../../blobs/blob-{name}"), snapshot_dir.join(&name)).unwrap();
+    }
+    let index = snapshot_dir.join("model.safetensors.index.json");
+    let cached = tensorcast::open(&index, &Default::default()).unwrap();
+    let direct =
+        tensorcast::open(&sharded.join("model.safetensors.index.json"), &Default::default()).unwrap();
+    assert!(tensorcast::diff(&*cached, &*direct, None).unwrap().is_empty());
+    // An index naming a shard in a subfolder (a symlinked one could lead
+    // anywhere) is refused: shards are plain names beside the index.
+    let escape = d.join("escape");
+    std::fs::create_dir(&escape).unwrap();
+    std::os::unix::fs::symlink(&sharded, escape.join("sub")).unwrap();
+    std::fs::write(
+        escape.join("model.safetensors.index.json"),
+        r#"{"metadata": {}, "weight_map": {"a": "sub/model-00001-of-00003.safetensors"}}"#,
+    )
+    .unwrap();
+    let e = tensorcast::open(&escape.join("model.safetensors.index.json"), &Default::default())
+        .err()
+        .unwrap();
+    assert_eq!(e.rule(), Some("shard-path-escapes"), "{e}");
+    // Empty and NUL names say so by rule, not with an OS error.
+    for bad in ["", "a\\u0000b"] {
+        std::fs::write(
+            escape.join("model.safetensors.index.json"),
+            format!(r#"{{"metadata": {{}}, "weight_map": {{"a": "{bad}"}}}}"#),
+        )
+        .unwrap();
+        let e = tensorcast::open(&escape.join("model.safetensors.index.json"), &Default::default())
+            .err()
+            .unwrap();
+        assert_eq!(e.rule(), Some("shard-path-escapes"), "{bad:?}: {e}");
+    }
+}
