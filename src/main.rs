@@ -179,6 +179,11 @@ struct ConvertArgs {
     /// first matching rule wins.
     #[arg(long, value_name = "FROM=TO", value_parser = tensorcast::Selection::parse_rename)]
     rename: Vec<(String, String)>,
+    /// Hugging Face folder -> GGUF: the llama.cpp pre-tokenizer name for a
+    /// BPE vocabulary llama.cpp's table does not know (a known one is
+    /// always detected).
+    #[arg(long, value_name = "NAME")]
+    tokenizer_pre: Option<String>,
     #[command(flatten)]
     pytorch: PytorchArgs,
 }
@@ -239,6 +244,11 @@ impl ConvertArgs {
             .set(tensorcast::tpack::TpackWriteOptions {
                 compress: self.compress,
             });
+        if let Some(pre) = self.tokenizer_pre {
+            options.set(tensorcast::model::ModelOptions {
+                tokenizer_pre: Some(pre),
+            });
+        }
         tensorcast::ConvertOptions {
             to: self.to,
             dtype: self.dtype,

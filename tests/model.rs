@@ -402,3 +402,49 @@ fn byte_level_bpe_vocabularies_give_the_loaders_tokenizer() {
         }
     }
 }
+
+#[test]
+fn byte_level_bpe_folder_to_gguf_is_byte_identical_once_its_pre_tokenizer_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = fixture("model/bpe/hf");
+    // llama.cpp's table does not know a freshly trained vocabulary: refused,
+    // naming the same check hash the reference computed.
+    let hash = std::fs::read_to_string(fixture("model/bpe/reference-chkhsh.txt")).unwrap();
+    let r = tensorcast()
+        .arg("convert")
+        .arg(&folder)
+        .arg("-o")
+        .arg(dir.path().join("x.gguf"))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&r.get_output().stderr).into_owned();
+    assert!(err.contains(hash.trim()), "{err}");
+    assert!(!dir.path().join("x.gguf").exists());
+    // Named as the reference run names it (fixtures/model/generate.py).
+    for (outtype, args) in [("f32", &[][..]), ("f16", &["--dtype", "f16"][..])] {
+        let out = dir.path().join(format!("{outtype}.gguf"));
+        tensorcast()
+            .arg("convert")
+            .arg(&folder)
+            .arg("-o")
+            .arg(&out)
+            .args(["--tokenizer-pre", "llama-bpe"])
+            .args(args)
+            .assert()
+            .success();
+        let reference = fixture(&format!("model/bpe/reference-{outtype}.gguf"));
+        let same = std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap();
+        assert!(same, "{outtype}: not byte-identical to convert_hf_to_gguf.py's");
+    }
+    // Back to Hugging Face: the tokenizer encodes as the folder's own did.
+    let back = dir.path().join("back");
+    to_hf(&dir.path().join("f32.gguf"), &back);
+    let ours = tokenizers::Tokenizer::from_file(back.join("tokenizer.json")).unwrap();
+    let original = tokenizers::Tokenizer::from_file(folder.join("tokenizer.json")).unwrap();
+    let texts = json(&fixture("model/llama/from-gguf/token_ids.json"));
+    for text in texts.as_object().unwrap().keys() {
+        let a = ours.encode(text.as_str(), true).unwrap().get_ids().to_vec();
+        let b = original.encode(text.as_str(), true).unwrap().get_ids().to_vec();
+        assert_eq!(a, b, "{text:?}");
+    }
+}

@@ -13,6 +13,19 @@ use tensorcast_core::{
 };
 use tensorcast_safetensors::{SafetensorsFile, ShardedSafetensors};
 
+/// Options for reading a Hugging Face folder as a model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelOptions {
+    /// The llama.cpp pre-tokenizer name for a BPE vocabulary whose check
+    /// hash its table does not know (a known hash always wins).
+    pub tokenizer_pre: Option<String>,
+}
+
+impl tensorcast_core::FormatOptions for ModelOptions {
+    const FORMAT: &'static str = "hf";
+    const STAGE: tensorcast_core::Stage = tensorcast_core::Stage::Read;
+}
+
 /// Tensors the reference converter drops: llama.cpp computes them itself.
 const DROPPED: &[&str] = &["rotary_emb.inv_freq"];
 
@@ -190,7 +203,8 @@ impl HfToGguf {
                 ..t.clone()
             })
             .collect();
-        let metadata = gguf_metadata(arch, &config, &input, &written)?;
+        let given_pre = options.get::<ModelOptions>().tokenizer_pre;
+        let metadata = gguf_metadata(arch, &config, &input, &written, given_pre.as_deref())?;
         let view = HfToGguf {
             weights,
             picks,
@@ -244,7 +258,13 @@ fn u32v(v: u64) -> Value {
 }
 
 /// The key/values `convert_hf_to_gguf.py` writes for this model, in its order.
-fn gguf_metadata(arch: &Arch, config: &Json, input: &Input, tensors: &[TensorInfo]) -> Result<Metadata> {
+fn gguf_metadata(
+    arch: &Arch,
+    config: &Json,
+    input: &Input,
+    tensors: &[TensorInfo],
+    given_pre: Option<&str>,
+) -> Result<Metadata> {
     let a = arch.gguf;
     let mut m = Metadata::new();
     m.insert("general.architecture", Value::Str(a.into()));
@@ -258,7 +278,30 @@ fn gguf_metadata(arch: &Arch, config: &Json, input: &Input, tensors: &[TensorInf
     m.insert("general.name", Value::Str(model_name(dir_name)));
     let params: u64 = tensors.iter().map(|t| t.numel()).sum();
     m.insert("general.size_label", Value::Str(size_label(params)));
-    let vocab = vocabulary(input, config, arch.vocab == VocabStyle::Phi3)?;
+    let vocab = match input.sibling("tokenizer.model") {
+        Ok(_) => Vocabulary::SentencePiece(vocabulary(input, config, arch.vocab == VocabStyle::Phi3)?),
+        Err(_) => {
+            let file = input.sibling("tokenizer.json").map_err(|_| {
+                Error::unsupported(format!(
+                    "{}: no tokenizer.model or tokenizer.json beside it",
+                    input.name.display()
+                ))
+            })?;
+            let tok_config = read_json(input, "tokenizer_config.json")?.unwrap_or(Json::Null);
+            let name = file.name.display().to_string();
+            Vocabulary::Bpe(crate::bpe_vocab::read(
+                &file.bytes,
+                &tok_config,
+                config,
+                given_pre,
+                &name,
+            )?)
+        }
+    };
+    let n_tokens = match &vocab {
+        Vocabulary::SentencePiece(v) => v.tokens.len(),
+        Vocabulary::Bpe(v) => v.tokens.len(),
+    };
     let uint = |hf: &str| -> Result<Value> {
         let v = config.get(hf).and_then(Json::as_u64).ok_or_else(|| {
             Error::unsupported(format!(
@@ -330,7 +373,7 @@ fn gguf_metadata(arch: &Arch, config: &Json, input: &Input, tensors: &[TensorInf
                 }
             }
             Key::FileType => m.insert("general.file_type", Value::U32(file_type(tensors))),
-            Key::VocabSize => m.insert(format!("{a}.vocab_size"), u32v(vocab.tokens.len() as u64)),
+            Key::VocabSize => m.insert(format!("{a}.vocab_size"), u32v(n_tokens as u64)),
             Key::RopeDimensionCount => {
                 let dims = (head_dim as f64 * partial) as u64;
                 m.insert(format!("{a}.rope.dimension_count"), u32v(dims))
@@ -363,11 +406,20 @@ fn gguf_metadata(arch: &Arch, config: &Json, input: &Input, tensors: &[TensorInf
         }
     }
     m.insert("general.quantization_version", Value::U32(2));
-    vocab.write(&mut m);
+    match vocab {
+        Vocabulary::SentencePiece(v) => v.write(&mut m),
+        Vocabulary::Bpe(v) => v.write(&mut m),
+    }
     if arch.no_space_prefix {
         m.insert("tokenizer.ggml.add_space_prefix", Value::Bool(false));
     }
     Ok(m)
+}
+
+/// The folder's vocabulary, by the tokenizer files it has.
+enum Vocabulary {
+    SentencePiece(Vocab),
+    Bpe(crate::bpe_vocab::BpeVocab),
 }
 
 /// A SentencePiece vocabulary as `tokenizer.ggml.*`.

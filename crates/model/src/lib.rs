@@ -11,6 +11,7 @@
 
 pub mod arch;
 mod bpe;
+mod bpe_vocab;
 mod config;
 mod folder;
 mod from_hf;
@@ -18,11 +19,12 @@ pub mod gguf_kv;
 mod offset;
 pub mod permute;
 mod plugin;
+mod pre_hashes;
 mod sentencepiece;
 mod to_hf;
 pub mod tokenizer;
 
 pub use folder::HfFolderWriter;
-pub use from_hf::HfToGguf;
+pub use from_hf::{HfToGguf, ModelOptions};
 pub use plugin::HfFolder;
 pub use to_hf::{arch_of, GgufToHf};

@@ -39,6 +39,8 @@ pub type OpenOptions = Options;
 
 #[cfg(feature = "gguf")]
 pub use tensorcast_gguf as gguf;
+#[cfg(feature = "model")]
+pub use tensorcast_model as model;
 #[cfg(feature = "numpy")]
 pub use tensorcast_numpy as numpy;
 #[cfg(feature = "pytorch")]

@@ -1,0 +1,284 @@
+//! A byte-level BPE `tokenizer.json` as `tokenizer.ggml.*`, the way
+//! `convert_hf_to_gguf.py` writes it: tokens in id order (missing ids as
+//! `[PADn]`), token types, merges, the pre-tokenizer name llama.cpp knows the
+//! vocabulary's split by (from the sha256 of the ids Hugging Face's tokenizer
+//! gives a check text), special token ids and the add-BOS/EOS/SEP flags the
+//! post-processor implies.
+
+use crate::pre_hashes::{CHECK_TEXT, PRE_HASHES};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+use tensorcast_core::{Error, Metadata, Result, Value, ValueKind};
+
+/// The vocabulary, ready to write.
+pub struct BpeVocab {
+    /// Tokens in id order.
+    pub tokens: Vec<String>,
+    types: Vec<i32>,
+    merges: Vec<String>,
+    pre: String,
+    special: Vec<(&'static str, u64)>,
+    add: Vec<(&'static str, bool)>,
+    chat_template: Option<String>,
+}
+
+/// The special token kinds gguf-py looks for, in its order.
+const SPECIAL_TYPES: &[&str] = &["bos", "eos", "unk", "sep", "pad", "cls", "mask"];
+
+/// The GGUF key for a special token kind.
+fn id_key(kind: &str) -> String {
+    let name = match kind {
+        "unk" => "unknown",
+        "sep" => "seperator",
+        "pad" => "padding",
+        other => other,
+    };
+    format!("tokenizer.ggml.{name}_token_id")
+}
+
+/// llama.cpp's heuristic for added tokens that are control tokens even
+/// when not marked special.
+fn looks_special(t: &str) -> bool {
+    matches!(t, "<pad>" | "<mask>" | "<2mass>" | "[@BOS@]")
+        || (t.starts_with("<|") && t.ends_with("|>"))
+        || (t.starts_with("<\u{ff5c}") && t.ends_with("\u{ff5c}>"))
+        || (t.starts_with("<unused") && t.ends_with('>'))
+}
+
+/// The pre-tokenizer name for `tokenizer_json`: from the reference's table,
+/// else `given`, else a refusal naming the hash (as the reference refuses).
+fn pre_name(tokenizer_json: &[u8], given: Option<&str>, name: &str) -> Result<String> {
+    let tok = tokenizers::Tokenizer::from_bytes(tokenizer_json)
+        .map_err(|e| Error::unsupported(format!("{name}: tokenizer.json does not load: {e}")))?;
+    let ids = tok
+        .encode(CHECK_TEXT, true)
+        .map_err(|e| Error::unsupported(format!("{name}: tokenizer.json cannot encode: {e}")))?;
+    let listed: Vec<String> = ids.get_ids().iter().map(u32::to_string).collect();
+    let hash = format!(
+        "{:x}",
+        Sha256::digest(format!("[{}]", listed.join(", ")).as_bytes())
+    );
+    if let Some((_, pre)) = PRE_HASHES.iter().find(|(h, _)| *h == hash) {
+        return Ok((*pre).to_string());
+    }
+    given.map(str::to_string).ok_or_else(|| {
+        Error::unsupported(format!(
+            "{name}: llama.cpp does not know this BPE pre-tokenizer (check hash {hash}); name the one it uses (e.g. llama-bpe) to convert it anyway"
+        ))
+    })
+}
+
+/// Reads a byte-level BPE vocabulary from the folder's tokenizer files.
+pub fn read(
+    tokenizer_json: &[u8],
+    tokenizer_config: &Json,
+    config: &Json,
+    given_pre: Option<&str>,
+    name: &str,
+) -> Result<BpeVocab> {
+    let tj: Json = serde_json::from_slice(tokenizer_json)
+        .map_err(|e| Error::unsupported(format!("{name}: tokenizer.json is not JSON: {e}")))?;
+    let model = &tj["model"];
+    if model["type"] != "BPE" {
+        return Err(Error::unsupported(format!(
+            "{name}: a {} tokenizer.json without tokenizer.model is not converted yet (byte-level BPE is)",
+            model["type"]
+        )));
+    }
+    let mut by_id: std::collections::BTreeMap<u64, String> = std::collections::BTreeMap::new();
+    for (t, id) in model["vocab"].as_object().into_iter().flatten() {
+        if let Some(id) = id.as_u64() {
+            by_id.insert(id, t.clone());
+        }
+    }
+    let added: Vec<&Json> = tj["added_tokens"].as_array().into_iter().flatten().collect();
+    for a in &added {
+        if let (Some(id), Some(c)) = (a["id"].as_u64(), a["content"].as_str()) {
+            by_id.insert(id, c.to_string());
+        }
+    }
+    let count = config["vocab_size"]
+        .as_u64()
+        .or_else(|| by_id.keys().last().map(|k| k + 1))
+        .unwrap_or(0);
+    let (mut tokens, mut types) = (Vec::new(), Vec::new());
+    for i in 0..count {
+        let Some(t) = by_id.get(&i) else {
+            tokens.push(format!("[PAD{i}]"));
+            types.push(5);
+            continue;
+        };
+        let entry = added.iter().find(|a| a["id"].as_u64() == Some(i));
+        let ty = match entry {
+            Some(a) if a["special"].as_bool().unwrap_or(false) || looks_special(t) => 3,
+            Some(_) => 4,
+            None => 1,
+        };
+        tokens.push(if ty == 4 {
+            t.replace('\u{2581}', " ")
+        } else {
+            t.clone()
+        });
+        types.push(ty);
+    }
+    let merges = model["merges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| match m {
+            Json::String(s) => Some(s.clone()),
+            Json::Array(p) => {
+                let parts: Vec<String> = p
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .map(|s| s.chars().map(|c| if c == ' ' { '\u{120}' } else { c }).collect())
+                    .collect();
+                Some(parts.join(" "))
+            }
+            _ => None,
+        })
+        .collect();
+    let pre = pre_name(tokenizer_json, given_pre, name)?;
+    let (special, add) = specials(&tj, tokenizer_config, config, &added);
+    Ok(BpeVocab {
+        tokens,
+        types,
+        merges,
+        pre,
+        special,
+        add,
+        chat_template: tokenizer_config["chat_template"].as_str().map(String::from),
+    })
+}
+
+/// Special token ids (tokenizer_config's names through tokenizer.json's added
+/// tokens, then config.json's ids) and the add flags: from the
+/// post-processor first, tokenizer_config's `add_*_token` for the rest.
+#[allow(clippy::type_complexity)]
+fn specials(
+    tj: &Json,
+    tc: &Json,
+    config: &Json,
+    added: &[&Json],
+) -> (Vec<(&'static str, u64)>, Vec<(&'static str, bool)>) {
+    let text = |k: &str| match &tc[k] {
+        Json::String(s) => Some(s.clone()),
+        Json::Object(o) => o.get("content").and_then(Json::as_str).map(String::from),
+        _ => None,
+    };
+    let (bos, eos, sep) = (text("bos_token"), text("eos_token"), text("sep_token"));
+    let mut add: Vec<(&'static str, bool)> = Vec::new();
+    let set = |add: &mut Vec<(&'static str, bool)>, k: &'static str, v: bool| {
+        if let Some(e) = add.iter_mut().find(|(n, _)| *n == k) {
+            e.1 = v;
+        } else {
+            add.push((k, v));
+        }
+    };
+    let processors: Vec<&Json> = match tj["post_processor"]["processors"].as_array() {
+        Some(list) => list.iter().collect(),
+        None if tj["post_processor"].is_object() => vec![&tj["post_processor"]],
+        None => Vec::new(),
+    };
+    for p in processors {
+        match p["type"].as_str() {
+            Some("ByteLevel") => {
+                if !add.iter().any(|(k, _)| *k == "bos") {
+                    add.push(("bos", false));
+                }
+                if !add.iter().any(|(k, _)| *k == "eos") {
+                    add.push(("eos", false));
+                }
+            }
+            Some("TemplateProcessing") => {
+                let single = p["single"].as_array().cloned().unwrap_or_default();
+                let pair = p["pair"].as_array().cloned().unwrap_or_default();
+                let special_id = |e: &Json| e["SpecialToken"]["id"].as_str().map(String::from);
+                let (mut first, mut last) = (None, None);
+                if single.len() > 1 {
+                    first = special_id(&single[0]);
+                    if let Some(f) = &first {
+                        set(&mut add, "bos", Some(f) == bos.as_ref());
+                    }
+                    last = single.last().and_then(special_id);
+                    if let Some(l) = &last {
+                        set(&mut add, "eos", Some(l) == eos.as_ref());
+                    }
+                }
+                if !pair.is_empty() {
+                    let start = usize::from(first.is_some() && pair.first().and_then(special_id) == first);
+                    let stop =
+                        pair.len() - usize::from(last.is_some() && pair.last().and_then(special_id) == last);
+                    let inner = &pair[start.min(stop)..stop];
+                    let seq = |e: &Json| e["Sequence"]["id"].as_str().map(String::from);
+                    if let (Some(a), Some(b)) = (inner.first().and_then(seq), inner.last().and_then(seq)) {
+                        if a == "A" && b == "B" && inner.len() > 2 {
+                            let middle = &inner[1..inner.len() - 1];
+                            let is_sep = |e: &Json| {
+                                special_id(e)
+                                    .is_some_and(|s| Some(&s) == sep.as_ref() || Some(&s) == eos.as_ref())
+                            };
+                            let mut add_sep = is_sep(&middle[0]) && last.is_none();
+                            if middle.len() == 2 && is_sep(&middle[1]) {
+                                add_sep = true;
+                            }
+                            set(&mut add, "sep", add_sep);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for kind in SPECIAL_TYPES {
+        if let Some(flag) = tc[format!("add_{kind}_token")].as_bool() {
+            if !add.iter().any(|(k, _)| k == kind) {
+                add.push((kind, flag));
+            }
+        }
+    }
+    let mut special = Vec::new();
+    for kind in SPECIAL_TYPES {
+        let from_tokens = text(&format!("{kind}_token")).and_then(|t| {
+            added
+                .iter()
+                .find(|a| a["content"].as_str() == Some(t.as_str()))
+                .and_then(|a| a["id"].as_u64())
+        });
+        if let Some(id) = from_tokens.or_else(|| config[format!("{kind}_token_id")].as_u64()) {
+            special.push((*kind, id));
+        }
+    }
+    (special, add)
+}
+
+impl BpeVocab {
+    /// Writes `tokenizer.ggml.*` in the reference's order.
+    pub fn write(self, m: &mut Metadata) {
+        m.insert("tokenizer.ggml.model", Value::Str("gpt2".into()));
+        m.insert("tokenizer.ggml.pre", Value::Str(self.pre));
+        m.insert(
+            "tokenizer.ggml.tokens",
+            Value::Array(ValueKind::Str, self.tokens.into_iter().map(Value::Str).collect()),
+        );
+        m.insert(
+            "tokenizer.ggml.token_type",
+            Value::Array(ValueKind::I32, self.types.into_iter().map(Value::I32).collect()),
+        );
+        if !self.merges.is_empty() {
+            m.insert(
+                "tokenizer.ggml.merges",
+                Value::Array(ValueKind::Str, self.merges.into_iter().map(Value::Str).collect()),
+            );
+        }
+        for (kind, id) in self.special {
+            m.insert(id_key(kind), Value::U32(u32::try_from(id).unwrap_or(u32::MAX)));
+        }
+        for (kind, flag) in self.add {
+            m.insert(format!("tokenizer.ggml.add_{kind}_token"), Value::Bool(flag));
+        }
+        if let Some(t) = self.chat_template {
+            m.insert("tokenizer.chat_template", Value::Str(t));
+        }
+    }
+}
