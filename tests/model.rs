@@ -448,3 +448,77 @@ fn byte_level_bpe_folder_to_gguf_is_byte_identical_once_its_pre_tokenizer_is_nam
         assert_eq!(a, b, "{text:?}");
     }
 }
+
+#[test]
+fn bert_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = fixture("model/bert/hf");
+    // HF -> GGUF: its WordPiece vocabulary's check hash is the reference's,
+    // unknown to its table; named as the reference run named it, the file is
+    // byte-identical at f32 and f16 (positions and token types stay f32).
+    let hash = std::fs::read_to_string(fixture("model/bert/reference-chkhsh.txt")).unwrap();
+    let r = tensorcast()
+        .arg("convert")
+        .arg(&folder)
+        .arg("-o")
+        .arg(dir.path().join("x.gguf"))
+        .assert()
+        .code(1);
+    assert!(String::from_utf8_lossy(&r.get_output().stderr).contains(hash.trim()));
+    for (outtype, args) in [("f32", &[][..]), ("f16", &["--dtype", "f16"][..])] {
+        let out = dir.path().join(format!("{outtype}.gguf"));
+        tensorcast()
+            .arg("convert")
+            .arg(&folder)
+            .arg("-o")
+            .arg(&out)
+            .args(["--tokenizer-pre", "bert-bge"])
+            .args(args)
+            .assert()
+            .success();
+        let reference = fixture(&format!("model/bert/reference-{outtype}.gguf"));
+        let same = std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap();
+        assert!(
+            same,
+            "bert {outtype}: not byte-identical to convert_hf_to_gguf.py's"
+        );
+    }
+    // GGUF -> HF (transformers has no BERT GGUF loader): the original weights
+    // but the pooler llama.cpp drops, and the original tokenizer.
+    let back = dir.path().join("back");
+    to_hf(&fixture("model/bert/reference-f32.gguf"), &back);
+    let mut original = tensors(&folder.join("model.safetensors"));
+    original.retain(|name, _| !name.starts_with("pooler."));
+    assert!(tensors(&back.join("model.safetensors")) == original);
+    let ours = json(&back.join("tokenizer.json"));
+    let theirs = json(&folder.join("tokenizer.json"));
+    for part in [
+        "model",
+        "added_tokens",
+        "normalizer",
+        "pre_tokenizer",
+        "post_processor",
+        "decoder",
+    ] {
+        assert_eq!(ours[part], theirs[part], "bert tokenizer.json {part}");
+    }
+    let config = json(&back.join("config.json"));
+    let want = json(&folder.join("config.json"));
+    for key in [
+        "model_type",
+        "architectures",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "max_position_embeddings",
+        "type_vocab_size",
+        "vocab_size",
+        "pad_token_id",
+        "hidden_act",
+    ] {
+        assert_eq!(config[key], want[key], "bert config.json {key}");
+    }
+    let eps = config["layer_norm_eps"].as_f64().unwrap();
+    assert_eq!(eps as f32, 1e-12f32, "layer_norm_eps goes through the GGUF's f32");
+}

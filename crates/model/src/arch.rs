@@ -34,9 +34,14 @@ pub struct Arch {
     pub hf_class: &'static str,
     /// Tensors outside the blocks: (GGUF name, HF name), both with `.weight`/`.bias`.
     pub globals: &'static [(&'static str, &'static str)],
-    /// Per-block tensors: (GGUF suffix after `blk.N.`, HF suffix after `model.layers.N.`),
-    /// without `.weight`/`.bias`.
+    /// Per-block tensors: (GGUF suffix after `blk.N.`, HF suffix after
+    /// `{block_prefix}N.`), without `.weight`/`.bias`.
     pub blocks: &'static [(&'static str, &'static str)],
+    /// Where Hugging Face's blocks live: `model.layers.` (decoders),
+    /// `encoder.layer.` (BERT).
+    pub block_prefix: &'static str,
+    /// HF tensors the reference converter drops (suffix or prefix matches).
+    pub dropped: &'static [&'static str],
     /// Hyper-parameters every file of this architecture carries.
     pub params: &'static [Param],
     /// Q and K rows are permuted for llama.cpp's rotary layout.
@@ -110,6 +115,10 @@ pub enum Key {
     FinalLogitSoftcap,
     /// `{arch}.rope.scaling.original_context_length`.
     OriginalContextLength,
+    /// `{arch}.attention.layer_norm_epsilon` from `layer_norm_eps` (LayerNorm models).
+    LayerNormEps,
+    /// `{arch}.attention.causal = false` (encoders).
+    NotCausal,
 }
 
 /// The order most converters write (llama's base class), without its two extras.
@@ -185,6 +194,8 @@ pub const LLAMA: Arch = Arch {
         ("ffn_up", "mlp.up_proj"),
         ("ffn_down", "mlp.down_proj"),
     ],
+    block_prefix: "model.layers.",
+    dropped: &["rotary_emb.inv_freq"],
     params: LLAMA_PARAMS,
     permute_qk: true,
     defaults: &[
@@ -226,6 +237,8 @@ pub const QWEN2: Arch = Arch {
     hf_class: "Qwen2ForCausalLM",
     globals: LLAMA.globals,
     blocks: LLAMA_BLOCKS,
+    block_prefix: "model.layers.",
+    dropped: &["rotary_emb.inv_freq"],
     params: LLAMA_PARAMS,
     permute_qk: false,
     defaults: &[
@@ -263,6 +276,8 @@ pub const QWEN3: Arch = Arch {
         ("ffn_up", "mlp.up_proj"),
         ("ffn_down", "mlp.down_proj"),
     ],
+    block_prefix: "model.layers.",
+    dropped: &["rotary_emb.inv_freq"],
     params: LLAMA_PARAMS,
     permute_qk: false,
     defaults: &[
@@ -304,6 +319,8 @@ pub const GEMMA3: Arch = Arch {
         ("ffn_up", "mlp.up_proj"),
         ("ffn_down", "mlp.down_proj"),
     ],
+    block_prefix: "model.layers.",
+    dropped: &["rotary_emb.inv_freq"],
     params: LLAMA_PARAMS,
     permute_qk: false,
     defaults: &[
@@ -357,6 +374,8 @@ pub const GEMMA2: Arch = Arch {
         ("ffn_up", "mlp.up_proj"),
         ("ffn_down", "mlp.down_proj"),
     ],
+    block_prefix: "model.layers.",
+    dropped: &["rotary_emb.inv_freq"],
     params: LLAMA_PARAMS,
     permute_qk: false,
     defaults: &[
@@ -402,6 +421,8 @@ pub const PHI3: Arch = Arch {
         ("ffn_up", "mlp.gate_up_proj"),
         ("ffn_down", "mlp.down_proj"),
     ],
+    block_prefix: "model.layers.",
+    dropped: &["rotary_emb.inv_freq"],
     params: LLAMA_PARAMS,
     permute_qk: false,
     defaults: &[
@@ -433,8 +454,93 @@ pub const PHI3: Arch = Arch {
     partial_rotary: true,
 };
 
+/// BERT (an encoder, as embedding models are): LayerNorm with biases,
+/// learned position and token-type embeddings, no output head.
+pub const BERT: Arch = Arch {
+    gguf: "bert",
+    model_type: "bert",
+    hf_class: "BertModel",
+    globals: &[
+        ("token_embd", "embeddings.word_embeddings"),
+        ("position_embd", "embeddings.position_embeddings"),
+        ("token_types", "embeddings.token_type_embeddings"),
+        ("token_embd_norm", "embeddings.LayerNorm"),
+    ],
+    blocks: &[
+        ("attn_q", "attention.self.query"),
+        ("attn_k", "attention.self.key"),
+        ("attn_v", "attention.self.value"),
+        ("attn_output", "attention.output.dense"),
+        ("attn_output_norm", "attention.output.LayerNorm"),
+        ("ffn_up", "intermediate.dense"),
+        ("ffn_down", "output.dense"),
+        ("layer_output_norm", "output.LayerNorm"),
+    ],
+    block_prefix: "encoder.layer.",
+    dropped: &[
+        "embeddings.position_ids",
+        "pooler.dense.weight",
+        "pooler.dense.bias",
+    ],
+    params: &[
+        Param {
+            gguf: "context_length",
+            hf: "max_position_embeddings",
+            kind: ParamKind::Int,
+        },
+        Param {
+            gguf: "embedding_length",
+            hf: "hidden_size",
+            kind: ParamKind::Int,
+        },
+        Param {
+            gguf: "block_count",
+            hf: "num_hidden_layers",
+            kind: ParamKind::Int,
+        },
+        Param {
+            gguf: "feed_forward_length",
+            hf: "intermediate_size",
+            kind: ParamKind::Int,
+        },
+        Param {
+            gguf: "attention.head_count",
+            hf: "num_attention_heads",
+            kind: ParamKind::Int,
+        },
+        Param {
+            gguf: "attention.layer_norm_epsilon",
+            hf: "layer_norm_eps",
+            kind: ParamKind::Float,
+        },
+    ],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"gelu\""),
+        ("hidden_dropout_prob", "0.1"),
+        ("attention_probs_dropout_prob", "0.1"),
+        ("initializer_range", "0.02"),
+        ("position_embedding_type", "\"absolute\""),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::LayerNormEps,
+        Key::FileType,
+        Key::NotCausal,
+    ],
+    no_space_prefix: false,
+    norm_offset: false,
+    vocab: VocabStyle::Llama,
+    partial_rotary: false,
+};
+
 /// Every architecture with a table, by GGUF name.
-pub const ARCHES: &[&Arch] = &[&LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3];
+pub const ARCHES: &[&Arch] = &[&LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3, &BERT];
 
 /// The table for `general.architecture` = `name`.
 pub fn by_gguf_name(name: &str) -> Option<&'static Arch> {
@@ -459,7 +565,7 @@ impl Arch {
             let (block, part) = rest.split_once('.')?;
             block.parse::<u32>().ok()?;
             let (_, hf) = self.blocks.iter().find(|(g, _)| *g == part)?;
-            return Some(format!("model.layers.{block}.{hf}.{suffix}"));
+            return Some(format!("{}{block}.{hf}.{suffix}", self.block_prefix));
         }
         let (_, hf) = self.globals.iter().find(|(g, _)| *g == stem)?;
         Some(format!("{hf}.{suffix}"))
@@ -468,7 +574,7 @@ impl Arch {
     /// The GGUF name of HF tensor `name`, or `None` if the table has none.
     pub fn gguf_name(&self, name: &str) -> Option<String> {
         let (stem, suffix) = split_suffix(name)?;
-        if let Some(rest) = stem.strip_prefix("model.layers.") {
+        if let Some(rest) = stem.strip_prefix(self.block_prefix) {
             let (block, part) = rest.split_once('.')?;
             block.parse::<u32>().ok()?;
             let (g, _) = self.blocks.iter().find(|(_, h)| *h == part)?;

@@ -12,6 +12,10 @@ use tensorcast_core::{Error, Metadata, Result, Value, ValueKind};
 
 /// The vocabulary, ready to write.
 pub struct BpeVocab {
+    /// `tokenizer.ggml.model`: `gpt2` (BPE) or `bert` (WordPiece).
+    model: &'static str,
+    lowercase: Option<bool>,
+    strip_accents: Option<bool>,
     /// Tokens in id order.
     pub tokens: Vec<String>,
     types: Vec<i32>,
@@ -63,7 +67,7 @@ fn pre_name(tokenizer_json: &[u8], given: Option<&str>, name: &str) -> Result<St
     }
     given.map(str::to_string).ok_or_else(|| {
         Error::unsupported(format!(
-            "{name}: llama.cpp does not know this BPE pre-tokenizer (check hash {hash}); name the one it uses (e.g. llama-bpe) to convert it anyway"
+            "{name}: llama.cpp does not know this vocabulary's pre-tokenizer (check hash {hash}); name the one it uses (e.g. llama-bpe) to convert it anyway"
         ))
     })
 }
@@ -79,12 +83,16 @@ pub fn read(
     let tj: Json = serde_json::from_slice(tokenizer_json)
         .map_err(|e| Error::unsupported(format!("{name}: tokenizer.json is not JSON: {e}")))?;
     let model = &tj["model"];
-    if model["type"] != "BPE" {
-        return Err(Error::unsupported(format!(
-            "{name}: a {} tokenizer.json without tokenizer.model is not converted yet (byte-level BPE is)",
-            model["type"]
-        )));
-    }
+    let wordpiece = match model["type"].as_str() {
+        Some("BPE") => false,
+        Some("WordPiece") => true,
+        other => {
+            return Err(Error::unsupported(format!(
+                "{name}: a {} tokenizer.json without tokenizer.model is not converted yet (BPE and WordPiece are)",
+                other.unwrap_or("typeless")
+            )))
+        }
+    };
     let mut by_id: std::collections::BTreeMap<u64, String> = std::collections::BTreeMap::new();
     for (t, id) in model["vocab"].as_object().into_iter().flatten() {
         if let Some(id) = id.as_u64() {
@@ -114,11 +122,21 @@ pub fn read(
             Some(_) => 4,
             None => 1,
         };
-        tokens.push(if ty == 4 {
+        let t = if ty == 4 {
             t.replace('\u{2581}', " ")
         } else {
             t.clone()
-        });
+        };
+        // WordPiece in llama.cpp's phantom-space spelling: a word start gets
+        // "▁", a continuation loses its "##", control tokens stay.
+        let t = match (wordpiece, ty) {
+            (false, _) | (true, 3) => t,
+            (true, _) => match t.strip_prefix("##") {
+                Some(rest) => rest.to_string(),
+                None => format!("\u{2581}{t}"),
+            },
+        };
+        tokens.push(t);
         types.push(ty);
     }
     let merges = model["merges"]
@@ -140,7 +158,17 @@ pub fn read(
         .collect();
     let pre = pre_name(tokenizer_json, given_pre, name)?;
     let (special, add) = specials(&tj, tokenizer_config, config, &added);
+    let normalizer = &tj["normalizer"];
+    let lowercase = (normalizer["type"] == "BertNormalizer")
+        .then(|| normalizer["lowercase"].as_bool())
+        .flatten();
+    let strip_accents = (normalizer["type"] == "BertNormalizer")
+        .then(|| normalizer["strip_accents"].as_bool())
+        .flatten();
     Ok(BpeVocab {
+        model: if wordpiece { "bert" } else { "gpt2" },
+        lowercase,
+        strip_accents,
         tokens,
         types,
         merges,
@@ -166,7 +194,10 @@ fn specials(
         Json::Object(o) => o.get("content").and_then(Json::as_str).map(String::from),
         _ => None,
     };
-    let (bos, eos, sep) = (text("bos_token"), text("eos_token"), text("sep_token"));
+    // gguf-py: no BOS but a CLS token means BOS is CLS; no EOS but SEP, SEP.
+    let (cls, sep) = (text("cls_token"), text("sep_token"));
+    let bos = text("bos_token").or_else(|| cls.clone());
+    let eos = text("eos_token").or_else(|| sep.clone());
     let mut add: Vec<(&'static str, bool)> = Vec::new();
     let set = |add: &mut Vec<(&'static str, bool)>, k: &'static str, v: bool| {
         if let Some(e) = add.iter_mut().find(|(n, _)| *n == k) {
@@ -239,7 +270,16 @@ fn specials(
     }
     let mut special = Vec::new();
     for kind in SPECIAL_TYPES {
-        let from_tokens = text(&format!("{kind}_token")).and_then(|t| {
+        // gguf-py has no CLS key to write.
+        if *kind == "cls" {
+            continue;
+        }
+        let named = match *kind {
+            "bos" => bos.clone(),
+            "eos" => eos.clone(),
+            k => text(&format!("{k}_token")),
+        };
+        let from_tokens = named.and_then(|t| {
             added
                 .iter()
                 .find(|a| a["content"].as_str() == Some(t.as_str()))
@@ -255,7 +295,7 @@ fn specials(
 impl BpeVocab {
     /// Writes `tokenizer.ggml.*` in the reference's order.
     pub fn write(self, m: &mut Metadata) {
-        m.insert("tokenizer.ggml.model", Value::Str("gpt2".into()));
+        m.insert("tokenizer.ggml.model", Value::Str(self.model.into()));
         m.insert("tokenizer.ggml.pre", Value::Str(self.pre));
         m.insert(
             "tokenizer.ggml.tokens",
@@ -279,6 +319,12 @@ impl BpeVocab {
         }
         if let Some(t) = self.chat_template {
             m.insert("tokenizer.chat_template", Value::Str(t));
+        }
+        if let Some(b) = self.lowercase {
+            m.insert("tokenizer.ggml.normalizer.lowercase", Value::Bool(b));
+        }
+        if let Some(b) = self.strip_accents {
+            m.insert("tokenizer.ggml.normalizer.strip_accents", Value::Bool(b));
         }
     }
 }

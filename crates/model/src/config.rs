@@ -83,6 +83,9 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     if let Some(v) = int(metadata, &key("rope.scaling.original_context_length")) {
         c.insert("original_max_position_embeddings".into(), json!(v));
     }
+    if let Some(v) = int(metadata, "tokenizer.ggml.token_type_count") {
+        c.insert("type_vocab_size".into(), json!(v));
+    }
     // Defaults only where the file said nothing.
     for (k, v) in arch.defaults {
         c.entry(*k)

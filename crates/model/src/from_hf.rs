@@ -26,9 +26,6 @@ impl tensorcast_core::FormatOptions for ModelOptions {
     const STAGE: tensorcast_core::Stage = tensorcast_core::Stage::Read;
 }
 
-/// Tensors the reference converter drops: llama.cpp computes them itself.
-const DROPPED: &[&str] = &["rotary_emb.inv_freq"];
-
 /// What happens to one tensor on its way into the GGUF.
 #[derive(Clone, Copy, Debug)]
 enum Step {
@@ -79,7 +76,10 @@ fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn Source>> {
 /// The dtype a tensor takes in the GGUF: `outtype` for matrices (their own
 /// when `None`), f32 for vectors and norms, as llama.cpp requires.
 fn gguf_dtype(name: &str, t: &TensorInfo, outtype: Option<DType>) -> DType {
-    if t.shape.len() <= 1 || name.ends_with("_norm.weight") || !t.dtype.is_float() {
+    // The reference's list of tensors kept f32 whatever the outtype, as far
+    // as the tables here name them (learned positions, token types).
+    let always_f32 = matches!(name, "position_embd.weight" | "token_types.weight");
+    if t.shape.len() <= 1 || name.ends_with("_norm.weight") || always_f32 || !t.dtype.is_float() {
         return if t.dtype.is_float() { DType::F32 } else { t.dtype };
     }
     match outtype.unwrap_or(t.dtype) {
@@ -90,7 +90,10 @@ fn gguf_dtype(name: &str, t: &TensorInfo, outtype: Option<DType>) -> DType {
 
 /// `general.file_type`: llama.cpp's `LlamaFileType` for the matrices' dtype.
 fn file_type(tensors: &[TensorInfo]) -> u32 {
-    match tensors.iter().find(|t| t.shape.len() >= 2).map(|t| t.dtype) {
+    let matrix = |t: &&TensorInfo| {
+        t.shape.len() >= 2 && !matches!(t.name.as_str(), "position_embd.weight" | "token_types.weight")
+    };
+    match tensors.iter().find(matrix).map(|t| t.dtype) {
         Some(DType::F16) => 1,
         Some(DType::BF16) => 32,
         _ => 0,
@@ -163,7 +166,7 @@ impl HfToGguf {
         let (mut picks, mut tensors, mut cast_to) = (Vec::new(), Vec::new(), Vec::new());
         for i in order {
             let t = &weights.tensors()[i];
-            if DROPPED.iter().any(|d| t.name.ends_with(d)) {
+            if arch.dropped.iter().any(|d| t.name.ends_with(d)) {
                 continue;
             }
             let name = arch.gguf_name(&t.name).ok_or_else(|| {
@@ -398,6 +401,11 @@ fn gguf_metadata(
                     m.insert(format!("{a}.final_logit_softcapping"), v);
                 }
             }
+            Key::LayerNormEps => {
+                let eps = float("layer_norm_eps").unwrap_or(Value::F32(1e-12));
+                m.insert(format!("{a}.attention.layer_norm_epsilon"), eps)
+            }
+            Key::NotCausal => m.insert(format!("{a}.attention.causal"), Value::Bool(false)),
             Key::OriginalContextLength => {
                 if let Some(v) = int_field(config, "original_max_position_embeddings") {
                     m.insert(format!("{a}.rope.scaling.original_context_length"), u32v(v));
@@ -406,6 +414,10 @@ fn gguf_metadata(
         }
     }
     m.insert("general.quantization_version", Value::U32(2));
+    if arch.gguf == "bert" {
+        let types = int_field(config, "type_vocab_size").unwrap_or(1);
+        m.insert("tokenizer.ggml.token_type_count", u32v(types));
+    }
     match vocab {
         Vocabulary::SentencePiece(v) => v.write(&mut m),
         Vocabulary::Bpe(v) => v.write(&mut m),

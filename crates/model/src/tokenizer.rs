@@ -51,9 +51,10 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
     let tokenizer = match model {
         "llama" => sentencepiece_bpe(metadata, &tokens, &types, style)?,
         "gpt2" => byte_level_bpe(metadata, &tokens, &types)?,
+        "bert" => wordpiece(metadata, &tokens, &types)?,
         other => {
             return Err(Error::unsupported(format!(
-                "tokenizer.ggml.model '{other}' has no conversion yet (llama/SentencePiece and gpt2/byte-level BPE have)"
+                "tokenizer.ggml.model '{other}' has no conversion yet (llama/SentencePiece, gpt2/byte-level BPE and bert/WordPiece have)"
             )))
         }
     };
@@ -70,6 +71,16 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
         if let Some(t) = token(key) {
             special.insert((*name).into(), json!(t));
         }
+    }
+    if model == "bert" {
+        // BertTokenizer names its specials CLS/SEP; llama.cpp stores them as BOS/EOS.
+        config.insert("cls_token".into(), json!(token("bos_token_id")));
+        config.insert(
+            "sep_token".into(),
+            json!(token("seperator_token_id").or(token("eos_token_id"))),
+        );
+        config.insert("bos_token".into(), Json::Null);
+        config.insert("eos_token".into(), Json::Null);
     }
     config.insert("add_bos_token".into(), json!(add_bos(metadata, model)));
     config.insert("add_eos_token".into(), json!(add_eos(metadata)));
@@ -203,6 +214,79 @@ fn byte_level_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64]) -> Result
         "post_processor": template(bos, eos),
         "decoder": crate::bpe::decoder(),
         "model": crate::bpe::model(&spelled, &merges),
+    }))
+}
+
+/// WordPiece (BERT) from llama.cpp's phantom-space spelling back to Hugging
+/// Face's: "▁word" starts a word, other tokens continue one ("##"), control
+/// tokens stay; `BertTokenizer`'s normalizer, pre-tokenizer and
+/// `[CLS] A [SEP]` template.
+fn wordpiece(metadata: &Metadata, tokens: &[&str], types: &[i64]) -> Result<Json> {
+    let mut vocab = Map::new();
+    let mut added = Vec::new();
+    for (i, (t, ty)) in tokens
+        .iter()
+        .zip(types.iter().chain(std::iter::repeat(&1)))
+        .enumerate()
+    {
+        let spelled = if *ty == CONTROL {
+            added.push(added_token(i, t, true));
+            t.to_string()
+        } else {
+            match t.strip_prefix('\u{2581}') {
+                Some(word) => word.to_string(),
+                None => format!("##{t}"),
+            }
+        };
+        vocab.insert(spelled, json!(i));
+    }
+    let token_at = |key: &str| {
+        int(metadata, &format!("tokenizer.ggml.{key}"))
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| tokens.get(i).map(|t| (i, *t)))
+    };
+    let cls = token_at("bos_token_id");
+    let sep = token_at("seperator_token_id").or_else(|| token_at("eos_token_id"));
+    let tok = |(_, t): (usize, &str), type_id: u32| json!({"SpecialToken": {"id": t, "type_id": type_id}});
+    let seq = |id: &str, type_id: u32| json!({"Sequence": {"id": id, "type_id": type_id}});
+    let (mut single, mut pair) = (Vec::new(), Vec::new());
+    if let Some(c) = cls.filter(|_| boolean(metadata, "tokenizer.ggml.add_bos_token").unwrap_or(true)) {
+        single.push(tok(c, 0));
+        pair.push(tok(c, 0));
+    }
+    single.push(seq("A", 0));
+    pair.push(seq("A", 0));
+    let add_sep = boolean(metadata, "tokenizer.ggml.add_eos_token").unwrap_or(true);
+    if let Some(s) = sep.filter(|_| add_sep) {
+        single.push(tok(s, 0));
+        pair.push(tok(s, 0));
+    }
+    pair.push(seq("B", 1));
+    if let Some(s) = sep.filter(|_| add_sep) {
+        pair.push(tok(s, 1));
+    }
+    let mut specials = Map::new();
+    for (i, t) in cls.into_iter().chain(sep) {
+        specials.insert(t.into(), json!({"id": t, "ids": [i], "tokens": [t]}));
+    }
+    let unk = token_at("unknown_token_id").map(|(_, t)| t);
+    Ok(json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": {
+            "type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+            "strip_accents": boolean(metadata, "tokenizer.ggml.normalizer.strip_accents"),
+            "lowercase": boolean(metadata, "tokenizer.ggml.normalizer.lowercase").unwrap_or(true),
+        },
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "post_processor": {"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials},
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+        "model": {
+            "type": "WordPiece", "unk_token": unk, "continuing_subword_prefix": "##",
+            "max_input_chars_per_word": 100, "vocab": vocab,
+        },
     }))
 }
 
