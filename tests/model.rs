@@ -522,3 +522,55 @@ fn bert_both_ways() {
     let eps = config["layer_norm_eps"].as_f64().unwrap();
     assert_eq!(eps as f32, 1e-12f32, "layer_norm_eps goes through the GGUF's f32");
 }
+
+#[test]
+fn folders_with_pytorch_weights_convert_and_hf_output_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    // pytorch_model.bin (torch.save of the same weights) read by the
+    // allowlist VM: the same GGUF, byte for byte.
+    let out = dir.path().join("bin.gguf");
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("model/llama/bin/hf"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(fixture("model/llama/reference-f32.gguf")).unwrap()
+    );
+    // --to hf with a shard size: Hugging Face shards and index, equal weights.
+    let folder = dir.path().join("sharded");
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("model/llama/reference-f32.gguf"))
+        .args(["--to", "hf", "--max-shard-size", "200kB", "-o"])
+        .arg(&folder)
+        .assert()
+        .success();
+    assert!(folder.join("model.safetensors.index.json").exists());
+    assert!(!folder.join("model.safetensors").exists());
+    assert!(folder.join("config.json").exists());
+    let a = tensorcast::open(&folder.join("model.safetensors.index.json"), &Default::default()).unwrap();
+    let b = tensorcast::open(&fixture("model/llama/hf/model.safetensors"), &Default::default()).unwrap();
+    assert!(tensorcast::diff(&*a, &*b, None).unwrap().is_empty());
+    // And the sharded folder converts back to the same GGUF.
+    std::fs::copy(
+        fixture("model/llama/hf/tokenizer.model"),
+        folder.join("tokenizer.model"),
+    )
+    .unwrap();
+    let again = dir.path().join("again.gguf");
+    tensorcast()
+        .arg("convert")
+        .arg(&folder)
+        .arg("-o")
+        .arg(&again)
+        .assert()
+        .success();
+    let (x, y) = (
+        tensorcast::open(&again, &Default::default()).unwrap(),
+        tensorcast::open(&fixture("model/llama/reference-f32.gguf"), &Default::default()).unwrap(),
+    );
+    assert!(tensorcast::diff(&*x, &*y, None).unwrap().is_empty());
+}

@@ -64,13 +64,28 @@ fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn Source>> {
     if let Ok(index) = input.sibling("model.safetensors.index.json") {
         return Ok(Box::new(ShardedSafetensors::from_input(index, &options.limits)?));
     }
-    match input.sibling("model.safetensors") {
-        Ok(file) => Ok(Box::new(SafetensorsFile::from_bytes(&file.name, file.bytes, &options.limits)?)),
-        Err(_) => Err(Error::unsupported(format!(
-            "{}: no model.safetensors or model.safetensors.index.json beside it (PyTorch .bin weights are not read as a model yet)",
-            input.name.display()
-        ))),
+    if let Ok(file) = input.sibling("model.safetensors") {
+        return Ok(Box::new(SafetensorsFile::from_bytes(
+            &file.name,
+            file.bytes,
+            &options.limits,
+        )?));
     }
+    // Older checkpoints: one PyTorch pickle, read by the allowlist VM (never
+    // executed), with the options given for PyTorch files.
+    if let Ok(file) = input.sibling("pytorch_model.bin") {
+        let opts = tensorcast_pickle::PytorchOptions {
+            limits: options.limits.clone(),
+            ..options.get::<tensorcast_pickle::PytorchOptions>()
+        };
+        return Ok(Box::new(tensorcast_pickle::PytorchFile::from_bytes(
+            &file.name, file.bytes, &opts,
+        )?));
+    }
+    Err(Error::unsupported(format!(
+        "{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin beside it (sharded .bin checkpoints are not read as a model yet)",
+        input.name.display()
+    )))
 }
 
 /// The dtype a tensor takes in the GGUF: `outtype` for matrices (their own
