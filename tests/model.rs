@@ -574,3 +574,25 @@ fn folders_with_pytorch_weights_convert_and_hf_output_shards() {
     );
     assert!(tensorcast::diff(&*x, &*y, None).unwrap().is_empty());
 }
+
+#[test]
+fn quantized_gguf_from_a_folder_is_byte_identical_to_convert_hf_to_gguf_q8_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q8.gguf");
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("model/llama/hf"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--quantize", "Q8_0"])
+        .assert()
+        .success();
+    let same =
+        std::fs::read(&out).unwrap() == std::fs::read(fixture("model/llama/reference-q8_0.gguf")).unwrap();
+    assert!(same, "not byte-identical to convert_hf_to_gguf.py --outtype q8_0");
+    // Back to Hugging Face: dequantized to f32 (as transformers' loader does).
+    let back = dir.path().join("back");
+    to_hf(&out, &back);
+    let config = json(&back.join("config.json"));
+    assert_eq!(config["dtype"], "float32");
+}

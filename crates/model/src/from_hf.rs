@@ -161,7 +161,15 @@ impl HfToGguf {
     /// Opens the folder whose `config.json` is `input` (its weights and
     /// tokenizer files are its siblings), cast as the GGUF will hold it:
     /// matrices to `outtype` (their own dtype when `None`), vectors to f32.
-    pub fn open(input: Input, options: &Options, outtype: Option<DType>) -> Result<Box<dyn Source>> {
+    ///
+    /// `quantized`: the block type the matrices will be quantized to after
+    /// (it decides `general.file_type`, as convert_hf_to_gguf's outtype does).
+    pub fn open(
+        input: Input,
+        options: &Options,
+        outtype: Option<DType>,
+        quantized: Option<tensorcast_core::QuantType>,
+    ) -> Result<Box<dyn Source>> {
         let config: Json = serde_json::from_slice(&input.bytes)
             .map_err(|e| Error::unsupported(format!("{}: not JSON: {e}", input.name.display())))?;
         let model_type = config.get("model_type").and_then(Json::as_str).unwrap_or("");
@@ -222,7 +230,19 @@ impl HfToGguf {
             })
             .collect();
         let given_pre = options.get::<ModelOptions>().tokenizer_pre;
-        let metadata = gguf_metadata(arch, &config, &input, &written, given_pre.as_deref())?;
+        let mut metadata = gguf_metadata(arch, &config, &input, &written, given_pre.as_deref())?;
+        if let Some(q) = quantized {
+            // llama.cpp's LlamaFileType for a file of mostly `q` blocks.
+            let ftype = match q.name() {
+                "Q4_0" => 2,
+                "Q4_1" => 3,
+                "Q8_0" => 7,
+                "Q5_0" => 8,
+                "Q5_1" => 9,
+                _ => 0,
+            };
+            metadata.insert("general.file_type", Value::U32(ftype));
+        }
         let view = HfToGguf {
             weights,
             picks,

@@ -140,7 +140,7 @@ fn convert_folder(dir: &Path, output: &Path, format: &dyn Format, opts: &Convert
     #[cfg(feature = "model")]
     {
         let input = Input::open(&dir.join("config.json"))?;
-        let mut source = tensorcast_model::HfToGguf::open(input, &opts.options, opts.dtype)?;
+        let mut source = tensorcast_model::HfToGguf::open(input, &opts.options, opts.dtype, opts.quantize)?;
         if !opts.select.is_empty() {
             source = Box::new(crate::Select::new(source, &opts.select)?);
         }
