@@ -179,6 +179,11 @@ struct ConvertArgs {
     /// first matching rule wins.
     #[arg(long, value_name = "FROM=TO", value_parser = tensorcast::Selection::parse_rename)]
     rename: Vec<(String, String)>,
+    /// `model` (default): a GGUF into a Hugging Face folder and a folder into
+    /// GGUF convert the model (names, transforms, config, tokenizer). `keep`:
+    /// the container only, tensor names and metadata as they are.
+    #[arg(long, value_name = "model|keep", default_value = "model", value_parser = ["model", "keep"])]
+    names: String,
     /// Hugging Face folder -> GGUF: the llama.cpp pre-tokenizer name for a
     /// BPE vocabulary llama.cpp's table does not know (a known one is
     /// always detected).
@@ -263,6 +268,7 @@ impl ConvertArgs {
             },
             progress: None,
             registry: tensorcast::Registry::builtin(),
+            keep_names: self.names == "keep",
         }
     }
 }
@@ -452,7 +458,10 @@ fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
             run_batch(&batch, &out_dir, &format, &opts, report.as_deref(), cx.verbosity)
         }
         (None, Some(input), Some(output)) => {
-            if !opts.force && tensorcast::occupied(&output) {
+            // A folder output (--to hf) is checked by the library: a folder
+            // may exist, a model in it may not.
+            let folder = opts.to.as_deref() == Some("hf");
+            if !opts.force && !folder && tensorcast::occupied(&output) {
                 anyhow::bail!("{} already exists (use --force to replace it)", output.display());
             }
             let opts = tensorcast::ConvertOptions {
@@ -581,6 +590,10 @@ fn advice(e: &tensorcast::Error) -> Option<String> {
         return Some(format!("raise the limit with {flag} if the file is trusted"));
     }
     use tensorcast::pytorch::rules;
+    let text = e.to_string();
+    if text.contains("has no model table") || text.contains("is a model folder") {
+        return Some("--names keep converts the container, tensor names and metadata as they are".into());
+    }
     if e.rule() == Some(tensorcast::numpy::rules::WRITE_DTYPE) {
         return Some("convert with --dtype f32 (or f16) for NumPy".into());
     }

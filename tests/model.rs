@@ -596,3 +596,52 @@ fn quantized_gguf_from_a_folder_is_byte_identical_to_convert_hf_to_gguf_q8_0() {
     let config = json(&back.join("config.json"));
     assert_eq!(config["dtype"], "float32");
 }
+
+#[test]
+fn names_keep_converts_the_container_explicitly() {
+    let dir = tempfile::tempdir().unwrap();
+    // An architecture without a table is refused as a model, and leaves
+    // nothing behind; --names keep writes the container into the folder.
+    let out = dir.path().join("m");
+    let r = tensorcast()
+        .arg("convert")
+        .arg(fixture("gguf/quants.gguf"))
+        .args(["--to", "hf", "-o"])
+        .arg(&out)
+        .assert()
+        .code(1);
+    assert!(String::from_utf8_lossy(&r.get_output().stderr).contains("--names keep"));
+    assert!(!out.exists());
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("gguf/quants.gguf"))
+        .args(["--to", "hf", "--names", "keep", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    let plain = tensorcast::open(&out.join("model.safetensors"), &Default::default()).unwrap();
+    assert!(plain
+        .tensors()
+        .iter()
+        .all(|t| t.name.starts_with("blk.") || !t.name.contains("layers")));
+    assert!(!out.join("config.json").exists());
+    // A model folder converts to other formats only as a container, on request.
+    let st = dir.path().join("w.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("model/llama/hf"))
+        .arg("-o")
+        .arg(&st)
+        .assert()
+        .code(1);
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("model/llama/hf"))
+        .args(["--names", "keep", "-o"])
+        .arg(&st)
+        .assert()
+        .success();
+    let a = tensorcast::open(&st, &Default::default()).unwrap();
+    let b = tensorcast::open(&fixture("model/llama/hf/model.safetensors"), &Default::default()).unwrap();
+    assert!(tensorcast::diff(&*a, &*b, None).unwrap().is_empty());
+}

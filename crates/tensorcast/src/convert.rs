@@ -30,6 +30,10 @@ pub struct ConvertOptions {
     pub progress: Option<crate::ProgressHook>,
     /// The formats to choose from.
     pub registry: Registry,
+    /// Convert the container only: no model-aware view (a GGUF into a
+    /// Hugging Face folder keeps GGUF names and metadata in its
+    /// model.safetensors; a folder's weights file converts as it is).
+    pub keep_names: bool,
 }
 
 /// What a finished conversion reports.
@@ -93,11 +97,32 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
 /// Converts `input` into the local file `output`. The output appears only
 /// once complete; on any error nothing is left at its path.
 pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Result<Report> {
-    let format = opts.registry.output_format(output, opts.to.as_deref())?;
+    let mut format = opts.registry.output_format(output, opts.to.as_deref())?;
+    if input.is_dir() && opts.keep_names {
+        return convert_file(
+            &weights_file(input)?,
+            output,
+            &ConvertOptions {
+                keep_names: false,
+                ..opts.clone()
+            },
+        );
+    }
     if input.is_dir() {
         return convert_folder(input, output, format, opts);
     }
     let input = Input::open(input)?;
+    if format.name() == MODEL_FOLDER && opts.keep_names {
+        // The container into the folder, names and metadata as they are.
+        format = opts.registry.output_named("safetensors")?;
+        let target = output.join("model.safetensors");
+        if !opts.force && occupied(&target) {
+            return Err(Error::usage(format!("{} already exists", target.display())));
+        }
+        return into_folder(output, || {
+            convert_input(input, Box::new(FileTarget::new(target)), format.name(), opts)
+        });
+    }
     if format.name() == MODEL_FOLDER {
         // A folder: the weights file inside it is the target, the rest its siblings.
         if !opts.force && output.join("config.json").exists() {
@@ -106,9 +131,10 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
                 output.display()
             )));
         }
-        std::fs::create_dir_all(output).map_err(|e| Error::io(output, e))?;
         let target = FileTarget::new(output.join("model.safetensors"));
-        return convert_input(input, Box::new(target), format.name(), opts);
+        return into_folder(output, || {
+            convert_input(input, Box::new(target), format.name(), opts)
+        });
     }
     if !opts.force && occupied(output) {
         return Err(Error::usage(format!("{} already exists", output.display())));
@@ -123,6 +149,37 @@ pub fn occupied(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
 
+/// Runs `write` into the folder `dir`, creating it first; a folder created
+/// here is removed again if the conversion fails before writing into it.
+fn into_folder(dir: &Path, write: impl FnOnce() -> Result<Report>) -> Result<Report> {
+    let created = !occupied(dir);
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let result = write();
+    if result.is_err() && created {
+        // Only removes an empty folder: never what a failed run left in it.
+        let _ = std::fs::remove_dir(dir);
+    }
+    result
+}
+
+/// A model folder's weights file, for converting it as a container.
+fn weights_file(dir: &Path) -> Result<std::path::PathBuf> {
+    [
+        "model.safetensors.index.json",
+        "model.safetensors",
+        "pytorch_model.bin",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .find(|p| p.is_file())
+    .ok_or_else(|| {
+        Error::unsupported(format!(
+            "{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin in it",
+            dir.display()
+        ))
+    })
+}
+
 /// The registry name of the Hugging Face model folder output.
 const MODEL_FOLDER: &str = "hf";
 
@@ -130,8 +187,9 @@ const MODEL_FOLDER: &str = "hf";
 fn convert_folder(dir: &Path, output: &Path, format: &dyn Format, opts: &ConvertOptions) -> Result<Report> {
     if format.name() != "gguf" {
         return Err(Error::unsupported(format!(
-            "{} is a model folder: it converts to gguf (for other formats, convert its weights file)",
-            dir.display()
+            "{} is a model folder: as a model it converts to gguf; its weights convert to {} as a container with their names kept",
+            dir.display(),
+            format.name()
         )));
     }
     if !opts.force && occupied(output) {
