@@ -212,3 +212,29 @@ fn every_rule_has_a_file_that_breaks_it() {
     // T15 (append may not reuse a name) is covered in tests/tpack.rs.
     assert_eq!(seen.len(), 14, "{seen:?}");
 }
+
+#[test]
+fn a_chunk_listed_twice_in_one_tensor_is_refused() {
+    // Sharing is for tied tensors; within one tensor a repeated chunk turns a
+    // small file into huge decodes of one chunk (T10).
+    let bytes = edited(|m| {
+        let t = m["tensors"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|t| t["chunks"].as_array().is_some_and(|c| c.len() == 1) && t["chunks"][0][3] != 0)
+            .unwrap();
+        let chunk = t["chunks"][0].clone();
+        t["chunks"].as_array_mut().unwrap().push(chunk);
+        // Shape and size follow, so only the repetition breaks a rule.
+        let n = t["shape"][0].as_u64().unwrap();
+        t["shape"][0] = (n * 2).into();
+        let nbytes = t["nbytes"].as_u64().unwrap();
+        t["nbytes"] = (nbytes * 2).into();
+    });
+    let e = TpackFile::from_bytes("bad.tpack".as_ref(), bytes.into(), &Default::default())
+        .err()
+        .unwrap();
+    assert_eq!(e.rule(), Some(rules::CHUNK_RANGE), "{e}");
+    assert!(e.to_string().contains("appears twice"), "{e}");
+}

@@ -106,6 +106,24 @@ impl Manifest {
 /// T10: two chunks are the same chunk (tied tensors) or disjoint; a partial
 /// overlap would let one tensor's damage or append rewrite another's bytes.
 fn check_overlaps(tensors: &[Entry]) -> Result<(), FormatError> {
+    // Sharing is for tied tensors: within one tensor a chunk listed twice
+    // would make a small file decode into huge amounts of one chunk.
+    for e in tensors {
+        let mut offsets: Vec<u64> = e
+            .chunks
+            .iter()
+            .filter(|c| c.stored_len > 0)
+            .map(|c| c.offset)
+            .collect();
+        offsets.sort_unstable();
+        if let Some(w) = offsets.windows(2).find(|w| w[0] == w[1]) {
+            return Err(err(
+                rules::CHUNK_RANGE,
+                format!("the chunk at offset {} appears twice in this tensor", w[0]),
+            )
+            .tensor(&e.info.name));
+        }
+    }
     let mut ranges: Vec<(u64, u64, &str)> = tensors
         .iter()
         .flat_map(|e| {
