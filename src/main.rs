@@ -33,6 +33,7 @@ struct Cli {
 
 /// Resource limits every reader enforces; raise them for the rare giant file.
 #[derive(clap::Args)]
+#[command(next_help_heading = "Limits (every command; raise them for a rare giant file)")]
 struct LimitArgs {
     /// Most tensors a file may hold (default 10000000).
     #[arg(long, global = true, value_name = "N")]
@@ -151,8 +152,10 @@ struct ConvertArgs {
     /// Replace OUTPUT if it exists.
     #[arg(long)]
     force: bool,
-    /// Keep block-quantized tensors as raw blocks (GGUF output); without it
-    /// they are dequantized to f32 (or --dtype), bit-identical to gguf-py.
+    /// Insist on keeping block-quantized tensors as raw blocks (refusing an
+    /// output that cannot hold them). Without it GGUF and tpack outputs keep
+    /// them anyway unless --dtype asks for floats; other outputs get them
+    /// dequantized to f32 (or --dtype), bit-identical to gguf-py.
     #[arg(long)]
     keep_quantized: bool,
     /// Quantize float weight matrices (2+ dims, rows divisible by 32) to
@@ -196,10 +199,12 @@ struct ConvertArgs {
 /// Options for PyTorch checkpoints (.pt/.pth/.bin/.ckpt).
 #[derive(clap::Args)]
 struct PytorchArgs {
-    /// Record classes outside torch's weights-only allowlist (NumPy scalars,
-    /// argparse.Namespace, Lightning hyper-parameters) as opaque metadata
-    /// instead of refusing the file. Nothing is ever imported or called, and
-    /// globals that exist to run code (os, subprocess, eval...) stay refused.
+    /// Record data classes outside torch's weights-only allowlist (NumPy
+    /// scalars, argparse.Namespace, classes of your own or a library's
+    /// modules such as Lightning's hyper-parameters) as opaque metadata
+    /// instead of refusing the file. Nothing is ever imported or called;
+    /// functions and anything from the standard library, torch or NumPy stay
+    /// refused.
     #[arg(long)]
     lenient: bool,
     /// Keep only the sub-tree at this dotted path (e.g. `state_dict`).
@@ -394,7 +399,7 @@ fn parse_cast_dtype(s: &str) -> Result<DType, String> {
         Ok(d)
     } else {
         Err(format!(
-            "--dtype takes a float type (f64, f32, f16, bf16, f8_e4m3, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0), not {d}"
+            "--dtype takes a float type (f64, f32, f16, bf16, f8_e4m3, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0, or torch's names: bfloat16, float16, float32...), not {d}"
         ))
     }
 }

@@ -380,3 +380,45 @@ fn every_reject_fixture_fails_with_its_rule() {
     // Where gguf-py reads what we refuse, the manifest records it (documented in the README).
     assert!(stricter.contains(&"misaligned_offset.gguf"));
 }
+
+#[test]
+fn block_holding_outputs_keep_quantized_blocks_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    for ext in ["gguf", "tpack"] {
+        // Without flags: the blocks, bit for bit, in a GGUF or tpack output.
+        let out = dir.path().join(format!("q.{ext}"));
+        tensorcast()
+            .arg("convert")
+            .arg(fixture("gguf/quants.gguf"))
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .success();
+        let (a, b) = (
+            src("gguf/quants.gguf"),
+            open(&out, &OpenOptions::default()).unwrap(),
+        );
+        assert_eq!(
+            a.tensors().iter().map(|t| t.dtype).collect::<Vec<_>>(),
+            b.tensors().iter().map(|t| t.dtype).collect::<Vec<_>>(),
+            "{ext}"
+        );
+        assert!(tensorcast::diff(&*a, &*b, None).unwrap().is_empty(), "{ext}");
+        // --dtype asks for floats (torch's spelling accepted): dequantized.
+        tensorcast()
+            .arg("convert")
+            .arg(fixture("gguf/quants.gguf"))
+            .arg("-o")
+            .arg(&out)
+            .args(["--dtype", "float32", "--force"])
+            .assert()
+            .success();
+        let f = open(&out, &OpenOptions::default()).unwrap();
+        assert!(
+            f.tensors()
+                .iter()
+                .all(|t| !matches!(t.dtype, tensorcast::DType::Quant(_))),
+            "{ext}"
+        );
+    }
+}

@@ -218,9 +218,32 @@ impl fmt::Display for DType {
 impl FromStr for DType {
     type Err = String;
 
-    /// Parses a canonical name (`BF16`, `F8_E4M3`, `Q4_K`) or its lowercase
-    /// spelling (`bf16`, `f8_e4m3`).
+    /// Parses a canonical name (`BF16`, `F8_E4M3`, `Q4_K`), its lowercase
+    /// spelling (`bf16`, `f8_e4m3`), or PyTorch's (`bfloat16`, `float16`,
+    /// `torch.float8_e4m3fn`, ...).
     fn from_str(s: &str) -> Result<Self, String> {
+        let torch = s.strip_prefix("torch.").unwrap_or(s);
+        let alias = match torch {
+            "bfloat16" => Some(DType::BF16),
+            "float16" | "half" => Some(DType::F16),
+            "float32" | "float" => Some(DType::F32),
+            "float64" | "double" => Some(DType::F64),
+            "float8_e4m3fn" => Some(DType::F8E4M3),
+            "float8_e5m2" => Some(DType::F8E5M2),
+            "float8_e4m3fnuz" => Some(DType::F8E4M3Fnuz),
+            "float8_e5m2fnuz" => Some(DType::F8E5M2Fnuz),
+            "float8_e8m0fnu" => Some(DType::F8E8M0),
+            "int8" => Some(DType::I8),
+            "uint8" => Some(DType::U8),
+            "int16" | "short" => Some(DType::I16),
+            "int32" | "int" => Some(DType::I32),
+            "int64" | "long" => Some(DType::I64),
+            "bool" => Some(DType::Bool),
+            _ => None,
+        };
+        if let Some(d) = alias {
+            return Ok(d);
+        }
         let upper = s.to_ascii_uppercase();
         if let Some(d) = SCALAR_DTYPES.iter().find(|d| d.name() == upper) {
             return Ok(*d);
@@ -243,6 +266,15 @@ mod tests {
             assert_eq!(d.name().to_lowercase().parse::<DType>().unwrap(), d);
         }
         assert!("F33".parse::<DType>().is_err());
+        for (torch, d) in [
+            ("bfloat16", DType::BF16),
+            ("torch.float16", DType::F16),
+            ("float32", DType::F32),
+            ("float8_e4m3fn", DType::F8E4M3),
+            ("torch.float8_e8m0fnu", DType::F8E8M0),
+        ] {
+            assert_eq!(torch.parse::<DType>().unwrap(), d, "{torch}");
+        }
     }
 
     #[test]

@@ -16,8 +16,10 @@ pub struct ConvertOptions {
     pub dtype: Option<DType>,
     /// Replace an existing output.
     pub force: bool,
-    /// Keep block-quantized tensors as raw blocks (the target must hold them);
-    /// otherwise they are dequantized to F32 (then cast by `dtype`).
+    /// Keep block-quantized tensors as raw blocks, and refuse a target that
+    /// cannot hold them. Without it blocks are kept where the target holds
+    /// them (GGUF, tpack: lossless and several times smaller) unless `dtype`
+    /// asks for a float type, and dequantized to F32 (then cast) otherwise.
     pub keep_quantized: bool,
     /// Quantize float weight matrices to this legacy ggml type (the target
     /// must hold blocks).
@@ -66,13 +68,14 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
             target.name()
         )));
     }
+    let keep = opts.keep_quantized || (target.holds_blocks() && opts.dtype.is_none());
     let mut source = source;
     #[cfg(feature = "gguf")]
-    if quantized && !opts.keep_quantized {
+    if quantized && !keep {
         source = Box::new(tensorcast_gguf::quant::Dequantize::new(source)?);
     }
     #[cfg(not(feature = "gguf"))]
-    if quantized && !opts.keep_quantized {
+    if quantized && !keep {
         return Err(Error::unsupported(
             "dequantizing ggml blocks needs the gguf feature of the tensorcast crate",
         ));
