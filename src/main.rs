@@ -469,13 +469,27 @@ fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
             if !opts.force && !folder && tensorcast::occupied(&output) {
                 anyhow::bail!("{} already exists (use --force to replace it)", output.display());
             }
+            let label = output
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let opts = tensorcast::ConvertOptions {
                 progress: progress::ConvertProgress::new(cx.verbosity)
-                    .map(|p| tensorcast::ProgressHook(std::sync::Arc::new(p))),
+                    .map(|p| tensorcast::ProgressHook(std::sync::Arc::new(p.label(&label)))),
                 ..opts
             };
+            let start = std::time::Instant::now();
             let report = tensorcast::convert_file(&input, &output, &opts)?;
             cx.warn(&report.warnings);
+            if cx.verbosity != Verbosity::Quiet {
+                eprintln!(
+                    "wrote {}: {} tensors, {} in {:.1} s",
+                    output.display(),
+                    report.tensors,
+                    human_bytes(written_bytes(&output)),
+                    start.elapsed().as_secs_f64()
+                );
+            }
             Ok(())
         }
         _ => anyhow::bail!("convert needs INPUT and -o OUTPUT, or --batch"),
@@ -574,6 +588,40 @@ fn error_text(e: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// Bytes at `path`: a file's size, or a folder's files together (shards, a
+/// Hugging Face folder).
+fn written_bytes(path: &std::path::Path) -> u64 {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+/// `1.07 GB`, `236.4 MB`, `912 B` (decimal units, as file managers show).
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", units[u])
+    }
 }
 
 /// The flag that raises a limit of [`tensorcast::Limits`], by field name.

@@ -31,7 +31,7 @@ impl ConvertProgress {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{bar:30} {bytes}/{total_bytes} {msg} {binary_bytes_per_sec} ETA {eta}",
+                    "{prefix} {bar:30} {bytes}/{total_bytes} {msg} {binary_bytes_per_sec} ETA {eta}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
@@ -47,6 +47,12 @@ impl ConvertProgress {
 }
 
 impl Progress for ConvertProgress {
+    fn bytes_done(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
     fn begin(&self, tensors: usize, bytes: u64) {
         if let Ok(mut s) = self.state.lock() {
             *s = (0, tensors);
@@ -69,7 +75,6 @@ impl Progress for ConvertProgress {
             Err(_) => return,
         };
         if let Some(bar) = &self.bar {
-            bar.inc(info.nbytes);
             bar.set_message(format!("{done}/{total} tensors"));
             if done == total {
                 bar.finish_and_clear();
@@ -81,6 +86,16 @@ impl Progress for ConvertProgress {
                 info.name, info.dtype, info.shape, info.nbytes
             );
         }
+    }
+}
+
+impl ConvertProgress {
+    /// Names what the bar is for (the output's file name).
+    pub fn label(self, label: &str) -> Self {
+        if let Some(bar) = &self.bar {
+            bar.set_prefix(label.to_string());
+        }
+        self
     }
 }
 

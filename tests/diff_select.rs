@@ -135,9 +135,15 @@ fn quiet_and_verbose() {
         .assert()
         .success();
     let log = String::from_utf8_lossy(&verbose.get_output().stderr).into_owned();
-    assert_eq!(
-        log.lines().filter(|l| l.starts_with("wrote ")).count(),
-        9,
+    // Per tensor: "wrote 3/9 name ..."; then one closing line for the file.
+    let per_tensor = |l: &&str| {
+        l.strip_prefix("wrote ")
+            .and_then(|r| r.split_whitespace().next())
+            .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('/'))
+    };
+    assert_eq!(log.lines().filter(per_tensor).count(), 9, "{log}");
+    assert!(
+        log.lines().last().is_some_and(|l| l.contains(": 9 tensors, ")),
         "{log}"
     );
     assert!(!log.contains('\u{1b}'), "no terminal escapes off a terminal");
@@ -222,4 +228,67 @@ fn whole_buffers_a_file_asks_for_respect_the_allocation_limit() {
             .success();
         std::fs::remove_file(&out_path).unwrap();
     }
+}
+
+/// Counts what a conversion reports.
+#[derive(Default)]
+struct Counted {
+    calls: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl tensorcast::Progress for Counted {
+    fn begin(&self, _: usize, _: u64) {}
+    fn tensor_done(&self, _: &tensorcast::TensorInfo) {}
+    fn bytes_done(&self, n: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        self.bytes.fetch_add(n, Relaxed);
+    }
+}
+
+#[test]
+fn progress_moves_within_a_large_tensor_and_the_cli_closes_with_a_summary() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let dir = tempfile::tempdir().unwrap();
+    // One 16 MiB f32 tensor cast to bf16: produced in 4 MiB chunks.
+    let input = dir.path().join("big.safetensors");
+    common::write_big_f32(&input, 1, 4 << 20);
+    let counted = std::sync::Arc::new(Counted::default());
+    let opts = tensorcast::ConvertOptions {
+        dtype: Some("bf16".parse().unwrap()),
+        progress: Some(tensorcast::ProgressHook(counted.clone())),
+        ..Default::default()
+    };
+    let out = dir.path().join("out.safetensors");
+    tensorcast::convert_file(&input, &out, &opts).unwrap();
+    assert!(
+        counted.calls.load(Relaxed) >= 2,
+        "one report for the whole tensor"
+    );
+    assert_eq!(
+        counted.bytes.load(Relaxed),
+        8 << 20,
+        "bytes reported are the output's"
+    );
+    // The CLI's closing line names the output, the tensors and the size.
+    let r = tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(dir.path().join("o.safetensors"))
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&r.get_output().stderr).into_owned();
+    assert!(err.contains("o.safetensors: 1 tensors, 16.78 MB in "), "{err}");
+    // -q says nothing.
+    let r = tensorcast()
+        .arg("-q")
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(dir.path().join("p.safetensors"))
+        .assert()
+        .success();
+    assert!(r.get_output().stderr.is_empty());
 }

@@ -10,6 +10,12 @@ pub trait Progress: Send + Sync {
     fn begin(&self, tensors: usize, bytes: u64);
     /// A tensor has been written.
     fn tensor_done(&self, info: &TensorInfo);
+
+    /// `n` more output bytes have been handed to the writer: called per
+    /// chunk, so a bar moves within a large tensor.
+    fn bytes_done(&self, n: u64) {
+        let _ = n;
+    }
 }
 
 /// A shareable progress hook for [`crate::ConvertOptions`].
@@ -49,7 +55,24 @@ impl Sink for ProgressSink<'_> {
     }
 
     fn write_tensor(&mut self, index: usize, data: TensorData<'_>) -> Result<()> {
-        self.inner.write_tensor(index, data)?;
+        let nbytes = self.plan.get(index).map_or(0, |t| t.nbytes);
+        match data {
+            TensorData::Chunks(chunks) => {
+                let hook = self.hook.clone();
+                let counted = chunks.inspect(move |c| {
+                    if let Ok(bytes) = c {
+                        hook.bytes_done(bytes.len() as u64);
+                    }
+                });
+                self.inner
+                    .write_tensor(index, TensorData::Chunks(Box::new(counted)))?;
+            }
+            // Copied whole (kernel-side for mapped inputs): counted at once.
+            whole => {
+                self.inner.write_tensor(index, whole)?;
+                self.hook.bytes_done(nbytes);
+            }
+        }
         if let Some(t) = self.plan.get(index) {
             self.hook.tensor_done(t);
         }
