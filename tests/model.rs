@@ -403,42 +403,52 @@ fn byte_level_bpe_vocabularies_give_the_loaders_tokenizer() {
     }
 }
 
-#[test]
-fn byte_level_bpe_folder_to_gguf_is_byte_identical_once_its_pre_tokenizer_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = fixture("model/bpe/hf");
-    // llama.cpp's table does not know a freshly trained vocabulary: refused,
-    // naming the same check hash the reference computed.
-    let hash = std::fs::read_to_string(fixture("model/bpe/reference-chkhsh.txt")).unwrap();
+/// A folder whose vocabulary's pre-tokenizer hash llama.cpp's table does not
+/// know (`root` = fixtures/model/bpe or bert): refused, naming the hash the
+/// reference logged (reference-chkhsh.txt); with the name the reference run
+/// was given, byte-identical to its GGUF at f32 and f16. Returns the f32 GGUF.
+fn named_pre_matches_reference(root: &str, pre: &str, dir: &Path) -> std::path::PathBuf {
+    let folder = fixture(&format!("{root}/hf"));
+    let hash = std::fs::read_to_string(fixture(&format!("{root}/reference-chkhsh.txt"))).unwrap();
     let r = tensorcast()
         .arg("convert")
         .arg(&folder)
         .arg("-o")
-        .arg(dir.path().join("x.gguf"))
+        .arg(dir.join("x.gguf"))
         .assert()
         .code(1);
     let err = String::from_utf8_lossy(&r.get_output().stderr).into_owned();
-    assert!(err.contains(hash.trim()), "{err}");
-    assert!(!dir.path().join("x.gguf").exists());
-    // Named as the reference run names it (fixtures/model/generate.py).
+    assert!(err.contains(hash.trim()), "{root}: {err}");
+    assert!(!dir.join("x.gguf").exists());
     for (outtype, args) in [("f32", &[][..]), ("f16", &["--dtype", "f16"][..])] {
-        let out = dir.path().join(format!("{outtype}.gguf"));
+        let out = dir.join(format!("{outtype}.gguf"));
         tensorcast()
             .arg("convert")
             .arg(&folder)
             .arg("-o")
             .arg(&out)
-            .args(["--tokenizer-pre", "llama-bpe"])
+            .args(["--tokenizer-pre", pre])
             .args(args)
             .assert()
             .success();
-        let reference = fixture(&format!("model/bpe/reference-{outtype}.gguf"));
+        let reference = fixture(&format!("{root}/reference-{outtype}.gguf"));
         let same = std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap();
-        assert!(same, "{outtype}: not byte-identical to convert_hf_to_gguf.py's");
+        assert!(
+            same,
+            "{root} {outtype}: not byte-identical to convert_hf_to_gguf.py's"
+        );
     }
+    dir.join("f32.gguf")
+}
+
+#[test]
+fn byte_level_bpe_folder_to_gguf_is_byte_identical_once_its_pre_tokenizer_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = fixture("model/bpe/hf");
+    let gguf = named_pre_matches_reference("model/bpe", "llama-bpe", dir.path());
     // Back to Hugging Face: the tokenizer encodes as the folder's own did.
     let back = dir.path().join("back");
-    to_hf(&dir.path().join("f32.gguf"), &back);
+    to_hf(&gguf, &back);
     let ours = tokenizers::Tokenizer::from_file(back.join("tokenizer.json")).unwrap();
     let original = tokenizers::Tokenizer::from_file(folder.join("tokenizer.json")).unwrap();
     let texts = json(&fixture("model/llama/from-gguf/token_ids.json"));
@@ -455,34 +465,8 @@ fn bert_both_ways() {
     let folder = fixture("model/bert/hf");
     // HF -> GGUF: its WordPiece vocabulary's check hash is the reference's,
     // unknown to its table; named as the reference run named it, the file is
-    // byte-identical at f32 and f16 (positions and token types stay f32).
-    let hash = std::fs::read_to_string(fixture("model/bert/reference-chkhsh.txt")).unwrap();
-    let r = tensorcast()
-        .arg("convert")
-        .arg(&folder)
-        .arg("-o")
-        .arg(dir.path().join("x.gguf"))
-        .assert()
-        .code(1);
-    assert!(String::from_utf8_lossy(&r.get_output().stderr).contains(hash.trim()));
-    for (outtype, args) in [("f32", &[][..]), ("f16", &["--dtype", "f16"][..])] {
-        let out = dir.path().join(format!("{outtype}.gguf"));
-        tensorcast()
-            .arg("convert")
-            .arg(&folder)
-            .arg("-o")
-            .arg(&out)
-            .args(["--tokenizer-pre", "bert-bge"])
-            .args(args)
-            .assert()
-            .success();
-        let reference = fixture(&format!("model/bert/reference-{outtype}.gguf"));
-        let same = std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap();
-        assert!(
-            same,
-            "bert {outtype}: not byte-identical to convert_hf_to_gguf.py's"
-        );
-    }
+    // byte-identical (positions and token types stay f32 at f16).
+    named_pre_matches_reference("model/bert", "bert-bge", dir.path());
     // GGUF -> HF (transformers has no BERT GGUF loader): the original weights
     // but the pooler llama.cpp drops, and the original tokenizer.
     let back = dir.path().join("back");

@@ -378,31 +378,32 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     let eos = token_at("eos_token_id").filter(|_| add_eos(metadata));
     let replace = json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "});
     let (normalizer, pre_tokenizer, decoders, unk) = match style {
-        VocabStyle::Phi3 => (
-            json!({"type": "Sequence", "normalizers": [
-                {"type": "Prepend", "prepend": "\u{2581}"},
-                {"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"},
-            ]}),
-            Json::Null,
-            vec![
+        // Llama's decoders, which strip the prefix space again.
+        VocabStyle::Phi3 | VocabStyle::Llama => {
+            let decoders = vec![
                 replace,
                 json!({"type": "ByteFallback"}),
                 json!({"type": "Fuse"}),
                 json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}),
-            ],
-            Json::Null,
-        ),
-        VocabStyle::Llama => (
-            Json::Null,
-            json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": false}),
-            vec![
-                replace,
-                json!({"type": "ByteFallback"}),
-                json!({"type": "Fuse"}),
-                json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}),
-            ],
-            Json::Null,
-        ),
+            ];
+            match style {
+                VocabStyle::Phi3 => (
+                    json!({"type": "Sequence", "normalizers": [
+                        {"type": "Prepend", "prepend": "\u{2581}"},
+                        {"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"},
+                    ]}),
+                    Json::Null,
+                    decoders,
+                    Json::Null,
+                ),
+                _ => (
+                    Json::Null,
+                    json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": false}),
+                    decoders,
+                    Json::Null,
+                ),
+            }
+        }
         VocabStyle::Gemma => (
             json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"}),
             json!({"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false}),

@@ -201,24 +201,13 @@ fn convert_folder(dir: &Path, output: &Path, format: &dyn Format, opts: &Convert
     #[cfg(feature = "model")]
     {
         let input = Input::open(&dir.join("config.json"))?;
-        let mut source = tensorcast_model::HfToGguf::open(input, &opts.options, opts.dtype, opts.quantize)?;
-        if !opts.select.is_empty() {
-            source = Box::new(crate::Select::new(source, &opts.select)?);
-        }
-        let report = Report {
-            tensors: source.tensors().len(),
-            bytes_in: source.tensors().iter().map(|t| t.nbytes).sum(),
-            warnings: source.warnings().to_vec(),
-        };
+        let source = tensorcast_model::HfToGguf::open(input, &opts.options, opts.dtype, opts.quantize)?;
         // The model view casts already (matrices to --dtype, norms to f32).
         let opts = ConvertOptions {
             dtype: None,
             ..opts.clone()
         };
-        let source = adapt(source, format, &opts)?;
-        let mut sink = format.create(Box::new(FileTarget::new(output)), &opts.options)?;
-        write(&*source, &mut *sink, &opts)?;
-        Ok(report)
+        select_adapt_write(source, format, Box::new(FileTarget::new(output)), &opts)
     }
     #[cfg(not(feature = "model"))]
     Err(Error::unsupported(
@@ -250,7 +239,17 @@ pub fn convert_input(
     opts: &ConvertOptions,
 ) -> Result<Report> {
     let format = opts.registry.output_named(format)?;
-    let mut source = model_view(opts.registry.open_input(input, &opts.options)?, format)?;
+    let source = model_view(opts.registry.open_input(input, &opts.options)?, format)?;
+    select_adapt_write(source, format, target, opts)
+}
+
+/// The rest of every conversion: selection, the adapters, the sink.
+fn select_adapt_write(
+    mut source: Box<dyn Source>,
+    format: &dyn Format,
+    target: Box<dyn WriteTarget>,
+    opts: &ConvertOptions,
+) -> Result<Report> {
     if !opts.select.is_empty() {
         source = Box::new(crate::Select::new(source, &opts.select)?);
     }
