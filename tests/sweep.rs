@@ -73,10 +73,10 @@ fn measured<T>(input_len: usize, what: &str, case: impl FnOnce() -> T) -> T {
 static MOST: AtomicUsize = AtomicUsize::new(0);
 static MOST_RATIO: AtomicUsize = AtomicUsize::new(0);
 
-fn files(dirs: &[&str], ext: &str) -> Vec<PathBuf> {
+fn files<S: AsRef<str>>(dirs: &[S], ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for dir in dirs {
-        for entry in std::fs::read_dir(fixture(dir)).unwrap() {
+        for entry in std::fs::read_dir(fixture(dir.as_ref())).unwrap() {
             let p = entry.unwrap().path();
             if p.extension().is_some_and(|e| e == ext) {
                 out.push(p);
@@ -161,10 +161,29 @@ fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
         ],
         "safetensors",
     );
-    let gg = files(&["gguf", "gguf/split", "gguf/reject"], "gguf");
-    let pt = ["pt", "ckpt", "pkl"]
+    // The model fixtures: every architecture's GGUFs and weights.
+    let models = [
+        "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "bert", "bpe",
+    ];
+    let model_dirs: Vec<String> = models.iter().map(|m| format!("model/{m}")).collect();
+    let model_hf: Vec<String> = models.iter().map(|m| format!("model/{m}/hf")).collect();
+    let st: Vec<PathBuf> = st.into_iter().chain(files(&model_hf, "safetensors")).collect();
+    let gg = files(
+        &[
+            "gguf",
+            "gguf/split",
+            "gguf/reject",
+            "model/bpe/llama-bpe",
+            "model/bpe/smollm",
+        ],
+        "gguf",
+    )
+    .into_iter()
+    .chain(files(&model_dirs, "gguf"))
+    .collect::<Vec<_>>();
+    let pt = ["pt", "ckpt", "pkl", "bin"]
         .iter()
-        .flat_map(|ext| files(&["pytorch/valid", "pytorch/hostile"], ext));
+        .flat_map(|ext| files(&["pytorch/valid", "pytorch/hostile", "model/llama/bin/hf"], ext));
     st.into_iter()
         .map(|p| ("safetensors", p))
         .chain(gg.into_iter().map(|p| ("gguf", p)))
