@@ -2,6 +2,7 @@
 //! peak anonymous memory sampled from /proc.
 #![allow(dead_code)]
 
+pub mod real_gguf;
 pub mod zipnn;
 
 use std::io::Write;
