@@ -284,8 +284,35 @@ fn kind_by_name(s: &str) -> Option<ValueKind> {
 
 /// A metadata value as typed JSON (§2.1).
 fn typed(v: &Value) -> Json {
-    let t = kind_name(v.kind());
-    let val = match v {
+    match v {
+        // Arrays of one scalar type (a vocabulary: 262 144 strings) take the
+        // bulk form: one type for all, the bare values, no per-element object.
+        Value::Array(kind, items) if is_scalar(*kind) && items.iter().all(|x| x.kind() == *kind) => {
+            json!({"t": "arr", "e": kind_name(*kind), "b": items.iter().map(bare).collect::<Vec<_>>()})
+        }
+        Value::Array(kind, items) => {
+            json!({"t": "arr", "e": kind_name(*kind), "v": items.iter().map(typed).collect::<Vec<_>>()})
+        }
+        Value::Map(m) => {
+            json!({"t": "map", "v": m.iter().map(|(k, v)| json!([k, typed(v)])).collect::<Vec<_>>()})
+        }
+        scalar => {
+            let mut o = Map::new();
+            o.insert("t".into(), json!(kind_name(scalar.kind())));
+            o.insert("v".into(), bare(scalar));
+            Json::Object(o)
+        }
+    }
+}
+
+/// Kinds whose values are written bare in a bulk array.
+fn is_scalar(k: ValueKind) -> bool {
+    !matches!(k, ValueKind::Array | ValueKind::Map | ValueKind::Mixed)
+}
+
+/// A scalar's `v` (the table of §2.1); containers never reach here.
+fn bare(v: &Value) -> Json {
+    match v {
         Value::Null => Json::Null,
         Value::Bool(b) => json!(b),
         Value::U8(x) => json!(x),
@@ -299,15 +326,8 @@ fn typed(v: &Value) -> Json {
         Value::F32(x) => json!(format!("{:#010x}", x.to_bits())),
         Value::F64(x) => json!(format!("{:#018x}", x.to_bits())),
         Value::Str(s) => json!(s),
-        Value::Array(kind, items) => {
-            return json!({"t": "arr", "e": kind_name(*kind), "v": items.iter().map(typed).collect::<Vec<_>>()})
-        }
-        Value::Map(m) => Json::Array(m.iter().map(|(k, v)| json!([k, typed(v)])).collect()),
-    };
-    let mut o = Map::new();
-    o.insert("t".into(), json!(t));
-    o.insert("v".into(), val);
-    Json::Object(o)
+        Value::Array(..) | Value::Map(_) => Json::Null,
+    }
 }
 
 /// Typed JSON back to a value (T12). Nesting is bounded like GGUF arrays.
@@ -317,65 +337,78 @@ fn untyped(j: &Json, depth: usize) -> Result<Value, FormatError> {
         return Err(err(rules::METADATA, "metadata nested deeper than 64 levels"));
     }
     let t = j.get("t").and_then(Json::as_str).ok_or_else(bad)?;
-    let v = j.get("v").ok_or_else(bad)?;
-    let int = |lo: i128, hi: i128| -> Result<i128, FormatError> {
-        let x = v
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| v.as_u64().map(i128::from))
-            .ok_or_else(bad)?;
-        if (lo..=hi).contains(&x) {
-            Ok(x)
-        } else {
-            Err(bad())
-        }
-    };
-    let bits = |width: usize| -> Result<u64, FormatError> {
-        let s = v.as_str().and_then(|s| s.strip_prefix("0x")).ok_or_else(bad)?;
-        if s.len() != width / 4 {
-            return Err(bad());
-        }
-        u64::from_str_radix(s, 16).map_err(|_| bad())
-    };
-    Ok(match t {
-        "null" if v.is_null() => Value::Null,
-        "bool" => Value::Bool(v.as_bool().ok_or_else(bad)?),
-        "u8" => Value::U8(int(0, u8::MAX.into())? as u8),
-        "i8" => Value::I8(int(i8::MIN.into(), i8::MAX.into())? as i8),
-        "u16" => Value::U16(int(0, u16::MAX.into())? as u16),
-        "i16" => Value::I16(int(i16::MIN.into(), i16::MAX.into())? as i16),
-        "u32" => Value::U32(int(0, u32::MAX.into())? as u32),
-        "i32" => Value::I32(int(i32::MIN.into(), i32::MAX.into())? as i32),
-        "u64" => Value::U64(int(0, u64::MAX.into())? as u64),
-        "i64" => Value::I64(int(i64::MIN.into(), i64::MAX.into())? as i64),
-        "f32" => Value::F32(f32::from_bits(bits(32)? as u32)),
-        "f64" => Value::F64(f64::from_bits(bits(64)?)),
-        "str" => Value::Str(v.as_str().ok_or_else(bad)?.to_string()),
+    match t {
         "arr" => {
             let kind = j
                 .get("e")
                 .and_then(Json::as_str)
                 .and_then(kind_by_name)
                 .ok_or_else(bad)?;
-            let items: Result<Vec<Value>, _> = v
-                .as_array()
-                .ok_or_else(bad)?
-                .iter()
-                .map(|x| untyped(x, depth + 1))
-                .collect();
-            Value::Array(kind, items?)
+            let items: Result<Vec<Value>, _> = match (j.get("b"), j.get("v")) {
+                (Some(b), None) if is_scalar(kind) => b
+                    .as_array()
+                    .ok_or_else(bad)?
+                    .iter()
+                    .map(|x| scalar(kind, x).ok_or_else(bad))
+                    .collect(),
+                (None, Some(v)) => v
+                    .as_array()
+                    .ok_or_else(bad)?
+                    .iter()
+                    .map(|x| untyped(x, depth + 1))
+                    .collect(),
+                _ => return Err(bad()),
+            };
+            Ok(Value::Array(kind, items?))
         }
         "map" => {
             let mut m = Metadata::new();
-            for pair in v.as_array().ok_or_else(bad)? {
+            for pair in j.get("v").and_then(Json::as_array).ok_or_else(bad)? {
                 let (Some(k), Some(x)) = (pair.get(0).and_then(Json::as_str), pair.get(1)) else {
                     return Err(bad());
                 };
                 m.push_unchecked(k.to_string(), untyped(x, depth + 1)?);
             }
-            Value::Map(m)
+            Ok(Value::Map(m))
         }
-        _ => return Err(bad()),
+        _ => {
+            let kind = kind_by_name(t).filter(|&k| is_scalar(k)).ok_or_else(bad)?;
+            scalar(kind, j.get("v").ok_or_else(bad)?).ok_or_else(bad)
+        }
+    }
+}
+
+/// A bare scalar of `kind` (§2.1's `v`), or `None` when it is not of that form.
+fn scalar(kind: ValueKind, v: &Json) -> Option<Value> {
+    let int = |lo: i128, hi: i128| -> Option<i128> {
+        let x = v
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| v.as_u64().map(i128::from))?;
+        (lo..=hi).contains(&x).then_some(x)
+    };
+    let bits = |width: usize| -> Option<u64> {
+        let s = v.as_str()?.strip_prefix("0x")?;
+        if s.len() != width / 4 {
+            return None;
+        }
+        u64::from_str_radix(s, 16).ok()
+    };
+    Some(match kind {
+        ValueKind::Null if v.is_null() => Value::Null,
+        ValueKind::Bool => Value::Bool(v.as_bool()?),
+        ValueKind::U8 => Value::U8(int(0, u8::MAX.into())? as u8),
+        ValueKind::I8 => Value::I8(int(i8::MIN.into(), i8::MAX.into())? as i8),
+        ValueKind::U16 => Value::U16(int(0, u16::MAX.into())? as u16),
+        ValueKind::I16 => Value::I16(int(i16::MIN.into(), i16::MAX.into())? as i16),
+        ValueKind::U32 => Value::U32(int(0, u32::MAX.into())? as u32),
+        ValueKind::I32 => Value::I32(int(i32::MIN.into(), i32::MAX.into())? as i32),
+        ValueKind::U64 => Value::U64(int(0, u64::MAX.into())? as u64),
+        ValueKind::I64 => Value::I64(int(i64::MIN.into(), i64::MAX.into())? as i64),
+        ValueKind::F32 => Value::F32(f32::from_bits(bits(32)? as u32)),
+        ValueKind::F64 => Value::F64(f64::from_bits(bits(64)?)),
+        ValueKind::Str => Value::Str(v.as_str()?.to_string()),
+        _ => return None,
     })
 }
 
@@ -418,6 +451,63 @@ mod tests {
         match back.metadata.get("nan") {
             Some(Value::F32(f)) => assert_eq!(f.to_bits(), 0x7fc0_0001),
             other => panic!("{other:?}"),
+        }
+    }
+
+    fn parse_metadata(text: &str) -> Result<Metadata, FormatError> {
+        Manifest::parse(text.as_bytes(), 1 << 20).map(|m| m.metadata)
+    }
+
+    #[test]
+    fn scalar_arrays_take_the_bulk_form_and_nested_ones_do_not() {
+        let mut m = Metadata::new();
+        let tokens = vec![Value::Str("a".into()), Value::Str("Ġb".into())];
+        m.insert("tokens", Value::Array(ValueKind::Str, tokens));
+        m.insert("scores", Value::Array(ValueKind::F32, vec![Value::F32(-1.5)]));
+        let nested = Value::Array(ValueKind::U8, vec![Value::U8(1)]);
+        m.insert("nested", Value::Array(ValueKind::Array, vec![nested]));
+        let text = String::from_utf8(
+            Manifest {
+                metadata: m.clone(),
+                tensors: vec![],
+            }
+            .to_json(),
+        )
+        .unwrap();
+        assert!(text.contains(r#"{"t":"arr","e":"str","b":["a","Ġb"]}"#), "{text}");
+        assert!(
+            text.contains(r#"{"t":"arr","e":"f32","b":["0xbfc00000"]}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"{"t":"arr","e":"arr","v":[{"t":"arr","e":"u8","b":[1]}]}"#),
+            "{text}"
+        );
+        assert_eq!(format!("{:?}", parse_metadata(&text).unwrap()), format!("{m:?}"));
+    }
+
+    #[test]
+    fn the_per_element_array_form_of_earlier_files_still_reads() {
+        let text = r#"{"metadata":[["k",{"t":"arr","e":"u16","v":[{"t":"u16","v":7}]}]],"tensors":[]}"#;
+        let m = parse_metadata(text).unwrap();
+        assert_eq!(
+            m.get("k"),
+            Some(&Value::Array(ValueKind::U16, vec![Value::U16(7)]))
+        );
+    }
+
+    #[test]
+    fn bulk_arrays_are_checked_element_by_element() {
+        for bad in [
+            r#"{"t":"arr","e":"u8","b":[1,256]}"#,    // out of range
+            r#"{"t":"arr","e":"f32","b":["0x1"]}"#,   // wrong width
+            r#"{"t":"arr","e":"str","b":[1]}"#,       // not a string
+            r#"{"t":"arr","e":"map","b":[]}"#,        // containers are never bulk
+            r#"{"t":"arr","e":"u8","b":[1],"v":[]}"#, // both forms
+        ] {
+            let text = format!(r#"{{"metadata":[["k",{bad}]],"tensors":[]}}"#);
+            let e = parse_metadata(&text).unwrap_err();
+            assert_eq!(e.rule, rules::METADATA, "{bad}");
         }
     }
 }
