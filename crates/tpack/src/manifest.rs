@@ -3,7 +3,8 @@
 use crate::codec::Codec;
 use crate::format::DATA_START;
 use crate::rules;
-use serde_json::{json, Map, Value as Json};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::{json, Value as Json};
 use std::collections::HashSet;
 use tensorcast_core::{element_count, DType, FormatError, Metadata, TensorInfo, Value, ValueKind};
 
@@ -47,7 +48,6 @@ fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
 impl Manifest {
     /// The JSON text.
     pub fn to_json(&self) -> Vec<u8> {
-        let metadata: Vec<Json> = self.metadata.iter().map(|(k, v)| json!([k, typed(v)])).collect();
         let tensors: Vec<Json> = self
             .tensors
             .iter()
@@ -66,7 +66,14 @@ impl Manifest {
                 })
             })
             .collect();
-        serde_json::to_vec(&json!({"metadata": metadata, "tensors": tensors})).expect("JSON of plain values")
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::new(&mut out);
+        let mut m = ser.serialize_map(Some(2)).expect("JSON into memory");
+        m.serialize_entry("metadata", &Pairs(&self.metadata))
+            .and_then(|_| m.serialize_entry("tensors", &tensors))
+            .and_then(|_| SerializeMap::end(m))
+            .expect("JSON of plain values into memory");
+        out
     }
 
     /// Parses and validates (T6–T14) a manifest whose chunks must lie below `committed_len`.
@@ -282,52 +289,88 @@ fn kind_by_name(s: &str) -> Option<ValueKind> {
     .find(|&k| kind_name(k) == s)
 }
 
-/// A metadata value as typed JSON (§2.1).
-fn typed(v: &Value) -> Json {
-    match v {
-        // Arrays of one scalar type (a vocabulary: 262 144 strings) take the
-        // bulk form: one type for all, the bare values, no per-element object.
-        Value::Array(kind, items) if is_scalar(*kind) && items.iter().all(|x| x.kind() == *kind) => {
-            json!({"t": "arr", "e": kind_name(*kind), "b": items.iter().map(bare).collect::<Vec<_>>()})
+/// A metadata value serialized as typed JSON (§2.1), straight to text: a
+/// vocabulary of 262 144 strings never becomes a tree of JSON values.
+struct Typed<'a>(&'a Value);
+
+/// A scalar's bare `v` (the table of §2.1); containers never reach here.
+struct Bare<'a>(&'a Value);
+
+/// A list of values, bare (bulk form) or typed.
+struct Items<'a>(&'a [Value], bool);
+
+/// An ordered map as `[key, typed value]` pairs.
+struct Pairs<'a>(&'a Metadata);
+
+impl Serialize for Typed<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("t", kind_name(self.0.kind()))?;
+        match self.0 {
+            // Arrays of one scalar type (a vocabulary) take the bulk form:
+            // one type for all, the bare values, no per-element object.
+            Value::Array(kind, items) => {
+                m.serialize_entry("e", kind_name(*kind))?;
+                if is_scalar(*kind) && items.iter().all(|x| x.kind() == *kind) {
+                    m.serialize_entry("b", &Items(items, true))?;
+                } else {
+                    m.serialize_entry("v", &Items(items, false))?;
+                }
+            }
+            Value::Map(md) => m.serialize_entry("v", &Pairs(md))?,
+            scalar => m.serialize_entry("v", &Bare(scalar))?,
         }
-        Value::Array(kind, items) => {
-            json!({"t": "arr", "e": kind_name(*kind), "v": items.iter().map(typed).collect::<Vec<_>>()})
+        m.end()
+    }
+}
+
+impl Serialize for Bare<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::U8(x) => s.serialize_u8(*x),
+            Value::I8(x) => s.serialize_i8(*x),
+            Value::U16(x) => s.serialize_u16(*x),
+            Value::I16(x) => s.serialize_i16(*x),
+            Value::U32(x) => s.serialize_u32(*x),
+            Value::I32(x) => s.serialize_i32(*x),
+            Value::U64(x) => s.serialize_u64(*x),
+            Value::I64(x) => s.serialize_i64(*x),
+            Value::F32(x) => s.serialize_str(&format!("{:#010x}", x.to_bits())),
+            Value::F64(x) => s.serialize_str(&format!("{:#018x}", x.to_bits())),
+            Value::Str(x) => s.serialize_str(x),
+            Value::Null | Value::Array(..) | Value::Map(_) => s.serialize_unit(),
         }
-        Value::Map(m) => {
-            json!({"t": "map", "v": m.iter().map(|(k, v)| json!([k, typed(v)])).collect::<Vec<_>>()})
+    }
+}
+
+impl Serialize for Items<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for v in self.0 {
+            if self.1 {
+                seq.serialize_element(&Bare(v))?;
+            } else {
+                seq.serialize_element(&Typed(v))?;
+            }
         }
-        scalar => {
-            let mut o = Map::new();
-            o.insert("t".into(), json!(kind_name(scalar.kind())));
-            o.insert("v".into(), bare(scalar));
-            Json::Object(o)
+        seq.end()
+    }
+}
+
+impl Serialize for Pairs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (k, v) in self.0.iter() {
+            seq.serialize_element(&(k, Typed(v)))?;
         }
+        seq.end()
     }
 }
 
 /// Kinds whose values are written bare in a bulk array.
 fn is_scalar(k: ValueKind) -> bool {
     !matches!(k, ValueKind::Array | ValueKind::Map | ValueKind::Mixed)
-}
-
-/// A scalar's `v` (the table of §2.1); containers never reach here.
-fn bare(v: &Value) -> Json {
-    match v {
-        Value::Null => Json::Null,
-        Value::Bool(b) => json!(b),
-        Value::U8(x) => json!(x),
-        Value::I8(x) => json!(x),
-        Value::U16(x) => json!(x),
-        Value::I16(x) => json!(x),
-        Value::U32(x) => json!(x),
-        Value::I32(x) => json!(x),
-        Value::U64(x) => json!(x),
-        Value::I64(x) => json!(x),
-        Value::F32(x) => json!(format!("{:#010x}", x.to_bits())),
-        Value::F64(x) => json!(format!("{:#018x}", x.to_bits())),
-        Value::Str(s) => json!(s),
-        Value::Array(..) | Value::Map(_) => Json::Null,
-    }
 }
 
 /// Typed JSON back to a value (T12). Nesting is bounded like GGUF arrays.
