@@ -195,10 +195,25 @@ fn fill_blocks(buf: &mut [u8], ty: (u32, usize, usize), seed: &mut u64) {
 pub fn write(path: &Path, gib: usize) -> u64 {
     let tensors = tensors(gib);
     let f32_bytes = tensors.iter().map(|t| t.elems() as u64 * 4).sum();
-    if path.exists() {
-        return f32_bytes;
+    if !path.exists() {
+        let n_layers = (tensors.len() - 2) / 10;
+        write_tensors(path, &tensors, n_layers);
     }
-    let n_layers = (tensors.len() - 2) / 10;
+    f32_bytes
+}
+
+/// The same vocabulary and metadata with only two small tensors (a norm and
+/// one Q6_K block row): for tests of the metadata path.
+pub fn write_vocab_only(path: &Path) {
+    let tensors = tensors(1);
+    let small: Vec<Tensor> = tensors
+        .into_iter()
+        .filter(|t| t.name == "output_norm.weight" || t.name == "blk.0.attn_k_b.weight")
+        .collect();
+    write_tensors(path, &small, 1);
+}
+
+fn write_tensors(path: &Path, tensors: &[Tensor], n_layers: usize) {
     let (kv, n_kv) = metadata(n_layers);
     let mut head = Vec::new();
     head.extend_from_slice(b"GGUF");
@@ -207,7 +222,7 @@ pub fn write(path: &Path, gib: usize) -> u64 {
     head.extend_from_slice(&n_kv.to_le_bytes());
     head.extend_from_slice(&kv);
     let mut offset = 0usize;
-    for t in &tensors {
+    for t in tensors {
         put_str(&mut head, &t.name);
         head.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
         for d in &t.dims {
@@ -223,7 +238,7 @@ pub fn write(path: &Path, gib: usize) -> u64 {
     f.write_all(&head).unwrap();
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut written = 0usize;
-    for t in &tensors {
+    for t in tensors {
         let mut data = vec![0u8; t.bytes()];
         fill_blocks(&mut data, t.ty, &mut seed);
         f.write_all(&data).unwrap();
@@ -235,5 +250,4 @@ pub fn write(path: &Path, gib: usize) -> u64 {
     f.flush().unwrap();
     drop(f);
     std::fs::rename(&tmp, path).unwrap();
-    f32_bytes
 }

@@ -1,0 +1,86 @@
+//! A real-sized vocabulary (issue 17): the typed metadata of a GGUF with a
+//! 262 144-token BPE vocabulary, scores, token types and merges survives
+//! GGUF → tpack → GGUF byte for byte, and GGUF → safetensors writes the same
+//! `__metadata__` text whether or not tpack sits in between.
+
+mod common;
+#[path = "../benches/support/mod.rs"]
+mod support;
+
+use common::tensorcast;
+use std::path::Path;
+
+fn convert(from: &Path, to: &Path) {
+    tensorcast()
+        .arg("-q")
+        .arg("convert")
+        .arg(from)
+        .arg("-o")
+        .arg(to)
+        .assert()
+        .success();
+}
+
+/// The safetensors header's `__metadata__` object, as its JSON text.
+fn st_metadata(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).expect("reference crate reads it");
+    let meta = meta.metadata().clone().expect("metadata kept");
+    let mut keys: Vec<_> = meta.keys().cloned().collect();
+    keys.sort();
+    keys.iter().map(|k| format!("{k}={}\n", meta[k])).collect()
+}
+
+#[test]
+fn a_256k_vocabulary_round_trips_through_tpack_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vocab.gguf");
+    support::real_gguf::write_vocab_only(&input);
+    let original = std::fs::read(&input).unwrap();
+    assert!(
+        original.len() > 8 << 20,
+        "the vocabulary is real-sized: {} bytes",
+        original.len()
+    );
+
+    let tpack = dir.path().join("vocab.tpack");
+    let back = dir.path().join("back.gguf");
+    convert(&input, &tpack);
+    convert(&tpack, &back);
+    assert!(
+        std::fs::read(&back).unwrap() == original,
+        "GGUF -> tpack -> GGUF changed bytes"
+    );
+
+    let direct = dir.path().join("direct.safetensors");
+    let via = dir.path().join("via.safetensors");
+    convert(&input, &direct);
+    convert(&tpack, &via);
+    let text = st_metadata(&direct);
+    // Arrays become JSON arrays of the same length and values.
+    let array = |key: &str| -> Vec<serde_json::Value> {
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let (tokens, merges) = (array("tokenizer.ggml.tokens"), array("tokenizer.ggml.merges"));
+    assert_eq!(tokens.len(), support::real_gguf::VOCAB);
+    assert_eq!(
+        array("tokenizer.ggml.token_type").len(),
+        support::real_gguf::VOCAB
+    );
+    assert_eq!(
+        array("tokenizer.ggml.scores")[1],
+        serde_json::json!(-0.001f32 as f64)
+    );
+    assert_eq!(merges.len(), support::real_gguf::VOCAB - 259);
+    let first_merge = format!("{} {}", tokens[0].as_str().unwrap(), tokens[1].as_str().unwrap());
+    assert_eq!(merges[0], first_merge.as_str());
+    assert_eq!(text, st_metadata(&via));
+}
