@@ -7,7 +7,8 @@
 //! - `inspect` and `verify` of that tpack against `inspect` of the GGUF;
 //! - peak RssAnon of every command on the file (convert to each format,
 //!   append, inspect, verify, diff);
-//! - ztensor's `zt` on the same container job and listing, when on PATH.
+//! - ztensor 2.1 (its Python API: `convert`, `open`) on the same container
+//!   job and listing, when a Python with it is found.
 //!
 //! `TENSORCAST_BENCH_GIB` sets the f32 output size (default 1),
 //! `TENSORCAST_BENCH_RUNS` the rounds (default 3).
@@ -117,21 +118,25 @@ fn main() {
         run(&mut tc(&[&"convert", &seed, &"-o", &app]));
         record("append gguf to tpack", run(&mut tc(&[&"append", &app, &input])));
         let _ = std::fs::remove_file(&app);
-        if let Some(zt) = ztensor() {
+        if let Some(py) = ztensor_python() {
             let ztf = out("out.zt");
             settle(&[&ztf]);
             warm(&input);
+            let convert = "import sys, ztensor; ztensor.convert(sys.argv[1], sys.argv[2])";
             record(
                 "ztensor: gguf -> .zt",
-                run(Command::new(&zt).arg("convert").arg(&input).arg("-o").arg(&ztf)),
+                run(Command::new(&py).args(["-c", convert]).arg(&input).arg(&ztf)),
             );
+            // The listing: every name and the attributes, as inspect prints.
+            let list = "import sys, ztensor\nf = ztensor.open(sys.argv[1])\nfor k in f.keys(): print(k)\nprint(f.attributes)";
             record(
-                "ztensor: zt ls",
-                run(Command::new(&zt)
-                    .arg("ls")
+                "ztensor: list .zt",
+                run(Command::new(&py)
+                    .args(["-c", list])
                     .arg(&ztf)
                     .stdout(std::process::Stdio::null())),
             );
+            let _ = std::fs::remove_file(&ztf);
         }
     }
     let median_of = |name: &str| {
@@ -160,6 +165,13 @@ fn main() {
         median_of("inspect tpack") / median_of("inspect gguf"),
         median_of("verify tpack") / median_of("inspect gguf")
     );
+    if rows.iter().any(|r| r.0.starts_with("ztensor")) {
+        println!(
+            "ztensor side by side: gguf -> tpack / ztensor gguf -> .zt: {:.2}x; inspect tpack / ztensor list: {:.2}x (time ratios, lower is faster)",
+            median_of("convert -> tpack (blocks kept)") / median_of("ztensor: gguf -> .zt"),
+            median_of("inspect tpack") / median_of("ztensor: list .zt")
+        );
+    }
     let worst = rows
         .iter()
         .filter(|r| !r.0.starts_with("cp") && !r.0.starts_with("ztensor"))
@@ -175,13 +187,16 @@ fn main() {
     }
 }
 
-/// ztensor's CLI (`pip install ztensor`): `TENSORCAST_ZT`, else `zt` on PATH.
-fn ztensor() -> Option<PathBuf> {
-    let p = std::env::var_os("TENSORCAST_ZT").map(PathBuf::from).or_else(|| {
-        let out = Command::new("sh").args(["-c", "command -v zt"]).output().ok()?;
-        out.status
-            .success()
-            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-    })?;
-    p.exists().then_some(p)
+/// A Python with ztensor 2.1 (`pip install ztensor`): `TENSORCAST_ZTENSOR_PYTHON`,
+/// else `~/.cache/zt-venv/bin/python`; `None` (rows skipped) when it cannot import it.
+fn ztensor_python() -> Option<PathBuf> {
+    let p = std::env::var_os("TENSORCAST_ZTENSOR_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/zt-venv/bin/python")))?;
+    let ok = Command::new(&p)
+        .args(["-c", "import ztensor"])
+        .status()
+        .ok()?
+        .success();
+    ok.then_some(p)
 }
