@@ -78,19 +78,17 @@ impl Manifest {
 
     /// Parses and validates (T6–T14) a manifest whose chunks must lie below `committed_len`.
     pub fn parse(text: &[u8], committed_len: u64) -> Result<Manifest, FormatError> {
-        let json: Json = serde_json::from_slice(text)
+        let mut json: Json = serde_json::from_slice(text)
             .map_err(|e| err(rules::MANIFEST, format!("manifest is not JSON: {e}")))?;
         let shape_err = |what: &str| err(rules::MANIFEST, format!("manifest: {what}"));
         let mut metadata = Metadata::new();
-        for pair in json
-            .get("metadata")
-            .and_then(Json::as_array)
-            .ok_or_else(|| shape_err("no metadata list"))?
-        {
-            let (Some(key), Some(value)) = (pair.get(0).and_then(Json::as_str), pair.get(1)) else {
-                return Err(shape_err("metadata entries are [key, value]"));
-            };
-            metadata.push_unchecked(key.to_string(), untyped(value, 0).map_err(|e| e.key(key))?);
+        let Some(Json::Array(pairs)) = json.get_mut("metadata").map(Json::take) else {
+            return Err(shape_err("no metadata list"));
+        };
+        for pair in pairs {
+            let (key, value) = key_value(pair).map_err(|_| shape_err("metadata entries are [key, value]"))?;
+            let value = untyped(value, 0).map_err(|e| e.key(&key))?;
+            metadata.push_unchecked(key, value);
         }
         let list = json
             .get("tensors")
@@ -373,51 +371,73 @@ fn is_scalar(k: ValueKind) -> bool {
     !matches!(k, ValueKind::Array | ValueKind::Map | ValueKind::Mixed)
 }
 
-/// Typed JSON back to a value (T12). Nesting is bounded like GGUF arrays.
-fn untyped(j: &Json, depth: usize) -> Result<Value, FormatError> {
-    let bad = || err(rules::METADATA, format!("malformed typed value {}", truncate(j)));
+/// Typed JSON back to a value (T12), consuming it: strings move into the
+/// value rather than being copied (a vocabulary is most of a manifest).
+/// Nesting is bounded like GGUF arrays.
+fn untyped(mut j: Json, depth: usize) -> Result<Value, FormatError> {
     if depth > 64 {
         return Err(err(rules::METADATA, "metadata nested deeper than 64 levels"));
     }
-    let t = j.get("t").and_then(Json::as_str).ok_or_else(bad)?;
-    match t {
+    let Some(t) = j.get("t").and_then(Json::as_str).map(str::to_owned) else {
+        return Err(malformed(&j));
+    };
+    let mut take = |field: &str| j.get_mut(field).map(Json::take);
+    match t.as_str() {
         "arr" => {
-            let kind = j
-                .get("e")
-                .and_then(Json::as_str)
-                .and_then(kind_by_name)
-                .ok_or_else(bad)?;
-            let items: Result<Vec<Value>, _> = match (j.get("b"), j.get("v")) {
-                (Some(b), None) if is_scalar(kind) => b
-                    .as_array()
-                    .ok_or_else(bad)?
-                    .iter()
-                    .map(|x| scalar(kind, x).ok_or_else(bad))
-                    .collect(),
-                (None, Some(v)) => v
-                    .as_array()
-                    .ok_or_else(bad)?
-                    .iter()
-                    .map(|x| untyped(x, depth + 1))
-                    .collect(),
-                _ => return Err(bad()),
+            let kind = take("e").as_ref().and_then(Json::as_str).and_then(kind_by_name);
+            let items: Result<Vec<Value>, _> = match (kind, take("b"), take("v")) {
+                (Some(kind), Some(Json::Array(b)), None) if is_scalar(kind) => {
+                    b.into_iter().map(|x| owned_scalar(kind, x)).collect()
+                }
+                (Some(_), None, Some(Json::Array(v))) => {
+                    v.into_iter().map(|x| untyped(x, depth + 1)).collect()
+                }
+                _ => return Err(malformed(&j)),
             };
-            Ok(Value::Array(kind, items?))
+            // `kind` is Some in both arms that reach here.
+            Ok(Value::Array(kind.unwrap_or(ValueKind::Mixed), items?))
         }
         "map" => {
+            let Some(Json::Array(pairs)) = take("v") else {
+                return Err(malformed(&j));
+            };
             let mut m = Metadata::new();
-            for pair in j.get("v").and_then(Json::as_array).ok_or_else(bad)? {
-                let (Some(k), Some(x)) = (pair.get(0).and_then(Json::as_str), pair.get(1)) else {
-                    return Err(bad());
-                };
-                m.push_unchecked(k.to_string(), untyped(x, depth + 1)?);
+            for pair in pairs {
+                let (key, value) = key_value(pair).map_err(|p| malformed(&p))?;
+                m.push_unchecked(key, untyped(value, depth + 1)?);
             }
             Ok(Value::Map(m))
         }
-        _ => {
-            let kind = kind_by_name(t).filter(|&k| is_scalar(k)).ok_or_else(bad)?;
-            scalar(kind, j.get("v").ok_or_else(bad)?).ok_or_else(bad)
+        _ => match (kind_by_name(&t).filter(|&k| is_scalar(k)), take("v")) {
+            (Some(kind), Some(v)) => owned_scalar(kind, v),
+            _ => Err(malformed(&j)),
+        },
+    }
+}
+
+/// A `[key, value]` pair, or the JSON back when it is not one.
+fn key_value(pair: Json) -> Result<(String, Json), Json> {
+    match pair {
+        Json::Array(kv) if kv.len() == 2 => {
+            let mut it = kv.into_iter();
+            match (it.next(), it.next()) {
+                (Some(Json::String(key)), Some(value)) => Ok((key, value)),
+                (a, b) => Err(Json::Array(a.into_iter().chain(b).collect())),
+            }
         }
+        other => Err(other),
+    }
+}
+
+fn malformed(j: &Json) -> FormatError {
+    err(rules::METADATA, format!("malformed typed value {}", truncate(j)))
+}
+
+/// [`scalar`] for an owned value: a string moves instead of being copied.
+fn owned_scalar(kind: ValueKind, v: Json) -> Result<Value, FormatError> {
+    match (kind, v) {
+        (ValueKind::Str, Json::String(s)) => Ok(Value::Str(s)),
+        (kind, v) => scalar(kind, &v).ok_or_else(|| malformed(&v)),
     }
 }
 
