@@ -21,14 +21,13 @@ fn convert(from: &Path, to: &Path) {
         .success();
 }
 
-/// The safetensors header's `__metadata__` object, as its JSON text.
+/// The safetensors header's `__metadata__`, as read by the reference crate,
+/// one `key=value` line per key in key order.
 fn st_metadata(path: &Path) -> String {
-    let bytes = std::fs::read(path).unwrap();
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).expect("reference crate reads it");
-    let meta = meta.metadata().clone().expect("metadata kept");
-    let mut keys: Vec<_> = meta.keys().cloned().collect();
+    let meta = common::reference_read(path).1.expect("metadata kept");
+    let mut keys: Vec<_> = meta.keys().collect();
     keys.sort();
-    keys.iter().map(|k| format!("{k}={}\n", meta[k])).collect()
+    keys.iter().map(|k| format!("{k}={}\n", meta[*k])).collect()
 }
 
 #[test]
