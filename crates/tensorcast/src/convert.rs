@@ -166,7 +166,7 @@ fn into_folder(dir: &Path, write: impl FnOnce() -> Result<Report>) -> Result<Rep
 }
 
 /// A model folder's weights file, for converting it as a container.
-fn weights_file(dir: &Path) -> Result<std::path::PathBuf> {
+pub(crate) fn weights_file(dir: &Path) -> Result<std::path::PathBuf> {
     [
         "model.safetensors.index.json",
         "model.safetensors",
@@ -241,6 +241,23 @@ pub fn convert_input(
     let format = opts.registry.output_named(format)?;
     let source = model_view(opts.registry.open_input(input, &opts.options)?, format)?;
     select_adapt_write(source, format, target, opts)
+}
+
+/// Writes the tensors of `source` (from anywhere: another reader, arrays a
+/// language binding holds) into the local file `output`, in the format its
+/// extension (or `opts.to`) names, through the same selection, adapters and
+/// atomic target as [`convert_file`].
+pub fn write_source(source: Box<dyn Source>, output: &Path, opts: &ConvertOptions) -> Result<Report> {
+    let format = opts.registry.output_format(output, opts.to.as_deref())?;
+    if format.name() == MODEL_FOLDER {
+        return Err(Error::unsupported(
+            "a Hugging Face model folder is written from a GGUF model, not from loose tensors",
+        ));
+    }
+    if !opts.force && occupied(output) {
+        return Err(Error::usage(format!("{} already exists", output.display())));
+    }
+    select_adapt_write(source, format, Box::new(FileTarget::new(output)), opts)
 }
 
 /// The rest of every conversion: selection, the adapters, the sink.

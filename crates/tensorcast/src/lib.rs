@@ -22,7 +22,7 @@ mod registry;
 mod select;
 
 pub use batch::{check_batch, jobs_from_dir, jobs_from_list, run_batch, Job, Outcome, Status};
-pub use convert::{adapt, convert_file, convert_input, occupied, ConvertOptions, Report};
+pub use convert::{adapt, convert_file, convert_input, occupied, write_source, ConvertOptions, Report};
 pub use diff::{diff, Difference, Tolerance};
 pub use inspect::{inspect_json, inspect_table};
 pub use progress::{Progress, ProgressHook, ProgressSink};
@@ -31,7 +31,8 @@ pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
     cast, convert, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError, FormatOptions,
     Input, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan, QuantType, ReadAt,
-    Result, Sink, Source, Stage, TensorBuf, TensorData, TensorInfo, Value, WriteTarget, CRASH_AT_VAR,
+    Result, Sink, Source, Stage, Subject, TensorBuf, TensorData, TensorInfo, Value, ValueKind, WriteTarget,
+    CRASH_AT_VAR,
 };
 
 /// Options for opening inputs: the limits and each format's reading options.
@@ -54,8 +55,13 @@ pub use tensorcast_tpack as tpack;
 /// plain byte count.
 pub use tensorcast_core::parse_size;
 
-/// Opens the local file at `path` with the built-in formats.
+/// Opens the local file at `path` with the built-in formats. A directory is
+/// a Hugging Face model folder: its weights file (`model.safetensors`, the
+/// sharded index or `pytorch_model.bin`) opens with the names it holds.
 pub fn open(path: &std::path::Path, options: &Options) -> Result<Box<dyn Source>> {
+    if path.is_dir() {
+        return Registry::builtin().open(&convert::weights_file(path)?, options);
+    }
     Registry::builtin().open(path, options)
 }
 

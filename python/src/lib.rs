@@ -1,0 +1,109 @@
+//! The native half of the `tensorcast` Python package (`tensorcast._native`):
+//! opening any file the library reads as a [`handle::Handle`], tensors as
+//! [`handle::RawTensor`] buffers numpy can view without copying, writing
+//! arrays a caller holds, conversion and inspection. The public Python API
+//! (`safe_open`, `load_file`, `save_file`, ...) is `tensorcast/__init__.py`,
+//! which turns these buffers into numpy arrays or torch tensors.
+#![deny(missing_docs)]
+
+mod arrays;
+mod errors;
+mod handle;
+mod options;
+mod values;
+
+use pyo3::prelude::*;
+use std::path::PathBuf;
+
+/// Opens `path` (any format the library reads; a directory is a Hugging
+/// Face model folder) with reading options `options` (a dict: `lenient`,
+/// `select`, `strip_prefix`, `dedupe_tied`, limits). `dequantize` turns
+/// ggml blocks into F32 as gguf-py does. The GIL is released while headers
+/// are read and checked.
+#[pyfunction]
+#[pyo3(signature = (path, dequantize = true, options = None))]
+fn open(
+    py: Python<'_>,
+    path: PathBuf,
+    dequantize: bool,
+    options: Option<&Bound<'_, pyo3::types::PyDict>>,
+) -> PyResult<handle::Handle> {
+    let read = options::read_options(options)?;
+    handle::Handle::open(py, path, dequantize, read)
+}
+
+/// Converts the file `src` into `dst` with the CLI's options (a dict);
+/// returns `{"tensors", "bytes_in", "warnings"}`.
+#[pyfunction]
+#[pyo3(signature = (src, dst, options = None))]
+fn convert<'py>(
+    py: Python<'py>,
+    src: PathBuf,
+    dst: PathBuf,
+    options: Option<&Bound<'py, pyo3::types::PyDict>>,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let opts = options::convert_options(options)?;
+    let report = py
+        .detach(|| tensorcast::convert_file(&src, &dst, &opts))
+        .map_err(|e| errors::to_py(py, e))?;
+    options::report(py, &report)
+}
+
+/// Writes `tensors` (a list of `(name, dtype, shape, array)`, each array a
+/// C-contiguous buffer exposing `__array_interface__` whose bytes are the
+/// tensor's, little-endian) and `metadata` into `path`, the format chosen
+/// by its extension or `options["to"]`.
+#[pyfunction]
+#[pyo3(signature = (tensors, path, metadata = None, options = None))]
+fn save<'py>(
+    py: Python<'py>,
+    tensors: &Bound<'py, pyo3::types::PyList>,
+    path: PathBuf,
+    metadata: Option<&Bound<'py, pyo3::types::PyDict>>,
+    options: Option<&Bound<'py, pyo3::types::PyDict>>,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let opts = options::convert_options(options)?;
+    let source = arrays::ArraysSource::new(tensors, metadata)?;
+    let report = py
+        .detach(|| tensorcast::write_source(Box::new(source), &path, &opts))
+        .map_err(|e| errors::to_py(py, e))?;
+    options::report(py, &report)
+}
+
+/// `inspect --json` of `path` as JSON text: format, metadata, tensors
+/// (headers only; no tensor data is read).
+#[pyfunction]
+#[pyo3(signature = (path, options = None))]
+fn inspect_json(
+    py: Python<'_>,
+    path: PathBuf,
+    options: Option<&Bound<'_, pyo3::types::PyDict>>,
+) -> PyResult<String> {
+    let read = options::read_options(options)?;
+    py.detach(|| tensorcast::open(&path, &read).map(|s| tensorcast::inspect_json(&*s).to_string()))
+        .map_err(|e| errors::to_py(py, e))
+}
+
+/// Checks the whole file: an empty list when sound, else one line per
+/// damaged part.
+#[pyfunction]
+fn verify(py: Python<'_>, path: PathBuf) -> PyResult<Vec<String>> {
+    let read = tensorcast::Options::default();
+    py.detach(|| tensorcast::verify(&path, &read))
+        .map_err(|e| errors::to_py(py, e))
+}
+
+/// The module `tensorcast._native`.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("TensorcastError", m.py().get_type::<errors::TensorcastError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<handle::Handle>()?;
+    m.add_class::<handle::RawTensor>()?;
+    m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(convert, m)?)?;
+    m.add_function(wrap_pyfunction!(save, m)?)?;
+    m.add_function(wrap_pyfunction!(inspect_json, m)?)?;
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,318 @@
+"""One safe, fast reader and writer for every tensor format.
+
+``tensorcast`` reads safetensors (incl. sharded checkpoints), GGUF (ggml
+blocks dequantized to float32 bit-exactly as gguf-py does, or kept raw),
+PyTorch checkpoints (``.pt``/``.pth``/``.bin``/``.ckpt``, read by tensorcast's
+own pickle interpreter: nothing in the file is ever imported or run), NumPy
+``.npy``/``.npz``, tpack, and Hugging Face model folders; and writes
+safetensors, GGUF, tpack and ``.npz``. The API follows safetensors-py::
+
+    with tensorcast.safe_open("model.gguf", framework="numpy") as f:
+        for name in f.keys():
+            array = f.get_tensor(name)
+
+Arrays whose bytes lie raw in the file are read-only numpy views of the
+mapped file (no copy; only the pages used are read); decoded tensors
+(dequantized, decompressed, byte-swapped) are new writable arrays. The GIL is
+released while files are read, decoded and written.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import os as _os
+
+import numpy as _np
+
+from . import _native
+from ._native import TensorcastError
+
+__version__ = _native.__version__
+
+__all__ = [
+    "TensorcastError",
+    "TensorSlice",
+    "convert",
+    "inspect",
+    "load_file",
+    "safe_open",
+    "save_file",
+    "verify",
+]
+
+# Errors raised from Python carry the same attributes as the library's.
+for _field in ("rule", "path", "tensor", "key", "format", "limit", "kind"):
+    setattr(TensorcastError, _field, None)
+
+# Dtypes numpy has no type for, by tensorcast name: ml_dtypes' and torch's names.
+_EXTENDED = {
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "F8_E4M3FNUZ": "float8_e4m3fnuz",
+    "F8_E5M2FNUZ": "float8_e5m2fnuz",
+    "F8_E8M0": "float8_e8m0fnu",
+}
+_EXTENDED_BY_NAME = {v: k for k, v in _EXTENDED.items()}
+
+_FRAMEWORKS = {"numpy": "numpy", "np": "numpy", "pt": "pt", "torch": "pt", "pytorch": "pt"}
+
+
+def _framework(framework: str) -> str:
+    try:
+        return _FRAMEWORKS[framework]
+    except KeyError:
+        raise ValueError(
+            f"framework={framework!r}: tensorcast returns numpy arrays ('numpy') or torch tensors ('pt')"
+        ) from None
+
+
+def _usage(message: str) -> TensorcastError:
+    err = TensorcastError(message)
+    err.kind = "usage"
+    return err
+
+
+def _numpy(raw) -> _np.ndarray:
+    """The numpy array viewing ``raw`` (kept alive by the array)."""
+    array = _np.asarray(raw)
+    extended = _EXTENDED.get(raw.dtype)
+    if extended is None:
+        return array
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise _usage(
+            f"a {raw.dtype} tensor has no numpy type: install ml_dtypes "
+            "(pip install ml_dtypes) for numpy arrays of it, or open with framework='pt'"
+        ) from None
+    return array.view(getattr(ml_dtypes, extended))
+
+
+def _torch(raw, device: str):
+    """A torch tensor of ``raw``'s values (copied when ``raw`` views the file:
+    torch tensors are writable, the mapped file is not)."""
+    import torch
+
+    array = _np.asarray(raw)
+    if raw.readonly:
+        array = array.copy()
+    extended = _EXTENDED.get(raw.dtype)
+    if extended is not None:
+        signed = array.view(_np.int16 if array.itemsize == 2 else _np.uint8)
+        tensor = torch.from_numpy(signed).view(getattr(torch, extended))
+    else:
+        tensor = torch.from_numpy(array)
+    return tensor if device == "cpu" else tensor.to(device)
+
+
+class TensorSlice:
+    """A tensor not read yet: ``get_shape()``, ``get_dtype()``, and indexing
+    (``[a:b]``, ``[:, i]``, ...), which reads only the pages the slice covers
+    where the tensor lies raw in the file."""
+
+    def __init__(self, handle, name: str, framework: str, device: str):
+        self._handle = handle
+        self._name = name
+        self._framework = framework
+        self._device = device
+
+    def get_shape(self) -> list:
+        """The shape, from the header."""
+        return list(self._handle.info(self._name)[1])
+
+    def get_dtype(self) -> str:
+        """The dtype name as safetensors spells it (``F32``, ``BF16``, ``Q4_K``)."""
+        return self._handle.info(self._name)[0]
+
+    def __getitem__(self, index):
+        raw = self._handle.tensor(self._name)
+        part = _np.array(_np.asarray(raw)[index], copy=True)
+        if self._framework == "numpy":
+            extended = _EXTENDED.get(raw.dtype)
+            return part if extended is None else _numpy_view(part, raw.dtype)
+        return _torch(_Raw(part, raw.dtype), self._device)
+
+
+def _numpy_view(array: _np.ndarray, dtype: str) -> _np.ndarray:
+    return _numpy(_Raw(array, dtype))
+
+
+class _Raw:
+    """A plain numpy array dressed as a native tensor buffer."""
+
+    def __init__(self, array: _np.ndarray, dtype: str):
+        self.__array_interface__ = array.__array_interface__
+        self._array = array
+        self.dtype = dtype
+        self.readonly = False
+
+
+class safe_open:
+    """Opens ``filename`` for reading tensors one at a time.
+
+    ``framework``: ``"numpy"`` (default) or ``"pt"`` (torch tensors, placed on
+    ``device``). ``dequantize=False`` gives GGUF's ggml blocks raw (uint8,
+    shaped ``[..., row_bytes]`` as gguf-py gives them). Further keyword
+    options are the CLI's reading options: ``lenient``, ``select``,
+    ``strip_prefix``, ``dedupe_tied`` (PyTorch checkpoints) and the limits
+    ``max_tensors``, ``max_header_size``, ``max_objects``, ``max_depth``,
+    ``max_alloc``. Headers are read and checked here; a broken file raises
+    :class:`TensorcastError` naming the file, format and rule.
+    """
+
+    def __init__(self, filename, framework: str = "numpy", device: str = "cpu", *, dequantize: bool = True, **options):
+        self._framework = _framework(framework)
+        if self._framework == "numpy" and device != "cpu":
+            raise ValueError(f"device={device!r}: numpy arrays live on the cpu")
+        self._device = device
+        self._handle = _native.open(_os.fspath(filename), dequantize, options)
+
+    def __enter__(self) -> "safe_open":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        # Arrays already handed out keep the file's map alive on their own.
+        self._handle = None
+
+    def _open(self):
+        if self._handle is None:
+            raise ValueError("the file is closed (used outside its `with` block)")
+        return self._handle
+
+    @property
+    def format(self) -> str:
+        """The file's format: safetensors, gguf, pytorch, tpack, npy or npz."""
+        return self._open().format
+
+    def keys(self) -> list:
+        """Tensor names in file order."""
+        return self._open().keys()
+
+    def metadata(self) -> dict:
+        """The file's metadata: typed values (int, float, str, bool, lists)
+        for GGUF, tpack and PyTorch; strings for safetensors."""
+        return self._open().metadata()
+
+    def warnings(self) -> list:
+        """What the reader could not carry over exactly, one line each."""
+        return self._open().warnings()
+
+    def get_tensor(self, name: str):
+        """The tensor ``name`` as a numpy array or torch tensor."""
+        raw = self._open().tensor(name)
+        return _numpy(raw) if self._framework == "numpy" else _torch(raw, self._device)
+
+    def get_slice(self, name: str) -> TensorSlice:
+        """The tensor ``name`` unread, for indexing."""
+        self._open().info(name)
+        return TensorSlice(self._open(), name, self._framework, self._device)
+
+
+def load_file(filename, framework: str = "numpy", device: str = "cpu", **options) -> dict:
+    """Every tensor of ``filename`` as ``{name: array}``, in file order
+    (options as :class:`safe_open`'s)."""
+    with safe_open(filename, framework=framework, device=device, **options) as f:
+        return {name: f.get_tensor(name) for name in f.keys()}
+
+
+# torch dtype names -> tensorcast names, for tensors numpy holds natively.
+_TORCH_NATIVE = {
+    "float64": "F64",
+    "float32": "F32",
+    "float16": "F16",
+    "int64": "I64",
+    "int32": "I32",
+    "int16": "I16",
+    "int8": "I8",
+    "uint64": "U64",
+    "uint32": "U32",
+    "uint16": "U16",
+    "uint8": "U8",
+    "bool": "BOOL",
+    "complex64": "C64",
+}
+
+_NUMPY_KINDS = {
+    ("f", 2): "F16",
+    ("f", 4): "F32",
+    ("f", 8): "F64",
+    ("i", 1): "I8",
+    ("i", 2): "I16",
+    ("i", 4): "I32",
+    ("i", 8): "I64",
+    ("u", 1): "U8",
+    ("u", 2): "U16",
+    ("u", 4): "U32",
+    ("u", 8): "U64",
+    ("b", 1): "BOOL",
+    ("c", 8): "C64",
+}
+
+
+def _tensor_bytes(name: str, value):
+    """``(dtype, shape, array)``: the tensorcast dtype, the logical shape and a
+    C-contiguous little-endian numpy array holding the bytes."""
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        import torch
+
+        t = value.detach().cpu().contiguous()
+        short = str(t.dtype).replace("torch.", "")
+        shape = list(t.shape)
+        if short in _TORCH_NATIVE:
+            return _TORCH_NATIVE[short], shape, t.numpy()
+        if short in _EXTENDED_BY_NAME:
+            carrier = torch.int16 if t.element_size() == 2 else torch.uint8
+            return _EXTENDED_BY_NAME[short], shape, t.view(carrier).numpy()
+        raise TypeError(f"tensor '{name}': torch.{short} has no tensorcast dtype")
+    array = _np.asarray(value)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")
+    dtype = _EXTENDED_BY_NAME.get(array.dtype.name) or _NUMPY_KINDS.get((array.dtype.kind, array.dtype.itemsize))
+    if dtype is None:
+        raise TypeError(f"tensor '{name}': numpy dtype {array.dtype} has no tensorcast dtype")
+    return dtype, list(array.shape), array
+
+
+def save_file(tensors: dict, filename, metadata: dict | None = None, **options) -> None:
+    """Writes ``tensors`` (numpy arrays or torch tensors, by name) and
+    ``metadata`` into ``filename``, the format from its extension
+    (``.safetensors``, ``.gguf``, ``.tpack``, ``.npz``) or ``to=``. The file
+    appears only once complete. Options are the CLI's conversion options
+    (``dtype``, ``quantize``, ``compress``, ``max_shard_size``, ...); an
+    existing file is replaced, as safetensors-py does, unless ``force=False``.
+    """
+    items = []
+    for name, value in tensors.items():
+        if not isinstance(name, str):
+            raise TypeError(f"tensor names are str, not {type(name).__name__}")
+        dtype, shape, array = _tensor_bytes(name, value)
+        items.append((name, dtype, shape, array))
+    _native.save(items, _os.fspath(filename), metadata, {"force": True, **options})
+
+
+def convert(src, dst, **options) -> dict:
+    """Converts the file ``src`` into ``dst`` as ``tensorcast convert`` does,
+    with its options by their long names (``to``, ``dtype``, ``force``,
+    ``keep_quantized``, ``quantize``, ``max_shard_size``, ``compress``,
+    ``include``, ``exclude``, ``rename``, ``names``, ``tokenizer_pre``, the
+    PyTorch and limit options). ``progress``: a callable
+    ``(done_bytes, total_bytes)``; off by default. Returns
+    ``{"tensors", "bytes_in", "warnings"}``."""
+    return _native.convert(_os.fspath(src), _os.fspath(dst), options)
+
+
+def inspect(filename, **options) -> dict:
+    """``tensorcast inspect --json`` of ``filename``: ``{"format",
+    "metadata", "tensors": [{"name", "dtype", "shape", "nbytes"}]}``, from
+    the headers only."""
+    return _json.loads(_native.inspect_json(_os.fspath(filename), options))
+
+
+def verify(filename) -> list:
+    """Checks the whole file (every tpack chunk against its checksum; every
+    rule and tensor for other formats): ``[]`` when sound, else one line per
+    damaged part."""
+    return _native.verify(_os.fspath(filename))
