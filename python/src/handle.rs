@@ -15,6 +15,9 @@ use tensorcast::{DType, Options, Source, TensorData, TensorInfo};
 pub struct Handle {
     source: Arc<dyn Source>,
     path: PathBuf,
+    /// Blocks were asked for as F32: a tensor still in blocks has no
+    /// reference dequantizer and is refused when read.
+    dequantize: bool,
 }
 
 impl Handle {
@@ -27,12 +30,17 @@ impl Handle {
                 .iter()
                 .any(|t| matches!(t.dtype, DType::Quant(_)));
             if dequantize && quantized {
-                return Ok(Arc::new(tensorcast::gguf::quant::Dequantize::new(source)?));
+                let all = tensorcast::gguf::quant::Dequantize::keeping_undecodable(source)?;
+                return Ok(Arc::new(all));
             }
             Ok(Arc::from(source))
         });
         let source = opened.map_err(|e| errors::to_py(py, e))?;
-        Ok(Handle { source, path })
+        Ok(Handle {
+            source,
+            path,
+            dequantize,
+        })
     }
 
     fn index(&self, name: &str) -> PyResult<usize> {
@@ -82,6 +90,10 @@ impl Handle {
     fn tensor(&self, py: Python<'_>, name: &str) -> PyResult<RawTensor> {
         let index = self.index(name)?;
         let info = self.source.tensors()[index].clone();
+        if let (true, DType::Quant(q)) = (self.dequantize, info.dtype) {
+            let e = tensorcast::gguf::quant::no_dequantizer(&info.name, q);
+            return Err(errors::to_py(py, e));
+        }
         let source = self.source.clone();
         let read = py.detach(move || RawTensor::read(source, index, info));
         read.map_err(|e| errors::to_py(py, e))

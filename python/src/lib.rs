@@ -1,6 +1,6 @@
 //! The native half of the `tensorcast` Python package (`tensorcast._native`):
-//! opening any file the library reads as a [`handle::Handle`], tensors as
-//! [`handle::RawTensor`] buffers numpy can view without copying, writing
+//! opening any file the library reads as a `Handle`, tensors as
+//! `RawTensor` buffers numpy can view without copying, writing
 //! arrays a caller holds, conversion and inspection. The public Python API
 //! (`safe_open`, `load_file`, `save_file`, ...) is `tensorcast/__init__.py`,
 //! which turns these buffers into numpy arrays or torch tensors.

@@ -14,15 +14,24 @@ impl<S: Source> Dequantize<S> {
     /// Wraps `inner`. Refuses up front, naming the tensor, when a tensor's
     /// block type has no reference dequantizer.
     pub fn new(inner: S) -> Result<Self> {
+        Self::build(inner, false)
+    }
+
+    /// Wraps `inner`, leaving tensors whose block type has no reference
+    /// dequantizer as blocks (for readers that refuse them one at a time).
+    pub fn keeping_undecodable(inner: S) -> Result<Self> {
+        Self::build(inner, true)
+    }
+
+    fn build(inner: S, keep_undecodable: bool) -> Result<Self> {
         let mut tensors = inner.tensors().to_vec();
         for t in &mut tensors {
             if let DType::Quant(q) = t.dtype {
                 if !can_dequantize(q) {
-                    return Err(Error::Unsupported(format!(
-                        "tensor '{}': {} has no reference dequantizer (ggml defines none); keep it quantized in a GGUF or tpack output",
-                        t.name,
-                        q.name()
-                    )));
+                    if keep_undecodable {
+                        continue;
+                    }
+                    return Err(no_dequantizer(&t.name, q));
                 }
                 t.dtype = DType::F32;
                 t.nbytes = t
@@ -34,6 +43,14 @@ impl<S: Source> Dequantize<S> {
         }
         Ok(Dequantize { inner, tensors })
     }
+}
+
+/// The refusal for tensor `name` of block type `q`, which ggml gives no dequantizer.
+pub fn no_dequantizer(name: &str, q: tensorcast_core::QuantType) -> Error {
+    Error::Unsupported(format!(
+        "tensor '{name}': {} has no reference dequantizer (ggml defines none); keep it quantized in a GGUF or tpack output",
+        q.name()
+    ))
 }
 
 impl<S: Source> Source for Dequantize<S> {
@@ -58,6 +75,10 @@ impl<S: Source> Source for Dequantize<S> {
         let DType::Quant(q) = self.inner.tensors()[index].dtype else {
             return Ok(data);
         };
+        if matches!(self.tensors[index].dtype, DType::Quant(_)) {
+            // Kept as blocks by `keeping_undecodable`.
+            return Ok(data);
+        }
         let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
         // Input pieces sized so each decoded piece is about CHUNK_BYTES.
         let piece = (CHUNK_BYTES / (be * 4)).max(1) * bb;

@@ -15,7 +15,7 @@ mod legacy;
 mod requant;
 mod ternary;
 
-pub use adapter::Dequantize;
+pub use adapter::{no_dequantizer, Dequantize};
 pub use legacy::{can_quantize, quantize};
 pub use requant::Quantize;
 
