@@ -80,14 +80,26 @@ impl Handle {
         Ok((t.dtype.name(), t.shape.clone(), t.nbytes))
     }
 
+    /// For each tensor in file order, whether its bytes lie raw in the file
+    /// (so reading it is mapping it, with nothing to decode).
+    fn raw_in_file(&self) -> Vec<bool> {
+        self.source
+            .tensors()
+            .iter()
+            .map(|t| t.file_offset.is_some())
+            .collect()
+    }
+
     /// What the reader could not carry over exactly, one line each.
     fn warnings(&self) -> Vec<String> {
         self.source.warnings().to_vec()
     }
 
     /// The bytes of tensor `name`: a view of the mapped file where they lie
-    /// raw in it (read-only), else a new buffer decoded with the GIL released.
-    fn tensor(&self, py: Python<'_>, name: &str) -> PyResult<RawTensor> {
+    /// raw in it (read-only), else (or with `copy`) a new writable buffer,
+    /// decoded or copied with the GIL released.
+    #[pyo3(signature = (name, copy = false))]
+    fn tensor(&self, py: Python<'_>, name: &str, copy: bool) -> PyResult<RawTensor> {
         let index = self.index(name)?;
         let info = self.source.tensors()[index].clone();
         if let (true, DType::Quant(q)) = (self.dequantize, info.dtype) {
@@ -95,7 +107,7 @@ impl Handle {
             return Err(errors::to_py(py, e));
         }
         let source = self.source.clone();
-        let read = py.detach(move || RawTensor::read(source, index, info));
+        let read = py.detach(move || RawTensor::read(source, index, info, copy));
         read.map_err(|e| errors::to_py(py, e))
     }
 }
@@ -147,10 +159,23 @@ pub struct RawTensor {
 }
 
 impl RawTensor {
-    fn read(source: Arc<dyn Source>, index: usize, info: TensorInfo) -> tensorcast::Result<RawTensor> {
+    fn read(
+        source: Arc<dyn Source>,
+        index: usize,
+        info: TensorInfo,
+        copy: bool,
+    ) -> tensorcast::Result<RawTensor> {
         let view_shape = view_shape(&info)?;
         let data = source.tensor_data(index)?;
         let (backing, addr, len, readonly) = match data {
+            TensorData::Borrowed(bytes) | TensorData::Located { bytes, .. } if copy => {
+                // A plain allocation: numpy's own copy asks for huge pages,
+                // whose compaction stalls a loaded machine for many times
+                // the copy's cost.
+                let ptr = Box::into_raw(Box::<[u8]>::from(bytes));
+                let (addr, len) = (ptr as *mut u8 as usize, ptr.len());
+                (Backing::Owned(OwnedBuffer { ptr }), addr, len, false)
+            }
             TensorData::Borrowed(bytes) | TensorData::Located { bytes, .. } => {
                 let (addr, len) = (bytes.as_ptr() as usize, bytes.len());
                 // The bytes borrow from `source` for as long as it lives;

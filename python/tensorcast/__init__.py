@@ -95,7 +95,7 @@ def _torch(raw, device: str):
     import torch
 
     array = _np.asarray(raw)
-    if raw.readonly:
+    if raw.readonly:  # views of the file are copied by get_tensor; a slice's part is ours
         array = array.copy()
     extended = _EXTENDED.get(raw.dtype)
     if extended is not None:
@@ -200,8 +200,10 @@ class safe_open:
 
     def get_tensor(self, name: str):
         """The tensor ``name`` as a numpy array or torch tensor."""
-        raw = self._open().tensor(name)
-        return _numpy(raw) if self._framework == "numpy" else _torch(raw, self._device)
+        if self._framework == "numpy":
+            return _numpy(self._open().tensor(name))
+        # torch tensors are writable: bytes viewing the file are copied natively.
+        return _torch(self._open().tensor(name, copy=True), self._device)
 
     def get_slice(self, name: str) -> TensorSlice:
         """The tensor ``name`` unread, for indexing."""
@@ -213,7 +215,17 @@ def load_file(filename, framework: str = "numpy", device: str = "cpu", **options
     """Every tensor of ``filename`` as ``{name: array}``, in file order
     (options as :class:`safe_open`'s)."""
     with safe_open(filename, framework=framework, device=device, **options) as f:
-        return {name: f.get_tensor(name) for name in f.keys()}
+        names = f.keys()
+        mapped_only = f._framework == "numpy" and all(f._open().raw_in_file())
+        if mapped_only or len(names) < 2 or (_os.cpu_count() or 1) < 2:
+            return {name: f.get_tensor(name) for name in names}
+        # Decoding and copying run with the GIL released: one thread per core
+        # reads tensors side by side (results keep the file's order). Views
+        # of the map cost nothing to make and take the loop above.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(names), _os.cpu_count() or 1)) as pool:
+            return dict(zip(names, pool.map(f.get_tensor, names)))
 
 
 # torch dtype names -> tensorcast names, for tensors numpy holds natively.
