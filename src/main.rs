@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use tensorcast::{DType, Options};
 
 mod progress;
+mod refs;
 use progress::Verbosity;
 
 /// Convert tensor containers: safetensors, GGUF, PyTorch checkpoints, NumPy, tpack.
@@ -106,6 +107,11 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Write a kerchunk reference set (JSON) that opens INPUT as a virtual
+    /// Zarr store (fsspec "reference://", zarr, xarray), pointing into its
+    /// bytes instead of copying them. Tensors that are not byte ranges are
+    /// listed on stderr (or written to a sidecar with --materialize).
+    Refs(Box<refs::RefsArgs>),
     /// List a file's tensors and metadata.
     Inspect {
         /// The file to read.
@@ -197,7 +203,7 @@ struct ConvertArgs {
 }
 
 /// Options for PyTorch checkpoints (.pt/.pth/.bin/.ckpt).
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct PytorchArgs {
     /// Record data classes outside torch's weights-only allowlist (NumPy
     /// scalars, argparse.Namespace, classes of your own or a library's
@@ -449,6 +455,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Diff { a, b, atol, rtol } => diff(&a, &b, atol, rtol, &cx),
         Command::Verify { file } => verify(&file, &cx),
         Command::Inspect { file, json, pytorch } => inspect(&file, json, pytorch, &cx),
+        Command::Refs(args) => refs::run(*args, &cx),
     }
 }
 

@@ -42,7 +42,7 @@ pub use metadata::{Metadata, Value, ValueKind};
 pub use pipeline::{check_size, convert, Plan, Sink};
 pub use quant::QuantType;
 pub use size::parse_size;
-pub use source::{Source, TensorData, CHUNK_BYTES};
+pub use source::{RawLocation, Source, TensorData, CHUNK_BYTES};
 pub use target::{FileTarget, MemoryStore, MemoryTarget, TargetWriter, WriteTarget};
 pub use tensor::{element_count, TensorInfo};
 pub use zipcheck::{check_zip_spans, ZipSpan};

@@ -153,6 +153,24 @@ pub trait Source: Send + Sync {
     fn find(&self, name: &str) -> Option<usize> {
         self.tensors().iter().position(|t| t.name == name)
     }
+
+    /// Where tensor `index`'s bytes lie in a file exactly as the tensor
+    /// holds them (raw, contiguous, little-endian), for references that
+    /// point into the file instead of copying it (kerchunk). Sources made of
+    /// several files (shards, split parts) name the file.
+    fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {
+        let offset = self.tensors().get(index)?.file_offset?;
+        Some(RawLocation { file: None, offset })
+    }
+}
+
+/// A tensor's raw bytes in a file: see [`Source::raw_location`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawLocation<'a> {
+    /// The file, by its plain name beside the input; `None` for the input itself.
+    pub file: Option<&'a str>,
+    /// Byte offset of the tensor's first byte in that file.
+    pub offset: u64,
 }
 
 impl<S: Source + ?Sized> Source for Box<S> {
@@ -173,6 +191,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
         (**self).tensor_data(index)
+    }
+    fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {
+        (**self).raw_location(index)
     }
 }
 

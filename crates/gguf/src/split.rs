@@ -6,12 +6,14 @@ use crate::{rules, FORMAT};
 use std::collections::HashSet;
 use std::path::Path;
 use tensorcast_core::{
-    Error, FormatError, Input, Limits, Metadata, Result, Source, TensorData, TensorInfo, Value,
+    Error, FormatError, Input, Limits, Metadata, RawLocation, Result, Source, TensorData, TensorInfo, Value,
 };
 
 /// Every part of a split model, in order.
 pub struct SplitGguf {
     parts: Vec<GgufFile>,
+    /// File names of parts 2.. beside the first (the first is the input).
+    part_names: Vec<String>,
     locations: Vec<(usize, usize)>,
     tensors: Vec<TensorInfo>,
     metadata: Metadata,
@@ -73,6 +75,7 @@ impl SplitGguf {
             return Err(bad(&path, format!("split.count {count} is implausible")));
         }
         let mut parts = vec![first];
+        let mut part_names = Vec::new();
         for k in 2..=count {
             let name = input
                 .file_name()
@@ -90,6 +93,7 @@ impl SplitGguf {
                 return Err(bad(&p, format!("split.no should be {}", k - 1)));
             }
             parts.push(part);
+            part_names.push(name);
         }
         let (mut locations, mut tensors, mut names) = (Vec::new(), Vec::new(), HashSet::new());
         for (pi, part) in parts.iter().enumerate() {
@@ -126,6 +130,7 @@ impl SplitGguf {
             .collect();
         Ok(SplitGguf {
             parts,
+            part_names,
             locations,
             tensors,
             metadata,
@@ -149,5 +154,14 @@ impl Source for SplitGguf {
             .get(index)
             .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
         self.parts[p].tensor_data(t)
+    }
+    fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {
+        let &(p, t) = self.locations.get(index)?;
+        let offset = self.parts[p].tensors()[t].file_offset?;
+        let file = match p {
+            0 => None,
+            _ => Some(self.part_names[p - 1].as_str()),
+        };
+        Some(RawLocation { file, offset })
     }
 }

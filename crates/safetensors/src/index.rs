@@ -7,7 +7,8 @@ use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::path::Path;
 use tensorcast_core::{
-    is_plain_name, Error, FormatError, Input, Limits, Metadata, Result, Source, TensorData, TensorInfo, Value,
+    is_plain_name, Error, FormatError, Input, Limits, Metadata, RawLocation, Result, Source, TensorData,
+    TensorInfo, Value,
 };
 
 /// File name suffix of a sharded checkpoint's index.
@@ -23,6 +24,8 @@ pub fn is_index_file(path: &Path) -> bool {
 /// Every shard of an index, checked against the index's `weight_map`.
 pub struct ShardedSafetensors {
     shards: Vec<SafetensorsFile>,
+    /// Each shard's file name as the index gives it (beside the index).
+    shard_names: Vec<String>,
     /// (shard, tensor within shard) for each tensor of `tensors`.
     locations: Vec<(usize, usize)>,
     tensors: Vec<TensorInfo>,
@@ -94,6 +97,7 @@ impl ShardedSafetensors {
         files.dedup();
 
         let mut shards = Vec::with_capacity(files.len());
+        let shard_names: Vec<String> = files.iter().map(|f| f.to_string()).collect();
         let mut locations = Vec::new();
         let mut tensors = Vec::new();
         let mut metadata = Metadata::new();
@@ -144,6 +148,7 @@ impl ShardedSafetensors {
         }
         Ok(ShardedSafetensors {
             shards,
+            shard_names,
             locations,
             tensors,
             metadata,
@@ -170,5 +175,14 @@ impl Source for ShardedSafetensors {
             .get(index)
             .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
         self.shards[shard].tensor_data(i)
+    }
+
+    fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {
+        let &(shard, i) = self.locations.get(index)?;
+        let offset = self.shards[shard].tensors()[i].file_offset?;
+        Some(RawLocation {
+            file: Some(&self.shard_names[shard]),
+            offset,
+        })
     }
 }

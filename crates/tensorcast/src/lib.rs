@@ -18,6 +18,7 @@ mod convert;
 mod diff;
 mod inspect;
 mod progress;
+mod refs;
 mod registry;
 mod select;
 
@@ -26,13 +27,14 @@ pub use convert::{adapt, convert_file, convert_input, occupied, write_source, Co
 pub use diff::{diff, Difference, Tolerance};
 pub use inspect::{inspect_json, inspect_table};
 pub use progress::{Progress, ProgressHook, ProgressSink};
+pub use refs::{references, references_file, Refs, RefsOptions, DEFAULT_CHUNK_BYTES};
 pub use registry::{detect, Registry};
 pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
     cast, convert, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError, FormatOptions,
-    Input, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan, QuantType, ReadAt,
-    Result, Sink, Source, Stage, Subject, TensorBuf, TensorData, TensorInfo, Value, ValueKind, WriteTarget,
-    CRASH_AT_VAR,
+    Input, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan, QuantType, RawLocation,
+    ReadAt, Result, Sink, Source, Stage, Subject, TensorBuf, TensorData, TensorInfo, Value, ValueKind,
+    WriteTarget, CRASH_AT_VAR,
 };
 
 /// Options for opening inputs: the limits and each format's reading options.

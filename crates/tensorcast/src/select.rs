@@ -191,6 +191,10 @@ impl<S: Source> Source for Select<S> {
             .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
         self.inner.tensor_data(i)
     }
+
+    fn raw_location(&self, index: usize) -> Option<tensorcast_core::RawLocation<'_>> {
+        self.inner.raw_location(*self.keep.get(index)?)
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,12 @@ impl<S: Source> Source for Dequantize<S> {
         self.inner.warnings()
     }
 
+    fn raw_location(&self, index: usize) -> Option<tensorcast_core::RawLocation<'_>> {
+        // Blocks turned into F32 are computed; everything else is the inner's.
+        self.tensors.get(index)?.file_offset?;
+        self.inner.raw_location(index)
+    }
+
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
         let data = self.inner.tensor_data(index)?;
         let DType::Quant(q) = self.inner.tensors()[index].dtype else {
