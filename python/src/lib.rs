@@ -84,6 +84,46 @@ fn inspect_json(
         .map_err(|e| errors::to_py(py, e))
 }
 
+/// Writes the kerchunk reference set of `src` into `dst` (see
+/// `tensorcast refs`); returns the counts and the tensors left out.
+#[pyfunction]
+#[pyo3(signature = (src, dst, url = None, dims = None, inline = None, inline_below = None, chunk_bytes = None, materialize = None, force = false, options = None))]
+#[allow(clippy::too_many_arguments)]
+fn refs<'py>(
+    py: Python<'py>,
+    src: PathBuf,
+    dst: PathBuf,
+    url: Option<String>,
+    dims: Option<std::collections::HashMap<String, Vec<String>>>,
+    inline: Option<Vec<String>>,
+    inline_below: Option<u64>,
+    chunk_bytes: Option<u64>,
+    materialize: Option<PathBuf>,
+    force: bool,
+    options: Option<&Bound<'py, pyo3::types::PyDict>>,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let read = options::read_options(options)?;
+    let mut opts = tensorcast::RefsOptions::new(url.unwrap_or_else(|| src.display().to_string()));
+    opts.dims = dims.unwrap_or_default();
+    opts.inline = inline.unwrap_or_default();
+    opts.inline_below = inline_below;
+    opts.chunk_bytes = chunk_bytes.unwrap_or(tensorcast::DEFAULT_CHUNK_BYTES).max(1);
+    if let (Some(dir), Some(name)) = (materialize, src.file_name()) {
+        let path = dir.join(format!("{}.materialized", name.to_string_lossy()));
+        opts.materialize = Some((path.clone(), path.display().to_string()));
+    }
+    let refs = py
+        .detach(|| tensorcast::references_file(&src, &dst, &read, &opts, force))
+        .map_err(|e| errors::to_py(py, e))?;
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("variables", refs.variables)?;
+    d.set_item("chunks", refs.chunks)?;
+    d.set_item("inlined", refs.inlined)?;
+    d.set_item("materialized", refs.materialized)?;
+    d.set_item("not_virtualizable", refs.not_virtualizable)?;
+    Ok(d)
+}
+
 /// Checks the whole file: an empty list when sound, else one line per
 /// damaged part.
 #[pyfunction]
@@ -105,5 +145,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(save, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_json, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(refs, m)?)?;
     Ok(())
 }

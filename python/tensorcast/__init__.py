@@ -35,6 +35,7 @@ __all__ = [
     "convert",
     "inspect",
     "load_file",
+    "refs",
     "safe_open",
     "save_file",
     "verify",
@@ -328,3 +329,39 @@ def verify(filename) -> list:
     rule and tensor for other formats): ``[]`` when sound, else one line per
     damaged part."""
     return _native.verify(_os.fspath(filename))
+
+
+def refs(
+    src,
+    dst,
+    *,
+    url=None,
+    dims=None,
+    inline=None,
+    inline_below=None,
+    chunk_bytes=None,
+    materialize=None,
+    force=False,
+    **options,
+) -> dict:
+    """Writes a kerchunk reference set for ``src`` into ``dst`` (as
+    ``tensorcast refs`` does): a virtual Zarr store whose chunks are byte
+    ranges of ``src``, for ``xarray.open_dataset("reference://",
+    engine="zarr", backend_kwargs={"consolidated": False, "storage_options":
+    {"fo": dst}})``. ``dims``: ``{name: [dim, ...]}``; ``inline``: names to
+    embed; ``inline_below``/``chunk_bytes``: sizes in bytes; ``materialize``:
+    a folder for a sidecar holding the tensors that are not byte ranges.
+    Returns ``{"variables", "chunks", "inlined", "materialized",
+    "not_virtualizable": [(name, reason), ...]}``."""
+    return _native.refs(
+        _os.fspath(src),
+        _os.fspath(dst),
+        url,
+        dims,
+        list(inline) if inline is not None else None,
+        inline_below,
+        chunk_bytes,
+        _os.fspath(materialize) if materialize is not None else None,
+        force,
+        options,
+    )

@@ -119,4 +119,19 @@ def inspect(filename: _Path, **options: Any) -> Dict[str, Any]:
 def verify(filename: _Path) -> List[str]:
     """``[]`` when the file is sound, else one line per damaged part."""
 
+def refs(
+    src: _Path,
+    dst: _Path,
+    *,
+    url: Optional[str] = None,
+    dims: Optional[Dict[str, List[str]]] = None,
+    inline: Optional[Sequence[str]] = None,
+    inline_below: Optional[int] = None,
+    chunk_bytes: Optional[int] = None,
+    materialize: Optional[_Path] = None,
+    force: bool = False,
+    **options: Any,
+) -> Dict[str, Any]:
+    """Writes a kerchunk reference set that opens ``src`` as a virtual Zarr store."""
+
 __all__: List[str]

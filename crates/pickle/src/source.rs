@@ -95,7 +95,14 @@ impl PytorchFile {
             let mut info = TensorInfo::new(&name, t.dtype, t.size.clone()).ok_or_else(|| {
                 err(rules::SHAPE_OVERFLOW, format!("shape {:?} overflows", t.size)).tensor(&name)
             })?;
-            info.file_offset = plan.layout.contiguous_offset().map(|o| plan.record.offset + o);
+            // Raw in the file only when stored (not deflated) and handed out
+            // as stored (no byte swap, conjugation or negation).
+            let raw = plan.record.deflated.is_none() && !plan.layout.transforms();
+            info.file_offset = plan
+                .layout
+                .contiguous_offset()
+                .filter(|_| raw)
+                .map(|o| plan.record.offset + o);
             tensors.push(info);
             plans.push(plan);
         }

@@ -473,3 +473,37 @@ impl Sidecar {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_hold_whole_rows_and_divide_the_first_axis() {
+        assert_eq!(rows_per_chunk(64, 8), 8);
+        assert_eq!(rows_per_chunk(21, 10), 7);
+        assert_eq!(rows_per_chunk(13, 5), 1); // a prime: one row per chunk
+        assert_eq!(rows_per_chunk(262_144, 100_000), 65_536);
+        assert_eq!(rows_per_chunk(151_936, 40_000), 37_984);
+        assert_eq!(rows_per_chunk(7, 100), 7);
+        assert_eq!(rows_per_chunk(0, 4), 1);
+    }
+
+    #[test]
+    fn files_beside_keep_the_inputs_spelling() {
+        assert_eq!(
+            beside("s3://b/m/index.json", "a.safetensors"),
+            "s3://b/m/a.safetensors"
+        );
+        assert_eq!(beside("index.json", "a.safetensors"), "a.safetensors");
+        assert_eq!(beside("/abs/x.gguf", "x-2.gguf"), "/abs/x-2.gguf");
+    }
+
+    #[test]
+    fn zarr_keys_refuse_nesting_and_reserved_names() {
+        assert!(zarr_name_ok("model.layers.0.weight"));
+        for bad in ["", "a/b", ".zarray", "__metadata__"] {
+            assert!(!zarr_name_ok(bad), "{bad}");
+        }
+    }
+}

@@ -11,7 +11,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use tensorcast_core::{
-    Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorBuf, TensorData, TensorInfo,
+    Bytes, Error, FormatError, Limits, Metadata, RawLocation, Result, Source, TensorBuf, TensorData,
+    TensorInfo,
 };
 
 /// An open tpack file.
@@ -273,16 +274,21 @@ impl Source for TpackFile {
         ))
     }
 
+    /// Raw chunks stored back to back are one range of the file (their
+    /// crc32c is then the reader's to check: `verify` does).
+    fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {
+        let chunks = &self.manifest.tensors.get(index)?.chunks;
+        contiguous_raw(chunks).then(|| RawLocation {
+            file: None,
+            offset: chunks.first().map_or(0, |c| c.offset),
+        })
+    }
+
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
         let entry = self.entry(index)?;
         let name = entry.info.name.clone();
         let path = self.path.clone();
-        let contiguous_raw = entry.chunks.iter().all(|c| c.codec == Codec::Raw)
-            && entry
-                .chunks
-                .windows(2)
-                .all(|w| w[0].offset + w[0].stored_len == w[1].offset);
-        if contiguous_raw {
+        if contiguous_raw(&entry.chunks) {
             for c in &entry.chunks {
                 self.chunk_bytes(c)
                     .map_err(|e| Error::from(e.tensor(&name).in_file(&path)))?;
@@ -303,6 +309,15 @@ impl Source for TpackFile {
             path,
         })))
     }
+}
+
+/// Whether a tensor's chunks are stored raw, one after another: its bytes
+/// are then one range of the file.
+fn contiguous_raw(chunks: &[Chunk]) -> bool {
+    chunks.iter().all(|c| c.codec == Codec::Raw)
+        && chunks
+            .windows(2)
+            .all(|w| w[0].offset + w[0].stored_len == w[1].offset)
 }
 
 /// A chunk's stored bytes, after checking its crc32c (T11).
