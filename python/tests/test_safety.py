@@ -154,3 +154,12 @@ def test_slices_equal_the_full_tensor_sliced():
             s = f.get_slice(name)
             assert s.get_shape() == list(full.shape)
             assert np.array_equal(s[1:3], full[1:3]) and np.array_equal(s[:, ::7], full[:, ::7])
+
+
+def test_bf16_without_ml_dtypes_names_the_way_out(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "ml_dtypes", None)  # import fails
+    with tensorcast.safe_open(FIXTURES / "safetensors/valid/all_dtypes.safetensors") as f:
+        with pytest.raises(tensorcast.TensorcastError, match="install ml_dtypes.*framework='pt'") as e:
+            f.get_tensor("bf16")
+        assert e.value.kind == "usage"
+        assert f.get_tensor("f32").dtype == np.float32

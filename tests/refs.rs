@@ -1,0 +1,75 @@
+//! `tensorcast refs` from the command line: the not-virtualizable list on
+//! stderr, chunk ranges that lie inside the file and tile each tensor
+//! exactly, and the output rules of every command. (The references are
+//! opened by fsspec/zarr/xarray in python/tests/test_refs.py.)
+
+mod common;
+
+use common::{fixture, tensorcast};
+use serde_json::Value as Json;
+
+fn refs(args: &[&str], out: &std::path::Path) -> (i32, String, Json) {
+    let o = tensorcast()
+        .arg("refs")
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let json = std::fs::read(out)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Json::Null);
+    (o.status.code().unwrap_or(-1), stderr, json)
+}
+
+#[test]
+fn blocks_are_listed_by_name_and_plain_tensors_tile_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let src = fixture("gguf/align64.gguf");
+    let (code, stderr, json) = refs(&[src.to_str().unwrap(), "--chunk-bytes", "64"], &out);
+    assert_eq!(code, 0, "{stderr}");
+    let listed: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("not virtualizable: "))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(listed, ["q"]);
+    let refs = json["refs"].as_object().unwrap();
+    let source = tensorcast::open(&src, &Default::default()).unwrap();
+    let file_len = std::fs::metadata(&src).unwrap().len();
+    for (i, t) in source.tensors().iter().enumerate() {
+        if t.name == "q" {
+            assert!(!refs.contains_key(&format!("{}/.zarray", t.name)));
+            continue;
+        }
+        let mut ranges: Vec<(u64, u64)> = refs
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{}/", t.name)) && !k.contains("/."))
+            .map(|(_, v)| (v[1].as_u64().unwrap(), v[2].as_u64().unwrap()))
+            .collect();
+        ranges.sort();
+        let start = source.raw_location(i).unwrap().offset;
+        assert_eq!(ranges.first().unwrap().0, start, "{}", t.name);
+        assert!(ranges.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0), "{}", t.name);
+        assert_eq!(ranges.iter().map(|r| r.1).sum::<u64>(), t.nbytes, "{}", t.name);
+        assert!(ranges.last().map(|r| r.0 + r.1).unwrap() <= file_len);
+    }
+}
+
+#[test]
+fn an_existing_output_is_refused_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    std::fs::write(&out, "keep").unwrap();
+    let src = fixture("numpy/f32.npy");
+    let (code, stderr, _) = refs(&[src.to_str().unwrap()], &out);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep");
+    let (code, _, json) = refs(&[src.to_str().unwrap(), "--force"], &out);
+    assert_eq!(code, 0);
+    assert_eq!(json["version"], 1);
+}
