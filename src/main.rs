@@ -570,14 +570,17 @@ fn verify(file: &std::path::Path, cx: &Session) -> anyhow::Result<()> {
 fn inspect(file: &std::path::Path, json: bool, pytorch: PytorchArgs, cx: &Session) -> anyhow::Result<()> {
     let source = tensorcast::open(file, &pytorch.options(&cx.limits))?;
     cx.warn(source.warnings());
-    let text = if json {
-        serde_json::to_string_pretty(&tensorcast::inspect_json(&*source))? + "\n"
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // Written as it is produced: a huge metadata array is never one string.
+    let written = if json {
+        serde_json::to_writer_pretty(&mut stdout, &tensorcast::inspect_json(&*source))
+            .map_err(std::io::Error::from)
+            .and_then(|()| stdout.write_all(b"\n"))
     } else {
-        tensorcast::inspect_table(&*source)
+        stdout.write_all(tensorcast::inspect_table(&*source).as_bytes())
     };
-    let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth reporting.
-    match stdout.write_all(text.as_bytes()) {
+    match written.and_then(|()| stdout.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("writing to stdout"),
     }

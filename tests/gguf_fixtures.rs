@@ -118,7 +118,7 @@ fn type_names(v: &Value) -> Vec<&'static str> {
         }
     }
     match v {
-        Value::Array(_, items) => vec!["ARRAY", items.first().map(name).unwrap_or("?")],
+        Value::Array(a) => vec!["ARRAY", a.get(0).as_ref().map(name).unwrap_or("?")],
         other => vec![name(other)],
     }
 }

@@ -80,8 +80,12 @@ fn inspect_json(
     options: Option<&Bound<'_, pyo3::types::PyDict>>,
 ) -> PyResult<String> {
     let read = options::read_options(options)?;
-    py.detach(|| tensorcast::open(&path, &read).map(|s| tensorcast::inspect_json(&*s).to_string()))
-        .map_err(|e| errors::to_py(py, e))
+    py.detach(|| {
+        let source = tensorcast::open(&path, &read)?;
+        serde_json::to_string(&tensorcast::inspect_json(&*source))
+            .map_err(|e| tensorcast::Error::unsupported(e.to_string()))
+    })
+    .map_err(|e| errors::to_py(py, e))
 }
 
 /// Writes the kerchunk reference set of `src` into `dst` (see

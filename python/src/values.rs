@@ -3,7 +3,7 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use tensorcast::{Metadata, Value};
+use tensorcast::{Array, Metadata, Value};
 
 /// `metadata` as a dict, keys in file order.
 pub fn metadata_to_py<'py>(py: Python<'py>, metadata: &Metadata) -> PyResult<Bound<'py, PyDict>> {
@@ -30,14 +30,33 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::F32(x) => PyFloat::new(py, f64::from(*x)).into_any(),
         Value::F64(x) => PyFloat::new(py, *x).into_any(),
         Value::Str(s) => PyString::new(py, s).into_any(),
-        Value::Array(_, items) => {
+        Value::Array(a) => array_to_py(py, a)?,
+        Value::Map(m) => metadata_to_py(py, m)?.into_any(),
+    })
+}
+
+/// A list of the array's elements, built from the packed buffer directly.
+fn array_to_py<'py>(py: Python<'py>, a: &Array) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match a {
+        Array::Bool(v) => PyList::new(py, v)?.into_any(),
+        Array::U8(v) => PyList::new(py, v)?.into_any(),
+        Array::I8(v) => PyList::new(py, v)?.into_any(),
+        Array::U16(v) => PyList::new(py, v)?.into_any(),
+        Array::I16(v) => PyList::new(py, v)?.into_any(),
+        Array::U32(v) => PyList::new(py, v)?.into_any(),
+        Array::I32(v) => PyList::new(py, v)?.into_any(),
+        Array::U64(v) => PyList::new(py, v)?.into_any(),
+        Array::I64(v) => PyList::new(py, v)?.into_any(),
+        Array::F32(v) => PyList::new(py, v.iter().map(|&x| f64::from(x)))?.into_any(),
+        Array::F64(v) => PyList::new(py, v)?.into_any(),
+        Array::Str(v) => PyList::new(py, v.iter())?.into_any(),
+        Array::Values(_, items) => {
             let list = PyList::empty(py);
             for item in items {
                 list.append(to_py(py, item)?)?;
             }
             list.into_any()
         }
-        Value::Map(m) => metadata_to_py(py, m)?.into_any(),
     })
 }
 

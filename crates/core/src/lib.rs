@@ -9,6 +9,7 @@
 //! to, and the [`Format`] trait each format crate implements once.
 #![deny(missing_docs)]
 
+mod array;
 mod atomic;
 mod buffer;
 mod bytes;
@@ -20,6 +21,7 @@ mod format;
 mod input;
 mod limits;
 mod metadata;
+mod metadata_json;
 mod pipeline;
 mod quant;
 mod size;
@@ -29,6 +31,7 @@ mod target;
 mod tensor;
 mod zipcheck;
 
+pub use array::{Array, Strings};
 pub use atomic::{file_identity, AtomicFile};
 pub use buffer::TensorBuf;
 pub use bytes::{open_regular, Bytes, Origin, ReadAt, SourceId};

@@ -4,6 +4,7 @@
 //! checkpoints carry arbitrary nested values; both pass through here without
 //! losing their types, where the target format can hold them.
 
+use crate::Array;
 use serde_json::{Map as JsonMap, Number, Value as Json};
 
 /// One metadata value, with its exact type.
@@ -35,9 +36,9 @@ pub enum Value {
     F64(f64),
     /// UTF-8 string.
     Str(String),
-    /// An array whose elements are all of `kind` (GGUF arrays are typed, so
-    /// even an empty one keeps its element type).
-    Array(ValueKind, Vec<Value>),
+    /// An array, packed when its elements are of one scalar kind or strings
+    /// (GGUF arrays are typed, so even an empty one keeps its element type).
+    Array(Array),
     /// A nested ordered map.
     Map(Metadata),
 }
@@ -112,7 +113,7 @@ impl Value {
             Value::F32(v) => float(f64::from(*v)),
             Value::F64(v) => float(*v),
             Value::Str(s) => Json::String(s.clone()),
-            Value::Array(_, items) => Json::Array(items.iter().map(Value::to_json).collect()),
+            Value::Array(a) => Json::Array(a.iter().map(|v| v.to_json()).collect()),
             Value::Map(m) => m.to_json(),
         }
     }
@@ -122,7 +123,9 @@ impl Value {
     pub fn to_metadata_string(&self) -> String {
         match self {
             Value::Str(s) => s.clone(),
-            other => other.to_json().to_string(),
+            // Written straight from the value (no JSON tree); writing into
+            // a String cannot fail.
+            other => serde_json::to_string(other).unwrap_or_default(),
         }
     }
 
@@ -148,7 +151,7 @@ impl Value {
     }
 
     /// An array value whose element kind is inferred: the common kind of the
-    /// items, or [`ValueKind::Mixed`].
+    /// items, or [`ValueKind::Mixed`]; packed when that kind is a scalar.
     pub fn array(items: Vec<Value>) -> Value {
         let kind = match items.first() {
             None => ValueKind::Mixed,
@@ -161,7 +164,7 @@ impl Value {
                 }
             }
         };
-        Value::Array(kind, items)
+        Value::Array(Array::from_values(kind, items))
     }
 }
 

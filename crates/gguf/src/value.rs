@@ -2,7 +2,7 @@
 //! value types, read into (and written from) the IR's typed [`Value`].
 
 use crate::{rules, FORMAT};
-use tensorcast_core::{FormatError, Value, ValueKind};
+use tensorcast_core::{Array, FormatError, Strings, Value, ValueKind};
 
 /// Deepest array nesting accepted (ggml accepts none; gguf-py writes none).
 pub(crate) const MAX_DEPTH: usize = 8;
@@ -91,11 +91,69 @@ impl<'a> Cursor<'a> {
     }
 
     pub(crate) fn string(&mut self) -> Result<String, FormatError> {
+        self.str().map(str::to_string)
+    }
+
+    /// A string, borrowed from the header.
+    fn str(&mut self) -> Result<&'a str, FormatError> {
         let at = self.pos as u64;
         let n = self.len()?;
         let bytes = self.take(n)?;
-        String::from_utf8(bytes.to_vec())
+        std::str::from_utf8(bytes)
             .map_err(|e| err(rules::STRING_NOT_UTF8, format!("string is not UTF-8: {e}")).at(at))
+    }
+
+    /// `count` elements of GGUF type `elem`, packed into one typed buffer.
+    fn array(&mut self, elem: u32, count: usize, depth: usize) -> Result<Array, FormatError> {
+        macro_rules! each {
+            ($read:ident) => {
+                (0..count)
+                    .map(|_| self.$read())
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+        }
+        Ok(match elem {
+            0 => Array::U8(self.take(count as u64)?.to_vec()),
+            1 => Array::I8(each!(i8)),
+            2 => Array::U16(each!(u16)),
+            3 => Array::I16(each!(i16)),
+            4 => Array::U32(each!(u32)),
+            5 => Array::I32(each!(i32)),
+            6 => Array::F32(each!(f32)),
+            7 => {
+                let mut out = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let at = self.pos as u64;
+                    out.push(match self.u8()? {
+                        0 => false,
+                        1 => true,
+                        b => {
+                            return Err(
+                                err(rules::BAD_BOOL, format!("BOOL value byte is {b}, not 0 or 1")).at(at),
+                            )
+                        }
+                    });
+                }
+                Array::Bool(out)
+            }
+            8 => {
+                let mut out = Strings::with_capacity(count, 0);
+                for _ in 0..count {
+                    out.push(self.str()?);
+                }
+                Array::Str(out)
+            }
+            10 => Array::U64(each!(u64)),
+            11 => Array::I64(each!(i64)),
+            12 => Array::F64(each!(f64)),
+            _ => {
+                let mut items = Vec::with_capacity(count);
+                for _ in 0..count {
+                    items.push(self.value(elem, depth + 1)?);
+                }
+                Array::Values(kind_of(elem).unwrap_or(ValueKind::Mixed), items)
+            }
+        })
     }
 
     /// Smallest encoding of a value of `ty`, to bound counts before allocating.
@@ -156,11 +214,8 @@ impl<'a> Cursor<'a> {
                     )
                     .at(at));
                 }
-                let mut items = Vec::with_capacity(count as usize);
-                for _ in 0..count {
-                    items.push(self.value(elem, depth + 1)?);
-                }
-                Value::Array(kind, items)
+                let _ = kind;
+                Value::Array(self.array(elem, count as usize, depth)?)
             }
             10 => Value::U64(self.u64()?),
             11 => Value::I64(self.i64()?),
@@ -226,13 +281,38 @@ pub(crate) fn encode(value: &Value, out: &mut Vec<u8>) {
         Value::U64(v) => out.extend_from_slice(&v.to_le_bytes()),
         Value::I64(v) => out.extend_from_slice(&v.to_le_bytes()),
         Value::F64(v) => out.extend_from_slice(&v.to_le_bytes()),
-        Value::Array(kind, items) => {
-            out.extend_from_slice(&type_of(*kind).unwrap_or(8).to_le_bytes());
-            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
-            items.iter().for_each(|v| encode(v, out));
+        Value::Array(a) => {
+            out.extend_from_slice(&type_of(a.kind()).unwrap_or(8).to_le_bytes());
+            out.extend_from_slice(&(a.len() as u64).to_le_bytes());
+            encode_items(a, out);
         }
         // Callers turn these into strings first (see `writable`).
         Value::Null | Value::Map(_) => encode_str(&value.to_metadata_string(), out),
+    }
+}
+
+/// An array's elements, back to back.
+fn encode_items(a: &Array, out: &mut Vec<u8>) {
+    macro_rules! le {
+        ($v:expr) => {
+            $v.iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()))
+        };
+    }
+    match a {
+        Array::U8(v) => out.extend_from_slice(v),
+        Array::I8(v) => le!(v),
+        Array::Bool(v) => out.extend(v.iter().map(|&b| u8::from(b))),
+        Array::U16(v) => le!(v),
+        Array::I16(v) => le!(v),
+        Array::U32(v) => le!(v),
+        Array::I32(v) => le!(v),
+        Array::U64(v) => le!(v),
+        Array::I64(v) => le!(v),
+        Array::F32(v) => le!(v),
+        Array::F64(v) => le!(v),
+        Array::Str(s) => s.iter().for_each(|x| encode_str(x, out)),
+        Array::Values(_, items) => items.iter().for_each(|v| encode(v, out)),
     }
 }
 
@@ -246,7 +326,7 @@ pub(crate) fn encode_str(s: &str, out: &mut Vec<u8>) {
 pub(crate) fn writable(value: &Value) -> Value {
     match value {
         Value::Null | Value::Map(_) => Value::Str(value.to_metadata_string()),
-        Value::Array(kind, _) if type_of(*kind).is_none() => Value::Str(value.to_metadata_string()),
+        Value::Array(a) if type_of(a.kind()).is_none() => Value::Str(value.to_metadata_string()),
         other => other.clone(),
     }
 }

@@ -8,7 +8,7 @@
 use crate::pre_hashes::{CHECK_TEXT, PRE_HASHES};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
-use tensorcast_core::{Error, Metadata, Result, Value, ValueKind};
+use tensorcast_core::{Array, Error, Metadata, Result, Value};
 
 /// The vocabulary, ready to write.
 pub struct BpeVocab {
@@ -299,16 +299,13 @@ impl BpeVocab {
         m.insert("tokenizer.ggml.pre", Value::Str(self.pre));
         m.insert(
             "tokenizer.ggml.tokens",
-            Value::Array(ValueKind::Str, self.tokens.into_iter().map(Value::Str).collect()),
+            Value::Array(Array::Str(self.tokens.iter().collect())),
         );
-        m.insert(
-            "tokenizer.ggml.token_type",
-            Value::Array(ValueKind::I32, self.types.into_iter().map(Value::I32).collect()),
-        );
+        m.insert("tokenizer.ggml.token_type", Value::Array(Array::I32(self.types)));
         if !self.merges.is_empty() {
             m.insert(
                 "tokenizer.ggml.merges",
-                Value::Array(ValueKind::Str, self.merges.into_iter().map(Value::Str).collect()),
+                Value::Array(Array::Str(self.merges.iter().collect())),
             );
         }
         for (kind, id) in self.special {

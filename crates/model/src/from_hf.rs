@@ -9,7 +9,7 @@ use crate::sentencepiece;
 use serde_json::Value as Json;
 use tensorcast_core::cast::CastSource;
 use tensorcast_core::{
-    DType, Error, Input, Metadata, Options, Result, Source, TensorData, TensorInfo, Value, ValueKind,
+    Array, DType, Error, Input, Metadata, Options, Result, Source, TensorData, TensorInfo, Value,
 };
 use tensorcast_safetensors::{SafetensorsFile, ShardedSafetensors};
 
@@ -596,16 +596,10 @@ impl Vocab {
         m.insert("tokenizer.ggml.pre", Value::Str("default".into()));
         m.insert(
             "tokenizer.ggml.tokens",
-            Value::Array(ValueKind::Str, self.tokens.into_iter().map(Value::Str).collect()),
+            Value::Array(Array::Str(self.tokens.iter().collect())),
         );
-        m.insert(
-            "tokenizer.ggml.scores",
-            Value::Array(ValueKind::F32, self.scores.into_iter().map(Value::F32).collect()),
-        );
-        m.insert(
-            "tokenizer.ggml.token_type",
-            Value::Array(ValueKind::I32, self.types.into_iter().map(Value::I32).collect()),
-        );
+        m.insert("tokenizer.ggml.scores", Value::Array(Array::F32(self.scores)));
+        m.insert("tokenizer.ggml.token_type", Value::Array(Array::I32(self.types)));
         for (name, id) in self.special {
             m.insert(format!("tokenizer.ggml.{name}_token_id"), u32v(id));
         }

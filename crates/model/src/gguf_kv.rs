@@ -1,7 +1,7 @@
 //! Reading GGUF key/values as a model needs them: integers of any width
 //! (writers differ), floats, strings and string arrays.
 
-use tensorcast_core::{Metadata, Value};
+use tensorcast_core::{Array, Metadata, Value};
 
 /// An integer value of any GGUF width.
 pub fn int(metadata: &Metadata, key: &str) -> Option<i64> {
@@ -44,20 +44,14 @@ pub fn boolean(metadata: &Metadata, key: &str) -> Option<bool> {
 }
 
 /// An array's elements.
-pub fn array<'a>(metadata: &'a Metadata, key: &str) -> Option<&'a [Value]> {
+pub fn array<'a>(metadata: &'a Metadata, key: &str) -> Option<&'a Array> {
     match metadata.get(key)? {
-        Value::Array(_, items) => Some(items),
+        Value::Array(a) => Some(a),
         _ => None,
     }
 }
 
-/// A string array, `None` if any element is not a string.
+/// A string array, `None` if it is not one.
 pub fn strings<'a>(metadata: &'a Metadata, key: &str) -> Option<Vec<&'a str>> {
-    array(metadata, key)?
-        .iter()
-        .map(|v| match v {
-            Value::Str(s) => Some(s.as_str()),
-            _ => None,
-        })
-        .collect()
+    Some(array(metadata, key)?.strings()?.iter().collect())
 }

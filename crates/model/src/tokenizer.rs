@@ -43,7 +43,7 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
     let tokens = strings(metadata, "tokenizer.ggml.tokens")
         .ok_or_else(|| Error::unsupported("tokenizer.ggml.tokens is missing or not a string array"))?;
     let types: Vec<i64> = array(metadata, "tokenizer.ggml.token_type")
-        .map(|a| a.iter().map(value_int).collect())
+        .map(|a| a.iter().map(|v| value_int(&v)).collect())
         .unwrap_or_default();
     let style = string(metadata, "general.architecture")
         .and_then(arch::by_gguf_name)
@@ -302,7 +302,7 @@ fn added_token(id: usize, content: &str, special: bool) -> Json {
 /// scores do not follow its merges), BOS by template.
 fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style: VocabStyle) -> Result<Json> {
     let scores: Vec<f64> = array(metadata, "tokenizer.ggml.scores")
-        .map(|a| a.iter().map(value_float).collect())
+        .map(|a| a.iter().map(|v| value_float(&v)).collect())
         .ok_or_else(|| Error::unsupported("a SentencePiece vocabulary needs tokenizer.ggml.scores"))?;
     if scores.len() != tokens.len() {
         return Err(Error::unsupported(format!(

@@ -11,7 +11,7 @@ use crate::allowlist::{classify, Global, RebuildVersion};
 use crate::dtypes::{StorageClass, TorchDtype};
 use crate::rules;
 use crate::vm::{Node, NodeId, Pickle};
-use tensorcast_core::{DType, FormatError, Value, ValueKind};
+use tensorcast_core::{Array, DType, FormatError, Value};
 
 /// Default deepest container nesting walked (state dicts nest a handful of levels).
 pub const MAX_DEPTH: usize = 200;
@@ -496,10 +496,7 @@ impl<'p> Walk<'p> {
             parts.first().copied().unwrap_or(0.0),
             parts.get(1).copied().unwrap_or(0.0),
         );
-        Some(Item::Scalar(Value::Array(
-            ValueKind::F64,
-            vec![Value::F64(re), Value::F64(im)],
-        )))
+        Some(Item::Scalar(Value::Array(Array::F64(vec![re, im]))))
     }
 
     fn int(&self, id: NodeId, what: &str) -> Result<i64, FormatError> {
@@ -816,7 +813,7 @@ fn half_to_f32(bits: u16) -> f32 {
 
 /// Bytes as metadata: a list of byte values (JSON has no bytes type).
 fn bytes_value(b: &[u8]) -> Value {
-    Value::Array(ValueKind::U8, b.iter().map(|&x| Value::U8(x)).collect())
+    Value::Array(Array::U8(b.to_vec()))
 }
 
 fn latin1(s: &str) -> Option<Vec<u8>> {

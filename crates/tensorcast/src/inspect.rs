@@ -1,29 +1,60 @@
 //! What `inspect` prints: a table for people, JSON for scripts.
 
-use serde_json::{json, Value as Json};
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
 use tensorcast_core::Source;
 
 /// `{"format", "metadata", "tensors": [{"name", "dtype", "shape", "nbytes"}]}`,
-/// tensors in file order, metadata values as JSON values.
-pub fn inspect_json(source: &dyn Source) -> Json {
-    let tensors: Vec<Json> = source
-        .tensors()
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let mut j =
-                json!({"name": t.name, "dtype": t.dtype.name(), "shape": t.shape, "nbytes": t.nbytes});
-            if let Some(note) = source.storage_note(i) {
-                j["storage"] = json!(note);
-            }
-            j
-        })
-        .collect();
-    json!({
-        "format": source.format(),
-        "metadata": source.metadata().to_json(),
-        "tensors": tensors,
-    })
+/// tensors in file order, metadata values as JSON values: serialize it
+/// (`serde_json::to_writer`), and the text is written straight from the
+/// source, with no JSON tree of a vocabulary in between.
+pub fn inspect_json(source: &dyn Source) -> Inspection<'_> {
+    Inspection(source)
+}
+
+/// What [`inspect_json`] returns: serializable, borrowed from the source.
+pub struct Inspection<'a>(&'a dyn Source);
+
+/// One tensor's entry.
+struct Entry<'a>(&'a dyn Source, usize);
+
+/// Every tensor's entry.
+struct Entries<'a>(&'a dyn Source);
+
+impl Serialize for Inspection<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("format", self.0.format())?;
+        m.serialize_entry("metadata", self.0.metadata())?;
+        m.serialize_entry("tensors", &Entries(self.0))?;
+        m.end()
+    }
+}
+
+impl Serialize for Entries<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.tensors().len()))?;
+        for i in 0..self.0.tensors().len() {
+            seq.serialize_element(&Entry(self.0, i))?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for Entry<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = &self.0.tensors()[self.1];
+        let note = self.0.storage_note(self.1);
+        let mut m = s.serialize_map(Some(4 + usize::from(note.is_some())))?;
+        m.serialize_entry("name", &t.name)?;
+        m.serialize_entry("dtype", t.dtype.name())?;
+        m.serialize_entry("shape", &t.shape)?;
+        m.serialize_entry("nbytes", &t.nbytes)?;
+        if let Some(note) = note {
+            m.serialize_entry("storage", &note)?;
+        }
+        m.end()
+    }
 }
 
 /// A readable table: one line per tensor, then metadata and totals.

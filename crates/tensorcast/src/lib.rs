@@ -25,16 +25,16 @@ mod select;
 pub use batch::{check_batch, jobs_from_dir, jobs_from_list, run_batch, Job, Outcome, Status};
 pub use convert::{adapt, convert_file, convert_input, occupied, write_source, ConvertOptions, Report};
 pub use diff::{diff, Difference, Tolerance};
-pub use inspect::{inspect_json, inspect_table};
+pub use inspect::{inspect_json, inspect_table, Inspection};
 pub use progress::{Progress, ProgressHook, ProgressSink};
 pub use refs::{references, references_file, Refs, RefsOptions, DEFAULT_CHUNK_BYTES};
 pub use registry::{detect, Registry};
 pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
-    cast, convert, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError, FormatOptions,
-    Input, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan, QuantType, RawLocation,
-    ReadAt, Result, Sink, Source, Stage, Subject, TensorBuf, TensorData, TensorInfo, Value, ValueKind,
-    WriteTarget, CRASH_AT_VAR,
+    cast, convert, Array, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError,
+    FormatOptions, Input, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan, QuantType,
+    RawLocation, ReadAt, Result, Sink, Source, Stage, Strings, Subject, TensorBuf, TensorData, TensorInfo,
+    Value, ValueKind, WriteTarget, CRASH_AT_VAR,
 };
 
 /// Options for opening inputs: the limits and each format's reading options.

@@ -6,7 +6,7 @@ use crate::rules;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{json, Value as Json};
 use std::collections::HashSet;
-use tensorcast_core::{element_count, DType, FormatError, Metadata, TensorInfo, Value, ValueKind};
+use tensorcast_core::{element_count, Array, DType, FormatError, Metadata, TensorInfo, Value, ValueKind};
 
 /// One stored chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -307,12 +307,15 @@ impl Serialize for Typed<'_> {
         match self.0 {
             // Arrays of one scalar type (a vocabulary) take the bulk form:
             // one type for all, the bare values, no per-element object.
-            Value::Array(kind, items) => {
-                m.serialize_entry("e", kind_name(*kind))?;
-                if is_scalar(*kind) && items.iter().all(|x| x.kind() == *kind) {
-                    m.serialize_entry("b", &Items(items, true))?;
-                } else {
-                    m.serialize_entry("v", &Items(items, false))?;
+            Value::Array(a) => {
+                let kind = a.kind();
+                m.serialize_entry("e", kind_name(kind))?;
+                match a {
+                    Array::Values(_, items) if is_scalar(kind) && items.iter().all(|x| x.kind() == kind) => {
+                        m.serialize_entry("b", &Items(items, true))?
+                    }
+                    Array::Values(_, items) => m.serialize_entry("v", &Items(items, false))?,
+                    packed => m.serialize_entry("b", &PackedItems(packed))?,
                 }
             }
             Value::Map(md) => m.serialize_entry("v", &Pairs(md))?,
@@ -338,6 +341,21 @@ impl Serialize for Bare<'_> {
             Value::F64(x) => s.serialize_str(&format!("{:#018x}", x.to_bits())),
             Value::Str(x) => s.serialize_str(x),
             Value::Null | Value::Array(..) | Value::Map(_) => s.serialize_unit(),
+        }
+    }
+}
+
+/// A packed array's elements, bare (the bulk form), one at a time.
+struct PackedItems<'a>(&'a Array);
+
+impl Serialize for PackedItems<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Floats go as their bit patterns (§2.1); every other kind is
+        // written bare exactly as core's metadata JSON writes it.
+        match self.0 {
+            Array::F32(v) => s.collect_seq(v.iter().map(|x| format!("{:#010x}", x.to_bits()))),
+            Array::F64(v) => s.collect_seq(v.iter().map(|x| format!("{:#018x}", x.to_bits()))),
+            other => other.serialize(s),
         }
     }
 }
@@ -385,17 +403,21 @@ fn untyped(mut j: Json, depth: usize) -> Result<Value, FormatError> {
     match t.as_str() {
         "arr" => {
             let kind = take("e").as_ref().and_then(Json::as_str).and_then(kind_by_name);
-            let items: Result<Vec<Value>, _> = match (kind, take("b"), take("v")) {
+            match (kind, take("b"), take("v")) {
                 (Some(kind), Some(Json::Array(b)), None) if is_scalar(kind) => {
-                    b.into_iter().map(|x| owned_scalar(kind, x)).collect()
+                    // Packed as it is read: one element converted at a time.
+                    let mut array = Array::empty(kind);
+                    for x in b {
+                        array.push(owned_scalar(kind, x)?);
+                    }
+                    Ok(Value::Array(array))
                 }
-                (Some(_), None, Some(Json::Array(v))) => {
-                    v.into_iter().map(|x| untyped(x, depth + 1)).collect()
+                (Some(kind), None, Some(Json::Array(v))) => {
+                    let items: Result<Vec<Value>, _> = v.into_iter().map(|x| untyped(x, depth + 1)).collect();
+                    Ok(Value::Array(Array::from_values(kind, items?)))
                 }
-                _ => return Err(malformed(&j)),
-            };
-            // `kind` is Some in both arms that reach here.
-            Ok(Value::Array(kind.unwrap_or(ValueKind::Mixed), items?))
+                _ => Err(malformed(&j)),
+            }
         }
         "map" => {
             let Some(Json::Array(pairs)) = take("v") else {
@@ -496,11 +518,8 @@ mod tests {
         m.insert("neg0", Value::F64(-0.0));
         m.insert("u64", Value::U64(u64::MAX));
         m.insert("i8", Value::I8(-128));
-        m.insert(
-            "arr",
-            Value::Array(ValueKind::U16, vec![Value::U16(1), Value::U16(65535)]),
-        );
-        m.insert("empty", Value::Array(ValueKind::Str, vec![]));
+        m.insert("arr", Value::Array(Array::U16(vec![1, 65535])));
+        m.insert("empty", Value::Array(Array::empty(ValueKind::Str)));
         let mut inner = Metadata::new();
         inner.insert("b", Value::Bool(true));
         m.insert("map", Value::Map(inner));
@@ -524,11 +543,16 @@ mod tests {
     #[test]
     fn scalar_arrays_take_the_bulk_form_and_nested_ones_do_not() {
         let mut m = Metadata::new();
-        let tokens = vec![Value::Str("a".into()), Value::Str("Ġb".into())];
-        m.insert("tokens", Value::Array(ValueKind::Str, tokens));
-        m.insert("scores", Value::Array(ValueKind::F32, vec![Value::F32(-1.5)]));
-        let nested = Value::Array(ValueKind::U8, vec![Value::U8(1)]);
-        m.insert("nested", Value::Array(ValueKind::Array, vec![nested]));
+        m.insert(
+            "tokens",
+            Value::Array(Array::Str(["a", "Ġb"].into_iter().collect())),
+        );
+        m.insert("scores", Value::Array(Array::F32(vec![-1.5])));
+        let nested = Value::Array(Array::U8(vec![1]));
+        m.insert(
+            "nested",
+            Value::Array(Array::Values(ValueKind::Array, vec![nested])),
+        );
         let text = String::from_utf8(
             Manifest {
                 metadata: m.clone(),
@@ -553,10 +577,7 @@ mod tests {
     fn the_per_element_array_form_of_earlier_files_still_reads() {
         let text = r#"{"metadata":[["k",{"t":"arr","e":"u16","v":[{"t":"u16","v":7}]}]],"tensors":[]}"#;
         let m = parse_metadata(text).unwrap();
-        assert_eq!(
-            m.get("k"),
-            Some(&Value::Array(ValueKind::U16, vec![Value::U16(7)]))
-        );
+        assert_eq!(m.get("k"), Some(&Value::Array(Array::U16(vec![7]))));
     }
 
     #[test]
