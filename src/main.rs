@@ -577,7 +577,7 @@ fn inspect(file: &std::path::Path, json: bool, pytorch: PytorchArgs, cx: &Sessio
             .map_err(std::io::Error::from)
             .and_then(|()| stdout.write_all(b"\n"))
     } else {
-        stdout.write_all(tensorcast::inspect_table(&*source).as_bytes())
+        tensorcast::write_inspect_table(&*source, &mut stdout)
     };
     // A closed pipe (`| head`) is not an error worth reporting.
     match written.and_then(|()| stdout.flush()) {

@@ -59,6 +59,12 @@ impl Strings {
     }
 }
 
+impl From<Strings> for Array {
+    fn from(s: Strings) -> Array {
+        Array::Str(Box::new(s))
+    }
+}
+
 impl<S: AsRef<str>> FromIterator<S> for Strings {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
         let mut out = Strings::new();
@@ -86,7 +92,8 @@ pub enum Array {
     I64(Vec<i64>),
     F32(Vec<f32>),
     F64(Vec<f64>),
-    Str(Strings),
+    /// Strings, boxed: it keeps every array value, and so every [`Value`], small.
+    Str(Box<Strings>),
     /// Elements that are arrays, maps or nulls, or of differing kinds; the
     /// kind is the common one, or [`ValueKind::Mixed`].
     Values(ValueKind, Vec<Value>),
@@ -107,7 +114,7 @@ impl Array {
             ValueKind::I64 => Array::I64(Vec::new()),
             ValueKind::F32 => Array::F32(Vec::new()),
             ValueKind::F64 => Array::F64(Vec::new()),
-            ValueKind::Str => Array::Str(Strings::new()),
+            ValueKind::Str => Array::from(Strings::new()),
             other => Array::Values(other, Vec::new()),
         }
     }

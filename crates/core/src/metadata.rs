@@ -4,7 +4,7 @@
 //! checkpoints carry arbitrary nested values; both pass through here without
 //! losing their types, where the target format can hold them.
 
-use crate::Array;
+use crate::{Array, Strings};
 use serde_json::{Map as JsonMap, Number, Value as Json};
 
 /// One metadata value, with its exact type.
@@ -169,9 +169,20 @@ impl Value {
 }
 
 /// Ordered key → [`Value`] pairs, in the order the source gave them.
+///
+/// Keys live in one buffer and the whole is shared: cloning (a plan, a
+/// writer keeping it until its footer) costs nothing, and a copy is made
+/// only when a shared value is changed. A GGUF with millions of keys is held
+/// once, at about the size of its values.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metadata {
-    entries: Vec<(String, Value)>,
+    inner: std::sync::Arc<Entries>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Entries {
+    keys: Strings,
+    values: Vec<Value>,
 }
 
 impl Metadata {
@@ -180,58 +191,78 @@ impl Metadata {
         Self::default()
     }
 
+    /// Empty metadata with room for `count` keys.
+    pub fn with_capacity(count: usize) -> Self {
+        Metadata {
+            inner: std::sync::Arc::new(Entries {
+                keys: Strings::with_capacity(count, 0),
+                values: Vec::with_capacity(count),
+            }),
+        }
+    }
+
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.inner.values.len()
     }
 
     /// True when there are no keys.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.inner.values.is_empty()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.inner.keys.iter().position(|k| k == key)
     }
 
     /// The value for `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.position(key).map(|i| &self.inner.values[i])
     }
 
     /// Sets `key`, replacing an existing value in place or appending.
     pub fn insert(&mut self, key: impl Into<String>, value: Value) {
         let key = key.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.entries.push((key, value)),
+        match self.position(&key) {
+            Some(i) => std::sync::Arc::make_mut(&mut self.inner).values[i] = value,
+            None => self.push_unchecked(key, value),
         }
     }
 
     /// Appends without checking for an existing key; readers that already
     /// refused duplicates use this to stay linear in the key count.
     pub fn push_unchecked(&mut self, key: String, value: Value) {
-        self.entries.push((key, value));
+        self.push_str(&key, value);
+    }
+
+    /// [`Metadata::push_unchecked`] with a borrowed key.
+    pub fn push_str(&mut self, key: &str, value: Value) {
+        let e = std::sync::Arc::make_mut(&mut self.inner);
+        e.keys.push(key);
+        e.values.push(value);
     }
 
     /// The pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+        self.inner.keys.iter().zip(self.inner.values.iter())
     }
 
     /// As a JSON object, keys in order.
     pub fn to_json(&self) -> Json {
         let mut map = JsonMap::new();
-        for (k, v) in &self.entries {
-            map.insert(k.clone(), v.to_json());
+        for (k, v) in self.iter() {
+            map.insert(k.to_string(), v.to_json());
         }
         Json::Object(map)
     }
 
     /// From a JSON object, keys in the object's order.
     pub fn from_json_object(map: &JsonMap<String, Json>) -> Metadata {
-        Metadata {
-            entries: map
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::from_json(v)))
-                .collect(),
+        let mut m = Metadata::with_capacity(map.len());
+        for (k, v) in map {
+            m.push_str(k, Value::from_json(v));
         }
+        m
     }
 }
 

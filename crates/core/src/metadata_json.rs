@@ -129,7 +129,8 @@ impl Value {
     /// when cut) of [`Value::to_metadata_string`], without producing the rest.
     pub fn preview(&self, max: usize) -> String {
         if let Value::Str(s) = self {
-            return cut(s.as_bytes().to_vec(), max, s.len() > max);
+            let head = &s.as_bytes()[..s.len().min(max)];
+            return cut(head.to_vec(), max, s.len() > max);
         }
         let mut w = Limited {
             buf: Vec::new(),
@@ -171,7 +172,9 @@ mod tests {
         );
         m.insert(
             "s",
-            Value::Array(Array::Str(["x", "\"q\""].into_iter().collect())),
+            Value::Array(Array::from(
+                ["x", "\"q\""].into_iter().collect::<crate::Strings>(),
+            )),
         );
         m.insert(
             "n",

@@ -99,17 +99,21 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
         .at(8));
     }
 
-    let mut metadata = Metadata::new();
-    let mut keys = HashSet::new();
+    // `kv_count` is bounded by the file's size (checked above), so room for
+    // every key is reserved once instead of regrown; keys are borrowed from
+    // the header for the duplicate check, never copied twice.
+    let mut metadata = Metadata::with_capacity(kv_count as usize);
+    let mut keys = HashSet::with_capacity(kv_count as usize);
     for _ in 0..kv_count {
-        let key = c.string()?;
-        let ty = c.u32().map_err(|e| e.key(&key))?;
-        let value = c.value(ty, 0).map_err(|e| e.key(&key))?;
-        if !keys.insert(key.clone()) {
+        let key = c.str()?;
+        let ty = c.u32().map_err(|e| e.key(key))?;
+        let value = c.value(ty, 0).map_err(|e| e.key(key))?;
+        if !keys.insert(key) {
             return Err(err(rules::DUPLICATE_KEY, "appears more than once").key(key));
         }
-        metadata.push_unchecked(key, value);
+        metadata.push_str(key, value);
     }
+    drop(keys);
     let alignment = alignment(&metadata)?;
 
     let mut infos = Vec::with_capacity(tensor_count as usize);

@@ -95,7 +95,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string, borrowed from the header.
-    fn str(&mut self) -> Result<&'a str, FormatError> {
+    pub(crate) fn str(&mut self) -> Result<&'a str, FormatError> {
         let at = self.pos as u64;
         let n = self.len()?;
         let bytes = self.take(n)?;
@@ -141,7 +141,7 @@ impl<'a> Cursor<'a> {
                 for _ in 0..count {
                     out.push(self.str()?);
                 }
-                Array::Str(out)
+                Array::from(out)
             }
             10 => Array::U64(each!(u64)),
             11 => Array::I64(each!(i64)),

@@ -111,8 +111,22 @@ fn validate(t: &TensorInfo) -> Result<u32> {
     Ok(id)
 }
 
-fn header(plan: &Plan, alignment: u64, align_key: Option<u32>) -> Result<Vec<u8>> {
-    let mut h = Vec::new();
+/// Writes the header (key/values, tensor infos, padding) into `f` in
+/// pieces of about a megabyte: a header of millions of keys is never one
+/// buffer. Every tensor is validated before the first byte is written.
+fn write_header(plan: &Plan, alignment: u64, align_key: Option<u32>, f: &mut dyn WriteTarget) -> Result<()> {
+    let ids = plan.tensors.iter().map(validate).collect::<Result<Vec<u32>>>()?;
+    const PIECE: usize = 1 << 20;
+    let mut h = Vec::with_capacity(PIECE + 4096);
+    let mut written = 0u64;
+    let mut flush = |h: &mut Vec<u8>, f: &mut dyn WriteTarget, at_least: usize| -> Result<()> {
+        if h.len() >= at_least {
+            f.write_all(h)?;
+            written += h.len() as u64;
+            h.clear();
+        }
+        Ok(())
+    };
     h.extend_from_slice(b"GGUF");
     h.extend_from_slice(&3u32.to_le_bytes());
     h.extend_from_slice(&(plan.tensors.len() as u64).to_le_bytes());
@@ -129,10 +143,10 @@ fn header(plan: &Plan, alignment: u64, align_key: Option<u32>) -> Result<Vec<u8>
         };
         h.extend_from_slice(&ty.to_le_bytes());
         encode(&value, &mut h);
+        flush(&mut h, f, PIECE)?;
     }
     let mut offset = 0u64;
-    for t in &plan.tensors {
-        let id = validate(t)?;
+    for (t, id) in plan.tensors.iter().zip(ids) {
         encode_str(&t.name, &mut h);
         h.extend_from_slice(&(t.shape.len() as u32).to_le_bytes());
         for d in t.shape.iter().rev() {
@@ -141,9 +155,12 @@ fn header(plan: &Plan, alignment: u64, align_key: Option<u32>) -> Result<Vec<u8>
         h.extend_from_slice(&id.to_le_bytes());
         h.extend_from_slice(&offset.to_le_bytes());
         offset = (offset + t.nbytes).next_multiple_of(alignment);
+        flush(&mut h, f, PIECE)?;
     }
-    h.resize((h.len() as u64).next_multiple_of(alignment) as usize, 0);
-    Ok(h)
+    flush(&mut h, f, 0)?;
+    let pad = written.next_multiple_of(alignment) - written;
+    f.write_all(&vec![0u8; pad as usize])?;
+    Ok(())
 }
 
 impl Sink for GgufWriter {
@@ -159,12 +176,11 @@ impl Sink for GgufWriter {
         }
         let align_key = alignment(&plan.metadata)?;
         self.alignment = u64::from(align_key.unwrap_or(32));
-        let h = header(plan, self.alignment, align_key)?;
         let mut f = self
             .target
             .take()
             .ok_or_else(|| usage("GGUF writer begun twice".into()))?;
-        f.write_all(&h)?;
+        write_header(plan, self.alignment, align_key, &mut *f)?;
         self.file = Some(f);
         self.tensors = plan.tensors.clone();
         self.next = 0;

@@ -8,7 +8,7 @@
 use crate::pre_hashes::{CHECK_TEXT, PRE_HASHES};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
-use tensorcast_core::{Array, Error, Metadata, Result, Value};
+use tensorcast_core::{Array, Error, Metadata, Result, Strings, Value};
 
 /// The vocabulary, ready to write.
 pub struct BpeVocab {
@@ -299,13 +299,13 @@ impl BpeVocab {
         m.insert("tokenizer.ggml.pre", Value::Str(self.pre));
         m.insert(
             "tokenizer.ggml.tokens",
-            Value::Array(Array::Str(self.tokens.iter().collect())),
+            Value::Array(Array::from(self.tokens.iter().collect::<Strings>())),
         );
         m.insert("tokenizer.ggml.token_type", Value::Array(Array::I32(self.types)));
         if !self.merges.is_empty() {
             m.insert(
                 "tokenizer.ggml.merges",
-                Value::Array(Array::Str(self.merges.iter().collect())),
+                Value::Array(Array::from(self.merges.iter().collect::<Strings>())),
             );
         }
         for (kind, id) in self.special {

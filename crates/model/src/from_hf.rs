@@ -9,7 +9,7 @@ use crate::sentencepiece;
 use serde_json::Value as Json;
 use tensorcast_core::cast::CastSource;
 use tensorcast_core::{
-    Array, DType, Error, Input, Metadata, Options, Result, Source, TensorData, TensorInfo, Value,
+    Array, DType, Error, Input, Metadata, Options, Result, Source, Strings, TensorData, TensorInfo, Value,
 };
 use tensorcast_safetensors::{SafetensorsFile, ShardedSafetensors};
 
@@ -596,7 +596,7 @@ impl Vocab {
         m.insert("tokenizer.ggml.pre", Value::Str("default".into()));
         m.insert(
             "tokenizer.ggml.tokens",
-            Value::Array(Array::Str(self.tokens.iter().collect())),
+            Value::Array(Array::from(self.tokens.iter().collect::<Strings>())),
         );
         m.insert("tokenizer.ggml.scores", Value::Array(Array::F32(self.scores)));
         m.insert("tokenizer.ggml.token_type", Value::Array(Array::I32(self.types)));

@@ -59,27 +59,8 @@ pub fn parse_header(file: &[u8], limits: &Limits) -> Result<Header> {
     let text = std::str::from_utf8(raw).map_err(|e| {
         err(rules::HEADER_NOT_UTF8, format!("header is not UTF-8: {e}")).at(8 + e.valid_up_to() as u64)
     })?;
-    let entries = parse_entries(text)?;
-
-    let mut metadata = Metadata::new();
-    let mut found: Vec<(TensorInfo, u64, u64)> = Vec::new();
-    let mut count = 0u64;
-    for (name, value) in entries {
-        if name == "__metadata__" {
-            metadata = parse_metadata(&value)?;
-            continue;
-        }
-        count += 1;
-        if count > limits.max_tensors {
-            return Err(err(
-                rules::TOO_MANY_TENSORS,
-                format!("more than {} tensors", limits.max_tensors),
-            )
-            .limit("max_tensors")
-            .into());
-        }
-        found.push(parse_tensor(name, &value, limits)?);
-    }
+    let Entries { metadata, found } = parse_entries(text, limits)?;
+    let mut found = found;
 
     // Data must be tiled exactly, in offset order, whatever the JSON order.
     found.sort_by_key(|(_, start, end)| (*start, *end));
@@ -126,7 +107,7 @@ pub fn parse_header(file: &[u8], limits: &Limits) -> Result<Header> {
     })
 }
 
-fn parse_metadata(value: &Json) -> Result<Metadata> {
+fn parse_metadata(value: Json) -> Result<Metadata> {
     let bad = || {
         err(
             rules::METADATA_NOT_STRING_MAP,
@@ -142,7 +123,8 @@ fn parse_metadata(value: &Json) -> Result<Metadata> {
                 let Json::String(s) = v else {
                     return Err(bad().key(format!("__metadata__.{k}")).into());
                 };
-                m.push_unchecked(k.clone(), Value::Str(s.clone()));
+                // Moved, not copied: a metadata string may be most of the header.
+                m.push_unchecked(k, Value::Str(s));
             }
             Ok(m)
         }
@@ -245,12 +227,22 @@ fn parse_tensor(name: String, value: &Json, limits: &Limits) -> Result<(TensorIn
     Ok((info, start, end))
 }
 
-/// Top-level JSON entries in header order, refusing duplicate keys (serde_json's
-/// maps would silently keep the last one).
-fn parse_entries(text: &str) -> Result<Vec<(String, Json)>> {
+/// What the header's entries give: `__metadata__` and each tensor with its
+/// data offsets, in header order.
+struct Entries {
+    metadata: Metadata,
+    found: Vec<(TensorInfo, u64, u64)>,
+}
+
+/// Reads the top-level JSON object one entry at a time (each entry's JSON is
+/// dropped as soon as it is checked, so a header of 200,000 tensors never
+/// exists as a tree), refusing duplicate keys (serde_json's maps would keep
+/// the last one). Errors keep their precedence: a duplicate key first, then
+/// the first broken entry in header order.
+fn parse_entries(text: &str, limits: &Limits) -> Result<Entries> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let entries = de
-        .deserialize_any(EntriesVisitor)
+    let walked = de
+        .deserialize_any(EntriesVisitor { limits })
         .and_then(|e| de.end().map(|_| e))
         .map_err(|e| {
             if e.is_data() {
@@ -263,9 +255,9 @@ fn parse_entries(text: &str) -> Result<Vec<(String, Json)>> {
                 err(rules::HEADER_NOT_JSON, format!("header is not valid JSON: {e}")).at(8)
             }
         })?;
-    let mut seen = std::collections::HashSet::with_capacity(entries.len());
-    for (k, _) in &entries {
-        if !seen.insert(k.as_str()) {
+    let mut seen = std::collections::HashSet::with_capacity(walked.names.len());
+    for k in walked.names.iter() {
+        if !seen.insert(k) {
             let e = err(rules::DUPLICATE_NAME, "appears more than once in the header");
             let e = if k == "__metadata__" {
                 e.key(k)
@@ -275,22 +267,67 @@ fn parse_entries(text: &str) -> Result<Vec<(String, Json)>> {
             return Err(e.into());
         }
     }
-    Ok(entries)
+    if let Some(e) = walked.first_error {
+        return Err(e);
+    }
+    Ok(Entries {
+        metadata: walked.metadata,
+        found: walked.found,
+    })
 }
 
-struct EntriesVisitor;
+/// The visitor's result: every key (for the duplicate check), the entries
+/// checked so far, and the first broken one.
+struct Walked {
+    names: tensorcast_core::Strings,
+    metadata: Metadata,
+    found: Vec<(TensorInfo, u64, u64)>,
+    first_error: Option<tensorcast_core::Error>,
+}
 
-impl<'de> Visitor<'de> for EntriesVisitor {
-    type Value = Vec<(String, Json)>;
+struct EntriesVisitor<'l> {
+    limits: &'l Limits,
+}
+
+impl<'de> Visitor<'de> for EntriesVisitor<'_> {
+    type Value = Walked;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some((k, v)) = map.next_entry::<String, Json>()? {
-            out.push((k, v));
+        let mut out = Walked {
+            names: tensorcast_core::Strings::new(),
+            metadata: Metadata::new(),
+            found: Vec::new(),
+            first_error: None,
+        };
+        let mut count = 0u64;
+        while let Some(k) = map.next_key::<String>()? {
+            let v: Json = map.next_value()?;
+            out.names.push(&k);
+            if out.first_error.is_some() {
+                continue; // only the keys matter now (duplicates come first)
+            }
+            let checked = if k == "__metadata__" {
+                parse_metadata(v).map(|m| out.metadata = m)
+            } else {
+                count += 1;
+                if count > self.limits.max_tensors {
+                    Err(err(
+                        rules::TOO_MANY_TENSORS,
+                        format!("more than {} tensors", self.limits.max_tensors),
+                    )
+                    .limit("max_tensors")
+                    .into())
+                } else {
+                    parse_tensor(k, &v, self.limits).map(|t| out.found.push(t))
+                }
+            };
+            if let Err(e) = checked {
+                out.first_error = Some(e);
+            }
         }
         Ok(out)
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use tensorcast_core::{
-    check_size, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, WriteTarget,
+    check_size, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value, WriteTarget,
 };
 
 /// Writes one safetensors file, or Hugging Face-style shards plus an index
@@ -140,20 +140,30 @@ fn split(tensors: &[TensorInfo], max: Option<u64>) -> Vec<Range<usize>> {
 /// (as the reference writer does, so the data buffer starts 8-aligned).
 fn header_bytes(tensors: &[TensorInfo], metadata: &Metadata) -> Vec<u8> {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-    let mut json = String::from("{");
+    // The length prefix is patched in at the end: the header (which may hold
+    // a 50 MB metadata string) is built once, in place, never copied.
+    let mut out: Vec<u8> = vec![0; 8];
+    out.push(b'{');
     if !metadata.is_empty() {
-        json.push_str("\"__metadata__\":{");
+        out.extend_from_slice(b"\"__metadata__\":{");
         for (i, (k, v)) in metadata.iter().enumerate() {
             if i > 0 {
-                json.push(',');
+                out.push(b',');
             }
-            json.push_str(&format!("{}:{}", q(k), q(&v.to_metadata_string())));
+            // Writing JSON into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, k);
+            out.push(b':');
+            let _ = match v {
+                Value::Str(text) => serde_json::to_writer(&mut out, text),
+                other => serde_json::to_writer(&mut out, &other.to_metadata_string()),
+            };
         }
-        json.push('}');
+        out.push(b'}');
     }
+    let mut json = String::new();
     let mut offset = 0u64;
-    for t in tensors {
-        if json.len() > 1 {
+    for (i, t) in tensors.iter().enumerate() {
+        if i > 0 || !metadata.is_empty() {
             json.push(',');
         }
         let shape: Vec<String> = t.shape.iter().map(u64::to_string).collect();
@@ -168,12 +178,12 @@ fn header_bytes(tensors: &[TensorInfo], metadata: &Metadata) -> Vec<u8> {
         offset += t.nbytes;
     }
     json.push('}');
-    while json.len() % 8 != 0 {
-        json.push(' ');
-    }
-    let mut out = Vec::with_capacity(8 + json.len());
-    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
     out.extend_from_slice(json.as_bytes());
+    while !(out.len() - 8).is_multiple_of(8) {
+        out.push(b' ');
+    }
+    let n = (out.len() - 8) as u64;
+    out[..8].copy_from_slice(&n.to_le_bytes());
     out
 }
 

@@ -59,6 +59,15 @@ impl Serialize for Entry<'_> {
 
 /// A readable table: one line per tensor, then metadata and totals.
 pub fn inspect_table(source: &dyn Source) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_inspect_table(source, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`inspect_table`] written line by line into `out` (a listing of millions
+/// of keys is never one string).
+pub fn write_inspect_table(source: &dyn Source, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let tensors = source.tensors();
     let name_w = tensors
         .iter()
@@ -71,44 +80,41 @@ pub fn inspect_table(source: &dyn Source) -> String {
     } else {
         "  storage"
     };
-    let mut out = format!(
-        "{:<name_w$}  {:<8}  {:<24}  {:>12}{storage}\n",
+    writeln!(
+        out,
+        "{:<name_w$}  {:<8}  {:<24}  {:>12}{storage}",
         "name", "dtype", "shape", "bytes"
-    );
+    )?;
     for (i, t) in tensors.iter().enumerate() {
         let shape = format!("{:?}", t.shape);
         let note = source
             .storage_note(i)
             .map(|n| format!("  {n}"))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "{:<name_w$}  {:<8}  {:<24}  {:>12}{note}\n",
+        writeln!(
+            out,
+            "{:<name_w$}  {:<8}  {:<24}  {:>12}{note}",
             t.name,
             t.dtype.name(),
             shape,
             t.nbytes
-        ));
+        )?;
     }
     for (k, v) in source.metadata().iter() {
-        let mut text = v.to_metadata_string();
-        if text.len() > 100 {
-            let cut = (0..=100).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-            text.truncate(cut);
-            text.push('…');
-        }
-        out.push_str(&format!("metadata {k} = {text}\n"));
+        // Only what is printed is produced: a huge array stops at 100 bytes.
+        writeln!(out, "metadata {k} = {}", v.preview(100))?;
     }
     let total: u64 = tensors.iter().map(|t| t.nbytes).sum();
     let params: u64 = tensors.iter().map(|t| t.numel()).sum();
-    out.push_str(&format!(
-        "{}: {} tensors, {} elements, {} bytes ({})\n",
+    writeln!(
+        out,
+        "{}: {} tensors, {} elements, {} bytes ({})",
         source.format(),
         tensors.len(),
         params,
         total,
         human(total)
-    ));
-    out
+    )
 }
 
 fn human(bytes: u64) -> String {

@@ -25,7 +25,7 @@ mod select;
 pub use batch::{check_batch, jobs_from_dir, jobs_from_list, run_batch, Job, Outcome, Status};
 pub use convert::{adapt, convert_file, convert_input, occupied, write_source, ConvertOptions, Report};
 pub use diff::{diff, Difference, Tolerance};
-pub use inspect::{inspect_json, inspect_table, Inspection};
+pub use inspect::{inspect_json, inspect_table, write_inspect_table, Inspection};
 pub use progress::{Progress, ProgressHook, ProgressSink};
 pub use refs::{references, references_file, Refs, RefsOptions, DEFAULT_CHUNK_BYTES};
 pub use registry::{detect, Registry};

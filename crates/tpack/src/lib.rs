@@ -16,6 +16,7 @@ pub mod codec;
 mod encode;
 pub mod format;
 pub mod manifest;
+mod manifest_read;
 mod planes;
 mod plugin;
 mod read;

@@ -2,10 +2,10 @@
 
 use crate::codec::Codec;
 use crate::format::DATA_START;
+use crate::manifest_read::RawEntry;
 use crate::rules;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
-use serde_json::{json, Value as Json};
-use std::collections::HashSet;
+use serde_json::Value as Json;
 use tensorcast_core::{element_count, Array, DType, FormatError, Metadata, TensorInfo, Value, ValueKind};
 
 /// One stored chunk.
@@ -41,70 +41,35 @@ pub struct Manifest {
     pub tensors: Vec<Entry>,
 }
 
-fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
+pub(crate) fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
     FormatError::new(crate::FORMAT, rule, detail)
 }
 
 impl Manifest {
-    /// The JSON text.
+    /// The JSON text, written straight from the entries (no JSON tree).
     pub fn to_json(&self) -> Vec<u8> {
-        let tensors: Vec<Json> = self
-            .tensors
-            .iter()
-            .map(|e| {
-                let chunks: Vec<Json> = e
-                    .chunks
-                    .iter()
-                    .map(|c| json!([c.offset, c.stored_len, c.decoded_len, c.codec.id(), c.crc]))
-                    .collect();
-                json!({
-                    "name": e.info.name,
-                    "dtype": e.info.dtype.name(),
-                    "shape": e.info.shape,
-                    "nbytes": e.info.nbytes,
-                    "chunks": chunks,
-                })
-            })
-            .collect();
         let mut out = Vec::new();
-        let mut ser = serde_json::Serializer::new(&mut out);
-        let mut m = ser.serialize_map(Some(2)).expect("JSON into memory");
-        m.serialize_entry("metadata", &Pairs(&self.metadata))
-            .and_then(|_| m.serialize_entry("tensors", &tensors))
-            .and_then(|_| SerializeMap::end(m))
+        self.write_json(&mut out)
             .expect("JSON of plain values into memory");
         out
     }
 
-    /// Parses and validates (T6–T14) a manifest whose chunks must lie below `committed_len`.
+    /// The JSON text written into `out` as it is produced.
+    pub fn write_json<W: std::io::Write>(&self, out: W) -> std::io::Result<()> {
+        let mut ser = serde_json::Serializer::new(out);
+        let mut m = ser.serialize_map(Some(2))?;
+        m.serialize_entry("metadata", &Pairs(&self.metadata))?;
+        m.serialize_entry("tensors", &Tensors(&self.tensors))?;
+        SerializeMap::end(m)?;
+        Ok(())
+    }
+
+    /// Parses and validates (T6–T14) a manifest whose chunks must lie
+    /// below `committed_len`, streaming (see `manifest_read`).
     pub fn parse(text: &[u8], committed_len: u64) -> Result<Manifest, FormatError> {
-        let mut json: Json = serde_json::from_slice(text)
-            .map_err(|e| err(rules::MANIFEST, format!("manifest is not JSON: {e}")))?;
-        let shape_err = |what: &str| err(rules::MANIFEST, format!("manifest: {what}"));
-        let mut metadata = Metadata::new();
-        let Some(Json::Array(pairs)) = json.get_mut("metadata").map(Json::take) else {
-            return Err(shape_err("no metadata list"));
-        };
-        for pair in pairs {
-            let (key, value) = key_value(pair).map_err(|_| shape_err("metadata entries are [key, value]"))?;
-            let value = untyped(value, 0).map_err(|e| e.key(&key))?;
-            metadata.push_unchecked(key, value);
-        }
-        let list = json
-            .get("tensors")
-            .and_then(Json::as_array)
-            .ok_or_else(|| shape_err("no tensor list"))?;
-        let mut tensors = Vec::with_capacity(list.len());
-        let mut names = HashSet::with_capacity(list.len());
-        for t in list {
-            let entry = parse_entry(t, committed_len)?;
-            if !names.insert(entry.info.name.clone()) {
-                return Err(err(rules::NAMES, "duplicate tensor name").tensor(&entry.info.name));
-            }
-            tensors.push(entry);
-        }
-        check_overlaps(&tensors)?;
-        Ok(Manifest { metadata, tensors })
+        let manifest = crate::manifest_read::parse(text, committed_len)?;
+        check_overlaps(&manifest.tensors)?;
+        Ok(manifest)
     }
 }
 
@@ -154,9 +119,18 @@ fn check_overlaps(tensors: &[Entry]) -> Result<(), FormatError> {
     Ok(())
 }
 
-fn parse_entry(t: &Json, committed_len: u64) -> Result<Entry, FormatError> {
+/// A tensor's chunks as read: five integers each, and the index of the
+/// first entry that was not five integers.
+#[derive(Default)]
+pub(crate) struct RawChunks {
+    pub(crate) chunks: Vec<[u64; 5]>,
+    pub(crate) first_bad: Option<usize>,
+}
+
+pub(crate) fn parse_entry_parts(t: RawEntry, committed_len: u64) -> Result<Entry, FormatError> {
     let name = t
-        .get("name")
+        .name
+        .as_ref()
         .and_then(Json::as_str)
         .unwrap_or_default()
         .to_string();
@@ -165,18 +139,21 @@ fn parse_entry(t: &Json, committed_len: u64) -> Result<Entry, FormatError> {
     }
     let bad = |rule, what: String| err(rule, what).tensor(&name);
     let dtype: DType = t
-        .get("dtype")
+        .dtype
+        .as_ref()
         .and_then(Json::as_str)
         .ok_or_else(|| bad(rules::MANIFEST, "no dtype".into()))?
         .parse()
         .map_err(|e: String| bad(rules::DTYPE, e))?;
     let shape: Vec<u64> = t
-        .get("shape")
+        .shape
+        .as_ref()
         .and_then(Json::as_array)
         .and_then(|a| a.iter().map(Json::as_u64).collect())
         .ok_or_else(|| bad(rules::MANIFEST, "shape is not a list of integers".into()))?;
     let nbytes = t
-        .get("nbytes")
+        .nbytes
+        .as_ref()
         .and_then(Json::as_u64)
         .ok_or_else(|| bad(rules::MANIFEST, "no nbytes".into()))?;
     let expect = element_count(&shape).and_then(|n| dtype.storage_bytes(n));
@@ -187,20 +164,22 @@ fn parse_entry(t: &Json, committed_len: u64) -> Result<Entry, FormatError> {
         ));
     }
     let unit = unit_bytes(dtype);
-    let mut chunks = Vec::new();
+    let raw = t.chunks.ok_or_else(|| bad(rules::MANIFEST, "no chunks".into()))?;
+    let mut chunks = Vec::with_capacity(raw.chunks.len());
     let mut total = 0u64;
-    for c in t
-        .get("chunks")
-        .and_then(Json::as_array)
-        .ok_or_else(|| bad(rules::MANIFEST, "no chunks".into()))?
+    for (i, c) in raw
+        .chunks
+        .iter()
+        .chain(raw.first_bad.map(|_| &[0u64; 5]))
+        .enumerate()
     {
-        let f: Option<Vec<u64>> = c.as_array().and_then(|a| a.iter().map(Json::as_u64).collect());
-        let [offset, stored_len, decoded_len, codec, crc] = f.as_deref().unwrap_or_default() else {
+        if raw.first_bad == Some(i) {
             return Err(bad(
                 rules::MANIFEST,
                 "a chunk is not [offset, stored, decoded, codec, crc]".into(),
             ));
-        };
+        }
+        let [offset, stored_len, decoded_len, codec, crc] = c;
         let codec = u32::try_from(*codec)
             .ok()
             .and_then(Codec::from_id)
@@ -278,7 +257,7 @@ fn kind_name(k: ValueKind) -> &'static str {
     }
 }
 
-fn kind_by_name(s: &str) -> Option<ValueKind> {
+pub(crate) fn kind_by_name(s: &str) -> Option<ValueKind> {
     use ValueKind::*;
     [
         Null, Bool, U8, I8, U16, I16, U32, I32, U64, I64, F32, F64, Str, Array, Map, Mixed,
@@ -299,6 +278,52 @@ struct Items<'a>(&'a [Value], bool);
 
 /// An ordered map as `[key, typed value]` pairs.
 struct Pairs<'a>(&'a Metadata);
+
+/// The tensor list, each entry `{name, dtype, shape, nbytes, chunks}`.
+struct Tensors<'a>(&'a [Entry]);
+
+/// One chunk as `[offset, stored, decoded, codec, crc]`.
+struct ChunkRow<'a>(&'a Chunk);
+
+impl Serialize for Tensors<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for e in self.0 {
+            seq.serialize_element(&TensorEntry(e))?;
+        }
+        seq.end()
+    }
+}
+
+struct TensorEntry<'a>(&'a Entry);
+
+impl Serialize for TensorEntry<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("name", &e.info.name)?;
+        m.serialize_entry("dtype", e.info.dtype.name())?;
+        m.serialize_entry("shape", &e.info.shape)?;
+        m.serialize_entry("nbytes", &e.info.nbytes)?;
+        m.serialize_entry("chunks", &ChunkList(&e.chunks))?;
+        m.end()
+    }
+}
+
+struct ChunkList<'a>(&'a [Chunk]);
+
+impl Serialize for ChunkList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(ChunkRow))
+    }
+}
+
+impl Serialize for ChunkRow<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        (c.offset, c.stored_len, c.decoded_len, c.codec.id(), c.crc).serialize(s)
+    }
+}
 
 impl Serialize for Typed<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -385,14 +410,14 @@ impl Serialize for Pairs<'_> {
 }
 
 /// Kinds whose values are written bare in a bulk array.
-fn is_scalar(k: ValueKind) -> bool {
+pub(crate) fn is_scalar(k: ValueKind) -> bool {
     !matches!(k, ValueKind::Array | ValueKind::Map | ValueKind::Mixed)
 }
 
 /// Typed JSON back to a value (T12), consuming it: strings move into the
 /// value rather than being copied (a vocabulary is most of a manifest).
 /// Nesting is bounded like GGUF arrays.
-fn untyped(mut j: Json, depth: usize) -> Result<Value, FormatError> {
+pub(crate) fn untyped(mut j: Json, depth: usize) -> Result<Value, FormatError> {
     if depth > 64 {
         return Err(err(rules::METADATA, "metadata nested deeper than 64 levels"));
     }
@@ -451,12 +476,12 @@ fn key_value(pair: Json) -> Result<(String, Json), Json> {
     }
 }
 
-fn malformed(j: &Json) -> FormatError {
+pub(crate) fn malformed(j: &Json) -> FormatError {
     err(rules::METADATA, format!("malformed typed value {}", truncate(j)))
 }
 
 /// [`scalar`] for an owned value: a string moves instead of being copied.
-fn owned_scalar(kind: ValueKind, v: Json) -> Result<Value, FormatError> {
+pub(crate) fn owned_scalar(kind: ValueKind, v: Json) -> Result<Value, FormatError> {
     match (kind, v) {
         (ValueKind::Str, Json::String(s)) => Ok(Value::Str(s)),
         (kind, v) => scalar(kind, &v).ok_or_else(|| malformed(&v)),
@@ -545,7 +570,9 @@ mod tests {
         let mut m = Metadata::new();
         m.insert(
             "tokens",
-            Value::Array(Array::Str(["a", "Ġb"].into_iter().collect())),
+            Value::Array(Array::from(
+                ["a", "Ġb"].into_iter().collect::<tensorcast_core::Strings>(),
+            )),
         );
         m.insert("scores", Value::Array(Array::F32(vec![-1.5])));
         let nested = Value::Array(Array::U8(vec![1]));

@@ -182,9 +182,30 @@ impl<W: Write + Send> ChunkWriter<W> {
 /// Encodes `manifest` and returns the slot fields that describe it (offset and
 /// committed length filled by the caller).
 pub fn manifest_bytes(manifest: &Manifest) -> (Vec<u8>, u64) {
-    let json = manifest.to_json();
-    let z = zstd::bulk::compress(&json, MANIFEST_LEVEL).expect("zstd compresses any input");
-    (z, json.len() as u64)
+    // The text is produced twice, never held: once to count it (a zstd frame
+    // states its content size, which readers may rely on), once into the
+    // compressor. A manifest of millions of keys costs its compressed size.
+    let mut count = Counter(0);
+    manifest.write_json(&mut count).expect("JSON into a counter");
+    let mut z = zstd::stream::Encoder::new(Vec::new(), MANIFEST_LEVEL).expect("zstd level is valid");
+    z.set_pledged_src_size(Some(count.0))
+        .expect("size pledged before data");
+    z.include_contentsize(true).expect("zstd frame parameter");
+    manifest.write_json(&mut z).expect("JSON into memory");
+    (z.finish().expect("zstd finishes into memory"), count.0)
+}
+
+/// A writer that only counts.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The slot for a manifest of `stored` bytes written at `offset`.

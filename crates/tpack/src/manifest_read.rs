@@ -1,0 +1,566 @@
+//! Reading a manifest's JSON as a stream (T6–T14): each metadata array and
+//! each tensor's chunk list is converted element by element as the parser
+//! reaches it, so a manifest listing 2 million chunks or a 20-million-element
+//! array never exists as a JSON tree (70+ bytes per element). Parsing goes on
+//! after the first broken rule and reports it only if the text is valid JSON,
+//! so errors keep the precedence of a parse-then-check reader.
+
+use crate::manifest::{
+    err, is_scalar, kind_by_name, malformed, owned_scalar, parse_entry_parts, untyped, Entry, Manifest,
+    RawChunks,
+};
+use crate::rules;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map as JsonMap, Value as Json};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt;
+use tensorcast_core::{Array, FormatError, Metadata, Value, ValueKind};
+
+/// The first broken rule seen while the stream goes on.
+type FirstError<'a> = &'a RefCell<Option<FormatError>>;
+
+fn note(first: FirstError<'_>, e: FormatError) {
+    let mut slot = first.borrow_mut();
+    if slot.is_none() {
+        *slot = Some(e);
+    }
+}
+
+/// Visitor methods for every JSON shape a visitor does not expect: the value
+/// is consumed and `$other` returned, so the stream continues.
+macro_rules! otherwise {
+    ($other:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+    };
+}
+
+/// Parses and validates a manifest whose chunks must lie below `committed_len`.
+pub(crate) fn parse(text: &[u8], committed_len: u64) -> Result<Manifest, FormatError> {
+    let first = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let top = de
+        .deserialize_any(TopVisitor {
+            first: &first,
+            committed_len,
+        })
+        .and_then(|top| de.end().map(|()| top))
+        .map_err(|e| err(rules::MANIFEST, format!("manifest is not JSON: {e}")))?;
+    let shape_err = |what: &str| err(rules::MANIFEST, format!("manifest: {what}"));
+    let Some(top) = top else {
+        return Err(shape_err("no metadata list"));
+    };
+    // Metadata rules come before tensor rules, as in the file's own order.
+    match top.metadata {
+        None => return Err(shape_err("no metadata list")),
+        Some(Err(e)) => return Err(e),
+        Some(Ok(_)) => {}
+    }
+    if top.tensors.is_none() {
+        return Err(shape_err("no tensor list"));
+    }
+    if let Some(e) = first.into_inner() {
+        return Err(e);
+    }
+    Ok(Manifest {
+        metadata: top.metadata.and_then(Result::ok).unwrap_or_default(),
+        tensors: top.tensors.unwrap_or_default(),
+    })
+}
+
+struct Top {
+    metadata: Option<Result<Metadata, FormatError>>,
+    tensors: Option<Vec<Entry>>,
+}
+
+struct TopVisitor<'a> {
+    first: FirstError<'a>,
+    committed_len: u64,
+}
+
+impl<'de> Visitor<'de> for TopVisitor<'_> {
+    type Value = Option<Top>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a manifest object")
+    }
+
+    otherwise!(None);
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut top = Top {
+            metadata: None,
+            tensors: None,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "metadata" => {
+                    let own = RefCell::new(None);
+                    let pairs = map.next_value_seed(PairsSeed {
+                        first: &own,
+                        depth: 0,
+                        top: true,
+                    })?;
+                    top.metadata = pairs.map(|m| match own.into_inner() {
+                        Some(e) => Err(e),
+                        None => Ok(m),
+                    });
+                }
+                "tensors" => {
+                    top.tensors = map.next_value_seed(TensorsSeed {
+                        first: self.first,
+                        committed_len: self.committed_len,
+                    })?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Some(top))
+    }
+}
+
+/// A list of `[key, typed value]` pairs; `None` when it is not a list.
+struct PairsSeed<'a> {
+    first: FirstError<'a>,
+    depth: usize,
+    /// The top-level list, whose malformed pairs have their own message.
+    top: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for PairsSeed<'_> {
+    type Value = Option<Metadata>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PairsSeed<'_> {
+    type Value = Option<Metadata>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of [key, value] pairs")
+    }
+
+    otherwise!(None);
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut m = Metadata::new();
+        while let Some(pair) = seq.next_element_seed(PairSeed {
+            first: self.first,
+            depth: self.depth,
+        })? {
+            match pair {
+                Some((key, Ok(value))) => m.push_unchecked(key, value),
+                Some((key, Err(e))) => note(self.first, e.key(key)),
+                None if self.top => note(
+                    self.first,
+                    err(rules::MANIFEST, "manifest: metadata entries are [key, value]"),
+                ),
+                None => note(
+                    self.first,
+                    err(rules::METADATA, "malformed typed value (not a [key, value] pair)"),
+                ),
+            }
+        }
+        Ok(Some(m))
+    }
+}
+
+/// One `[key, typed value]` pair; `None` when it is not one.
+struct PairSeed<'a> {
+    first: FirstError<'a>,
+    depth: usize,
+}
+
+type Pair = Option<(String, Result<Value, FormatError>)>;
+
+impl<'de> DeserializeSeed<'de> for PairSeed<'_> {
+    type Value = Pair;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PairSeed<'_> {
+    type Value = Pair;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a [key, value] pair")
+    }
+
+    otherwise!(None);
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let key = match seq.next_element::<Json>()? {
+            Some(Json::String(k)) => k,
+            Some(_) => {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                return Ok(None);
+            }
+            None => return Ok(None),
+        };
+        let value = seq.next_element_seed(TypedSeed {
+            first: self.first,
+            depth: self.depth,
+        })?;
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(None);
+        }
+        Ok(value.map(|v| (key, v)))
+    }
+}
+
+/// A typed value (§2.1): `{"t": ..., "e": ..., "b"|"v": ...}`. The values of
+/// an array are streamed when its type comes before them (as writers put
+/// it); otherwise the object is gathered and read as before.
+struct TypedSeed<'a> {
+    first: FirstError<'a>,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for TypedSeed<'_> {
+    type Value = Result<Value, FormatError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TypedSeed<'_> {
+    type Value = Result<Value, FormatError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a typed value")
+    }
+
+    otherwise!(Err(malformed(&Json::Null)));
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Err(malformed(&Json::Null)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if self.depth > 64 {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(Err(err(rules::METADATA, "metadata nested deeper than 64 levels")));
+        }
+        let mut gathered = JsonMap::new();
+        let (mut t, mut kind): (Option<String>, Option<ValueKind>) = (None, None);
+        let mut streamed: Option<(&'static str, Result<Value, FormatError>)> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let field = match key.as_str() {
+                "b" => Some("b"),
+                "v" => Some("v"),
+                _ => None,
+            };
+            let ready = streamed.is_none() && !gathered.contains_key("b") && !gathered.contains_key("v");
+            let value = match (field, t.as_deref(), kind) {
+                (Some("b"), Some("arr"), Some(k)) if ready && is_scalar(k) => {
+                    Some(map.next_value_seed(BulkSeed { kind: k })?.map(Value::Array))
+                }
+                (Some("v"), Some("arr"), Some(k)) if ready => {
+                    let items = map.next_value_seed(ItemsSeed {
+                        first: self.first,
+                        depth: self.depth + 1,
+                    })?;
+                    Some(items.map(|v| Value::Array(Array::from_values(k, v))))
+                }
+                (Some("v"), Some("map"), _) if ready => {
+                    let own = RefCell::new(None);
+                    let m = map.next_value_seed(PairsSeed {
+                        first: &own,
+                        depth: self.depth + 1,
+                        top: false,
+                    })?;
+                    Some(match (m, own.into_inner()) {
+                        (_, Some(e)) => Err(e),
+                        (Some(m), None) => Ok(Value::Map(m)),
+                        (None, None) => Err(malformed(&Json::Null)),
+                    })
+                }
+                _ => None,
+            };
+            match (value, field) {
+                (Some(v), Some(f)) => streamed = Some((f, v)),
+                _ => {
+                    let j: Json = map.next_value()?;
+                    match key.as_str() {
+                        "t" => t = j.as_str().map(str::to_owned),
+                        "e" => kind = j.as_str().and_then(kind_by_name),
+                        _ => {}
+                    }
+                    gathered.insert(key, j);
+                }
+            }
+        }
+        Ok(match streamed {
+            // An array given both forms is malformed, as before.
+            Some((f, _))
+                if t.as_deref() == Some("arr") && gathered.contains_key(if f == "b" { "v" } else { "b" }) =>
+            {
+                Err(malformed(&Json::Object(gathered)))
+            }
+            Some((_, v)) => v,
+            None => untyped(Json::Object(gathered), self.depth),
+        })
+    }
+}
+
+/// A bulk array's bare values (§2.1), packed one element at a time.
+struct BulkSeed {
+    kind: ValueKind,
+}
+
+impl<'de> DeserializeSeed<'de> for BulkSeed {
+    type Value = Result<Array, FormatError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BulkSeed {
+    type Value = Result<Array, FormatError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of bare values")
+    }
+
+    otherwise!(Err(malformed(&Json::Null)));
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Err(malformed(&Json::Null)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Array::empty(self.kind);
+        let mut bad = None;
+        while let Some(x) = seq.next_element::<Json>()? {
+            if bad.is_some() {
+                continue;
+            }
+            match owned_scalar(self.kind, x) {
+                Ok(v) => out.push(v),
+                Err(e) => bad = Some(e),
+            }
+        }
+        Ok(bad.map_or(Ok(out), Err))
+    }
+}
+
+/// An array's typed values.
+struct ItemsSeed<'a> {
+    first: FirstError<'a>,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_> {
+    type Value = Result<Vec<Value>, FormatError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_> {
+    type Value = Result<Vec<Value>, FormatError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of typed values")
+    }
+
+    otherwise!(Err(malformed(&Json::Null)));
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Err(malformed(&Json::Null)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        let mut bad = None;
+        while let Some(v) = seq.next_element_seed(TypedSeed {
+            first: self.first,
+            depth: self.depth,
+        })? {
+            match v {
+                Ok(v) if bad.is_none() => items.push(v),
+                Ok(_) => {}
+                Err(e) => {
+                    bad.get_or_insert(e);
+                }
+            }
+        }
+        Ok(bad.map_or(Ok(items), Err))
+    }
+}
+
+/// The tensor list: each entry checked as soon as it is read.
+struct TensorsSeed<'a> {
+    first: FirstError<'a>,
+    committed_len: u64,
+}
+
+impl<'de> DeserializeSeed<'de> for TensorsSeed<'_> {
+    type Value = Option<Vec<Entry>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TensorsSeed<'_> {
+    type Value = Option<Vec<Entry>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of tensors")
+    }
+
+    otherwise!(None);
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut tensors = Vec::new();
+        let mut names = HashSet::new();
+        while let Some(raw) = seq.next_element_seed(EntrySeed)? {
+            match parse_entry_parts(raw, self.committed_len) {
+                Ok(entry) if !names.insert(entry.info.name.clone()) => note(
+                    self.first,
+                    err(rules::NAMES, "duplicate tensor name").tensor(&entry.info.name),
+                ),
+                Ok(entry) => tensors.push(entry),
+                Err(e) => note(self.first, e),
+            }
+        }
+        Ok(Some(tensors))
+    }
+}
+
+/// One tensor entry's fields as read; the chunk list arrives converted.
+#[derive(Default)]
+pub(crate) struct RawEntry {
+    pub(crate) name: Option<Json>,
+    pub(crate) dtype: Option<Json>,
+    pub(crate) shape: Option<Json>,
+    pub(crate) nbytes: Option<Json>,
+    pub(crate) chunks: Option<RawChunks>,
+}
+
+struct EntrySeed;
+
+impl<'de> DeserializeSeed<'de> for EntrySeed {
+    type Value = RawEntry;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeed {
+    type Value = RawEntry;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a tensor entry")
+    }
+
+    otherwise!(RawEntry::default());
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(RawEntry::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut raw = RawEntry::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "name" => raw.name = Some(map.next_value()?),
+                "dtype" => raw.dtype = Some(map.next_value()?),
+                "shape" => raw.shape = Some(map.next_value()?),
+                "nbytes" => raw.nbytes = Some(map.next_value()?),
+                "chunks" => raw.chunks = map.next_value_seed(ChunksSeed)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(raw)
+    }
+}
+
+/// A chunk list, each chunk `[offset, stored, decoded, codec, crc]` kept as
+/// five integers, and where the first one that is not sits.
+struct ChunksSeed;
+
+impl<'de> DeserializeSeed<'de> for ChunksSeed {
+    type Value = Option<RawChunks>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ChunksSeed {
+    type Value = Option<RawChunks>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of chunks")
+    }
+
+    otherwise!(None);
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = RawChunks::default();
+        while let Some(c) = seq.next_element::<Json>()? {
+            if out.first_bad.is_some() {
+                continue;
+            }
+            let f: Option<Vec<u64>> = c.as_array().and_then(|a| a.iter().map(Json::as_u64).collect());
+            match f.as_deref() {
+                Some(&[a, b, c, d, e]) => out.chunks.push([a, b, c, d, e]),
+                _ => out.first_bad = Some(out.chunks.len()),
+            }
+        }
+        Ok(Some(out))
+    }
+}
