@@ -1,0 +1,230 @@
+//! Issue 16, class 9: memory that scales with hostile counts. Each case is a
+//! file within the default limits, built here at the sizes the review used
+//! (they are tens of megabytes: generated, not committed), run through every
+//! command, and held to the budget: peak resident memory of the process
+//! <= 256 MiB + the input's size. Peaks come from the kernel (wait4's
+//! rusage of the child, which counts mapped pages too), never from timing.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs the CLI with `args`; returns (exit code, peak RSS in bytes).
+///
+/// The child is forked, not vforked: Linux carries the address space's
+/// high-water mark across exec, and a vfork child's address space is the
+/// test process's own (whose peak is not the child's). A forked child starts
+/// from the test process's current size, a few MiB, since every generator
+/// here streams its file to disk.
+fn peak(args: &[&str]) -> (i32, u64) {
+    use std::os::unix::process::CommandExt;
+    let bin = assert_cmd::cargo::cargo_bin("tensorcast");
+    let mut command = Command::new(bin);
+    command
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: the closure calls nothing that is unsafe after fork; its
+    // presence makes std fork and exec instead of vfork/posix_spawn.
+    unsafe {
+        command.pre_exec(|| Ok(()));
+    }
+    let child = command.spawn().expect("spawn tensorcast");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; the pointers are valid.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, usage.ru_maxrss as u64 * 1024)
+}
+
+const BUDGET: u64 = 256 << 20;
+
+/// One case at a time: a forked child starts at the test process's current
+/// size, which another case's generator must not be inflating meanwhile.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every command on `input`, each within 256 MiB + the input's size.
+fn within_budget(input: &Path, dir: &Path, commands: &[&str]) {
+    let size = std::fs::metadata(input).unwrap().len();
+    let input = input.to_str().unwrap();
+    for cmd in commands {
+        let out: PathBuf = dir.join(format!("out.{cmd}"));
+        let out = out.to_str().unwrap();
+        let args: Vec<&str> = match *cmd {
+            "inspect" => vec!["inspect", input],
+            "json" => vec!["inspect", "--json", input],
+            "verify" => vec!["verify", input],
+            to => vec!["convert", input, "-o", out, "--force", "--to", to],
+        };
+        let (code, rss) = peak(&args);
+        assert!(code == 0 || *cmd == "verify", "{args:?} exited {code}");
+        assert!(
+            rss <= BUDGET + size,
+            "{args:?}: peak {} MiB > budget {} MiB",
+            rss >> 20,
+            (BUDGET + size) >> 20
+        );
+        eprintln!("{:>5} MiB  {}", rss >> 20, args.join(" "));
+    }
+}
+
+fn gguf_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A GGUF v3 with no tensors and these key/values (type id + payload),
+/// streamed to disk.
+fn gguf(path: &Path, kvs: impl ExactSizeIterator<Item = (String, u32, Vec<u8>)>) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut head = b"GGUF".to_vec();
+    head.extend_from_slice(&3u32.to_le_bytes());
+    head.extend_from_slice(&0u64.to_le_bytes());
+    head.extend_from_slice(&(kvs.len() as u64).to_le_bytes());
+    out.write_all(&head).unwrap();
+    for (k, ty, payload) in kvs {
+        let mut kv = Vec::new();
+        gguf_str(&mut kv, &k);
+        kv.extend_from_slice(&ty.to_le_bytes());
+        out.write_all(&kv).unwrap();
+        out.write_all(&payload).unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// A safetensors file from its header JSON (data: `data_len` zero bytes).
+fn safetensors(path: &Path, header: &str, data_len: usize) {
+    let mut text = header.as_bytes().to_vec();
+    text.resize(text.len().next_multiple_of(8), b' ');
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&text);
+    out.resize(out.len() + data_len, 0);
+    std::fs::write(path, out).unwrap();
+}
+
+const ALL: &[&str] = &["inspect", "json", "verify", "safetensors", "gguf", "tpack", "npz"];
+
+#[test]
+fn three_million_empty_gguf_arrays() {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty_arrays.gguf");
+    // key, ARRAY (9) of UINT32 (4) with 0 elements.
+    let empty: Vec<u8> = [4u32.to_le_bytes().as_slice(), &0u64.to_le_bytes()].concat();
+    gguf(&path, (0..3_000_000).map(|i| (format!("k{i}"), 9, empty.clone())));
+    within_budget(&path, dir.path(), ALL);
+}
+
+#[test]
+fn a_twenty_million_element_array_and_its_four_kilobyte_tpack() {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("u8_array.gguf");
+    let mut payload = [0u32.to_le_bytes().as_slice(), &20_000_000u64.to_le_bytes()].concat();
+    payload.resize(payload.len() + 20_000_000, 7);
+    gguf(&path, std::iter::once(("arr".to_string(), 9, payload)));
+    within_budget(&path, dir.path(), ALL);
+    // Its tpack holds the array in a 40 MB manifest that compresses to a
+    // few kilobytes: the budget is then ~256 MiB alone.
+    let tpack = dir.path().join("out.tpack");
+    assert!(std::fs::metadata(&tpack).unwrap().len() < 64 << 10);
+    let small = dir.path().join("small.tpack");
+    std::fs::rename(&tpack, &small).unwrap();
+    within_budget(
+        &small,
+        dir.path(),
+        &["inspect", "json", "verify", "gguf", "safetensors"],
+    );
+}
+
+#[test]
+fn two_hundred_thousand_empty_tensors() {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty_tensors.safetensors");
+    let entries: Vec<String> = (0..200_000)
+        .map(|i| format!("\"t{i}\":{{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}"))
+        .collect();
+    safetensors(&path, &format!("{{{}}}", entries.join(",")), 0);
+    drop(entries);
+    within_budget(&path, dir.path(), ALL);
+}
+
+#[test]
+fn a_fifty_megabyte_metadata_string() {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let big = "y".repeat(50_000_000);
+    let st = dir.path().join("big_meta.safetensors");
+    let header = format!(
+        "{{\"__metadata__\":{{\"big\":\"{big}\"}},\"w\":{{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}}}"
+    );
+    safetensors(&st, &header, 4);
+    drop(header);
+    within_budget(&st, dir.path(), ALL);
+    let g = dir.path().join("big_string.gguf");
+    let mut payload = Vec::new();
+    gguf_str(&mut payload, &big);
+    drop(big);
+    gguf(&g, std::iter::once(("big".to_string(), 8, payload)));
+    within_budget(&g, dir.path(), ALL);
+}
+
+#[test]
+fn a_tpack_manifest_of_two_million_chunks() {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chunks.tpack");
+    let n = 2_000_000u64;
+    // Header, two empty slots, then 2M raw 4-byte chunks of one F32 tensor.
+    let mut file = b"TPACK\x00\r\n".to_vec();
+    file.extend_from_slice(&1u16.to_le_bytes());
+    file.extend_from_slice(&0u16.to_le_bytes());
+    file.resize(256, 0);
+    let chunk = 1.5f32.to_le_bytes();
+    let crc = crc32c::crc32c(&chunk);
+    let mut rows = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        rows.push(format!("[{},4,4,0,{crc}]", 256 + 4 * i));
+        file.extend_from_slice(&chunk);
+    }
+    let manifest = format!(
+        "{{\"metadata\":[],\"tensors\":[{{\"name\":\"t\",\"dtype\":\"F32\",\"shape\":[{n}],\"nbytes\":{},\"chunks\":[{}]}}]}}",
+        4 * n,
+        rows.join(",")
+    );
+    drop(rows);
+    let stored = zstd::bulk::compress(manifest.as_bytes(), 3).unwrap();
+    let offset = file.len() as u64;
+    file.extend_from_slice(&stored);
+    let slot = tensorcast::tpack::format::Slot {
+        generation: 1,
+        manifest_offset: offset,
+        manifest_len: stored.len() as u64,
+        committed_len: file.len() as u64,
+        manifest_raw_len: manifest.len() as u64,
+        manifest_codec: 1,
+        manifest_crc: crc32c::crc32c(&stored),
+    };
+    file[64..128].copy_from_slice(&slot.encode());
+    std::fs::write(&path, file).unwrap();
+    drop((manifest, stored));
+    let (code, _) = peak(&["verify", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "the generated file is a sound tpack");
+    within_budget(&path, dir.path(), ALL);
+}
