@@ -31,6 +31,8 @@ fn peak(args: &[&str]) -> (i32, u64) {
     unsafe {
         command.pre_exec(|| Ok(()));
     }
+    // Reaped below by wait4 (which also yields its rusage), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
     let child = command.spawn().expect("spawn tensorcast");
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
