@@ -167,7 +167,13 @@ fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
     ];
     let model_dirs: Vec<String> = models.iter().map(|m| format!("model/{m}")).collect();
     let model_hf: Vec<String> = models.iter().map(|m| format!("model/{m}/hf")).collect();
-    let st: Vec<PathBuf> = st.into_iter().chain(files(&model_hf, "safetensors")).collect();
+    // Issue 16's hostile corpus too (its 20k-tensor file aside: its header
+    // alone is a megabyte, swept by nothing here but tests/memory_budget.rs).
+    let st: Vec<PathBuf> = st
+        .into_iter()
+        .chain(files(&model_hf, "safetensors"))
+        .chain(files(&["hostile/c5_names"], "safetensors"))
+        .collect();
     let gg = files(
         &[
             "gguf",
@@ -181,22 +187,38 @@ fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
     .into_iter()
     .chain(files(&model_dirs, "gguf"))
     .collect::<Vec<_>>();
-    let pt = ["pt", "ckpt", "pkl", "bin"]
-        .iter()
-        .flat_map(|ext| files(&["pytorch/valid", "pytorch/hostile", "model/llama/bin/hf"], ext));
+    let pt = ["pt", "ckpt", "pkl", "bin"].iter().flat_map(|ext| {
+        files(
+            &[
+                "pytorch/valid",
+                "pytorch/hostile",
+                "model/llama/bin/hf",
+                "hostile/c6_pickle",
+            ],
+            ext,
+        )
+    });
     st.into_iter()
         .map(|p| ("safetensors", p))
         .chain(gg.into_iter().map(|p| ("gguf", p)))
         .chain(pt.map(|p| ("pytorch", p)))
         .chain(
-            files(&["tpack", "tpack/spec", "tpack/spec/reject"], "tpack")
-                .into_iter()
-                .map(|p| ("tpack", p)),
+            files(
+                &["tpack", "tpack/spec", "tpack/spec/reject", "hostile/c9_counts"],
+                "tpack",
+            )
+            .into_iter()
+            .map(|p| ("tpack", p)),
         )
         .chain(
             ["npy", "npz"]
                 .iter()
-                .flat_map(|ext| files(&["numpy", "numpy/reject"], ext))
+                .flat_map(|ext| {
+                    files(
+                        &["numpy", "numpy/reject", "hostile/c7_zip", "hostile/c8_npy"],
+                        ext,
+                    )
+                })
                 .map(|p| ("numpy", p)),
         )
         .collect()

@@ -224,11 +224,6 @@ pub fn check_batch(jobs: &[Job], out_dir: &Path) -> crate::Result<()> {
     let usage = |m: String| crate::Error::usage(m);
     let canonical = |p: &Path| std::fs::canonicalize(p).ok();
     let mut outputs = std::collections::HashMap::new();
-    let inputs: std::collections::HashSet<PathBuf> =
-        jobs.iter().filter_map(|j| canonical(&j.input)).collect();
-    std::fs::create_dir_all(out_dir).map_err(|e| crate::Error::io(out_dir, e))?;
-    let root = canonical(out_dir)
-        .ok_or_else(|| usage(format!("{}: cannot resolve the output folder", out_dir.display())))?;
     for job in jobs {
         if let Some(first) = outputs.insert(job.output.clone(), job.input.clone()) {
             return Err(usage(format!(
@@ -238,6 +233,17 @@ pub fn check_batch(jobs: &[Job], out_dir: &Path) -> crate::Result<()> {
                 job.output.display()
             )));
         }
+    }
+    // A folder that does not exist yet holds no symlink and no input: it is
+    // created when the first output is written, not by the check.
+    if !crate::occupied(out_dir) {
+        return Ok(());
+    }
+    let inputs: std::collections::HashSet<PathBuf> =
+        jobs.iter().filter_map(|j| canonical(&j.input)).collect();
+    let root = canonical(out_dir)
+        .ok_or_else(|| usage(format!("{}: cannot resolve the output folder", out_dir.display())))?;
+    for job in jobs {
         // The deepest folder of the output that exists, resolved.
         let mut dir = job.output.parent().unwrap_or(out_dir).to_path_buf();
         while !dir.exists() && dir.pop() {}
