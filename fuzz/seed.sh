@@ -5,14 +5,14 @@ set -e
 cd "$(dirname "$0")"
 F=../fixtures
 mkdir -p corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline corpus/numpy corpus/encode
-find $F/numpy -name "*.np[yz]" -exec cp {} corpus/numpy/ \;
-find $F/safetensors -name '*.safetensors' -exec cp {} corpus/safetensors/ \;
+find $F/numpy $F/hostile -name "*.np[yz]" -exec cp {} corpus/numpy/ \;
+find $F/safetensors $F/hostile -name '*.safetensors' -exec cp {} corpus/safetensors/ \;
 find $F/gguf -name '*.gguf' -exec cp {} corpus/gguf/ \;
 for f in $(find $F/pytorch -name '*.pt' -o -name '*.ckpt' -o -name '*.pkl' -o -name '*.tar'); do
   cp "$f" corpus/pytorch/
 done
 # The VM target gets bare pickles: the hostile ones and each zip's data.pkl.
-cp $F/pytorch/hostile/*.pkl corpus/pickle_vm/
+cp $F/pytorch/hostile/*.pkl $F/hostile/c6_pickle/*.pkl corpus/pickle_vm/
 for z in $F/pytorch/valid/*.pt $F/pytorch/valid/*.ckpt; do
   n=$(basename "$z")
   python3 -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [open(sys.argv[2],'wb').write(z.read(x)) for x in z.namelist() if x.endswith('data.pkl')]" "$z" "corpus/pickle_vm/$n.pkl" 2>/dev/null || true
@@ -26,7 +26,7 @@ for f in $F/safetensors/cast/*.safetensors $F/gguf/quants.gguf $F/gguf/metadata.
 done
 $T convert $F/safetensors/cast/source.safetensors -o corpus/tpack/raw.tpack --force --compress=none
 # ...and by the independent Python writer (fixtures/tpack/spec), rejects included.
-find $F/tpack -name '*.tpack' -exec cp {} corpus/tpack/ \;
+find $F/tpack $F/hostile -name '*.tpack' -exec cp {} corpus/tpack/ \;
 for d in safetensors gguf pytorch tpack numpy; do cp corpus/$d/* corpus/pipeline/ 2>/dev/null || true; done
 # The writer's codecs: tensor bytes of the safetensors fixtures behind a codec
 # byte (rplanes2, rplanes4, planes8 at level 2, zstd) and a split byte.

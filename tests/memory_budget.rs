@@ -11,14 +11,16 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Runs the CLI with `args`; returns (exit code, peak RSS in bytes).
+/// Runs the CLI with `args`; returns (exit code, peak RSS in bytes, CPU
+/// seconds). CPU time (user + system, from the kernel) is what the work
+/// cost, whatever else the machine is doing; it is not wall-clock time.
 ///
 /// The child is forked, not vforked: Linux carries the address space's
 /// high-water mark across exec, and a vfork child's address space is the
 /// test process's own (whose peak is not the child's). A forked child starts
 /// from the test process's current size, a few MiB, since every generator
 /// here streams its file to disk.
-fn peak(args: &[&str]) -> (i32, u64) {
+fn peak(args: &[&str]) -> (i32, u64, f64) {
     use std::os::unix::process::CommandExt;
     let bin = assert_cmd::cargo::cargo_bin("tensorcast");
     let mut command = Command::new(bin);
@@ -46,7 +48,12 @@ fn peak(args: &[&str]) -> (i32, u64) {
     } else {
         -1
     };
-    (code, usage.ru_maxrss as u64 * 1024)
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (
+        code,
+        usage.ru_maxrss as u64 * 1024,
+        secs(usage.ru_utime) + secs(usage.ru_stime),
+    )
 }
 
 const BUDGET: u64 = 256 << 20;
@@ -72,7 +79,7 @@ fn within_budget(input: &Path, dir: &Path, commands: &[&str]) {
             "verify" => vec!["verify", input],
             to => vec!["convert", input, "-o", out, "--force", "--to", to],
         };
-        let (code, rss) = peak(&args);
+        let (code, rss, cpu) = peak(&args);
         assert!(code == 0 || *cmd == "verify", "{args:?} exited {code}");
         assert!(
             rss <= BUDGET + size,
@@ -80,7 +87,12 @@ fn within_budget(input: &Path, dir: &Path, commands: &[&str]) {
             rss >> 20,
             (BUDGET + size) >> 20
         );
-        eprintln!("{:>5} MiB  {}", rss >> 20, args.join(" "));
+        // Time proportional to the bytes: a generous linear bound (debug
+        // builds included) that a quadratic walk over millions of entries
+        // or a chunk decoded a thousand times would break by orders.
+        let bound = 30.0 + size as f64 * 2e-6;
+        assert!(cpu <= bound, "{args:?}: {cpu:.1} CPU s > {bound:.0}");
+        eprintln!("{:>5} MiB {:>6.2} CPU s  {}", rss >> 20, cpu, args.join(" "));
     }
 }
 
@@ -226,7 +238,7 @@ fn a_tpack_manifest_of_two_million_chunks() {
     file[64..128].copy_from_slice(&slot.encode());
     std::fs::write(&path, file).unwrap();
     drop((manifest, stored));
-    let (code, _) = peak(&["verify", path.to_str().unwrap()]);
+    let (code, _, _) = peak(&["verify", path.to_str().unwrap()]);
     assert_eq!(code, 0, "the generated file is a sound tpack");
     within_budget(&path, dir.path(), ALL);
 }
