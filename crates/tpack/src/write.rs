@@ -140,7 +140,10 @@ impl<W: Write + Send> ChunkWriter<W> {
         };
         let level = self.level.unwrap_or(0);
         let unit = unit_bytes(info.dtype) as usize;
-        let batch = rayon::current_num_threads().max(1) * 2;
+        // One piece per core in flight while the previous group is stored:
+        // every core compresses, and the window (two groups of encoded
+        // chunks) stays near 2 x cores x CHUNK_BYTES, whatever the model.
+        let batch = rayon::current_num_threads().max(1);
         let mut pieces = data.aligned_chunks(unit, CHUNK_BYTES);
         let mut stored = Stored::default();
         let mut encoded: Vec<Encoded> = Vec::new();
