@@ -370,6 +370,18 @@ impl<'de> Visitor<'de> for BulkSeed {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Array::empty(self.kind);
         let mut bad = None;
+        if let Array::Str(strings) = &mut out {
+            // A vocabulary: each string goes from the text into the buffer,
+            // borrowed where it has no escapes, never a String of its own.
+            while let Some(x) = seq.next_element::<StrOrOther<'de>>()? {
+                match (x, &bad) {
+                    (_, Some(_)) => {}
+                    (StrOrOther::Str(s), None) => strings.push(&s),
+                    (StrOrOther::Other(j), None) => bad = Some(malformed(&j)),
+                }
+            }
+            return Ok(bad.map_or(Ok(out), Err));
+        }
         while let Some(x) = seq.next_element::<Json>()? {
             if bad.is_some() {
                 continue;
@@ -380,6 +392,61 @@ impl<'de> Visitor<'de> for BulkSeed {
             }
         }
         Ok(bad.map_or(Ok(out), Err))
+    }
+}
+
+/// A bulk string array's element: the string, or what stood there instead.
+enum StrOrOther<'de> {
+    Str(std::borrow::Cow<'de, str>),
+    Other(Json),
+}
+
+impl<'de> serde::Deserialize<'de> for StrOrOther<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrOrOtherVisitor)
+    }
+}
+
+struct StrOrOtherVisitor;
+
+impl<'de> Visitor<'de> for StrOrOtherVisitor {
+    type Value = StrOrOther<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(StrOrOther::Str(std::borrow::Cow::Borrowed(v)))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(StrOrOther::Str(std::borrow::Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(StrOrOther::Str(std::borrow::Cow::Owned(v)))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(StrOrOther::Other(Json::Bool(v)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(StrOrOther::Other(Json::from(v)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(StrOrOther::Other(Json::from(v)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(StrOrOther::Other(Json::from(v)))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(StrOrOther::Other(Json::Null))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(StrOrOther::Other(Json::Array(Vec::new())))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(StrOrOther::Other(Json::Object(JsonMap::new())))
     }
 }
 
