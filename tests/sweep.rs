@@ -157,6 +157,7 @@ fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
             "safetensors/valid/sharded",
             "safetensors/cast",
             "safetensors/reject",
+            "safetensors/stsw",
             "gguf",
         ],
         "safetensors",

@@ -16,6 +16,11 @@ pub struct Header {
     pub metadata: Metadata,
     /// Absolute offset of the data buffer (8 + header length).
     pub data_start: u64,
+    /// The stsw version the header names (`"__version__"`): such files may
+    /// leave alignment gaps between tensors and carry a `crc32` per tensor.
+    pub stsw: Option<String>,
+    /// The `crc32` stsw recorded for each tensor (in `tensors` order).
+    pub crcs: Vec<Option<u32>>,
 }
 
 fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
@@ -59,14 +64,48 @@ pub fn parse_header(file: &[u8], limits: &Limits) -> Result<Header> {
     let text = std::str::from_utf8(raw).map_err(|e| {
         err(rules::HEADER_NOT_UTF8, format!("header is not UTF-8: {e}")).at(8 + e.valid_up_to() as u64)
     })?;
-    let Entries { metadata, found } = parse_entries(text, limits)?;
+    let text_head = text.get(..16).unwrap_or(text);
+    let Entries {
+        metadata,
+        found,
+        stsw,
+    } = parse_entries(text, limits).map_err(|e| {
+        // stsw's known bug leaves a cut header starting with its version key.
+        if e.rule() == Some(rules::HEADER_NOT_JSON) && text_head.starts_with("{\"__version__\":") {
+            err(
+                rules::STSW_HEADER_OVERRUN,
+                "the header was cut off: stsw 1.0 with crc32=True rewrites a longer header over the space it \
+                 reserved (a known stsw bug), overwriting the first tensor bytes too; write the file again \
+                 without crc32 or with a fixed stsw",
+            )
+            .at(8)
+            .into()
+        } else {
+            e
+        }
+    })?;
     let mut found = found;
 
-    // Data must be tiled exactly, in offset order, whatever the JSON order.
-    found.sort_by_key(|(_, start, end)| (*start, *end));
+    if stsw.is_none() {
+        if let Some((info, ..)) = found.iter().find(|(_, _, _, crc)| crc.is_some()) {
+            return Err(err(
+                rules::NOT_STSW,
+                "a crc32 field, which only stsw files carry (they say \"__version__\")",
+            )
+            .tensor(&info.name)
+            .into());
+        }
+    }
+    // Data must be tiled exactly, in offset order, whatever the JSON order;
+    // stsw aligns each tensor to 64 bytes, leaving shorter gaps.
+    const STSW_ALIGN: u64 = 64;
+    let gap_ok = |start: u64, expected: u64| {
+        stsw.is_some() && start.is_multiple_of(STSW_ALIGN) && start - expected < STSW_ALIGN
+    };
+    found.sort_by_key(|(_, start, end, _)| (*start, *end));
     let mut expected = 0u64;
-    for (info, start, end) in &found {
-        if *start > expected {
+    for (info, start, end, _) in &found {
+        if *start > expected && !gap_ok(*start, expected) {
             return Err(err(
                 rules::DATA_GAP,
                 format!("data starts at {start}, expected {expected} (no gaps allowed)"),
@@ -85,7 +124,13 @@ pub fn parse_header(file: &[u8], limits: &Limits) -> Result<Header> {
         expected = *end;
     }
     let data_len = len - data_start;
-    if expected != data_len {
+    // stsw pads the last tensor to its alignment too: its files end exactly
+    // there (so a file cut inside that padding is still caught).
+    let end = match stsw {
+        Some(_) => expected.next_multiple_of(STSW_ALIGN),
+        None => expected,
+    };
+    if end != data_len {
         return Err(err(
             rules::FILE_SIZE_MISMATCH,
             format!("tensor data ends at {expected} but the data buffer holds {data_len} bytes"),
@@ -93,9 +138,10 @@ pub fn parse_header(file: &[u8], limits: &Limits) -> Result<Header> {
         .at(data_start)
         .into());
     }
+    let crcs = found.iter().map(|(.., crc)| *crc).collect();
     let tensors = found
         .into_iter()
-        .map(|(mut info, start, _)| {
+        .map(|(mut info, start, ..)| {
             info.file_offset = Some(data_start + start);
             info
         })
@@ -104,6 +150,8 @@ pub fn parse_header(file: &[u8], limits: &Limits) -> Result<Header> {
         tensors,
         metadata,
         data_start,
+        stsw,
+        crcs,
     })
 }
 
@@ -132,7 +180,7 @@ fn parse_metadata(value: Json) -> Result<Metadata> {
     }
 }
 
-fn parse_tensor(name: String, value: &Json, limits: &Limits) -> Result<(TensorInfo, u64, u64)> {
+fn parse_tensor(name: String, value: &Json, limits: &Limits) -> Result<(TensorInfo, u64, u64, Option<u32>)> {
     if name.is_empty() {
         return Err(err(rules::EMPTY_NAME, "tensor names must not be empty")
             .tensor("")
@@ -217,6 +265,14 @@ fn parse_tensor(name: String, value: &Json, limits: &Limits) -> Result<(TensorIn
         .tensor(&name)
         .into());
     }
+    let crc = match obj.get("crc32") {
+        None => None,
+        Some(c) => Some(
+            c.as_u64()
+                .and_then(|c| u32::try_from(c).ok())
+                .ok_or_else(|| invalid("\"crc32\" must be a 32-bit unsigned integer"))?,
+        ),
+    };
     let info = TensorInfo {
         name,
         dtype,
@@ -224,14 +280,15 @@ fn parse_tensor(name: String, value: &Json, limits: &Limits) -> Result<(TensorIn
         nbytes: end - start,
         file_offset: None,
     };
-    Ok((info, start, end))
+    Ok((info, start, end, crc))
 }
 
 /// What the header's entries give: `__metadata__` and each tensor with its
 /// data offsets, in header order.
 struct Entries {
     metadata: Metadata,
-    found: Vec<(TensorInfo, u64, u64)>,
+    found: Vec<(TensorInfo, u64, u64, Option<u32>)>,
+    stsw: Option<String>,
 }
 
 /// Reads the top-level JSON object one entry at a time (each entry's JSON is
@@ -273,6 +330,7 @@ fn parse_entries(text: &str, limits: &Limits) -> Result<Entries> {
     Ok(Entries {
         metadata: walked.metadata,
         found: walked.found,
+        stsw: walked.stsw,
     })
 }
 
@@ -281,7 +339,8 @@ fn parse_entries(text: &str, limits: &Limits) -> Result<Entries> {
 struct Walked {
     names: tensorcast_core::Strings,
     metadata: Metadata,
-    found: Vec<(TensorInfo, u64, u64)>,
+    found: Vec<(TensorInfo, u64, u64, Option<u32>)>,
+    stsw: Option<String>,
     first_error: Option<tensorcast_core::Error>,
 }
 
@@ -301,6 +360,7 @@ impl<'de> Visitor<'de> for EntriesVisitor<'_> {
             names: tensorcast_core::Strings::new(),
             metadata: Metadata::new(),
             found: Vec::new(),
+            stsw: None,
             first_error: None,
         };
         let mut count = 0u64;
@@ -312,6 +372,17 @@ impl<'de> Visitor<'de> for EntriesVisitor<'_> {
             }
             let checked = if k == "__metadata__" {
                 parse_metadata(v).map(|m| out.metadata = m)
+            } else if k == "__version__" && v.is_string() {
+                // stsw's marker (its files say which version wrote them).
+                out.stsw = v.as_str().map(str::to_string);
+                Ok(())
+            } else if k == "__incomplete__" && v.as_bool() == Some(true) {
+                Err(err(
+                    rules::STSW_INCOMPLETE,
+                    "stsw did not finish writing this file (\"__incomplete__\": true)",
+                )
+                .key(k)
+                .into())
             } else {
                 count += 1;
                 if count > self.limits.max_tensors {

@@ -1,7 +1,7 @@
 //! A safetensors file opened as a [`Source`].
 
 use crate::header::{parse_header, Header};
-use crate::FORMAT;
+use crate::{rules, FORMAT};
 use std::path::{Path, PathBuf};
 use tensorcast_core::{Bytes, Error, Limits, Metadata, Result, Source, TensorData, TensorInfo};
 
@@ -41,6 +41,18 @@ impl SafetensorsFile {
     }
 }
 
+/// stsw 1.0 writes zlib's CRC-32 into `crc32`, or XXH32 (seed 0) when the
+/// `xxhash` module was installed: a value matching either is accepted.
+fn check_stsw_crc(bytes: &[u8], want: u32) -> std::result::Result<(), String> {
+    let crc = crc32fast::hash(bytes);
+    if crc == want || xxhash_rust::xxh32::xxh32(bytes, 0) == want {
+        return Ok(());
+    }
+    Err(format!(
+        "the bytes do not match the crc32 stsw recorded ({want}; CRC-32 of the bytes is {crc}, and their XXH32 differs too)"
+    ))
+}
+
 impl Source for SafetensorsFile {
     fn format(&self) -> &'static str {
         FORMAT
@@ -61,7 +73,8 @@ impl Source for SafetensorsFile {
             .get(index)
             .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
         // The header check proved every range lies inside the file.
-        self.bytes
+        let data = self
+            .bytes
             .tensor_data(info.file_offset.unwrap_or(0), info.nbytes)
             .ok_or_else(|| {
                 Error::usage(format!(
@@ -69,6 +82,18 @@ impl Source for SafetensorsFile {
                     self.path.display(),
                     info.name
                 ))
-            })
+            })?;
+        if let (Some(Some(crc)), TensorData::Located { bytes, .. } | TensorData::Borrowed(bytes)) =
+            (self.header.crcs.get(index), &data)
+        {
+            check_stsw_crc(bytes, *crc).map_err(|detail| {
+                Error::from(
+                    tensorcast_core::FormatError::new(FORMAT, rules::STSW_CRC, detail)
+                        .tensor(&info.name)
+                        .in_file(&self.path),
+                )
+            })?;
+        }
+        Ok(data)
     }
 }

@@ -46,3 +46,15 @@ pub const SHARD_PATH_ESCAPES: &str = "shard-path-escapes";
 pub const INDEX_TENSOR_MISSING: &str = "index-tensor-missing";
 /// A shard holds a tensor the index does not map to it.
 pub const INDEX_TENSOR_UNLISTED: &str = "index-tensor-unlisted";
+/// An stsw file whose header was cut: stsw 1.0 with `crc32=True` rewrites a
+/// longer header over the space it reserved (a known stsw bug), overwriting
+/// the first data bytes too.
+pub const STSW_HEADER_OVERRUN: &str = "stsw-header-overrun";
+/// An stsw file stsw never finished (`"__incomplete__": true`).
+pub const STSW_INCOMPLETE: &str = "stsw-incomplete";
+/// A tensor's bytes do not match the `crc32` stsw recorded for it (neither
+/// as zlib CRC-32 nor as XXH32, which stsw 1.0 writes there when the
+/// `xxhash` module is installed).
+pub const STSW_CRC: &str = "stsw-crc";
+/// An stsw-only field (`crc32`) in a file that does not say it is stsw.
+pub const NOT_STSW: &str = "stsw-field-outside-stsw";
