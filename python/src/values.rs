@@ -80,7 +80,8 @@ pub fn metadata_from_py(dict: &Bound<'_, PyDict>) -> PyResult<Metadata> {
         };
         let value =
             from_py(&v, 0).map_err(|e| PyValueError::new_err(format!("metadata key '{key}': {e}")))?;
-        m.insert(key, value);
+        // A dict's keys are unique: appended, not looked up.
+        m.push_unchecked(key, value);
     }
     Ok(m)
 }
@@ -123,7 +124,7 @@ fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         let mut m = Metadata::new();
         for (k, v) in d.iter() {
             let key: String = k.extract()?;
-            m.insert(key, from_py(&v, depth + 1)?);
+            m.push_unchecked(key, from_py(&v, depth + 1)?);
         }
         return Ok(Value::Map(m));
     }

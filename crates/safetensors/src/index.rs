@@ -101,12 +101,15 @@ impl ShardedSafetensors {
         let mut locations = Vec::new();
         let mut tensors = Vec::new();
         let mut metadata = Metadata::new();
+        // Keys merged so far: each shard's keys are looked up here, not by a
+        // scan of the merged list (a header of millions of keys stays linear).
+        let mut merged = std::collections::HashSet::new();
         for (shard_index, file) in files.iter().enumerate() {
             let shard = input.sibling(file)?;
             let shard = SafetensorsFile::from_bytes(&shard.name, shard.bytes, limits)?;
             for (k, v) in shard.metadata().iter() {
-                if metadata.get(k).is_none() {
-                    metadata.push_unchecked(k.to_string(), v.clone());
+                if merged.insert(k.to_string()) {
+                    metadata.push_str(k, v.clone());
                 }
             }
             for (i, info) in shard.tensors().iter().enumerate() {
@@ -141,8 +144,8 @@ impl ShardedSafetensors {
         if let Some(extra) = json.get("metadata").and_then(Json::as_object) {
             for (k, v) in extra {
                 // total_size is derived from the tensors; carrying it would go stale.
-                if k != "total_size" && metadata.get(k).is_none() {
-                    metadata.push_unchecked(k.clone(), Value::from_json(v));
+                if k != "total_size" && merged.insert(k.clone()) {
+                    metadata.push_str(k, Value::from_json(v));
                 }
             }
         }

@@ -116,6 +116,19 @@ fn rows_per_chunk(n: u64, max: u64) -> u64 {
     best
 }
 
+/// Rows per chunk for `n` rows when `max` fit the chunk size: a divisor of
+/// `n` near `max`, or all `n` rows in one chunk when `n` has none (a prime
+/// row count would otherwise give one reference per row: a 64 MiB byte
+/// tensor of prime length, 64 million references).
+fn chunk_rows(n: u64, max: u64) -> u64 {
+    let rows = rows_per_chunk(n, max);
+    if rows.saturating_mul(4) < max.min(n) {
+        n.max(1)
+    } else {
+        rows
+    }
+}
+
 /// `url` with its last path component replaced by `file`.
 fn beside(url: &str, file: &str) -> String {
     match url.rfind('/') {
@@ -295,7 +308,7 @@ fn variable(
     let (rows, row_bytes) = match (shape.first(), &place) {
         (Some(&d0), Place::Range { .. }) if d0 > 0 && stored.nbytes > opts.chunk_bytes => {
             let row_bytes = stored.nbytes / d0;
-            (rows_per_chunk(d0, opts.chunk_bytes / row_bytes.max(1)), row_bytes)
+            (chunk_rows(d0, opts.chunk_bytes / row_bytes.max(1)), row_bytes)
         }
         (Some(&d0), _) => (d0.max(1), stored.nbytes.checked_div(d0).unwrap_or(0)),
         (None, _) => (1, stored.nbytes),
@@ -487,6 +500,15 @@ mod tests {
         assert_eq!(rows_per_chunk(151_936, 40_000), 37_984);
         assert_eq!(rows_per_chunk(7, 100), 7);
         assert_eq!(rows_per_chunk(0, 4), 1);
+    }
+
+    #[test]
+    fn a_row_count_without_a_fitting_divisor_stays_one_chunk() {
+        assert_eq!(chunk_rows(64, 8), 8);
+        assert_eq!(chunk_rows(151_936, 40_000), 37_984);
+        // 67,108,879 is prime: one chunk, not one reference per row.
+        assert_eq!(chunk_rows(67_108_879, 16 << 20), 67_108_879);
+        assert_eq!(chunk_rows(2 * 67_108_879, 64 << 20), 2 * 67_108_879);
     }
 
     #[test]

@@ -414,68 +414,6 @@ pub(crate) fn is_scalar(k: ValueKind) -> bool {
     !matches!(k, ValueKind::Array | ValueKind::Map | ValueKind::Mixed)
 }
 
-/// Typed JSON back to a value (T12), consuming it: strings move into the
-/// value rather than being copied (a vocabulary is most of a manifest).
-/// Nesting is bounded like GGUF arrays.
-pub(crate) fn untyped(mut j: Json, depth: usize) -> Result<Value, FormatError> {
-    if depth > 64 {
-        return Err(err(rules::METADATA, "metadata nested deeper than 64 levels"));
-    }
-    let Some(t) = j.get("t").and_then(Json::as_str).map(str::to_owned) else {
-        return Err(malformed(&j));
-    };
-    let mut take = |field: &str| j.get_mut(field).map(Json::take);
-    match t.as_str() {
-        "arr" => {
-            let kind = take("e").as_ref().and_then(Json::as_str).and_then(kind_by_name);
-            match (kind, take("b"), take("v")) {
-                (Some(kind), Some(Json::Array(b)), None) if is_scalar(kind) => {
-                    // Packed as it is read: one element converted at a time.
-                    let mut array = Array::empty(kind);
-                    for x in b {
-                        array.push(owned_scalar(kind, x)?);
-                    }
-                    Ok(Value::Array(array))
-                }
-                (Some(kind), None, Some(Json::Array(v))) => {
-                    let items: Result<Vec<Value>, _> = v.into_iter().map(|x| untyped(x, depth + 1)).collect();
-                    Ok(Value::Array(Array::from_values(kind, items?)))
-                }
-                _ => Err(malformed(&j)),
-            }
-        }
-        "map" => {
-            let Some(Json::Array(pairs)) = take("v") else {
-                return Err(malformed(&j));
-            };
-            let mut m = Metadata::new();
-            for pair in pairs {
-                let (key, value) = key_value(pair).map_err(|p| malformed(&p))?;
-                m.push_unchecked(key, untyped(value, depth + 1)?);
-            }
-            Ok(Value::Map(m))
-        }
-        _ => match (kind_by_name(&t).filter(|&k| is_scalar(k)), take("v")) {
-            (Some(kind), Some(v)) => owned_scalar(kind, v),
-            _ => Err(malformed(&j)),
-        },
-    }
-}
-
-/// A `[key, value]` pair, or the JSON back when it is not one.
-fn key_value(pair: Json) -> Result<(String, Json), Json> {
-    match pair {
-        Json::Array(kv) if kv.len() == 2 => {
-            let mut it = kv.into_iter();
-            match (it.next(), it.next()) {
-                (Some(Json::String(key)), Some(value)) => Ok((key, value)),
-                (a, b) => Err(Json::Array(a.into_iter().chain(b).collect())),
-            }
-        }
-        other => Err(other),
-    }
-}
-
 pub(crate) fn malformed(j: &Json) -> FormatError {
     err(rules::METADATA, format!("malformed typed value {}", truncate(j)))
 }
@@ -605,6 +543,24 @@ mod tests {
         let text = r#"{"metadata":[["k",{"t":"arr","e":"u16","v":[{"t":"u16","v":7}]}]],"tensors":[]}"#;
         let m = parse_metadata(text).unwrap();
         assert_eq!(m.get("k"), Some(&Value::Array(Array::U16(vec![7]))));
+    }
+
+    #[test]
+    fn a_body_before_its_type_is_read_the_same() {
+        // JSON objects have no order: `b`/`v` may come before `t` and `e`.
+        let text = br#"{"tensors":[],"metadata":[["k",{"b":[1,65535],"e":"u16","t":"arr"}],
+            ["m",{"v":[["x",{"v":"0x3fc00000","t":"f32"}]],"t":"map"}],["s",{"x":[1,2],"v":"hi","t":"str"}]]}"#;
+        let m = Manifest::parse(text, 1 << 20).unwrap().metadata;
+        assert_eq!(m.get("k"), Some(&Value::Array(Array::U16(vec![1, 65535]))));
+        let Some(Value::Map(inner)) = m.get("m") else { panic!("{m:?}") };
+        assert_eq!(inner.get("x"), Some(&Value::F32(1.5)));
+        assert_eq!(m.get("s"), Some(&Value::Str("hi".into())));
+        for both in [
+            br#"{"metadata":[["k",{"t":"arr","e":"u8","b":[1],"v":[]}]],"tensors":[]}"#.as_slice(),
+            br#"{"metadata":[["k",{"b":[1],"v":[],"e":"u8","t":"arr"}]],"tensors":[]}"#.as_slice(),
+        ] {
+            assert_eq!(Manifest::parse(both, 1 << 20).err().unwrap().rule, rules::METADATA);
+        }
     }
 
     #[test]

@@ -6,8 +6,7 @@
 //! so errors keep the precedence of a parse-then-check reader.
 
 use crate::manifest::{
-    err, is_scalar, kind_by_name, malformed, owned_scalar, parse_entry_parts, untyped, Entry, Manifest,
-    RawChunks,
+    err, is_scalar, kind_by_name, malformed, owned_scalar, parse_entry_parts, Entry, Manifest, RawChunks,
 };
 use crate::rules;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -279,64 +278,145 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             return Ok(Err(err(rules::METADATA, "metadata nested deeper than 64 levels")));
         }
-        let mut gathered = JsonMap::new();
-        let (mut t, mut kind): (Option<String>, Option<ValueKind>) = (None, None);
-        let mut streamed: Option<(&'static str, Result<Value, FormatError>)> = None;
+        // `t` and `e` say how to read `b`/`v`; a body that comes before
+        // them is kept as its raw text (borrowed, never a tree) and read
+        // once they are known. Unknown fields are skipped unparsed.
+        let (mut t, mut e): (Option<Json>, Option<Json>) = (None, None);
+        let mut body: Option<Result<Value, FormatError>> = None;
+        let mut forms: Vec<&'static str> = Vec::new();
+        let mut deferred: Vec<(&'static str, &'de serde_json::value::RawValue)> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let field = match key.as_str() {
-                "b" => Some("b"),
-                "v" => Some("v"),
-                _ => None,
-            };
-            let ready = streamed.is_none() && !gathered.contains_key("b") && !gathered.contains_key("v");
-            let value = match (field, t.as_deref(), kind) {
-                (Some("b"), Some("arr"), Some(k)) if ready && is_scalar(k) => {
-                    Some(map.next_value_seed(BulkSeed { kind: k })?.map(Value::Array))
+            let form = match key.as_str() {
+                "t" => {
+                    t = Some(map.next_value()?);
+                    continue;
                 }
-                (Some("v"), Some("arr"), Some(k)) if ready => {
-                    let items = map.next_value_seed(ItemsSeed {
-                        first: self.first,
-                        depth: self.depth + 1,
-                    })?;
-                    Some(items.map(|v| Value::Array(Array::from_values(k, v))))
+                "e" => {
+                    e = Some(map.next_value()?);
+                    continue;
                 }
-                (Some("v"), Some("map"), _) if ready => {
-                    let own = RefCell::new(None);
-                    let m = map.next_value_seed(PairsSeed {
-                        first: &own,
-                        depth: self.depth + 1,
-                        top: false,
-                    })?;
-                    Some(match (m, own.into_inner()) {
-                        (_, Some(e)) => Err(e),
-                        (Some(m), None) => Ok(Value::Map(m)),
-                        (None, None) => Err(malformed(&Json::Null)),
-                    })
-                }
-                _ => None,
-            };
-            match (value, field) {
-                (Some(v), Some(f)) => streamed = Some((f, v)),
+                "b" => "b",
+                "v" => "v",
                 _ => {
-                    let j: Json = map.next_value()?;
-                    match key.as_str() {
-                        "t" => t = j.as_str().map(str::to_owned),
-                        "e" => kind = j.as_str().and_then(kind_by_name),
-                        _ => {}
-                    }
-                    gathered.insert(key, j);
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
                 }
+            };
+            forms.push(form);
+            let shape = Shape::of(t.as_ref(), e.as_ref());
+            match shape {
+                Some(shape) if body.is_none() && shape.reads(form) => {
+                    body = Some(map.next_value_seed(BodySeed {
+                        shape,
+                        form,
+                        first: self.first,
+                        depth: self.depth,
+                    })?);
+                }
+                Some(_) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                None => deferred.push((form, map.next_value()?)),
             }
         }
-        Ok(match streamed {
-            // An array given both forms is malformed, as before.
-            Some((f, _))
-                if t.as_deref() == Some("arr") && gathered.contains_key(if f == "b" { "v" } else { "b" }) =>
-            {
-                Err(malformed(&Json::Object(gathered)))
+        let whole = || {
+            let mut j = JsonMap::new();
+            j.extend(t.clone().map(|t| ("t".to_string(), t)));
+            j.extend(e.clone().map(|e| ("e".to_string(), e)));
+            malformed(&Json::Object(j))
+        };
+        let Some(shape) = Shape::of(t.as_ref(), e.as_ref()) else {
+            return Ok(Err(whole()));
+        };
+        for (form, raw) in deferred {
+            if body.is_none() && shape.reads(form) {
+                let mut de = serde_json::Deserializer::from_str(raw.get());
+                let seed = BodySeed {
+                    shape,
+                    form,
+                    first: self.first,
+                    depth: self.depth,
+                };
+                body = Some(seed.deserialize(&mut de).unwrap_or_else(|_| Err(whole())));
             }
-            Some((_, v)) => v,
-            None => untyped(Json::Object(gathered), self.depth),
+        }
+        // An array takes exactly one of the two forms; others read `v`.
+        let one_form = !matches!(shape, Shape::Array(_)) || forms.len() == 1;
+        Ok(match body {
+            Some(v) if one_form => v,
+            _ => Err(whole()),
+        })
+    }
+}
+
+/// What a typed value's `t` (and `e`) make of its body.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `arr` of element kind `e`.
+    Array(ValueKind),
+    /// `map`.
+    Map,
+    /// A scalar of this kind.
+    Scalar(ValueKind),
+}
+
+impl Shape {
+    fn of(t: Option<&Json>, e: Option<&Json>) -> Option<Shape> {
+        match t?.as_str()? {
+            "arr" => Some(Shape::Array(e?.as_str().and_then(kind_by_name)?)),
+            "map" => Some(Shape::Map),
+            other => kind_by_name(other).filter(|&k| is_scalar(k)).map(Shape::Scalar),
+        }
+    }
+
+    /// Whether the body field `form` is the one this shape reads (`b` only
+    /// for arrays of scalars).
+    fn reads(self, form: &str) -> bool {
+        match self {
+            Shape::Array(k) => form == "v" || is_scalar(k),
+            _ => form == "v",
+        }
+    }
+}
+
+/// A typed value's body (`b` or `v`), read as its shape says.
+struct BodySeed<'a> {
+    shape: Shape,
+    /// `b` (bare values) or `v` (typed values, or a map's pairs, or a scalar).
+    form: &'static str,
+    first: FirstError<'a>,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
+    type Value = Result<Value, FormatError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Ok(match self.shape {
+            Shape::Array(k) if self.form == "b" => BulkSeed { kind: k }.deserialize(d)?.map(Value::Array),
+            Shape::Array(k) => ItemsSeed {
+                first: self.first,
+                depth: self.depth + 1,
+            }
+            .deserialize(d)?
+            .map(|v| Value::Array(Array::from_values(k, v))),
+            Shape::Map => {
+                let own = RefCell::new(None);
+                let m = PairsSeed {
+                    first: &own,
+                    depth: self.depth + 1,
+                    top: false,
+                }
+                .deserialize(d)?;
+                match (m, own.into_inner()) {
+                    (_, Some(e)) => Err(e),
+                    (Some(m), None) => Ok(Value::Map(m)),
+                    (None, None) => Err(malformed(&Json::Null)),
+                }
+            }
+            Shape::Scalar(k) => match <StrOrOther<'de> as serde::Deserialize>::deserialize(d)? {
+                StrOrOther::Str(s) => owned_scalar(k, Json::String(s.into_owned())),
+                StrOrOther::Other(j) => owned_scalar(k, j),
+            },
         })
     }
 }
