@@ -11,19 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// Every path under `dir` (symlinks not followed), for before/after snapshots.
 fn snapshot(dir: &Path) -> BTreeSet<PathBuf> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let meta = std::fs::symlink_metadata(&p).unwrap();
-            if meta.is_dir() {
-                stack.push(p.clone());
-            }
-            out.insert(p);
-        }
-    }
-    out
+    common::walk(dir).into_iter().map(|(p, _)| p).collect()
 }
 
 /// Runs tensorcast and returns (exit code, stderr).

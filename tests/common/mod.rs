@@ -75,3 +75,21 @@ pub fn write_big_f32(path: &Path, n: usize, elems: usize) {
     file.extend_from_slice(&data);
     std::fs::write(path, file).unwrap();
 }
+
+/// Every entry under `dir` with its metadata, symlinks not followed: the
+/// walk behind the tests' before/after snapshots of a sandbox.
+pub fn walk(dir: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push((p, meta));
+        }
+    }
+    out
+}

@@ -552,14 +552,19 @@ mod tests {
             ["m",{"v":[["x",{"v":"0x3fc00000","t":"f32"}]],"t":"map"}],["s",{"x":[1,2],"v":"hi","t":"str"}]]}"#;
         let m = Manifest::parse(text, 1 << 20).unwrap().metadata;
         assert_eq!(m.get("k"), Some(&Value::Array(Array::U16(vec![1, 65535]))));
-        let Some(Value::Map(inner)) = m.get("m") else { panic!("{m:?}") };
+        let Some(Value::Map(inner)) = m.get("m") else {
+            panic!("{m:?}")
+        };
         assert_eq!(inner.get("x"), Some(&Value::F32(1.5)));
         assert_eq!(m.get("s"), Some(&Value::Str("hi".into())));
         for both in [
             br#"{"metadata":[["k",{"t":"arr","e":"u8","b":[1],"v":[]}]],"tensors":[]}"#.as_slice(),
             br#"{"metadata":[["k",{"b":[1],"v":[],"e":"u8","t":"arr"}]],"tensors":[]}"#.as_slice(),
         ] {
-            assert_eq!(Manifest::parse(both, 1 << 20).err().unwrap().rule, rules::METADATA);
+            assert_eq!(
+                Manifest::parse(both, 1 << 20).err().unwrap().rule,
+                rules::METADATA
+            );
         }
     }
 
