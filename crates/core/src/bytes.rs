@@ -1,10 +1,13 @@
 //! Byte sources: what a reader reads from. A local file (memory-mapped), a
-//! buffer owned in memory, or a buffer shared with someone else (a Python
-//! `bytes`, an `Arc<[u8]>`), all behind one [`Bytes`] value, plus the
-//! [`ReadAt`] trait for sources that can only be read by range.
+//! buffer owned in memory, a buffer shared with someone else (a Python
+//! `bytes`, an `Arc<[u8]>`), or a ranged object (a remote store) whose
+//! headers are fetched and whose tensors stream, all behind one [`Bytes`]
+//! value, plus the [`ReadAt`] trait for sources that can only be read by
+//! range.
 
-use crate::{Error, Limits, Result, TensorData};
-use memmap2::Mmap;
+use crate::{Error, Limits, Result, TensorData, CHUNK_BYTES};
+use memmap2::{Mmap, MmapMut};
+use std::borrow::Cow;
 use std::fs::File;
 use std::ops::Deref;
 use std::path::Path;
@@ -28,6 +31,43 @@ pub trait ReadAt: Send + Sync {
     /// Fills `buf` with the bytes at `offset`; an error when the range is
     /// not all there.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+
+    /// `len` bytes from `offset` as a stream of pieces of at most a few
+    /// [`CHUNK_BYTES`], for sources that can keep several requests in flight
+    /// (a remote store). `None` (the default): the caller reads piece by
+    /// piece with [`ReadAt::read_at`].
+    fn stream(&self, offset: u64, len: u64) -> Option<ChunkStream> {
+        let _ = (offset, len);
+        None
+    }
+
+    /// What errors call this source (a URL for a remote object).
+    fn describe(&self) -> String {
+        "<bytes>".to_string()
+    }
+}
+
+/// Pieces of a byte range, in order.
+pub type ChunkStream = Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + 'static>;
+
+/// `len` bytes of `object` from `offset`, streamed: the object's own stream
+/// when it has one, else sequential [`ReadAt::read_at`] calls.
+pub fn stream_range(object: Arc<dyn ReadAt>, offset: u64, len: u64) -> ChunkStream {
+    if let Some(stream) = object.stream(offset, len) {
+        return stream;
+    }
+    let mut at = offset;
+    let end = offset.saturating_add(len);
+    Box::new(std::iter::from_fn(move || {
+        if at >= end {
+            return None;
+        }
+        let n = (end - at).min(CHUNK_BYTES as u64) as usize;
+        let mut buf = vec![0u8; n];
+        let r = object.read_at(at, &mut buf).map(|()| buf);
+        at = if r.is_ok() { at + n as u64 } else { end };
+        Some(r)
+    }))
 }
 
 /// Immutable bytes of one input.
@@ -45,6 +85,18 @@ enum Repr {
     Owned(Vec<u8>),
     /// Bytes someone else owns and keeps alive with us.
     Shared(Arc<dyn AsRef<[u8]> + Send + Sync>),
+    /// A ranged object: an anonymous mapping as long as the object, holding
+    /// only the ranges fetched (a reader's headers; the rest stays
+    /// untouched pages that cost no memory); other ranges stream from it.
+    Remote(RemoteMap),
+}
+
+/// The fetched parts of a ranged object.
+struct RemoteMap {
+    map: MmapMut,
+    object: Arc<dyn ReadAt>,
+    /// Fetched ranges, sorted and disjoint.
+    fetched: Vec<(u64, u64)>,
 }
 
 impl Bytes {
@@ -68,6 +120,132 @@ impl Bytes {
     /// alive as long as any reader holds them. Nothing is copied.
     pub fn shared(buffer: Arc<dyn AsRef<[u8]> + Send + Sync>) -> Bytes {
         Bytes(Repr::Shared(buffer))
+    }
+
+    /// A ranged object with nothing fetched yet. Readers see its full
+    /// length; [`Bytes::fetch`] brings in the ranges they parse (the
+    /// format's [`crate::Format::prepare_ranged`] knows which), and tensor
+    /// bytes outside them stream from the object when asked for.
+    pub fn ranged(object: Arc<dyn ReadAt>) -> Result<Bytes> {
+        let len = object.len();
+        if len == 0 {
+            return Ok(Bytes(Repr::Owned(Vec::new())));
+        }
+        let size = usize::try_from(len).map_err(|_| Error::unsupported("object too large to address"))?;
+        let map = memmap2::MmapOptions::new()
+            .len(size)
+            .no_reserve_swap()
+            .map_anon()
+            .map_err(|e| Error::io(object.describe(), e))?;
+        Ok(Bytes(Repr::Remote(RemoteMap {
+            map,
+            object,
+            fetched: Vec::new(),
+        })))
+    }
+
+    /// Downloads a whole ranged object into an unnamed temporary file and
+    /// maps it: for formats whose structure is spread through the file (zip
+    /// archives, pickles). Memory stays flat; the disk holds one copy until
+    /// the bytes are dropped.
+    pub fn spooled(object: Arc<dyn ReadAt>) -> Result<Bytes> {
+        use std::io::Write;
+        let name = object.describe();
+        let file = tempfile::tempfile().map_err(|e| Error::io(&name, e))?;
+        let mut out = std::io::BufWriter::new(&file);
+        for piece in stream_range(Arc::clone(&object), 0, object.len()) {
+            out.write_all(&piece?).map_err(|e| Error::io(&name, e))?;
+        }
+        out.flush().map_err(|e| Error::io(&name, e))?;
+        drop(out);
+        if object.is_empty() {
+            return Ok(Bytes(Repr::Owned(Vec::new())));
+        }
+        // SAFETY: an unnamed temporary file only this process can reach.
+        #[allow(unsafe_code)]
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&name, e))?;
+        Ok(Bytes(Repr::Mapped(map, file)))
+    }
+
+    /// Whether these are a ranged object's bytes (see [`Bytes::ranged`]).
+    pub fn is_ranged(&self) -> bool {
+        matches!(self.0, Repr::Remote(_))
+    }
+
+    /// Brings `offset..offset + len` (clipped to the end) of a ranged object
+    /// into these bytes, so readers can parse it; a no-op for other bytes
+    /// and ranges already fetched.
+    pub fn fetch(&mut self, offset: u64, len: u64) -> Result<()> {
+        let Repr::Remote(r) = &mut self.0 else {
+            return Ok(());
+        };
+        let total = r.map.len() as u64;
+        let (start, end) = (offset.min(total), offset.saturating_add(len).min(total));
+        // Fetch only the gaps between ranges already held.
+        let mut at = start;
+        let mut gaps = Vec::new();
+        for &(s, e) in &r.fetched {
+            if e <= at || s >= end {
+                continue;
+            }
+            if s > at {
+                gaps.push((at, s));
+            }
+            at = at.max(e);
+        }
+        if at < end {
+            gaps.push((at, end));
+        }
+        for (s, e) in gaps {
+            r.object.read_at(s, &mut r.map[s as usize..e as usize])?;
+            r.fetched.push((s, e));
+        }
+        r.fetched.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(r.fetched.len());
+        for &(s, e) in &r.fetched {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        r.fetched = merged;
+        Ok(())
+    }
+
+    /// How many bytes of a ranged object have been fetched (0 for others).
+    pub fn fetched_bytes(&self) -> u64 {
+        match &self.0 {
+            Repr::Remote(r) => r.fetched.iter().map(|(s, e)| e - s).sum(),
+            _ => 0,
+        }
+    }
+
+    /// Whether `offset..offset + len` can be read from these bytes as they
+    /// are (always, except for a ranged object's ranges not fetched).
+    fn holds(&self, offset: u64, len: u64) -> bool {
+        match &self.0 {
+            Repr::Remote(r) => {
+                let end = offset.saturating_add(len);
+                len == 0 || r.fetched.iter().any(|&(s, e)| s <= offset && end <= e)
+            }
+            _ => true,
+        }
+    }
+
+    /// `bytes[offset..offset + len]`: borrowed where held, read from a
+    /// ranged object otherwise (one request: for bounded pieces such as a
+    /// compressed chunk). `None` when out of bounds.
+    pub fn read_range(&self, offset: u64, len: u64) -> Option<Result<Cow<'_, [u8]>>> {
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        let held = self.get(start..end)?;
+        match &self.0 {
+            Repr::Remote(r) if !self.holds(offset, len) => {
+                let mut buf = vec![0u8; end - start];
+                Some(r.object.read_at(offset, &mut buf).map(|()| Cow::Owned(buf)))
+            }
+            _ => Some(Ok(Cow::Borrowed(held))),
+        }
     }
 
     /// Reads a whole ranged source into memory, refused over
@@ -98,6 +276,15 @@ impl Bytes {
         let start = usize::try_from(offset).ok()?;
         let end = start.checked_add(usize::try_from(len).ok()?)?;
         let bytes = self.get(start..end)?;
+        if let Repr::Remote(r) = &self.0 {
+            if !self.holds(offset, len) {
+                return Some(TensorData::Chunks(stream_range(
+                    Arc::clone(&r.object),
+                    offset,
+                    len,
+                )));
+            }
+        }
         Some(TensorData::Located {
             bytes,
             origin: Origin { source: self, offset },
@@ -233,6 +420,7 @@ impl Deref for Bytes {
             Repr::Mapped(m, _) => m,
             Repr::Owned(v) => v,
             Repr::Shared(s) => (**s).as_ref(),
+            Repr::Remote(r) => &r.map,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! recognise the format, open it as a [`Source`] and (if it can be written)
 //! create a [`Sink`] for it. The facade keeps one list of them.
 
-use crate::{Error, Input, Limits, Result, Sink, Source, WriteTarget};
+use crate::{Bytes, Error, Input, Limits, Result, Sink, Source, WriteTarget};
 use std::any::{Any, TypeId};
 use std::sync::Arc;
 
@@ -75,6 +75,24 @@ pub trait Format: Send + Sync {
             "tensorcast reads {} but does not write it",
             self.name()
         )))
+    }
+
+    /// For a ranged object (a remote store, see [`Bytes::ranged`]) whose
+    /// first bytes detected as this format: fetches every range
+    /// [`Format::open`] parses (headers, manifests, not tensor data), so
+    /// opening reads only those and tensor bytes stream when asked for.
+    /// `false` (the default) when the format's structure is not found that
+    /// way: the caller then downloads the whole object.
+    fn prepare_ranged(&self, bytes: &mut Bytes, limits: &Limits) -> Result<bool> {
+        let _ = (bytes, limits);
+        Ok(false)
+    }
+
+    /// Whether this format's writer rewrites bytes it wrote earlier
+    /// ([`WriteTarget::write_at`]): such outputs cannot stream into a
+    /// multipart upload and are staged in a local file first.
+    fn rewrites_output(&self) -> bool {
+        false
     }
 
     /// Whether outputs of this format can hold raw ggml blocks.

@@ -34,7 +34,7 @@ mod zipcheck;
 pub use array::{Array, Strings};
 pub use atomic::{file_identity, AtomicFile};
 pub use buffer::TensorBuf;
-pub use bytes::{open_regular, Bytes, Origin, ReadAt, SourceId};
+pub use bytes::{open_regular, stream_range, Bytes, ChunkStream, Origin, ReadAt, SourceId};
 pub use crash::{crash_point, CRASH_AT_VAR};
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, FormatError, Result, Subject};

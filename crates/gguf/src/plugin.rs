@@ -1,7 +1,7 @@
 //! GGUF as a registered [`Format`].
 
 use crate::{is_split_first, GgufFile, GgufWriter, SplitGguf, FORMAT};
-use tensorcast_core::{Detection, Format, Input, Options, Result, Sink, Source, WriteTarget};
+use tensorcast_core::{Bytes, Detection, Format, Input, Limits, Options, Result, Sink, Source, WriteTarget};
 
 /// GGUF files (v1–v3, either byte order); a split model opens through its first part.
 pub struct Gguf;
@@ -30,6 +30,22 @@ impl Format for Gguf {
             &input,
             &options.limits,
         )?))
+    }
+
+    /// The metadata and tensor infos have no length field: fetch 64 KiB,
+    /// then twice as much until a parse ends inside what was fetched (or
+    /// the header limit is reached, where the reader says what is wrong).
+    fn prepare_ranged(&self, bytes: &mut Bytes, limits: &Limits) -> Result<bool> {
+        let cap = limits.max_header_bytes.saturating_add(64).min(bytes.len() as u64);
+        let mut window = cap.min(64 << 10);
+        loop {
+            bytes.fetch(0, window)?;
+            let end = crate::read::header_end(bytes, limits).ok();
+            if window >= cap || end.is_some_and(|e| e <= window) {
+                return Ok(true);
+            }
+            window = window.saturating_mul(2).max(end.unwrap_or(0)).min(cap);
+        }
     }
 
     fn can_write(&self) -> bool {

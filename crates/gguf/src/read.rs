@@ -27,6 +27,8 @@ struct Parsed {
     /// Absolute offset of each tensor's bytes.
     offsets: Vec<u64>,
     metadata: Metadata,
+    /// Where the metadata and tensor infos end.
+    header_end: u64,
 }
 
 impl GgufFile {
@@ -64,6 +66,14 @@ impl GgufFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Where the metadata and tensor infos of `buf` end, parsing them: for a
+/// ranged object, whose header is fetched until it is all there (the parse
+/// reads front to back, so an end inside the bytes fetched means nothing
+/// outside them was read).
+pub(crate) fn header_end(buf: &[u8], limits: &Limits) -> Result<u64, FormatError> {
+    parse(buf, limits).map(|p| p.header_end)
 }
 
 fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
@@ -208,6 +218,7 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
         tensors: infos,
         offsets,
         metadata,
+        header_end: end,
     })
 }
 

@@ -69,6 +69,10 @@ impl Format for Npz {
         open(input, options)
     }
 
+    fn rewrites_output(&self) -> bool {
+        true
+    }
+
     fn can_write(&self) -> bool {
         true
     }

@@ -2,7 +2,7 @@
 
 use crate::{SafetensorsFile, SafetensorsWriter, ShardedSafetensors, FORMAT};
 use tensorcast_core::{
-    Detection, Format, FormatOptions, Input, Options, Result, Sink, Source, Stage, WriteTarget,
+    Bytes, Detection, Format, FormatOptions, Input, Limits, Options, Result, Sink, Source, Stage, WriteTarget,
 };
 
 /// safetensors files and sharded Hugging Face checkpoints (`*.safetensors.index.json`).
@@ -61,6 +61,22 @@ impl Format for Safetensors {
             input.bytes,
             &options.limits,
         )?))
+    }
+
+    /// The 8-byte length, then the header it gives (an index file, JSON
+    /// through and through, whole); never more than the header limit, which
+    /// the reader then refuses by name.
+    fn prepare_ranged(&self, bytes: &mut Bytes, limits: &Limits) -> Result<bool> {
+        bytes.fetch(0, 8)?;
+        if is_index(&bytes[..bytes.len().min(8)]) {
+            bytes.fetch(0, limits.max_header_bytes)?;
+            return Ok(true);
+        }
+        if let Some(n) = bytes.get(..8) {
+            let n = u64::from_le_bytes(n.try_into().unwrap_or_default());
+            bytes.fetch(8, n.min(limits.max_header_bytes))?;
+        }
+        Ok(true)
     }
 
     fn can_write(&self) -> bool {

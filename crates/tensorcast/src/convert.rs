@@ -4,7 +4,7 @@ use crate::Registry;
 use std::path::Path;
 use tensorcast_core::cast::CastSource;
 use tensorcast_core::{
-    convert, DType, Error, FileTarget, Format, Input, Options, QuantType, Result, Sink, Source, WriteTarget,
+    convert, DType, Error, Format, Input, Options, QuantType, Result, Sink, Source, WriteTarget,
 };
 
 /// What a conversion should do besides changing the container.
@@ -101,7 +101,8 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
 /// once complete; on any error nothing is left at its path.
 pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Result<Report> {
     let mut format = opts.registry.output_format(output, opts.to.as_deref())?;
-    if input.is_dir() && opts.keep_names {
+    let folder = input.is_dir() || crate::remote::is_repository(input);
+    if folder && opts.keep_names {
         return convert_file(
             &weights_file(input)?,
             output,
@@ -111,50 +112,51 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
             },
         );
     }
-    if input.is_dir() {
+    if folder {
         return convert_folder(input, output, format, opts);
     }
-    let input = Input::open(input)?;
+    let input = opts.registry.input(input, &opts.options.limits)?;
     if format.name() == MODEL_FOLDER && opts.keep_names {
         // The container into the folder, names and metadata as they are.
         format = opts.registry.output_named("safetensors")?;
-        let target = output.join("model.safetensors");
+        let target = crate::remote::join(output, "model.safetensors");
         if !opts.force && occupied(&target) {
             return Err(Error::usage(format!("{} already exists", target.display())));
         }
-        return into_folder(output, || {
-            convert_input(input, Box::new(FileTarget::new(target)), format.name(), opts)
-        });
+        let target = crate::remote::target(&target, format)?;
+        return into_folder(output, || convert_input(input, target, format.name(), opts));
     }
     if format.name() == MODEL_FOLDER {
         // A folder: the weights file inside it is the target, the rest its siblings.
-        if !opts.force && output.join("config.json").exists() {
+        if !opts.force && occupied(&crate::remote::join(output, "config.json")) {
             return Err(Error::usage(format!(
                 "{} already holds a model",
                 output.display()
             )));
         }
-        let target = FileTarget::new(output.join("model.safetensors"));
-        return into_folder(output, || {
-            convert_input(input, Box::new(target), format.name(), opts)
-        });
+        let target = crate::remote::target(&crate::remote::join(output, "model.safetensors"), format)?;
+        return into_folder(output, || convert_input(input, target, format.name(), opts));
     }
     if !opts.force && occupied(output) {
         return Err(Error::usage(format!("{} already exists", output.display())));
     }
-    convert_input(input, Box::new(FileTarget::new(output)), format.name(), opts)
+    convert_input(input, crate::remote::target(output, format)?, format.name(), opts)
 }
 
 /// Whether anything is at `path`: a file, a directory, or a symlink, dangling
 /// or not (`Path::exists` follows links and misses a dangling one, which the
 /// rename would then replace).
 pub fn occupied(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok()
+    crate::remote::exists(path)
 }
 
 /// Runs `write` into the folder `dir`, creating it first; a folder created
 /// here is removed again if the conversion fails before writing into it.
 fn into_folder(dir: &Path, write: impl FnOnce() -> Result<Report>) -> Result<Report> {
+    if crate::remote::is_url(dir) {
+        // A prefix in a store exists once objects are written under it.
+        return write();
+    }
     let created = !occupied(dir);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let result = write();
@@ -173,8 +175,8 @@ pub(crate) fn weights_file(dir: &Path) -> Result<std::path::PathBuf> {
         "pytorch_model.bin",
     ]
     .iter()
-    .map(|f| dir.join(f))
-    .find(|p| p.is_file())
+    .map(|f| crate::remote::join(dir, f))
+    .find(|p| p.is_file() || (crate::remote::is_url(p) && occupied(p)))
     .ok_or_else(|| {
         Error::unsupported(format!(
             "{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin in it",
@@ -200,14 +202,16 @@ fn convert_folder(dir: &Path, output: &Path, format: &dyn Format, opts: &Convert
     }
     #[cfg(feature = "model")]
     {
-        let input = Input::open(&dir.join("config.json"))?;
+        let input = opts
+            .registry
+            .input(&crate::remote::join(dir, "config.json"), &opts.options.limits)?;
         let source = tensorcast_model::HfToGguf::open(input, &opts.options, opts.dtype, opts.quantize)?;
         // The model view casts already (matrices to --dtype, norms to f32).
         let opts = ConvertOptions {
             dtype: None,
             ..opts.clone()
         };
-        select_adapt_write(source, format, Box::new(FileTarget::new(output)), &opts)
+        select_adapt_write(source, format, crate::remote::target(output, format)?, &opts)
     }
     #[cfg(not(feature = "model"))]
     Err(Error::unsupported(
@@ -257,7 +261,7 @@ pub fn write_source(source: Box<dyn Source>, output: &Path, opts: &ConvertOption
     if !opts.force && occupied(output) {
         return Err(Error::usage(format!("{} already exists", output.display())));
     }
-    select_adapt_write(source, format, Box::new(FileTarget::new(output)), opts)
+    select_adapt_write(source, format, crate::remote::target(output, format)?, opts)
 }
 
 /// The rest of every conversion: selection, the adapters, the sink.

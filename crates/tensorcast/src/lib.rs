@@ -20,6 +20,7 @@ mod inspect;
 mod progress;
 mod refs;
 mod registry;
+pub mod remote;
 mod select;
 
 pub use batch::{check_batch, jobs_from_dir, jobs_from_list, run_batch, Job, Outcome, Status};
@@ -61,7 +62,7 @@ pub use tensorcast_core::parse_size;
 /// a Hugging Face model folder: its weights file (`model.safetensors`, the
 /// sharded index or `pytorch_model.bin`) opens with the names it holds.
 pub fn open(path: &std::path::Path, options: &Options) -> Result<Box<dyn Source>> {
-    if path.is_dir() {
+    if path.is_dir() || remote::is_repository(path) {
         return Registry::builtin().open(&convert::weights_file(path)?, options);
     }
     Registry::builtin().open(path, options)

@@ -178,9 +178,15 @@ impl Registry {
         format.open(input, options)
     }
 
-    /// Opens the local file at `path` (mapped; siblings from its directory).
+    /// Opens the file at `path` (a local file, mapped, siblings from its
+    /// directory; or a URL, read by range, siblings beside it).
     pub fn open(&self, path: &Path, options: &Options) -> Result<Box<dyn Source>> {
-        self.open_input(Input::open(path)?, options)
+        self.open_input(self.input(path, &options.limits)?, options)
+    }
+
+    /// `path` (a local file or a URL) as an input for these formats.
+    pub fn input(&self, path: &Path, limits: &tensorcast_core::Limits) -> Result<Input> {
+        crate::remote::open_input(self, path, limits)
     }
 
     /// A sink for the format called `format` writing into `target`.
@@ -211,7 +217,7 @@ impl Registry {
     /// Checks the whole file at `path` with the limits in `options`
     /// (see [`Format::verify`]).
     pub fn verify(&self, path: &Path, options: &Options) -> Result<Vec<String>> {
-        let input = Input::open(path)?;
+        let input = self.input(path, &options.limits)?;
         self.detect(&input)?.verify(input, options)
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::{TpackFile, TpackWriter, DEFAULT_LEVEL, FORMAT};
 use tensorcast_core::{
-    Detection, Format, FormatOptions, Input, Options, Result, Sink, Source, Stage, WriteTarget,
+    Bytes, Detection, Format, FormatOptions, Input, Limits, Options, Result, Sink, Source, Stage, WriteTarget,
 };
 
 /// tensorcast's compressed, checksummed, appendable container.
@@ -51,6 +51,26 @@ impl Format for Tpack {
             input.bytes,
             &options.limits,
         )?))
+    }
+
+    /// The preamble and commit slots, then the manifest the current slot
+    /// points at (up to the header limit, which the reader enforces).
+    fn prepare_ranged(&self, bytes: &mut Bytes, limits: &Limits) -> Result<bool> {
+        bytes.fetch(0, crate::format::DATA_START)?;
+        if crate::format::check_preamble(bytes).is_err() {
+            return Ok(true);
+        }
+        if let Ok((slot, _)) = crate::format::current_slot(bytes) {
+            bytes.fetch(
+                slot.manifest_offset,
+                slot.manifest_len.min(limits.max_header_bytes),
+            )?;
+        }
+        Ok(true)
+    }
+
+    fn rewrites_output(&self) -> bool {
+        true
     }
 
     fn can_write(&self) -> bool {

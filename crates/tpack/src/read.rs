@@ -6,6 +6,7 @@ use crate::format::{check_preamble, current_slot, Slot, MANIFEST_RAW, MANIFEST_Z
 use crate::manifest::{Chunk, Entry, Manifest};
 use crate::rules;
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -69,7 +70,7 @@ impl TpackFile {
     }
 
     /// The stored bytes of a chunk, after checking its crc32c (T11).
-    pub fn chunk_bytes(&self, chunk: &Chunk) -> Result<&[u8], FormatError> {
+    pub fn chunk_bytes(&self, chunk: &Chunk) -> Result<Cow<'_, [u8]>, FormatError> {
         checked(&self.bytes, chunk)
     }
 
@@ -103,16 +104,16 @@ impl TpackFile {
             }
             at += c.decoded_len;
         }
-        let bytes: &[u8] = &self.bytes;
+        let bytes: &Bytes = &self.bytes;
         pieces
             .into_par_iter()
             .try_for_each(|(k, c, skip, piece)| {
                 checked(bytes, c)
                     .and_then(|stored| {
                         if skip == 0 && piece.len() as u64 == c.decoded_len {
-                            decode_into(stored, c.codec, piece)
+                            decode_into(&stored, c.codec, piece)
                         } else {
-                            let whole = decode(stored, c.codec, c.decoded_len)?;
+                            let whole = decode(&stored, c.codec, c.decoded_len)?;
                             piece.copy_from_slice(&whole[skip as usize..skip as usize + piece.len()]);
                             Ok(())
                         }
@@ -288,7 +289,11 @@ impl Source for TpackFile {
         let entry = self.entry(index)?;
         let name = entry.info.name.clone();
         let path = self.path.clone();
-        if contiguous_raw(&entry.chunks) {
+        // Raw chunks of a mapped file are handed out as one range after
+        // their crcs are checked; a ranged object's would be fetched twice
+        // that way, so they take the chunk path (fetched once, checked,
+        // several in flight).
+        if contiguous_raw(&entry.chunks) && !self.bytes.is_ranged() {
             for c in &entry.chunks {
                 self.chunk_bytes(c)
                     .map_err(|e| Error::from(e.tensor(&name).in_file(&path)))?;
@@ -321,10 +326,25 @@ fn contiguous_raw(chunks: &[Chunk]) -> bool {
 }
 
 /// A chunk's stored bytes, after checking its crc32c (T11).
-fn checked<'b>(bytes: &'b [u8], chunk: &Chunk) -> Result<&'b [u8], FormatError> {
-    let start = chunk.offset as usize;
-    let stored = &bytes[start..start + chunk.stored_len as usize];
-    let crc = crc32c::crc32c(stored);
+/// The manifest check proved the range lies inside the file; a ranged
+/// object's chunk is fetched here.
+fn checked<'b>(bytes: &'b Bytes, chunk: &Chunk) -> Result<Cow<'b, [u8]>, FormatError> {
+    let stored = match bytes.read_range(chunk.offset, chunk.stored_len) {
+        Some(Ok(stored)) => stored,
+        Some(Err(e)) => {
+            return Err(err(
+                rules::CHUNK_CRC,
+                format!("chunk at byte {} could not be read: {e}", chunk.offset),
+            ))
+        }
+        None => {
+            return Err(err(
+                rules::CHUNK_CRC,
+                format!("chunk at byte {} lies outside the file", chunk.offset),
+            ))
+        }
+    };
+    let crc = crc32c::crc32c(&stored);
     if crc != chunk.crc {
         return Err(err(
             rules::CHUNK_CRC,
@@ -340,8 +360,8 @@ fn checked<'b>(bytes: &'b [u8], chunk: &Chunk) -> Result<&'b [u8], FormatError> 
 type Decoded = std::result::Result<Vec<u8>, FormatError>;
 
 /// A whole chunk, crc-checked (T11) and decoded.
-fn checked_decode(bytes: &[u8], chunk: &Chunk) -> Decoded {
-    checked(bytes, chunk).and_then(|stored| decode(stored, chunk.codec, chunk.decoded_len))
+fn checked_decode(bytes: &Bytes, chunk: &Chunk) -> Decoded {
+    checked(bytes, chunk).and_then(|stored| decode(&stored, chunk.codec, chunk.decoded_len))
 }
 
 /// Decodes a tensor's chunks on the thread pool ahead of the consumer and
@@ -377,7 +397,7 @@ impl ParallelDecode {
             return;
         }
         if rayon::current_thread_index().is_some() {
-            let bytes: &[u8] = &self.bytes;
+            let bytes: &Bytes = &self.bytes;
             let done: Vec<Decoded> = self.chunks[self.next..end]
                 .par_iter()
                 .map(|c| checked_decode(bytes, c))

@@ -1,0 +1,174 @@
+//! URLs wherever a path is accepted: an input, an output, a batch and its
+//! out-dir. A path whose text is `scheme://...` with a store scheme is a
+//! URL; everything else stays a local path. Remote inputs are read by range
+//! (the format fetches its headers, tensor bytes stream); remote outputs are
+//! multipart uploads that appear on commit. Without the `remote` feature a
+//! URL is refused by name.
+
+use crate::Registry;
+use std::path::{Path, PathBuf};
+#[cfg(not(feature = "remote"))]
+use tensorcast_core::Error;
+use tensorcast_core::{FileTarget, Format, Input, Limits, Result, WriteTarget};
+
+/// The schemes treated as URLs (see the `remote` feature).
+const SCHEMES: &[&str] = &[
+    "s3", "s3a", "gs", "az", "abfs", "abfss", "adl", "azure", "http", "https", "hf",
+];
+
+/// The URL `path` spells, if it is one.
+pub fn url_of(path: &Path) -> Option<&str> {
+    let s = path.to_str()?;
+    let (scheme, _) = s.split_once("://")?;
+    SCHEMES
+        .contains(&scheme.to_ascii_lowercase().as_str())
+        .then_some(s)
+}
+
+/// Whether `path` is a URL.
+pub fn is_url(path: &Path) -> bool {
+    url_of(path).is_some()
+}
+
+/// Whether `path` is a Hugging Face model repository, `hf://ORG/REPO[@REV]`
+/// (a model folder, like a local directory).
+pub fn is_repository(path: &Path) -> bool {
+    url_of(path)
+        .and_then(|u| u.strip_prefix("hf://"))
+        .is_some_and(|rest| rest.trim_end_matches('/').split('/').count() == 2)
+}
+
+/// `path/name`, for local paths and URLs alike.
+pub(crate) fn join(path: &Path, name: &str) -> PathBuf {
+    match url_of(path) {
+        Some(url) => PathBuf::from(format!("{}/{name}", url.trim_end_matches('/'))),
+        None => path.join(name),
+    }
+}
+
+#[cfg(not(feature = "remote"))]
+fn no_remote(url: &str) -> Error {
+    Error::unsupported(format!(
+        "{url}: reading and writing URLs needs the remote feature of the tensorcast crate"
+    ))
+}
+
+/// Opens `path` (a local file, or a URL read by range) as an input.
+pub fn open_input(registry: &Registry, path: &Path, limits: &Limits) -> Result<Input> {
+    let Some(url) = url_of(path) else {
+        return Input::open(path);
+    };
+    #[cfg(feature = "remote")]
+    {
+        imp::open_url(registry, url, limits)
+    }
+    #[cfg(not(feature = "remote"))]
+    {
+        let _ = (registry, limits);
+        Err(no_remote(url))
+    }
+}
+
+/// Where an output of `format` called `path` is written: a local file
+/// renamed into place, or an upload completed on commit (staged locally
+/// first for writers that rewrite their output).
+pub fn target(path: &Path, format: &dyn Format) -> Result<Box<dyn WriteTarget>> {
+    let Some(url) = url_of(path) else {
+        return Ok(Box::new(FileTarget::new(path)));
+    };
+    #[cfg(feature = "remote")]
+    {
+        let location = tensorcast_remote::Location::parse(url)?;
+        Ok(if format.rewrites_output() {
+            Box::new(tensorcast_remote::UploadTarget::staged(location)?)
+        } else {
+            Box::new(tensorcast_remote::UploadTarget::new(location))
+        })
+    }
+    #[cfg(not(feature = "remote"))]
+    {
+        let _ = format;
+        Err(no_remote(url))
+    }
+}
+
+/// Whether something exists at `path` (an object, for a URL).
+pub fn exists(path: &Path) -> bool {
+    modified(path).is_some() || std::fs::symlink_metadata(path).is_ok()
+}
+
+/// When the file or object at `path` was last written, if it exists.
+pub fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    match url_of(path) {
+        #[cfg(feature = "remote")]
+        Some(url) => {
+            let location = tensorcast_remote::Location::parse(url).ok()?;
+            tensorcast_remote::stat(&location).ok()?.map(|(_, m)| m)
+        }
+        #[cfg(not(feature = "remote"))]
+        Some(_) => None,
+        None => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+    }
+}
+
+#[cfg(feature = "remote")]
+mod imp {
+    use crate::Registry;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use tensorcast_core::{Bytes, Input, Limits, ReadAt, Result, SiblingFiles};
+    use tensorcast_remote::{Location, RemoteObject};
+
+    /// First bytes fetched for detection (the registry looks at 512).
+    const DETECT_BYTES: u64 = 512;
+
+    pub(super) fn open_url(registry: &Registry, url: &str, limits: &Limits) -> Result<Input> {
+        let location = Location::parse(url)?;
+        Ok(Input {
+            bytes: ranged(registry, location.clone(), limits)?,
+            name: PathBuf::from(location.url()),
+            siblings: Some(Arc::new(UrlDir {
+                base: location,
+                registry: registry.clone(),
+                limits: limits.clone(),
+            })),
+        })
+    }
+
+    /// The object's bytes: the ranges its format parses fetched, the rest
+    /// streamed on demand; or, for formats whose structure is spread through
+    /// the file, the whole object in a temporary file.
+    fn ranged(registry: &Registry, location: Location, limits: &Limits) -> Result<Bytes> {
+        let object: Arc<dyn ReadAt> = Arc::new(RemoteObject::open(location)?);
+        let mut bytes = Bytes::ranged(Arc::clone(&object))?;
+        bytes.fetch(0, DETECT_BYTES)?;
+        let head = &bytes[..ReadAt::len(&bytes).min(DETECT_BYTES) as usize];
+        let Some(format) = registry.detect_head(head) else {
+            // The reader chosen by name (or none) says what is wrong.
+            return Ok(bytes);
+        };
+        if format.prepare_ranged(&mut bytes, limits)? {
+            return Ok(bytes);
+        }
+        Bytes::spooled(object)
+    }
+
+    /// The objects beside a URL: shards, split parts, a model's files.
+    struct UrlDir {
+        base: Location,
+        registry: Registry,
+        limits: Limits,
+    }
+
+    impl SiblingFiles for UrlDir {
+        fn open(&self, file_name: &str) -> Result<Bytes> {
+            ranged(&self.registry, self.base.sibling(file_name)?, &self.limits)
+        }
+
+        fn name_of(&self, file_name: &str) -> PathBuf {
+            self.base
+                .sibling(file_name)
+                .map_or_else(|_| PathBuf::from(file_name), |l| PathBuf::from(l.url()))
+        }
+    }
+}

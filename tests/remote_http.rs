@@ -1,0 +1,270 @@
+//! Inputs read over HTTP by range from a loopback server that counts what
+//! it sends: inspect fetches headers only, conversions equal the local ones,
+//! transient 503s are retried, an object replaced mid-read is refused, and
+//! shards and split parts resolve beside their index's URL.
+
+mod common;
+
+use common::range_server::RangeServer;
+use common::{fixture, tensorcast};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+/// A safetensors file of about 9 MiB (three tensors), written by the
+/// reference crate.
+fn big_safetensors() -> Vec<u8> {
+    use safetensors::tensor::{Dtype, TensorView};
+    // Noise (xorshift), so a compressed tpack is as large as the data.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect()
+    };
+    let (a, b, c) = (noise(4 << 20), noise(4 << 20), noise(1 << 20));
+    let views = vec![
+        (
+            "a.weight",
+            TensorView::new(Dtype::F32, vec![1024, 1024], &a).unwrap(),
+        ),
+        (
+            "b.weight",
+            TensorView::new(Dtype::F16, vec![2048, 1024], &b).unwrap(),
+        ),
+        ("c.bias", TensorView::new(Dtype::I8, vec![1 << 20], &c).unwrap()),
+    ];
+    safetensors::serialize(views, None).unwrap()
+}
+
+/// The same tensors in another format, converted locally.
+fn converted(st: &[u8], ext: &str, dir: &Path) -> Vec<u8> {
+    let src = dir.join("src.safetensors");
+    std::fs::write(&src, st).unwrap();
+    let out = dir.join(format!("out.{ext}"));
+    tensorcast()
+        .arg("convert")
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .arg("--force")
+        .assert()
+        .success();
+    std::fs::read(out).unwrap()
+}
+
+fn inspect_json(target: &str) -> serde_json::Value {
+    let out = tensorcast()
+        .args(["inspect", "--json", target])
+        .assert()
+        .success();
+    let mut v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    strip_paths(&mut v);
+    v
+}
+
+/// Inspect output names the input; compare everything else.
+fn strip_paths(v: &mut serde_json::Value) {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("path");
+        o.remove("file");
+        o.values_mut().for_each(strip_paths);
+    } else if let Some(a) = v.as_array_mut() {
+        a.iter_mut().for_each(strip_paths);
+    }
+}
+
+#[test]
+fn inspect_over_http_fetches_only_headers_and_matches_the_local_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = big_safetensors();
+    let files = [
+        ("model.safetensors", st.clone()),
+        ("model.gguf", converted(&st, "gguf", dir.path())),
+        ("model.tpack", converted(&st, "tpack", dir.path())),
+    ];
+    let server = RangeServer::start();
+    for (name, bytes) in &files {
+        server.put(&format!("/m/{name}"), bytes.clone());
+        let local = dir.path().join(name);
+        std::fs::write(&local, bytes).unwrap();
+        server.reset();
+        let remote = inspect_json(&server.url(&format!("/m/{name}")));
+        let served = server.served();
+        assert_eq!(remote, inspect_json(local.to_str().unwrap()), "{name}");
+        // Headers are a few hundred bytes here; the detection read is 512
+        // bytes and a GGUF's first window 64 KiB: never the tensor data.
+        let bound = if name.ends_with(".gguf") { 64 << 10 } else { 4096 };
+        assert!(
+            served <= bound,
+            "{name}: inspect fetched {served} of {} bytes",
+            bytes.len()
+        );
+        eprintln!(
+            "{name}: inspect fetched {served} of {} bytes ({:.4}%)",
+            bytes.len(),
+            served as f64 * 100.0 / bytes.len() as f64
+        );
+    }
+}
+
+#[test]
+fn conversions_from_http_equal_local_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = big_safetensors();
+    let gguf = converted(&st, "gguf", dir.path());
+    let server = RangeServer::start();
+    server.put("/st/model.safetensors", st.clone());
+    server.put("/st/model.gguf", gguf.clone());
+    std::fs::write(dir.path().join("model.gguf"), &gguf).unwrap();
+    for (input, ext) in [
+        ("/st/model.safetensors", "gguf"),
+        ("/st/model.gguf", "safetensors"),
+        ("/st/model.safetensors", "tpack"),
+    ] {
+        let out = dir.path().join(format!("remote.{ext}"));
+        tensorcast()
+            .arg("convert")
+            .arg(server.url(input))
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .success();
+        let local_in = if input.ends_with(".gguf") {
+            dir.path().join("model.gguf")
+        } else {
+            dir.path().join("src.safetensors")
+        };
+        let want = dir.path().join(format!("local.{ext}"));
+        tensorcast()
+            .arg("convert")
+            .arg(&local_in)
+            .arg("-o")
+            .arg(&want)
+            .assert()
+            .success();
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(&want).unwrap(),
+            "{input} -> {ext}"
+        );
+    }
+    // The safetensors output also reads equal by the reference crate.
+    let back = std::fs::read(dir.path().join("remote.safetensors")).unwrap();
+    let st_ref = safetensors::SafeTensors::deserialize(&st).unwrap();
+    let back_ref = safetensors::SafeTensors::deserialize(&back).unwrap();
+    for (name, view) in st_ref.tensors() {
+        assert_eq!(back_ref.tensor(&name).unwrap().data(), view.data(), "{name}");
+    }
+}
+
+#[test]
+fn transient_503s_are_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RangeServer::start();
+    let st = big_safetensors();
+    server.put("/r/model.safetensors", st.clone());
+    server.state.fail_next.store(3, Ordering::SeqCst);
+    let out = dir.path().join("out.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(server.url("/r/model.safetensors"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(server.state.failures.load(Ordering::SeqCst), 3);
+    assert_eq!(std::fs::read(out).unwrap(), st);
+}
+
+#[test]
+fn an_object_replaced_mid_read_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RangeServer::start();
+    let st = big_safetensors();
+    server.put("/x/model.safetensors", st.clone());
+    let mut other = st.clone();
+    let n = other.len();
+    other[n - 1] ^= 0xff;
+    // Replaced once the header and the first 4 MiB piece have gone out.
+    *server.state.replace_after.lock().unwrap() = Some((4 << 20, "/x/model.safetensors".into(), other));
+    let out = dir.path().join("out.safetensors");
+    let assert = tensorcast()
+        .arg("convert")
+        .arg(server.url("/x/model.safetensors"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("object-changed"), "{stderr}");
+    assert!(stderr.contains(&server.url("/x/model.safetensors")), "{stderr}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn missing_objects_name_the_url_and_status() {
+    let server = RangeServer::start();
+    let url = server.url("/nope/model.safetensors");
+    let assert = tensorcast().args(["inspect", &url]).assert().code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains(&url), "{stderr}");
+}
+
+#[test]
+fn shards_and_split_parts_resolve_beside_their_url() {
+    let server = RangeServer::start();
+    for (dir, names) in [
+        (
+            "safetensors/valid/sharded",
+            vec![
+                "model.safetensors.index.json",
+                "model-00001-of-00003.safetensors",
+                "model-00002-of-00003.safetensors",
+                "model-00003-of-00003.safetensors",
+            ],
+        ),
+        (
+            "gguf/split",
+            vec![
+                "model-00001-of-00003.gguf",
+                "model-00002-of-00003.gguf",
+                "model-00003-of-00003.gguf",
+            ],
+        ),
+    ] {
+        for n in &names {
+            server.put(
+                &format!("/{dir}/{n}"),
+                std::fs::read(fixture(&format!("{dir}/{n}"))).unwrap(),
+            );
+        }
+        let first = format!("{dir}/{}", names[0]);
+        assert_eq!(
+            inspect_json(&server.url(&format!("/{first}"))),
+            inspect_json(fixture(&first).to_str().unwrap()),
+            "{dir}"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a.safetensors"), tmp.path().join("b.safetensors"));
+        tensorcast()
+            .arg("convert")
+            .arg(server.url(&format!("/{first}")))
+            .arg("-o")
+            .arg(&a)
+            .assert()
+            .success();
+        tensorcast()
+            .arg("convert")
+            .arg(fixture(&first))
+            .arg("-o")
+            .arg(&b)
+            .assert()
+            .success();
+        assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), "{dir}");
+    }
+}
