@@ -10,6 +10,7 @@ use tensorcast::{DType, Options};
 
 mod progress;
 mod refs;
+mod report;
 use progress::Verbosity;
 
 /// Convert tensor containers: safetensors, GGUF, PyTorch checkpoints, NumPy, tpack.
@@ -112,6 +113,12 @@ enum Command {
     /// bytes instead of copying them. Tensors that are not byte ranges are
     /// listed on stderr (or written to a sidecar with --materialize).
     Refs(Box<refs::RefsArgs>),
+    /// Combine the JSON-line reports of batch shards into one (stdout, or
+    /// -o FILE), with a summary line on stderr; exit 1 if any file failed.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
     /// List a file's tensors and metadata.
     Inspect {
         /// The file to read.
@@ -121,6 +128,20 @@ enum Command {
         /// Print JSON: {"format", "metadata", "tensors": [{"name", "dtype", "shape", "nbytes"}]}.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// What `report` does.
+#[derive(Subcommand)]
+enum ReportAction {
+    /// Concatenate shard reports, checking every line is a batch result.
+    Merge {
+        /// The shard reports (files or URLs).
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Where to write the merged report (default stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -139,14 +160,23 @@ struct ConvertArgs {
     /// Outputs mirror the inputs' layout under --out-dir; outputs already
     /// complete and newer than their input are skipped. Prints one JSON
     /// line per file; exits 1 if any file failed.
-    #[arg(long, value_name = "DIR|LIST|-", conflicts_with_all = ["input", "output"], requires_all = ["out_dir", "to"])]
+    /// A URL prefix (`s3://bucket/models/`) is listed like a directory.
+    #[arg(long, value_name = "DIR|URL|LIST|-", conflicts_with_all = ["input", "output"], requires_all = ["out_dir", "to"])]
     batch: Option<String>,
-    /// Where --batch writes its outputs.
-    #[arg(long, value_name = "DIR")]
+    /// Where --batch writes its outputs (a folder or a URL prefix).
+    #[arg(long, value_name = "DIR|URL")]
     out_dir: Option<PathBuf>,
-    /// Write --batch's JSON lines to FILE instead of stdout.
-    #[arg(long, value_name = "FILE")]
+    /// Write --batch's JSON lines to FILE (or URL) instead of stdout.
+    #[arg(long, value_name = "FILE|URL")]
     report: Option<PathBuf>,
+    /// Run only share K of N of the batch (0 <= K < N), chosen by a stable
+    /// hash of each input's relative path, so N processes started with
+    /// 0/N .. N-1/N convert every file exactly once without talking to each
+    /// other. `auto`: from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX,
+    /// JOB_COMPLETIONS) or a Slurm array (SLURM_ARRAY_TASK_ID,
+    /// SLURM_ARRAY_TASK_COUNT).
+    #[arg(long, value_name = "K/N|auto", requires = "batch")]
+    shard: Option<String>,
     /// Output format (default: from the output's extension).
     #[arg(long, value_parser = parse_format)]
     to: Option<String>,
@@ -292,6 +322,7 @@ fn run_batch(
     format: &str,
     opts: &tensorcast::ConvertOptions,
     report: Option<&std::path::Path>,
+    shard: Option<tensorcast::Shard>,
     verbosity: Verbosity,
 ) -> anyhow::Result<()> {
     let registry = &opts.registry;
@@ -301,6 +332,8 @@ fn run_batch(
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
             .context("reading the list from stdin")?;
         tensorcast::jobs_from_list(&text, out_dir, format)
+    } else if tensorcast::remote::is_url(batch.as_ref()) {
+        tensorcast::jobs_from_prefix(batch.as_ref(), out_dir, format, registry)?
     } else if std::path::Path::new(batch).is_dir() {
         tensorcast::jobs_from_dir(batch.as_ref(), out_dir, format, registry)
             .with_context(|| format!("walking {batch}"))?
@@ -308,13 +341,12 @@ fn run_batch(
         let text = std::fs::read_to_string(batch).with_context(|| format!("reading the list {batch}"))?;
         tensorcast::jobs_from_list(&text, out_dir, format)
     };
-    let sink: Box<dyn Write + Send> = match report {
-        Some(path) => {
-            Box::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?)
-        }
-        None => Box::new(std::io::stdout()),
+    let jobs = match shard {
+        Some(shard) => tensorcast::take_shard(jobs, batch.as_ref(), shard),
+        None => jobs,
     };
-    let sink = std::sync::Mutex::new(sink);
+    let report = report::Report::create(report)?;
+    let sink = std::sync::Mutex::new(report.writer());
     let bar = progress::batch_bar(verbosity, jobs.len());
     // Every output planned before any is written.
     tensorcast::check_batch(&jobs, out_dir)?;
@@ -340,6 +372,8 @@ fn run_batch(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    drop(sink);
+    report.finish()?;
     use tensorcast::Status;
     let count = |s: Status| outcomes.iter().filter(|o| o.status == s).count();
     let (ok, skipped, failed) = (count(Status::Ok), count(Status::Skipped), count(Status::Failed));
@@ -456,18 +490,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify { file } => verify(&file, &cx),
         Command::Inspect { file, json, pytorch } => inspect(&file, json, pytorch, &cx),
         Command::Refs(args) => refs::run(*args, &cx),
+        Command::Report {
+            action: ReportAction::Merge { reports, output },
+        } => report::merge(&reports, output.as_deref(), &cx),
     }
 }
 
 fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
     let (batch, input, output) = (args.batch.clone(), args.input.clone(), args.output.clone());
     let (out_dir, report) = (args.out_dir.clone(), args.report.clone());
+    let shard_arg = args.shard.clone();
     let opts = args.options(&cx.limits);
     match (batch, input, output) {
         (Some(batch), _, _) => {
             let out_dir = out_dir.context("--batch needs --out-dir")?;
             let format = opts.to.clone().context("--batch needs --to")?;
-            run_batch(&batch, &out_dir, &format, &opts, report.as_deref(), cx.verbosity)
+            let shard = match shard_arg.as_deref() {
+                None => None,
+                Some("auto") => Some(tensorcast::Shard::from_env(|v| std::env::var(v).ok())?),
+                Some(k_n) => Some(tensorcast::Shard::parse(k_n)?),
+            };
+            run_batch(
+                &batch,
+                &out_dir,
+                &format,
+                &opts,
+                report.as_deref(),
+                shard,
+                cx.verbosity,
+            )
         }
         (None, Some(input), Some(output)) => {
             // A folder output (--to hf) is checked by the library: a folder

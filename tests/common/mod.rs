@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod moto;
 pub mod range_server;
 
 use assert_cmd::Command;

@@ -109,10 +109,17 @@ fn strip_split_suffix(stem: &str) -> &str {
 /// Whether a walked file is a model input on its own: known extension, and
 /// not a shard that an index or a first split part already covers.
 fn is_model(path: &Path, registry: &Registry) -> bool {
+    let dir = path.parent().unwrap_or(Path::new("."));
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
-    if registry.for_path(path).is_none() || name.ends_with(".tensorcast-tmp") {
+    is_model_named(name, registry, |index| dir.join(index).exists())
+}
+
+/// [`is_model`] for a file called `name` whose folder holds a file called
+/// `f` when `beside(f)`.
+fn is_model_named(name: &str, registry: &Registry, beside: impl Fn(&str) -> bool) -> bool {
+    if registry.for_path(Path::new(name)).is_none() || name.ends_with(".tensorcast-tmp") {
         return false;
     }
     let lower = name.to_ascii_lowercase();
@@ -127,14 +134,150 @@ fn is_model(path: &Path, registry: &Registry) -> bool {
             let n = stem.len();
             return &stem[n - 14..n - 9] == "00001";
         }
-        let dir = path.parent().unwrap_or(Path::new("."));
         let index = format!(
             "{}.safetensors.index.json",
             &name[..strip_split_suffix(stem).len()]
         );
-        return !dir.join(index).exists();
+        return !beside(&index);
     }
     true
+}
+
+/// Every model object under the URL `prefix` (recursively, as its store
+/// lists them), sorted, as jobs writing `format` into `out_dir` (a folder or
+/// a URL prefix) with the same relative layout.
+pub fn jobs_from_prefix(
+    prefix: &Path,
+    out_dir: &Path,
+    format: &dyn Format,
+    registry: &Registry,
+) -> crate::Result<Vec<Job>> {
+    let listed = crate::remote::list(prefix)?;
+    let names: std::collections::HashSet<&str> = listed.iter().map(|(rel, _)| rel.as_str()).collect();
+    let out_prefix = crate::remote::url_of(out_dir).map(|u| u.trim_end_matches('/').to_string());
+    let mut jobs = Vec::new();
+    for (rel, _) in &listed {
+        let (dir, name) = rel.rsplit_once('/').map_or(("", rel.as_str()), |(d, n)| (d, n));
+        let beside = |f: &str| {
+            let sibling = if dir.is_empty() {
+                f.to_string()
+            } else {
+                format!("{dir}/{f}")
+            };
+            names.contains(sibling.as_str())
+        };
+        if !is_model_named(name, registry, beside) {
+            continue;
+        }
+        let out_rel = if dir.is_empty() {
+            output_name(name, format)
+        } else {
+            format!("{dir}/{}", output_name(name, format))
+        };
+        // Out of a store's listing no part is `..` or empty; refuse if one is.
+        if out_rel.split('/').any(|p| !tensorcast_core::is_plain_name(p)) {
+            return Err(crate::Error::usage(format!("{rel}: not a relative object path")));
+        }
+        let output = match &out_prefix {
+            Some(p) => PathBuf::from(format!("{p}/{out_rel}")),
+            None => out_dir.join(&out_rel),
+        };
+        jobs.push(Job {
+            input: crate::remote::join(prefix, rel),
+            output,
+        });
+    }
+    Ok(jobs)
+}
+
+/// One share of a batch run as many processes: [`Shard::index`] of
+/// [`Shard::count`], counted from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This process's share, `0..count`.
+    pub index: u64,
+    /// How many shares there are.
+    pub count: u64,
+}
+
+impl Shard {
+    /// `K/N` (0 <= K < N).
+    pub fn parse(s: &str) -> crate::Result<Shard> {
+        let bad = || crate::Error::usage(format!("shard '{s}' is not K/N with 0 <= K < N"));
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The share a job runner gives this process: a Kubernetes Indexed Job
+    /// (`JOB_COMPLETION_INDEX`, with the completions count in
+    /// `JOB_COMPLETIONS`, which the Job's manifest sets) or a Slurm array
+    /// (`SLURM_ARRAY_TASK_ID` from `SLURM_ARRAY_TASK_MIN`, of
+    /// `SLURM_ARRAY_TASK_COUNT`).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> crate::Result<Shard> {
+        let num = |name: &str| -> crate::Result<Option<u64>> {
+            match var(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| crate::Error::usage(format!("{name}={v} is not a number"))),
+            }
+        };
+        let (index, count) = if let Some(index) = num("JOB_COMPLETION_INDEX")? {
+            let count = num("JOB_COMPLETIONS")?.ok_or_else(|| {
+                crate::Error::usage(
+                    "JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not: set it to the Job's completions count",
+                )
+            })?;
+            (index, count)
+        } else if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+            let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            let count = num("SLURM_ARRAY_TASK_COUNT")?.ok_or_else(|| {
+                crate::Error::usage("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")
+            })?;
+            (id.saturating_sub(min), count)
+        } else {
+            return Err(crate::Error::usage(
+                "automatic sharding needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array)",
+            ));
+        };
+        Shard::parse(&format!("{index}/{count}"))
+    }
+
+    /// Whether the input at `rel` (its path relative to the batch) is in
+    /// this share: a stable hash (FNV-1a) of the path, so every process
+    /// agrees without talking to the others, whatever order it listed in.
+    pub fn takes(&self, rel: &str) -> bool {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in rel.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h % self.count == self.index
+    }
+}
+
+/// The jobs of `jobs` in `shard`, by their input paths relative to `root`
+/// (the batch folder or prefix; a listed path as written when not under it).
+pub fn take_shard(jobs: Vec<Job>, root: &Path, shard: Shard) -> Vec<Job> {
+    let root = root.to_string_lossy().trim_end_matches('/').to_string();
+    jobs.into_iter()
+        .filter(|j| {
+            let input = j.input.to_string_lossy();
+            let rel = input
+                .strip_prefix(root.as_str())
+                .map_or(input.as_ref(), |r| r.trim_start_matches('/'));
+            shard.takes(rel)
+        })
+        .collect()
 }
 
 /// Every model file under `dir` (a file any format of `registry` names),
@@ -204,16 +347,18 @@ pub fn jobs_from_list(text: &str, out_dir: &Path, format: &dyn Format) -> Vec<Jo
 }
 
 fn output_bytes(output: &Path) -> u64 {
-    std::fs::metadata(output).map(|m| m.len()).unwrap_or(0)
+    crate::remote::size(output).unwrap_or(0)
 }
 
 /// Whether `output` is complete and newer than `input` (outputs only ever
 /// appear complete, so existing means complete).
 fn up_to_date(input: &Path, output: &Path) -> bool {
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let modified = crate::remote::modified;
     // Only a regular file of ours counts: a symlink there is replaced, not
-    // taken for a finished output by its target's size and age.
-    let ours = std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_file());
+    // taken for a finished output by its target's size and age. (An object
+    // is always ours: uploads appear complete or not at all.)
+    let ours = crate::remote::is_url(output)
+        || std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_file());
     ours && matches!((modified(input), modified(output)), (Some(i), Some(o)) if o >= i)
 }
 
@@ -235,8 +380,9 @@ pub fn check_batch(jobs: &[Job], out_dir: &Path) -> crate::Result<()> {
         }
     }
     // A folder that does not exist yet holds no symlink and no input: it is
-    // created when the first output is written, not by the check.
-    if !crate::occupied(out_dir) {
+    // created when the first output is written, not by the check. A store
+    // prefix has no symlinks; its keys were checked for `..` when listed.
+    if crate::remote::is_url(out_dir) || !crate::occupied(out_dir) {
         return Ok(());
     }
     let inputs: std::collections::HashSet<PathBuf> =
@@ -277,23 +423,24 @@ pub fn run_batch(jobs: &[Job], opts: &ConvertOptions, done: impl Fn(&Outcome) + 
                 Outcome {
                     job: job.clone(),
                     status: Status::Skipped,
-                    bytes_in: std::fs::metadata(&job.input).map(|m| m.len()).unwrap_or(0),
+                    bytes_in: crate::remote::size(&job.input).unwrap_or(0),
                     bytes_out: output_bytes(&job.output),
                     seconds: 0.0,
                     error: None,
                 }
             } else {
-                let made = job
-                    .output
-                    .parent()
-                    .map_or(Ok(()), std::fs::create_dir_all)
-                    .map_err(|e| crate::Error::io(&job.output, e));
+                let made = match job.output.parent() {
+                    Some(dir) if !crate::remote::is_url(&job.output) => {
+                        std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(&job.output, e))
+                    }
+                    _ => Ok(()),
+                };
                 let opts = ConvertOptions {
                     force: true,
                     ..opts.clone()
                 };
                 let result = made.and_then(|()| convert_file(&job.input, &job.output, &opts));
-                let file_size = std::fs::metadata(&job.input).map(|m| m.len()).unwrap_or(0);
+                let file_size = crate::remote::size(&job.input).unwrap_or(0);
                 Outcome {
                     job: job.clone(),
                     status: if result.is_ok() {

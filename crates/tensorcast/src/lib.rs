@@ -23,7 +23,10 @@ mod registry;
 pub mod remote;
 mod select;
 
-pub use batch::{check_batch, jobs_from_dir, jobs_from_list, run_batch, Job, Outcome, Status};
+pub use batch::{
+    check_batch, jobs_from_dir, jobs_from_list, jobs_from_prefix, run_batch, take_shard, Job, Outcome, Shard,
+    Status,
+};
 pub use convert::{adapt, convert_file, convert_input, occupied, write_source, ConvertOptions, Report};
 pub use diff::{diff, Difference, Tolerance};
 pub use inspect::{inspect_json, inspect_table, write_inspect_table, Inspection};

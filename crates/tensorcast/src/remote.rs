@@ -97,6 +97,80 @@ pub fn exists(path: &Path) -> bool {
     modified(path).is_some() || std::fs::symlink_metadata(path).is_ok()
 }
 
+/// The size of the file or object at `path`, if it exists.
+pub fn size(path: &Path) -> Option<u64> {
+    match url_of(path) {
+        #[cfg(feature = "remote")]
+        Some(url) => {
+            let location = tensorcast_remote::Location::parse(url).ok()?;
+            tensorcast_remote::stat(&location).ok()?.map(|(n, _)| n)
+        }
+        #[cfg(not(feature = "remote"))]
+        Some(_) => None,
+        None => std::fs::metadata(path).map(|m| m.len()).ok(),
+    }
+}
+
+/// Every object under the URL `prefix`: (path relative to it, size), sorted.
+pub fn list(prefix: &Path) -> Result<Vec<(String, u64)>> {
+    let Some(url) = url_of(prefix) else {
+        return Err(tensorcast_core::Error::usage(format!(
+            "{} is not a URL",
+            prefix.display()
+        )));
+    };
+    #[cfg(feature = "remote")]
+    {
+        let location = tensorcast_remote::Location::parse(url)?;
+        Ok(tensorcast_remote::list(&location)?
+            .into_iter()
+            .map(|l| (l.rel, l.size))
+            .collect())
+    }
+    #[cfg(not(feature = "remote"))]
+    Err(no_remote(url))
+}
+
+/// A plain upload (or local file) for outputs that are not a format's:
+/// reports, references.
+pub fn plain_target(path: &Path) -> Result<Box<dyn WriteTarget>> {
+    let Some(url) = url_of(path) else {
+        return Ok(Box::new(FileTarget::new(path)));
+    };
+    #[cfg(feature = "remote")]
+    {
+        Ok(Box::new(tensorcast_remote::UploadTarget::new(
+            tensorcast_remote::Location::parse(url)?,
+        )))
+    }
+    #[cfg(not(feature = "remote"))]
+    Err(no_remote(url))
+}
+
+/// The whole file or object at `path`, refused over the allocation limit
+/// (for small side files: reports, lists).
+pub fn read_whole(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
+    let Some(url) = url_of(path) else {
+        let len = std::fs::metadata(path)
+            .map_err(|e| tensorcast_core::Error::io(path, e))?
+            .len();
+        limits
+            .check_alloc(len, "reading this file whole")
+            .map_err(|d| tensorcast_core::Error::limit(path, "max_alloc_bytes", d))?;
+        return std::fs::read(path).map_err(|e| tensorcast_core::Error::io(path, e));
+    };
+    #[cfg(feature = "remote")]
+    {
+        let object = tensorcast_remote::RemoteObject::open(tensorcast_remote::Location::parse(url)?)?;
+        Ok(tensorcast_core::Bytes::read_all(&object, path, limits)?.to_vec())
+    }
+    #[cfg(not(feature = "remote"))]
+    {
+        let _ = limits;
+        Err(no_remote(url))
+    }
+}
+
 /// When the file or object at `path` was last written, if it exists.
 pub fn modified(path: &Path) -> Option<std::time::SystemTime> {
     match url_of(path) {
