@@ -106,10 +106,11 @@ fn serve(conn: TcpStream, s: &State) -> std::io::Result<()> {
             }
         }
         let range = headers.get("range").cloned();
-        s.log
-            .lock()
-            .unwrap()
-            .push(format!("{method} {path} {}", range.clone().unwrap_or_default()));
+        let auth = headers.get("authorization").cloned().unwrap_or_default();
+        s.log.lock().unwrap().push(format!(
+            "{method} {path} {} auth={auth}",
+            range.clone().unwrap_or_default()
+        ));
         let mut out = conn.try_clone()?;
         if s.fail_next.load(Ordering::SeqCst) > 0 {
             s.fail_next.fetch_sub(1, Ordering::SeqCst);

@@ -217,12 +217,14 @@ mod imp {
         let mut bytes = Bytes::ranged(Arc::clone(&object))?;
         bytes.fetch(0, DETECT_BYTES)?;
         let head = &bytes[..ReadAt::len(&bytes).min(DETECT_BYTES) as usize];
-        let Some(format) = registry.detect_head(head) else {
-            // The reader chosen by name (or none) says what is wrong.
-            return Ok(bytes);
-        };
-        if format.prepare_ranged(&mut bytes, limits)? {
-            return Ok(bytes);
+        // Only a format that fetched what it parses gets ranged bytes; any
+        // other object (a side file such as config.json, an undetected file
+        // whose reader is chosen by name) is downloaded whole, so no reader
+        // ever sees bytes that were not fetched.
+        if let Some(format) = registry.detect_head(head) {
+            if format.prepare_ranged(&mut bytes, limits)? {
+                return Ok(bytes);
+            }
         }
         Bytes::spooled(object)
     }
