@@ -84,6 +84,8 @@ fn etag(generation: u64, len: usize) -> String {
 }
 
 fn serve(conn: TcpStream, s: &State) -> std::io::Result<()> {
+    // As HTTP servers do: no Nagle delay on the end of each response.
+    conn.set_nodelay(true)?;
     let mut reader = BufReader::new(conn.try_clone()?);
     loop {
         let mut line = String::new();

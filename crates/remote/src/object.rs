@@ -94,7 +94,8 @@ impl Inner {
             ));
         }
         self.fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        Ok(bytes.to_vec())
+        // Zero-copy when the body arrived as one buffer (it usually does).
+        Ok(Vec::from(bytes))
     }
 }
 
