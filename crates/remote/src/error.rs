@@ -19,9 +19,10 @@ pub(crate) fn store_error(url: &str, e: object_store::Error) -> Error {
         )
         .in_file(std::path::Path::new(url))
         .into(),
-        object_store::Error::NotFound { .. } => {
-            Error::io(url, IoError::new(ErrorKind::NotFound, "no such object"))
-        }
+        object_store::Error::NotFound { source, .. } => Error::io(
+            url,
+            IoError::new(ErrorKind::NotFound, format!("no such object ({source})")),
+        ),
         other => Error::io(url, IoError::other(other.to_string())),
     }
 }
