@@ -56,6 +56,13 @@ const WRITERS: &[Writer] = &[
         args: &[],
         read_back: "out.npz",
     },
+    Writer {
+        name: "pytorch",
+        file: "out.pt",
+        format: "pytorch",
+        args: &[],
+        read_back: "out.pt",
+    },
 ];
 
 fn readers() -> Vec<(&'static str, PathBuf)> {

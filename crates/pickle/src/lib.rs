@@ -24,10 +24,12 @@ mod stdlib;
 pub mod torch;
 mod view;
 pub mod vm;
+mod write;
 
 pub use flatten::{FlattenOptions, BARE_TENSOR_NAME};
 pub use plugin::Pytorch;
 pub use source::{PytorchFile, PytorchOptions};
+pub use write::PytorchWriter;
 
 /// The format name used in errors and `inspect`.
 pub const FORMAT: &str = "pytorch";

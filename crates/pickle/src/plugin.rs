@@ -2,7 +2,7 @@
 
 use crate::{PytorchFile, PytorchOptions, FORMAT};
 use tensorcast_core::{
-    zip_first_member, Detection, Error, Format, FormatOptions, Input, Options, Result, Sink, Source, Stage,
+    zip_first_member, Detection, Format, FormatOptions, Input, Options, Result, Sink, Source, Stage,
     WriteTarget,
 };
 
@@ -56,9 +56,13 @@ impl Format for Pytorch {
         )?))
     }
 
-    fn create(&self, _: Box<dyn WriteTarget>, _: &Options) -> Result<Box<dyn Sink>> {
-        Err(Error::unsupported(
-            "tensorcast does not write pickle checkpoints (they can run code when loaded); write safetensors",
-        ))
+    fn can_write(&self) -> bool {
+        true
+    }
+
+    /// The zip checkpoint `torch.save` writes for a flat state dict, using
+    /// only what `torch.load(weights_only=True)` allows.
+    fn create(&self, target: Box<dyn WriteTarget>, _: &Options) -> Result<Box<dyn Sink>> {
+        Ok(Box::new(crate::PytorchWriter::to_target(target)))
     }
 }
