@@ -268,3 +268,152 @@ fn shards_and_split_parts_resolve_beside_their_url() {
         assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), "{dir}");
     }
 }
+
+#[test]
+fn pytorch_checkpoints_over_http_read_as_local_ones() {
+    let server = RangeServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases = 0;
+    for entry in std::fs::read_dir(fixture("pytorch/valid")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".json") {
+            continue;
+        }
+        server.put(&format!("/pt/{name}"), std::fs::read(&path).unwrap());
+        let url = server.url(&format!("/pt/{name}"));
+        // Some fixtures need reading flags (their expected.json says which);
+        // those that open plainly must open the same way remotely.
+        let local = tensorcast()
+            .args(["inspect", "--json"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let remote = tensorcast().args(["inspect", "--json", &url]).output().unwrap();
+        assert_eq!(local.status.code(), remote.status.code(), "{name}");
+        if !local.status.success() {
+            continue;
+        }
+        let strip = |o: &[u8]| {
+            let mut v: serde_json::Value = serde_json::from_slice(o).unwrap();
+            strip_paths(&mut v);
+            v
+        };
+        assert_eq!(strip(&remote.stdout), strip(&local.stdout), "{name}");
+        let (a, b) = (
+            dir.path().join(format!("{name}.r.safetensors")),
+            dir.path().join(format!("{name}.l.safetensors")),
+        );
+        let ra = tensorcast()
+            .arg("convert")
+            .arg(&url)
+            .arg("-o")
+            .arg(&a)
+            .output()
+            .unwrap();
+        let rb = tensorcast()
+            .arg("convert")
+            .arg(&path)
+            .arg("-o")
+            .arg(&b)
+            .output()
+            .unwrap();
+        assert_eq!(ra.status.code(), rb.status.code(), "{name}");
+        if rb.status.success() {
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "{name}");
+            cases += 1;
+        }
+    }
+    assert!(cases >= 10, "{cases}");
+    // A 9 MiB checkpoint written here: inspect reads its directories and pickle only.
+    let st = dir.path().join("big.safetensors");
+    std::fs::write(&st, big_safetensors()).unwrap();
+    let pt = dir.path().join("big.pt");
+    tensorcast()
+        .arg("convert")
+        .arg(&st)
+        .arg("-o")
+        .arg(&pt)
+        .assert()
+        .success();
+    let bytes = std::fs::read(&pt).unwrap();
+    server.put("/pt/big.pt", bytes.clone());
+    server.reset();
+    tensorcast()
+        .args(["inspect", &server.url("/pt/big.pt")])
+        .assert()
+        .success();
+    let served = server.served();
+    assert!(
+        served < 128 << 10,
+        "inspect of a torch zip fetched {served} of {}",
+        bytes.len()
+    );
+    eprintln!(
+        "big.pt: inspect fetched {served} of {} bytes ({:.3}%)",
+        bytes.len(),
+        served as f64 * 100.0 / bytes.len() as f64
+    );
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else if path.is_file() {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn rejected_and_hostile_files_fail_remotely_as_they_do_locally() {
+    // What the ranged preparation walks (headers, zip directories) comes
+    // from the file: a hostile one must meet the same refusal as locally.
+    let server = RangeServer::start();
+    let mut files = Vec::new();
+    for dir in [
+        "gguf/reject",
+        "safetensors/reject",
+        "pytorch/hostile",
+        "hostile/c7_zip",
+        "hostile/c9_counts",
+        "tpack/spec",
+    ] {
+        let d = fixture(dir);
+        if d.exists() {
+            walk(&d, &mut files);
+        }
+    }
+    assert!(files.len() > 40, "{}", files.len());
+    let mut refused = 0;
+    for (i, path) in files.iter().enumerate() {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if name.ends_with(".json") || name.ends_with(".py") || name.ends_with(".md") || name.ends_with(".txt")
+        {
+            continue;
+        }
+        let url_path = format!("/h/{i}/{name}");
+        server.put(&url_path, std::fs::read(path).unwrap());
+        let local = tensorcast().arg("inspect").arg(path).output().unwrap();
+        let remote = tensorcast()
+            .args(["inspect", &server.url(&url_path)])
+            .output()
+            .unwrap();
+        assert_eq!(local.status.code(), remote.status.code(), "{}", path.display());
+        if !local.status.success() {
+            refused += 1;
+            // The same rule, named the same way.
+            let rule = |o: &[u8]| {
+                let s = String::from_utf8_lossy(o).to_string();
+                s.split_whitespace()
+                    .find(|w| w.contains('/') && !w.contains("://") && !w.starts_with('/'))
+                    .map(str::to_string)
+            };
+            assert_eq!(rule(&remote.stderr), rule(&local.stderr), "{}", path.display());
+        }
+    }
+    assert!(refused > 30, "{refused}");
+}

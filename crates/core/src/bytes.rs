@@ -176,29 +176,69 @@ impl Bytes {
     /// into these bytes, so readers can parse it; a no-op for other bytes
     /// and ranges already fetched.
     pub fn fetch(&mut self, offset: u64, len: u64) -> Result<()> {
+        self.fetch_many(&[(offset, len)])
+    }
+
+    /// [`Bytes::fetch`] for many `(offset, len)` ranges at once: ranges
+    /// close together are read as one, and up to eight requests run at a
+    /// time (a checkpoint's local headers, say).
+    pub fn fetch_many(&mut self, ranges: &[(u64, u64)]) -> Result<()> {
+        /// Ranges this close are fetched as one request.
+        const MERGE_GAP: u64 = 64 << 10;
+        const PARALLEL: usize = 8;
         let Repr::Remote(r) = &mut self.0 else {
             return Ok(());
         };
         let total = r.map.len() as u64;
-        let (start, end) = (offset.min(total), offset.saturating_add(len).min(total));
-        // Fetch only the gaps between ranges already held.
-        let mut at = start;
-        let mut gaps = Vec::new();
-        for &(s, e) in &r.fetched {
-            if e <= at || s >= end {
-                continue;
+        let mut wanted: Vec<(u64, u64)> = Vec::new();
+        for &(offset, len) in ranges {
+            let (start, end) = (offset.min(total), offset.saturating_add(len).min(total));
+            let mut at = start;
+            for &(s, e) in &r.fetched {
+                if e <= at || s >= end {
+                    continue;
+                }
+                if s > at {
+                    wanted.push((at, s));
+                }
+                at = at.max(e);
             }
-            if s > at {
-                gaps.push((at, s));
+            if at < end {
+                wanted.push((at, end));
             }
-            at = at.max(e);
         }
-        if at < end {
-            gaps.push((at, end));
+        wanted.sort_unstable();
+        let mut gaps: Vec<(u64, u64)> = Vec::with_capacity(wanted.len());
+        for (s, e) in wanted {
+            match gaps.last_mut() {
+                Some(last) if s <= last.1.saturating_add(MERGE_GAP) => last.1 = last.1.max(e),
+                _ => gaps.push((s, e)),
+            }
         }
-        for (s, e) in gaps {
-            r.object.read_at(s, &mut r.map[s as usize..e as usize])?;
-            r.fetched.push((s, e));
+        for batch in gaps.chunks(PARALLEL) {
+            let object = &r.object;
+            let pieces: Vec<Result<Vec<u8>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .iter()
+                    .map(|&(s, e)| {
+                        scope.spawn(move || {
+                            let mut buf = vec![0u8; (e - s) as usize];
+                            object.read_at(s, &mut buf).map(|()| buf)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(Error::usage("a fetch thread panicked")))
+                    })
+                    .collect()
+            });
+            for (&(s, e), piece) in batch.iter().zip(pieces) {
+                r.map[s as usize..e as usize].copy_from_slice(&piece?);
+                r.fetched.push((s, e));
+            }
         }
         r.fetched.sort_unstable();
         let mut merged: Vec<(u64, u64)> = Vec::with_capacity(r.fetched.len());

@@ -18,6 +18,7 @@ mod dtypes;
 mod flatten;
 pub mod opcodes;
 mod plugin;
+mod ranged;
 pub mod rules;
 mod source;
 mod stdlib;

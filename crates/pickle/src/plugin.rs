@@ -56,6 +56,19 @@ impl Format for Pytorch {
         )?))
     }
 
+    /// A torch zip: its directories, local headers and small records (the
+    /// pickle); legacy and tar checkpoints, and deflated zips, are not.
+    fn prepare_ranged(
+        &self,
+        bytes: &mut tensorcast_core::Bytes,
+        limits: &tensorcast_core::Limits,
+    ) -> Result<bool> {
+        if !is_torch_zip(&bytes[..bytes.len().min(512)]) {
+            return Ok(false);
+        }
+        crate::ranged::prepare(bytes, limits)
+    }
+
     fn can_write(&self) -> bool {
         true
     }

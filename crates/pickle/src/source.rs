@@ -221,8 +221,17 @@ impl Source for PytorchFile {
                         .ok_or_else(|| Error::usage("record range outside the file"));
                 }
             }
-            let start = rec.offset as usize;
-            let record = &self.bytes[start..start + rec.len as usize];
+            // A view gathers from its whole record: fetched first when the
+            // bytes are a ranged object's (bounded by the allocation limit).
+            if self.bytes.is_ranged() {
+                self.limits
+                    .check_alloc(rec.len, "reading a viewed storage of a remote checkpoint")
+                    .map_err(|d| Error::limit(&self.path, "max_alloc_bytes", d))?;
+            }
+            let record = self
+                .bytes
+                .read_range(rec.offset, rec.len)
+                .ok_or_else(|| Error::usage("record range outside the file"))??;
             return Ok(TensorData::Chunks(Box::new(view::gather(
                 record,
                 plan.layout.clone(),
