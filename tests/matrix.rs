@@ -85,6 +85,8 @@ fn readers() -> Vec<(&'static str, PathBuf)> {
         ("tpack (appended)", fixture("tpack/appended.tpack")),
         ("npy", fixture("numpy/f64_fortran.npy")),
         ("npz", fixture("numpy/compressed.npz")),
+        ("onnx", fixture("onnx/raw.onnx")),
+        ("onnx (external data)", fixture("onnx/external.onnx")),
     ]
 }
 

@@ -128,6 +128,19 @@ fn open(format: &str, bytes: Vec<u8>) -> Result<Box<dyn Source>, tensorcast::Err
             .map(|f| Box::new(f) as _),
         "tpack" => tensorcast_tpack::TpackFile::from_bytes("s.tpack".as_ref(), bytes.into(), &limits)
             .map(|f| Box::new(f) as _),
+        "onnx" => {
+            // The external data file the fixtures name, beside the model.
+            let mut files = tensorcast::MemoryFiles::new();
+            files.insert("s.onnx", bytes);
+            files.insert(
+                "external.onnx.data",
+                std::fs::read(common::fixture("onnx/external.onnx.data")).unwrap(),
+            );
+            files
+                .input("s.onnx")
+                .and_then(|i| tensorcast::onnx::OnnxFile::from_input(i, &limits))
+                .map(|f| Box::new(f) as _)
+        }
         "pytorch" => {
             let opts = PytorchOptions {
                 lenient: true,
@@ -212,6 +225,11 @@ fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
             .map(|p| ("tpack", p)),
         )
         .chain(
+            files(&["onnx", "onnx/reject"], "onnx")
+                .into_iter()
+                .map(|p| ("onnx", p)),
+        )
+        .chain(
             ["npy", "npz"]
                 .iter()
                 .flat_map(|ext| {
@@ -284,7 +302,7 @@ fn fuzz_regressions_stay_fixed() {
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("expected.json")).unwrap()).unwrap();
     let mut replayed = 0;
-    for format in ["safetensors", "gguf", "pytorch", "tpack", "numpy"] {
+    for format in ["safetensors", "gguf", "pytorch", "tpack", "numpy", "onnx"] {
         let Ok(dir) = std::fs::read_dir(root.join(format)) else {
             continue;
         };

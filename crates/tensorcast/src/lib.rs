@@ -50,6 +50,8 @@ pub use tensorcast_gguf as gguf;
 pub use tensorcast_model as model;
 #[cfg(feature = "numpy")]
 pub use tensorcast_numpy as numpy;
+#[cfg(feature = "onnx")]
+pub use tensorcast_onnx as onnx;
 #[cfg(feature = "pytorch")]
 pub use tensorcast_pickle as pytorch;
 #[cfg(feature = "safetensors")]

@@ -52,6 +52,8 @@ impl Registry {
         r.register(tensorcast_pickle::Pytorch);
         #[cfg(feature = "safetensors")]
         r.register(tensorcast_safetensors::Safetensors);
+        #[cfg(feature = "onnx")]
+        r.register(tensorcast_onnx::Onnx);
         #[cfg(feature = "model")]
         r.register(tensorcast_model::HfFolder);
         r

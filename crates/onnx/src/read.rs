@@ -1,0 +1,409 @@
+//! An ONNX model opened as a [`Source`].
+
+use crate::proto::{Model, Tensor};
+use crate::{rules, FORMAT};
+use prost::Message;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tensorcast_core::{
+    is_plain_name, Bytes, DType, Error, FormatError, Input, Limits, Metadata, Result, Source, TensorData,
+    TensorInfo, Value,
+};
+
+fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
+    FormatError::new(FORMAT, rule, detail)
+}
+
+/// Where one initializer's bytes are.
+enum Place {
+    /// `raw_data`, at this offset of the model's bytes.
+    Raw(u64),
+    /// Typed values, converted to little-endian bytes at open.
+    Owned(Vec<u8>),
+    /// In external file `file` (an index into the files opened), at `offset`.
+    External { file: usize, offset: u64 },
+}
+
+/// A validated ONNX model's initializers.
+pub struct OnnxFile {
+    path: PathBuf,
+    bytes: Arc<Bytes>,
+    externals: Vec<Bytes>,
+    tensors: Vec<TensorInfo>,
+    places: Vec<Place>,
+    metadata: Metadata,
+}
+
+/// Lets prost's zero-copy byte fields slice the model's own bytes.
+struct Shared(Arc<Bytes>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The IR dtype of an ONNX `DataType`, or the reason there is none.
+fn dtype(code: i32) -> std::result::Result<DType, &'static str> {
+    Ok(match code {
+        1 => DType::F32,
+        2 => DType::U8,
+        3 => DType::I8,
+        4 => DType::U16,
+        5 => DType::I16,
+        6 => DType::I32,
+        7 => DType::I64,
+        9 => DType::Bool,
+        10 => DType::F16,
+        11 => DType::F64,
+        12 => DType::U32,
+        13 => DType::U64,
+        14 => DType::C64,
+        16 => DType::BF16,
+        17 => DType::F8E4M3,
+        18 => DType::F8E4M3Fnuz,
+        19 => DType::F8E5M2,
+        20 => DType::F8E5M2Fnuz,
+        24 => DType::F8E8M0,
+        0 => return Err("UNDEFINED"),
+        8 => return Err("STRING"),
+        15 => return Err("COMPLEX128"),
+        21 => return Err("UINT4"),
+        22 => return Err("INT4"),
+        23 => return Err("FLOAT4E2M1"),
+        25 => return Err("UINT2"),
+        26 => return Err("INT2"),
+        _ => return Err("an unknown data type"),
+    })
+}
+
+impl OnnxFile {
+    /// Maps and validates the model at `path` (external data beside it).
+    pub fn open(path: &Path, limits: &Limits) -> Result<OnnxFile> {
+        Self::from_input(Input::open(path)?, limits)
+    }
+
+    /// Validates a model in hand; external data files are its siblings.
+    pub fn from_input(mut input: Input, limits: &Limits) -> Result<OnnxFile> {
+        let path = input.name.clone();
+        let bytes = Arc::new(input.take_bytes());
+        let base = bytes.as_ptr() as usize;
+        let buf = bytes::Bytes::from_owner(Shared(Arc::clone(&bytes)));
+        let model = Model::decode(buf).map_err(|e| {
+            Error::from(err(rules::NOT_A_MODEL, format!("not an ONNX model: {e}")).in_file(&path))
+        })?;
+        let graph = model
+            .graph
+            .as_ref()
+            .ok_or_else(|| Error::from(err(rules::NO_GRAPH, "the model has no graph").in_file(&path)))?;
+        if let Some(s) = graph.sparse_initializer.first() {
+            let name = s.values.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+            return Err(err(rules::SPARSE, "sparse initializers are not supported yet")
+                .tensor(name)
+                .in_file(&path)
+                .into());
+        }
+        if graph.initializer.len() as u64 > limits.max_tensors {
+            return Err(err(
+                rules::NAME,
+                format!("more than {} initializers", limits.max_tensors),
+            )
+            .limit("max_tensors")
+            .in_file(&path)
+            .into());
+        }
+        let mut file = OnnxFile {
+            path: path.clone(),
+            bytes: Arc::clone(&bytes),
+            externals: Vec::new(),
+            tensors: Vec::with_capacity(graph.initializer.len()),
+            places: Vec::with_capacity(graph.initializer.len()),
+            metadata: metadata(&model),
+        };
+        let mut names = HashSet::new();
+        let mut opened: HashMap<String, usize> = HashMap::new();
+        let mut owned_total = 0u64;
+        for t in &graph.initializer {
+            let fail = |e: FormatError| Error::from(e.tensor(&t.name).in_file(&path));
+            if t.name.is_empty() || !names.insert(t.name.as_str()) {
+                return Err(fail(err(
+                    rules::NAME,
+                    "an initializer without a name, or a name used twice",
+                )));
+            }
+            let (info, place) = file
+                .tensor(t, base, &input, &mut opened, &mut owned_total, limits)
+                .map_err(|e| match e {
+                    Error::Format(f) => fail(*f),
+                    other => other,
+                })?;
+            file.tensors.push(info);
+            file.places.push(place);
+        }
+        Ok(file)
+    }
+
+    fn tensor(
+        &mut self,
+        t: &Tensor,
+        base: usize,
+        input: &Input,
+        opened: &mut HashMap<String, usize>,
+        owned_total: &mut u64,
+        limits: &Limits,
+    ) -> Result<(TensorInfo, Place)> {
+        let dtype = dtype(t.data_type)
+            .map_err(|what| err(rules::DTYPE, format!("{what} has no tensorcast dtype")))?;
+        if t.segment.is_some() {
+            return Err(err(rules::DATA, "tensors split into segments are not supported").into());
+        }
+        let mut shape = Vec::with_capacity(t.dims.len());
+        for &d in &t.dims {
+            shape.push(u64::try_from(d).map_err(|_| err(rules::SHAPE, format!("dimension {d}")))?);
+        }
+        let count = tensorcast_core::element_count(&shape)
+            .ok_or_else(|| err(rules::SHAPE, "the element count overflows"))?;
+        let nbytes = dtype
+            .storage_bytes(count)
+            .ok_or_else(|| err(rules::SHAPE, "the byte size overflows"))?;
+        let info = TensorInfo {
+            name: t.name.clone(),
+            dtype,
+            shape,
+            nbytes,
+            file_offset: None,
+        };
+        let typed = !(t.float_data.is_empty()
+            && t.int32_data.is_empty()
+            && t.int64_data.is_empty()
+            && t.double_data.is_empty()
+            && t.uint64_data.is_empty());
+        let external = t.data_location == 1;
+        if [typed, external, !t.raw_data.is_empty()]
+            .iter()
+            .filter(|&&b| b)
+            .count()
+            > 1
+        {
+            return Err(err(rules::DATA, "data given in more than one place").into());
+        }
+        let place = if external {
+            self.external(t, nbytes, input, opened)?
+        } else if typed {
+            *owned_total = owned_total.saturating_add(nbytes);
+            limits
+                .check_alloc(*owned_total, "decoding typed ONNX values")
+                .map_err(|d| err(rules::SIZE, d).limit("max_alloc_bytes"))?;
+            Place::Owned(typed_bytes(t, dtype, count)?)
+        } else {
+            if t.raw_data.len() as u64 != nbytes {
+                return Err(err(
+                    rules::SIZE,
+                    format!(
+                        "raw_data holds {} bytes, the shape needs {nbytes}",
+                        t.raw_data.len()
+                    ),
+                )
+                .into());
+            }
+            // raw_data is a slice of the model's bytes (prost's zero-copy
+            // Bytes); an empty one may point anywhere.
+            let at = (t.raw_data.as_ptr() as usize).wrapping_sub(base) as u64;
+            if nbytes > 0 && at.checked_add(nbytes).is_none_or(|e| e > self.bytes.len() as u64) {
+                return Err(err(rules::SIZE, "raw_data lies outside the model").into());
+            }
+            Place::Raw(if nbytes == 0 { 0 } else { at })
+        };
+        Ok((info, place))
+    }
+
+    fn external(
+        &mut self,
+        t: &Tensor,
+        nbytes: u64,
+        input: &Input,
+        opened: &mut HashMap<String, usize>,
+    ) -> Result<Place> {
+        let field = |k: &str| {
+            t.external_data
+                .iter()
+                .find(|e| e.key == k)
+                .map(|e| e.value.as_str())
+        };
+        let location =
+            field("location").ok_or_else(|| err(rules::EXTERNAL_PATH, "external data without a location"))?;
+        if !is_plain_name(location) {
+            return Err(err(
+                rules::EXTERNAL_PATH,
+                format!(
+                    "external data location '{location}' is not a plain file name beside the model: refused"
+                ),
+            )
+            .into());
+        }
+        let number = |k: &str, default: u64| -> Result<u64> {
+            match field(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| err(rules::EXTERNAL_RANGE, format!("{k} '{v}' is not a byte count")).into()),
+            }
+        };
+        let index = match opened.get(location) {
+            Some(&i) => i,
+            None => {
+                let file = input.sibling(location).map_err(|e| {
+                    err(
+                        rules::EXTERNAL_MISSING,
+                        format!("external data file '{location}' could not be opened: {e}"),
+                    )
+                })?;
+                self.externals.push(file.bytes);
+                opened.insert(location.to_string(), self.externals.len() - 1);
+                self.externals.len() - 1
+            }
+        };
+        let file_len = self.externals[index].len() as u64;
+        let offset = number("offset", 0)?;
+        let length = number("length", file_len.saturating_sub(offset))?;
+        if length != nbytes {
+            return Err(err(
+                rules::SIZE,
+                format!("external data holds {length} bytes, the shape needs {nbytes}"),
+            )
+            .into());
+        }
+        if offset.checked_add(length).is_none_or(|e| e > file_len) {
+            return Err(err(
+                rules::EXTERNAL_RANGE,
+                format!("bytes {offset}..+{length} lie outside '{location}' ({file_len} bytes)"),
+            )
+            .into());
+        }
+        Ok(Place::External { file: index, offset })
+    }
+}
+
+/// Typed values as the tensor's little-endian bytes.
+fn typed_bytes(t: &Tensor, dtype: DType, count: u64) -> std::result::Result<Vec<u8>, FormatError> {
+    let want = |n: usize, per: u64| -> std::result::Result<(), FormatError> {
+        if n as u64 != count.saturating_mul(per) {
+            return Err(err(
+                rules::SIZE,
+                format!("{n} typed values for {count} elements of {dtype}"),
+            ));
+        }
+        Ok(())
+    };
+    let mut out = Vec::new();
+    match dtype {
+        DType::F32 | DType::C64 => {
+            want(t.float_data.len(), if dtype == DType::C64 { 2 } else { 1 })?;
+            t.float_data
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        }
+        DType::F64 => {
+            want(t.double_data.len(), 1)?;
+            t.double_data
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        }
+        DType::I64 => {
+            want(t.int64_data.len(), 1)?;
+            t.int64_data
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        }
+        DType::U32 | DType::U64 => {
+            want(t.uint64_data.len(), 1)?;
+            for &v in &t.uint64_data {
+                if dtype == DType::U32 {
+                    out.extend_from_slice(&(v as u32).to_le_bytes());
+                } else {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        _ => {
+            // int32_data carries every narrower type, one value per element
+            // (the element's bits for floats), truncated to its width.
+            want(t.int32_data.len(), 1)?;
+            let width = dtype.storage_bytes(1).unwrap_or(1) as usize;
+            for &v in &t.int32_data {
+                out.extend_from_slice(&v.to_le_bytes()[..width.min(4)]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn metadata(model: &Model) -> Metadata {
+    let mut m = Metadata::new();
+    m.insert("onnx.ir_version", Value::I64(model.ir_version));
+    for (k, v) in [
+        ("onnx.producer_name", &model.producer_name),
+        ("onnx.producer_version", &model.producer_version),
+        ("onnx.domain", &model.domain),
+        ("onnx.doc_string", &model.doc_string),
+    ] {
+        if !v.is_empty() {
+            m.insert(k, Value::Str(v.clone()));
+        }
+    }
+    if model.model_version != 0 {
+        m.insert("onnx.model_version", Value::I64(model.model_version));
+    }
+    if let Some(g) = &model.graph {
+        if !g.name.is_empty() {
+            m.insert("onnx.graph_name", Value::Str(g.name.clone()));
+        }
+    }
+    for op in &model.opset_import {
+        let domain = if op.domain.is_empty() {
+            "ai.onnx"
+        } else {
+            &op.domain
+        };
+        m.insert(format!("onnx.opset.{domain}"), Value::I64(op.version));
+    }
+    for p in &model.metadata_props {
+        m.insert(format!("onnx.metadata.{}", p.key), Value::Str(p.value.clone()));
+    }
+    m
+}
+
+impl Source for OnnxFile {
+    fn format(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
+        let (info, place) = self
+            .tensors
+            .get(index)
+            .zip(self.places.get(index))
+            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+        let data = match place {
+            Place::Owned(v) => Some(TensorData::Borrowed(v)),
+            Place::Raw(at) => self.bytes.tensor_data(*at, info.nbytes),
+            Place::External { file, offset } => self.externals[*file].tensor_data(*offset, info.nbytes),
+        };
+        data.ok_or_else(|| {
+            Error::usage(format!(
+                "{}: tensor '{}' out of bounds",
+                self.path.display(),
+                info.name
+            ))
+        })
+    }
+}
