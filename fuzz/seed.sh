@@ -4,11 +4,12 @@
 set -e
 cd "$(dirname "$0")"
 F=../fixtures
-mkdir -p corpus/onnx corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline corpus/numpy corpus/encode
+mkdir -p corpus/ztensor corpus/onnx corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline corpus/numpy corpus/encode
 find $F/numpy $F/hostile -name "*.np[yz]" -exec cp {} corpus/numpy/ \;
 find $F/safetensors $F/hostile -name '*.safetensors' -exec cp {} corpus/safetensors/ \;
 find $F/gguf -name '*.gguf' -exec cp {} corpus/gguf/ \;
 find $F/onnx -name '*.onnx' -exec cp {} corpus/onnx/ \;
+find $F/ztensor -name '*.zt' -exec cp {} corpus/ztensor/ \;
 for f in $(find $F/pytorch -name '*.pt' -o -name '*.ckpt' -o -name '*.pkl' -o -name '*.tar'); do
   cp "$f" corpus/pytorch/
 done

@@ -57,6 +57,13 @@ const WRITERS: &[Writer] = &[
         read_back: "out.npz",
     },
     Writer {
+        name: "ztensor",
+        file: "out.zt",
+        format: "ztensor",
+        args: &[],
+        read_back: "out.zt",
+    },
+    Writer {
         name: "pytorch",
         file: "out.pt",
         format: "pytorch",
@@ -86,6 +93,8 @@ fn readers() -> Vec<(&'static str, PathBuf)> {
         ("npy", fixture("numpy/f64_fortran.npy")),
         ("npz", fixture("numpy/compressed.npz")),
         ("onnx", fixture("onnx/raw.onnx")),
+        ("ztensor", fixture("ztensor/dense.zt")),
+        ("ztensor (zstd)", fixture("ztensor/zstd.zt")),
         ("onnx (external data)", fixture("onnx/external.onnx")),
     ]
 }

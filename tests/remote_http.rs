@@ -86,6 +86,7 @@ fn inspect_over_http_fetches_only_headers_and_matches_the_local_file() {
         ("model.safetensors", st.clone()),
         ("model.gguf", converted(&st, "gguf", dir.path())),
         ("model.tpack", converted(&st, "tpack", dir.path())),
+        ("model.zt", converted(&st, "zt", dir.path())),
     ];
     let server = RangeServer::start();
     for (name, bytes) in &files {

@@ -128,6 +128,8 @@ fn open(format: &str, bytes: Vec<u8>) -> Result<Box<dyn Source>, tensorcast::Err
             .map(|f| Box::new(f) as _),
         "tpack" => tensorcast_tpack::TpackFile::from_bytes("s.tpack".as_ref(), bytes.into(), &limits)
             .map(|f| Box::new(f) as _),
+        "ztensor" => tensorcast::ztensor::ZtFile::from_bytes("s.zt".as_ref(), bytes.into(), &limits)
+            .map(|f| Box::new(f) as _),
         "onnx" => {
             // The external data file the fixtures name, beside the model.
             let mut files = tensorcast::MemoryFiles::new();
@@ -225,6 +227,11 @@ fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
             .map(|p| ("tpack", p)),
         )
         .chain(
+            files(&["ztensor", "ztensor/reject"], "zt")
+                .into_iter()
+                .map(|p| ("ztensor", p)),
+        )
+        .chain(
             files(&["onnx", "onnx/reject"], "onnx")
                 .into_iter()
                 .map(|p| ("onnx", p)),
@@ -302,7 +309,15 @@ fn fuzz_regressions_stay_fixed() {
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("expected.json")).unwrap()).unwrap();
     let mut replayed = 0;
-    for format in ["safetensors", "gguf", "pytorch", "tpack", "numpy", "onnx"] {
+    for format in [
+        "safetensors",
+        "gguf",
+        "pytorch",
+        "tpack",
+        "numpy",
+        "onnx",
+        "ztensor",
+    ] {
         let Ok(dir) = std::fs::read_dir(root.join(format)) else {
             continue;
         };

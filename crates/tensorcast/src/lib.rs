@@ -58,6 +58,8 @@ pub use tensorcast_pickle as pytorch;
 pub use tensorcast_safetensors as safetensors;
 #[cfg(feature = "tpack")]
 pub use tensorcast_tpack as tpack;
+#[cfg(feature = "ztensor")]
+pub use tensorcast_ztensor as ztensor;
 
 /// Parses a size like `5GB` (decimal, as Hugging Face uses), `2GiB` or a
 /// plain byte count.

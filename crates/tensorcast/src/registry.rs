@@ -48,6 +48,8 @@ impl Registry {
         r.register(tensorcast_numpy::Npz);
         #[cfg(feature = "tpack")]
         r.register(tensorcast_tpack::Tpack);
+        #[cfg(feature = "ztensor")]
+        r.register(tensorcast_ztensor::Ztensor);
         #[cfg(feature = "pytorch")]
         r.register(tensorcast_pickle::Pytorch);
         #[cfg(feature = "safetensors")]

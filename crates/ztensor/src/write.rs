@@ -1,0 +1,199 @@
+//! Writing `.zt` (container v2): blobs at 4096-byte boundaries in plan
+//! order, each dense part raw with an `xxh3` digest computed as it streams
+//! by, then the deterministic-CBOR manifest (file attributes from the
+//! metadata) and the 40-byte footer with its XXH3-64. Nothing written is
+//! rewritten, so the output can stream into an upload. Files are valid but
+//! not canonical (canonical form orders blobs by name at 64 KiB).
+
+use crate::cbor::{self, Cbor};
+use crate::{dtypes, ALIGN, FORMAT, MAGIC};
+use std::path::Path;
+use tensorcast_core::{
+    check_size, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value, WriteTarget,
+};
+
+const ZEROS: [u8; ALIGN as usize] = [0; ALIGN as usize];
+
+/// A [`Sink`] writing a `.zt` file.
+pub struct ZtWriter {
+    target: Option<Box<dyn WriteTarget>>,
+    out: Option<Box<dyn WriteTarget>>,
+    pos: u64,
+    plan: Vec<TensorInfo>,
+    metadata: Metadata,
+    /// (offset, length, xxh3) of each part written.
+    blobs: Vec<(u64, u64, u64)>,
+}
+
+impl ZtWriter {
+    /// A writer for the local file `target`.
+    pub fn new(target: &Path) -> ZtWriter {
+        Self::to_target(Box::new(FileTarget::new(target)))
+    }
+
+    /// A writer into `target`.
+    pub fn to_target(target: Box<dyn WriteTarget>) -> ZtWriter {
+        ZtWriter {
+            target: Some(target),
+            out: None,
+            pos: 0,
+            plan: Vec::new(),
+            metadata: Metadata::new(),
+            blobs: Vec::new(),
+        }
+    }
+
+    fn put(&mut self, b: &[u8]) -> Result<()> {
+        self.out
+            .as_mut()
+            .ok_or_else(|| Error::usage("ztensor writer not begun"))?
+            .write_all(b)?;
+        self.pos += b.len() as u64;
+        Ok(())
+    }
+
+    fn pad(&mut self) -> Result<()> {
+        let n = (ALIGN - self.pos % ALIGN) % ALIGN;
+        self.put(&ZEROS[..n as usize])
+    }
+}
+
+fn text(s: &str) -> Cbor {
+    Cbor::Text(s.to_string())
+}
+
+fn to_cbor(v: &Value) -> Option<Cbor> {
+    Some(match v {
+        Value::Null => Cbor::Null,
+        Value::Bool(b) => Cbor::Bool(*b),
+        Value::U8(x) => Cbor::Uint(u64::from(*x)),
+        Value::U16(x) => Cbor::Uint(u64::from(*x)),
+        Value::U32(x) => Cbor::Uint(u64::from(*x)),
+        Value::U64(x) => Cbor::Uint(*x),
+        Value::I8(x) => int(i64::from(*x)),
+        Value::I16(x) => int(i64::from(*x)),
+        Value::I32(x) => int(i64::from(*x)),
+        Value::I64(x) => int(*x),
+        Value::F32(x) => Cbor::Float(f64::from(*x)),
+        Value::F64(x) => Cbor::Float(*x),
+        Value::Str(s) => text(s),
+        Value::Array(a) => Cbor::Array(a.iter().filter_map(|v| to_cbor(&v)).collect()),
+        Value::Map(m) => Cbor::Map(
+            m.iter()
+                .filter_map(|(k, v)| Some((text(k), to_cbor(v)?)))
+                .collect(),
+        ),
+    })
+}
+
+fn int(x: i64) -> Cbor {
+    if x >= 0 {
+        Cbor::Uint(x as u64)
+    } else {
+        Cbor::Neg((-1 - x) as u64)
+    }
+}
+
+fn name_ok(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 1024 && !s.contains('\0')
+}
+
+impl Sink for ZtWriter {
+    fn begin(&mut self, plan: &Plan) -> Result<()> {
+        for t in &plan.tensors {
+            if dtypes::to_zt(t.dtype).is_none() {
+                return Err(Error::unsupported(format!(
+                    "tensor '{}': .zt has no {} type tensorcast writes; cast it or write gguf/tpack",
+                    t.name, t.dtype
+                )));
+            }
+            if !name_ok(&t.name) {
+                return Err(Error::usage(format!(
+                    "tensor '{}': .zt names are 1 to 1024 bytes without NUL",
+                    t.name.escape_debug()
+                )));
+            }
+        }
+        self.plan = plan.tensors.clone();
+        self.metadata = plan.metadata.clone();
+        let target = self
+            .target
+            .take()
+            .ok_or_else(|| Error::usage("ztensor writer begun twice"))?;
+        self.out = Some(target);
+        self.put(&MAGIC)?;
+        Ok(())
+    }
+
+    fn write_tensor(&mut self, index: usize, data: TensorData<'_>) -> Result<()> {
+        if index != self.blobs.len() || index >= self.plan.len() {
+            return Err(Error::usage(format!(
+                "ztensor writer got tensor #{index} out of order"
+            )));
+        }
+        self.pad()?;
+        let offset = self.pos;
+        let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+        let written = data.for_each_chunk(|c| {
+            h.update(c);
+            self.put(c)
+        })?;
+        check_size(&self.plan[index], written)?;
+        self.blobs.push((offset, written, h.digest()));
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let mut objects = Vec::with_capacity(self.plan.len());
+        for (t, &(offset, length, digest)) in self.plan.iter().zip(&self.blobs) {
+            let (dtype, logical) = dtypes::to_zt(t.dtype).ok_or_else(|| Error::unsupported(FORMAT))?;
+            let mut part = vec![
+                (text("dtype"), text(dtype)),
+                (
+                    text("blob"),
+                    Cbor::Array(vec![Cbor::Uint(offset), Cbor::Uint(length)]),
+                ),
+                (text("digest"), text(&format!("xxh3:{digest:016x}"))),
+            ];
+            if let Some(l) = logical {
+                part.push((text("type"), text(l)));
+            }
+            let object = Cbor::Map(vec![
+                (
+                    text("shape"),
+                    Cbor::Array(t.shape.iter().map(|&d| Cbor::Uint(d)).collect()),
+                ),
+                (text("layout"), text("dense")),
+                (text("parts"), Cbor::Map(vec![(text("data"), Cbor::Map(part))])),
+            ]);
+            objects.push((text(&t.name), object));
+        }
+        let mut root = vec![(text("objects"), Cbor::Map(objects))];
+        let attributes: Vec<(Cbor, Cbor)> = self
+            .metadata
+            .iter()
+            .filter(|(k, _)| name_ok(k))
+            .filter_map(|(k, v)| Some((text(k), to_cbor(v)?)))
+            .collect();
+        if !attributes.is_empty() {
+            root.push((text("attributes"), Cbor::Map(attributes)));
+        }
+        let mut manifest = Vec::new();
+        cbor::encode(&Cbor::Map(root), &mut manifest);
+        self.pad()?;
+        let offset = self.pos;
+        self.put(&manifest)?;
+        let mut footer = Vec::with_capacity(40);
+        footer.extend_from_slice(&offset.to_le_bytes());
+        footer.extend_from_slice(&(manifest.len() as u64).to_le_bytes());
+        footer.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&manifest).to_le_bytes());
+        footer.extend_from_slice(&2u32.to_le_bytes());
+        footer.extend_from_slice(&0u32.to_le_bytes());
+        footer.extend_from_slice(&MAGIC);
+        self.put(&footer)?;
+        self.out
+            .take()
+            .ok_or_else(|| Error::usage("ztensor writer not begun"))?
+            .commit()
+    }
+}
