@@ -19,6 +19,29 @@ fn every_fixture_matches_np_load() {
     let files = expected.as_object().unwrap();
     assert!(files.len() >= 16);
     for (file, tensors) in files {
+        // Our reader itself, every dtype (complex128 included).
+        let source = tensorcast::open(&fixture(&format!("numpy/{file}")), &Default::default()).unwrap();
+        let want = tensors.as_object().unwrap();
+        assert_eq!(source.tensors().len(), want.len(), "{file}");
+        for (i, t) in source.tensors().iter().enumerate() {
+            let w = &want[t.name.as_str()];
+            assert_eq!(
+                t.dtype.to_string(),
+                w["dtype"].as_str().unwrap(),
+                "{file}:{}",
+                t.name
+            );
+            let bytes = source.tensor_data(i).unwrap().into_vec().unwrap();
+            assert!(
+                bytes == unhex(w["hex"].as_str().unwrap()),
+                "{file}:{}: bytes differ from np.load",
+                t.name
+            );
+        }
+        // Through safetensors, read by the reference crate, where it has the dtypes.
+        if want.values().any(|w| w["dtype"] == "C128") {
+            continue;
+        }
         let out = dir.path().join(format!("{file}.safetensors"));
         tensorcast()
             .arg("convert")
@@ -28,7 +51,6 @@ fn every_fixture_matches_np_load() {
             .assert()
             .success();
         let (got, _) = reference_read(&out);
-        let want = tensors.as_object().unwrap();
         assert_eq!(got.len(), want.len(), "{file}");
         for (name, dtype, shape, data) in &got {
             let w = &want[name.as_str()];

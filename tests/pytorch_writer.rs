@@ -43,7 +43,7 @@ fn write(case: &serde_json::Value, out: &std::path::Path) {
 fn outputs_are_the_bytes_torch_checked() {
     let dir = tempfile::tempdir().unwrap();
     let cases = cases();
-    assert_eq!(cases.len(), 6);
+    assert_eq!(cases.len(), 7);
     for (name, case) in &cases {
         // The same file name: torch names the archive folder after it.
         let out = dir.path().join(format!("{name}.pt"));

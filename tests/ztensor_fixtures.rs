@@ -60,7 +60,7 @@ fn files_ztensor_wrote_read_equal_to_what_it_reads() {
             count += 1;
         }
     }
-    assert_eq!(count, 26);
+    assert_eq!(count, 27);
     let zstd = tensorcast::open(&fixture("ztensor/zstd.zt"), &Default::default()).unwrap();
     let meta = |k: &str| zstd.metadata().get(k).map(|v| v.preview(40));
     assert_eq!(meta("model").as_deref(), Some("tiny"));
@@ -111,26 +111,38 @@ fn zt_tpack_safetensors_round_trips_are_bit_exact() {
     let dir = tempfile::tempdir().unwrap();
     for f in ["dense.zt", "zstd.zt"] {
         let src = fixture(&format!("ztensor/{f}"));
-        let steps = [
-            dir.path().join(format!("{f}.tpack")),
-            dir.path().join(format!("{f}.safetensors")),
-            dir.path().join(format!("{f}.again.zt")),
-            dir.path().join(format!("{f}.again.tpack")),
+        // complex128 has no safetensors dtype: from the safetensors step on
+        // it is left out (and the rest must still be bit-exact).
+        let steps: [(std::path::PathBuf, &[&str]); 4] = [
+            (dir.path().join(format!("{f}.tpack")), &[]),
+            (
+                dir.path().join(format!("{f}.safetensors")),
+                &["--exclude", "c128"],
+            ),
+            (dir.path().join(format!("{f}.again.zt")), &[]),
+            (dir.path().join(format!("{f}.again.tpack")), &[]),
         ];
         let mut prev = src.clone();
-        for next in &steps {
+        let mut excluded = false;
+        for (next, args) in &steps {
             tensorcast()
                 .arg("convert")
                 .arg(&prev)
                 .arg("-o")
                 .arg(next)
+                .args(*args)
                 .assert()
                 .success();
-            prev = next.clone();
-        }
-        let original = tensorcast::open(&src, &Default::default()).unwrap();
-        for step in &steps {
-            let back = tensorcast::open(step, &Default::default()).unwrap();
+            excluded |= !args.is_empty();
+            let mut select = tensorcast::Selection::default();
+            if excluded {
+                select.exclude.push("c128".into());
+            }
+            let original: Box<dyn tensorcast::Source> = Box::new(
+                tensorcast::Select::new(tensorcast::open(&src, &Default::default()).unwrap(), &select)
+                    .unwrap(),
+            );
+            let back = tensorcast::open(next, &Default::default()).unwrap();
             let names = |s: &dyn tensorcast::Source| {
                 let mut v: Vec<_> = s
                     .tensors()
@@ -140,14 +152,15 @@ fn zt_tpack_safetensors_round_trips_are_bit_exact() {
                 v.sort();
                 v
             };
-            assert_eq!(names(&*back), names(&*original), "{}", step.display());
+            assert_eq!(names(&*back), names(&*original), "{}", next.display());
             assert!(
                 tensorcast::diff(&*original, &*back, None).unwrap().is_empty(),
                 "{}",
-                step.display()
+                next.display()
             );
+            prev = next.clone();
         }
         // The .zt written here verifies (every digest ours computed).
-        tensorcast().arg("verify").arg(&steps[2]).assert().success();
+        tensorcast().arg("verify").arg(&steps[2].0).assert().success();
     }
 }

@@ -244,6 +244,7 @@ fn typestr(dtype: DType) -> &'static str {
         DType::U32 => "<u4",
         DType::F32 => "<f4",
         DType::C64 => "<c8",
+        DType::C128 => "<c16",
         DType::F64 => "<f8",
         DType::I64 => "<i8",
         DType::U64 => "<u8",

@@ -244,6 +244,7 @@ _TORCH_NATIVE = {
     "uint8": "U8",
     "bool": "BOOL",
     "complex64": "C64",
+    "complex128": "C128",
 }
 
 _NUMPY_KINDS = {
@@ -260,6 +261,7 @@ _NUMPY_KINDS = {
     ("u", 8): "U64",
     ("b", 1): "BOOL",
     ("c", 8): "C64",
+    ("c", 16): "C128",
 }
 
 

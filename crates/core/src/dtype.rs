@@ -42,6 +42,9 @@ pub enum DType {
     F32,
     /// Complex number made of two f32.
     C64,
+    /// complex128: two f64 (real, imaginary). No safetensors or GGUF
+    /// name; tpack, npz, PyTorch and .zt hold it.
+    C128,
     /// IEEE double precision.
     F64,
     /// Signed 64-bit integer.
@@ -105,6 +108,7 @@ impl DType {
             DType::U32 => "U32",
             DType::F32 => "F32",
             DType::C64 => "C64",
+            DType::C128 => "C128",
             DType::F64 => "F64",
             DType::I64 => "I64",
             DType::U64 => "U64",
@@ -131,6 +135,7 @@ impl DType {
             DType::I16 | DType::U16 | DType::F16 | DType::BF16 => 16,
             DType::I32 | DType::U32 | DType::F32 => 32,
             DType::C64 | DType::F64 | DType::I64 | DType::U64 => 64,
+            DType::C128 => 128,
             DType::Quant(_) => return None,
         })
     }
@@ -149,6 +154,7 @@ impl DType {
     pub fn swap_byte_order(self, buf: &mut [u8]) {
         let word = match self {
             DType::C64 => 4,
+            DType::C128 => 8,
             other => other.byte_size().unwrap_or(1),
         };
         if word > 1 {
@@ -247,6 +253,12 @@ impl FromStr for DType {
         let upper = s.to_ascii_uppercase();
         if let Some(d) = SCALAR_DTYPES.iter().find(|d| d.name() == upper) {
             return Ok(*d);
+        }
+        if upper == "C128" || torch == "complex128" {
+            return Ok(DType::C128);
+        }
+        if torch == "complex64" {
+            return Ok(DType::C64);
         }
         if let Some(q) = QuantType::from_name(&upper) {
             return Ok(DType::Quant(q));

@@ -106,13 +106,13 @@ fn descr_dtype(descr: &str) -> Result<(DType, bool), FormatError> {
         "u8" => DType::U64,
         "b1" => DType::Bool,
         "c8" => DType::C64,
+        "c16" => DType::C128,
         "O" => {
             return Err(err(
                 rules::OBJECT,
                 "object arrays hold pickled Python objects; they are refused, never unpickled",
             ))
         }
-        "c16" => return Err(bad("complex128 has no safetensors equivalent")),
         _ => return Err(bad("not a numeric dtype tensorcast can hold")),
     };
     Ok((dtype, big && dtype.byte_size().unwrap_or(1) > 1))
@@ -134,6 +134,7 @@ pub fn dtype_descr(dtype: DType) -> Option<&'static str> {
         DType::U64 => "<u8",
         DType::Bool => "|b1",
         DType::C64 => "<c8",
+        DType::C128 => "<c16",
         _ => return None,
     })
 }

@@ -34,7 +34,7 @@ pub fn dtype_by_name(name: &str) -> Option<TorchDtype> {
         "float8_e4m3fnuz" => Known(DType::F8E4M3Fnuz),
         "float8_e5m2fnuz" => Known(DType::F8E5M2Fnuz),
         "float8_e8m0fnu" => Known(DType::F8E8M0),
-        "complex128" | "cdouble" => NoEquivalent("complex128"),
+        "complex128" | "cdouble" => Known(DType::C128),
         "complex32" | "chalf" => NoEquivalent("complex32"),
         "float4_e2m1fn_x2" => NoEquivalent("float4_e2m1fn_x2"),
         "qint8" | "quint8" | "qint32" | "quint4x2" | "quint2x4" => NoEquivalent("quantized"),

@@ -40,7 +40,7 @@ impl Layout {
             dtype: t.dtype,
             view: Strided::new(elem, t.offset, t.size.clone(), t.stride.clone()),
             swap: big_endian && elem > 1,
-            conj: t.conj && t.dtype == DType::C64,
+            conj: t.conj && matches!(t.dtype, DType::C64 | DType::C128),
             neg: t.neg,
         })
     }
@@ -78,8 +78,9 @@ impl Layout {
             self.dtype.swap_byte_order(buf);
         }
         if self.conj {
-            // Flip the sign of the imaginary f32 (bytes 4..8, little-endian).
-            buf.chunks_exact_mut(8).for_each(|c| c[7] ^= 0x80);
+            // Flip the sign of the imaginary part (its top byte, little-endian).
+            let elem = self.view.elem;
+            buf.chunks_exact_mut(elem).for_each(|c| c[elem - 1] ^= 0x80);
         }
         if self.neg {
             negate(self.dtype, self.view.elem, buf);
@@ -95,6 +96,7 @@ fn negate(dtype: DType, elem: usize, buf: &mut [u8]) {
             buf.chunks_exact_mut(elem).for_each(|c| c[elem - 1] ^= 0x80)
         }
         C64 => buf.chunks_exact_mut(4).for_each(|c| c[3] ^= 0x80),
+        C128 => buf.chunks_exact_mut(8).for_each(|c| c[7] ^= 0x80),
         // fnuz formats have no -0: 0x00 stays zero and 0x80 (their NaN) stays NaN.
         F8E4M3Fnuz | F8E5M2Fnuz => buf
             .iter_mut()

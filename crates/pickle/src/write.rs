@@ -40,6 +40,7 @@ fn storage_of(dtype: DType) -> Option<Storage> {
         DType::F16 => Typed("HalfStorage"),
         DType::BF16 => Typed("BFloat16Storage"),
         DType::C64 => Typed("ComplexFloatStorage"),
+        DType::C128 => Typed("ComplexDoubleStorage"),
         DType::I64 => Typed("LongStorage"),
         DType::I32 => Typed("IntStorage"),
         DType::I16 => Typed("ShortStorage"),

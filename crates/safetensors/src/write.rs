@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use tensorcast_core::{
-    check_size, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value, WriteTarget,
+    check_size, DType, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value,
+    WriteTarget,
 };
 
 /// Writes one safetensors file, or Hugging Face-style shards plus an index
@@ -111,6 +112,12 @@ fn validate(plan: &Plan) -> Result<()> {
             return Err(Error::Unsupported(format!(
                 "tensor '{}' is {} blocks, which safetensors cannot hold: dequantize it (the default) or write GGUF or tpack",
                 t.name, t.dtype
+            )));
+        }
+        if t.dtype == DType::C128 {
+            return Err(Error::Unsupported(format!(
+                "tensor '{}' is complex128, which safetensors has no dtype for: write tpack, npz, .zt or a PyTorch checkpoint",
+                t.name
             )));
         }
     }

@@ -78,6 +78,7 @@ impl Codec {
         match dtype {
             DType::F16 | DType::BF16 => Codec::RotPlanes(2),
             DType::F32 | DType::C64 => Codec::RotPlanes(4),
+            DType::C128 => Codec::RotPlanes(8),
             DType::F64 => Codec::RotPlanes(8),
             _ => Codec::Zstd,
         }

@@ -30,6 +30,7 @@ pub fn from_zt(dtype: &str, logical: Option<&str>) -> Result<DType, String> {
         "f8_e5m2fnuz" => (DType::U8, DType::F8E5M2Fnuz),
         "f8_e8m0" => (DType::U8, DType::F8E8M0),
         "complex64" => (DType::F32, DType::C64),
+        "complex128" => (DType::F64, DType::C128),
         other => return Err(format!("logical type '{other}' has no tensorcast dtype")),
     };
     if storage != want {
@@ -62,6 +63,7 @@ pub fn to_zt(dtype: DType) -> Option<(&'static str, Option<&'static str>)> {
         DType::F8E5M2Fnuz => ("u8", Some("f8_e5m2fnuz")),
         DType::F8E8M0 => ("u8", Some("f8_e8m0")),
         DType::C64 => ("f32", Some("complex64")),
+        DType::C128 => ("f64", Some("complex128")),
         _ => return None,
     })
 }
