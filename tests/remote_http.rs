@@ -6,7 +6,7 @@
 mod common;
 
 use common::range_server::RangeServer;
-use common::{fixture, tensorcast};
+use common::{fixture, noise, tensorcast};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -14,19 +14,7 @@ use std::sync::atomic::Ordering;
 /// reference crate.
 fn big_safetensors() -> Vec<u8> {
     use safetensors::tensor::{Dtype, TensorView};
-    // Noise (xorshift), so a compressed tpack is as large as the data.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut noise = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 32) as u8
-            })
-            .collect()
-    };
-    let (a, b, c) = (noise(4 << 20), noise(4 << 20), noise(1 << 20));
+    let (a, b, c) = (noise(4 << 20, 1), noise(4 << 20, 2), noise(1 << 20, 3));
     let views = vec![
         (
             "a.weight",

@@ -7,7 +7,7 @@ mod common;
 
 use common::moto::Moto;
 use common::range_server::RangeServer;
-use common::{fixture, tensorcast};
+use common::{fixture, noise, tensorcast};
 use std::collections::BTreeSet;
 
 fn tc(moto: &Moto) -> assert_cmd::Command {
@@ -16,18 +16,6 @@ fn tc(moto: &Moto) -> assert_cmd::Command {
         c.env(k, v);
     }
     c
-}
-
-/// Deterministic noise of `n` bytes.
-fn noise(n: usize, mut x: u64) -> Vec<u8> {
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
 }
 
 /// A safetensors file with one f32 tensor of `n` bytes (the reference crate's).

@@ -17,6 +17,19 @@ pub fn tensorcast() -> Command {
     Command::cargo_bin("tensorcast").expect("binary built")
 }
 
+/// `n` bytes of deterministic noise (xorshift from `seed`): incompressible,
+/// so compressed outputs are as large as the data.
+pub fn noise(n: usize, mut seed: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 32) as u8
+        })
+        .collect()
+}
+
 /// Decodes a lowercase hex string.
 pub fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
