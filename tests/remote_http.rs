@@ -406,3 +406,67 @@ fn rejected_and_hostile_files_fail_remotely_as_they_do_locally() {
     }
     assert!(refused > 30, "{refused}");
 }
+
+/// The ranged fuzz target's check (fuzz/fuzz_targets/ranged.rs) on the
+/// inputs it once failed (fuzz/regressions/ranged) and on every fixture of
+/// the ranged formats: opened from only the ranges its format fetched, a
+/// file gives what it gives whole: the same refusal, or the same tensors,
+/// metadata and bytes.
+#[test]
+fn ranged_bytes_open_as_the_whole_file_does() {
+    use std::sync::Arc;
+    use tensorcast::{Bytes, Input, ReadAt, Registry};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    walk(&root.join("fuzz/regressions/ranged"), &mut files);
+    for dir in [
+        "safetensors/valid",
+        "gguf",
+        "tpack",
+        "ztensor",
+        "pytorch/valid",
+        "pytorch/hostile",
+    ] {
+        walk(&fixture(dir), &mut files);
+    }
+    let registry = Registry::builtin();
+    let options = tensorcast::Options::default();
+    let mut compared = 0;
+    for path in files.iter().filter(|p| !p.to_string_lossy().ends_with(".json")) {
+        let data = std::fs::read(path).unwrap();
+        let whole = registry.open_input(Input::memory("f", data.clone()), &options);
+        let object: Arc<dyn ReadAt> = Arc::new(Bytes::from(data.clone()));
+        let mut ranged = Bytes::ranged(object).unwrap();
+        ranged.fetch(0, 512).unwrap();
+        let Some(format) = registry.detect_head(&ranged[..data.len().min(512)]) else {
+            continue;
+        };
+        if !format.prepare_ranged(&mut ranged, &options.limits).unwrap() {
+            continue;
+        }
+        let remote = registry.open_input(Input::memory("f", ranged), &options);
+        match (whole, remote) {
+            (Err(a), Err(b)) => assert_eq!(a.rule(), b.rule(), "{}: {a} / {b}", path.display()),
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.tensors(), b.tensors(), "{}", path.display());
+                // Debug text: NaN values compare unequal as values.
+                assert_eq!(
+                    format!("{:?}", a.metadata()),
+                    format!("{:?}", b.metadata()),
+                    "{}",
+                    path.display()
+                );
+                for i in 0..a.tensors().len() {
+                    let (x, y) = (
+                        a.tensor_data(i).and_then(|d| d.into_vec()),
+                        b.tensor_data(i).and_then(|d| d.into_vec()),
+                    );
+                    assert_eq!(x.ok(), y.ok(), "{} tensor {i}", path.display());
+                }
+            }
+            (a, b) => panic!("{}: whole {:?}, ranged {:?}", path.display(), a.err(), b.err()),
+        }
+        compared += 1;
+    }
+    assert!(compared > 40, "{compared}");
+}

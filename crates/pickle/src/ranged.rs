@@ -38,17 +38,10 @@ struct Entry {
 /// should be downloaded instead.
 pub(crate) fn prepare(bytes: &mut Bytes, limits: &Limits) -> Result<bool> {
     let len = bytes.len() as u64;
-    // Archives without a comment (torch's) end with their records: a short
-    // tail first, the longest possible comment only if that missed.
-    bytes.fetch(len.saturating_sub(1024), 1024)?;
-    let found = match central_directory(bytes, 1024) {
-        Some(cd) => Some(cd),
-        None => {
-            bytes.fetch(len.saturating_sub(EOCD_WINDOW), EOCD_WINDOW)?;
-            central_directory(bytes, EOCD_WINDOW as usize)
-        }
-    };
-    let Some((cd_offset, cd_size)) = found else {
+    // The whole window an end record can be in: the zip reader searches all
+    // of it, so all of it must be real bytes.
+    bytes.fetch(len.saturating_sub(EOCD_WINDOW), EOCD_WINDOW)?;
+    let Some((cd_offset, cd_size)) = central_directory(bytes, EOCD_WINDOW as usize) else {
         return Ok(false);
     };
     if cd_size > limits.max_header_bytes {
@@ -87,7 +80,13 @@ pub(crate) fn prepare(bytes: &mut Bytes, limits: &Limits) -> Result<bool> {
         }
     }
     bytes.fetch_many(&records)?;
-    Ok(true)
+    // The zip reader must find the directory this walk fetched, at offset 0
+    // (a fuzzed archive once had a second end record the walk and the reader
+    // chose differently); anything else is downloaded whole instead.
+    let agrees = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).is_ok_and(|z| {
+        z.central_directory_start() == cd_offset && z.offset() == 0 && z.len() == entries.len()
+    });
+    Ok(agrees)
 }
 
 /// (offset, size) of the central directory, through the zip64 records when
