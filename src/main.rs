@@ -253,11 +253,19 @@ struct PytorchArgs {
     /// name to the kept one (as Hugging Face's convert.py does).
     #[arg(long)]
     dedupe_tied: bool,
+    /// Read sparse tensors (COO, CSR) as the dense tensors they stand for,
+    /// equal to torch's to_dense(); without it they are refused by name.
+    #[arg(long)]
+    densify: bool,
 }
 
 impl PytorchArgs {
     fn is_set(&self) -> bool {
-        self.lenient || self.select.is_some() || self.strip_prefix.is_some() || self.dedupe_tied
+        self.lenient
+            || self.select.is_some()
+            || self.strip_prefix.is_some()
+            || self.dedupe_tied
+            || self.densify
     }
 
     /// Reading options with these flags: PyTorch options are set only when a
@@ -273,6 +281,7 @@ impl PytorchArgs {
                     dedupe_tied: self.dedupe_tied,
                 },
                 limits: limits.clone(),
+                densify: self.densify,
             });
         }
         options

@@ -296,3 +296,55 @@ fn every_hostile_fixture_is_refused_without_running() {
         assert!(!Path::new(&cwd.path().join(format!("pwned-{file}"))).exists());
     }
 }
+
+#[test]
+fn sparse_tensors_are_refused_unless_densified_and_never_summed() {
+    // Without --densify: refused by tensor name and rule, never silently.
+    let out = tensorcast()
+        .arg("inspect")
+        .arg(fixture("pytorch/valid/sparse.pt"))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("tensor 'coo'")
+            && err.contains("pytorch/unsupported-tensor")
+            && err.contains("--densify"),
+        "{err}"
+    );
+    // Densified: every layout equals torch's to_dense() (the harness above
+    // converts it with its recorded --densify flag); into tpack and back too.
+    let dir = tempfile::tempdir().unwrap();
+    let tp = dir.path().join("s.tpack");
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("pytorch/valid/sparse.pt"))
+        .arg("--densify")
+        .arg("-o")
+        .arg(&tp)
+        .assert()
+        .success();
+    let exp = expected("sparse.pt");
+    let back = tensorcast::open(&tp, &Default::default()).unwrap();
+    for (i, t) in back.tensors().iter().enumerate() {
+        let bytes = back.tensor_data(i).unwrap().into_vec().unwrap();
+        assert_eq!(
+            bytes,
+            common::unhex(exp["tensors"][&t.name]["hex"].as_str().unwrap()),
+            "{}",
+            t.name
+        );
+    }
+    // A repeated index (which torch's to_dense() would sum) is refused.
+    let out = tensorcast()
+        .arg("convert")
+        .arg(fixture("pytorch/sparse/uncoalesced.pt"))
+        .arg("--densify")
+        .arg("-o")
+        .arg(dir.path().join("u.safetensors"))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("given twice") && err.contains("'dup'"), "{err}");
+    assert!(!dir.path().join("u.safetensors").exists());
+}

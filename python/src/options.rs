@@ -15,6 +15,7 @@ const READ_KEYS: &[&str] = &[
     "select",
     "strip_prefix",
     "dedupe_tied",
+    "densify",
     "max_tensors",
     "max_header_size",
     "max_objects",
@@ -100,6 +101,10 @@ fn read_parts(items: &[(String, Bound<'_, PyAny>)]) -> PyResult<Options> {
             "strip_prefix" => {
                 pytorch.flatten.strip_prefix = Some(v.extract()?);
                 pytorch_set = true;
+            }
+            "densify" => {
+                pytorch.densify = v.extract()?;
+                pytorch_set |= pytorch.densify;
             }
             "dedupe_tied" => {
                 pytorch.flatten.dedupe_tied = v.extract()?;

@@ -20,6 +20,8 @@ pub enum Global {
     /// A tensor kind that carries no plain strided data (quantized, sparse,
     /// nested, meta, wrapper subclasses).
     UnsupportedTensor,
+    /// `_rebuild_sparse_tensor`: COO and CSR are read (densified on request).
+    SparseTensor,
     /// `collections.OrderedDict`, `Counter`, `defaultdict`.
     DictClass,
     /// `torch.Size`.
@@ -119,10 +121,10 @@ fn known(module: &str, name: &str) -> Option<Global> {
         ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => Parameter,
         ("torch.nn.parameter" | "torch.nn", "Parameter") => Parameter,
         ("torch._tensor", "_rebuild_from_type_v2") => RebuildFromType,
+        ("torch._utils", "_rebuild_sparse_tensor") => SparseTensor,
         (
             "torch._utils",
             "_rebuild_qtensor"
-            | "_rebuild_sparse_tensor"
             | "_rebuild_sparse_csr_tensor"
             | "_rebuild_meta_tensor_no_storage"
             | "_rebuild_wrapper_subclass"

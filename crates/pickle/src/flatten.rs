@@ -275,6 +275,7 @@ mod tests {
             stride: vec![1],
             conj: false,
             neg: false,
+            sparse: None,
         }))
     }
 

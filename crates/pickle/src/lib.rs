@@ -21,6 +21,7 @@ mod plugin;
 mod ranged;
 pub mod rules;
 mod source;
+mod sparse;
 mod stdlib;
 pub mod torch;
 mod view;

@@ -5,6 +5,7 @@ use crate::archive::{self, Archive, Record};
 use crate::flatten::{flatten, FlattenOptions};
 use crate::rules;
 use crate::torch::{interpret_with_depth, TensorRef};
+use crate::torch::{Sparse, SparseLayout};
 use crate::view::{self, Layout};
 use std::path::{Path, PathBuf};
 use tensorcast_core::{Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo};
@@ -19,6 +20,10 @@ pub struct PytorchOptions {
     pub flatten: FlattenOptions,
     /// Resource limits.
     pub limits: Limits,
+    /// Read sparse (COO, CSR) tensors as the dense tensors they stand for,
+    /// as torch's `to_dense()` gives them; without it they are refused by
+    /// name, never silently densified.
+    pub densify: bool,
 }
 
 /// An open PyTorch checkpoint (zip, legacy, or bare pickle).
@@ -37,6 +42,16 @@ pub struct PytorchFile {
 struct Plan {
     record: Record,
     layout: Layout,
+    /// A sparse tensor densified: its layout and how to read each part.
+    sparse: Option<Box<SparsePlan>>,
+}
+
+/// A sparse tensor's parts: plan, byte count, shape and dtype of each.
+struct SparsePlan {
+    layout: SparseLayout,
+    parts: Vec<(Plan, u64)>,
+    shapes: Vec<Vec<u64>>,
+    dtypes: Vec<tensorcast_core::DType>,
 }
 
 fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
@@ -91,13 +106,27 @@ impl PytorchFile {
         let mut tensors = Vec::with_capacity(flat.tensors.len());
         let mut plans = Vec::with_capacity(flat.tensors.len());
         for (name, t) in flat.tensors {
-            let plan = plan(&t, &records, big_endian).map_err(|e| e.tensor(&name))?;
+            let plan = match &t.sparse {
+                None => plan(&t, &records, big_endian),
+                Some(s) if opts.densify => sparse_plan(s, &records, big_endian),
+                Some(s) => Err(err(
+                    rules::UNSUPPORTED_TENSOR,
+                    format!(
+                        "a sparse {} tensor: read it with densify (--densify) to get the dense tensor torch's to_dense() gives",
+                        match s.layout {
+                            SparseLayout::Coo => "COO",
+                            SparseLayout::Csr => "CSR",
+                        }
+                    ),
+                )),
+            }
+            .map_err(|e| e.tensor(&name))?;
             let mut info = TensorInfo::new(&name, t.dtype, t.size.clone()).ok_or_else(|| {
                 err(rules::SHAPE_OVERFLOW, format!("shape {:?} overflows", t.size)).tensor(&name)
             })?;
             // Raw in the file only when stored (not deflated) and handed out
             // as stored (no byte swap, conjugation or negation).
-            let raw = plan.record.deflated.is_none() && !plan.layout.transforms();
+            let raw = plan.record.deflated.is_none() && !plan.layout.transforms() && plan.sparse.is_none();
             info.file_offset = plan
                 .layout
                 .contiguous_offset()
@@ -181,7 +210,40 @@ fn plan(
             ),
         ));
     }
-    Ok(Plan { record, layout })
+    Ok(Plan {
+        record,
+        layout,
+        sparse: None,
+    })
+}
+
+/// Plans for a sparse tensor's parts (the first part's record stands in
+/// for the tensor's own, which it has none of).
+fn sparse_plan(
+    s: &Sparse,
+    records: &std::collections::HashMap<String, Record>,
+    big_endian: bool,
+) -> Result<Plan, FormatError> {
+    let mut parts = Vec::with_capacity(s.parts.len());
+    for p in &s.parts {
+        let nbytes = tensorcast_core::element_count(&p.size)
+            .and_then(|n| p.dtype.storage_bytes(n))
+            .ok_or_else(|| err(rules::SHAPE_OVERFLOW, "a sparse part's size overflows"))?;
+        parts.push((plan(p, records, big_endian)?, nbytes));
+    }
+    let first = parts
+        .first()
+        .ok_or_else(|| err(rules::BAD_CALL, "a sparse tensor without parts"))?;
+    Ok(Plan {
+        record: first.0.record,
+        layout: first.0.layout.clone(),
+        sparse: Some(Box::new(SparsePlan {
+            layout: s.layout,
+            shapes: s.parts.iter().map(|p| p.size.clone()).collect(),
+            dtypes: s.parts.iter().map(|p| p.dtype).collect(),
+            parts,
+        })),
+    })
 }
 
 /// How many times its stored bytes an expanded view may grow to.
@@ -210,6 +272,28 @@ impl Source for PytorchFile {
             .get(index)
             .zip(self.plans.get(index))
             .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+        if let Some(sparse) = &plan.sparse {
+            let mut read = Vec::with_capacity(sparse.parts.len());
+            for (p, nbytes) in &sparse.parts {
+                self.limits
+                    .check_alloc(*nbytes, "reading a sparse tensor's part")
+                    .map_err(|d| Error::limit(&self.path, "max_alloc_bytes", d))?;
+                read.push(self.plan_data(p, *nbytes, &info.name)?.into_vec()?);
+            }
+            self.limits
+                .check_alloc(info.nbytes, "densifying a sparse tensor")
+                .map_err(|d| Error::limit(&self.path, "max_alloc_bytes", d))?;
+            let dense = crate::sparse::densify(sparse.layout, &read, &sparse.shapes, &sparse.dtypes, info)
+                .map_err(|e| Error::from(e.tensor(&info.name).in_file(&self.path)))?;
+            return Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(dense)))));
+        }
+        self.plan_data(plan, info.nbytes, &info.name)
+    }
+}
+
+impl PytorchFile {
+    /// A plain (strided) tensor's bytes, by its plan.
+    fn plan_data(&self, plan: &Plan, nbytes: u64, name: &str) -> Result<TensorData<'_>> {
         let rec = plan.record;
         if rec.deflated.is_none() {
             if let Some(off) = plan.layout.contiguous_offset() {
@@ -217,7 +301,7 @@ impl Source for PytorchFile {
                     // Validated at open: the range lies inside the record.
                     return self
                         .bytes
-                        .tensor_data(rec.offset + off, info.nbytes)
+                        .tensor_data(rec.offset + off, nbytes)
                         .ok_or_else(|| Error::usage("record range outside the file"));
                 }
             }
@@ -241,6 +325,6 @@ impl Source for PytorchFile {
         let raw = &self.bytes[start..start + rec.deflated.unwrap_or(0) as usize];
         let path = self.path.clone();
         view::inflated(raw, rec.len, plan.layout.clone(), &self.limits)
-            .map_err(|e| Error::from(e.in_file(&path).tensor(&info.name)))
+            .map_err(|e| Error::from(e.in_file(&path).tensor(name)))
     }
 }

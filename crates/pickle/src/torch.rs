@@ -58,6 +58,29 @@ pub struct TensorRef {
     pub conj: bool,
     /// Values are stored unnegated and must be negated (torch's neg bit).
     pub neg: bool,
+    /// A sparse tensor, described as the dense tensor it stands for (dtype,
+    /// size, contiguous strides) with its parts here; read only when
+    /// densifying is asked for.
+    pub sparse: Option<Box<Sparse>>,
+}
+
+/// A sparse tensor's layout and parts, as `_rebuild_sparse_tensor` gets them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Sparse {
+    /// COO or CSR.
+    pub layout: SparseLayout,
+    /// COO: indices (int64, `[sparse_dims, nnz]`), values. CSR: crow
+    /// indices, column indices (both int64 or both int32), values.
+    pub parts: Vec<TensorRef>,
+}
+
+/// The sparse layouts read (densified) here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SparseLayout {
+    /// `torch.sparse_coo`.
+    Coo,
+    /// `torch.sparse_csr`.
+    Csr,
 }
 
 /// Interprets `pickle` (after checking its globals); also returns what was
@@ -365,6 +388,12 @@ impl<'p> Walk<'p> {
                 };
                 self.call(inner, depth + 1, path)
             }
+            Global::SparseTensor => {
+                let t = self
+                    .sparse(args, depth, path)
+                    .map_err(|e| at_path(e.at(o.pos), path))?;
+                Ok(Item::Tensor(Box::new(t)))
+            }
             Global::UnsupportedTensor => Err(at_path(
                 err(
                     rules::UNSUPPORTED_TENSOR,
@@ -507,6 +536,107 @@ impl<'p> Walk<'p> {
         }
     }
 
+    /// `_rebuild_sparse_tensor(layout, data)`: COO data is `(indices,
+    /// values, size[, is_coalesced])`, CSR `(crow, col, values, size)`.
+    /// The result describes the dense tensor; the parts are checked for the
+    /// shapes the layout needs (their values when densified).
+    fn sparse(&mut self, args: &'p [NodeId], depth: usize, path: &str) -> Result<TensorRef, FormatError> {
+        let bad = |d: String| err(rules::BAD_CALL, format!("_rebuild_sparse_tensor: {d}"));
+        let (Some(&layout), Some(&data)) = (args.first(), args.get(1)) else {
+            return Err(bad("expected (layout, data)".into()));
+        };
+        // The layout is `torch.sparse_coo` itself, or (as torch.save writes
+        // it) `torch.serialization._get_layout("torch.sparse_coo")`.
+        let name = match self.node(layout) {
+            Node::Global { module, name, .. } => format!("{module}.{name}"),
+            Node::Object(o) => match (
+                self.node(o.callable),
+                self.args(o.args).first().map(|&a| self.node(a)),
+            ) {
+                (Node::Global { module, name, .. }, Some(Node::Str(s)))
+                    if module == "torch.serialization" && name == "_get_layout" =>
+                {
+                    s.clone()
+                }
+                _ => return Err(bad("the layout is not a torch layout".into())),
+            },
+            _ => return Err(bad("the layout is not a torch layout".into())),
+        };
+        let layout = match name.as_str() {
+            "torch.sparse_coo" => SparseLayout::Coo,
+            "torch.sparse_csr" => SparseLayout::Csr,
+            other => {
+                return Err(err(
+                    rules::UNSUPPORTED_TENSOR,
+                    format!("{other} sparse tensors are not read (COO and CSR are)"),
+                ))
+            }
+        };
+        let Node::Tuple(items) = self.node(data) else {
+            return Err(bad("data is not a tuple".into()));
+        };
+        let n_tensors = if layout == SparseLayout::Coo { 2 } else { 3 };
+        if items.len() < n_tensors + 1 {
+            return Err(bad(format!("data has {} items", items.len())));
+        }
+        let mut parts = Vec::with_capacity(n_tensors);
+        for &item in &items[..n_tensors] {
+            match self.item(item, depth + 1, path)? {
+                Item::Tensor(t) if t.sparse.is_none() => parts.push(*t),
+                _ => return Err(bad("a part is not a dense tensor".into())),
+            }
+        }
+        let size: Vec<u64> = self
+            .dims(items[n_tensors], "size")?
+            .into_iter()
+            .map(|d| u64::try_from(d).map_err(|_| bad("a negative size".into())))
+            .collect::<Result<_, _>>()?;
+        let values = &parts[n_tensors - 1];
+        let rank = |t: &TensorRef| t.size.len();
+        let ok = match layout {
+            SparseLayout::Coo => {
+                let idx = &parts[0];
+                idx.dtype == DType::I64
+                    && rank(idx) == 2
+                    && rank(values) >= 1
+                    && idx.size[1] == values.size[0]
+                    && idx.size[0] as usize + rank(values) - 1 == size.len()
+                    && idx.size[0] as usize <= size.len()
+            }
+            SparseLayout::Csr => {
+                let (crow, col) = (&parts[0], &parts[1]);
+                matches!(crow.dtype, DType::I64 | DType::I32)
+                    && col.dtype == crow.dtype
+                    && size.len() == 2
+                    && rank(crow) == 1
+                    && rank(col) == 1
+                    && rank(values) == 1
+                    && crow.size[0] == size[0].saturating_add(1)
+                    && col.size[0] == values.size[0]
+            }
+        };
+        if !ok {
+            return Err(bad(format!(
+                "parts whose shapes do not make a {layout:?} tensor of size {size:?}"
+            )));
+        }
+        let mut stride = vec![1u64; size.len()];
+        for i in (0..size.len().saturating_sub(1)).rev() {
+            stride[i] = stride[i + 1].saturating_mul(size[i + 1].max(1));
+        }
+        Ok(TensorRef {
+            key: values.key.clone(),
+            dtype: values.dtype,
+            storage_bytes: 0,
+            offset: 0,
+            size,
+            stride,
+            conj: false,
+            neg: false,
+            sparse: Some(Box::new(Sparse { layout, parts })),
+        })
+    }
+
     /// A tuple of non-negative integers (also spelled `torch.Size((...))`).
     fn dims(&self, id: NodeId, what: &str) -> Result<Vec<i64>, FormatError> {
         let items = match self.node(id) {
@@ -598,6 +728,7 @@ impl<'p> Walk<'p> {
             stride: stride.into_iter().map(|v| v as u64).collect(),
             conj,
             neg,
+            sparse: None,
         })
     }
 

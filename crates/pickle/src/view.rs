@@ -215,6 +215,7 @@ mod tests {
             stride: stride.to_vec(),
             conj: false,
             neg: false,
+            sparse: None,
         };
         Layout::new(&t, false).unwrap()
     }
