@@ -29,3 +29,9 @@ pub const ALIGN: u64 = 4096;
 
 /// Footer length.
 pub const FOOTER: u64 = 40;
+
+/// The spec's name rule (§3.5) for objects, parts and attribute keys:
+/// non-empty, at most 1024 bytes, no U+0000.
+pub(crate) fn name_ok(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 1024 && !s.contains('\0')
+}

@@ -1,7 +1,7 @@
 //! A `.zt` file opened as a [`Source`].
 
 use crate::cbor::{self, Cbor};
-use crate::{dtypes, rules, ALIGN, FOOTER, FORMAT, MAGIC};
+use crate::{dtypes, name_ok, rules, ALIGN, FOOTER, FORMAT, MAGIC};
 use std::path::{Path, PathBuf};
 use tensorcast_core::{
     Bytes, DType, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo, Value,
@@ -104,10 +104,6 @@ fn check_blob(offset: u64, length: u64, file_len: u64) -> std::result::Result<()
         .at(offset));
     }
     Ok(())
-}
-
-fn name_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 1024 && !s.contains('\0')
 }
 
 impl ZtFile {

@@ -6,7 +6,7 @@
 //! not canonical (canonical form orders blobs by name at 64 KiB).
 
 use crate::cbor::{self, Cbor};
-use crate::{dtypes, ALIGN, FORMAT, MAGIC};
+use crate::{dtypes, name_ok, ALIGN, FORMAT, MAGIC};
 use std::path::Path;
 use tensorcast_core::{
     check_size, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value, WriteTarget,
@@ -92,10 +92,6 @@ fn int(x: i64) -> Cbor {
     } else {
         Cbor::Neg((-1 - x) as u64)
     }
-}
-
-fn name_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 1024 && !s.contains('\0')
 }
 
 impl Sink for ZtWriter {
