@@ -144,7 +144,15 @@ fn zip_error(what: &str, e: zip::result::ZipError) -> Error {
 
 impl Sink for PytorchWriter {
     fn begin(&mut self, plan: &Plan) -> Result<()> {
+        let mut seen = std::collections::HashSet::with_capacity(plan.tensors.len());
         for t in &plan.tensors {
+            // A state dict is a dict: torch would keep only the last of two.
+            if t.name.is_empty() || !seen.insert(t.name.as_str()) {
+                return Err(Error::usage(format!(
+                    "tensor '{}' is empty or appears twice; state dict keys are unique",
+                    t.name
+                )));
+            }
             if storage_of(t.dtype).is_none() {
                 return Err(Error::unsupported(format!(
                     "tensor '{}': a PyTorch checkpoint written here has no {} storage; cast it or write gguf/safetensors",
@@ -329,5 +337,28 @@ impl Pickle {
                 self.0.push(b't');
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tensorcast_core::{MemoryStore, Metadata};
+
+    #[test]
+    fn duplicate_and_empty_names_are_refused_before_writing() {
+        let store = MemoryStore::new();
+        for names in [&["a", "a"][..], &[""]] {
+            let plan = Plan {
+                tensors: names
+                    .iter()
+                    .map(|n| TensorInfo::new(*n, DType::F32, vec![1]).unwrap())
+                    .collect(),
+                metadata: Metadata::new(),
+            };
+            let mut w = PytorchWriter::to_target(Box::new(store.target("o.pt")));
+            assert!(w.begin(&plan).is_err(), "{names:?}");
+        }
+        assert!(store.names().is_empty());
     }
 }

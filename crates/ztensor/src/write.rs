@@ -96,7 +96,15 @@ fn int(x: i64) -> Cbor {
 
 impl Sink for ZtWriter {
     fn begin(&mut self, plan: &Plan) -> Result<()> {
+        let mut seen = std::collections::HashSet::with_capacity(plan.tensors.len());
         for t in &plan.tensors {
+            // The manifest is a map: a second tensor of one name would vanish.
+            if !seen.insert(t.name.as_str()) {
+                return Err(Error::usage(format!(
+                    "tensor '{}' appears twice; .zt names are unique",
+                    t.name
+                )));
+            }
             if dtypes::to_zt(t.dtype).is_none() {
                 return Err(Error::unsupported(format!(
                     "tensor '{}': .zt has no {} type tensorcast writes; cast it or write gguf/tpack",
@@ -191,5 +199,34 @@ impl Sink for ZtWriter {
             .take()
             .ok_or_else(|| Error::usage("ztensor writer not begun"))?
             .commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tensorcast_core::{DType, MemoryStore};
+
+    fn plan(names: &[&str]) -> Plan {
+        Plan {
+            tensors: names
+                .iter()
+                .map(|n| TensorInfo::new(*n, DType::F32, vec![1]).unwrap())
+                .collect(),
+            metadata: Metadata::new(),
+        }
+    }
+
+    #[test]
+    fn names_that_would_be_lost_or_invalid_are_refused_before_writing() {
+        let store = MemoryStore::new();
+        for names in [&["a", "a"][..], &[""], &["x\0y"], &[&"n".repeat(70_000)]] {
+            let mut w = ZtWriter::to_target(Box::new(store.target("o.zt")));
+            assert!(w.begin(&plan(names)).is_err(), "{names:?}");
+        }
+        assert!(store.names().is_empty());
+        // `..` and `/` are ordinary names inside a manifest (no paths here).
+        let mut w = ZtWriter::to_target(Box::new(store.target("o.zt")));
+        assert!(w.begin(&plan(&["..", "a/b"])).is_ok());
     }
 }
