@@ -198,6 +198,12 @@ struct ConvertArgs {
     /// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (GGUF output), as gguf-py does.
     #[arg(long, value_name = "TYPE", value_parser = parse_quant)]
     quantize: Option<tensorcast::QuantType>,
+    /// Write sparse tensors (COO, CSR) as the dense tensors they stand
+    /// for, equal to torch's to_dense(). Without it they are kept sparse
+    /// where the output holds them (tpack; CSR in .zt) and refused by name
+    /// elsewhere.
+    #[arg(long)]
+    densify: bool,
     /// Split safetensors output into shards of at most SIZE (e.g. 5GB, 2GiB),
     /// with a Hugging Face index file.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -253,19 +259,11 @@ struct PytorchArgs {
     /// name to the kept one (as Hugging Face's convert.py does).
     #[arg(long)]
     dedupe_tied: bool,
-    /// Read sparse tensors (COO, CSR) as the dense tensors they stand for,
-    /// equal to torch's to_dense(); without it they are refused by name.
-    #[arg(long)]
-    densify: bool,
 }
 
 impl PytorchArgs {
     fn is_set(&self) -> bool {
-        self.lenient
-            || self.select.is_some()
-            || self.strip_prefix.is_some()
-            || self.dedupe_tied
-            || self.densify
+        self.lenient || self.select.is_some() || self.strip_prefix.is_some() || self.dedupe_tied
     }
 
     /// Reading options with these flags: PyTorch options are set only when a
@@ -281,7 +279,6 @@ impl PytorchArgs {
                     dedupe_tied: self.dedupe_tied,
                 },
                 limits: limits.clone(),
-                densify: self.densify,
             });
         }
         options
@@ -319,6 +316,7 @@ impl ConvertArgs {
             progress: None,
             registry: tensorcast::Registry::builtin(),
             keep_names: self.names == "keep",
+            densify: self.densify,
         }
     }
 }

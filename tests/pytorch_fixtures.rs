@@ -298,43 +298,150 @@ fn every_hostile_fixture_is_refused_without_running() {
 }
 
 #[test]
-fn sparse_tensors_are_refused_unless_densified_and_never_summed() {
-    // Without --densify: refused by tensor name and rule, never silently.
+fn sparse_tensors_stay_sparse_in_tpack_and_densify_only_on_request() {
+    let parts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("pytorch/sparse/parts.json")).unwrap())
+            .unwrap();
+    let parts = parts["tensors"].as_object().unwrap();
+    assert_eq!(parts.len(), 4);
+    // inspect lists every sparse tensor with its layout, whatever the output.
     let out = tensorcast()
         .arg("inspect")
         .arg(fixture("pytorch/valid/sparse.pt"))
         .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(
-        err.contains("tensor 'coo'")
-            && err.contains("pytorch/unsupported-tensor")
-            && err.contains("--densify"),
-        "{err}"
-    );
-    // Densified: every layout equals torch's to_dense() (the harness above
-    // converts it with its recorded --densify flag); into tpack and back too.
+        .success();
+    let table = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for (name, p) in parts {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap();
+        let want = format!(
+            "sparse {}, {} values, {} indices",
+            p["layout"].as_str().unwrap(),
+            p["nnz"],
+            p["index"].as_str().unwrap()
+        );
+        assert!(line.contains(&want), "{line}");
+    }
+    // A format without sparse tensors: refused by name, nothing written.
     let dir = tempfile::tempdir().unwrap();
-    let tp = dir.path().join("s.tpack");
-    tensorcast()
+    let st = dir.path().join("s.safetensors");
+    let out = tensorcast()
         .arg("convert")
         .arg(fixture("pytorch/valid/sparse.pt"))
-        .arg("--densify")
         .arg("-o")
-        .arg(&tp)
+        .arg(&st)
         .assert()
-        .success();
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("tensor 'coo'") && err.contains("--densify"), "{err}");
+    assert!(!st.exists());
+    // Kept sparse: torch → tpack → tpack, each tensor's parts as torch holds them.
+    let (a, b) = (dir.path().join("a.tpack"), dir.path().join("b.tpack"));
+    for (from, to) in [(fixture("pytorch/valid/sparse.pt"), &a), (a.clone(), &b)] {
+        tensorcast()
+            .arg("convert")
+            .arg(from)
+            .arg("-o")
+            .arg(to)
+            .assert()
+            .success();
+    }
     let exp = expected("sparse.pt");
-    let back = tensorcast::open(&tp, &Default::default()).unwrap();
+    let back = tensorcast::open(&b, &Default::default()).unwrap();
+    assert_eq!(back.tensors().len(), 5);
     for (i, t) in back.tensors().iter().enumerate() {
         let bytes = back.tensor_data(i).unwrap().into_vec().unwrap();
+        let dense = tensorcast::sparse::densify(t, &bytes).unwrap();
         assert_eq!(
-            bytes,
+            dense,
+            common::unhex(exp["tensors"][&t.name]["hex"].as_str().unwrap()),
+            "{}: to_dense()",
+            t.name
+        );
+        match (&t.sparse, parts.get(&t.name)) {
+            (Some(sp), Some(p)) => {
+                assert_eq!(
+                    bytes,
+                    common::unhex(p["hex"].as_str().unwrap()),
+                    "{}: parts",
+                    t.name
+                );
+                assert_eq!(sp.layout.name(), p["layout"].as_str().unwrap());
+                assert_eq!(sp.index.name(), p["index"].as_str().unwrap());
+                assert_eq!(sp.nnz, p["nnz"].as_u64().unwrap());
+                assert_eq!(sp.sparse_dims, p["sparse_dims"].as_u64().unwrap());
+            }
+            (None, None) => {}
+            _ => panic!("{}: sparse in one reader only", t.name),
+        }
+    }
+    // Densified on request, from the checkpoint and from the tpack alike:
+    // equal to torch's to_dense(), bytes for bytes.
+    let (d1, d2) = (
+        dir.path().join("d1.safetensors"),
+        dir.path().join("d2.safetensors"),
+    );
+    for (from, to) in [(fixture("pytorch/valid/sparse.pt"), &d1), (b.clone(), &d2)] {
+        tensorcast()
+            .arg("convert")
+            .arg(from)
+            .arg("--densify")
+            .arg("-o")
+            .arg(to)
+            .assert()
+            .success();
+    }
+    assert_eq!(std::fs::read(&d1).unwrap(), std::fs::read(&d2).unwrap());
+    let dense = tensorcast::open(&d2, &Default::default()).unwrap();
+    for (i, t) in dense.tensors().iter().enumerate() {
+        assert!(t.sparse.is_none());
+        assert_eq!(
+            dense.tensor_data(i).unwrap().into_vec().unwrap(),
             common::unhex(exp["tensors"][&t.name]["hex"].as_str().unwrap()),
             "{}",
             t.name
         );
     }
+    // Cast while sparse: only the values change type, as densify-then-cast.
+    let (c1, c2) = (dir.path().join("c.tpack"), dir.path().join("c1.safetensors"));
+    tensorcast()
+        .arg("convert")
+        .arg(&b)
+        .args(["--dtype", "f16", "-o"])
+        .arg(&c1)
+        .assert()
+        .success();
+    tensorcast()
+        .arg("convert")
+        .arg(&c1)
+        .args(["--densify", "-o"])
+        .arg(&c2)
+        .assert()
+        .success();
+    let c3 = dir.path().join("c3.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(&d2)
+        .args(["--dtype", "f16", "-o"])
+        .arg(&c3)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&c2).unwrap(), std::fs::read(&c3).unwrap());
+    // Virtual references: Zarr has no sparse arrays, and says so by name.
+    let out = tensorcast()
+        .arg("refs")
+        .arg(&b)
+        .arg("-o")
+        .arg(dir.path().join("r.json"))
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("coo: sparse COO, 13 values, I64 indices: Zarr has no sparse arrays"),
+        "{err}"
+    );
     // A repeated index (which torch's to_dense() would sum) is refused.
     let out = tensorcast()
         .arg("convert")

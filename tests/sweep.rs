@@ -92,7 +92,11 @@ fn read_all(source: Box<dyn Source>, input_len: usize) -> bool {
     let source = match adapt(
         source,
         Registry::builtin().get("safetensors").unwrap(),
-        &ConvertOptions::default(),
+        // Sparse tensors are densified, so damaged indices meet that code too.
+        &ConvertOptions {
+            densify: true,
+            ..ConvertOptions::default()
+        },
     ) {
         Ok(s) => s,
         Err(e) => {

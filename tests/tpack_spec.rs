@@ -52,6 +52,20 @@ fn files_from_an_independent_writer_read_exactly() {
                 })
                 .unwrap();
             assert!(streamed == bytes, "{at}: streamed");
+            // Sparse entries (§2.2): layout and sizes as written, and the
+            // dense tensor equal to the other implementation's.
+            match (&info.sparse, w.get("sparse")) {
+                (None, None) => {}
+                (Some(sp), Some(ws)) => {
+                    assert_eq!(sp.layout.name(), ws["layout"].as_str().unwrap(), "{at}");
+                    assert_eq!(sp.index.name(), ws["index"].as_str().unwrap(), "{at}");
+                    assert_eq!(sp.nnz, ws["nnz"].as_u64().unwrap(), "{at}");
+                    assert_eq!(sp.sparse_dims, ws["sparse_dims"].as_u64().unwrap(), "{at}");
+                    let dense = tensorcast::sparse::densify(info, &bytes).unwrap();
+                    assert!(dense == unhex(w["dense_hex"].as_str().unwrap()), "{at}: dense");
+                }
+                _ => panic!("{at}: sparse in one reader only"),
+            }
         }
         // Typed metadata: what we read, written back in the spec's encoding,
         // is what the other implementation wrote (which uses the per-element

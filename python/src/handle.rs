@@ -21,10 +21,20 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Opens `path` with the built-in formats, dequantizing ggml blocks when asked.
-    pub fn open(py: Python<'_>, path: PathBuf, dequantize: bool, options: Options) -> PyResult<Handle> {
+    /// Opens `path` with the built-in formats, dequantizing ggml blocks and
+    /// densifying sparse tensors when asked.
+    pub fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        dequantize: bool,
+        densify: bool,
+        options: Options,
+    ) -> PyResult<Handle> {
         let opened = py.detach(|| -> tensorcast::Result<Arc<dyn Source>> {
-            let source = tensorcast::open(&path, &options)?;
+            let mut source = tensorcast::open(&path, &options)?;
+            if densify {
+                source = Box::new(tensorcast::sparse::Densify::new(source, options.limits.clone())?);
+            }
             let quantized = source
                 .tensors()
                 .iter()
@@ -104,6 +114,15 @@ impl Handle {
         let info = self.source.tensors()[index].clone();
         if let (true, DType::Quant(q)) = (self.dequantize, info.dtype) {
             let e = tensorcast::gguf::quant::no_dequantizer(&info.name, q);
+            return Err(errors::to_py(py, e));
+        }
+        if let Some(sp) = &info.sparse {
+            let e = tensorcast::Error::unsupported(format!(
+                "{}: tensor '{}' is {}: open with densify=True for the dense tensor torch's to_dense() gives",
+                self.path.display(),
+                info.name,
+                sp.describe()
+            ));
             return Err(errors::to_py(py, e));
         }
         let source = self.source.clone();

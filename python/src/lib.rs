@@ -29,7 +29,8 @@ fn open(
     options: Option<&Bound<'_, pyo3::types::PyDict>>,
 ) -> PyResult<handle::Handle> {
     let read = options::read_options(options)?;
-    handle::Handle::open(py, path, dequantize, read)
+    let densify = options::densify(options)?;
+    handle::Handle::open(py, path, dequantize, densify, read)
 }
 
 /// Converts the file `src` into `dst` with the CLI's options (a dict);

@@ -102,10 +102,6 @@ fn read_parts(items: &[(String, Bound<'_, PyAny>)]) -> PyResult<Options> {
                 pytorch.flatten.strip_prefix = Some(v.extract()?);
                 pytorch_set = true;
             }
-            "densify" => {
-                pytorch.densify = v.extract()?;
-                pytorch_set |= pytorch.densify;
-            }
             "dedupe_tied" => {
                 pytorch.flatten.dedupe_tied = v.extract()?;
                 pytorch_set |= pytorch.flatten.dedupe_tied;
@@ -131,6 +127,14 @@ pub fn read_options(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
     read_parts(&entries(dict, &[READ_KEYS])?)
 }
 
+/// Whether a dict of READ_KEYS asks for sparse tensors as dense ones.
+pub fn densify(dict: Option<&Bound<'_, PyDict>>) -> PyResult<bool> {
+    match dict.map(|d| d.get_item("densify")).transpose()?.flatten() {
+        Some(v) => v.extract(),
+        None => Ok(false),
+    }
+}
+
 /// Conversion options from a dict of READ_KEYS and WRITE_KEYS.
 pub fn convert_options(dict: Option<&Bound<'_, PyDict>>) -> PyResult<ConvertOptions> {
     let items = entries(dict, &[READ_KEYS, WRITE_KEYS])?;
@@ -146,6 +150,7 @@ pub fn convert_options(dict: Option<&Bound<'_, PyDict>>) -> PyResult<ConvertOpti
             "dtype" => opts.dtype = Some(cast_dtype(&v.extract::<String>()?)?),
             "force" => opts.force = v.extract()?,
             "keep_quantized" => opts.keep_quantized = v.extract()?,
+            "densify" => opts.densify = v.extract()?,
             "quantize" => opts.quantize = Some(quant(&v.extract::<String>()?)?),
             "max_shard_size" => st.max_shard_bytes = Some(size(key, v)?),
             "compress" => tpack.compress = Some(level(v)?),

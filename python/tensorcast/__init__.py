@@ -156,7 +156,9 @@ class safe_open:
     ``device``). ``dequantize=False`` gives GGUF's ggml blocks raw (uint8,
     shaped ``[..., row_bytes]`` as gguf-py gives them). Further keyword
     options are the CLI's reading options: ``lenient``, ``select``,
-    ``strip_prefix``, ``dedupe_tied`` (PyTorch checkpoints) and the limits
+    ``strip_prefix``, ``dedupe_tied`` (PyTorch checkpoints), ``densify``
+    (sparse tensors, of PyTorch or tpack files, read as torch's
+    ``to_dense()``; without it reading one raises) and the limits
     ``max_tensors``, ``max_header_size``, ``max_objects``, ``max_depth``,
     ``max_alloc``. Headers are read and checked here; a broken file raises
     :class:`TensorcastError` naming the file, format and rule.

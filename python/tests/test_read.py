@@ -233,12 +233,15 @@ def test_tpack_spec_files_equal_the_independent_writer():
     """Files written by the second tpack implementation (spec/generate.py)."""
     spec = json.loads((FIXTURES / "tpack/spec/expected.json").read_text())
     for file, want in spec.items():
-        with tensorcast.safe_open(FIXTURES / "tpack/spec" / file, dequantize=False) as f:
+        # Sparse entries (spec §2.2) read as their dense form, which the
+        # other implementation recorded as dense_hex.
+        with tensorcast.safe_open(FIXTURES / "tpack/spec" / file, dequantize=False, densify=True) as f:
             assert f.keys() == [t["name"] for t in want["tensors"]], file
             for t in want["tensors"]:
                 if t["dtype"] in PACKED:
                     continue
-                assert f.get_tensor(t["name"]).tobytes().hex() == t["hex"], (file, t["name"])
+                hexed = t.get("dense_hex", t["hex"])
+                assert f.get_tensor(t["name"]).tobytes().hex() == hexed, (file, t["name"])
 
 
 def test_metadata_is_typed_for_gguf_and_strings_for_safetensors():
@@ -247,3 +250,24 @@ def test_metadata_is_typed_for_gguf_and_strings_for_safetensors():
     assert meta["t.u8"] == 200 and meta["t.i8"] == -100 and meta["general.architecture"] == "llama"
     with tensorcast.safe_open(FIXTURES / "safetensors/valid/all_dtypes.safetensors") as f:
         assert all(isinstance(v, str) for v in f.metadata().values())
+
+
+def test_sparse_tensors_list_refuse_and_densify_like_torch(tmp_path):
+    """Sparse tensors are listed; reading one asks for densify=True, which
+    gives torch's to_dense() (recorded beside the fixture); kept sparse
+    through tpack they densify the same."""
+    src = FIXTURES / "pytorch/valid/sparse.pt"
+    exp = json.loads((FIXTURES / "pytorch/valid/sparse.pt.expected.json").read_text())["tensors"]
+    with tensorcast.safe_open(src) as f:
+        assert sorted(f.keys()) == sorted(exp)
+        with pytest.raises(tensorcast.TensorcastError, match="densify=True"):
+            f.get_tensor("coo")
+        assert f.get_tensor("plain").tobytes().hex() == exp["plain"]["hex"]
+    out = tmp_path / "s.tpack"
+    tensorcast.convert(src, out)
+    for path in (src, out):
+        with tensorcast.safe_open(path, densify=True) as f:
+            for name, want in exp.items():
+                t = f.get_tensor(name)
+                assert list(t.shape) == want["shape"], name
+                assert t.tobytes().hex() == want["hex"], name

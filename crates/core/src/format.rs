@@ -100,6 +100,13 @@ pub trait Format: Send + Sync {
         false
     }
 
+    /// Whether outputs of this format can hold `tensor`, a sparse tensor
+    /// (see [`crate::sparse`]), as it is.
+    fn holds_sparse(&self, tensor: &crate::TensorInfo) -> bool {
+        let _ = tensor;
+        false
+    }
+
     /// Checks a whole file: one line per damaged part. By default, every
     /// structural rule (by opening) and every tensor read in full; formats
     /// with checksums check them instead.

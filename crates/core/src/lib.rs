@@ -26,6 +26,7 @@ mod pipeline;
 mod quant;
 mod size;
 mod source;
+pub mod sparse;
 pub mod strided;
 mod target;
 mod tensor;

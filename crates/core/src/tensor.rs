@@ -16,6 +16,10 @@ pub struct TensorInfo {
     /// Where the bytes sit unchanged in the source file, as a byte offset into
     /// that file; `None` when they must be decoded or computed.
     pub file_offset: Option<u64>,
+    /// Set for a sparse tensor (COO, CSR): `shape` is then the dense shape,
+    /// `dtype` the values', and the bytes are the parts (see
+    /// [`crate::sparse`]).
+    pub sparse: Option<Box<crate::sparse::Sparse>>,
 }
 
 impl TensorInfo {
@@ -29,6 +33,7 @@ impl TensorInfo {
             shape,
             nbytes,
             file_offset: None,
+            sparse: None,
         })
     }
 

@@ -282,6 +282,7 @@ fn tensor_info(c: &mut Cursor, limits: &Limits) -> Result<(TensorInfo, u64), For
             shape,
             nbytes,
             file_offset: None,
+            sparse: None,
         },
         offset,
     ))

@@ -165,6 +165,7 @@ fn write_header(plan: &Plan, alignment: u64, align_key: Option<u32>, f: &mut dyn
 
 impl Sink for GgufWriter {
     fn begin(&mut self, plan: &Plan) -> Result<()> {
+        tensorcast_core::sparse::refuse_sparse(&plan.tensors, "GGUF")?;
         let mut names = std::collections::HashSet::new();
         for t in &plan.tensors {
             if !names.insert(t.name.as_str()) {

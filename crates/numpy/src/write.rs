@@ -193,6 +193,7 @@ fn central_header(m: &Member) -> Vec<u8> {
 
 impl Sink for NpzWriter {
     fn begin(&mut self, plan: &Plan) -> Result<()> {
+        tensorcast_core::sparse::refuse_sparse(&plan.tensors, "NumPy")?;
         let name = self
             .target
             .as_ref()

@@ -173,6 +173,7 @@ impl OnnxFile {
             shape,
             nbytes,
             file_offset: None,
+            sparse: None,
         };
         let typed = !(t.float_data.is_empty()
             && t.int32_data.is_empty()

@@ -21,7 +21,6 @@ mod plugin;
 mod ranged;
 pub mod rules;
 mod source;
-mod sparse;
 mod stdlib;
 pub mod torch;
 mod view;

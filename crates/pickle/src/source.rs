@@ -4,8 +4,8 @@
 use crate::archive::{self, Archive, Record};
 use crate::flatten::{flatten, FlattenOptions};
 use crate::rules;
+use crate::torch::Sparse;
 use crate::torch::{interpret_with_depth, TensorRef};
-use crate::torch::{Sparse, SparseLayout};
 use crate::view::{self, Layout};
 use std::path::{Path, PathBuf};
 use tensorcast_core::{Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo};
@@ -20,10 +20,6 @@ pub struct PytorchOptions {
     pub flatten: FlattenOptions,
     /// Resource limits.
     pub limits: Limits,
-    /// Read sparse (COO, CSR) tensors as the dense tensors they stand for,
-    /// as torch's `to_dense()` gives them; without it they are refused by
-    /// name, never silently densified.
-    pub densify: bool,
 }
 
 /// An open PyTorch checkpoint (zip, legacy, or bare pickle).
@@ -42,16 +38,9 @@ pub struct PytorchFile {
 struct Plan {
     record: Record,
     layout: Layout,
-    /// A sparse tensor densified: its layout and how to read each part.
-    sparse: Option<Box<SparsePlan>>,
-}
-
-/// A sparse tensor's parts: plan, byte count, shape and dtype of each.
-struct SparsePlan {
-    layout: SparseLayout,
-    parts: Vec<(Plan, u64)>,
-    shapes: Vec<Vec<u64>>,
-    dtypes: Vec<tensorcast_core::DType>,
+    /// A sparse tensor: how to read each part and its byte count, in the
+    /// order of the tensor's bytes.
+    sparse: Option<Vec<(Plan, u64)>>,
 }
 
 fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
@@ -106,24 +95,21 @@ impl PytorchFile {
         let mut tensors = Vec::with_capacity(flat.tensors.len());
         let mut plans = Vec::with_capacity(flat.tensors.len());
         for (name, t) in flat.tensors {
-            let plan = match &t.sparse {
-                None => plan(&t, &records, big_endian),
-                Some(s) if opts.densify => sparse_plan(s, &records, big_endian),
-                Some(s) => Err(err(
-                    rules::UNSUPPORTED_TENSOR,
-                    format!(
-                        "a sparse {} tensor: read it with densify (--densify) to get the dense tensor torch's to_dense() gives",
-                        match s.layout {
-                            SparseLayout::Coo => "COO",
-                            SparseLayout::Csr => "CSR",
-                        }
-                    ),
-                )),
-            }
-            .map_err(|e| e.tensor(&name))?;
-            let mut info = TensorInfo::new(&name, t.dtype, t.size.clone()).ok_or_else(|| {
+            let (plan, info) = match &t.sparse {
+                None => (
+                    plan(&t, &records, big_endian),
+                    TensorInfo::new(&name, t.dtype, t.size.clone()),
+                ),
+                Some(s) => match sparse_plan(s, &t, &records, big_endian) {
+                    Ok((plan, info)) => (Ok(plan), Some(info)),
+                    Err(e) => (Err(e), None),
+                },
+            };
+            let plan = plan.map_err(|e| e.tensor(&name))?;
+            let mut info = info.ok_or_else(|| {
                 err(rules::SHAPE_OVERFLOW, format!("shape {:?} overflows", t.size)).tensor(&name)
             })?;
+            info.name = name;
             // Raw in the file only when stored (not deflated) and handed out
             // as stored (no byte swap, conjugation or negation).
             let raw = plan.record.deflated.is_none() && !plan.layout.transforms() && plan.sparse.is_none();
@@ -217,33 +203,54 @@ fn plan(
     })
 }
 
-/// Plans for a sparse tensor's parts (the first part's record stands in
-/// for the tensor's own, which it has none of).
+/// Plans for a sparse tensor's parts and its descriptor (the first
+/// part's record stands in for the tensor's own, which it has none of).
 fn sparse_plan(
     s: &Sparse,
+    t: &TensorRef,
     records: &std::collections::HashMap<String, Record>,
     big_endian: bool,
-) -> Result<Plan, FormatError> {
+) -> Result<(Plan, TensorInfo), FormatError> {
+    use tensorcast_core::sparse::{sparse_info, SparseLayout};
+    let bad = |d: String| err(rules::BAD_CALL, format!("_rebuild_sparse_tensor: {d}"));
+    let (first, last) = match (s.parts.first(), s.parts.last()) {
+        (Some(f), Some(l)) => (f, l),
+        _ => return Err(bad("a sparse tensor without parts".into())),
+    };
+    let (nnz, sparse_dims) = match s.layout {
+        SparseLayout::Coo => (first.size.get(1).copied(), first.size.first().copied()),
+        SparseLayout::Csr => (last.size.first().copied(), Some(2)),
+    };
+    let sparse = tensorcast_core::sparse::Sparse {
+        layout: s.layout,
+        index: first.dtype,
+        nnz: nnz.unwrap_or(0),
+        sparse_dims: sparse_dims.unwrap_or(0),
+    };
+    let expected = sparse.parts(t.dtype, &t.size).map_err(bad)?;
+    let info = sparse_info(String::new(), t.dtype, t.size.clone(), sparse).map_err(bad)?;
     let mut parts = Vec::with_capacity(s.parts.len());
-    for p in &s.parts {
-        let nbytes = tensorcast_core::element_count(&p.size)
-            .and_then(|n| p.dtype.storage_bytes(n))
-            .ok_or_else(|| err(rules::SHAPE_OVERFLOW, "a sparse part's size overflows"))?;
-        parts.push((plan(p, records, big_endian)?, nbytes));
+    for (p, want) in s.parts.iter().zip(&expected) {
+        if p.dtype != want.dtype || p.size != want.shape {
+            return Err(bad(format!(
+                "{} of {} {:?}, where the tensor needs {} {:?}",
+                want.name, p.dtype, p.size, want.dtype, want.shape
+            )));
+        }
+        parts.push((plan(p, records, big_endian)?, want.nbytes));
     }
-    let first = parts
-        .first()
-        .ok_or_else(|| err(rules::BAD_CALL, "a sparse tensor without parts"))?;
-    Ok(Plan {
-        record: first.0.record,
-        layout: first.0.layout.clone(),
-        sparse: Some(Box::new(SparsePlan {
-            layout: s.layout,
-            shapes: s.parts.iter().map(|p| p.size.clone()).collect(),
-            dtypes: s.parts.iter().map(|p| p.dtype).collect(),
-            parts,
-        })),
-    })
+    if parts.len() != expected.len() {
+        return Err(bad(format!("{} parts for {}", parts.len(), expected.len())));
+    }
+    let (record, layout) = (parts[0].0.record, parts[0].0.layout.clone());
+    Ok((
+        Plan {
+            record,
+            layout,
+            sparse: Some(parts),
+        },
+        info,
+    ))
 }
 
 /// How many times its stored bytes an expanded view may grow to.
@@ -272,20 +279,26 @@ impl Source for PytorchFile {
             .get(index)
             .zip(self.plans.get(index))
             .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
-        if let Some(sparse) = &plan.sparse {
-            let mut read = Vec::with_capacity(sparse.parts.len());
-            for (p, nbytes) in &sparse.parts {
-                self.limits
-                    .check_alloc(*nbytes, "reading a sparse tensor's part")
-                    .map_err(|d| Error::limit(&self.path, "max_alloc_bytes", d))?;
-                read.push(self.plan_data(p, *nbytes, &info.name)?.into_vec()?);
-            }
+        if let Some(parts) = &plan.sparse {
+            // Torch checks a loaded sparse tensor's indices; so does this.
             self.limits
-                .check_alloc(info.nbytes, "densifying a sparse tensor")
+                .check_alloc(info.nbytes, "reading a sparse tensor")
                 .map_err(|d| Error::limit(&self.path, "max_alloc_bytes", d))?;
-            let dense = crate::sparse::densify(sparse.layout, &read, &sparse.shapes, &sparse.dtypes, info)
-                .map_err(|e| Error::from(e.tensor(&info.name).in_file(&self.path)))?;
-            return Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(dense)))));
+            let mut bytes = Vec::with_capacity(info.nbytes as usize);
+            for (p, nbytes) in parts {
+                self.plan_data(p, *nbytes, &info.name)?.for_each_chunk(|c| {
+                    bytes.extend_from_slice(c);
+                    Ok(())
+                })?;
+            }
+            tensorcast_core::sparse::check(info, &bytes).map_err(|d| {
+                Error::from(
+                    err(rules::BAD_CALL, format!("sparse tensor: {d}"))
+                        .tensor(&info.name)
+                        .in_file(&self.path),
+                )
+            })?;
+            return Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(bytes)))));
         }
         self.plan_data(plan, info.nbytes, &info.name)
     }

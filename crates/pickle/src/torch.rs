@@ -59,8 +59,7 @@ pub struct TensorRef {
     /// Values are stored unnegated and must be negated (torch's neg bit).
     pub neg: bool,
     /// A sparse tensor, described as the dense tensor it stands for (dtype,
-    /// size, contiguous strides) with its parts here; read only when
-    /// densifying is asked for.
+    /// size, contiguous strides) with its parts here.
     pub sparse: Option<Box<Sparse>>,
 }
 
@@ -74,14 +73,7 @@ pub struct Sparse {
     pub parts: Vec<TensorRef>,
 }
 
-/// The sparse layouts read (densified) here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SparseLayout {
-    /// `torch.sparse_coo`.
-    Coo,
-    /// `torch.sparse_csr`.
-    Csr,
-}
+pub use tensorcast_core::sparse::SparseLayout;
 
 /// Interprets `pickle` (after checking its globals); also returns what was
 /// left out (path and class), for the user to see.

@@ -144,6 +144,7 @@ fn zip_error(what: &str, e: zip::result::ZipError) -> Error {
 
 impl Sink for PytorchWriter {
     fn begin(&mut self, plan: &Plan) -> Result<()> {
+        tensorcast_core::sparse::refuse_sparse(&plan.tensors, "this PyTorch writer")?;
         let mut seen = std::collections::HashSet::with_capacity(plan.tensors.len());
         for t in &plan.tensors {
             // A state dict is a dict: torch would keep only the last of two.

@@ -279,6 +279,7 @@ fn parse_tensor(name: String, value: &Json, limits: &Limits) -> Result<(TensorIn
         shape,
         nbytes: end - start,
         file_offset: None,
+        sparse: None,
     };
     Ok((info, start, end, crc))
 }

@@ -196,6 +196,7 @@ fn header_bytes(tensors: &[TensorInfo], metadata: &Metadata) -> Vec<u8> {
 
 impl Sink for SafetensorsWriter {
     fn begin(&mut self, plan: &Plan) -> Result<()> {
+        tensorcast_core::sparse::refuse_sparse(&plan.tensors, "safetensors")?;
         validate(plan)?;
         self.tensors = plan.tensors.clone();
         let ranges = split(&plan.tensors, self.max_shard_bytes);

@@ -32,6 +32,9 @@ pub struct ConvertOptions {
     pub progress: Option<crate::ProgressHook>,
     /// The formats to choose from.
     pub registry: Registry,
+    /// Write sparse tensors as the dense tensors they stand for (torch's
+    /// `to_dense()`); without it a target that cannot hold one is refused.
+    pub densify: bool,
     /// Convert the container only: no model-aware view (a GGUF into a
     /// Hugging Face folder keeps GGUF names and metadata in its
     /// model.safetensors; a folder's weights file converts as it is).
@@ -49,9 +52,11 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// Applies the options as adapters: dequantize (unless kept), cast floats,
-/// quantize. Refuses impossible combinations before anything is written.
+/// Applies the options as adapters: densify, dequantize (unless kept),
+/// cast floats, quantize. Refuses impossible combinations before anything
+/// is written.
 pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions) -> Result<Box<dyn Source>> {
+    let source = densify(source, target, opts)?;
     let quantized = source
         .tensors()
         .iter()
@@ -92,6 +97,28 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
         return Err(Error::unsupported(format!(
             "quantizing to {} needs the gguf feature of the tensorcast crate",
             q.name()
+        )));
+    }
+    Ok(source)
+}
+
+/// Sparse tensors made dense when asked; otherwise refused unless the
+/// target holds them as they are.
+fn densify(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions) -> Result<Box<dyn Source>> {
+    let mut sparse = source.tensors().iter().filter(|t| t.sparse.is_some()).peekable();
+    if sparse.peek().is_none() {
+        return Ok(source);
+    }
+    if opts.densify {
+        let limits = opts.options.limits.clone();
+        return Ok(Box::new(tensorcast_core::sparse::Densify::new(source, limits)?));
+    }
+    if let Some(t) = sparse.find(|t| !target.holds_sparse(t)) {
+        return Err(Error::unsupported(format!(
+            "tensor '{}' is {}, which {} cannot hold: pass --densify to write the dense tensor (torch's to_dense())",
+            t.name,
+            t.sparse.as_ref().map_or_else(String::new, |s| s.describe()),
+            target.name()
         )));
     }
     Ok(source)

@@ -45,11 +45,23 @@ impl Serialize for Entry<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = &self.0.tensors()[self.1];
         let note = self.0.storage_note(self.1);
-        let mut m = s.serialize_map(Some(4 + usize::from(note.is_some())))?;
+        let fields = 4 + usize::from(note.is_some()) + usize::from(t.sparse.is_some());
+        let mut m = s.serialize_map(Some(fields))?;
         m.serialize_entry("name", &t.name)?;
         m.serialize_entry("dtype", t.dtype.name())?;
         m.serialize_entry("shape", &t.shape)?;
         m.serialize_entry("nbytes", &t.nbytes)?;
+        if let Some(sp) = &t.sparse {
+            m.serialize_entry(
+                "sparse",
+                &serde_json::json!({
+                    "layout": sp.layout.name(),
+                    "index": sp.index.name(),
+                    "nnz": sp.nnz,
+                    "sparse_dims": sp.sparse_dims,
+                }),
+            )?;
+        }
         if let Some(note) = note {
             m.serialize_entry("storage", &note)?;
         }
@@ -75,11 +87,10 @@ pub fn write_inspect_table(source: &dyn Source, out: &mut dyn std::io::Write) ->
         .max()
         .unwrap_or(4)
         .clamp(4, 80);
-    let storage = if tensors.is_empty() || source.storage_note(0).is_none() {
-        ""
-    } else {
-        "  storage"
-    };
+    // Sparse tensors say so in the storage column (their bytes are parts).
+    let noted =
+        !tensors.is_empty() && source.storage_note(0).is_some() || tensors.iter().any(|t| t.sparse.is_some());
+    let storage = if noted { "  storage" } else { "" };
     writeln!(
         out,
         "{:<name_w$}  {:<8}  {:<24}  {:>12}{storage}",
@@ -87,10 +98,19 @@ pub fn write_inspect_table(source: &dyn Source, out: &mut dyn std::io::Write) ->
     )?;
     for (i, t) in tensors.iter().enumerate() {
         let shape = format!("{:?}", t.shape);
-        let note = source
-            .storage_note(i)
-            .map(|n| format!("  {n}"))
-            .unwrap_or_default();
+        let note = t
+            .sparse
+            .as_ref()
+            .map(|s| s.describe())
+            .into_iter()
+            .chain(source.storage_note(i))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let note = if note.is_empty() {
+            note
+        } else {
+            format!("  {note}")
+        };
         writeln!(
             out,
             "{:<name_w$}  {:<8}  {:<24}  {:>12}{note}",

@@ -35,7 +35,7 @@ pub use refs::{references, references_file, Refs, RefsOptions, DEFAULT_CHUNK_BYT
 pub use registry::{detect, Registry};
 pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
-    cast, convert, Array, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError,
+    cast, convert, sparse, Array, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError,
     FormatOptions, Input, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan, QuantType,
     RawLocation, ReadAt, Result, Sink, Source, Stage, Strings, Subject, TensorBuf, TensorData, TensorInfo,
     Value, ValueKind, WriteTarget, CRASH_AT_VAR,

@@ -159,6 +159,13 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
         }
         _ => source,
     };
+    // Zarr has no sparse arrays: a sparse tensor is its dense form, which
+    // only inlining or materializing can give (it is in no file as such).
+    let source: Box<dyn Source> = if originals.iter().any(|t| t.sparse.is_some()) {
+        Box::new(tensorcast_core::sparse::Densify::new(source, Default::default())?)
+    } else {
+        source
+    };
     let mut refs = JsonMap::new();
     refs.insert(
         ".zgroup".into(),
@@ -203,11 +210,15 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
             (Some(_), None) => match sidecar.write(&*source, index, info)? {
                 Some(place) => place,
                 None => {
+                    let sparse = original.sparse.as_ref().map(|s| {
+                        format!(
+                            "{}: Zarr has no sparse arrays; --inline or --materialize give its dense form",
+                            s.describe()
+                        )
+                    });
                     out.not_virtualizable.push((
                         info.name.clone(),
-                        source
-                            .storage_note(index)
-                            .map(|n| format!("stored {n}, not as raw bytes"))
+                        sparse.or_else(|| source.storage_note(index).map(|n| format!("stored {n}, not as raw bytes")))
                             .unwrap_or_else(|| {
                                 "its bytes are not stored raw in the file (compressed, byte-swapped or strided)".into()
                             }),

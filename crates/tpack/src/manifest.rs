@@ -6,6 +6,7 @@ use crate::manifest_read::RawEntry;
 use crate::rules;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value as Json;
+use tensorcast_core::sparse::{sparse_info, Sparse, SparseLayout};
 use tensorcast_core::{element_count, Array, DType, FormatError, Metadata, TensorInfo, Value, ValueKind};
 
 /// One stored chunk.
@@ -138,13 +139,11 @@ pub(crate) fn parse_entry_parts(t: RawEntry, committed_len: u64) -> Result<Entry
         return Err(err(rules::NAMES, "a tensor without a name"));
     }
     let bad = |rule, what: String| err(rule, what).tensor(&name);
-    let dtype: DType = t
+    let dtype_name = t
         .dtype
         .as_ref()
         .and_then(Json::as_str)
-        .ok_or_else(|| bad(rules::MANIFEST, "no dtype".into()))?
-        .parse()
-        .map_err(|e: String| bad(rules::DTYPE, e))?;
+        .ok_or_else(|| bad(rules::MANIFEST, "no dtype".into()))?;
     let shape: Vec<u64> = t
         .shape
         .as_ref()
@@ -156,14 +155,40 @@ pub(crate) fn parse_entry_parts(t: RawEntry, committed_len: u64) -> Result<Entry
         .as_ref()
         .and_then(Json::as_u64)
         .ok_or_else(|| bad(rules::MANIFEST, "no nbytes".into()))?;
-    let expect = element_count(&shape).and_then(|n| dtype.storage_bytes(n));
-    if expect != Some(nbytes) {
-        return Err(bad(
-            rules::DTYPE,
-            format!("{dtype} {shape:?} does not make {nbytes} bytes"),
-        ));
-    }
-    let unit = unit_bytes(dtype);
+    let sparse_layout = match dtype_name {
+        SPARSE_COO => Some(SparseLayout::Coo),
+        SPARSE_CSR => Some(SparseLayout::Csr),
+        _ => None,
+    };
+    let (dtype, sparse) = match sparse_layout {
+        None => {
+            let dtype: DType = dtype_name.parse().map_err(|e: String| bad(rules::DTYPE, e))?;
+            let expect = element_count(&shape).and_then(|n| dtype.storage_bytes(n));
+            if expect != Some(nbytes) {
+                return Err(bad(
+                    rules::DTYPE,
+                    format!("{dtype} {shape:?} does not make {nbytes} bytes"),
+                ));
+            }
+            (dtype, None)
+        }
+        Some(layout) => {
+            let (dtype, sparse) =
+                sparse_fields(layout, t.sparse.as_ref()).map_err(|d| bad(rules::SPARSE, d))?;
+            let info =
+                sparse_info(name.clone(), dtype, shape.clone(), sparse).map_err(|d| bad(rules::SPARSE, d))?;
+            if info.nbytes != nbytes {
+                return Err(bad(
+                    rules::SPARSE,
+                    format!("sparse parts make {} bytes, nbytes says {nbytes}", info.nbytes),
+                ));
+            }
+            (dtype, info.sparse)
+        }
+    };
+    // A sparse tensor's parts have different element sizes: its chunks
+    // are cut at bytes.
+    let unit = if sparse.is_some() { 1 } else { unit_bytes(dtype) };
     let raw = t.chunks.ok_or_else(|| bad(rules::MANIFEST, "no chunks".into()))?;
     let mut chunks = Vec::with_capacity(raw.chunks.len());
     let mut total = 0u64;
@@ -225,7 +250,45 @@ pub(crate) fn parse_entry_parts(t: RawEntry, committed_len: u64) -> Result<Entry
     let mut info = TensorInfo::new(name.clone(), dtype, shape)
         .ok_or_else(|| bad(rules::DTYPE, "size overflows".into()))?;
     info.file_offset = None;
+    if sparse.is_some() {
+        info.nbytes = nbytes;
+        info.sparse = sparse;
+    }
     Ok(Entry { info, chunks })
+}
+
+/// The `dtype` of a sparse tensor's entry, by layout (T17).
+pub(crate) const SPARSE_COO: &str = "SPARSE_COO";
+/// See [`SPARSE_COO`].
+pub(crate) const SPARSE_CSR: &str = "SPARSE_CSR";
+
+/// A sparse entry's `sparse` object: `{"values", "index", "nnz", "sparse_dims"}`.
+fn sparse_fields(layout: SparseLayout, field: Option<&Json>) -> Result<(DType, Sparse), String> {
+    let obj = field
+        .and_then(Json::as_object)
+        .ok_or("a sparse tensor without a \"sparse\" object")?;
+    let dtype = |key: &str| -> Result<DType, String> {
+        obj.get(key)
+            .and_then(Json::as_str)
+            .ok_or_else(|| format!("sparse.{key} is not a dtype name"))?
+            .parse()
+    };
+    let int = |key: &str| {
+        obj.get(key)
+            .and_then(Json::as_u64)
+            .ok_or(format!("sparse.{key} is not an integer"))
+    };
+    let values = dtype("values")?;
+    if matches!(values, DType::Quant(_)) {
+        return Err(format!("sparse values of {values}"));
+    }
+    let sparse = Sparse {
+        layout,
+        index: dtype("index")?,
+        nnz: int("nnz")?,
+        sparse_dims: int("sparse_dims")?,
+    };
+    Ok((values, sparse))
 }
 
 /// The unit chunks must not split: an element, a ggml block, or a byte for sub-byte types.
@@ -302,10 +365,34 @@ impl Serialize for TensorEntry<'_> {
         let e = self.0;
         let mut m = s.serialize_map(Some(5))?;
         m.serialize_entry("name", &e.info.name)?;
-        m.serialize_entry("dtype", e.info.dtype.name())?;
+        match &e.info.sparse {
+            None => m.serialize_entry("dtype", e.info.dtype.name())?,
+            Some(sp) => {
+                let kind = match sp.layout {
+                    SparseLayout::Coo => SPARSE_COO,
+                    SparseLayout::Csr => SPARSE_CSR,
+                };
+                m.serialize_entry("dtype", kind)?;
+                m.serialize_entry("sparse", &SparseFields(e.info.dtype, sp))?;
+            }
+        }
         m.serialize_entry("shape", &e.info.shape)?;
         m.serialize_entry("nbytes", &e.info.nbytes)?;
         m.serialize_entry("chunks", &ChunkList(&e.chunks))?;
+        m.end()
+    }
+}
+
+/// A sparse entry's `sparse` object (T17).
+struct SparseFields<'a>(DType, &'a Sparse);
+
+impl Serialize for SparseFields<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("values", self.0.name())?;
+        m.serialize_entry("index", self.1.index.name())?;
+        m.serialize_entry("nnz", &self.1.nnz)?;
+        m.serialize_entry("sparse_dims", &self.1.sparse_dims)?;
         m.end()
     }
 }

@@ -627,6 +627,7 @@ pub(crate) struct RawEntry {
     pub(crate) dtype: Option<Json>,
     pub(crate) shape: Option<Json>,
     pub(crate) nbytes: Option<Json>,
+    pub(crate) sparse: Option<Json>,
     pub(crate) chunks: Option<RawChunks>,
 }
 
@@ -661,6 +662,7 @@ impl<'de> Visitor<'de> for EntrySeed {
                 "dtype" => raw.dtype = Some(map.next_value()?),
                 "shape" => raw.shape = Some(map.next_value()?),
                 "nbytes" => raw.nbytes = Some(map.next_value()?),
+                "sparse" => raw.sparse = Some(map.next_value()?),
                 "chunks" => raw.chunks = map.next_value_seed(ChunksSeed)?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;

@@ -86,6 +86,10 @@ impl Format for Tpack {
         true
     }
 
+    fn holds_sparse(&self, _: &tensorcast_core::TensorInfo) -> bool {
+        true
+    }
+
     /// Every chunk against its crc32c and codec, without writing anything.
     fn verify(&self, input: Input, options: &Options) -> Result<Vec<String>> {
         Ok(TpackFile::from_bytes(&input.name, input.bytes, &options.limits)?.verify())

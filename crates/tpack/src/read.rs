@@ -136,7 +136,15 @@ impl TpackFile {
                 out.len()
             )));
         }
-        self.read_range(index, 0, out)
+        self.read_range(index, 0, out)?;
+        self.check_sparse(index, out)
+    }
+
+    /// A whole sparse tensor's bytes checked against §2.2 (T17).
+    fn check_sparse(&self, index: usize, bytes: &[u8]) -> Result<()> {
+        let info = &self.entry(index)?.info;
+        tensorcast_core::sparse::check(info, bytes)
+            .map_err(|d| Error::from(err(rules::SPARSE, d).tensor(&info.name).in_file(&self.path)))
     }
 
     /// Reads all of tensor `index` into a new buffer (huge pages when large,
@@ -155,6 +163,7 @@ impl TpackFile {
             })?;
         let mut out = TensorBuf::zeroed(info.nbytes as usize).map_err(|e| Error::io(&self.path, e))?;
         self.read_range(index, 0, &mut out)?;
+        self.check_sparse(index, &out)?;
         Ok(out)
     }
 
@@ -167,13 +176,24 @@ impl TpackFile {
             .iter()
             .flat_map(|e| e.chunks.iter().enumerate().map(move |(k, c)| (e, k, c)))
             .collect();
-        all.par_iter()
+        let mut damage: Vec<String> = all
+            .par_iter()
             .filter_map(|&(e, k, c)| {
                 checked_decode(&self.bytes, c)
                     .err()
                     .map(|problem| format!("tensor '{}' chunk {k}: {}", e.info.name, problem))
             })
-            .collect()
+            .collect();
+        // Sparse tensors whose chunks are sound: their indices too (T17).
+        for (i, e) in self.manifest.tensors.iter().enumerate() {
+            let named = format!("tensor '{}'", e.info.name);
+            if e.info.sparse.is_some() && !damage.iter().any(|d| d.starts_with(&named)) {
+                if let Err(problem) = self.tensor_data(i).and_then(|d| d.for_each_chunk(|_| Ok(()))) {
+                    damage.push(format!("{named}: {problem}"));
+                }
+            }
+        }
+        damage
     }
 
     fn entry(&self, index: usize) -> Result<&Entry> {
@@ -278,14 +298,25 @@ impl Source for TpackFile {
     /// Raw chunks stored back to back are one range of the file (their
     /// crc32c is then the reader's to check: `verify` does).
     fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {
-        let chunks = &self.manifest.tensors.get(index)?.chunks;
-        contiguous_raw(chunks).then(|| RawLocation {
+        let entry = self.manifest.tensors.get(index)?;
+        let chunks = &entry.chunks;
+        (contiguous_raw(chunks) && entry.info.sparse.is_none()).then(|| RawLocation {
             file: None,
             offset: chunks.first().map_or(0, |c| c.offset),
         })
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
+        let entry = self.entry(index)?;
+        let data = self.stored_data(index)?;
+        tensorcast_core::sparse::checked(&entry.info, data, &self.limits, crate::FORMAT, rules::SPARSE)
+            .map_err(|e| e.in_file(&self.path))
+    }
+}
+
+impl TpackFile {
+    /// A tensor's bytes as its chunks hold them.
+    fn stored_data(&self, index: usize) -> Result<TensorData<'_>> {
         let entry = self.entry(index)?;
         let name = entry.info.name.clone();
         let path = self.path.clone();

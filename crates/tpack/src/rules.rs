@@ -31,6 +31,8 @@ pub const RAW_LEN: &str = "T14";
 pub const APPEND_DUPLICATE: &str = "T15";
 /// T16: a compressed chunk decodes to at most 64 MiB.
 pub const CHUNK_TOO_BIG: &str = "T16";
+/// A sparse tensor's entry or bytes break §2.2 (fields, sizes, indices).
+pub const SPARSE: &str = "T17";
 
 /// A whole tensor read into a new buffer is refused over
 /// `Limits::max_alloc_bytes` (a limit of this reader, not a rule of the file:

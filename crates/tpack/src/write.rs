@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tensorcast_core::{
-    check_size, Error, FileTarget, Plan, Result, Sink, SourceId, TargetWriter, TensorData, TensorInfo,
+    check_size, DType, Error, FileTarget, Plan, Result, Sink, SourceId, TargetWriter, TensorData, TensorInfo,
     WriteTarget, CHUNK_BYTES,
 };
 
@@ -134,12 +134,18 @@ impl<W: Write + Send> ChunkWriter<W> {
         if let Some(chunks) = key.as_ref().and_then(|k| self.seen.get(k)) {
             return Ok(chunks.clone());
         }
+        // A sparse tensor's parts mix element sizes: stored as bytes.
+        let as_stored = if info.sparse.is_some() {
+            DType::U8
+        } else {
+            info.dtype
+        };
         let codec = match self.level {
-            Some(_) => Codec::for_dtype(info.dtype),
+            Some(_) => Codec::for_dtype(as_stored),
             None => Codec::Raw,
         };
         let level = self.level.unwrap_or(0);
-        let unit = unit_bytes(info.dtype) as usize;
+        let unit = unit_bytes(as_stored) as usize;
         // One piece per core in flight while the previous group is stored:
         // every core compresses, and the window (two groups of encoded
         // chunks) stays near 2 x cores x CHUNK_BYTES, whatever the model.

@@ -316,6 +316,7 @@ fn object(name: &str, obj: &Cbor, file_len: u64) -> std::result::Result<(TensorI
         shape,
         nbytes,
         file_offset: (!zstd).then_some(offset),
+        sparse: None,
     };
     Ok((
         info,

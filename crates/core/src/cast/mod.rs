@@ -37,7 +37,16 @@ impl<S: Source> CastSource<S> {
                     )));
                 }
                 out.dtype = to;
-                out.nbytes = to.storage_bytes(info.numel()).ok_or_else(|| {
+                out.nbytes = match &info.sparse {
+                    // Only the values part changes type.
+                    Some(sp) => {
+                        crate::sparse::sparse_info(&info.name, to, info.shape.clone(), (**sp).clone())
+                            .map(|t| t.nbytes)
+                            .ok()
+                    }
+                    None => to.storage_bytes(info.numel()),
+                }
+                .ok_or_else(|| {
                     Error::Unsupported(format!("tensor '{}': size overflows as {to}", info.name))
                 })?;
                 out.file_offset = None;
@@ -82,8 +91,19 @@ impl<S: Source> Source for CastSource<S> {
             return Ok(data);
         }
         // Cast dtypes are whole-byte (can_cast refuses the packed ones).
-        let elem = from.byte_size().unwrap_or(1);
         let name = info.name.clone();
+        if let Some(sp) = &info.sparse {
+            // Sparse bytes are collected by their readers already: the
+            // index parts pass, the values (the last part) are cast.
+            let parts = sp.parts(from, &info.shape).map_err(Error::Unsupported)?;
+            let index_bytes: u64 = parts.iter().rev().skip(1).map(|p| p.nbytes).sum();
+            let mut bytes = data.into_vec()?;
+            let values = bytes.split_off((index_bytes as usize).min(bytes.len()));
+            cast_slice(from, to, &values, &mut bytes)
+                .map_err(|e| Error::Unsupported(format!("tensor '{name}': cast {from} to {to}: {e}")))?;
+            return Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(bytes)))));
+        }
+        let elem = from.byte_size().unwrap_or(1);
         let chunks = data.aligned_chunks(elem, CHUNK_BYTES).map(move |piece| {
             let piece = piece?;
             let mut out = Vec::new();

@@ -30,7 +30,8 @@ impl<S: Source> Quantize<S> {
         let mut tensors = inner.tensors().to_vec();
         let mut chosen = Vec::with_capacity(tensors.len());
         for t in &mut tensors {
-            let eligible = t.dtype.is_float()
+            let eligible = t.sparse.is_none()
+                && t.dtype.is_float()
                 && tensorcast_core::cast::can_cast(t.dtype, DType::F32)
                 && t.shape.len() >= 2
                 && t.shape
