@@ -74,3 +74,26 @@ def test_convert_into_zt_from_other_formats_is_read_by_ztensor(tmp_path):
         assert sorted(f.keys()) == sorted(src.keys())
         for k in src.keys():
             assert f.get(k).tobytes() == np.ascontiguousarray(src.get_tensor(k)).tobytes()
+
+
+def test_csr_written_here_is_read_by_ztensor_as_its_csr_profile(tmp_path):
+    """torch's CSR tensors (int64 and int32 indices) converted to .zt are
+    zt.sparse_csr/1 objects to ztensor: unsigned indices of the same width,
+    the same parts' bytes torch holds (fixtures/pytorch/sparse/parts.json),
+    digests verifying."""
+    import json
+
+    parts = json.loads((FIXTURES / "pytorch/sparse/parts.json").read_text())["tensors"]
+    out = tmp_path / "s.zt"
+    tensorcast.convert(FIXTURES / "pytorch/valid/sparse.pt", out, exclude=["coo*"])
+    f = ztensor.open(str(out))
+    assert sorted(f.keys()) == ["csr", "csr_i32", "plain"]
+    v = f.verify()
+    assert v.undigested == 0, v
+    for name in ("csr", "csr_i32"):
+        t = f.get(name)
+        assert t.layout == "zt.sparse_csr/1" and sorted(t.parts) == ["indices", "indptr", "values"]
+        width = {"I64": "u64", "I32": "u32"}[parts[name]["index"]]
+        assert t["indptr"].dtype == width and t["indices"].dtype == width, name
+        ours = t["indptr"].tobytes() + t["indices"].tobytes() + t["values"].tobytes()
+        assert ours.hex() == parts[name]["hex"], name

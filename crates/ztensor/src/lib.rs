@@ -1,7 +1,8 @@
 //! zTensor (`.zt`) files, container version 2 (ztensor 2.x): a reader for
 //! dense objects (raw and `zt.zstd-seekable/1` parts, every storage type and
-//! the registered logical types tensorcast has) and a writer of valid,
-//! digest-carrying files. The manifest is deterministic CBOR, parsed and
+//! the registered logical types tensorcast has) and `zt.sparse_csr/1`
+//! objects (sparse CSR tensors), and a writer of valid, digest-carrying
+//! files of both. The manifest is deterministic CBOR, parsed and
 //! written here (cbor.rs); the footer's XXH3-64 is always checked, part
 //! digests by `verify`.
 #![deny(missing_docs)]

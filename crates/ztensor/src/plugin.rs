@@ -47,6 +47,14 @@ impl Format for Ztensor {
         true
     }
 
+    /// CSR, the one sparse layout profile ztensor writes.
+    fn holds_sparse(&self, tensor: &tensorcast_core::TensorInfo) -> bool {
+        tensor
+            .sparse
+            .as_ref()
+            .is_some_and(|s| s.layout == tensorcast_core::sparse::SparseLayout::Csr)
+    }
+
     fn create(&self, target: Box<dyn WriteTarget>, _: &Options) -> Result<Box<dyn Sink>> {
         Ok(Box::new(ZtWriter::to_target(target)))
     }

@@ -1,4 +1,5 @@
-//! A `.zt` file opened as a [`Source`].
+//! A `.zt` file opened as a [`Source`]: dense objects and `zt.sparse_csr/1`
+//! objects (as sparse CSR tensors, their data checked when read).
 
 use crate::cbor::{self, Cbor};
 use crate::{dtypes, name_ok, rules, ALIGN, FOOTER, FORMAT, MAGIC};
@@ -21,6 +22,10 @@ fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
 struct Part {
     offset: u64,
     length: u64,
+    /// Bytes once decoded.
+    decoded: u64,
+    /// Element type (with the logical type applied).
+    dtype: DType,
     zstd: bool,
     /// XXH3-64 of the decoded bytes, when the manifest gives one.
     digest: Option<u64>,
@@ -31,8 +36,11 @@ pub struct ZtFile {
     path: PathBuf,
     bytes: Bytes,
     tensors: Vec<TensorInfo>,
-    parts: Vec<Part>,
+    /// Each tensor's parts in the order of its bytes (one for dense; CSR:
+    /// indptr, indices, values, as the IR lays sparse bytes out).
+    parts: Vec<Vec<Part>>,
     metadata: Metadata,
+    limits: Limits,
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -121,6 +129,7 @@ impl ZtFile {
             tensors,
             parts,
             metadata,
+            limits: limits.clone(),
         })
     }
 
@@ -129,28 +138,36 @@ impl ZtFile {
     pub fn verify(&self) -> Vec<String> {
         let mut damage = Vec::new();
         for (i, t) in self.tensors.iter().enumerate() {
-            let mut h = xxhash_rust::xxh3::Xxh3Default::new();
-            let read = self.tensor_data(i).and_then(|d| {
-                d.for_each_chunk(|c| {
-                    h.update(c);
-                    Ok(())
-                })
-            });
-            match (read, self.parts[i].digest) {
-                (Err(e), _) => damage.push(format!("tensor '{}': {e}", t.name)),
-                (Ok(_), Some(want)) if h.digest() != want => damage.push(format!(
-                    "tensor '{}': its bytes do not match their xxh3 digest {want:016x} [rule {FORMAT}/{}]",
-                    t.name,
-                    rules::DIGEST
-                )),
-                _ => {}
+            for part in &self.parts[i] {
+                let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+                let read = self.part_data(t, part).and_then(|d| {
+                    d.for_each_chunk(|c| {
+                        h.update(c);
+                        Ok(())
+                    })
+                });
+                match (read, part.digest) {
+                    (Err(e), _) => damage.push(format!("tensor '{}': {e}", t.name)),
+                    (Ok(_), Some(want)) if h.digest() != want => damage.push(format!(
+                        "tensor '{}': its bytes do not match their xxh3 digest {want:016x} [rule {FORMAT}/{}]",
+                        t.name,
+                        rules::DIGEST
+                    )),
+                    _ => {}
+                }
+            }
+            // A CSR object's digests hold; its indices must too.
+            if t.sparse.is_some() && damage.is_empty() {
+                if let Err(e) = self.tensor_data(i).and_then(|d| d.for_each_chunk(|_| Ok(()))) {
+                    damage.push(format!("tensor '{}': {e}", t.name));
+                }
             }
         }
         damage
     }
 }
 
-type Parsed = (Vec<TensorInfo>, Vec<Part>, Metadata);
+type Parsed = (Vec<TensorInfo>, Vec<Vec<Part>>, Metadata);
 
 fn parse(b: &[u8], limits: &Limits) -> std::result::Result<Parsed, FormatError> {
     let (m_off, m_len, hash) = footer(b, limits)?;
@@ -195,10 +212,10 @@ fn parse(b: &[u8], limits: &Limits) -> std::result::Result<Parsed, FormatError> 
             .text()
             .filter(|n| name_ok(n))
             .ok_or_else(|| err(rules::NAME, "an object name that is not a valid name"))?;
-        let (info, part) = object(name, obj, file_len).map_err(|e| e.tensor(name))?;
-        blobs.push((part.offset, part.length));
+        let (info, ps) = object(name, obj, file_len).map_err(|e| e.tensor(name))?;
+        blobs.extend(ps.iter().map(|p| (p.offset, p.length)));
         tensors.push(info);
-        parts.push(part);
+        parts.push(ps);
     }
     // §2.4: every two references identical or disjoint.
     blobs.retain(|&(_, l)| l > 0);
@@ -215,7 +232,14 @@ fn parse(b: &[u8], limits: &Limits) -> std::result::Result<Parsed, FormatError> 
     Ok((tensors, parts, metadata))
 }
 
-fn object(name: &str, obj: &Cbor, file_len: u64) -> std::result::Result<(TensorInfo, Part), FormatError> {
+/// The CSR layout profile ztensor writes (parts `indptr`, `indices`, `values`).
+pub(crate) const CSR: &str = "zt.sparse_csr/1";
+
+fn object(
+    name: &str,
+    obj: &Cbor,
+    file_len: u64,
+) -> std::result::Result<(TensorInfo, Vec<Part>), FormatError> {
     let schema = |d: &str| err(rules::SCHEMA, d.to_string());
     let Some(Cbor::Array(dims)) = obj.get("shape") else {
         return Err(schema("no shape"));
@@ -235,16 +259,132 @@ fn object(name: &str, obj: &Cbor, file_len: u64) -> std::result::Result<(TensorI
     let Some(Cbor::Map(ps)) = obj.get("parts") else {
         return Err(schema("no parts"));
     };
-    if layout != "dense" {
-        return Err(err(
+    let named = |want: &str| {
+        ps.iter()
+            .find(|(k, _)| k.text() == Some(want))
+            .map(|(_, v)| v)
+            .ok_or_else(|| schema(&format!("a {layout} object without a '{want}' part")))
+    };
+    match layout {
+        "dense" => {
+            if ps.len() != 1 {
+                return Err(schema("a dense object has exactly one part, 'data'"));
+            }
+            let data = part(named("data")?, file_len)?;
+            let count = tensorcast_core::element_count(&shape)
+                .ok_or_else(|| err(rules::SHAPE, "the element count overflows"))?;
+            let nbytes = data
+                .dtype
+                .storage_bytes(count)
+                .ok_or_else(|| err(rules::SHAPE, "the byte size overflows"))?;
+            if data.decoded != nbytes {
+                return Err(err(
+                    rules::SIZE,
+                    format!(
+                        "the part decodes to {} bytes; {shape:?} of {} is {nbytes}",
+                        data.decoded, data.dtype
+                    ),
+                ));
+            }
+            let info = TensorInfo {
+                name: name.to_string(),
+                dtype: data.dtype,
+                shape,
+                nbytes,
+                file_offset: (!data.zstd).then_some(data.offset),
+                sparse: None,
+            };
+            Ok((info, vec![data]))
+        }
+        CSR => {
+            if ps.len() != 3 {
+                return Err(schema(
+                    "a CSR object has exactly the parts indptr, indices and values",
+                ));
+            }
+            let (indptr, indices, values) = (
+                part(named("indptr")?, file_len)?,
+                part(named("indices")?, file_len)?,
+                part(named("values")?, file_len)?,
+            );
+            csr(name, shape, [indptr, indices, values])
+        }
+        other => Err(err(
             rules::UNSUPPORTED,
-            format!("layout '{layout}' is not read yet (only dense)"),
+            format!("layout '{other}' is not read (dense and {CSR} are)"),
+        )),
+    }
+}
+
+/// A `zt.sparse_csr/1` object as a sparse CSR tensor: the parts' sizes must
+/// agree with the shape (its data rules are checked when it is read).
+fn csr(
+    name: &str,
+    shape: Vec<u64>,
+    parts: [Part; 3],
+) -> std::result::Result<(TensorInfo, Vec<Part>), FormatError> {
+    let [indptr, indices, values] = &parts;
+    // The profile's index parts: plain u32 or u64, both of one type.
+    for (what, p) in [("indptr", indptr), ("indices", indices)] {
+        if !matches!(p.dtype, DType::U32 | DType::U64) || p.zstd {
+            return Err(err(
+                rules::CSR,
+                format!(
+                    "CSR {what} must be plain u32 or u64, not {}{}",
+                    p.dtype,
+                    if p.zstd { " (encoded)" } else { "" }
+                ),
+            ));
+        }
+    }
+    if indptr.dtype != indices.dtype {
+        return Err(err(
+            rules::CSR,
+            format!(
+                "CSR indptr of {} and indices of {}: the profile wants one type",
+                indptr.dtype, indices.dtype
+            ),
         ));
     }
-    if ps.len() != 1 || ps[0].0.text() != Some("data") {
-        return Err(schema("a dense object has exactly one part, 'data'"));
+    let elem = values.dtype.byte_size().unwrap_or(1) as u64;
+    let sparse = tensorcast_core::sparse::Sparse {
+        layout: tensorcast_core::sparse::SparseLayout::Csr,
+        index: indptr.dtype,
+        nnz: values.decoded / elem,
+        sparse_dims: 2,
+    };
+    let info = tensorcast_core::sparse::sparse_info(name, values.dtype, shape, sparse)
+        .map_err(|d| err(rules::UNSUPPORTED, format!("a CSR object: {d}")))?;
+    let want = info
+        .sparse
+        .as_ref()
+        .and_then(|s| s.parts(info.dtype, &info.shape).ok())
+        .unwrap_or_default();
+    for (p, w) in parts.iter().zip(&want) {
+        if p.decoded != w.nbytes {
+            return Err(err(
+                rules::SIZE,
+                format!(
+                    "CSR part {} decodes to {} bytes; a {:?} CSR tensor of {} values needs {}",
+                    match w.name {
+                        "crow_indices" => "indptr",
+                        "col_indices" => "indices",
+                        n => n,
+                    },
+                    p.decoded,
+                    info.shape,
+                    values.decoded / elem,
+                    w.nbytes
+                ),
+            ));
+        }
     }
-    let part = &ps[0].1;
+    Ok((info, parts.into()))
+}
+
+/// One part's entry: its type, blob, encoding and digest.
+fn part(part: &Cbor, file_len: u64) -> std::result::Result<Part, FormatError> {
+    let schema = |d: &str| err(rules::SCHEMA, d.to_string());
     let dtype_name = part
         .get("dtype")
         .and_then(Cbor::text)
@@ -299,34 +439,14 @@ fn object(name: &str, obj: &Cbor, file_len: u64) -> std::result::Result<(TensorI
         }
     };
     check_blob(offset, length, file_len)?;
-    let count = tensorcast_core::element_count(&shape)
-        .ok_or_else(|| err(rules::SHAPE, "the element count overflows"))?;
-    let nbytes = dtype
-        .storage_bytes(count)
-        .ok_or_else(|| err(rules::SHAPE, "the byte size overflows"))?;
-    if decoded != nbytes {
-        return Err(err(
-            rules::SIZE,
-            format!("the part decodes to {decoded} bytes; {shape:?} of {dtype} is {nbytes}"),
-        ));
-    }
-    let info = TensorInfo {
-        name: name.to_string(),
+    Ok(Part {
+        offset,
+        length,
+        decoded,
         dtype,
-        shape,
-        nbytes,
-        file_offset: (!zstd).then_some(offset),
-        sparse: None,
-    };
-    Ok((
-        info,
-        Part {
-            offset,
-            length,
-            zstd,
-            digest,
-        },
-    ))
+        zstd,
+        digest,
+    })
 }
 
 /// File attributes as typed metadata: scalars as they are, arrays of
@@ -388,18 +508,43 @@ impl Source for ZtFile {
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
-        let (info, part) = self
+        let (info, parts) = self
             .tensors
             .get(index)
             .zip(self.parts.get(index))
             .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+        match parts.as_slice() {
+            [one] => self.part_data(info, one),
+            // A CSR object: its parts in the IR's order, then its indices checked.
+            several => {
+                let mut bytes = Vec::new();
+                self.limits
+                    .check_alloc(info.nbytes, "reading a sparse tensor")
+                    .map_err(|d| Error::limit(&self.path, "max_alloc_bytes", d))?;
+                for p in several {
+                    self.part_data(info, p)?.for_each_chunk(|c| {
+                        bytes.extend_from_slice(c);
+                        Ok(())
+                    })?;
+                }
+                tensorcast_core::sparse::check(info, &bytes)
+                    .map_err(|d| Error::from(err(rules::CSR, d).tensor(&info.name).in_file(&self.path)))?;
+                Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(bytes)))))
+            }
+        }
+    }
+}
+
+impl ZtFile {
+    /// One part's bytes (decoded, bools checked) of tensor `info`.
+    fn part_data(&self, info: &TensorInfo, part: &Part) -> Result<TensorData<'_>> {
         let fail = |e: FormatError| Error::from(e.tensor(&info.name).in_file(&self.path));
         if !part.zstd {
             let data = self
                 .bytes
-                .tensor_data(part.offset, info.nbytes)
+                .tensor_data(part.offset, part.decoded)
                 .ok_or_else(|| Error::usage("blob outside the file"))?;
-            if info.dtype == DType::Bool {
+            if part.dtype == DType::Bool {
                 if let TensorData::Located { bytes, .. } | TensorData::Borrowed(bytes) = &data {
                     if bytes.iter().any(|&b| b > 1) {
                         return Err(fail(err(rules::BOOL, "a bool element other than 0 or 1")));
@@ -416,11 +561,11 @@ impl Source for ZtFile {
             .map_err(|e| fail(err(rules::DIGEST, format!("zstd: {e}"))))?;
         Ok(TensorData::Chunks(Box::new(Decode {
             decoder,
-            left: info.nbytes,
+            left: part.decoded,
             done: false,
             name: info.name.clone(),
             path: self.path.clone(),
-            bool_check: info.dtype == DType::Bool,
+            bool_check: part.dtype == DType::Bool,
         })))
     }
 }

@@ -18,7 +18,7 @@ pub const BLOB: &str = "blob";
 pub const NAME: &str = "name";
 /// A shape of rank > 64 or whose element count overflows.
 pub const SHAPE: &str = "shape";
-/// A dense part whose decoded size is not what its shape and type need.
+/// A part whose decoded size is not what its shape and type need.
 pub const SIZE: &str = "size";
 /// A layout, logical type or encoding this reader does not interpret, or a
 /// multi-file (sharded) model: refused, never guessed at.
@@ -28,3 +28,7 @@ pub const UNSUPPORTED: &str = "unsupported";
 pub const DIGEST: &str = "digest";
 /// A `bool` element other than 0 or 1.
 pub const BOOL: &str = "bool-value";
+/// A `zt.sparse_csr/1` object whose data breaks the profile: row pointers
+/// not from 0 to nnz or decreasing, a column index out of range or not
+/// strictly increasing within its row.
+pub const CSR: &str = "csr";

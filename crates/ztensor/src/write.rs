@@ -8,6 +8,7 @@
 use crate::cbor::{self, Cbor};
 use crate::{dtypes, name_ok, ALIGN, FORMAT, MAGIC};
 use std::path::Path;
+use tensorcast_core::sparse::SparseLayout;
 use tensorcast_core::{
     check_size, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value, WriteTarget,
 };
@@ -21,8 +22,8 @@ pub struct ZtWriter {
     pos: u64,
     plan: Vec<TensorInfo>,
     metadata: Metadata,
-    /// (offset, length, xxh3) of each part written.
-    blobs: Vec<(u64, u64, u64)>,
+    /// (offset, length, xxh3) of each tensor's parts written.
+    blobs: Vec<Vec<(u64, u64, u64)>>,
 }
 
 impl ZtWriter {
@@ -94,6 +95,51 @@ fn int(x: i64) -> Cbor {
     }
 }
 
+/// One part's manifest entry.
+fn part(dtype: &str, logical: Option<&str>, offset: u64, length: u64, digest: u64) -> Cbor {
+    let mut part = vec![
+        (text("dtype"), text(dtype)),
+        (
+            text("blob"),
+            Cbor::Array(vec![Cbor::Uint(offset), Cbor::Uint(length)]),
+        ),
+        (text("digest"), text(&format!("xxh3:{digest:016x}"))),
+    ];
+    if let Some(l) = logical {
+        part.push((text("type"), text(l)));
+    }
+    Cbor::Map(part)
+}
+
+impl ZtWriter {
+    /// A CSR tensor's bytes (row pointers, column indices, values) as the
+    /// three blobs of a `zt.sparse_csr/1` object, its indices checked first
+    /// (the profile stores them unsigned).
+    fn write_csr(&mut self, info: &TensorInfo, data: TensorData<'_>) -> Result<()> {
+        let bytes = data.into_vec()?;
+        check_size(info, bytes.len() as u64)?;
+        tensorcast_core::sparse::check(info, &bytes)
+            .map_err(|d| Error::usage(format!("tensor '{}': {d}", info.name)))?;
+        let sizes: Vec<u64> = info
+            .sparse
+            .as_ref()
+            .and_then(|s| s.parts(info.dtype, &info.shape).ok())
+            .map(|ps| ps.iter().map(|p| p.nbytes).collect())
+            .unwrap_or_default();
+        let mut blobs = Vec::with_capacity(3);
+        let mut at = 0usize;
+        for n in sizes {
+            let piece = &bytes[at..at + n as usize];
+            at += n as usize;
+            self.pad()?;
+            blobs.push((self.pos, n, xxhash_rust::xxh3::xxh3_64(piece)));
+            self.put(piece)?;
+        }
+        self.blobs.push(blobs);
+        Ok(())
+    }
+}
+
 impl Sink for ZtWriter {
     fn begin(&mut self, plan: &Plan) -> Result<()> {
         let mut seen = std::collections::HashSet::with_capacity(plan.tensors.len());
@@ -104,6 +150,15 @@ impl Sink for ZtWriter {
                     "tensor '{}' appears twice; .zt names are unique",
                     t.name
                 )));
+            }
+            if let Some(sp) = &t.sparse {
+                if sp.layout != SparseLayout::Csr {
+                    return Err(Error::unsupported(format!(
+                        "tensor '{}' is {}: .zt has a CSR layout only; densify it (--densify) or write tpack",
+                        t.name,
+                        sp.describe()
+                    )));
+                }
             }
             if dtypes::to_zt(t.dtype).is_none() {
                 return Err(Error::unsupported(format!(
@@ -135,6 +190,10 @@ impl Sink for ZtWriter {
                 "ztensor writer got tensor #{index} out of order"
             )));
         }
+        let info = self.plan[index].clone();
+        if info.sparse.is_some() {
+            return self.write_csr(&info, data);
+        }
         self.pad()?;
         let offset = self.pos;
         let mut h = xxhash_rust::xxh3::Xxh3Default::new();
@@ -142,33 +201,46 @@ impl Sink for ZtWriter {
             h.update(c);
             self.put(c)
         })?;
-        check_size(&self.plan[index], written)?;
-        self.blobs.push((offset, written, h.digest()));
+        check_size(&info, written)?;
+        self.blobs.push(vec![(offset, written, h.digest())]);
         Ok(())
     }
 
     fn finish(&mut self) -> Result<()> {
         let mut objects = Vec::with_capacity(self.plan.len());
-        for (t, &(offset, length, digest)) in self.plan.iter().zip(&self.blobs) {
-            let (dtype, logical) = dtypes::to_zt(t.dtype).ok_or_else(|| Error::unsupported(FORMAT))?;
-            let mut part = vec![
-                (text("dtype"), text(dtype)),
-                (
-                    text("blob"),
-                    Cbor::Array(vec![Cbor::Uint(offset), Cbor::Uint(length)]),
-                ),
-                (text("digest"), text(&format!("xxh3:{digest:016x}"))),
-            ];
-            if let Some(l) = logical {
-                part.push((text("type"), text(l)));
-            }
+        for (t, blobs) in self.plan.iter().zip(&self.blobs) {
+            let value_part = |&(offset, length, digest): &(u64, u64, u64)| -> Result<Cbor> {
+                let (dtype, logical) = dtypes::to_zt(t.dtype).ok_or_else(|| Error::unsupported(FORMAT))?;
+                Ok(part(dtype, logical, offset, length, digest))
+            };
+            let (layout, parts) = match (t.sparse.as_deref(), blobs.as_slice()) {
+                (None, [data]) => ("dense", vec![(text("data"), value_part(data)?)]),
+                (Some(sp), [indptr, indices, values]) => {
+                    // Written unsigned: readers checked the indices are not negative.
+                    let index = if sp.index.byte_size() == Some(8) {
+                        "u64"
+                    } else {
+                        "u32"
+                    };
+                    let plain = |&(o, l, d): &(u64, u64, u64)| part(index, None, o, l, d);
+                    (
+                        crate::read::CSR,
+                        vec![
+                            (text("indptr"), plain(indptr)),
+                            (text("indices"), plain(indices)),
+                            (text("values"), value_part(values)?),
+                        ],
+                    )
+                }
+                _ => return Err(Error::usage(format!("tensor '{}' was not written", t.name))),
+            };
             let object = Cbor::Map(vec![
                 (
                     text("shape"),
                     Cbor::Array(t.shape.iter().map(|&d| Cbor::Uint(d)).collect()),
                 ),
-                (text("layout"), text("dense")),
-                (text("parts"), Cbor::Map(vec![(text("data"), Cbor::Map(part))])),
+                (text("layout"), text(layout)),
+                (text("parts"), Cbor::Map(parts)),
             ]);
             objects.push((text(&t.name), object));
         }
