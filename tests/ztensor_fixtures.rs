@@ -237,6 +237,13 @@ fn csr_objects_ztensor_wrote_stay_sparse_through_tpack_and_back() {
         .arg(&st)
         .assert()
         .success();
+    // A logical type without a dtype here: listed by inspect, refused by conversion.
+    let out = tensorcast()
+        .arg("inspect")
+        .arg(fixture("ztensor/reject/f4.zt"))
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("zt f4_e2m1"));
     // COO has no .zt profile: refused by name unless densified.
     let out = tensorcast()
         .arg("convert")

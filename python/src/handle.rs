@@ -116,6 +116,9 @@ impl Handle {
             let e = tensorcast::gguf::quant::no_dequantizer(&info.name, q);
             return Err(errors::to_py(py, e));
         }
+        if let Some(e) = info.unreadable_error(self.source.format()) {
+            return Err(errors::to_py(py, e.in_file(&self.path)));
+        }
         if let Some(sp) = &info.sparse {
             let e = tensorcast::Error::unsupported(format!(
                 "{}: tensor '{}' is {}: open with densify=True for the dense tensor torch's to_dense() gives",

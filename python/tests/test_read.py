@@ -271,3 +271,13 @@ def test_sparse_tensors_list_refuse_and_densify_like_torch(tmp_path):
                 t = f.get_tensor(name)
                 assert list(t.shape) == want["shape"], name
                 assert t.tobytes().hex() == want["hex"], name
+
+
+def test_a_tensor_of_a_type_without_equivalent_is_listed_not_read():
+    """torch's qint8 (fixtures/pytorch/hostile/qint8.pt): keys() lists it,
+    get_tensor refuses it by rule, naming the tensor."""
+    with tensorcast.safe_open(FIXTURES / "pytorch/hostile/qint8.pt") as f:
+        assert f.keys() == ["w"]
+        with pytest.raises(tensorcast.TensorcastError) as e:
+            f.get_tensor("w")
+    assert e.value.rule == "unsupported-dtype" and e.value.tensor == "w", e.value

@@ -48,6 +48,13 @@ const CHUNKS_IN_FLIGHT: usize = 2;
 /// bytes are computed (cast, dequantized) are produced on a second thread
 /// while the sink writes the previous chunk, so decoding hides behind I/O.
 pub fn convert(source: &dyn Source, sink: &mut dyn Sink) -> Result<()> {
+    if let Some(e) = source
+        .tensors()
+        .iter()
+        .find_map(|t| t.unreadable_error(source.format()))
+    {
+        return Err(e);
+    }
     let plan = Plan::of(source);
     sink.begin(&plan)?;
     for index in 0..plan.tensors.len() {

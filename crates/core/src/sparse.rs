@@ -149,6 +149,7 @@ pub fn sparse_info(
         nbytes,
         file_offset: None,
         sparse: Some(Box::new(sparse)),
+        unreadable: None,
     })
 }
 

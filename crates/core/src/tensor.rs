@@ -20,6 +20,13 @@ pub struct TensorInfo {
     /// `dtype` the values', and the bytes are the parts (see
     /// [`crate::sparse`]).
     pub sparse: Option<Box<crate::sparse::Sparse>>,
+    /// Set when the reader can name the tensor and its shape but not hand
+    /// out its elements: a type no format here holds (torch's quantized or
+    /// complex32 tensors, a .zt logical type without a dtype). The text
+    /// names the type; `dtype` (U8) and `nbytes` (0) are placeholders.
+    /// `inspect` lists such tensors; conversions refuse them by name unless
+    /// they are excluded.
+    pub unreadable: Option<String>,
 }
 
 impl TensorInfo {
@@ -34,6 +41,37 @@ impl TensorInfo {
             nbytes,
             file_offset: None,
             sparse: None,
+            unreadable: None,
+        })
+    }
+
+    /// A tensor the reader lists but cannot read: see [`TensorInfo::unreadable`].
+    pub fn unreadable(name: impl Into<String>, shape: Vec<u64>, type_name: impl Into<String>) -> TensorInfo {
+        TensorInfo {
+            name: name.into(),
+            dtype: crate::DType::U8,
+            shape,
+            nbytes: 0,
+            file_offset: None,
+            sparse: None,
+            unreadable: Some(type_name.into()),
+        }
+    }
+
+    /// The error converting an unreadable tensor of a `format` file gives
+    /// (`None` for others), under the rule `<format>/unsupported-dtype`.
+    pub fn unreadable_error(&self, format: &'static str) -> Option<crate::Error> {
+        self.unreadable.as_ref().map(|t| {
+            crate::FormatError::new(
+                format,
+                "unsupported-dtype",
+                format!(
+                    "{t} elements, which tensorcast does not read; leave the tensor out (--exclude '{}') to convert the rest",
+                    self.name
+                ),
+            )
+            .tensor(&self.name)
+            .into()
         })
     }
 

@@ -283,6 +283,7 @@ fn tensor_info(c: &mut Cursor, limits: &Limits) -> Result<(TensorInfo, u64), For
             nbytes,
             file_offset: None,
             sparse: None,
+            unreadable: None,
         },
         offset,
     ))

@@ -174,6 +174,7 @@ impl OnnxFile {
             nbytes,
             file_offset: None,
             sparse: None,
+            unreadable: None,
         };
         let typed = !(t.float_data.is_empty()
             && t.int32_data.is_empty()

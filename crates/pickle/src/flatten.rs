@@ -276,6 +276,7 @@ mod tests {
             conj: false,
             neg: false,
             sparse: None,
+            unreadable: None,
         }))
     }
 

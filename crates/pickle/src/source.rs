@@ -28,7 +28,8 @@ pub struct PytorchFile {
     bytes: Bytes,
     kind: &'static str,
     tensors: Vec<TensorInfo>,
-    plans: Vec<Plan>,
+    /// How to read each tensor; `None` for one listed but not readable.
+    plans: Vec<Option<Plan>>,
     metadata: Metadata,
     warnings: Vec<String>,
     limits: Limits,
@@ -74,7 +75,16 @@ impl PytorchFile {
     fn parse(
         bytes: &[u8],
         opts: &PytorchOptions,
-    ) -> Result<(&'static str, Vec<TensorInfo>, Vec<Plan>, Metadata, Vec<String>), FormatError> {
+    ) -> Result<
+        (
+            &'static str,
+            Vec<TensorInfo>,
+            Vec<Option<Plan>>,
+            Metadata,
+            Vec<String>,
+        ),
+        FormatError,
+    > {
         let Archive {
             pickle,
             records,
@@ -95,6 +105,15 @@ impl PytorchFile {
         let mut tensors = Vec::with_capacity(flat.tensors.len());
         let mut plans = Vec::with_capacity(flat.tensors.len());
         for (name, t) in flat.tensors {
+            if let Some(kind) = t.unreadable {
+                tensors.push(TensorInfo::unreadable(
+                    name,
+                    t.size.clone(),
+                    format!("torch {kind}"),
+                ));
+                plans.push(None);
+                continue;
+            }
             let (plan, info) = match &t.sparse {
                 None => (
                     plan(&t, &records, big_endian),
@@ -119,7 +138,7 @@ impl PytorchFile {
                 .filter(|_| raw)
                 .map(|o| plan.record.offset + o);
             tensors.push(info);
-            plans.push(plan);
+            plans.push(Some(plan));
         }
         Ok((kind, tensors, plans, flat.metadata, warnings))
     }
@@ -279,6 +298,17 @@ impl Source for PytorchFile {
             .get(index)
             .zip(self.plans.get(index))
             .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+        let Some(plan) = plan else {
+            let kind = info.unreadable.as_deref().unwrap_or("unknown");
+            return Err(Error::from(
+                err(
+                    rules::UNSUPPORTED_DTYPE,
+                    format!("{kind} elements have no equivalent here"),
+                )
+                .tensor(&info.name)
+                .in_file(&self.path),
+            ));
+        };
         if let Some(parts) = &plan.sparse {
             // Torch checks a loaded sparse tensor's indices; so does this.
             self.limits

@@ -61,6 +61,9 @@ pub struct TensorRef {
     /// A sparse tensor, described as the dense tensor it stands for (dtype,
     /// size, contiguous strides) with its parts here.
     pub sparse: Option<Box<Sparse>>,
+    /// A tensor of a torch type with no equivalent here (its family name):
+    /// listed, never read.
+    pub unreadable: Option<&'static str>,
 }
 
 /// A sparse tensor's layout and parts, as `_rebuild_sparse_tensor` gets them.
@@ -574,7 +577,7 @@ impl<'p> Walk<'p> {
         let mut parts = Vec::with_capacity(n_tensors);
         for &item in &items[..n_tensors] {
             match self.item(item, depth + 1, path)? {
-                Item::Tensor(t) if t.sparse.is_none() => parts.push(*t),
+                Item::Tensor(t) if t.sparse.is_none() && t.unreadable.is_none() => parts.push(*t),
                 _ => return Err(bad("a part is not a dense tensor".into())),
             }
         }
@@ -626,6 +629,7 @@ impl<'p> Walk<'p> {
             conj: false,
             neg: false,
             sparse: Some(Box::new(Sparse { layout, parts })),
+            unreadable: None,
         })
     }
 
@@ -668,7 +672,29 @@ impl<'p> Walk<'p> {
         let offset = self.int(args[1], "storage offset")?;
         let size = self.dims(args[2], "size")?;
         let stride = self.dims(args[3], "stride")?;
-        let dtype = self.rebuild_dtype(version, args, &storage)?;
+        let dtype = match self.rebuild_dtype(version, args, &storage)? {
+            Ok(d) => d,
+            // Listed (name and shape), never read: no format here holds it.
+            Err(kind) => {
+                let dims = size
+                    .iter()
+                    .map(|&d| u64::try_from(d))
+                    .collect::<Result<Vec<u64>, _>>()
+                    .map_err(|_| err(rules::VIEW_OUT_OF_BOUNDS, "a negative size"))?;
+                return Ok(TensorRef {
+                    key: storage.key,
+                    dtype: DType::U8,
+                    storage_bytes: 0,
+                    offset: 0,
+                    stride: vec![0; dims.len()],
+                    size: dims,
+                    conj: false,
+                    neg: false,
+                    sparse: None,
+                    unreadable: Some(kind),
+                });
+            }
+        };
         let (conj, neg) = self.view_flags(version, args);
         if size.len() != stride.len() {
             return Err(err(
@@ -721,17 +747,19 @@ impl<'p> Walk<'p> {
             conj,
             neg,
             sparse: None,
+            unreadable: None,
         })
     }
 
     /// The element dtype: the 7th argument of `_rebuild_tensor_v3`, else the
-    /// typed storage's class.
+    /// typed storage's class; `Ok(Err(kind))` for a torch type with no
+    /// equivalent here (quantized, complex32, …).
     fn rebuild_dtype(
         &self,
         version: RebuildVersion,
         args: &[NodeId],
         storage: &Storage,
-    ) -> Result<DType, FormatError> {
+    ) -> Result<Result<DType, &'static str>, FormatError> {
         let dtype = match version {
             RebuildVersion::V3 => match self.node(args[6]) {
                 Node::Global { module, name, .. } if module == "torch" => crate::dtypes::dtype_by_name(name)
@@ -748,13 +776,10 @@ impl<'p> Walk<'p> {
                 }
             },
         };
-        match dtype {
+        Ok(match dtype {
             TorchDtype::Known(d) => Ok(d),
-            TorchDtype::NoEquivalent(name) => Err(err(
-                rules::UNSUPPORTED_DTYPE,
-                format!("torch dtype {name} has no safetensors equivalent"),
-            )),
-        }
+            TorchDtype::NoEquivalent(name) => Err(name),
+        })
     }
 
     /// The conj/neg bits of a v2/v3 rebuild's metadata dict.

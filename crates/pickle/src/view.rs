@@ -216,6 +216,7 @@ mod tests {
             conj: false,
             neg: false,
             sparse: None,
+            unreadable: None,
         };
         Layout::new(&t, false).unwrap()
     }

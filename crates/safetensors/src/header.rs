@@ -280,6 +280,7 @@ fn parse_tensor(name: String, value: &Json, limits: &Limits) -> Result<(TensorIn
         nbytes: end - start,
         file_offset: None,
         sparse: None,
+        unreadable: None,
     };
     Ok((info, start, end, crc))
 }

@@ -56,6 +56,13 @@ pub struct Report {
 /// cast floats, quantize. Refuses impossible combinations before anything
 /// is written.
 pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions) -> Result<Box<dyn Source>> {
+    if let Some(e) = source
+        .tensors()
+        .iter()
+        .find_map(|t| t.unreadable_error(source.format()))
+    {
+        return Err(e);
+    }
     let source = densify(source, target, opts)?;
     let quantized = source
         .tensors()
@@ -270,8 +277,14 @@ pub fn convert_input(
     opts: &ConvertOptions,
 ) -> Result<Report> {
     let format = opts.registry.output_named(format)?;
+    let name = input.name.clone();
     let source = model_view(opts.registry.open_input(input, &opts.options)?, format)?;
-    select_adapt_write(source, format, target, opts)
+    // The reader named its file in its own errors; a tensor it listed but
+    // cannot read is refused here, after selection, and named the same way.
+    select_adapt_write(source, format, target, opts).map_err(|e| match e.rule() {
+        Some("unsupported-dtype") => e.in_file(&name),
+        _ => e,
+    })
 }
 
 /// Writes the tensors of `source` (from anywhere: another reader, arrays a

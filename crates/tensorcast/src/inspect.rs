@@ -45,10 +45,21 @@ impl Serialize for Entry<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = &self.0.tensors()[self.1];
         let note = self.0.storage_note(self.1);
-        let fields = 4 + usize::from(note.is_some()) + usize::from(t.sparse.is_some());
+        let fields = 4
+            + usize::from(note.is_some())
+            + usize::from(t.sparse.is_some())
+            + usize::from(t.unreadable.is_some());
         let mut m = s.serialize_map(Some(fields))?;
         m.serialize_entry("name", &t.name)?;
-        m.serialize_entry("dtype", t.dtype.name())?;
+        // A tensor listed but not readable has no dtype of ours: null, and
+        // the type the file names.
+        match &t.unreadable {
+            None => m.serialize_entry("dtype", t.dtype.name())?,
+            Some(kind) => {
+                m.serialize_entry("dtype", &None::<&str>)?;
+                m.serialize_entry("unreadable", kind)?;
+            }
+        }
         m.serialize_entry("shape", &t.shape)?;
         m.serialize_entry("nbytes", &t.nbytes)?;
         if let Some(sp) = &t.sparse {
@@ -88,8 +99,10 @@ pub fn write_inspect_table(source: &dyn Source, out: &mut dyn std::io::Write) ->
         .unwrap_or(4)
         .clamp(4, 80);
     // Sparse tensors say so in the storage column (their bytes are parts).
-    let noted =
-        !tensors.is_empty() && source.storage_note(0).is_some() || tensors.iter().any(|t| t.sparse.is_some());
+    let noted = !tensors.is_empty() && source.storage_note(0).is_some()
+        || tensors
+            .iter()
+            .any(|t| t.sparse.is_some() || t.unreadable.is_some());
     let storage = if noted { "  storage" } else { "" };
     writeln!(
         out,
@@ -103,6 +116,11 @@ pub fn write_inspect_table(source: &dyn Source, out: &mut dyn std::io::Write) ->
             .as_ref()
             .map(|s| s.describe())
             .into_iter()
+            .chain(
+                t.unreadable
+                    .as_ref()
+                    .map(|_| "not readable: leave it out (--exclude) to convert the rest".into()),
+            )
             .chain(source.storage_note(i))
             .collect::<Vec<_>>()
             .join("; ");
@@ -115,7 +133,7 @@ pub fn write_inspect_table(source: &dyn Source, out: &mut dyn std::io::Write) ->
             out,
             "{:<name_w$}  {:<8}  {:<24}  {:>12}{note}",
             t.name,
-            t.dtype.name(),
+            t.unreadable.as_deref().unwrap_or(t.dtype.name()),
             shape,
             t.nbytes
         )?;

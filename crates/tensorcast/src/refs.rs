@@ -190,6 +190,13 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
                 .push((info.name.clone(), "the name cannot be a Zarr array key".into()));
             continue;
         }
+        if let Some(kind) = &info.unreadable {
+            out.not_virtualizable.push((
+                info.name.clone(),
+                format!("{kind} elements, which tensorcast does not read"),
+            ));
+            continue;
+        }
         let inline = opts.inline.contains(&info.name) || opts.inline_below.is_some_and(|b| info.nbytes < b);
         let place = match (zarr_dtype(info.dtype), source.raw_location(index)) {
             (None, _) => {

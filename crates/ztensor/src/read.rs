@@ -270,7 +270,18 @@ fn object(
             if ps.len() != 1 {
                 return Err(schema("a dense object has exactly one part, 'data'"));
             }
-            let data = part(named("data")?, file_len)?;
+            let data = named("data")?;
+            // A type this reader has no dtype for: listed, never read.
+            let storage = data.get("dtype").and_then(Cbor::text);
+            let logical = data.get("type").and_then(Cbor::text);
+            if let (Some(st), Err(_)) = (storage, dtypes::from_zt(storage.unwrap_or(""), logical)) {
+                let kind = match logical {
+                    Some(l) => format!("zt {l}"),
+                    None => format!("zt {st}"),
+                };
+                return Ok((TensorInfo::unreadable(name, shape, kind), Vec::new()));
+            }
+            let data = part(data, file_len)?;
             let count = tensorcast_core::element_count(&shape)
                 .ok_or_else(|| err(rules::SHAPE, "the element count overflows"))?;
             let nbytes = data
@@ -293,6 +304,7 @@ fn object(
                 nbytes,
                 file_offset: (!data.zstd).then_some(data.offset),
                 sparse: None,
+                unreadable: None,
             };
             Ok((info, vec![data]))
         }
@@ -513,6 +525,17 @@ impl Source for ZtFile {
             .get(index)
             .zip(self.parts.get(index))
             .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+        if info.unreadable.is_some() {
+            let kind = info.unreadable.as_deref().unwrap_or_default();
+            return Err(Error::from(
+                err(
+                    rules::UNSUPPORTED,
+                    format!("{kind} elements have no tensorcast dtype"),
+                )
+                .tensor(&info.name)
+                .in_file(&self.path),
+            ));
+        }
         match parts.as_slice() {
             [one] => self.part_data(info, one),
             // A CSR object: its parts in the IR's order, then its indices checked.
