@@ -179,7 +179,7 @@ fn an_object_replaced_mid_read_is_refused() {
     let mut other = st.clone();
     let n = other.len();
     other[n - 1] ^= 0xff;
-    // Replaced once the header and the first 4 MiB piece have gone out.
+    // Replaced for every range that starts at or past 4 MiB (the pieces after the first).
     *server.state.replace_after.lock().unwrap() = Some((4 << 20, "/x/model.safetensors".into(), other));
     let out = dir.path().join("out.safetensors");
     let assert = tensorcast()

@@ -115,8 +115,8 @@ fn a_failure_mid_upload_leaves_no_object() {
     let (status, _) = moto.request("POST", "/tc-probe/k?uploads", b"").unwrap();
     assert_eq!(status, 200);
     assert_eq!(moto.open_uploads("tc-probe"), 1);
-    // 24 MiB of input over HTTP, replaced once 12 MiB have been served: the
-    // read fails after at least one 8 MiB part went up.
+    // 24 MiB of input over HTTP, replaced for every range from 12 MiB on:
+    // the read fails once the first 12 MiB (an 8 MiB part's worth) are in.
     let server = RangeServer::start();
     let st = safetensors_of(24 << 20, 7);
     let mut other = st.clone();

@@ -25,7 +25,10 @@ pub struct State {
     pub failures: AtomicU64,
     /// Requests seen (with their method and Range header).
     pub log: Mutex<Vec<String>>,
-    /// Replace (path, new content) once this many body bytes were served.
+    /// Replace (path, new content) for the first request of a range that
+    /// starts at or past this offset, and every request after it. A byte
+    /// offset, not a count of bytes served or a moment: requests in flight
+    /// at once finish in any order, the offsets they ask for do not change.
     pub replace_after: Mutex<Option<(u64, String, Vec<u8>)>>,
 }
 
@@ -123,7 +126,8 @@ fn serve(conn: TcpStream, s: &State) -> std::io::Result<()> {
             )?;
             continue;
         }
-        maybe_replace(s);
+        let from = range.as_deref().and_then(parse_range).map_or(0, |(a, _)| a);
+        maybe_replace(s, from);
         let file = s.files.lock().unwrap().get(&path).cloned();
         let Some((content, generation)) = file else {
             write!(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
@@ -163,10 +167,10 @@ fn serve(conn: TcpStream, s: &State) -> std::io::Result<()> {
     }
 }
 
-fn maybe_replace(s: &State) {
+fn maybe_replace(s: &State, from: u64) {
     let mut pending = s.replace_after.lock().unwrap();
     if let Some((after, _, _)) = &*pending {
-        if s.served.load(Ordering::SeqCst) >= *after {
+        if from >= *after {
             let (_, path, content) = pending.take().unwrap();
             let mut files = s.files.lock().unwrap();
             let generation = files.get(&path).map_or(1, |(_, g)| g + 1);
