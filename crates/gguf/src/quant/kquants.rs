@@ -38,15 +38,31 @@ pub(crate) fn q3_k(b: &[u8], out: &mut [f32]) {
         let hi = (sc[8 + i % 4] >> (2 * (i / 4))) & 0x03;
         *v = d * f32::from(((lo | (hi << 4)) as i8) - 32);
     }
+    let (Some(out), Ok(hmask)) = (out.get_mut(..256), <&[u8; 32]>::try_from(hmask)) else {
+        return;
+    };
+    // Element 128g + 32s + l: bits 2s of qs[32g + l], high bit (inverted)
+    // bit 4g + s of hmask[l]; its scale is dl[(128g + 32s + l) / 16].
     for g in 0..2 {
+        let Ok(lows) = <&[u8; 32]>::try_from(&qs[32 * g..32 * g + 32]) else {
+            return;
+        };
         for s in 0..4 {
-            for l in 0..32 {
-                let idx = 128 * g + 32 * s + l;
-                let ql = ((qs[32 * g + l] >> (2 * s)) & 3) as i8;
-                // hmask bit b of byte l belongs to element 32b + l.
-                let bit = idx / 32;
-                let qh = ((hmask[l] >> bit) & 1) ^ 1;
-                out[idx] = dl[idx / 16] * f32::from(ql - ((qh << 2) as i8));
+            let base = 128 * g + 32 * s;
+            let bit = 4 * g + s;
+            let mut q = [0i8; 32];
+            for ((q, &l), &h) in q.iter_mut().zip(lows).zip(hmask) {
+                let ql = ((l >> (2 * s)) & 3) as i8;
+                let qh = ((h >> bit) & 1) ^ 1;
+                *q = ql - ((qh << 2) as i8);
+            }
+            let (d0, d1) = (dl[base / 16], dl[base / 16 + 1]);
+            let (o0, o1) = out[base..base + 32].split_at_mut(16);
+            for (o, &v) in o0.iter_mut().zip(&q[..16]) {
+                *o = d0 * f32::from(v);
+            }
+            for (o, &v) in o1.iter_mut().zip(&q[16..]) {
+                *o = d1 * f32::from(v);
             }
         }
     }

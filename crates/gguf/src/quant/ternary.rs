@@ -7,21 +7,31 @@ use super::f16_at;
 #[inline(always)]
 pub(crate) fn tq1_0(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 52);
-    const POW3: [u8; 5] = [1, 3, 9, 27, 81];
+    let Some(out) = out.get_mut(..256) else { return };
     // Output order: qs[0..32] by each power, then qs[32..48], then qh[0..4] (4 powers).
-    let (first, rest) = out[..256].split_at_mut(160);
+    let (first, rest) = out.split_at_mut(160);
     let (second, third) = rest.split_at_mut(80);
-    let sections: [(&mut [f32], &[u8], usize); 3] = [
-        (first, &b[0..32], 5),
-        (second, &b[32..48], 5),
-        (third, &b[48..52], 4),
-    ];
-    for (dst, bytes, powers) in sections {
-        for (o, &p) in dst.chunks_exact_mut(bytes.len()).zip(&POW3[..powers]) {
-            for (o, &x) in o.iter_mut().zip(bytes) {
-                let v = x.wrapping_mul(p);
-                *o = d * f32::from((((u16::from(v) * 3) >> 8) as i8) - 1);
-            }
+    section::<32>(d, &b[0..32], &POW3, first);
+    section::<16>(d, &b[32..48], &POW3, second);
+    section::<4>(d, &b[48..52], &POW3[..4], third);
+}
+
+const POW3: [u8; 5] = [1, 3, 9, 27, 81];
+
+/// One run of `N` bytes times each power, into `N` outputs per power (fixed
+/// sizes, so the loop compiles to vector code without bounds checks).
+#[inline(always)]
+fn section<const N: usize>(d: f32, bytes: &[u8], powers: &[u8], dst: &mut [f32]) {
+    let Ok(bytes) = <&[u8; N]>::try_from(bytes) else {
+        return;
+    };
+    for (o, &p) in dst.chunks_exact_mut(N).zip(powers) {
+        let Ok(o) = <&mut [f32; N]>::try_from(o) else {
+            return;
+        };
+        for (o, &x) in o.iter_mut().zip(bytes) {
+            let v = x.wrapping_mul(p);
+            *o = d * f32::from((((u16::from(v) * 3) >> 8) as i8) - 1);
         }
     }
 }
@@ -30,11 +40,17 @@ pub(crate) fn tq1_0(b: &[u8], out: &mut [f32]) {
 #[inline(always)]
 pub(crate) fn tq2_0(b: &[u8], out: &mut [f32]) {
     let d = f16_at(b, 64);
+    let Some(out) = out.get_mut(..256) else { return };
     for g in 0..2 {
+        let Ok(qs) = <&[u8; 32]>::try_from(&b[32 * g..32 * g + 32]) else {
+            return;
+        };
         for s in 0..4 {
-            for l in 0..32 {
-                let q = ((b[32 * g + l] >> (2 * s)) & 3) as i8 - 1;
-                out[128 * g + 32 * s + l] = d * f32::from(q);
+            let Ok(o) = <&mut [f32; 32]>::try_from(&mut out[128 * g + 32 * s..][..32]) else {
+                return;
+            };
+            for (o, &x) in o.iter_mut().zip(qs) {
+                *o = d * f32::from(((x >> (2 * s)) & 3) as i8 - 1);
             }
         }
     }
