@@ -257,7 +257,8 @@ fn positions(
     }
 }
 
-/// Checks a sparse tensor's bytes (see [`positions`]); `Ok` for dense tensors.
+/// Checks a sparse tensor's bytes as torch checks a loaded one (indices in
+/// range, CSR row pointers and columns in order); `Ok` for dense tensors.
 pub fn check(info: &TensorInfo, bytes: &[u8]) -> std::result::Result<(), String> {
     match &info.sparse {
         Some(s) => positions(info, s, bytes).map(|_| ()),

@@ -113,12 +113,32 @@ impl Encoder {
                     &mut self.trial,
                 )?
             }
-            _ => (
-                Codec::Zstd,
-                compress_into(self.contexts.leveled(level)?, data, &mut self.out)?,
-            ),
+            _ => {
+                if data.len() > SAMPLE_BYTES && !self.worth_zstd(data, level)? {
+                    return Ok(None);
+                }
+                (
+                    Codec::Zstd,
+                    compress_into(self.contexts.leveled(level)?, data, &mut self.out)?,
+                )
+            }
         };
         Ok((n < data.len()).then(|| (used, self.out[..n].to_vec())))
+    }
+
+    /// Whether zstd saves at least [`MIN_SAVING`] on slices from across a
+    /// large chunk. Quantized blocks (Q4_K, Q6_K, …) are near-random bytes:
+    /// compressing a whole 4 MiB chunk of them only to store it raw was most
+    /// of a GGUF → tpack run.
+    fn worth_zstd(&mut self, data: &[u8], level: i32) -> io::Result<bool> {
+        let stride = (data.len() - SLICE_BYTES) / (SAMPLE_SLICES - 1);
+        self.sample.clear();
+        for k in 0..SAMPLE_SLICES {
+            self.sample
+                .extend_from_slice(&data[k * stride..k * stride + SLICE_BYTES]);
+        }
+        let n = compress_into(self.contexts.leveled(level)?, &self.sample, &mut self.sample_out)?;
+        Ok((n as f64) < self.sample.len() as f64 * (1.0 - MIN_SAVING))
     }
 
     /// The strategy that makes the smallest output on a sample of the chunk
@@ -217,6 +237,9 @@ impl FloatStrategy {
 /// 128 KiB slices, tried up to 1 MiB, chose the same strategies for every
 /// chunk of the bench inputs, silero-vad and facenet, at ~1.4x the CPU.)
 const SAMPLE_BYTES: usize = 256 << 10;
+/// The least a sample must shrink for a large zstd-codec chunk to be
+/// compressed at all: below it the chunk is stored raw, unread by zstd.
+const MIN_SAVING: f64 = 0.03;
 const SAMPLE_SLICES: usize = 4;
 const SLICE_BYTES: usize = 32 << 10;
 
@@ -340,6 +363,39 @@ mod tests {
                 ((x % 20_000) as f32 * 1e-6 - 0.01).to_le_bytes()
             })
             .collect()
+    }
+
+    /// xorshift bytes, one in `small_one_in` of them drawn from 0..16.
+    fn noise(n: usize, small_one_in: u64) -> Vec<u8> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if (x >> 40).is_multiple_of(small_one_in) {
+                    (x >> 8) as u8 & 15
+                } else {
+                    x as u8
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn large_chunks_zstd_barely_shrinks_are_stored_raw() {
+        // Like quantized blocks: near-random bytes that zstd shrinks a
+        // little (shown first), under MIN_SAVING, so the chunk stays raw.
+        let blocks = noise(4 << 20, 5);
+        let whole = zstd::bulk::compress(&blocks, 3).unwrap().len();
+        assert!(whole < blocks.len() && (whole as f64) > blocks.len() as f64 * (1.0 - MIN_SAVING));
+        assert_eq!(encode(&blocks, Codec::Zstd, 3).0, Codec::Raw);
+        // A compressible chunk still compresses, and decodes back.
+        let half = noise(4 << 20, 1);
+        let (codec, stored) = encode(&half, Codec::Zstd, 3);
+        assert_eq!(codec, Codec::Zstd);
+        assert!(stored.len() < half.len() * 3 / 4);
+        assert_eq!(decode(&stored, codec, half.len() as u64).unwrap(), half);
     }
 
     #[test]
