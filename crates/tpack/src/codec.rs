@@ -1,6 +1,6 @@
 //! Chunk codecs (spec §3): raw, zstd, and byte planes + zstd for floats.
 
-pub use crate::encode::encode;
+pub use crate::encode::{encode, encode_or_raw};
 use crate::rules;
 use tensorcast_core::{DType, FormatError};
 

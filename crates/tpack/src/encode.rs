@@ -13,6 +13,13 @@ use zstd::bulk::Compressor;
 /// zstd codec; plane codecs use literal-tuned zstd); falls back to raw when
 /// that is not smaller. Returns the codec used and the stored bytes.
 pub fn encode(data: &[u8], codec: Codec, level: i32) -> (Codec, Vec<u8>) {
+    encode_or_raw(data, codec, level).unwrap_or_else(|| (Codec::Raw, data.to_vec()))
+}
+
+/// As [`encode`], but `None` when the chunk is to be stored raw, so the
+/// caller writes the bytes it holds instead of a copy (for quantized blocks,
+/// most chunks: a 4 MiB copy each, and the memory two groups of them hold).
+pub fn encode_or_raw(data: &[u8], codec: Codec, level: i32) -> Option<(Codec, Vec<u8>)> {
     thread_local! {
         static ENCODER: RefCell<Option<Encoder>> = const { RefCell::new(None) };
     }
@@ -23,10 +30,7 @@ pub fn encode(data: &[u8], codec: Codec, level: i32) -> (Codec, Vec<u8>) {
         }
         cell.as_mut().expect("just set").encode(data, codec, level)
     });
-    match encoded {
-        Ok(Some(smaller)) => smaller,
-        _ => (Codec::Raw, data.to_vec()),
-    }
+    encoded.ok().flatten()
 }
 
 /// A thread's compression contexts and scratch buffers. Buffers only grow;

@@ -1,10 +1,11 @@
 //! Writing tpack: chunking, parallel compression, the manifest and the commit
 //! slot. [`TpackWriter`] makes new files; `append` reuses [`ChunkWriter`].
 
-use crate::codec::{encode, Codec};
+use crate::codec::{encode_or_raw, Codec};
 use crate::format::{align64, preamble, Slot, DATA_START, MANIFEST_ZSTD, SLOT_A};
 use crate::manifest::{unit_bytes, Chunk, Entry, Manifest};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,8 +31,9 @@ const MANIFEST_LEVEL: i32 = 3;
 /// and dtype: equal keys are the same tensor handed out twice.
 type TiedKey = ((SourceId, u64), u64, &'static str);
 
-/// A chunk ready to write: codec, stored bytes, decoded length, crc32c.
-type Encoded = (Codec, Vec<u8>, u64, u32);
+/// A chunk ready to write: codec, stored bytes (a raw chunk's are the
+/// piece itself, borrowed or moved, never copied), decoded length, crc32c.
+type Encoded<'a> = (Codec, Cow<'a, [u8]>, u64, u32);
 
 /// What one tensor has written so far.
 #[derive(Default)]
@@ -91,7 +93,7 @@ impl<W: Write + Send> ChunkWriter<W> {
     /// Writes encoded chunks of `info` after those already in `stored`.
     fn store(
         &mut self,
-        encoded: Vec<Encoded>,
+        encoded: Vec<Encoded<'_>>,
         stored: &mut Stored,
         info: &TensorInfo,
         path: &Path,
@@ -152,7 +154,7 @@ impl<W: Write + Send> ChunkWriter<W> {
         let batch = rayon::current_num_threads().max(1);
         let mut pieces = data.aligned_chunks(unit, CHUNK_BYTES);
         let mut stored = Stored::default();
-        let mut encoded: Vec<Encoded> = Vec::new();
+        let mut encoded: Vec<Encoded<'_>> = Vec::new();
         loop {
             let mut group = Vec::with_capacity(batch);
             for piece in pieces.by_ref().take(batch) {
@@ -164,13 +166,21 @@ impl<W: Write + Send> ChunkWriter<W> {
                 || self.store(std::mem::take(&mut encoded), &mut stored, info, path),
                 || {
                     group
-                        .par_iter()
+                        .into_par_iter()
                         .map(|raw| {
-                            let (c, bytes) = encode(raw, codec, level);
-                            let crc = crc32c::crc32c(&bytes);
-                            (c, bytes, raw.len() as u64, crc)
+                            let len = raw.len() as u64;
+                            match encode_or_raw(&raw, codec, level) {
+                                Some((c, bytes)) => {
+                                    let crc = crc32c::crc32c(&bytes);
+                                    (c, Cow::Owned(bytes), len, crc)
+                                }
+                                None => {
+                                    let crc = crc32c::crc32c(&raw);
+                                    (Codec::Raw, raw, len, crc)
+                                }
+                            }
                         })
-                        .collect::<Vec<Encoded>>()
+                        .collect::<Vec<Encoded<'_>>>()
                 },
             );
             wrote?;
