@@ -91,9 +91,21 @@ impl<S: Source> Source for Dequantize<S> {
         let name = self.tensors[index].name.clone();
         let chunks = data.aligned_chunks(bb, piece).map(move |blocks| {
             let blocks = blocks?;
-            let mut vals = vec![0f32; blocks.len() / bb * be];
-            dequantize(q, &blocks, &mut vals)
-                .map_err(|e| Error::Unsupported(format!("tensor '{name}': {e}")))?;
+            let n = blocks.len() / bb * be;
+            let fail = |e: String| Error::Unsupported(format!("tensor '{name}': {e}"));
+            // Decoded straight into the bytes handed on (little-endian and
+            // aligned for f32, as allocations of this size are), not into
+            // f32s copied after: a copy of every output byte, and a second
+            // 4 MiB buffer per chunk in flight.
+            let mut out = vec![0u8; n * 4];
+            if cfg!(target_endian = "little") {
+                if let Ok(vals) = bytemuck::try_cast_slice_mut::<u8, f32>(&mut out) {
+                    dequantize(q, &blocks, vals).map_err(fail)?;
+                    return Ok(out);
+                }
+            }
+            let mut vals = vec![0f32; n];
+            dequantize(q, &blocks, &mut vals).map_err(fail)?;
             Ok(f32_le_bytes(vals))
         });
         Ok(TensorData::Chunks(Box::new(chunks)))
