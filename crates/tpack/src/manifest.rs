@@ -562,6 +562,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_manifest_that_is_not_utf8_is_refused_under_t6() {
+        let mut text = br#"{"metadata": [["k", {"t": "str", "v": "ab"}]], "tensors": []}"#.to_vec();
+        assert!(Manifest::parse(&text, 1 << 20).is_ok());
+        let at = text.iter().position(|&b| b == b'a').unwrap();
+        text[at] = 0xff;
+        let e = Manifest::parse(&text, 1 << 20).unwrap_err();
+        assert_eq!(e.rule, rules::MANIFEST, "{e}");
+        assert!(e.to_string().contains("UTF-8"), "{e}");
+    }
+
+    #[test]
     fn typed_metadata_round_trips_exactly() {
         let mut m = Metadata::new();
         m.insert("nan", Value::F32(f32::from_bits(0x7fc0_0001)));
