@@ -255,3 +255,42 @@ fn csr_objects_ztensor_wrote_stay_sparse_through_tpack_and_back() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(err.contains("tensor 'coo' is sparse COO"), "{err}");
 }
+
+#[test]
+fn a_listed_tensor_whose_shape_overflows_is_refused_by_rule() {
+    // f4.zt's one object, its shape [4] rewritten to [2^40, 2^40] (2^80
+    // elements) and the file re-hashed: the count comes from the file, and
+    // a listing adds counts up, so it is refused at open as a dense one is.
+    let b = std::fs::read(fixture("ztensor/reject/f4.zt")).unwrap();
+    let at = |k: usize| u64::from_le_bytes(b[b.len() - 40 + 8 * k..][..8].try_into().unwrap()) as usize;
+    let (off, len) = (at(0), at(1));
+    assert_eq!(
+        off + len,
+        b.len() - 40,
+        "the manifest sits just before the footer"
+    );
+    let huge = [
+        &[0x82u8, 0x1b][..],
+        &(1u64 << 40).to_be_bytes(),
+        &[0x1b],
+        &(1u64 << 40).to_be_bytes(),
+    ]
+    .concat();
+    let manifest = b[off..off + len].to_vec();
+    let p = manifest.windows(8).position(|w| w == b"eshape\x81\x04").unwrap();
+    let manifest = [&manifest[..p + 6], &huge[..], &manifest[p + 8..]].concat();
+    let mut out = b[..off].to_vec();
+    out.extend_from_slice(&manifest);
+    out.extend_from_slice(&(off as u64).to_le_bytes());
+    out.extend_from_slice(&(manifest.len() as u64).to_le_bytes());
+    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&manifest).to_le_bytes());
+    out.extend_from_slice(&b[b.len() - 16..]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.zt");
+    std::fs::write(&path, &out).unwrap();
+    let e = match tensorcast::open(&path, &Default::default()) {
+        Ok(_) => panic!("opened"),
+        Err(e) => e,
+    };
+    assert_eq!(e.rule(), Some("shape"), "{e}");
+}

@@ -46,8 +46,15 @@ impl TensorInfo {
     }
 
     /// A tensor the reader lists but cannot read: see [`TensorInfo::unreadable`].
-    pub fn unreadable(name: impl Into<String>, shape: Vec<u64>, type_name: impl Into<String>) -> TensorInfo {
-        TensorInfo {
+    /// `None` when the shape's element count overflows (the shape comes from
+    /// the file, and every total of a listing adds it up).
+    pub fn unreadable(
+        name: impl Into<String>,
+        shape: Vec<u64>,
+        type_name: impl Into<String>,
+    ) -> Option<TensorInfo> {
+        element_count(&shape)?;
+        Some(TensorInfo {
             name: name.into(),
             dtype: crate::DType::U8,
             shape,
@@ -55,7 +62,7 @@ impl TensorInfo {
             file_offset: None,
             sparse: None,
             unreadable: Some(type_name.into()),
-        }
+        })
     }
 
     /// The error converting an unreadable tensor of a `format` file gives

@@ -106,11 +106,10 @@ impl PytorchFile {
         let mut plans = Vec::with_capacity(flat.tensors.len());
         for (name, t) in flat.tensors {
             if let Some(kind) = t.unreadable {
-                tensors.push(TensorInfo::unreadable(
-                    name,
-                    t.size.clone(),
-                    format!("torch {kind}"),
-                ));
+                let info = TensorInfo::unreadable(&name, t.size.clone(), format!("torch {kind}"));
+                tensors.push(info.ok_or_else(|| {
+                    err(rules::SHAPE_OVERFLOW, format!("shape {:?} overflows", t.size)).tensor(&name)
+                })?);
                 plans.push(None);
                 continue;
             }

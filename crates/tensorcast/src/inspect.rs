@@ -142,8 +142,9 @@ pub fn write_inspect_table(source: &dyn Source, out: &mut dyn std::io::Write) ->
         // Only what is printed is produced: a huge array stops at 100 bytes.
         writeln!(out, "metadata {k} = {}", v.preview(100))?;
     }
-    let total: u64 = tensors.iter().map(|t| t.nbytes).sum();
-    let params: u64 = tensors.iter().map(|t| t.numel()).sum();
+    // Saturating: each count was checked, their sum over a file was not.
+    let total = tensors.iter().fold(0u64, |a, t| a.saturating_add(t.nbytes));
+    let params = tensors.iter().fold(0u64, |a, t| a.saturating_add(t.numel()));
     writeln!(
         out,
         "{}: {} tensors, {} elements, {} bytes ({})",

@@ -279,7 +279,9 @@ fn object(
                     Some(l) => format!("zt {l}"),
                     None => format!("zt {st}"),
                 };
-                return Ok((TensorInfo::unreadable(name, shape, kind), Vec::new()));
+                let info = TensorInfo::unreadable(name, shape, kind)
+                    .ok_or_else(|| err(rules::SHAPE, "the element count overflows"))?;
+                return Ok((info, Vec::new()));
             }
             let data = part(data, file_len)?;
             let count = tensorcast_core::element_count(&shape)
