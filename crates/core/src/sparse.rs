@@ -311,6 +311,18 @@ pub fn checked<'a>(
     if info.sparse.is_none() {
         return Ok(data);
     }
+    checked_parts(info, std::iter::once(Ok(data)), limits, format, rule)
+}
+
+/// As [`checked`], for a sparse tensor whose parts a reader reads one by
+/// one (in the order of the tensor's bytes).
+pub fn checked_parts<'a>(
+    info: &TensorInfo,
+    parts: impl IntoIterator<Item = Result<TensorData<'a>>>,
+    limits: &Limits,
+    format: &'static str,
+    rule: &'static str,
+) -> Result<TensorData<'a>> {
     limits
         .check_alloc(info.nbytes, "reading a sparse tensor")
         .map_err(|d| {
@@ -318,7 +330,13 @@ pub fn checked<'a>(
                 .tensor(&info.name)
                 .limit("max_alloc_bytes")
         })?;
-    let bytes = data.into_vec()?;
+    let mut bytes = Vec::with_capacity(info.nbytes as usize);
+    for part in parts {
+        part?.for_each_chunk(|c| {
+            bytes.extend_from_slice(c);
+            Ok(())
+        })?;
+    }
     check(info, &bytes).map_err(|d| FormatError::new(format, rule, d).tensor(&info.name))?;
     Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(bytes)))))
 }

@@ -297,37 +297,24 @@ impl Source for PytorchFile {
             .get(index)
             .zip(self.plans.get(index))
             .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+        // No plan: a tensor listed but not readable (the one error it gives).
         let Some(plan) = plan else {
-            let kind = info.unreadable.as_deref().unwrap_or("unknown");
-            return Err(Error::from(
-                err(
-                    rules::UNSUPPORTED_DTYPE,
-                    format!("{kind} elements have no equivalent here"),
-                )
-                .tensor(&info.name)
-                .in_file(&self.path),
-            ));
+            let e = info.unreadable_error(crate::FORMAT);
+            return Err(e.unwrap_or_else(|| Error::usage("no plan")).in_file(&self.path));
         };
         if let Some(parts) = &plan.sparse {
             // Torch checks a loaded sparse tensor's indices; so does this.
-            self.limits
-                .check_alloc(info.nbytes, "reading a sparse tensor")
-                .map_err(|d| Error::limit(&self.path, "max_alloc_bytes", d))?;
-            let mut bytes = Vec::with_capacity(info.nbytes as usize);
-            for (p, nbytes) in parts {
-                self.plan_data(p, *nbytes, &info.name)?.for_each_chunk(|c| {
-                    bytes.extend_from_slice(c);
-                    Ok(())
-                })?;
-            }
-            tensorcast_core::sparse::check(info, &bytes).map_err(|d| {
-                Error::from(
-                    err(rules::BAD_CALL, format!("sparse tensor: {d}"))
-                        .tensor(&info.name)
-                        .in_file(&self.path),
-                )
-            })?;
-            return Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(bytes)))));
+            let read = parts
+                .iter()
+                .map(|(p, nbytes)| self.plan_data(p, *nbytes, &info.name));
+            return tensorcast_core::sparse::checked_parts(
+                info,
+                read,
+                &self.limits,
+                crate::FORMAT,
+                rules::BAD_CALL,
+            )
+            .map_err(|e| e.in_file(&self.path));
         }
         self.plan_data(plan, info.nbytes, &info.name)
     }

@@ -170,26 +170,32 @@ impl TpackFile {
     /// Checks every chunk of every tensor (on all cores); returns one line per
     /// damaged chunk, in file order.
     pub fn verify(&self) -> Vec<String> {
-        let all: Vec<(&Entry, usize, &Chunk)> = self
+        let all: Vec<(usize, usize, &Chunk)> = self
             .manifest
             .tensors
             .iter()
-            .flat_map(|e| e.chunks.iter().enumerate().map(move |(k, c)| (e, k, c)))
+            .enumerate()
+            .flat_map(|(i, e)| e.chunks.iter().enumerate().map(move |(k, c)| (i, k, c)))
             .collect();
-        let mut damage: Vec<String> = all
+        let damaged: Vec<(usize, String)> = all
             .par_iter()
-            .filter_map(|&(e, k, c)| {
+            .filter_map(|&(i, k, c)| {
+                let name = &self.manifest.tensors[i].info.name;
                 checked_decode(&self.bytes, c)
                     .err()
-                    .map(|problem| format!("tensor '{}' chunk {k}: {}", e.info.name, problem))
+                    .map(|problem| (i, format!("tensor '{name}' chunk {k}: {problem}")))
             })
             .collect();
+        let mut sound = vec![true; self.manifest.tensors.len()];
+        for &(i, _) in &damaged {
+            sound[i] = false;
+        }
+        let mut damage: Vec<String> = damaged.into_iter().map(|(_, d)| d).collect();
         // Sparse tensors whose chunks are sound: their indices too (T17).
         for (i, e) in self.manifest.tensors.iter().enumerate() {
-            let named = format!("tensor '{}'", e.info.name);
-            if e.info.sparse.is_some() && !damage.iter().any(|d| d.starts_with(&named)) {
+            if e.info.sparse.is_some() && sound[i] {
                 if let Err(problem) = self.tensor_data(i).and_then(|d| d.for_each_chunk(|_| Ok(()))) {
-                    damage.push(format!("{named}: {problem}"));
+                    damage.push(format!("tensor '{}': {problem}", e.info.name));
                 }
             }
         }

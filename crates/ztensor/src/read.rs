@@ -527,8 +527,7 @@ impl Source for ZtFile {
             .get(index)
             .zip(self.parts.get(index))
             .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
-        if info.unreadable.is_some() {
-            let kind = info.unreadable.as_deref().unwrap_or_default();
+        if let Some(kind) = &info.unreadable {
             return Err(Error::from(
                 err(
                     rules::UNSUPPORTED,
@@ -542,19 +541,9 @@ impl Source for ZtFile {
             [one] => self.part_data(info, one),
             // A CSR object: its parts in the IR's order, then its indices checked.
             several => {
-                let mut bytes = Vec::new();
-                self.limits
-                    .check_alloc(info.nbytes, "reading a sparse tensor")
-                    .map_err(|d| Error::limit(&self.path, "max_alloc_bytes", d))?;
-                for p in several {
-                    self.part_data(info, p)?.for_each_chunk(|c| {
-                        bytes.extend_from_slice(c);
-                        Ok(())
-                    })?;
-                }
-                tensorcast_core::sparse::check(info, &bytes)
-                    .map_err(|d| Error::from(err(rules::CSR, d).tensor(&info.name).in_file(&self.path)))?;
-                Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(bytes)))))
+                let read = several.iter().map(|p| self.part_data(info, p));
+                tensorcast_core::sparse::checked_parts(info, read, &self.limits, FORMAT, rules::CSR)
+                    .map_err(|e| e.in_file(&self.path))
             }
         }
     }
