@@ -294,3 +294,29 @@ fn a_listed_tensor_whose_shape_overflows_is_refused_by_rule() {
     };
     assert_eq!(e.rule(), Some("shape"), "{e}");
 }
+
+#[test]
+fn verify_checks_csr_data_after_an_earlier_damaged_object() {
+    // csr_after_dense.zt (ztensor 2.1.2): dense "a", then "m" with unsorted
+    // columns and valid digests. One byte of a's blob flipped: verify names
+    // both, a by its digest and m by the CSR rule.
+    let path = fixture("ztensor/reject/csr_after_dense.zt");
+    let source = tensorcast::open(&path, &Default::default()).unwrap();
+    let a = source.tensors().iter().find(|t| t.name == "a").unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[a.file_offset.unwrap() as usize] ^= 0x40;
+    let dir = tempfile::tempdir().unwrap();
+    let damaged = dir.path().join("d.zt");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let out = tensorcast().arg("verify").arg(&damaged).assert().code(1);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+        + &String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(
+        text.contains("tensor 'a'") && text.contains("ztensor/digest"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tensor 'm'") && text.contains("ztensor/csr"),
+        "{text}"
+    );
+}

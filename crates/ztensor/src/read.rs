@@ -138,6 +138,7 @@ impl ZtFile {
     pub fn verify(&self) -> Vec<String> {
         let mut damage = Vec::new();
         for (i, t) in self.tensors.iter().enumerate() {
+            let before = damage.len();
             for part in &self.parts[i] {
                 let mut h = xxhash_rust::xxh3::Xxh3Default::new();
                 let read = self.part_data(t, part).and_then(|d| {
@@ -156,8 +157,8 @@ impl ZtFile {
                     _ => {}
                 }
             }
-            // A CSR object's digests hold; its indices must too.
-            if t.sparse.is_some() && damage.is_empty() {
+            // A CSR object whose digests hold: its indices must too.
+            if t.sparse.is_some() && damage.len() == before {
                 if let Err(e) = self.tensor_data(i).and_then(|d| d.for_each_chunk(|_| Ok(()))) {
                     damage.push(format!("tensor '{}': {e}", t.name));
                 }
