@@ -449,11 +449,50 @@ impl Serialize for Bare<'_> {
             Value::I32(x) => s.serialize_i32(*x),
             Value::U64(x) => s.serialize_u64(*x),
             Value::I64(x) => s.serialize_i64(*x),
-            Value::F32(x) => s.serialize_str(&format!("{:#010x}", x.to_bits())),
-            Value::F64(x) => s.serialize_str(&format!("{:#018x}", x.to_bits())),
+            Value::F32(x) => Bits::f32(*x).serialize(s),
+            Value::F64(x) => Bits::f64(*x).serialize(s),
             Value::Str(x) => s.serialize_str(x),
             Value::Null | Value::Array(..) | Value::Map(_) => s.serialize_unit(),
         }
+    }
+}
+
+/// A float's bit pattern as §2.1 writes it (`0x` and 8 or 16 lowercase hex
+/// digits), formatted on the stack: a vocabulary's 262 144 scores were as
+/// many `format!` strings.
+struct Bits {
+    text: [u8; 18],
+    len: usize,
+}
+
+impl Bits {
+    fn f32(x: f32) -> Bits {
+        Bits::new(u64::from(x.to_bits()), 8)
+    }
+
+    fn f64(x: f64) -> Bits {
+        Bits::new(x.to_bits(), 16)
+    }
+
+    fn new(bits: u64, digits: usize) -> Bits {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 18];
+        text[..2].copy_from_slice(b"0x");
+        for i in 0..digits {
+            let nibble = (bits >> (4 * (digits - 1 - i))) & 0xf;
+            text[2 + i] = HEX[nibble as usize];
+        }
+        Bits {
+            text,
+            len: 2 + digits,
+        }
+    }
+}
+
+impl Serialize for Bits {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // ASCII by construction.
+        s.serialize_str(std::str::from_utf8(&self.text[..self.len]).unwrap_or_default())
     }
 }
 
@@ -465,8 +504,8 @@ impl Serialize for PackedItems<'_> {
         // Floats go as their bit patterns (§2.1); every other kind is
         // written bare exactly as core's metadata JSON writes it.
         match self.0 {
-            Array::F32(v) => s.collect_seq(v.iter().map(|x| format!("{:#010x}", x.to_bits()))),
-            Array::F64(v) => s.collect_seq(v.iter().map(|x| format!("{:#018x}", x.to_bits()))),
+            Array::F32(v) => s.collect_seq(v.iter().map(|&x| Bits::f32(x))),
+            Array::F64(v) => s.collect_seq(v.iter().map(|&x| Bits::f64(x))),
             other => other.serialize(s),
         }
     }
@@ -513,6 +552,21 @@ pub(crate) fn owned_scalar(kind: ValueKind, v: Json) -> Result<Value, FormatErro
     }
 }
 
+/// The bit pattern a float of `kind` (F32 or F64) is written as (§2.1):
+/// `0x` and exactly 8 or 16 hex digits.
+pub(crate) fn float_bits(text: &str, kind: ValueKind) -> Option<u64> {
+    let digits = text.strip_prefix("0x")?;
+    let width = match kind {
+        ValueKind::F32 => 8,
+        ValueKind::F64 => 16,
+        _ => return None,
+    };
+    if digits.len() != width {
+        return None;
+    }
+    u64::from_str_radix(digits, 16).ok()
+}
+
 /// A bare scalar of `kind` (§2.1's `v`), or `None` when it is not of that form.
 fn scalar(kind: ValueKind, v: &Json) -> Option<Value> {
     let int = |lo: i128, hi: i128| -> Option<i128> {
@@ -521,13 +575,6 @@ fn scalar(kind: ValueKind, v: &Json) -> Option<Value> {
             .map(i128::from)
             .or_else(|| v.as_u64().map(i128::from))?;
         (lo..=hi).contains(&x).then_some(x)
-    };
-    let bits = |width: usize| -> Option<u64> {
-        let s = v.as_str()?.strip_prefix("0x")?;
-        if s.len() != width / 4 {
-            return None;
-        }
-        u64::from_str_radix(s, 16).ok()
     };
     Some(match kind {
         ValueKind::Null if v.is_null() => Value::Null,
@@ -540,8 +587,8 @@ fn scalar(kind: ValueKind, v: &Json) -> Option<Value> {
         ValueKind::I32 => Value::I32(int(i32::MIN.into(), i32::MAX.into())? as i32),
         ValueKind::U64 => Value::U64(int(0, u64::MAX.into())? as u64),
         ValueKind::I64 => Value::I64(int(i64::MIN.into(), i64::MAX.into())? as i64),
-        ValueKind::F32 => Value::F32(f32::from_bits(bits(32)? as u32)),
-        ValueKind::F64 => Value::F64(f64::from_bits(bits(64)?)),
+        ValueKind::F32 => Value::F32(f32::from_bits(float_bits(v.as_str()?, kind)? as u32)),
+        ValueKind::F64 => Value::F64(f64::from_bits(float_bits(v.as_str()?, kind)?)),
         ValueKind::Str => Value::Str(v.as_str()?.to_string()),
         _ => return None,
     })
@@ -560,6 +607,34 @@ fn truncate(j: &Json) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float_bits_are_written_as_format_writes_them_and_read_back() {
+        for b in [
+            0u32,
+            1,
+            0x3f80_0000,
+            0x7fc0_0001,
+            0x8000_0000,
+            0xffff_ffff,
+            0x0123_4567,
+        ] {
+            let text = serde_json::to_string(&Bits::f32(f32::from_bits(b))).unwrap();
+            assert_eq!(text, format!("\"{b:#010x}\""));
+            assert_eq!(
+                float_bits(text.trim_matches('"'), ValueKind::F32),
+                Some(u64::from(b))
+            );
+        }
+        for b in [0u64, 1, 0x3ff0_0000_0000_0000, 0xfff8_0000_0000_0001, u64::MAX] {
+            let text = serde_json::to_string(&Bits::f64(f64::from_bits(b))).unwrap();
+            assert_eq!(text, format!("\"{b:#018x}\""));
+            assert_eq!(float_bits(text.trim_matches('"'), ValueKind::F64), Some(b));
+        }
+        for bad in ["3f800000", "0x3f80000", "0x3f8000000", "0xg0000000"] {
+            assert_eq!(float_bits(bad, ValueKind::F32), None, "{bad}");
+        }
+    }
 
     #[test]
     fn a_manifest_that_is_not_utf8_is_refused_under_t6() {

@@ -6,7 +6,8 @@
 //! so errors keep the precedence of a parse-then-check reader.
 
 use crate::manifest::{
-    err, is_scalar, kind_by_name, malformed, owned_scalar, parse_entry_parts, Entry, Manifest, RawChunks,
+    err, float_bits, is_scalar, kind_by_name, malformed, owned_scalar, parse_entry_parts, Entry, Manifest,
+    RawChunks,
 };
 use crate::rules;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -467,6 +468,28 @@ impl<'de> Visitor<'de> for BulkSeed {
                     (_, Some(_)) => {}
                     (StrOrOther::Str(s), None) => strings.push(&s),
                     (StrOrOther::Other(j), None) => bad = Some(malformed(&j)),
+                }
+            }
+            return Ok(bad.map_or(Ok(out), Err));
+        }
+        if let Array::F32(_) | Array::F64(_) = &out {
+            // Scores: bit patterns read from the borrowed text, never a
+            // String per element.
+            while let Some(x) = seq.next_element::<StrOrOther<'de>>()? {
+                if bad.is_some() {
+                    continue;
+                }
+                let text = match x {
+                    StrOrOther::Str(s) => s,
+                    StrOrOther::Other(j) => {
+                        bad = Some(malformed(&j));
+                        continue;
+                    }
+                };
+                match (&mut out, float_bits(&text, self.kind)) {
+                    (Array::F32(v), Some(b)) => v.push(f32::from_bits(b as u32)),
+                    (Array::F64(v), Some(b)) => v.push(f64::from_bits(b)),
+                    _ => bad = Some(malformed(&Json::String(text.into_owned()))),
                 }
             }
             return Ok(bad.map_or(Ok(out), Err));

@@ -210,7 +210,14 @@ pub fn manifest_bytes(manifest: &Manifest) -> (Vec<u8>, u64) {
     z.set_pledged_src_size(Some(count.0))
         .expect("size pledged before data");
     z.include_contentsize(true).expect("zstd frame parameter");
-    manifest.write_json(&mut z).expect("JSON into memory");
+    // serde_json writes a few bytes at a time; each write straight into the
+    // encoder was a zstd call, half of a GGUF -> tpack conversion.
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 20, z);
+    manifest.write_json(&mut buffered).expect("JSON into memory");
+    let z = buffered
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .expect("flush into memory");
     (z.finish().expect("zstd finishes into memory"), count.0)
 }
 
