@@ -9,6 +9,8 @@ mod support;
 
 use common::tensorcast;
 use std::path::Path;
+use tensorcast::tpack::TpackFile;
+use tensorcast::Source;
 
 fn convert(from: &Path, to: &Path) {
     tensorcast()
@@ -50,6 +52,53 @@ fn a_256k_vocabulary_round_trips_through_tpack_byte_for_byte() {
         std::fs::read(&back).unwrap() == original,
         "GGUF -> tpack -> GGUF changed bytes"
     );
+
+    // The large arrays sit in chunks (spec §2.3), not in the manifest's
+    // JSON, which stays small.
+    let f = TpackFile::open(&tpack, &Default::default()).unwrap();
+    let mut stored: Vec<&str> = f.manifest().stored.iter().map(|s| s.key.as_str()).collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            "tokenizer.ggml.merges",
+            "tokenizer.ggml.scores",
+            "tokenizer.ggml.token_type",
+            "tokenizer.ggml.tokens"
+        ]
+    );
+    let (slot, _) = f.commit();
+    assert!(
+        slot.manifest_raw_len < 16 << 10,
+        "manifest of {} bytes",
+        slot.manifest_raw_len
+    );
+    let chunks_before: Vec<_> = f.manifest().stored.clone();
+    let metadata_before = f.metadata().clone();
+    drop(f);
+
+    // An append keeps the stored arrays where they are: the vocabulary is
+    // not written again, and reads back the same.
+    let extra = dir.path().join("extra.safetensors");
+    common::write_big_f32(&extra, 1, 16);
+    let size_before = std::fs::metadata(&tpack).unwrap().len();
+    tensorcast()
+        .arg("-q")
+        .arg("append")
+        .arg(&tpack)
+        .arg(&extra)
+        .assert()
+        .success();
+    let grown = std::fs::metadata(&tpack).unwrap().len() - size_before;
+    assert!(
+        grown < 64 << 10,
+        "an append of 64 bytes grew the file by {grown} bytes"
+    );
+    let f = TpackFile::open(&tpack, &Default::default()).unwrap();
+    assert_eq!(f.manifest().stored, chunks_before);
+    assert!(*f.metadata() == metadata_before, "metadata changed by an append");
+    assert_eq!(f.tensors().len(), 3);
+    drop(f);
 
     let direct = dir.path().join("direct.safetensors");
     let via = dir.path().join("via.safetensors");

@@ -57,6 +57,25 @@ impl Strings {
     pub fn text_len(&self) -> usize {
         self.text.len()
     }
+
+    /// Strings given as one text and the end of each, as a packed store
+    /// holds them; `None` unless the ends never decrease, the last is the
+    /// text's length, and each falls on a character boundary.
+    pub fn from_parts(text: String, ends: Vec<usize>) -> Option<Strings> {
+        let mut at = 0;
+        for &end in &ends {
+            if end < at || !text.is_char_boundary(end) {
+                return None;
+            }
+            at = end;
+        }
+        (at == text.len()).then_some(Strings { text, ends })
+    }
+
+    /// The text and the end of each string in it.
+    pub fn parts(&self) -> (&str, &[usize]) {
+        (&self.text, &self.ends)
+    }
 }
 
 impl From<Strings> for Array {
@@ -260,6 +279,30 @@ impl Array {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_from_parts_take_only_ends_that_split_the_text_into_strings() {
+        let s = Strings::from_parts("aébc".into(), vec![1, 3, 3, 5]).unwrap();
+        assert_eq!(s.iter().collect::<Vec<_>>(), ["a", "é", "", "bc"]);
+        assert_eq!(s.parts(), ("aébc", &[1usize, 3, 3, 5][..]));
+        assert!(
+            Strings::from_parts("aé".into(), vec![2, 3]).is_none(),
+            "inside a character"
+        );
+        assert!(
+            Strings::from_parts("abc".into(), vec![2, 1, 3]).is_none(),
+            "decreasing"
+        );
+        assert!(
+            Strings::from_parts("abc".into(), vec![2]).is_none(),
+            "text left over"
+        );
+        assert!(
+            Strings::from_parts("abc".into(), vec![4]).is_none(),
+            "past the end"
+        );
+        assert!(Strings::from_parts(String::new(), vec![]).unwrap().is_empty());
+    }
 
     #[test]
     fn strings_are_one_buffer_and_index_back() {

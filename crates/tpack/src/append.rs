@@ -45,8 +45,11 @@ pub fn append(path: &Path, source: &dyn Source, level: Option<i32>, limits: &Lim
         manifest.tensors.push(Entry { info, chunks });
     }
     for (k, v) in source.metadata().iter() {
-        manifest.metadata.insert(k, v.clone());
+        manifest.set_metadata(k, v.clone());
     }
+    // The new large arrays as chunks; the old ones stay where they are.
+    let arrays = out.write_arrays(source.metadata(), path)?;
+    manifest.stored.extend(arrays);
     let (stored, raw_len) = manifest_bytes(&manifest);
     let offset = out.write_blob(&stored, path)?;
     drop(out);

@@ -21,6 +21,7 @@ mod planes;
 mod plugin;
 mod read;
 pub mod rules;
+pub mod stored;
 mod write;
 
 pub use append::append;

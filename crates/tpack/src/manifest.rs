@@ -4,6 +4,7 @@ use crate::codec::Codec;
 use crate::format::DATA_START;
 use crate::manifest_read::RawEntry;
 use crate::rules;
+use crate::stored::StoredArray;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value as Json;
 use tensorcast_core::sparse::{sparse_info, Sparse, SparseLayout};
@@ -40,6 +41,9 @@ pub struct Manifest {
     pub metadata: Metadata,
     /// Tensors in order.
     pub tensors: Vec<Entry>,
+    /// Top-level metadata arrays held in chunks (§2.3), by key: written
+    /// in the stored form; their values sit in `metadata` as well.
+    pub stored: Vec<StoredArray>,
 }
 
 pub(crate) fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
@@ -59,7 +63,7 @@ impl Manifest {
     pub fn write_json<W: std::io::Write>(&self, out: W) -> std::io::Result<()> {
         let mut ser = serde_json::Serializer::new(out);
         let mut m = ser.serialize_map(Some(2))?;
-        m.serialize_entry("metadata", &Pairs(&self.metadata))?;
+        m.serialize_entry("metadata", &TopPairs(&self.metadata, &self.stored))?;
         m.serialize_entry("tensors", &Tensors(&self.tensors))?;
         SerializeMap::end(m)?;
         Ok(())
@@ -69,52 +73,83 @@ impl Manifest {
     /// below `committed_len`, streaming (see `manifest_read`).
     pub fn parse(text: &[u8], committed_len: u64) -> Result<Manifest, FormatError> {
         let manifest = crate::manifest_read::parse(text, committed_len)?;
-        check_overlaps(&manifest.tensors)?;
+        check_overlaps(&manifest.tensors, &manifest.stored)?;
         Ok(manifest)
+    }
+
+    /// Sets `key`'s value, which is no longer the array stored for it.
+    pub fn set_metadata(&mut self, key: &str, value: Value) {
+        self.stored.retain(|s| s.key != key);
+        self.metadata.insert(key, value);
     }
 }
 
 /// T10: two chunks are the same chunk (tied tensors) or disjoint; a partial
 /// overlap would let one tensor's damage or append rewrite another's bytes.
-fn check_overlaps(tensors: &[Entry]) -> Result<(), FormatError> {
+/// A stored array's chunks are held to the same rule: never the same as, or
+/// overlapping, anyone else's (only tied tensors share).
+fn check_overlaps(tensors: &[Entry], stored: &[StoredArray]) -> Result<(), FormatError> {
+    /// Who lists a chunk: a tensor, or a stored array (by key).
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum Owner<'a> {
+        Tensor(&'a str),
+        Array(&'a str),
+    }
+    let blame = |e: FormatError, owner: Owner<'_>| match owner {
+        Owner::Tensor(name) => e.tensor(name),
+        Owner::Array(key) => e.key(key),
+    };
+    let lists = tensors
+        .iter()
+        .map(|e| (Owner::Tensor(&e.info.name), &e.chunks))
+        .chain(stored.iter().map(|s| (Owner::Array(&s.key), &s.chunks)));
     // Sharing is for tied tensors: within one tensor a chunk listed twice
     // would make a small file decode into huge amounts of one chunk.
-    for e in tensors {
-        let mut offsets: Vec<u64> = e
-            .chunks
+    for (owner, chunks) in lists.clone() {
+        let mut offsets: Vec<u64> = chunks
             .iter()
             .filter(|c| c.stored_len > 0)
             .map(|c| c.offset)
             .collect();
         offsets.sort_unstable();
         if let Some(w) = offsets.windows(2).find(|w| w[0] == w[1]) {
-            return Err(err(
+            let e = err(
                 rules::CHUNK_RANGE,
-                format!("the chunk at offset {} appears twice in this tensor", w[0]),
-            )
-            .tensor(&e.info.name));
+                format!("the chunk at offset {} appears twice in this list", w[0]),
+            );
+            return Err(blame(e, owner));
         }
     }
-    let mut ranges: Vec<(u64, u64, &str)> = tensors
-        .iter()
-        .flat_map(|e| {
-            e.chunks
+    let mut ranges: Vec<(u64, u64, Owner<'_>)> = lists
+        .flat_map(|(owner, chunks)| {
+            chunks
                 .iter()
                 .filter(|c| c.stored_len > 0)
-                .map(move |c| (c.offset, c.stored_len, e.info.name.as_str()))
+                .map(move |c| (c.offset, c.stored_len, owner))
         })
         .collect();
     ranges.sort_unstable();
-    ranges.dedup_by(|next, kept| next.0 == kept.0 && next.1 == kept.1);
+    let stored_owner = |o: Owner<'_>| matches!(o, Owner::Array(_));
     for w in ranges.windows(2) {
-        let ((a, a_len, a_name), (b, b_len, b_name)) = (w[0], w[1]);
+        let ((a, a_len, a_owner), (b, b_len, b_owner)) = (w[0], w[1]);
+        let same = a == b && a_len == b_len;
         // Offsets and lengths were checked against the committed length: no overflow.
-        if b < a + a_len {
-            return Err(err(
+        let clash = if same {
+            stored_owner(a_owner) || stored_owner(b_owner)
+        } else {
+            b < a + a_len
+        };
+        if clash {
+            let whose = match a_owner {
+                Owner::Tensor(name) => format!("tensor '{name}'"),
+                Owner::Array(key) => format!("metadata array '{key}'"),
+            };
+            let how = if same { "is also" } else { "partly overlaps" };
+            let e = err(
                 rules::CHUNK_RANGE,
-                format!("chunk [{b}, +{b_len}) partly overlaps chunk [{a}, +{a_len}) of tensor '{a_name}'"),
-            )
-            .tensor(b_name));
+                format!("chunk [{b}, +{b_len}) {how} chunk [{a}, +{a_len}) of {whose}"),
+            );
+            return Err(blame(e, b_owner));
         }
     }
     Ok(())
@@ -190,6 +225,31 @@ pub(crate) fn parse_entry_parts(t: RawEntry, committed_len: u64) -> Result<Entry
     // are cut at bytes.
     let unit = if sparse.is_some() { 1 } else { unit_bytes(dtype) };
     let raw = t.chunks.ok_or_else(|| bad(rules::MANIFEST, "no chunks".into()))?;
+    let (chunks, total) = parse_chunks(&raw, unit, committed_len).map_err(|e| e.tensor(&name))?;
+    if total != nbytes {
+        return Err(bad(
+            rules::CHUNK_SIZES,
+            format!("chunks decode to {total} bytes, the tensor has {nbytes}"),
+        ));
+    }
+    let mut info = TensorInfo::new(name.clone(), dtype, shape)
+        .ok_or_else(|| bad(rules::DTYPE, "size overflows".into()))?;
+    info.file_offset = None;
+    if sparse.is_some() {
+        info.nbytes = nbytes;
+        info.sparse = sparse;
+    }
+    Ok(Entry { info, chunks })
+}
+
+/// A chunk list's rows checked one by one (T9 whole units, T10 range, T13
+/// codec, T14 raw length, T16 size), with the bytes they decode to in all.
+pub(crate) fn parse_chunks(
+    raw: &RawChunks,
+    unit: u64,
+    committed_len: u64,
+) -> Result<(Vec<Chunk>, u64), FormatError> {
+    let bad = |rule, what: String| err(rule, what);
     let mut chunks = Vec::with_capacity(raw.chunks.len());
     let mut total = 0u64;
     for (i, c) in raw
@@ -222,7 +282,7 @@ pub(crate) fn parse_entry_parts(t: RawEntry, committed_len: u64) -> Result<Entry
                 "a raw chunk whose stored and decoded lengths differ".into(),
             ));
         }
-        crate::codec::check_decoded_len(codec, *decoded_len).map_err(|e| e.tensor(&name))?;
+        crate::codec::check_decoded_len(codec, *decoded_len)?;
         let whole = decoded_len % unit == 0 && decoded_len % codec.plane_width() as u64 == 0;
         if !whole {
             return Err(bad(
@@ -241,20 +301,7 @@ pub(crate) fn parse_entry_parts(t: RawEntry, committed_len: u64) -> Result<Entry
             crc: u32::try_from(*crc).map_err(|_| bad(rules::MANIFEST, "crc is not 32-bit".into()))?,
         });
     }
-    if total != nbytes {
-        return Err(bad(
-            rules::CHUNK_SIZES,
-            format!("chunks decode to {total} bytes, the tensor has {nbytes}"),
-        ));
-    }
-    let mut info = TensorInfo::new(name.clone(), dtype, shape)
-        .ok_or_else(|| bad(rules::DTYPE, "size overflows".into()))?;
-    info.file_offset = None;
-    if sparse.is_some() {
-        info.nbytes = nbytes;
-        info.sparse = sparse;
-    }
-    Ok(Entry { info, chunks })
+    Ok((chunks, total))
 }
 
 /// The `dtype` of a sparse tensor's entry, by layout (T17).
@@ -299,7 +346,7 @@ pub fn unit_bytes(dtype: DType) -> u64 {
     }
 }
 
-fn kind_name(k: ValueKind) -> &'static str {
+pub(crate) fn kind_name(k: ValueKind) -> &'static str {
     match k {
         ValueKind::Null => "null",
         ValueKind::Bool => "bool",
@@ -525,6 +572,37 @@ impl Serialize for Items<'_> {
     }
 }
 
+/// The top-level metadata list: arrays held in chunks take the stored form
+/// (§2.3) `{"t": "arr", "e": E, "n": N, "chunks": [...]}`.
+struct TopPairs<'a>(&'a Metadata, &'a [StoredArray]);
+
+/// A stored array's manifest entry.
+struct StoredForm<'a>(&'a StoredArray);
+
+impl Serialize for TopPairs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (k, v) in self.0.iter() {
+            match self.1.iter().find(|a| a.key == k) {
+                Some(a) => seq.serialize_element(&(k, StoredForm(a)))?,
+                None => seq.serialize_element(&(k, Typed(v)))?,
+            }
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for StoredForm<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("t", "arr")?;
+        m.serialize_entry("e", kind_name(self.0.kind))?;
+        m.serialize_entry("n", &self.0.len)?;
+        m.serialize_entry("chunks", &ChunkList(&self.0.chunks))?;
+        m.end()
+    }
+}
+
 impl Serialize for Pairs<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
@@ -662,6 +740,7 @@ mod tests {
         let manifest = Manifest {
             metadata: m.clone(),
             tensors: vec![],
+            stored: vec![],
         };
         let back = Manifest::parse(&manifest.to_json(), 1 << 20).unwrap();
         // Compare bit patterns (NaN != NaN).
@@ -695,6 +774,7 @@ mod tests {
             Manifest {
                 metadata: m.clone(),
                 tensors: vec![],
+                stored: vec![],
             }
             .to_json(),
         )

@@ -6,10 +6,11 @@
 //! so errors keep the precedence of a parse-then-check reader.
 
 use crate::manifest::{
-    err, float_bits, is_scalar, kind_by_name, malformed, owned_scalar, parse_entry_parts, Entry, Manifest,
-    RawChunks,
+    err, float_bits, is_scalar, kind_by_name, kind_name, malformed, owned_scalar, parse_chunks,
+    parse_entry_parts, Entry, Manifest, RawChunks,
 };
 use crate::rules;
+use crate::stored::{element_bytes, StoredArray};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map as JsonMap, Value as Json};
 use std::cell::RefCell;
@@ -88,16 +89,66 @@ pub(crate) fn parse(text: &[u8], committed_len: u64) -> Result<Manifest, FormatE
     if let Some(e) = first.into_inner() {
         return Err(e);
     }
+    let stored = stored_arrays(top.stored, committed_len)?;
     Ok(Manifest {
         metadata: top.metadata.and_then(Result::ok).unwrap_or_default(),
         tensors: top.tensors.unwrap_or_default(),
+        stored,
     })
+}
+
+/// The stored arrays' chunk lists checked (T9–T16 as for a tensor's, cut at
+/// whole elements) and their sizes against their element counts (T18).
+fn stored_arrays(raw: Vec<RawStored>, committed_len: u64) -> Result<Vec<StoredArray>, FormatError> {
+    let mut out: Vec<StoredArray> = Vec::with_capacity(raw.len());
+    for r in raw {
+        let key = r.key.unwrap_or_default();
+        let t18 = |what: String| err(rules::STORED_ARRAY, what).key(&key);
+        if out.iter().any(|s| s.key == key) {
+            return Err(t18("the key is stored twice".into()));
+        }
+        let width = element_bytes(r.kind);
+        let (chunks, total) =
+            parse_chunks(&r.chunks, width.unwrap_or(1), committed_len).map_err(|e| e.key(&key))?;
+        let fits = match width {
+            Some(w) => r.len.checked_mul(w) == Some(total),
+            None => r.len.checked_mul(8).is_some_and(|t| t <= total),
+        };
+        if !fits {
+            return Err(t18(format!(
+                "{} elements of {} do not make the {total} bytes its chunks decode to",
+                r.len,
+                kind_name(r.kind)
+            )));
+        }
+        out.push(StoredArray {
+            key,
+            kind: r.kind,
+            len: r.len,
+            chunks,
+        });
+    }
+    Ok(out)
 }
 
 struct Top {
     metadata: Option<Result<Metadata, FormatError>>,
     tensors: Option<Vec<Entry>>,
+    stored: Vec<RawStored>,
 }
+
+/// A top-level array in the stored form (§2.3) as read, before its chunk
+/// list is checked against the file.
+pub(crate) struct RawStored {
+    /// Set by the pair once the value is read.
+    key: Option<String>,
+    kind: ValueKind,
+    len: u64,
+    chunks: RawChunks,
+}
+
+/// The stored arrays met so far in the top-level metadata list.
+type StoredSink<'a> = &'a RefCell<Vec<RawStored>>;
 
 struct TopVisitor<'a> {
     first: FirstError<'a>,
@@ -122,16 +173,20 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
         let mut top = Top {
             metadata: None,
             tensors: None,
+            stored: Vec::new(),
         };
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "metadata" => {
                     let own = RefCell::new(None);
+                    let stored = RefCell::new(Vec::new());
                     let pairs = map.next_value_seed(PairsSeed {
                         first: &own,
                         depth: 0,
                         top: true,
+                        stored: Some(&stored),
                     })?;
+                    top.stored = stored.into_inner();
                     top.metadata = pairs.map(|m| match own.into_inner() {
                         Some(e) => Err(e),
                         None => Ok(m),
@@ -158,6 +213,8 @@ struct PairsSeed<'a> {
     depth: usize,
     /// The top-level list, whose malformed pairs have their own message.
     top: bool,
+    /// Where the top-level list's stored arrays go (none below it).
+    stored: Option<StoredSink<'a>>,
 }
 
 impl<'de> DeserializeSeed<'de> for PairsSeed<'_> {
@@ -186,6 +243,7 @@ impl<'de> Visitor<'de> for PairsSeed<'_> {
         while let Some(pair) = seq.next_element_seed(PairSeed {
             first: self.first,
             depth: self.depth,
+            stored: self.stored,
         })? {
             match pair {
                 Some((key, Ok(value))) => m.push_unchecked(key, value),
@@ -208,6 +266,7 @@ impl<'de> Visitor<'de> for PairsSeed<'_> {
 struct PairSeed<'a> {
     first: FirstError<'a>,
     depth: usize,
+    stored: Option<StoredSink<'a>>,
 }
 
 type Pair = Option<(String, Result<Value, FormatError>)>;
@@ -245,7 +304,14 @@ impl<'de> Visitor<'de> for PairSeed<'_> {
         let value = seq.next_element_seed(TypedSeed {
             first: self.first,
             depth: self.depth,
+            stored: self.stored,
         })?;
+        // A stored array just read is this key's.
+        if let Some(sink) = self.stored {
+            if let Some(last) = sink.borrow_mut().last_mut().filter(|l| l.key.is_none()) {
+                last.key = Some(key.clone());
+            }
+        }
         if seq.next_element::<IgnoredAny>()?.is_some() {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
             return Ok(None);
@@ -260,6 +326,8 @@ impl<'de> Visitor<'de> for PairSeed<'_> {
 struct TypedSeed<'a> {
     first: FirstError<'a>,
     depth: usize,
+    /// Set for a top-level value, which may take the stored form.
+    stored: Option<StoredSink<'a>>,
 }
 
 impl<'de> DeserializeSeed<'de> for TypedSeed<'_> {
@@ -295,6 +363,8 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
         let mut body: Option<Result<Value, FormatError>> = None;
         let mut forms: Vec<&'static str> = Vec::new();
         let mut deferred: Vec<(&'static str, &'de serde_json::value::RawValue)> = Vec::new();
+        // The stored form's fields (§2.3): `chunks` present at all, and as read.
+        let (mut n, mut chunks): (Option<Json>, Option<Option<RawChunks>>) = (None, None);
         while let Some(key) = map.next_key::<String>()? {
             let form = match key.as_str() {
                 "t" => {
@@ -303,6 +373,14 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
                 }
                 "e" => {
                     e = Some(map.next_value()?);
+                    continue;
+                }
+                "n" => {
+                    n = Some(map.next_value()?);
+                    continue;
+                }
+                "chunks" => {
+                    chunks = Some(map.next_value_seed(ChunksSeed)?);
                     continue;
                 }
                 "b" => "b",
@@ -335,6 +413,9 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
             j.extend(e.clone().map(|e| ("e".to_string(), e)));
             malformed(&Json::Object(j))
         };
+        if let Some(chunks) = chunks {
+            return Ok(self.stored_form(t.as_ref(), e.as_ref(), n, chunks, !forms.is_empty()));
+        }
         let Some(shape) = Shape::of(t.as_ref(), e.as_ref()) else {
             return Ok(Err(whole()));
         };
@@ -356,6 +437,45 @@ impl<'de> Visitor<'de> for TypedSeed<'_> {
             Some(v) if one_form => v,
             _ => Err(whole()),
         })
+    }
+}
+
+impl TypedSeed<'_> {
+    /// A value with a `chunks` field: an array in the stored form (§2.3),
+    /// kept for the caller to read from the file; its value is an empty
+    /// array of its kind until then.
+    fn stored_form(
+        &self,
+        t: Option<&Json>,
+        e: Option<&Json>,
+        n: Option<Json>,
+        chunks: Option<RawChunks>,
+        has_body: bool,
+    ) -> Result<Value, FormatError> {
+        let bad = |what: &str| Err(err(rules::STORED_ARRAY, format!("stored array: {what}")));
+        let Some(sink) = self.stored.filter(|_| self.depth == 0) else {
+            return bad("only a top-level metadata value may be stored in chunks");
+        };
+        let kind = match Shape::of(t, e) {
+            Some(Shape::Array(k)) if crate::stored::storable_kind(k) => k,
+            _ => return bad("`t` is not \"arr\" with a scalar `e` other than null"),
+        };
+        if has_body {
+            return bad("it has `b` or `v` as well as `chunks`");
+        }
+        let Some(len) = n.as_ref().and_then(Json::as_u64) else {
+            return bad("`n` is not an element count");
+        };
+        let Some(chunks) = chunks else {
+            return bad("`chunks` is not a list");
+        };
+        sink.borrow_mut().push(RawStored {
+            key: None,
+            kind,
+            len,
+            chunks,
+        });
+        Ok(Value::Array(Array::empty(kind)))
     }
 }
 
@@ -412,6 +532,7 @@ impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
             Shape::Map => {
                 let own = RefCell::new(None);
                 let m = PairsSeed {
+                    stored: None,
                     first: &own,
                     depth: self.depth + 1,
                     top: false,
@@ -593,6 +714,7 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
         let mut items = Vec::new();
         let mut bad = None;
         while let Some(v) = seq.next_element_seed(TypedSeed {
+            stored: None,
             first: self.first,
             depth: self.depth,
         })? {
@@ -707,7 +829,7 @@ impl<'de> Visitor<'de> for EntrySeed {
 
 /// A chunk list, each chunk `[offset, stored, decoded, codec, crc]` kept as
 /// five integers, and where the first one that is not sits.
-struct ChunksSeed;
+pub(crate) struct ChunksSeed;
 
 impl<'de> DeserializeSeed<'de> for ChunksSeed {
     type Value = Option<RawChunks>;

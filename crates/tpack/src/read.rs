@@ -5,14 +5,15 @@ use crate::codec::{decode, decode_into, Codec};
 use crate::format::{check_preamble, current_slot, Slot, MANIFEST_RAW, MANIFEST_ZSTD};
 use crate::manifest::{Chunk, Entry, Manifest};
 use crate::rules;
+use crate::stored::unpack;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use tensorcast_core::{
-    Bytes, Error, FormatError, Limits, Metadata, RawLocation, Result, Source, TensorBuf, TensorData,
-    TensorInfo,
+    Array, Bytes, Error, FormatError, Limits, Metadata, RawLocation, Result, Source, TensorBuf, TensorData,
+    TensorInfo, Value,
 };
 
 /// An open tpack file.
@@ -43,7 +44,9 @@ impl TpackFile {
 
     /// Validates bytes already in hand; `path` only names them in errors.
     pub fn from_bytes(path: &Path, bytes: Bytes, limits: &Limits) -> Result<TpackFile> {
-        let (slot, slot_index, manifest) = parse(&bytes, limits).map_err(|e| Error::from(e.in_file(path)))?;
+        let (slot, slot_index, mut manifest) =
+            parse(&bytes, limits).map_err(|e| Error::from(e.in_file(path)))?;
+        load_stored_arrays(&bytes, &mut manifest, limits).map_err(|e| Error::from(e.in_file(path)))?;
         let infos = manifest.tensors.iter().map(|e| e.info.clone()).collect();
         let shares = shared_chunks(&manifest);
         Ok(TpackFile {
@@ -222,6 +225,50 @@ fn shared_chunks(manifest: &Manifest) -> Vec<Option<usize>> {
             (earlier != i).then_some(earlier)
         })
         .collect()
+}
+
+/// Reads the metadata arrays stored as chunks (§2.3) into the manifest's
+/// metadata, in parallel: each chunk's crc checked (T11), decoded (T13,
+/// T14), and the whole unpacked (T18). Their bytes count against the same
+/// limit as the manifest's, which they would otherwise have been part of.
+fn load_stored_arrays(bytes: &Bytes, manifest: &mut Manifest, limits: &Limits) -> Result<(), FormatError> {
+    let mut total = 0u64;
+    for s in &manifest.stored {
+        let size: u64 = s.chunks.iter().map(|c| c.decoded_len).sum();
+        total = total.saturating_add(size);
+        if total > limits.max_header_bytes {
+            return Err(err(
+                rules::MANIFEST,
+                format!(
+                    "metadata arrays of {total}+ bytes exceed the {}-byte limit",
+                    limits.max_header_bytes
+                ),
+            )
+            .key(&s.key)
+            .limit("max_header_bytes"));
+        }
+    }
+    let arrays: Vec<Array> = manifest
+        .stored
+        .par_iter()
+        .map(|s| {
+            let size: u64 = s.chunks.iter().map(|c| c.decoded_len).sum();
+            let mut packed = vec![0u8; size as usize];
+            let mut at = 0usize;
+            for c in &s.chunks {
+                let piece = &mut packed[at..at + c.decoded_len as usize];
+                checked(bytes, c)
+                    .and_then(|stored| decode_into(&stored, c.codec, piece))
+                    .map_err(|e| e.key(&s.key))?;
+                at += c.decoded_len as usize;
+            }
+            unpack(s.kind, s.len, packed).map_err(|e| e.key(&s.key))
+        })
+        .collect::<Result<_, _>>()?;
+    for (s, array) in manifest.stored.iter().zip(arrays) {
+        manifest.metadata.insert(&s.key, Value::Array(array));
+    }
+    Ok(())
 }
 
 fn parse(bytes: &[u8], limits: &Limits) -> Result<(Slot, usize, Manifest), FormatError> {

@@ -33,6 +33,9 @@ pub const APPEND_DUPLICATE: &str = "T15";
 pub const CHUNK_TOO_BIG: &str = "T16";
 /// A sparse tensor's entry or bytes break §2.2 (fields, sizes, indices).
 pub const SPARSE: &str = "T17";
+/// T18: a metadata array stored as chunks (§2.3) is a top-level value whose
+/// chunks decode to its elements.
+pub const STORED_ARRAY: &str = "T18";
 
 /// A whole tensor read into a new buffer is refused over
 /// `Limits::max_alloc_bytes` (a limit of this reader, not a rule of the file:

@@ -4,14 +4,15 @@
 use crate::codec::{encode_or_raw, Codec};
 use crate::format::{align64, preamble, Slot, DATA_START, MANIFEST_ZSTD, SLOT_A};
 use crate::manifest::{unit_bytes, Chunk, Entry, Manifest};
+use crate::stored::{chunk_dtype, element_bytes, packed_bytes, StoredArray};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tensorcast_core::{
-    check_size, DType, Error, FileTarget, Plan, Result, Sink, SourceId, TargetWriter, TensorData, TensorInfo,
-    WriteTarget, CHUNK_BYTES,
+    check_size, DType, Error, FileTarget, Metadata, Plan, Result, Sink, SourceId, TargetWriter, TensorData,
+    TensorInfo, Value, WriteTarget, CHUNK_BYTES,
 };
 
 /// zstd level used when none is given: fast, and on float planes within a
@@ -118,6 +119,31 @@ impl<W: Write + Send> ChunkWriter<W> {
             });
         }
         Ok(())
+    }
+
+    /// Stores each top-level metadata array of at least
+    /// [`STORE_FROM`](crate::stored::STORE_FROM) packed bytes as chunks
+    /// (§2.3), compressed as a tensor of its element type would be.
+    pub fn write_arrays(&mut self, metadata: &Metadata, path: &Path) -> Result<Vec<StoredArray>> {
+        let mut stored = Vec::new();
+        for (key, value) in metadata.iter() {
+            let Value::Array(array) = value else { continue };
+            let Some(bytes) = packed_bytes(array) else {
+                continue;
+            };
+            let dtype = chunk_dtype(array.kind());
+            let width = element_bytes(array.kind()).unwrap_or(1);
+            let info = TensorInfo::new(key.to_string(), dtype, vec![bytes.len() as u64 / width])
+                .ok_or_else(|| Error::unsupported(format!("tpack: metadata array '{key}' is too large")))?;
+            let chunks = self.write_tensor(&info, TensorData::Borrowed(&bytes), path)?;
+            stored.push(StoredArray {
+                key: key.to_string(),
+                kind: array.kind(),
+                len: array.len() as u64,
+                chunks,
+            });
+        }
+        Ok(stored)
     }
 
     /// Stores one tensor's bytes as chunks.
@@ -302,9 +328,13 @@ impl Sink for TpackWriter {
         file.write_all(&preamble())?;
         self.out = Some(ChunkWriter::new(TargetWriter(file), DATA_START, self.level));
         self.plan = plan.tensors.clone();
+        let out = self.out.as_mut().expect("just set");
+        // Large metadata arrays (a vocabulary) go first, as chunks (§2.3).
+        let stored = out.write_arrays(&plan.metadata, &self.name)?;
         self.manifest = Manifest {
             metadata: plan.metadata.clone(),
             tensors: Vec::with_capacity(plan.tensors.len()),
+            stored,
         };
         Ok(())
     }
