@@ -118,7 +118,7 @@ impl Encoder {
                 )?
             }
             _ => {
-                if data.len() > SAMPLE_BYTES && !self.worth_zstd(data, level)? {
+                if data.len() > WORTH_FROM && !self.worth_zstd(data, level)? {
                     return Ok(None);
                 }
                 (
@@ -135,11 +135,14 @@ impl Encoder {
     /// compressing a whole 4 MiB chunk of them only to store it raw was most
     /// of a GGUF → tpack run.
     fn worth_zstd(&mut self, data: &[u8], level: i32) -> io::Result<bool> {
-        let stride = (data.len() - SLICE_BYTES) / (SAMPLE_SLICES - 1);
+        // Slices in proportion to the chunk: four fixed 32 KiB slices were
+        // 40% of a 330 KB tensor, and a 4 GiB model has thousands of those.
+        let slice = (data.len() / WORTH_SHARE).clamp(WORTH_SLICE_MIN, SLICE_BYTES);
+        let stride = (data.len() - slice) / (SAMPLE_SLICES - 1);
         self.sample.clear();
         for k in 0..SAMPLE_SLICES {
             self.sample
-                .extend_from_slice(&data[k * stride..k * stride + SLICE_BYTES]);
+                .extend_from_slice(&data[k * stride..k * stride + slice]);
         }
         let n = compress_into(self.contexts.leveled(level)?, &self.sample, &mut self.sample_out)?;
         Ok((n as f64) < self.sample.len() as f64 * (1.0 - MIN_SAVING))
@@ -244,6 +247,13 @@ const SAMPLE_BYTES: usize = 256 << 10;
 /// The least a sample must shrink for a large zstd-codec chunk to be
 /// compressed at all: below it the chunk is stored raw, unread by zstd.
 const MIN_SAVING: f64 = 0.03;
+/// zstd-codec chunks above this size are sampled before being compressed.
+const WORTH_FROM: usize = 64 << 10;
+/// Each sampled slice is this fraction of the chunk (1/128: the four make
+/// 1/32), within [`WORTH_SLICE_MIN`]..=[`SLICE_BYTES`].
+const WORTH_SHARE: usize = 128;
+/// The smallest sampled slice: zstd's statistics need a few KiB to mean anything.
+const WORTH_SLICE_MIN: usize = 4 << 10;
 const SAMPLE_SLICES: usize = 4;
 const SLICE_BYTES: usize = 32 << 10;
 
