@@ -1,11 +1,14 @@
 //! K-quants: 256-element super-blocks with per-sub-block scales (Q2_K–Q6_K).
 //! Element order and arithmetic follow gguf-py's reshapes step by step.
 
-use super::f16_at;
+use super::{f16_at, fixed};
 
 /// Q2_K: scales[16] | qs[64] | d | dmin. 16 sub-blocks of 16 with 2-bit values.
 #[inline(always)]
 pub(crate) fn q2_k(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<84, 256>(b, out) else {
+        return;
+    };
     let (scales, qs) = (&b[0..16], &b[16..80]);
     let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
     let mut dl = [0f32; 16];
@@ -30,6 +33,9 @@ pub(crate) fn q2_k(b: &[u8], out: &mut [f32]) {
 /// whose high bit is stored inverted.
 #[inline(always)]
 pub(crate) fn q3_k(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<110, 256>(b, out) else {
+        return;
+    };
     let (hmask, qs, sc) = (&b[0..32], &b[32..96], &b[96..108]);
     let d = f16_at(b, 108);
     let mut dl = [0f32; 16];
@@ -85,6 +91,9 @@ fn scale_min(s: &[u8]) -> ([u8; 8], [u8; 8]) {
 /// Q4_K: d | dmin | scales[12] | qs[128]. 8 sub-blocks of 32 with 4-bit values.
 #[inline(always)]
 pub(crate) fn q4_k(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<144, 256>(b, out) else {
+        return;
+    };
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let (sc, mn) = scale_min(&b[4..16]);
     let qs = &b[16..144];
@@ -103,6 +112,9 @@ pub(crate) fn q4_k(b: &[u8], out: &mut [f32]) {
 /// Q5_K: d | dmin | scales[12] | qh[32] | qs[128]. As Q4_K plus a fifth bit.
 #[inline(always)]
 pub(crate) fn q5_k(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<176, 256>(b, out) else {
+        return;
+    };
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let (sc, mn) = scale_min(&b[4..16]);
     let (qh, qs) = (&b[16..48], &b[48..176]);
@@ -122,6 +134,9 @@ pub(crate) fn q5_k(b: &[u8], out: &mut [f32]) {
 /// Q6_K: ql[128] | qh[64] | scales[16] (i8) | d. 16 sub-blocks of 16, 6-bit values.
 #[inline(always)]
 pub(crate) fn q6_k(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<210, 256>(b, out) else {
+        return;
+    };
     let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
     let d = f16_at(b, 208);
     let out = &mut out[..256];

@@ -1,12 +1,15 @@
 //! Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: 32-element blocks with an f16 scale
 //! (and minimum), dequantized and quantized exactly as gguf-py does.
 
-use super::{f16_at, u32_at};
+use super::{f16_at, fixed, u32_at};
 use tensorcast_core::cast::float::f32_to_f16;
 use tensorcast_core::QuantType;
 
 #[inline(always)]
 pub(crate) fn q4_0(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<18, 32>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 0);
     for j in 0..16 {
         let x = b[2 + j];
@@ -17,6 +20,9 @@ pub(crate) fn q4_0(b: &[u8], out: &mut [f32]) {
 
 #[inline(always)]
 pub(crate) fn q4_1(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<20, 32>(b, out) else {
+        return;
+    };
     let (d, m) = (f16_at(b, 0), f16_at(b, 2));
     for j in 0..16 {
         let x = b[4 + j];
@@ -39,6 +45,9 @@ fn q5_values(qh: u32, qs: &[u8]) -> [u8; 32] {
 
 #[inline(always)]
 pub(crate) fn q5_0(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<22, 32>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 0);
     let q = q5_values(u32_at(b, 2), &b[6..22]);
     for (o, &v) in out[..32].iter_mut().zip(&q) {
@@ -48,6 +57,9 @@ pub(crate) fn q5_0(b: &[u8], out: &mut [f32]) {
 
 #[inline(always)]
 pub(crate) fn q5_1(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<24, 32>(b, out) else {
+        return;
+    };
     let (d, m) = (f16_at(b, 0), f16_at(b, 2));
     let q = q5_values(u32_at(b, 4), &b[8..24]);
     for (o, &v) in out[..32].iter_mut().zip(&q) {
@@ -57,6 +69,9 @@ pub(crate) fn q5_1(b: &[u8], out: &mut [f32]) {
 
 #[inline(always)]
 pub(crate) fn q8_0(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<34, 32>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 0);
     for j in 0..32 {
         out[j] = f32::from(b[2 + j] as i8) * d;
