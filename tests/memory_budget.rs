@@ -153,8 +153,8 @@ fn a_twenty_million_element_array_and_its_four_kilobyte_tpack() {
     payload.resize(payload.len() + 20_000_000, 7);
     gguf(&path, std::iter::once(("arr".to_string(), 9, payload)));
     within_budget(&path, dir.path(), ALL);
-    // Its tpack holds the array in a 40 MB manifest that compresses to a
-    // few kilobytes: the budget is then ~256 MiB alone.
+    // Its tpack holds the array as 20 MB of packed bytes in zstd chunks of
+    // a few hundred bytes each (spec §2.3): the budget is then ~256 MiB alone.
     let tpack = dir.path().join("out.tpack");
     assert!(std::fs::metadata(&tpack).unwrap().len() < 64 << 10);
     let small = dir.path().join("small.tpack");
