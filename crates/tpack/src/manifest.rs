@@ -42,7 +42,9 @@ pub struct Manifest {
     /// Tensors in order.
     pub tensors: Vec<Entry>,
     /// Top-level metadata arrays held in chunks (§2.3), by key: written
-    /// in the stored form; their values sit in `metadata` as well.
+    /// in the stored form. Their values sit in `metadata` as well once
+    /// read from the file ([`TpackFile`](crate::TpackFile) does); after
+    /// [`Manifest::parse`] alone they are empty arrays of their kind.
     pub stored: Vec<StoredArray>,
 }
 

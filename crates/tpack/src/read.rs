@@ -233,13 +233,13 @@ fn shared_chunks(manifest: &Manifest) -> Vec<Option<usize>> {
 
 /// Reads the metadata arrays stored as chunks (§2.3) into the manifest's
 /// metadata, in parallel: each chunk's crc checked (T11), decoded (T13,
-/// T14), and the whole unpacked (T18). Their bytes count against the same
-/// limit as the manifest's, which they would otherwise have been part of.
+/// T14), and the whole unpacked (T18). Their packed bytes together are held
+/// to the manifest's own limit (`max_header_bytes`), since a manifest would
+/// otherwise have carried them.
 fn load_stored_arrays(bytes: &Bytes, manifest: &mut Manifest, limits: &Limits) -> Result<(), FormatError> {
     let mut total = 0u64;
     for s in &manifest.stored {
-        let size: u64 = s.chunks.iter().map(|c| c.decoded_len).sum();
-        total = total.saturating_add(size);
+        total = total.saturating_add(s.packed_len());
         if total > limits.max_header_bytes {
             return Err(err(
                 rules::MANIFEST,
@@ -256,15 +256,14 @@ fn load_stored_arrays(bytes: &Bytes, manifest: &mut Manifest, limits: &Limits) -
         .stored
         .par_iter()
         .map(|s| {
-            let size: u64 = s.chunks.iter().map(|c| c.decoded_len).sum();
-            let mut packed = vec![0u8; size as usize];
-            let mut at = 0usize;
+            let mut packed = vec![0u8; s.packed_len() as usize];
+            let mut rest = packed.as_mut_slice();
             for c in &s.chunks {
-                let piece = &mut packed[at..at + c.decoded_len as usize];
+                let (piece, tail) = std::mem::take(&mut rest).split_at_mut(c.decoded_len as usize);
                 checked(bytes, c)
                     .and_then(|stored| decode_into(&stored, c.codec, piece))
                     .map_err(|e| e.key(&s.key))?;
-                at += c.decoded_len as usize;
+                rest = tail;
             }
             unpack(s.kind, s.len, packed).map_err(|e| e.key(&s.key))
         })

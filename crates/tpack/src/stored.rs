@@ -26,6 +26,14 @@ pub struct StoredArray {
     pub chunks: Vec<Chunk>,
 }
 
+impl StoredArray {
+    /// The bytes its chunks decode to (their sum was checked not to
+    /// overflow when the manifest was parsed).
+    pub fn packed_len(&self) -> u64 {
+        self.chunks.iter().map(|c| c.decoded_len).sum()
+    }
+}
+
 /// Bytes per element of a stored array of `kind`; `None` for strings (whose
 /// size is their lengths' sum) and for kinds that cannot be stored.
 pub fn element_bytes(kind: ValueKind) -> Option<u64> {
