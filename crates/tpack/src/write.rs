@@ -326,11 +326,11 @@ impl Sink for TpackWriter {
             .take()
             .ok_or_else(|| Error::usage("tpack writer begun twice"))?;
         file.write_all(&preamble())?;
-        self.out = Some(ChunkWriter::new(TargetWriter(file), DATA_START, self.level));
-        self.plan = plan.tensors.clone();
-        let out = self.out.as_mut().expect("just set");
+        let mut out = ChunkWriter::new(TargetWriter(file), DATA_START, self.level);
         // Large metadata arrays (a vocabulary) go first, as chunks (§2.3).
         let stored = out.write_arrays(&plan.metadata, &self.name)?;
+        self.out = Some(out);
+        self.plan = plan.tensors.clone();
         self.manifest = Manifest {
             metadata: plan.metadata.clone(),
             tensors: Vec::with_capacity(plan.tensors.len()),
