@@ -4,7 +4,8 @@
 //!
 //! gguf-py is found at `TENSORCAST_ORACLE_PYTHON` or `~/.cache/oracle/bin/python`
 //! (a venv with `gguf==0.19.0`); without it the Python column is skipped.
-//! `TENSORCAST_BENCH_MIB` sets the f32 output per type (default 64 MiB).
+//! `TENSORCAST_BENCH_MIB` sets the f32 output per type (default 64 MiB);
+//! `TENSORCAST_BENCH_TYPES=Q4_K,Q8_0` times only those types (for perf).
 
 mod support;
 
@@ -59,10 +60,18 @@ fn main() {
     let fixtures = GgufFile::open(&root.join("fixtures/gguf/quants.gguf"), &Default::default()).unwrap();
     let dir = scratch("dequant");
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let only = std::env::var("TENSORCAST_BENCH_TYPES").ok();
+    let chosen = |q: QuantType| {
+        only.as_deref()
+            .is_none_or(|list| list.split(',').any(|n| n.eq_ignore_ascii_case(q.name())))
+    };
     let mut rows = Vec::new();
     let mut py_args = Vec::new();
     for t in fixtures.tensors() {
         let DType::Quant(q) = t.dtype else { continue };
+        if !chosen(q) {
+            continue;
+        }
         let blocks = tiled_blocks(&fixtures, q, mib);
         let n = blocks.len() / q.block_bytes() as usize * q.block_elems() as usize;
         let mut out = vec![0f32; n];
@@ -151,7 +160,9 @@ fn main() {
         "slowest legacy/K-quant kernel vs memcpy (single thread): {:.2}x slower ({}; target <= 2x)",
         worst_copy.0, worst_copy.1
     );
-    end_to_end(&fixtures, &dir);
+    if only.is_none() {
+        end_to_end(&fixtures, &dir);
+    }
 }
 
 /// A generated model: every quant type's tiled blocks as tensors.
