@@ -1,6 +1,10 @@
 //! MXFP4 and NVFP4: E2M1 values (stored doubled) with a shared scale.
 
 use super::grids::KVALUES_FP4;
+use super::{fixed, nibble_lookup, widen16};
+
+/// The doubled E2M1 levels as f32.
+const FP4: [f32; 16] = widen16(&KVALUES_FP4);
 
 /// ggml's `e8m0_to_fp32_half`: 2^(e - 128) as f32 bits (half the E8M0 value,
 /// compensating for the doubled E2M1 levels).
@@ -16,11 +20,11 @@ fn e8m0_half(e: u8) -> f32 {
 /// MXFP4: e (E8M0) | qs[16]. Low nibbles are elements 0–15, high 16–31.
 #[inline(always)]
 pub(crate) fn mxfp4(b: &[u8], out: &mut [f32]) {
-    let d = e8m0_half(b[0]);
-    for l in 0..16 {
-        out[l] = d * f32::from(KVALUES_FP4[(b[1 + l] & 0x0f) as usize]);
-        out[16 + l] = d * f32::from(KVALUES_FP4[(b[1 + l] >> 4) as usize]);
-    }
+    let Some((b, out)) = fixed::<17, 32>(b, out) else {
+        return;
+    };
+    let (lo, hi) = out.split_at_mut(16);
+    nibble_lookup::<16>(e8m0_half(b[0]), &FP4, &b[1..17], lo, hi);
 }
 
 /// gguf-py's `NVFP4.ue4m3_to_fp32`: unsigned E4M3 (bias 7), halved; 0 and
@@ -43,12 +47,11 @@ fn ue4m3_half(x: u8) -> f32 {
 /// low nibbles come first.
 #[inline(always)]
 pub(crate) fn nvfp4(b: &[u8], out: &mut [f32]) {
-    for i in 0..4 {
-        let d = ue4m3_half(b[i]);
-        let qs = &b[4 + 8 * i..12 + 8 * i];
-        for k in 0..8 {
-            out[16 * i + k] = d * f32::from(KVALUES_FP4[(qs[k] & 0x0f) as usize]);
-            out[16 * i + 8 + k] = d * f32::from(KVALUES_FP4[(qs[k] >> 4) as usize]);
-        }
+    let Some((b, out)) = fixed::<36, 64>(b, out) else {
+        return;
+    };
+    for (i, o) in out.chunks_exact_mut(16).enumerate() {
+        let (lo, hi) = o.split_at_mut(8);
+        nibble_lookup::<8>(ue4m3_half(b[i]), &FP4, &b[4 + 8 * i..12 + 8 * i], lo, hi);
     }
 }

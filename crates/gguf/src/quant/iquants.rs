@@ -3,7 +3,7 @@
 //! (IQ4_*). Grids come from gguf-py (see grids.rs).
 
 use super::grids::*;
-use super::{f16_at, u16_at, u32_at};
+use super::{f16_at, fixed, nibble_lookup, u16_at, u32_at, widen16};
 
 /// +1 or -1 for bit `j` of a sign byte.
 #[inline(always)]
@@ -171,28 +171,31 @@ pub(crate) fn iq1_m(b: &[u8], out: &mut [f32]) {
 /// IQ4_NL: d | qs[16]; low nibbles are elements 0–15, high 16–31.
 #[inline(always)]
 pub(crate) fn iq4_nl(b: &[u8], out: &mut [f32]) {
-    let d = f16_at(b, 0);
-    for l in 0..16 {
-        out[l] = d * f32::from(KVALUES_IQ4NL[(b[2 + l] & 0x0f) as usize]);
-        out[16 + l] = d * f32::from(KVALUES_IQ4NL[(b[2 + l] >> 4) as usize]);
-    }
+    let Some((b, out)) = fixed::<18, 32>(b, out) else {
+        return;
+    };
+    let (lo, hi) = out.split_at_mut(16);
+    nibble_lookup::<16>(f16_at(b, 0), &IQ4NL, &b[2..18], lo, hi);
 }
+
+/// The IQ4_NL/IQ4_XS codebook as f32.
+const IQ4NL: [f32; 16] = widen16(&KVALUES_IQ4NL);
 
 /// IQ4_XS: d | scales_h u16 | scales_l[4] | qs[128]. 8 sub-blocks of 32 with
 /// 6-bit signed scales.
 #[inline(always)]
 pub(crate) fn iq4_xs(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<136, 256>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 0);
     let sh = u16_at(b, 2);
     let (sl, qs) = (&b[4..8], &b[8..136]);
-    for i in 0..8 {
+    for (i, o) in out.chunks_exact_mut(32).enumerate() {
         let lo = (sl[i / 2] >> (4 * (i % 2))) & 0x0f;
         let hi = ((sh >> (2 * i)) & 3) as u8;
         let dl = d * f32::from(((lo | (hi << 4)) as i8) - 32);
-        for l in 0..16 {
-            let x = qs[16 * i + l];
-            out[32 * i + l] = dl * f32::from(KVALUES_IQ4NL[(x & 0x0f) as usize]);
-            out[32 * i + 16 + l] = dl * f32::from(KVALUES_IQ4NL[(x >> 4) as usize]);
-        }
+        let (l, h) = o.split_at_mut(16);
+        nibble_lookup::<16>(dl, &IQ4NL, &qs[16 * i..16 * i + 16], l, h);
     }
 }

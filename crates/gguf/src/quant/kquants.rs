@@ -97,15 +97,31 @@ pub(crate) fn q4_k(b: &[u8], out: &mut [f32]) {
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let (sc, mn) = scale_min(&b[4..16]);
     let qs = &b[16..144];
-    for g in 0..4 {
-        for h in 0..2 {
-            let sub = 2 * g + h;
-            let (ds, dm) = (d * f32::from(sc[sub]), dmin * f32::from(mn[sub]));
-            for l in 0..32 {
-                let q = f32::from((qs[32 * g + l] >> (4 * h)) & 0x0f);
-                out[32 * sub + l] = ds * q - dm;
-            }
+    // Sub-block 2g + h: nibble h of qs[32g..32g + 32].
+    for (sub, o) in out.chunks_exact_mut(32).enumerate() {
+        let (g, h) = (sub / 2, sub % 2);
+        let (ds, dm) = (d * f32::from(sc[sub]), dmin * f32::from(mn[sub]));
+        let (Ok(o), Ok(q)) = (
+            <&mut [f32; 32]>::try_from(o),
+            <&[u8; 32]>::try_from(&qs[32 * g..32 * g + 32]),
+        ) else {
+            return;
+        };
+        let shift = 4 * h as u32;
+        let mut v = [0u8; 32];
+        for (v, &x) in v.iter_mut().zip(q) {
+            *v = (x >> shift) & 0x0f;
         }
+        scaled_shifted(ds, dm, &v, o);
+    }
+}
+
+/// `ds × v − dm` for a sub-block of 32 (its own loop, so it compiles to
+/// vector code rather than being unrolled into scalar steps).
+#[inline(always)]
+fn scaled_shifted(ds: f32, dm: f32, v: &[u8; 32], out: &mut [f32; 32]) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = ds * f32::from(x) - dm;
     }
 }
 
@@ -118,16 +134,22 @@ pub(crate) fn q5_k(b: &[u8], out: &mut [f32]) {
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let (sc, mn) = scale_min(&b[4..16]);
     let (qh, qs) = (&b[16..48], &b[48..176]);
-    for g in 0..4 {
-        for h in 0..2 {
-            let sub = 2 * g + h;
-            let (ds, dm) = (d * f32::from(sc[sub]), dmin * f32::from(mn[sub]));
-            for l in 0..32 {
-                let lo = (qs[32 * g + l] >> (4 * h)) & 0x0f;
-                let hi = (qh[l] >> sub) & 1;
-                out[32 * sub + l] = ds * f32::from(lo | (hi << 4)) - dm;
-            }
+    let Ok(qh) = <&[u8; 32]>::try_from(qh) else { return };
+    for (sub, o) in out.chunks_exact_mut(32).enumerate() {
+        let (g, h) = (sub / 2, sub % 2);
+        let (ds, dm) = (d * f32::from(sc[sub]), dmin * f32::from(mn[sub]));
+        let (Ok(o), Ok(q)) = (
+            <&mut [f32; 32]>::try_from(o),
+            <&[u8; 32]>::try_from(&qs[32 * g..32 * g + 32]),
+        ) else {
+            return;
+        };
+        let shift = 4 * h as u32;
+        let mut v = [0u8; 32];
+        for ((v, &x), &hb) in v.iter_mut().zip(q).zip(qh) {
+            *v = ((x >> shift) & 0x0f) | (((hb >> sub) & 1) << 4);
         }
+        scaled_shifted(ds, dm, &v, o);
     }
 }
 
@@ -139,33 +161,37 @@ pub(crate) fn q6_k(b: &[u8], out: &mut [f32]) {
     };
     let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
     let d = f16_at(b, 208);
-    let out = &mut out[..256];
     // Element 128g + 64h + 32c + m: its low nibble is ql[64g + 32c + m] >> 4h,
     // its high bits qh[32g + m] >> 2(2h + c); each scale covers 16 elements.
-    for g in 0..2 {
-        for h in 0..2 {
-            for c in 0..2 {
-                let base = 128 * g + 64 * h + 32 * c;
-                let lows = &ql[64 * g + 32 * c..][..32];
-                let highs = &qh[32 * g..][..32];
-                let mut q = [0i8; 32];
-                for ((q, &l), &hb) in q.iter_mut().zip(lows).zip(highs) {
-                    let lo = (l >> (4 * h)) & 0x0f;
-                    let hi = (hb >> (2 * (2 * h + c))) & 0x03;
-                    *q = ((lo | (hi << 4)) as i8) - 32;
-                }
-                let (d0, d1) = (
-                    d * f32::from(sc[base / 16] as i8),
-                    d * f32::from(sc[base / 16 + 1] as i8),
-                );
-                let (o0, o1) = out[base..base + 32].split_at_mut(16);
-                for (o, &v) in o0.iter_mut().zip(&q[..16]) {
-                    *o = d0 * f32::from(v);
-                }
-                for (o, &v) in o1.iter_mut().zip(&q[16..]) {
-                    *o = d1 * f32::from(v);
-                }
-            }
+    for (k, o) in out.chunks_exact_mut(32).enumerate() {
+        let (g, h, c) = (k / 4, (k / 2) % 2, k % 2);
+        let (Ok(lows), Ok(highs)) = (
+            <&[u8; 32]>::try_from(&ql[64 * g + 32 * c..64 * g + 32 * c + 32]),
+            <&[u8; 32]>::try_from(&qh[32 * g..32 * g + 32]),
+        ) else {
+            return;
+        };
+        let (lo_shift, hi_shift) = (4 * h as u32, 2 * (2 * h + c) as u32);
+        let mut q = [0i8; 32];
+        for ((q, &l), &hb) in q.iter_mut().zip(lows).zip(highs) {
+            let lo = (l >> lo_shift) & 0x0f;
+            let hi = (hb >> hi_shift) & 0x03;
+            *q = ((lo | (hi << 4)) as i8) - 32;
         }
+        let (d0, d1) = (d * f32::from(sc[2 * k] as i8), d * f32::from(sc[2 * k + 1] as i8));
+        let (o0, o1) = o.split_at_mut(16);
+        scaled(d0, &q[..16], o0);
+        scaled(d1, &q[16..], o1);
+    }
+}
+
+/// `d × q` for 16 values (fixed sizes: vector code, no bounds checks).
+#[inline(always)]
+fn scaled(d: f32, q: &[i8], out: &mut [f32]) {
+    let (Ok(q), Ok(out)) = (<&[i8; 16]>::try_from(q), <&mut [f32; 16]>::try_from(out)) else {
+        return;
+    };
+    for (o, &v) in out.iter_mut().zip(q) {
+        *o = d * f32::from(v);
     }
 }

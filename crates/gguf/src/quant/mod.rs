@@ -40,6 +40,40 @@ pub(crate) fn fixed<'a, 'b, const B: usize, const E: usize>(
     Some((b.get(..B)?.try_into().ok()?, out.get_mut(..E)?.try_into().ok()?))
 }
 
+/// A 16-entry i8 codebook as f32 (exactly), so a lookup needs no conversion.
+pub(crate) const fn widen16(t: &[i8; 16]) -> [f32; 16] {
+    let mut w = [0f32; 16];
+    let mut i = 0;
+    while i < 16 {
+        w[i] = t[i] as f32;
+        i += 1;
+    }
+    w
+}
+
+/// `d × table[nibble]` for the `N` bytes of `qs`: low nibbles into `lo`,
+/// high nibbles into `hi` (the layout of every 4-bit codebook block).
+#[inline(always)]
+pub(crate) fn nibble_lookup<const N: usize>(
+    d: f32,
+    table: &[f32; 16],
+    qs: &[u8],
+    lo: &mut [f32],
+    hi: &mut [f32],
+) {
+    let (Ok(qs), Ok(lo), Ok(hi)) = (
+        <&[u8; N]>::try_from(qs),
+        <&mut [f32; N]>::try_from(lo),
+        <&mut [f32; N]>::try_from(hi),
+    ) else {
+        return;
+    };
+    for ((&x, l), h) in qs.iter().zip(lo).zip(hi) {
+        *l = d * table[usize::from(x & 0x0f)];
+        *h = d * table[usize::from(x >> 4)];
+    }
+}
+
 /// Reads the little-endian u16 at `at`.
 #[inline(always)]
 pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
