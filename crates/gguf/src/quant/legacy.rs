@@ -34,11 +34,16 @@ pub(crate) fn q4_1(b: &[u8], out: &mut [f32]) {
 /// The 32 five-bit values of a Q5 block: nibbles from `qs`, fifth bits from `qh`.
 #[inline(always)]
 fn q5_values(qh: u32, qs: &[u8]) -> [u8; 32] {
+    let Ok(qs) = <&[u8; 16]>::try_from(&qs[..16]) else {
+        return [0; 32];
+    };
     let mut q = [0u8; 32];
     let (lo, hi) = q.split_at_mut(16);
-    for (j, ((l, h), &x)) in lo.iter_mut().zip(hi.iter_mut()).zip(&qs[..16]).enumerate() {
-        *l = (x & 0x0f) | ((((qh >> j) & 1) as u8) << 4);
-        *h = (x >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
+    // Bit j of qh is the fifth bit of value j: tested against a constant
+    // mask per lane (a compare, where shifting qh by j was a shift per value).
+    for (j, ((l, h), &x)) in lo.iter_mut().zip(hi.iter_mut()).zip(qs).enumerate() {
+        *l = (x & 0x0f) | if qh & (1u32 << j) != 0 { 0x10 } else { 0 };
+        *h = (x >> 4) | if qh & (1u32 << (j + 16)) != 0 { 0x10 } else { 0 };
     }
     q
 }
