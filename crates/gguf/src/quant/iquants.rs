@@ -5,30 +5,41 @@
 use super::grids::*;
 use super::{f16_at, fixed, nibble_lookup, u16_at, u32_at, widen16};
 
-/// +1 or -1 for bit `j` of a sign byte.
+/// `db × grid[j] × ±1` for a group of 8, the sign − where bit j of `signs`
+/// is set (a multiply by −1 as in gguf-py, not a sign flip: NaN keeps its
+/// sign). Fixed sizes, so the group is one vector step.
 #[inline(always)]
-fn sign(bits: u8, j: usize) -> f32 {
-    if (bits >> j) & 1 == 0 {
-        1.0
-    } else {
-        -1.0
+fn signed_group(db: f32, grid: &[i8; 8], signs: u8, out: &mut [f32]) {
+    let Ok(out) = <&mut [f32; 8]>::try_from(out) else {
+        return;
+    };
+    for (j, (o, &g)) in out.iter_mut().zip(grid).enumerate() {
+        let s = if signs & (1 << j) == 0 { 1.0 } else { -1.0 };
+        *o = db * f32::from(g) * s;
     }
+}
+
+/// Two 4-value grid rows as one group of 8 (the IQ3 layouts).
+#[inline(always)]
+fn joined(a: &[i8; 4], b: &[i8; 4]) -> [i8; 8] {
+    [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
 }
 
 /// IQ2_XXS: d | 8 × (u32 grid indices, u32 signs+scale). 8 sub-blocks of 32.
 #[inline(always)]
 pub(crate) fn iq2_xxs(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<66, 256>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 0);
-    for ib in 0..8 {
+    for (ib, sub) in out.chunks_exact_mut(32).enumerate() {
         let aux0 = u32_at(b, 2 + 8 * ib);
         let aux1 = u32_at(b, 6 + 8 * ib);
         let db = d * (0.5 + (aux1 >> 28) as f32) * 0.25;
-        for g in 0..4 {
+        for (g, o) in sub.chunks_exact_mut(8).enumerate() {
             let grid = &IQ2XXS_GRID[((aux0 >> (8 * g)) & 0xff) as usize];
             let signs = KSIGNS[((aux1 >> (7 * g)) & 0x7f) as usize];
-            for j in 0..8 {
-                out[32 * ib + 8 * g + j] = db * f32::from(grid[j]) * sign(signs, j);
-            }
+            signed_group(db, grid, signs, o);
         }
     }
 }
@@ -46,56 +57,52 @@ fn nibble_scales(s: &[u8]) -> [u8; 16] {
 /// IQ2_XS: d | qs u16[32] (9-bit grid index, 7-bit sign index) | scales[8].
 #[inline(always)]
 pub(crate) fn iq2_xs(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<74, 256>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 0);
     let scales = nibble_scales(&b[66..74]);
-    for (i, &s) in scales.iter().enumerate() {
-        let db = d * (0.5 + f32::from(s)) * 0.25;
-        for g in 0..2 {
-            let q = u16_at(b, 2 + 2 * (2 * i + g));
-            let grid = &IQ2XS_GRID[(q & 511) as usize];
-            let signs = KSIGNS[(q >> 9) as usize];
-            for j in 0..8 {
-                out[16 * i + 8 * g + j] = db * f32::from(grid[j]) * sign(signs, j);
-            }
-        }
+    for (k, o) in out.chunks_exact_mut(8).enumerate() {
+        let db = d * (0.5 + f32::from(scales[k / 2])) * 0.25;
+        let q = u16_at(b, 2 + 2 * k);
+        let grid = &IQ2XS_GRID[usize::from(q & 511)];
+        signed_group(db, grid, KSIGNS[usize::from(q >> 9)], o);
     }
 }
 
 /// IQ2_S: d | qs[32] | signs[32] | qh[8] | scales[8]. 10-bit grid indices.
 #[inline(always)]
 pub(crate) fn iq2_s(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<82, 256>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 0);
     let (qs, signs, qh) = (&b[2..34], &b[34..66], &b[66..74]);
     let scales = nibble_scales(&b[74..82]);
-    for (i, &s) in scales.iter().enumerate() {
-        let db = d * (0.5 + f32::from(s)) * 0.25;
-        for g in 0..2 {
-            let k = 2 * i + g;
-            let high = u16::from((qh[k / 4] >> (2 * (k % 4))) & 3);
-            let grid = &IQ2S_GRID[(u16::from(qs[k]) | (high << 8)) as usize];
-            for j in 0..8 {
-                out[16 * i + 8 * g + j] = db * f32::from(grid[j]) * sign(signs[k], j);
-            }
-        }
+    for (k, o) in out.chunks_exact_mut(8).enumerate() {
+        let db = d * (0.5 + f32::from(scales[k / 2])) * 0.25;
+        let high = u16::from((qh[k / 4] >> (2 * (k % 4))) & 3);
+        let grid = &IQ2S_GRID[usize::from(u16::from(qs[k]) | (high << 8))];
+        signed_group(db, grid, signs[k], o);
     }
 }
 
 /// IQ3_XXS: d | qs[64] (grid indices) | u32[8] (signs + 4-bit scale).
 #[inline(always)]
 pub(crate) fn iq3_xxs(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<98, 256>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 0);
     let qs = &b[2..66];
-    for ib in 0..8 {
+    for (ib, sub) in out.chunks_exact_mut(32).enumerate() {
         let sc = u32_at(b, 66 + 4 * ib);
         let db = d * (0.5 + (sc >> 28) as f32) * 0.5;
-        for g in 0..4 {
+        for (g, o) in sub.chunks_exact_mut(8).enumerate() {
             let signs = KSIGNS[((sc >> (7 * g)) & 0x7f) as usize];
-            let g1 = &IQ3XXS_GRID[qs[8 * ib + 2 * g] as usize];
-            let g2 = &IQ3XXS_GRID[qs[8 * ib + 2 * g + 1] as usize];
-            for j in 0..8 {
-                let v = if j < 4 { g1[j] } else { g2[j - 4] };
-                out[32 * ib + 8 * g + j] = db * f32::from(v) * sign(signs, j);
-            }
+            let g1 = &IQ3XXS_GRID[usize::from(qs[8 * ib + 2 * g])];
+            let g2 = &IQ3XXS_GRID[usize::from(qs[8 * ib + 2 * g + 1])];
+            signed_group(db, &joined(g1, g2), signs, o);
         }
     }
 }
@@ -103,41 +110,52 @@ pub(crate) fn iq3_xxs(b: &[u8], out: &mut [f32]) {
 /// IQ3_S: d | qs[64] | qh[8] | signs[32] | scales[4]. 9-bit grid indices.
 #[inline(always)]
 pub(crate) fn iq3_s(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<110, 256>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 0);
     let (qs, qh, signs, sc) = (&b[2..66], &b[66..74], &b[74..106], &b[106..110]);
     let index = |k: usize| usize::from(qs[k]) | (usize::from((qh[k / 8] >> (k % 8)) & 1) << 8);
-    for ib in 0..8 {
+    for (ib, sub) in out.chunks_exact_mut(32).enumerate() {
         let s = (sc[ib / 2] >> (4 * (ib % 2))) & 0x0f;
         // gguf-py computes 1 + 2s in uint8, then scales.
         let db = d * f32::from(1 + 2 * s);
-        for g in 0..4 {
+        for (g, o) in sub.chunks_exact_mut(8).enumerate() {
             let g1 = &IQ3S_GRID[index(8 * ib + 2 * g)];
             let g2 = &IQ3S_GRID[index(8 * ib + 2 * g + 1)];
-            for j in 0..8 {
-                let v = if j < 4 { g1[j] } else { g2[j - 4] };
-                out[32 * ib + 8 * g + j] = db * f32::from(v) * sign(signs[4 * ib + g], j);
-            }
+            signed_group(db, &joined(g1, g2), signs[4 * ib + g], o);
         }
     }
 }
 
 const IQ1_DELTA: f32 = 0.125;
 
+/// `dl × (grid[j] + delta)` for a group of 8.
+#[inline(always)]
+fn shifted_group(dl: f32, grid: &[i8; 8], delta: f32, out: &mut [f32]) {
+    let Ok(out) = <&mut [f32; 8]>::try_from(out) else {
+        return;
+    };
+    for (o, &g) in out.iter_mut().zip(grid) {
+        *o = dl * (f32::from(g) + delta);
+    }
+}
+
 /// IQ1_S: d | qs[32] | qh u16[8] (3-bit scale, delta sign, 4 × 3 index bits).
 #[inline(always)]
 pub(crate) fn iq1_s(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<50, 256>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 0);
     let qs = &b[2..34];
-    for ib in 0..8 {
+    for (ib, sub) in out.chunks_exact_mut(32).enumerate() {
         let qh = u16_at(b, 34 + 2 * ib);
         let dl = d * f32::from(2 * ((qh >> 12) & 7) + 1);
         let delta = if qh & 0x8000 == 0 { IQ1_DELTA } else { -IQ1_DELTA };
-        for g in 0..4 {
+        for (g, o) in sub.chunks_exact_mut(8).enumerate() {
             let idx = usize::from(qs[4 * ib + g]) | (usize::from((qh >> (3 * g)) & 7) << 8);
-            let grid = &IQ1S_GRID[idx];
-            for j in 0..8 {
-                out[32 * ib + 8 * g + j] = dl * (f32::from(grid[j]) + delta);
-            }
+            shifted_group(dl, &IQ1S_GRID[idx], delta, o);
         }
     }
 }
@@ -146,25 +164,31 @@ pub(crate) fn iq1_s(b: &[u8], out: &mut [f32]) {
 /// is spread over their top nibbles).
 #[inline(always)]
 pub(crate) fn iq1_m(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = fixed::<56, 256>(b, out) else {
+        return;
+    };
     let (qs, qh) = (&b[0..32], &b[32..48]);
     let sc = [u16_at(b, 48), u16_at(b, 50), u16_at(b, 52), u16_at(b, 54)];
     let bits =
         ((sc[0] & 0xf000) >> 12) | ((sc[1] & 0xf000) >> 8) | ((sc[2] & 0xf000) >> 4) | (sc[3] & 0xf000);
     let d = tensorcast_core::cast::float::f16_to_f32(bits);
-    for i in 0..16 {
-        // Scale i covers elements 16i .. 16i + 16.
-        let s = (sc[i / 4] >> (3 * (i % 4))) & 7;
-        let dl = d * f32::from(2 * s + 1);
-        for g2 in 0..2 {
-            let k = 2 * i + g2;
-            let v = qh[k / 2] >> (4 * (k % 2));
-            let idx = usize::from(qs[k]) | (usize::from(v & 7) << 8);
-            let delta = if v & 0x08 == 0 { IQ1_DELTA } else { -IQ1_DELTA };
-            let grid = &IQ1S_GRID[idx];
-            for j in 0..8 {
-                out[16 * i + 8 * g2 + j] = dl * (f32::from(grid[j]) + delta);
-            }
-        }
+    // Group k (8 values) has scale k / 4 of the 3-bit fields, counted
+    // across the four u16s; its index high bits and delta sign are nibble
+    // k of qh. Worked out for all groups first, so the second loop is one
+    // vector step per group (mixed in one loop, LLVM vectorized across
+    // groups with byte-by-byte gathers).
+    let mut dl = [0f32; 32];
+    let mut row = [0usize; 32];
+    let mut delta = [0f32; 32];
+    for k in 0..32 {
+        let i = k / 2;
+        dl[k] = d * f32::from(2 * ((sc[i / 4] >> (3 * (i % 4))) & 7) + 1);
+        let v = qh[k / 2] >> (4 * (k % 2));
+        row[k] = usize::from(qs[k]) | (usize::from(v & 7) << 8);
+        delta[k] = if v & 0x08 == 0 { IQ1_DELTA } else { -IQ1_DELTA };
+    }
+    for (k, o) in out.chunks_exact_mut(8).enumerate() {
+        shifted_group(dl[k], &IQ1S_GRID[row[k] & 2047], delta[k], o);
     }
 }
 
