@@ -244,20 +244,21 @@ fn run_avx2_streaming(q: QuantType, input: &[u8], out: &mut [f32]) -> Option<()>
     for_each_kernel!(q, K => streamed::<K>(input, out, bb, be))
 }
 
-/// Floats decoded per step of [`streamed`] (2 KiB): small, so a step's
+/// Floats decoded per step of [`streamed`] (1 KiB): small, so a step's
 /// streaming stores drain while the next step decodes (4096 was a third
 /// slower), and a multiple of every block's element count (32, 64 or 256).
 #[cfg(target_arch = "x86_64")]
-const STEP_ELEMS: usize = 512;
+const STEP_ELEMS: usize = 256;
 
 /// Floats of a 64-byte cache line.
 #[cfg(target_arch = "x86_64")]
 const LINE_ELEMS: usize = 16;
 
-/// A step's decoded values, after the part of a line the last step left.
+/// A step's decoded values, after the part of a line the last step left
+/// (and a line of room, so that part moves as one fixed-size copy).
 #[cfg(target_arch = "x86_64")]
 #[repr(align(64))]
-struct Scratch([f32; STEP_ELEMS + LINE_ELEMS]);
+struct Scratch([f32; STEP_ELEMS + 2 * LINE_ELEMS]);
 
 /// Runs `k` over every block, a step of [`STEP_ELEMS`] values at a time,
 /// into a scratch that stays in L1, and moves each step's whole cache lines
@@ -271,12 +272,26 @@ struct Scratch([f32; STEP_ELEMS + LINE_ELEMS]);
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn streamed<K: Kernel>(input: &[u8], out: &mut [f32], bb: usize, be: usize) {
-    let mut scratch = Scratch([0f32; STEP_ELEMS + LINE_ELEMS]);
+    let mut scratch = Scratch([0f32; STEP_ELEMS + 2 * LINE_ELEMS]);
     let per_step = STEP_ELEMS / be;
     // Values until out reaches a line boundary: plain stores.
     let mut head = (out.as_ptr() as usize).wrapping_neg() % 64 / 4;
     let (mut carry, mut done) = (0usize, 0usize);
-    for src in input.chunks(bb * per_step) {
+    let step_bytes = bb * per_step;
+    for (i, src) in input.chunks(step_bytes).enumerate() {
+        // The input two steps ahead, asked for now: the streaming stores
+        // keep the memory bus busy, and a K-quant loading its scale from
+        // a block's far end waited a fifth of its time on that load.
+        if let Some(ahead) = input.get((i + 2) * step_bytes..(i + 3) * step_bytes) {
+            for line in ahead.chunks(64) {
+                // SAFETY: SSE is part of x86_64; a prefetch never faults.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        line.as_ptr().cast(),
+                    )
+                };
+            }
+        }
         let n = src.len() / bb * be;
         let Some(step) = scratch.0.get_mut(carry..carry + n) else {
             return;
@@ -289,14 +304,26 @@ fn streamed<K: Kernel>(input: &[u8], out: &mut [f32], bb: usize, be: usize) {
         if dst.len() < plain + lines {
             return;
         }
-        dst[..plain].copy_from_slice(&scratch.0[..plain]);
+        if plain > 0 {
+            dst[..plain].copy_from_slice(&scratch.0[..plain]);
+        }
         // SAFETY: only reached from `run_avx2_streaming`, which runs when
         // the CPU has AVX2; `dst` holds plain + lines values, checked above.
         unsafe { stream_lines(&scratch.0[plain..plain + lines], dst[plain..].as_mut_ptr()) };
         head -= plain;
         done += plain + lines;
         carry = ready - plain - lines;
-        scratch.0.copy_within(plain + lines..ready, 0);
+        // The (under a line of) values left move to the front as one
+        // fixed-size copy: a memmove call per step cost a fifth of Q8_0's time.
+        let rest = plain + lines;
+        let Some(Ok(left)) = scratch
+            .0
+            .get(rest..rest + LINE_ELEMS)
+            .map(<[f32; LINE_ELEMS]>::try_from)
+        else {
+            return;
+        };
+        scratch.0[..LINE_ELEMS].copy_from_slice(&left);
     }
     if let Some(dst) = out.get_mut(done..done + carry) {
         dst.copy_from_slice(&scratch.0[..carry]);
@@ -406,7 +433,7 @@ mod tests {
     fn streamed_stores_write_what_the_plain_loop_writes() {
         for q in QuantType::all().filter(|&q| can_dequantize(q)) {
             let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
-            let per_step = 512 / be;
+            let per_step = 256 / be; // blocks per streaming step (STEP_ELEMS on x86_64)
             for count in [1, 2, per_step, per_step + 1, 3 * per_step + 5] {
                 let input = noise(count * bb, (count * bb) as u64 ^ u64::from(q.ggml_id()));
                 let n = count * be;
