@@ -97,22 +97,23 @@ pub(crate) fn q4_k(b: &[u8], out: &mut [f32]) {
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let (sc, mn) = scale_min(&b[4..16]);
     let qs = &b[16..144];
-    // Sub-block 2g + h: nibble h of qs[32g..32g + 32].
-    for (sub, o) in out.chunks_exact_mut(32).enumerate() {
-        let (g, h) = (sub / 2, sub % 2);
-        let (ds, dm) = (d * f32::from(sc[sub]), dmin * f32::from(mn[sub]));
-        let (Ok(o), Ok(q)) = (
-            <&mut [f32; 32]>::try_from(o),
-            <&[u8; 32]>::try_from(&qs[32 * g..32 * g + 32]),
+    // Sub-blocks 2g and 2g + 1: the low and high nibbles of qs[32g..32g + 32],
+    // both from one pass over those bytes (as Q4_0 does).
+    for (g, (o, q)) in out.chunks_exact_mut(64).zip(qs.chunks_exact(32)).enumerate() {
+        let (lo, hi) = o.split_at_mut(32);
+        let (Ok(lo), Ok(hi), Ok(q)) = (
+            <&mut [f32; 32]>::try_from(lo),
+            <&mut [f32; 32]>::try_from(hi),
+            <&[u8; 32]>::try_from(q),
         ) else {
             return;
         };
-        let shift = 4 * h as u32;
-        let mut v = [0u8; 32];
-        for (v, &x) in v.iter_mut().zip(q) {
-            *v = (x >> shift) & 0x0f;
+        let (d0, m0) = (d * f32::from(sc[2 * g]), dmin * f32::from(mn[2 * g]));
+        let (d1, m1) = (d * f32::from(sc[2 * g + 1]), dmin * f32::from(mn[2 * g + 1]));
+        for ((l, h), &x) in lo.iter_mut().zip(hi.iter_mut()).zip(q) {
+            *l = d0 * f32::from(x & 0x0f) - m0;
+            *h = d1 * f32::from(x >> 4) - m1;
         }
-        scaled_shifted(ds, dm, &v, o);
     }
 }
 

@@ -227,28 +227,29 @@ fn run_baseline(q: QuantType, input: &[u8], out: &mut [f32]) -> Option<()> {
 
 /// The same loop compiled with AVX2 enabled. IEEE multiply/add/subtract give
 /// the same bits whatever the instruction set, and Rust never contracts to
-/// FMA, so the results equal the baseline's exactly.
+/// FMA, so the results equal the baseline's exactly. One function per
+/// kernel: in a single function holding all 23, LLVM's choices for one
+/// kernel moved with edits to another (MXFP4 and Q3_K lost their vector
+/// code, at half speed, when the streaming loop gained a few lines).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn run_avx2(q: QuantType, input: &[u8], out: &mut [f32]) -> Option<()> {
-    let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
-    for_each_kernel!(q, K => blocks::<K>(input, out, bb, be))
+fn blocks_avx2<K: Kernel>(input: &[u8], out: &mut [f32], bb: usize, be: usize) {
+    blocks::<K>(input, out, bb, be)
 }
 
 /// The AVX2 loop writing through [`streamed`]: blocks decode into a scratch
 /// that stays in L1, which is then streamed to `out` past the caches.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn run_avx2_streaming(q: QuantType, input: &[u8], out: &mut [f32]) -> Option<()> {
-    let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
-    for_each_kernel!(q, K => streamed::<K>(input, out, bb, be))
+fn streamed_avx2<K: Kernel>(input: &[u8], out: &mut [f32], bb: usize, be: usize) {
+    streamed::<K>(input, out, bb, be)
 }
 
 /// Floats decoded per step of [`streamed`] (1 KiB): small, so a step's
 /// streaming stores drain while the next step decodes (4096 was a third
 /// slower), and a multiple of every block's element count (32, 64 or 256).
 #[cfg(target_arch = "x86_64")]
-const STEP_ELEMS: usize = 256;
+const STEP_ELEMS: usize = 512;
 
 /// Floats of a 64-byte cache line.
 #[cfg(target_arch = "x86_64")]
@@ -260,7 +261,7 @@ const LINE_ELEMS: usize = 16;
 #[repr(align(64))]
 struct Scratch([f32; STEP_ELEMS + 2 * LINE_ELEMS]);
 
-/// Runs `k` over every block, a step of [`STEP_ELEMS`] values at a time,
+/// Runs `K` over every block, a step of [`STEP_ELEMS`] values at a time,
 /// into a scratch that stays in L1, and moves each step's whole cache lines
 /// of `out` there with non-temporal stores; the values short of a line wait
 /// in the scratch for the next step. A decoded value is then written once to
@@ -277,21 +278,7 @@ fn streamed<K: Kernel>(input: &[u8], out: &mut [f32], bb: usize, be: usize) {
     // Values until out reaches a line boundary: plain stores.
     let mut head = (out.as_ptr() as usize).wrapping_neg() % 64 / 4;
     let (mut carry, mut done) = (0usize, 0usize);
-    let step_bytes = bb * per_step;
-    for (i, src) in input.chunks(step_bytes).enumerate() {
-        // The input two steps ahead, asked for now: the streaming stores
-        // keep the memory bus busy, and a K-quant loading its scale from
-        // a block's far end waited a fifth of its time on that load.
-        if let Some(ahead) = input.get((i + 2) * step_bytes..(i + 3) * step_bytes) {
-            for line in ahead.chunks(64) {
-                // SAFETY: SSE is part of x86_64; a prefetch never faults.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                        line.as_ptr().cast(),
-                    )
-                };
-            }
-        }
+    for src in input.chunks(bb * per_step) {
         let n = src.len() / bb * be;
         let Some(step) = scratch.0.get_mut(carry..carry + n) else {
             return;
@@ -307,7 +294,7 @@ fn streamed<K: Kernel>(input: &[u8], out: &mut [f32], bb: usize, be: usize) {
         if plain > 0 {
             dst[..plain].copy_from_slice(&scratch.0[..plain]);
         }
-        // SAFETY: only reached from `run_avx2_streaming`, which runs when
+        // SAFETY: only reached from `streamed_avx2`, which runs when
         // the CPU has AVX2; `dst` holds plain + lines values, checked above.
         unsafe { stream_lines(&scratch.0[plain..plain + lines], dst[plain..].as_mut_ptr()) };
         head -= plain;
@@ -357,14 +344,15 @@ const STREAM_FROM_BYTES: usize = 8 << 20;
 fn run(q: QuantType, input: &[u8], out: &mut [f32], stream: bool) -> Option<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
+        let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
         // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe {
+        return for_each_kernel!(q, K => unsafe {
             if stream {
-                run_avx2_streaming(q, input, out)
+                streamed_avx2::<K>(input, out, bb, be)
             } else {
-                run_avx2(q, input, out)
+                blocks_avx2::<K>(input, out, bb, be)
             }
-        };
+        });
     }
     let _ = stream;
     run_baseline(q, input, out)

@@ -39,19 +39,30 @@ fn section<const N: usize>(d: f32, bytes: &[u8], powers: &[u8], dst: &mut [f32])
 /// TQ2_0: qs[64] | d. Four 2-bit values per byte, minus one.
 #[inline(always)]
 pub(crate) fn tq2_0(b: &[u8], out: &mut [f32]) {
+    let Some((b, out)) = super::fixed::<66, 256>(b, out) else {
+        return;
+    };
     let d = f16_at(b, 64);
-    let Some(out) = out.get_mut(..256) else { return };
-    for g in 0..2 {
-        let Ok(qs) = <&[u8; 32]>::try_from(&b[32 * g..32 * g + 32]) else {
+    // Element 128g + 32s + l: bits 2s of qs[32g + l]; each byte read once
+    // for its four values.
+    for (o, q) in out.chunks_exact_mut(128).zip(b[..64].chunks_exact(32)) {
+        let (o01, o23) = o.split_at_mut(64);
+        let ((o0, o1), (o2, o3)) = (o01.split_at_mut(32), o23.split_at_mut(32));
+        let (Ok(o0), Ok(o1), Ok(o2), Ok(o3), Ok(q)) = (
+            <&mut [f32; 32]>::try_from(o0),
+            <&mut [f32; 32]>::try_from(o1),
+            <&mut [f32; 32]>::try_from(o2),
+            <&mut [f32; 32]>::try_from(o3),
+            <&[u8; 32]>::try_from(q),
+        ) else {
             return;
         };
-        for s in 0..4 {
-            let Ok(o) = <&mut [f32; 32]>::try_from(&mut out[128 * g + 32 * s..][..32]) else {
-                return;
-            };
-            for (o, &x) in o.iter_mut().zip(qs) {
-                *o = d * f32::from(((x >> (2 * s)) & 3) as i8 - 1);
-            }
+        for l in 0..32 {
+            let x = q[l];
+            o0[l] = d * f32::from((x & 3) as i8 - 1);
+            o1[l] = d * f32::from(((x >> 2) & 3) as i8 - 1);
+            o2[l] = d * f32::from(((x >> 4) & 3) as i8 - 1);
+            o3[l] = d * f32::from((x >> 6) as i8 - 1);
         }
     }
 }
