@@ -327,10 +327,15 @@ fn streamed<K: Kernel>(input: &[u8], out: &mut [f32], bb: usize, be: usize) {
 #[target_feature(enable = "avx2")]
 unsafe fn stream_lines(src: &[f32], dst: *mut f32) {
     use std::arch::x86_64::{_mm256_loadu_ps, _mm256_stream_ps};
-    for (i, v) in src.chunks_exact(8).enumerate() {
+    for (i, line) in src.chunks_exact(LINE_ELEMS).enumerate() {
         // SAFETY: the caller gives room for src.len() values at an aligned
-        // `dst`, so every 8-value store is inside it and 32-byte aligned.
-        unsafe { _mm256_stream_ps(dst.add(8 * i), _mm256_loadu_ps(v.as_ptr())) };
+        // `dst`, so both 8-value stores of a line are inside it and 32-byte
+        // aligned.
+        unsafe {
+            let at = dst.add(LINE_ELEMS * i);
+            _mm256_stream_ps(at, _mm256_loadu_ps(line.as_ptr()));
+            _mm256_stream_ps(at.add(8), _mm256_loadu_ps(line.as_ptr().add(8)));
+        }
     }
 }
 
