@@ -443,3 +443,38 @@ fn tied_weights_are_stored_once_and_output_is_deterministic() {
         assert!(codec.contains("planes"), "{note}");
     }
 }
+
+#[test]
+fn raw_tensors_from_a_file_sit_where_the_kernel_copies_them_fast() {
+    // Tensors of 1 MiB and more whose bytes lie in the input start at the
+    // input's offset within a page (so the output file gets them by
+    // copy_file_range); smaller ones stay 64-byte aligned. The bytes, the
+    // crcs and a conversion back are unchanged.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.safetensors");
+    // 3 tensors of 1.25 MiB after a header that is not a page long.
+    write_big_f32(&input, 3, 327_680);
+    let packed = dir.path().join("big.tpack");
+    convert(&input, &packed, &["--compress", "none"]);
+    let source = tensorcast::open(&input, &Default::default()).unwrap();
+    let file = TpackFile::open(&packed, &Default::default()).unwrap();
+    let offsets: Vec<u64> = source.tensors().iter().map(|t| t.file_offset.unwrap()).collect();
+    assert!(
+        offsets.iter().any(|o| o % 4096 != 0),
+        "the test needs unaligned inputs"
+    );
+    for (entry, from) in file.manifest().tensors.iter().zip(&offsets) {
+        let first = entry.chunks[0].offset;
+        assert_eq!(first % 4096, from % 4096, "{}", entry.info.name);
+        // Back to back after the first chunk.
+        for pair in entry.chunks.windows(2) {
+            assert_eq!(pair[0].offset + pair[0].stored_len, pair[1].offset);
+        }
+    }
+    assert!(file.verify().is_empty());
+    for (i, t) in source.tensors().iter().enumerate() {
+        let want = source.tensor_data(i).unwrap().into_vec().unwrap();
+        let got = file.tensor_data(i).unwrap().into_vec().unwrap();
+        assert!(got == want, "{}: bytes differ", t.name);
+    }
+}

@@ -408,6 +408,15 @@ impl<'a> Origin<'a> {
         self.offset
     }
 
+    /// The place `by` bytes further into the same source (a piece of a
+    /// located tensor).
+    pub fn advanced(&self, by: u64) -> Origin<'a> {
+        Origin {
+            source: self.source,
+            offset: self.offset + by,
+        }
+    }
+
     /// The byte source they come from.
     pub(crate) fn source(&self) -> &'a Bytes {
         self.source

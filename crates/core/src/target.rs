@@ -195,6 +195,18 @@ impl WriteTarget for MemoryTarget {
 /// [`std::io::Write`] over a target, for encoders written against it.
 pub struct TargetWriter(pub Box<dyn WriteTarget>);
 
+impl TargetWriter {
+    /// Writes `bytes`, which lie at `origin`, through the target's
+    /// [`WriteTarget::write_data`]: a file target copies them kernel-side
+    /// where it can, instead of from memory.
+    pub fn write_located(&mut self, bytes: &[u8], origin: crate::Origin<'_>) -> std::io::Result<()> {
+        self.0
+            .write_data(TensorData::Located { bytes, origin })
+            .map(|_| ())
+            .map_err(into_io)
+    }
+}
+
 impl Write for TargetWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.write_all(buf)?;

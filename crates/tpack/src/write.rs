@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tensorcast_core::{
-    check_size, DType, Error, FileTarget, Metadata, Plan, Result, Sink, SourceId, TargetWriter, TensorData,
-    TensorInfo, Value, WriteTarget, CHUNK_BYTES,
+    check_size, DType, Error, FileTarget, Metadata, Origin, Plan, Result, Sink, SourceId, TargetWriter,
+    TensorData, TensorInfo, Value, WriteTarget, CHUNK_BYTES,
 };
 
 /// zstd level used when none is given: fast, and on float planes within a
@@ -21,6 +21,14 @@ pub const DEFAULT_LEVEL: i32 = 3;
 
 /// Raw tensors at least this large start 64-byte aligned.
 const ALIGN_FROM: u64 = 4096;
+/// Raw tensors at least this large that lie raw in their input file start
+/// at the same offset within a page as there, so the file target copies them
+/// kernel-side (`copy_file_range`, which is fast only between offsets
+/// congruent mod the page size); the padding, under 4 KiB a tensor, is
+/// under 0.4% of such a tensor.
+const CONGRUENT_FROM: u64 = 1 << 20;
+/// The page size kernel-side copies want offsets to agree on.
+const PAGE: u64 = 4096;
 
 /// Level for the manifest. Not higher: with a real vocabulary the manifest is
 /// 10+ MB of JSON compressed on one thread at commit time, where level 9 took
@@ -33,8 +41,29 @@ const MANIFEST_LEVEL: i32 = 3;
 type TiedKey = ((SourceId, u64), u64, &'static str);
 
 /// A chunk ready to write: codec, stored bytes (a raw chunk's are the
-/// piece itself, borrowed or moved, never copied), decoded length, crc32c.
-type Encoded<'a> = (Codec, Cow<'a, [u8]>, u64, u32);
+/// piece itself, borrowed or moved, never copied), decoded length, crc32c,
+/// and for a raw piece of a located tensor, where it lies in its source.
+type Encoded<'a> = (Codec, Cow<'a, [u8]>, u64, u32, Option<Origin<'a>>);
+
+/// An output for [`ChunkWriter`]: raw pieces that lie in a mapped file go
+/// through `write_located`, which a file target turns into a kernel copy.
+pub trait ChunkOut: Write {
+    /// Writes `bytes`, which lie at `origin` (by default from memory).
+    fn write_located(&mut self, bytes: &[u8], origin: Origin<'_>) -> std::io::Result<()> {
+        let _ = origin;
+        self.write_all(bytes)
+    }
+}
+
+impl ChunkOut for TargetWriter {
+    fn write_located(&mut self, bytes: &[u8], origin: Origin<'_>) -> std::io::Result<()> {
+        TargetWriter::write_located(self, bytes, origin)
+    }
+}
+
+impl ChunkOut for &mut std::fs::File {}
+
+impl<T> ChunkOut for std::io::Cursor<T> where std::io::Cursor<T>: Write {}
 
 /// What one tensor has written so far.
 #[derive(Default)]
@@ -48,7 +77,7 @@ struct Stored {
 /// Writes chunks at increasing offsets of an output and remembers where.
 /// Compression runs on rayon's pool, and the output is written from a pool
 /// thread while the next chunks compress, hence `W: Send` for writing tensors.
-pub struct ChunkWriter<W: Write> {
+pub struct ChunkWriter<W: ChunkOut> {
     out: W,
     pos: u64,
     level: Option<i32>,
@@ -57,7 +86,7 @@ pub struct ChunkWriter<W: Write> {
     seen: HashMap<TiedKey, Vec<Chunk>>,
 }
 
-impl<W: Write + Send> ChunkWriter<W> {
+impl<W: ChunkOut + Send> ChunkWriter<W> {
     /// Writes to `out`, whose current position is `pos`; `level` None stores raw.
     pub fn new(out: W, pos: u64, level: Option<i32>) -> Self {
         ChunkWriter {
@@ -99,16 +128,35 @@ impl<W: Write + Send> ChunkWriter<W> {
         info: &TensorInfo,
         path: &Path,
     ) -> Result<()> {
-        for (c, bytes, decoded_len, crc) in encoded {
+        for (c, bytes, decoded_len, crc, origin) in encoded {
             // Raw chunks of a tensor sit back to back from an aligned
             // start, so an uncompressed tensor is one mappable range.
             // Tiny tensors skip the padding: for them it would be most of
             // the file, and nobody maps 12 bytes.
             if c == Codec::Raw && !stored.raw_run && info.nbytes >= ALIGN_FROM {
-                self.pad_to(align64(self.pos), path)?;
+                // Placed by where the tensor lies in its file as the source
+                // describes it, not by how its bytes arrive: the same input
+                // read locally or over HTTP gives the same output.
+                let start = match info.file_offset {
+                    Some(from) if info.nbytes >= CONGRUENT_FROM => {
+                        self.pos + (from % PAGE + PAGE - self.pos % PAGE) % PAGE
+                    }
+                    _ => align64(self.pos),
+                };
+                self.pad_to(start, path)?;
             }
             stored.raw_run = c == Codec::Raw;
-            let offset = self.write_blob(&bytes, path)?;
+            let offset = self.pos;
+            // Smaller tensors were not placed for a kernel copy: written from
+            // memory (a copy the file target would otherwise make by reading).
+            match origin.filter(|_| info.nbytes >= CONGRUENT_FROM) {
+                Some(o) => self
+                    .out
+                    .write_located(&bytes, o)
+                    .map_err(|e| Error::io(path, e))?,
+                None => self.out.write_all(&bytes).map_err(|e| Error::io(path, e))?,
+            }
+            self.pos += bytes.len() as u64;
             stored.written += decoded_len;
             stored.chunks.push(Chunk {
                 offset,
@@ -178,6 +226,18 @@ impl<W: Write + Send> ChunkWriter<W> {
         // every core compresses, and the window (two groups of encoded
         // chunks) stays near 2 x cores x CHUNK_BYTES, whatever the model.
         let batch = rayon::current_num_threads().max(1);
+        // Where a located tensor's pieces lie: its origin plus each piece's
+        // place in its bytes (the pieces are sub-slices of them, in order).
+        let located = match &data {
+            TensorData::Located { bytes, origin } => Some((bytes.as_ptr() as usize, *origin)),
+            _ => None,
+        };
+        let origin_of = |piece: &Cow<'_, [u8]>| match (piece, located) {
+            (Cow::Borrowed(p), Some((base, origin))) => {
+                Some(origin.advanced((p.as_ptr() as usize - base) as u64))
+            }
+            _ => None,
+        };
         let mut pieces = data.aligned_chunks(unit, CHUNK_BYTES);
         let mut stored = Stored::default();
         let mut encoded: Vec<Encoded<'_>> = Vec::new();
@@ -198,11 +258,12 @@ impl<W: Write + Send> ChunkWriter<W> {
                             match encode_or_raw(&raw, codec, level) {
                                 Some((c, bytes)) => {
                                     let crc = crc32c::crc32c(&bytes);
-                                    (c, Cow::Owned(bytes), len, crc)
+                                    (c, Cow::Owned(bytes), len, crc, None)
                                 }
                                 None => {
                                     let crc = crc32c::crc32c(&raw);
-                                    (Codec::Raw, raw, len, crc)
+                                    let origin = origin_of(&raw);
+                                    (Codec::Raw, raw, len, crc, origin)
                                 }
                             }
                         })
