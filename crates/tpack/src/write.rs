@@ -147,9 +147,7 @@ impl<W: ChunkOut + Send> ChunkWriter<W> {
             }
             stored.raw_run = c == Codec::Raw;
             let offset = self.pos;
-            // Smaller tensors were not placed for a kernel copy: written from
-            // memory (a copy the file target would otherwise make by reading).
-            match origin.filter(|_| info.nbytes >= CONGRUENT_FROM) {
+            match origin {
                 Some(o) => self
                     .out
                     .write_located(&bytes, o)
@@ -228,8 +226,12 @@ impl<W: ChunkOut + Send> ChunkWriter<W> {
         let batch = rayon::current_num_threads().max(1);
         // Where a located tensor's pieces lie: its origin plus each piece's
         // place in its bytes (the pieces are sub-slices of them, in order).
+        // Only for tensors placed for a kernel copy: smaller ones are written
+        // from memory (a copy the file target would otherwise make by reading).
         let located = match &data {
-            TensorData::Located { bytes, origin } => Some((bytes.as_ptr() as usize, *origin)),
+            TensorData::Located { bytes, origin } if info.nbytes >= CONGRUENT_FROM => {
+                Some((bytes.as_ptr() as usize, *origin))
+            }
             _ => None,
         };
         let origin_of = |piece: &Cow<'_, [u8]>| match (piece, located) {

@@ -245,7 +245,7 @@ fn streamed_avx2<K: Kernel>(input: &[u8], out: &mut [f32], bb: usize, be: usize)
     streamed::<K>(input, out, bb, be)
 }
 
-/// Floats decoded per step of [`streamed`] (1 KiB): small, so a step's
+/// Floats decoded per step of [`streamed`] (2 KiB): small, so a step's
 /// streaming stores drain while the next step decodes (4096 was a third
 /// slower), and a multiple of every block's element count (32, 64 or 256).
 #[cfg(target_arch = "x86_64")]
@@ -404,7 +404,8 @@ pub fn dequantize(q: QuantType, input: &[u8], out: &mut [f32]) -> Result<(), Str
     Ok(())
 }
 
-#[cfg(test)]
+/// The streaming loop against the plain one (it exists only on x86_64).
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
 
@@ -426,7 +427,7 @@ mod tests {
     fn streamed_stores_write_what_the_plain_loop_writes() {
         for q in QuantType::all().filter(|&q| can_dequantize(q)) {
             let (bb, be) = (q.block_bytes() as usize, q.block_elems() as usize);
-            let per_step = 256 / be; // blocks per streaming step (STEP_ELEMS on x86_64)
+            let per_step = STEP_ELEMS / be;
             for count in [1, 2, per_step, per_step + 1, 3 * per_step + 5] {
                 let input = noise(count * bb, (count * bb) as u64 ^ u64::from(q.ggml_id()));
                 let n = count * be;
