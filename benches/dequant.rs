@@ -14,8 +14,8 @@ use std::process::Command;
 use std::time::Instant;
 use support::*;
 use tensorcast::{DType, Metadata, Plan, QuantType, Result, Sink, Source, TensorData, TensorInfo};
-use tensorcast_gguf::quant::dequantize;
 use tensorcast_gguf::{GgufFile, GgufWriter};
+use tensorcast_quant::dequantize;
 
 const PY: &str = r#"
 import sys, time, json, numpy as np

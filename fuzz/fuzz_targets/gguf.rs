@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(f) = tensorcast_gguf::GgufFile::from_bytes("f".as_ref(), data.to_vec().into(), &limits) {
         common::read_all(&f, data.len());
         let boxed: Box<dyn tensorcast_core::Source> = Box::new(f);
-        if let Ok(d) = tensorcast_gguf::quant::Dequantize::new(boxed) {
+        if let Ok(d) = tensorcast_quant::Dequantize::new(boxed) {
             common::read_all(&d, data.len() * 32);
         }
     }

@@ -40,7 +40,7 @@ impl Handle {
                 .iter()
                 .any(|t| matches!(t.dtype, DType::Quant(_)));
             if dequantize && quantized {
-                let all = tensorcast::gguf::quant::Dequantize::keeping_undecodable(source)?;
+                let all = tensorcast::quant::Dequantize::keeping_undecodable(source)?;
                 return Ok(Arc::new(all));
             }
             Ok(Arc::from(source))
@@ -113,7 +113,7 @@ impl Handle {
         let index = self.index(name)?;
         let info = self.source.tensors()[index].clone();
         if let (true, DType::Quant(q)) = (self.dequantize, info.dtype) {
-            let e = tensorcast::gguf::quant::no_dequantizer(&info.name, q);
+            let e = tensorcast::quant::no_dequantizer(&info.name, q);
             return Err(errors::to_py(py, e));
         }
         if let Some(e) = info.unreadable_error(self.source.format()) {

@@ -1,13 +1,12 @@
 //! GGUF for tensorcast: a validating reader for versions 1–3 in either byte
-//! order (split models open as one source), dequantization kernels
-//! bit-identical to gguf-py for every type it dequantizes, and a streaming
-//! writer whose files ggml loads.
+//! order (split models open as one source) and a streaming writer whose
+//! files ggml loads. The block kernels are in `tensorcast-quant`.
 //!
 //! Rule ids (cited as `gguf/<rule>` in errors) are listed in [`rules`].
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod plugin;
-pub mod quant;
 mod read;
 pub mod rules;
 mod split;

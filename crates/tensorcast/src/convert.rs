@@ -82,29 +82,14 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
     }
     let keep = opts.keep_quantized || (target.holds_blocks() && opts.dtype.is_none());
     let mut source = source;
-    #[cfg(feature = "gguf")]
     if quantized && !keep {
-        source = Box::new(tensorcast_gguf::quant::Dequantize::new(source)?);
-    }
-    #[cfg(not(feature = "gguf"))]
-    if quantized && !keep {
-        return Err(Error::unsupported(
-            "dequantizing ggml blocks needs the gguf feature of the tensorcast crate",
-        ));
+        source = Box::new(tensorcast_quant::Dequantize::new(source)?);
     }
     if let Some(dtype) = opts.dtype {
         source = Box::new(CastSource::floats_to(source, dtype)?);
     }
     if let Some(q) = opts.quantize {
-        #[cfg(feature = "gguf")]
-        {
-            source = Box::new(tensorcast_gguf::quant::Quantize::new(source, q)?);
-        }
-        #[cfg(not(feature = "gguf"))]
-        return Err(Error::unsupported(format!(
-            "quantizing to {} needs the gguf feature of the tensorcast crate",
-            q.name()
-        )));
+        source = Box::new(tensorcast_quant::Quantize::new(source, q)?);
     }
     Ok(source)
 }

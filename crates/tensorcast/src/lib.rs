@@ -54,6 +54,7 @@ pub use tensorcast_numpy as numpy;
 pub use tensorcast_onnx as onnx;
 #[cfg(feature = "pytorch")]
 pub use tensorcast_pickle as pytorch;
+pub use tensorcast_quant as quant;
 #[cfg(feature = "safetensors")]
 pub use tensorcast_safetensors as safetensors;
 #[cfg(feature = "tpack")]

@@ -152,10 +152,9 @@ enum Place {
 pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
     let originals = source.tensors().to_vec();
     let format = source.format();
-    #[cfg(feature = "gguf")]
     let source: Box<dyn Source> = match opts.materialize {
         Some(_) if originals.iter().any(|t| matches!(t.dtype, DType::Quant(_))) => {
-            Box::new(tensorcast_gguf::quant::Dequantize::keeping_undecodable(source)?)
+            Box::new(tensorcast_quant::Dequantize::keeping_undecodable(source)?)
         }
         _ => source,
     };

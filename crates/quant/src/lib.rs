@@ -5,6 +5,11 @@
 //! fuses `a * b + c` (Rust only fuses through `mul_add`, which is not used).
 //! Kernels work one block at a time on byte slices, so file payloads need no
 //! alignment; [`dequantize`] spreads large inputs over rayon's threads.
+//!
+//! The kernels live apart from the GGUF crate because every format that
+//! holds blocks (GGUF, tpack) and every front end that decodes them needs
+//! them, and a build without GGUF still dequantizes a tpack's blocks.
+#![deny(missing_docs)]
 
 mod adapter;
 mod fp4;
