@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tensorcast::{DType, Options};
 
+mod advice;
 mod progress;
 mod refs;
 mod report;
@@ -692,41 +693,6 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-/// The flag that raises a limit of [`tensorcast::Limits`], by field name.
-fn limit_flag(field: &str) -> Option<&'static str> {
-    Some(match field {
-        "max_alloc_bytes" => "--max-alloc",
-        "max_header_bytes" => "--max-header-size",
-        "max_tensors" => "--max-tensors",
-        "max_objects" => "--max-objects",
-        "max_depth" => "--max-depth",
-        _ => return None,
-    })
-}
-
-/// The CLI's advice for a library error, by kind and rule (the library
-/// never names flags).
-fn advice(e: &tensorcast::Error) -> Option<String> {
-    if let Some(flag) = e.limit_field().and_then(limit_flag) {
-        return Some(format!("raise the limit with {flag} if the file is trusted"));
-    }
-    use tensorcast::pytorch::rules;
-    let text = e.to_string();
-    if text.contains("has no model table") || text.contains("is a model folder") {
-        return Some("--names keep converts the container, tensor names and metadata as they are".into());
-    }
-    if e.rule() == Some(tensorcast::numpy::rules::WRITE_DTYPE) {
-        return Some("convert with --dtype f32 (or f16) for NumPy".into());
-    }
-    match e.rule()? {
-        rules::FORBIDDEN_GLOBAL if !e.to_string().contains("even when lenient") => {
-            Some("--lenient records harmless classes as opaque metadata".into())
-        }
-        rules::SELECT_NOT_FOUND | rules::DUPLICATE_NAME => Some("pick one sub-tree with --select".into()),
-        _ => None,
-    }
-}
-
 /// Keeps freed chunk buffers (a few MiB each) in the heap instead of handing
 /// them back to the kernel: glibc would otherwise unmap every one and the next
 /// chunk would page-fault its memory in again (measured: 300k faults and 3x
@@ -754,7 +720,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
-            if let Some(hint) = e.downcast_ref::<tensorcast::Error>().and_then(advice) {
+            if let Some(hint) = e.downcast_ref::<tensorcast::Error>().and_then(advice::advice) {
                 eprintln!("hint: {hint}");
             }
             ExitCode::from(1)

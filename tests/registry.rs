@@ -7,6 +7,7 @@ mod common;
 
 use common::fixture;
 use std::path::Path;
+use tensorcast::code;
 use tensorcast::{
     convert_input, diff, open, ConvertOptions, DType, Detection, Error, ErrorKind, Format, Input, Limits,
     MemoryFiles, MemoryStore, Metadata, Options, Plan, Registry, Result, Sink, Source, TensorData,
@@ -91,7 +92,7 @@ impl Source for ToyFile {
         let t = &self.tensors[index];
         self.bytes
             .tensor_data(self.offsets[index], t.nbytes)
-            .ok_or_else(|| Error::usage("out of bounds"))
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "out of bounds"))
     }
 }
 
@@ -105,14 +106,17 @@ impl ToyWriter {
     fn out(&mut self) -> Result<&mut Box<dyn WriteTarget>> {
         self.target
             .as_mut()
-            .ok_or_else(|| Error::usage("toy writer finished"))
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "toy writer finished"))
     }
 }
 
 impl Sink for ToyWriter {
     fn begin(&mut self, plan: &Plan) -> Result<()> {
         if let Some(t) = plan.tensors.iter().find(|t| !TOY_DTYPES.contains(&t.dtype)) {
-            return Err(Error::unsupported(format!("toy cannot hold {}", t.dtype)));
+            return Err(Error::unsupported(
+                code::DTYPE_NOT_HELD,
+                format!("toy cannot hold {}", t.dtype),
+            ));
         }
         self.plan = plan.tensors.clone();
         let mut h = b"TOY1".to_vec();
@@ -135,7 +139,7 @@ impl Sink for ToyWriter {
     fn finish(&mut self) -> Result<()> {
         self.target
             .take()
-            .ok_or_else(|| Error::usage("toy writer finished twice"))?
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "toy writer finished twice"))?
             .commit()
     }
 }

@@ -5,6 +5,7 @@ use crate::values;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
+use tensorcast::code;
 use tensorcast::{DType, Metadata, Result, Source, TensorData, TensorInfo};
 
 /// Tensors whose bytes live in Python objects (numpy arrays) held here until
@@ -116,7 +117,7 @@ impl Source for ArraysSource {
         let (addr, len) = *self
             .spans
             .get(index)
-            .ok_or_else(|| tensorcast::Error::usage(format!("no tensor {index}")))?;
+            .ok_or_else(|| tensorcast::Error::usage(code::CALL_ORDER, format!("no tensor {index}")))?;
         if len == 0 {
             return Ok(TensorData::Borrowed(&[]));
         }

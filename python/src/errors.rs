@@ -10,7 +10,7 @@ pyo3::create_exception!(
     TensorcastError,
     PyValueError,
     "A file broke a rule of its format, exceeded a limit, or could not be read or written. \
-     Attributes: rule, path, tensor, key, format, kind, limit (None where they do not apply)."
+     Attributes: rule, path, tensor, key, format, kind, limit, code (None where they do not apply)."
 );
 
 /// The Python exception for `e`, its message the CLI's (file, format,
@@ -41,9 +41,12 @@ pub fn to_py(py: Python<'_>, e: tensorcast::Error) -> PyErr {
             }
         }
         tensorcast::Error::Io { path, .. } => fields.path = Some(path.display().to_string()),
-        _ => {}
+        other => fields.code = other.code(),
     }
-    let err = TensorcastError::new_err(e.to_string());
+    let err = TensorcastError::new_err(match hint(&e) {
+        Some(h) => format!("{e} (hint: {h})"),
+        None => e.to_string(),
+    });
     let value = err.value(py);
     for (name, v) in [
         ("rule", fields.rule),
@@ -53,12 +56,28 @@ pub fn to_py(py: Python<'_>, e: tensorcast::Error) -> PyErr {
         ("format", fields.format),
         ("limit", fields.limit),
         ("kind", Some(fields.kind.to_string())),
+        ("code", fields.code.map(str::to_string)),
     ] {
         // Setting an attribute on a fresh exception instance cannot fail
         // short of memory exhaustion, which the raise would report anyway.
         let _ = value.setattr(name, v);
     }
     err
+}
+
+/// Python's spelling of the way out, keyed on the error's code or rule (the
+/// library names no front end's arguments; the CLI adds its flags).
+fn hint(e: &tensorcast::Error) -> Option<String> {
+    use tensorcast::code;
+    match (e.code(), e.rule()) {
+        (Some(code::SPARSE_NOT_HELD), _) => Some("densify=True writes the dense tensor".into()),
+        (Some(code::NO_MODEL_TABLE | code::MODEL_FOLDER), _) => {
+            Some("names=\"keep\" converts the container with its names".into())
+        }
+        (Some(code::UNKNOWN_PRE_TOKENIZER), _) => Some("name it with tokenizer_pre=".into()),
+        (_, Some("unsupported-dtype")) => Some("exclude=[...] leaves the tensor out".into()),
+        _ => None,
+    }
 }
 
 #[derive(Default)]
@@ -70,9 +89,16 @@ struct Fields {
     key: Option<String>,
     format: Option<String>,
     limit: Option<String>,
+    /// The stable code of a usage or unsupported refusal.
+    code: Option<&'static str>,
 }
 
 /// A `TensorcastError` of kind `usage` for a bad argument.
 pub fn usage(message: impl Into<String>) -> PyErr {
-    Python::attach(|py| to_py(py, tensorcast::Error::usage(message.into())))
+    Python::attach(|py| {
+        to_py(
+            py,
+            tensorcast::Error::usage(tensorcast::code::BAD_OPTION, message.into()),
+        )
+    })
 }

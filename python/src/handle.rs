@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use std::path::PathBuf;
 use std::sync::Arc;
+use tensorcast::code;
 use tensorcast::{DType, Options, Source, TensorData, TensorInfo};
 
 /// An open file: descriptors and metadata read, tensor bytes on demand.
@@ -120,12 +121,15 @@ impl Handle {
             return Err(errors::to_py(py, e.in_file(&self.path)));
         }
         if let Some(sp) = &info.sparse {
-            let e = tensorcast::Error::unsupported(format!(
+            let e = tensorcast::Error::unsupported(
+                code::SPARSE_NOT_HELD,
+                format!(
                 "{}: tensor '{}' is {}: open with densify=True for the dense tensor torch's to_dense() gives",
                 self.path.display(),
                 info.name,
                 sp.describe()
-            ));
+            ),
+            );
             return Err(errors::to_py(py, e));
         }
         let source = self.source.clone();
@@ -241,7 +245,7 @@ fn view_shape(info: &TensorInfo) -> tensorcast::Result<Vec<u64>> {
             shape.push(row_bytes);
             Ok(shape)
         }
-        DType::F4 | DType::F6E2M3 | DType::F6E3M2 => Err(tensorcast::Error::unsupported(format!(
+        DType::F4 | DType::F6E2M3 | DType::F6E3M2 => Err(tensorcast::Error::unsupported(code::DTYPE_NOT_HELD, format!(
             "tensor '{}' is {}, packed below one byte per element, which numpy and torch have no type for: convert the file with dtype=\"f16\" (or the CLI's --dtype f16) to read it",
             info.name,
             info.dtype.name()

@@ -84,7 +84,7 @@ fn inspect_json(
     py.detach(|| {
         let source = tensorcast::open(&path, &read)?;
         serde_json::to_string(&tensorcast::inspect_json(&*source))
-            .map_err(|e| tensorcast::Error::unsupported(e.to_string()))
+            .map_err(|e| tensorcast::Error::unsupported(tensorcast::code::INTERNAL, e.to_string()))
     })
     .map_err(|e| errors::to_py(py, e))
 }

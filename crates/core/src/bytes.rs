@@ -5,6 +5,7 @@
 //! value, plus the [`ReadAt`] trait for sources that can only be read by
 //! range.
 
+use crate::code;
 use crate::{Error, Limits, Result, TensorData, CHUNK_BYTES};
 use memmap2::{Mmap, MmapMut};
 use std::borrow::Cow;
@@ -131,7 +132,8 @@ impl Bytes {
         if len == 0 {
             return Ok(Bytes(Repr::Owned(Vec::new())));
         }
-        let size = usize::try_from(len).map_err(|_| Error::unsupported("object too large to address"))?;
+        let size = usize::try_from(len)
+            .map_err(|_| Error::unsupported(code::TOO_LARGE, "object too large to address"))?;
         let map = memmap2::MmapOptions::new()
             .len(size)
             .no_reserve_swap()
@@ -231,7 +233,7 @@ impl Bytes {
                     .into_iter()
                     .map(|h| {
                         h.join()
-                            .unwrap_or_else(|_| Err(Error::usage("a fetch thread panicked")))
+                            .unwrap_or_else(|_| Err(Error::usage(code::INTERNAL, "a fetch thread panicked")))
                     })
                     .collect()
             });

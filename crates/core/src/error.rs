@@ -29,11 +29,11 @@ pub enum Error {
     /// an output that already exists, a name pattern that does not parse, a
     /// sink driven out of order.
     #[error("{0}")]
-    Usage(String),
+    Usage(Refusal),
     /// The request is valid but cannot be done: a target that cannot hold a
     /// dtype, a cast without a reference, a format that is read-only.
     #[error("{0}")]
-    Unsupported(String),
+    Unsupported(Refusal),
 }
 
 /// What kind of failure an [`Error`] is, for callers that react differently
@@ -72,14 +72,33 @@ impl Error {
             .into()
     }
 
-    /// Invalid usage (see [`ErrorKind::Usage`]).
-    pub fn usage(detail: impl Into<String>) -> Error {
-        Error::Usage(detail.into())
+    /// Invalid usage (see [`ErrorKind::Usage`]); `code` is one of
+    /// [`crate::code`].
+    pub fn usage(code: &'static str, detail: impl Into<String>) -> Error {
+        Error::Usage(Refusal::new(code, detail))
     }
 
-    /// A valid request that cannot be done (see [`ErrorKind::Unsupported`]).
-    pub fn unsupported(detail: impl Into<String>) -> Error {
-        Error::Unsupported(detail.into())
+    /// A valid request that cannot be done (see [`ErrorKind::Unsupported`]);
+    /// `code` is one of [`crate::code`].
+    pub fn unsupported(code: &'static str, detail: impl Into<String>) -> Error {
+        Error::Unsupported(Refusal::new(code, detail))
+    }
+
+    /// The tensor or key a format error concerns.
+    pub fn subject(&self) -> Option<&Subject> {
+        match self {
+            Error::Format(e) => e.subject.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The stable code of a usage or unsupported refusal ([`crate::code`]);
+    /// format errors carry a [`Error::rule`] instead.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Error::Usage(r) | Error::Unsupported(r) => Some(r.code),
+            _ => None,
+        }
     }
 
     /// Attaches `path` to a format error that does not name a file yet.
@@ -115,6 +134,32 @@ impl Error {
             Error::Usage(_) => ErrorKind::Usage,
             Error::Unsupported(_) => ErrorKind::Unsupported,
         }
+    }
+}
+
+/// A refusal that is not a broken format rule: a stable code (one of
+/// [`crate::code`]) and the text shown to people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Stable id; front ends and tests match on it.
+    pub code: &'static str,
+    /// Human explanation; names no front end's flags or arguments.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal with `code` and `message`.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -224,6 +269,21 @@ impl std::error::Error for FormatError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_keep_their_code_and_text() {
+        let e = Error::unsupported(crate::code::DTYPE_NOT_HELD, "tensor 'w': no C64");
+        assert_eq!(e.code(), Some("dtype-not-held"));
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert_eq!(e.to_string(), "tensor 'w': no C64");
+        let e = Error::usage(crate::code::OUTPUT_EXISTS, "o exists");
+        assert_eq!(
+            (e.code(), e.kind(), e.rule()),
+            (Some("output-exists"), ErrorKind::Usage, None)
+        );
+        let f: Error = FormatError::new("gguf", "truncated", "short").into();
+        assert_eq!((f.code(), f.rule()), (None, Some("truncated")));
+    }
 
     #[test]
     fn display_names_file_format_subject_and_rule() {

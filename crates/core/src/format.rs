@@ -2,6 +2,7 @@
 //! recognise the format, open it as a [`Source`] and (if it can be written)
 //! create a [`Sink`] for it. The facade keeps one list of them.
 
+use crate::code;
 use crate::{Bytes, Error, Input, Limits, Result, Sink, Source, WriteTarget};
 use std::any::{Any, TypeId};
 use std::sync::Arc;
@@ -71,10 +72,10 @@ pub trait Format: Send + Sync {
     /// A sink writing this format to `target`.
     fn create(&self, target: Box<dyn WriteTarget>, options: &Options) -> Result<Box<dyn Sink>> {
         let _ = (target, options);
-        Err(Error::unsupported(format!(
-            "tensorcast reads {} but does not write it",
-            self.name()
-        )))
+        Err(Error::unsupported(
+            code::READ_ONLY,
+            format!("tensorcast reads {} but does not write it", self.name()),
+        ))
     }
 
     /// For a ranged object (a remote store, see [`Bytes::ranged`]) whose

@@ -2,6 +2,7 @@
 //! files that sit beside it (shards of a sharded index, parts of a split
 //! GGUF), wherever the input lives.
 
+use crate::code;
 use crate::{Bytes, Error, Result};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -64,16 +65,22 @@ impl Input {
     /// siblings), refusing names that are not one plain file name.
     pub fn sibling(&self, file_name: &str) -> Result<Input> {
         if !is_plain_name(file_name) {
-            return Err(Error::usage(format!(
-                "'{file_name}' is not a plain file name beside {}",
-                self.name.display()
-            )));
+            return Err(Error::usage(
+                code::BAD_LOCATION,
+                format!(
+                    "'{file_name}' is not a plain file name beside {}",
+                    self.name.display()
+                ),
+            ));
         }
         let siblings = self.siblings.clone().ok_or_else(|| {
-            Error::unsupported(format!(
-                "{} has no directory to find '{file_name}' in",
-                self.name.display()
-            ))
+            Error::unsupported(
+                code::BAD_LOCATION,
+                format!(
+                    "{} has no directory to find '{file_name}' in",
+                    self.name.display()
+                ),
+            )
         })?;
         Ok(Input {
             bytes: siblings.open(file_name)?,

@@ -1,5 +1,6 @@
 //! The [`Sink`] trait and [`convert`], which drives `Source → Sink`.
 
+use crate::code;
 use crate::{Error, Metadata, Result, Source, TensorData, TensorInfo};
 
 /// Everything a sink learns before the first tensor byte: names, dtypes,
@@ -83,9 +84,12 @@ pub fn check_size(info: &TensorInfo, written: u64) -> Result<()> {
     if written == info.nbytes {
         Ok(())
     } else {
-        Err(Error::usage(format!(
-            "tensor '{}': source delivered {written} bytes, descriptor says {}",
-            info.name, info.nbytes
-        )))
+        Err(Error::usage(
+            code::INTERNAL,
+            format!(
+                "tensor '{}': source delivered {written} bytes, descriptor says {}",
+                info.name, info.nbytes
+            ),
+        ))
     }
 }

@@ -9,6 +9,7 @@
 //! writer that holds sparse tensors stores and every reader hands out the
 //! same bytes.
 
+use crate::code;
 use crate::{
     element_count, DType, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo,
 };
@@ -345,11 +346,14 @@ pub fn checked_parts<'a>(
 pub fn refuse_sparse(tensors: &[TensorInfo], format: &str) -> Result<()> {
     match tensors.iter().find(|t| t.sparse.is_some()) {
         None => Ok(()),
-        Some(t) => Err(Error::Unsupported(format!(
-            "tensor '{}' is {}: {format} has no sparse tensors; densify it (--densify) to write the dense tensor",
-            t.name,
-            t.sparse.as_ref().map_or_else(String::new, |s| s.describe())
-        ))),
+        Some(t) => Err(Error::unsupported(
+            code::SPARSE_NOT_HELD,
+            format!(
+                "tensor '{}' is {}: {format} has no sparse tensors; its dense form can be written instead",
+                t.name,
+                t.sparse.as_ref().map_or_else(String::new, |s| s.describe())
+            ),
+        )),
     }
 }
 
@@ -368,7 +372,10 @@ impl<S: Source> Densify<S> {
             let mut out = t.clone();
             if out.sparse.take().is_some() {
                 out = TensorInfo::new(t.name.clone(), t.dtype, t.shape.clone()).ok_or_else(|| {
-                    Error::Unsupported(format!("tensor '{}': its dense size overflows", t.name))
+                    Error::unsupported(
+                        code::TOO_LARGE,
+                        format!("tensor '{}': its dense size overflows", t.name),
+                    )
                 })?;
             }
             tensors.push(out);
@@ -410,7 +417,7 @@ impl<S: Source> Source for Densify<S> {
             .inner
             .tensors()
             .get(index)
-            .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, format!("no tensor #{index}")))?;
         let data = self.inner.tensor_data(index)?;
         if sparse_info.sparse.is_none() {
             return Ok(data);

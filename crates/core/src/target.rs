@@ -3,6 +3,7 @@
 //! later object-store uploads — all behind [`WriteTarget`], so writers never
 //! name a file system.
 
+use crate::code;
 use crate::{AtomicFile, Error, Result, TensorData};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -29,10 +30,13 @@ pub trait WriteTarget: Send {
     /// the end). A capability: targets that cannot seek refuse it.
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         let _ = (offset, buf);
-        Err(Error::unsupported(format!(
-            "{}: this output cannot rewrite bytes already written",
-            self.name().display()
-        )))
+        Err(Error::unsupported(
+            code::NO_REWRITE,
+            format!(
+                "{}: this output cannot rewrite bytes already written",
+                self.name().display()
+            ),
+        ))
     }
 
     /// Another output beside this one, called `file_name` (shards and their
@@ -52,9 +56,10 @@ fn plain_name(file_name: &str) -> Result<()> {
     if plain {
         Ok(())
     } else {
-        Err(Error::usage(format!(
-            "output name '{file_name}' is not a plain file name"
-        )))
+        Err(Error::usage(
+            code::BAD_LOCATION,
+            format!("output name '{file_name}' is not a plain file name"),
+        ))
     }
 }
 
@@ -81,7 +86,7 @@ impl FileTarget {
         }
         self.file
             .as_mut()
-            .ok_or_else(|| Error::usage("output file could not be created"))
+            .ok_or_else(|| Error::usage(code::INTERNAL, "output file could not be created"))
     }
 }
 
@@ -175,7 +180,7 @@ impl WriteTarget for MemoryTarget {
             .ok()
             .and_then(|s| Some(s..s.checked_add(buf.len())?))
             .filter(|r| r.end <= self.buf.len())
-            .ok_or_else(|| Error::usage("write_at past the bytes written"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "write_at past the bytes written"))?;
         self.buf[range].copy_from_slice(buf);
         Ok(())
     }

@@ -73,8 +73,7 @@ impl TensorInfo {
                 format,
                 "unsupported-dtype",
                 format!(
-                    "{t} elements, which tensorcast does not read; leave the tensor out (--exclude '{}') to convert the rest",
-                    self.name
+                    "{t} elements, which tensorcast does not read; leaving the tensor out converts the rest"
                 ),
             )
             .tensor(&self.name)

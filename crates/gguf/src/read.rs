@@ -5,6 +5,7 @@ use crate::value::{err, Cursor};
 use crate::{rules, FORMAT};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use tensorcast_core::code;
 use tensorcast_core::{
     element_count, Bytes, DType, Error, FormatError, Limits, Metadata, Result, Source, TensorData,
     TensorInfo, Value, CHUNK_BYTES,
@@ -327,17 +328,16 @@ impl Source for GgufFile {
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
         let (Some(info), Some(&offset)) = (self.parsed.tensors.get(index), self.parsed.offsets.get(index))
         else {
-            return Err(Error::usage(format!(
-                "{}: no tensor #{index}",
-                self.path.display()
-            )));
+            return Err(Error::usage(
+                code::CALL_ORDER,
+                format!("{}: no tensor #{index}", self.path.display()),
+            ));
         };
         let data = self.bytes.tensor_data(offset, info.nbytes).ok_or_else(|| {
-            Error::usage(format!(
-                "{}: tensor '{}' out of bounds",
-                self.path.display(),
-                info.name
-            ))
+            Error::usage(
+                code::CALL_ORDER,
+                format!("{}: tensor '{}' out of bounds", self.path.display(), info.name),
+            )
         })?;
         if !self.parsed.big_endian {
             return Ok(data);

@@ -5,6 +5,7 @@ use crate::read::GgufFile;
 use crate::{rules, FORMAT};
 use std::collections::HashSet;
 use std::path::Path;
+use tensorcast_core::code;
 use tensorcast_core::{
     Error, FormatError, Input, Limits, Metadata, RawLocation, Result, Source, TensorData, TensorInfo, Value,
 };
@@ -152,7 +153,7 @@ impl Source for SplitGguf {
         let &(p, t) = self
             .locations
             .get(index)
-            .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, format!("no tensor #{index}")))?;
         self.parts[p].tensor_data(t)
     }
     fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {

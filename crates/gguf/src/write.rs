@@ -4,6 +4,7 @@
 use crate::types::ggml_type_id;
 use crate::value::{encode, encode_str, type_of, writable};
 use std::path::Path;
+use tensorcast_core::code;
 use tensorcast_core::{
     check_size, DType, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value,
     WriteTarget,
@@ -40,12 +41,13 @@ impl GgufWriter {
     }
 }
 
-fn unsupported(msg: String) -> Error {
-    Error::Unsupported(msg)
+fn unsupported(code: &'static str, msg: String) -> Error {
+    Error::unsupported(code, msg)
 }
 
+/// The writer driven out of its call order.
 fn usage(msg: String) -> Error {
-    Error::Usage(msg)
+    Error::usage(code::CALL_ORDER, msg)
 }
 
 /// `general.alignment` as ggml reads it (a U32 power of two), accepting the
@@ -66,26 +68,33 @@ fn alignment(metadata: &Metadata) -> Result<Option<u32>> {
     };
     match n {
         Some(a) if a.is_power_of_two() && a <= u64::from(u32::MAX) => Ok(Some(a as u32)),
-        _ => Err(unsupported(format!(
-            "general.alignment {v:?} is not a power of two ggml can use"
-        ))),
+        _ => Err(unsupported(
+            code::VALUE_NOT_HELD,
+            format!("general.alignment {v:?} is not a power of two ggml can use"),
+        )),
     }
 }
 
 fn validate(t: &TensorInfo) -> Result<u32> {
     if t.name.len() > MAX_NAME {
-        return Err(unsupported(format!(
-            "tensor '{}': name is {} bytes; ggml refuses names longer than {MAX_NAME}",
-            t.name,
-            t.name.len()
-        )));
+        return Err(unsupported(
+            code::NAME_NOT_HELD,
+            format!(
+                "tensor '{}': name is {} bytes; ggml refuses names longer than {MAX_NAME}",
+                t.name,
+                t.name.len()
+            ),
+        ));
     }
     if t.shape.len() > 4 {
-        return Err(unsupported(format!(
-            "tensor '{}': {} dimensions; GGUF allows at most 4",
-            t.name,
-            t.shape.len()
-        )));
+        return Err(unsupported(
+            code::SHAPE_NOT_HELD,
+            format!(
+                "tensor '{}': {} dimensions; GGUF allows at most 4",
+                t.name,
+                t.shape.len()
+            ),
+        ));
     }
     let id = ggml_type_id(t.dtype).ok_or_else(|| {
         let fix = if t.dtype.is_float() && t.dtype != DType::C64 {
@@ -93,19 +102,22 @@ fn validate(t: &TensorInfo) -> Result<u32> {
         } else {
             "write safetensors, tpack or npz instead, or leave the tensor out"
         };
-        unsupported(format!(
-            "tensor '{}': GGUF has no {} type; {fix}",
-            t.name, t.dtype
-        ))
+        unsupported(
+            code::DTYPE_NOT_HELD,
+            format!("tensor '{}': GGUF has no {} type; {fix}", t.name, t.dtype),
+        )
     })?;
     if let DType::Quant(q) = t.dtype {
         let inner = t.shape.last().copied().unwrap_or(1);
         if inner % u64::from(q.block_elems()) != 0 {
-            return Err(unsupported(format!(
-                "tensor '{}': innermost dimension {inner} is not a multiple of the {} block size",
-                t.name,
-                q.name()
-            )));
+            return Err(unsupported(
+                code::SHAPE_NOT_HELD,
+                format!(
+                    "tensor '{}': innermost dimension {inner} is not a multiple of the {} block size",
+                    t.name,
+                    q.name()
+                ),
+            ));
         }
     }
     Ok(id)
@@ -169,10 +181,10 @@ impl Sink for GgufWriter {
         let mut names = std::collections::HashSet::new();
         for t in &plan.tensors {
             if !names.insert(t.name.as_str()) {
-                return Err(unsupported(format!(
-                    "tensor '{}' appears twice; GGUF names must be unique",
-                    t.name
-                )));
+                return Err(unsupported(
+                    code::NAME_NOT_HELD,
+                    format!("tensor '{}' appears twice; GGUF names must be unique", t.name),
+                ));
             }
         }
         let align_key = alignment(&plan.metadata)?;

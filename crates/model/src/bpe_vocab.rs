@@ -8,6 +8,7 @@
 use crate::pre_hashes::{CHECK_TEXT, PRE_HASHES};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
+use tensorcast_core::code;
 use tensorcast_core::{Array, Error, Metadata, Result, Strings, Value};
 
 /// The vocabulary, ready to write.
@@ -52,11 +53,18 @@ fn looks_special(t: &str) -> bool {
 /// The pre-tokenizer name for `tokenizer_json`: from the reference's table,
 /// else `given`, else a refusal naming the hash (as the reference refuses).
 fn pre_name(tokenizer_json: &[u8], given: Option<&str>, name: &str) -> Result<String> {
-    let tok = tokenizers::Tokenizer::from_bytes(tokenizer_json)
-        .map_err(|e| Error::unsupported(format!("{name}: tokenizer.json does not load: {e}")))?;
-    let ids = tok
-        .encode(CHECK_TEXT, true)
-        .map_err(|e| Error::unsupported(format!("{name}: tokenizer.json cannot encode: {e}")))?;
+    let tok = tokenizers::Tokenizer::from_bytes(tokenizer_json).map_err(|e| {
+        Error::unsupported(
+            code::TOKENIZER,
+            format!("{name}: tokenizer.json does not load: {e}"),
+        )
+    })?;
+    let ids = tok.encode(CHECK_TEXT, true).map_err(|e| {
+        Error::unsupported(
+            code::TOKENIZER,
+            format!("{name}: tokenizer.json cannot encode: {e}"),
+        )
+    })?;
     let listed: Vec<String> = ids.get_ids().iter().map(u32::to_string).collect();
     let hash = format!(
         "{:x}",
@@ -66,7 +74,7 @@ fn pre_name(tokenizer_json: &[u8], given: Option<&str>, name: &str) -> Result<St
         return Ok((*pre).to_string());
     }
     given.map(str::to_string).ok_or_else(|| {
-        Error::unsupported(format!(
+        Error::unsupported(code::UNKNOWN_PRE_TOKENIZER, format!(
             "{name}: llama.cpp does not know this vocabulary's pre-tokenizer (check hash {hash}); name the one it uses (e.g. llama-bpe) to convert it anyway"
         ))
     })
@@ -80,14 +88,18 @@ pub fn read(
     given_pre: Option<&str>,
     name: &str,
 ) -> Result<BpeVocab> {
-    let tj: Json = serde_json::from_slice(tokenizer_json)
-        .map_err(|e| Error::unsupported(format!("{name}: tokenizer.json is not JSON: {e}")))?;
+    let tj: Json = serde_json::from_slice(tokenizer_json).map_err(|e| {
+        Error::unsupported(
+            code::TOKENIZER,
+            format!("{name}: tokenizer.json is not JSON: {e}"),
+        )
+    })?;
     let model = &tj["model"];
     let wordpiece = match model["type"].as_str() {
         Some("BPE") => false,
         Some("WordPiece") => true,
         other => {
-            return Err(Error::unsupported(format!(
+            return Err(Error::unsupported(code::TOKENIZER, format!(
                 "{name}: a {} tokenizer.json without tokenizer.model is not converted yet (BPE and WordPiece are)",
                 other.unwrap_or("typeless")
             )))

@@ -4,6 +4,7 @@
 use crate::arch::{Arch, ParamKind};
 use crate::gguf_kv::{float, int, strings};
 use serde_json::{json, Map, Value as Json};
+use tensorcast_core::code;
 use tensorcast_core::{DType, Error, Metadata, Result, TensorInfo};
 
 /// The `config.json` for a model of `arch` with GGUF `metadata`, whose
@@ -19,11 +20,14 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
             ParamKind::Float => float(metadata, &key(p.gguf)).map(|v| json!(v)),
         };
         let v = v.ok_or_else(|| {
-            Error::unsupported(format!(
-                "the GGUF has no {} (needed for {} in config.json)",
-                key(p.gguf),
-                p.hf
-            ))
+            Error::unsupported(
+                code::NOT_A_MODEL,
+                format!(
+                    "the GGUF has no {} (needed for {} in config.json)",
+                    key(p.gguf),
+                    p.hf
+                ),
+            )
         })?;
         c.insert(p.hf.into(), v);
     }

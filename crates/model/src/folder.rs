@@ -4,6 +4,7 @@
 
 use crate::to_hf::arch_of;
 use crate::{config, tokenizer};
+use tensorcast_core::code;
 use tensorcast_core::{Error, Metadata, Plan, Result, Sink, TensorData, Value, WriteTarget};
 use tensorcast_safetensors::SafetensorsWriter;
 
@@ -42,7 +43,7 @@ impl Sink for HfFolderWriter {
         let target = self
             .target
             .take()
-            .ok_or_else(|| Error::usage("Hugging Face folder writer begun twice"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "Hugging Face folder writer begun twice"))?;
         let arch = arch_of(&plan.metadata)?;
         let mut files = vec![(
             "config.json",
@@ -73,14 +74,14 @@ impl Sink for HfFolderWriter {
     fn write_tensor(&mut self, index: usize, data: TensorData<'_>) -> Result<()> {
         self.weights
             .as_mut()
-            .ok_or_else(|| Error::usage("Hugging Face folder writer not begun"))?
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "Hugging Face folder writer not begun"))?
             .write_tensor(index, data)
     }
 
     fn finish(&mut self) -> Result<()> {
         self.weights
             .as_mut()
-            .ok_or_else(|| Error::usage("Hugging Face folder writer not begun"))?
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "Hugging Face folder writer not begun"))?
             .finish()?;
         for (mut target, bytes) in self.side.drain(..) {
             target.write_all(&bytes)?;

@@ -8,6 +8,7 @@ use crate::permute::{check, permute_rows, Direction};
 use crate::sentencepiece;
 use serde_json::Value as Json;
 use tensorcast_core::cast::CastSource;
+use tensorcast_core::code;
 use tensorcast_core::{
     Array, DType, Error, Input, Metadata, Options, Result, Source, Strings, TensorData, TensorInfo, Value,
 };
@@ -50,9 +51,12 @@ fn read_json(input: &Input, name: &str) -> Result<Option<Json>> {
     let Ok(file) = input.sibling(name) else {
         return Ok(None);
     };
-    serde_json::from_slice(&file.bytes)
-        .map(Some)
-        .map_err(|e| Error::unsupported(format!("{}: not JSON: {e}", file.name.display())))
+    serde_json::from_slice(&file.bytes).map(Some).map_err(|e| {
+        Error::unsupported(
+            code::NOT_A_MODEL,
+            format!("{}: not JSON: {e}", file.name.display()),
+        )
+    })
 }
 
 fn int_field(config: &Json, key: &str) -> Option<u64> {
@@ -82,7 +86,7 @@ fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn Source>> {
             &file.name, file.bytes, &opts,
         )?));
     }
-    Err(Error::unsupported(format!(
+    Err(Error::unsupported(code::NOT_A_MODEL, format!(
         "{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin beside it (sharded .bin checkpoints are not read as a model yet)",
         input.name.display()
     )))
@@ -170,11 +174,15 @@ impl HfToGguf {
         outtype: Option<DType>,
         quantized: Option<tensorcast_core::QuantType>,
     ) -> Result<Box<dyn Source>> {
-        let config: Json = serde_json::from_slice(&input.bytes)
-            .map_err(|e| Error::unsupported(format!("{}: not JSON: {e}", input.name.display())))?;
+        let config: Json = serde_json::from_slice(&input.bytes).map_err(|e| {
+            Error::unsupported(
+                code::NOT_A_MODEL,
+                format!("{}: not JSON: {e}", input.name.display()),
+            )
+        })?;
         let model_type = config.get("model_type").and_then(Json::as_str).unwrap_or("");
         let arch = arch::by_model_type(model_type).ok_or_else(|| {
-            Error::unsupported(format!(
+            Error::unsupported(code::NO_MODEL_TABLE, format!(
                 "{}: model_type '{model_type}' has no model table yet (known: {}); convert its weights with their names kept instead",
                 input.name.display(),
                 arch::known().join(", ")
@@ -193,10 +201,10 @@ impl HfToGguf {
                 continue;
             }
             let name = arch.gguf_name(&t.name).ok_or_else(|| {
-                Error::unsupported(format!(
-                    "tensor '{}' has no GGUF name in the {} table",
-                    t.name, arch.gguf
-                ))
+                Error::unsupported(
+                    code::NO_MODEL_TABLE,
+                    format!("tensor '{}' has no GGUF name in the {} table", t.name, arch.gguf),
+                )
             })?;
             let part = name.split('.').nth(2).unwrap_or("");
             let permute = match (arch.permute_qk, part) {
@@ -275,7 +283,7 @@ impl Source for HfToGguf {
         let &(i, step) = self
             .picks
             .get(index)
-            .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, format!("no tensor #{index}")))?;
         let data = self.weights.tensor_data(i)?;
         let t = &self.weights.tensors()[i];
         match step {
@@ -320,10 +328,13 @@ fn gguf_metadata(
         Ok(_) => Vocabulary::SentencePiece(vocabulary(input, config, arch.vocab == VocabStyle::Phi3)?),
         Err(_) => {
             let file = input.sibling("tokenizer.json").map_err(|_| {
-                Error::unsupported(format!(
-                    "{}: no tokenizer.model or tokenizer.json beside it",
-                    input.name.display()
-                ))
+                Error::unsupported(
+                    code::TOKENIZER,
+                    format!(
+                        "{}: no tokenizer.model or tokenizer.json beside it",
+                        input.name.display()
+                    ),
+                )
             })?;
             let tok_config = read_json(input, "tokenizer_config.json")?.unwrap_or(Json::Null);
             let name = file.name.display().to_string();
@@ -342,10 +353,13 @@ fn gguf_metadata(
     };
     let uint = |hf: &str| -> Result<Value> {
         let v = config.get(hf).and_then(Json::as_u64).ok_or_else(|| {
-            Error::unsupported(format!(
-                "{}: config.json has no {hf} (a non-negative integer)",
-                input.name.display()
-            ))
+            Error::unsupported(
+                code::NOT_A_MODEL,
+                format!(
+                    "{}: config.json has no {hf} (a non-negative integer)",
+                    input.name.display()
+                ),
+            )
         })?;
         Ok(u32v(v))
     };
@@ -485,10 +499,13 @@ struct Vocab {
 /// tokenizer.json's added tokens and scores every added token -1000.
 fn vocabulary(input: &Input, config: &Json, phi3: bool) -> Result<Vocab> {
     let model = input.sibling("tokenizer.model").map_err(|_| {
-        Error::unsupported(format!(
-            "{}: no tokenizer.model beside it (BPE tokenizer.json vocabularies are not converted yet)",
-            input.name.display()
-        ))
+        Error::unsupported(
+            code::TOKENIZER,
+            format!(
+                "{}: no tokenizer.model beside it (BPE tokenizer.json vocabularies are not converted yet)",
+                input.name.display()
+            ),
+        )
     })?;
     let pieces = sentencepiece::pieces(&model.bytes)?;
     let n = int_field(config, "vocab_size").map_or(pieces.len(), |v| v as usize);

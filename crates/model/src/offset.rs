@@ -3,6 +3,7 @@
 //! subtracts 1 in f32. Element-wise, on f32/f16/bf16 bytes.
 
 use tensorcast_core::cast::float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
+use tensorcast_core::code;
 use tensorcast_core::{DType, Error, Result, TensorData};
 
 /// `data` (of `dtype`) with `delta` added to every element, each computed in
@@ -11,12 +12,18 @@ pub fn add(data: TensorData<'_>, dtype: DType, out: DType, delta: f32) -> Result
     let elem = match dtype {
         DType::F32 => 4,
         DType::F16 | DType::BF16 => 2,
-        other => return Err(Error::unsupported(format!("a norm offset on {other} weights"))),
+        other => {
+            return Err(Error::unsupported(
+                code::CAST,
+                format!("a norm offset on {other} weights"),
+            ))
+        }
     };
     if out != DType::F32 && out != dtype {
-        return Err(Error::unsupported(format!(
-            "a norm offset from {dtype} into {out}"
-        )));
+        return Err(Error::unsupported(
+            code::CAST,
+            format!("a norm offset from {dtype} into {out}"),
+        ));
     }
     let chunks = data
         .aligned_chunks(elem, tensorcast_core::CHUNK_BYTES)

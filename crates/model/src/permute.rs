@@ -6,6 +6,7 @@
 //! is GGUF row `h·R/n + 2j + k` — `reshape(n, 2, R/n/2).swapaxes(1, 2)` in
 //! `convert_hf_to_gguf.py`, undone by transformers' `reverse_permute_weights`.
 
+use tensorcast_core::code;
 use tensorcast_core::{Error, Result, TensorData, CHUNK_BYTES};
 
 /// Which way rows move.
@@ -34,9 +35,10 @@ pub fn source_row(out: u64, rows: u64, heads: u64, direction: Direction) -> u64 
 /// Checks that `rows` split into `heads` heads of an even number of rows.
 pub fn check(name: &str, rows: u64, heads: u64) -> Result<()> {
     if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
-        return Err(Error::unsupported(format!(
-            "tensor '{name}': {rows} rows do not split into {heads} heads of rotary pairs"
-        )));
+        return Err(Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!("tensor '{name}': {rows} rows do not split into {heads} heads of rotary pairs"),
+        ));
     }
     Ok(())
 }
@@ -57,7 +59,10 @@ pub fn permute_rows<'a>(
     };
     let whole = usize::try_from(rows).ok().and_then(|r| r.checked_mul(row_bytes));
     if whole != Some(bytes.len()) {
-        return Err(Error::usage("permuted tensor's size disagrees with its rows"));
+        return Err(Error::usage(
+            code::MODEL_INCONSISTENT,
+            "permuted tensor's size disagrees with its rows",
+        ));
     }
     let rows_per_chunk = (CHUNK_BYTES / row_bytes.max(1)).max(1) as u64;
     let chunks = (0..rows).step_by(rows_per_chunk as usize).map(move |first| {

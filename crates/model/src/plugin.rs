@@ -1,6 +1,7 @@
 //! The Hugging Face model folder as a registered [`Format`] (an output).
 
 use crate::HfFolderWriter;
+use tensorcast_core::code;
 use tensorcast_core::{Detection, Error, Format, Input, Options, Result, Sink, Source, WriteTarget};
 use tensorcast_safetensors::SafetensorsWriteOptions;
 
@@ -24,10 +25,13 @@ impl Format for HfFolder {
     }
 
     fn open(&self, input: Input, _: &Options) -> Result<Box<dyn Source>> {
-        Err(Error::unsupported(format!(
+        Err(Error::unsupported(
+            code::MODEL_FOLDER,
+            format!(
             "{}: reading Hugging Face model folders as models is not built yet; open its safetensors files",
             input.name.display()
-        )))
+        ),
+        ))
     }
 
     fn can_write(&self) -> bool {

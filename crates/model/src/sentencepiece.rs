@@ -6,6 +6,7 @@
 //! other field is skipped by its wire type. Every length is checked against
 //! the bytes present.
 
+use tensorcast_core::code;
 use tensorcast_core::{Error, Result};
 
 /// One vocabulary entry.
@@ -21,7 +22,10 @@ pub struct Piece {
 }
 
 fn bad(detail: &str) -> Error {
-    Error::unsupported(format!("tokenizer.model is not a SentencePiece model: {detail}"))
+    Error::unsupported(
+        code::TOKENIZER,
+        format!("tokenizer.model is not a SentencePiece model: {detail}"),
+    )
 }
 
 /// A protobuf reader over one message's bytes.

@@ -6,6 +6,7 @@
 use crate::arch::{self, Arch};
 use crate::gguf_kv::{int, string};
 use crate::permute::{check, permute_rows, Direction};
+use tensorcast_core::code;
 use tensorcast_core::{DType, Error, Metadata, Result, Source, TensorData, TensorInfo};
 
 /// What happens to one tensor on the way.
@@ -29,10 +30,14 @@ pub struct GgufToHf<S> {
 
 /// The architecture table a GGUF's metadata names, or a refusal naming it.
 pub fn arch_of(metadata: &Metadata) -> Result<&'static Arch> {
-    let name = string(metadata, "general.architecture")
-        .ok_or_else(|| Error::unsupported("the GGUF has no general.architecture: it is not a model file"))?;
+    let name = string(metadata, "general.architecture").ok_or_else(|| {
+        Error::unsupported(
+            code::NOT_A_MODEL,
+            "the GGUF has no general.architecture: it is not a model file",
+        )
+    })?;
     arch::by_gguf_name(name).ok_or_else(|| {
-        Error::unsupported(format!(
+        Error::unsupported(code::NO_MODEL_TABLE, format!(
             "architecture '{name}' has no model table yet (known: {}); convert the container with its names kept instead",
             arch::known().join(", ")
         ))
@@ -50,10 +55,13 @@ impl<S: Source> GgufToHf<S> {
         let mut transforms = Vec::with_capacity(inner.tensors().len());
         for t in inner.tensors() {
             let name = arch.hf_name(&t.name).ok_or_else(|| {
-                Error::unsupported(format!(
-                    "tensor '{}' has no Hugging Face name in the {} table",
-                    t.name, arch.gguf
-                ))
+                Error::unsupported(
+                    code::NO_MODEL_TABLE,
+                    format!(
+                        "tensor '{}' has no Hugging Face name in the {} table",
+                        t.name, arch.gguf
+                    ),
+                )
             })?;
             let part = t.name.split('.').nth(2).unwrap_or("");
             let heads = match (arch.permute_qk, part, t.name.starts_with("blk.")) {
@@ -77,8 +85,9 @@ impl<S: Source> GgufToHf<S> {
                 Transform::None => {}
                 Transform::Unpermute(_) => info.file_offset = None,
                 Transform::SubtractOne => {
-                    info = TensorInfo::new(&info.name, DType::F32, info.shape.clone())
-                        .ok_or_else(|| Error::unsupported(format!("tensor '{}': size overflows", t.name)))?;
+                    info = TensorInfo::new(&info.name, DType::F32, info.shape.clone()).ok_or_else(|| {
+                        Error::unsupported(code::TOO_LARGE, format!("tensor '{}': size overflows", t.name))
+                    })?;
                 }
             }
             tensors.push(info);

@@ -6,6 +6,7 @@ use crate::arch::{self, VocabStyle};
 use crate::gguf_kv::{array, boolean, int, string, strings};
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
+use tensorcast_core::code;
 use tensorcast_core::{Error, Metadata, Result, Value};
 
 /// Token types of `tokenizer.ggml.token_type`.
@@ -37,11 +38,16 @@ const SPECIAL: &[(&str, &str)] = &[
 pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
     let model = string(metadata, "tokenizer.ggml.model").ok_or_else(|| {
         Error::unsupported(
+            code::TOKENIZER,
             "the GGUF has no tokenizer (tokenizer.ggml.model): no tokenizer files can be written",
         )
     })?;
-    let tokens = strings(metadata, "tokenizer.ggml.tokens")
-        .ok_or_else(|| Error::unsupported("tokenizer.ggml.tokens is missing or not a string array"))?;
+    let tokens = strings(metadata, "tokenizer.ggml.tokens").ok_or_else(|| {
+        Error::unsupported(
+            code::TOKENIZER,
+            "tokenizer.ggml.tokens is missing or not a string array",
+        )
+    })?;
     let types: Vec<i64> = array(metadata, "tokenizer.ggml.token_type")
         .map(|a| a.iter().map(|v| value_int(&v)).collect())
         .unwrap_or_default();
@@ -53,7 +59,7 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
         "gpt2" => byte_level_bpe(metadata, &tokens, &types)?,
         "bert" => wordpiece(metadata, &tokens, &types)?,
         other => {
-            return Err(Error::unsupported(format!(
+            return Err(Error::unsupported(code::TOKENIZER, format!(
                 "tokenizer.ggml.model '{other}' has no conversion yet (llama/SentencePiece, gpt2/byte-level BPE and bert/WordPiece have)"
             )))
         }
@@ -178,8 +184,12 @@ fn merges_from_scores(tokens: &[&str], scores: &[f64]) -> Vec<(String, String)> 
 /// lacks it), control tokens written in the byte alphabet as specials,
 /// user-defined ones as plain added tokens.
 fn byte_level_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64]) -> Result<Json> {
-    let merges = strings(metadata, "tokenizer.ggml.merges")
-        .ok_or_else(|| Error::unsupported("a byte-level BPE vocabulary needs tokenizer.ggml.merges"))?;
+    let merges = strings(metadata, "tokenizer.ggml.merges").ok_or_else(|| {
+        Error::unsupported(
+            code::TOKENIZER,
+            "a byte-level BPE vocabulary needs tokenizer.ggml.merges",
+        )
+    })?;
     let alphabet = crate::bpe::byte_alphabet();
     let spelled: Vec<String> = tokens.iter().map(|t| crate::bpe::respell(t, &alphabet)).collect();
     let position = |t: &str| spelled.iter().rposition(|s| s == t);
@@ -303,13 +313,17 @@ fn added_token(id: usize, content: &str, special: bool) -> Json {
 fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style: VocabStyle) -> Result<Json> {
     let scores: Vec<f64> = array(metadata, "tokenizer.ggml.scores")
         .map(|a| a.iter().map(|v| value_float(&v)).collect())
-        .ok_or_else(|| Error::unsupported("a SentencePiece vocabulary needs tokenizer.ggml.scores"))?;
+        .ok_or_else(|| {
+            Error::unsupported(
+                code::TOKENIZER,
+                "a SentencePiece vocabulary needs tokenizer.ggml.scores",
+            )
+        })?;
     if scores.len() != tokens.len() {
-        return Err(Error::unsupported(format!(
-            "{} tokens but {} scores",
-            tokens.len(),
-            scores.len()
-        )));
+        return Err(Error::unsupported(
+            code::TOKENIZER,
+            format!("{} tokens but {} scores", tokens.len(), scores.len()),
+        ));
     }
     // Gemma files store a token of two or more spaces as spaces; its
     // tokenizer looks it up spelled with "▁".

@@ -1,6 +1,7 @@
 //! NumPy `.npy` (read) and `.npz` (read and write) as registered [`Format`]s.
 
 use crate::{NpzWriter, NumpyFile};
+use tensorcast_core::code;
 use tensorcast_core::{
     zip_first_member, Detection, Format, Input, Options, Result, Sink, Source, WriteTarget,
 };
@@ -43,6 +44,7 @@ impl Format for Npy {
 
     fn create(&self, _: Box<dyn WriteTarget>, _: &Options) -> Result<Box<dyn Sink>> {
         Err(tensorcast_core::Error::unsupported(
+            code::READ_ONLY,
             "a .npy holds one array; write .npz (a zip of .npy arrays) instead",
         ))
     }

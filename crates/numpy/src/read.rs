@@ -5,6 +5,7 @@ use crate::header::{self, NpyHeader};
 use crate::rules;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use tensorcast_core::code;
 use tensorcast_core::strided;
 use tensorcast_core::{
     Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo, CHUNK_BYTES,
@@ -223,7 +224,12 @@ impl Source for NumpyFile {
             .tensors
             .get(index)
             .zip(self.arrays.get(index))
-            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+            .ok_or_else(|| {
+                Error::usage(
+                    code::CALL_ORDER,
+                    format!("{}: no tensor #{index}", self.path.display()),
+                )
+            })?;
         let elem = a.header.dtype.byte_size().unwrap_or(1);
         let swap = a.header.big_endian;
         let data_start = a.start as usize + a.header.data_offset;
@@ -231,7 +237,7 @@ impl Source for NumpyFile {
             (None, false) if !swap => self
                 .bytes
                 .tensor_data(data_start as u64, info.nbytes)
-                .ok_or_else(|| Error::usage("array outside the file")),
+                .ok_or_else(|| Error::usage(code::CALL_ORDER, "array outside the file")),
             (None, false) => {
                 let src = &self.bytes[data_start..data_start + info.nbytes as usize];
                 Ok(TensorData::Chunks(Box::new(

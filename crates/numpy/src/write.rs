@@ -4,6 +4,7 @@
 
 use crate::{header, rules};
 use std::path::Path;
+use tensorcast_core::code;
 use tensorcast_core::{
     check_size, Error, FileTarget, FormatError, Plan, Result, Sink, TensorData, TensorInfo, WriteTarget,
 };
@@ -50,7 +51,7 @@ impl NpzWriter {
         let file = self
             .file
             .as_mut()
-            .ok_or_else(|| Error::usage("npz writer not begun"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "npz writer not begun"))?;
         file.write_all(bytes)?;
         self.pos += bytes.len() as u64;
         Ok(())
@@ -204,7 +205,7 @@ impl Sink for NpzWriter {
         self.file = Some(
             self.target
                 .take()
-                .ok_or_else(|| Error::usage("npz writer begun twice"))?,
+                .ok_or_else(|| Error::usage(code::CALL_ORDER, "npz writer begun twice"))?,
         );
         Ok(())
     }
@@ -215,9 +216,18 @@ impl Sink for NpzWriter {
             .get(index)
             .filter(|_| index == self.members.len())
             .cloned()
-            .ok_or_else(|| Error::usage(format!("npz writer got tensor #{index} out of order")))?;
-        let descr = header::dtype_descr(info.dtype)
-            .ok_or_else(|| Error::usage(format!("tensor '{}' was not in the plan", info.name)))?;
+            .ok_or_else(|| {
+                Error::usage(
+                    code::CALL_ORDER,
+                    format!("npz writer got tensor #{index} out of order"),
+                )
+            })?;
+        let descr = header::dtype_descr(info.dtype).ok_or_else(|| {
+            Error::usage(
+                code::CALL_ORDER,
+                format!("tensor '{}' was not in the plan", info.name),
+            )
+        })?;
         let npy = header::format(descr, &info.shape);
         let name = format!("{}.npy", info.name).into_bytes();
         let size = npy.len() as u64 + info.nbytes;
@@ -239,7 +249,7 @@ impl Sink for NpzWriter {
         let file = self
             .file
             .as_mut()
-            .ok_or_else(|| Error::usage("npz writer not begun"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "npz writer not begun"))?;
         file.write_at(offset + 14, &crc.to_le_bytes())?;
         self.members.push(Member {
             name,
@@ -286,7 +296,7 @@ impl Sink for NpzWriter {
         let file = self
             .file
             .take()
-            .ok_or_else(|| Error::usage("npz writer not begun"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "npz writer not begun"))?;
         file.commit()
     }
 }

@@ -6,6 +6,7 @@ use prost::Message;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tensorcast_core::code;
 use tensorcast_core::{
     is_plain_name, Bytes, DType, Error, FormatError, Input, Limits, Metadata, Result, Source, TensorData,
     TensorInfo, Value,
@@ -394,18 +395,22 @@ impl Source for OnnxFile {
             .tensors
             .get(index)
             .zip(self.places.get(index))
-            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+            .ok_or_else(|| {
+                Error::usage(
+                    code::CALL_ORDER,
+                    format!("{}: no tensor #{index}", self.path.display()),
+                )
+            })?;
         let data = match place {
             Place::Owned(v) => Some(TensorData::Borrowed(v)),
             Place::Raw(at) => self.bytes.tensor_data(*at, info.nbytes),
             Place::External { file, offset } => self.externals[*file].tensor_data(*offset, info.nbytes),
         };
         data.ok_or_else(|| {
-            Error::usage(format!(
-                "{}: tensor '{}' out of bounds",
-                self.path.display(),
-                info.name
-            ))
+            Error::usage(
+                code::CALL_ORDER,
+                format!("{}: tensor '{}' out of bounds", self.path.display(), info.name),
+            )
         })
     }
 }

@@ -8,6 +8,7 @@ use crate::torch::Sparse;
 use crate::torch::{interpret_with_depth, TensorRef};
 use crate::view::{self, Layout};
 use std::path::{Path, PathBuf};
+use tensorcast_core::code;
 use tensorcast_core::{Bytes, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo};
 
 /// How to read a checkpoint.
@@ -296,11 +297,18 @@ impl Source for PytorchFile {
             .tensors
             .get(index)
             .zip(self.plans.get(index))
-            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+            .ok_or_else(|| {
+                Error::usage(
+                    code::CALL_ORDER,
+                    format!("{}: no tensor #{index}", self.path.display()),
+                )
+            })?;
         // No plan: a tensor listed but not readable (the one error it gives).
         let Some(plan) = plan else {
             let e = info.unreadable_error(crate::FORMAT);
-            return Err(e.unwrap_or_else(|| Error::usage("no plan")).in_file(&self.path));
+            return Err(e
+                .unwrap_or_else(|| Error::usage(code::CALL_ORDER, "no plan"))
+                .in_file(&self.path));
         };
         if let Some(parts) = &plan.sparse {
             // Torch checks a loaded sparse tensor's indices; so does this.
@@ -331,7 +339,7 @@ impl PytorchFile {
                     return self
                         .bytes
                         .tensor_data(rec.offset + off, nbytes)
-                        .ok_or_else(|| Error::usage("record range outside the file"));
+                        .ok_or_else(|| Error::usage(code::CALL_ORDER, "record range outside the file"));
                 }
             }
             // A view gathers from its whole record: fetched first when the
@@ -344,7 +352,7 @@ impl PytorchFile {
             let record = self
                 .bytes
                 .read_range(rec.offset, rec.len)
-                .ok_or_else(|| Error::usage("record range outside the file"))??;
+                .ok_or_else(|| Error::usage(code::CALL_ORDER, "record range outside the file"))??;
             return Ok(TensorData::Chunks(Box::new(view::gather(
                 record,
                 plan.layout.clone(),

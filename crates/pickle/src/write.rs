@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use tensorcast_core::code;
 use tensorcast_core::{
     check_size, DType, Error, FileTarget, Plan, Result, Sink, SourceId, TargetWriter, TensorData, TensorInfo,
     WriteTarget,
@@ -109,7 +110,7 @@ impl PytorchWriter {
     fn zip(&mut self) -> Result<&mut Zip> {
         self.zip
             .as_mut()
-            .ok_or_else(|| Error::usage("PyTorch writer not begun"))
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "PyTorch writer not begun"))
     }
 
     fn record(&mut self, name: &str, size: u64, aligned: bool) -> Result<()> {
@@ -149,13 +150,16 @@ impl Sink for PytorchWriter {
         for t in &plan.tensors {
             // A state dict is a dict: torch would keep only the last of two.
             if t.name.is_empty() || !seen.insert(t.name.as_str()) {
-                return Err(Error::usage(format!(
-                    "tensor '{}' is empty or appears twice; state dict keys are unique",
-                    t.name
-                )));
+                return Err(Error::usage(
+                    code::NAME_NOT_HELD,
+                    format!(
+                        "tensor '{}' is empty or appears twice; state dict keys are unique",
+                        t.name
+                    ),
+                ));
             }
             if storage_of(t.dtype).is_none() {
-                return Err(Error::unsupported(format!(
+                return Err(Error::unsupported(code::DTYPE_NOT_HELD, format!(
                     "tensor '{}': a PyTorch checkpoint written here has no {} storage; cast it or write gguf/safetensors",
                     t.name, t.dtype
                 )));
@@ -165,16 +169,17 @@ impl Sink for PytorchWriter {
         let target = self
             .target
             .take()
-            .ok_or_else(|| Error::usage("PyTorch writer begun twice"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "PyTorch writer begun twice"))?;
         self.zip = Some(ZipWriter::new_stream(TargetWriter(target)));
         Ok(())
     }
 
     fn write_tensor(&mut self, index: usize, data: TensorData<'_>) -> Result<()> {
         if index != self.keys.len() || index >= self.plan.len() {
-            return Err(Error::usage(format!(
-                "PyTorch writer got tensor #{index} out of order"
-            )));
+            return Err(Error::usage(
+                code::CALL_ORDER,
+                format!("PyTorch writer got tensor #{index} out of order"),
+            ));
         }
         let info = self.plan[index].clone();
         // The same bytes handed out twice (tied weights): one storage.
@@ -219,7 +224,7 @@ impl Sink for PytorchWriter {
         let zip = self
             .zip
             .take()
-            .ok_or_else(|| Error::usage("PyTorch writer not begun"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "PyTorch writer not begun"))?;
         let out = zip.finish().map_err(|e| zip_error("<pytorch output>", e))?;
         out.into_inner().0.commit()
     }
@@ -232,8 +237,8 @@ fn state_dict_pickle(plan: &[TensorInfo], keys: &[usize]) -> Result<Vec<u8>> {
     p.0.extend_from_slice(b")R");
     p.0.push(b'(');
     for (t, &key) in plan.iter().zip(keys) {
-        let storage =
-            storage_of(t.dtype).ok_or_else(|| Error::unsupported(format!("tensor '{}'", t.name)))?;
+        let storage = storage_of(t.dtype)
+            .ok_or_else(|| Error::unsupported(code::DTYPE_NOT_HELD, format!("tensor '{}'", t.name)))?;
         let elem = t.dtype.storage_bytes(1).unwrap_or(1).max(1);
         let numel = t.nbytes / elem;
         p.string(&t.name);

@@ -1,6 +1,7 @@
 //! [`Dequantize`]: an adapter that turns block-quantized tensors into F32.
 
 use super::{can_dequantize, dequantize};
+use tensorcast_core::code;
 use tensorcast_core::{DType, Error, Metadata, Result, Source, TensorData, TensorInfo, CHUNK_BYTES};
 
 /// A source whose block-quantized tensors come out as F32 (bit-identical to
@@ -34,10 +35,9 @@ impl<S: Source> Dequantize<S> {
                     return Err(no_dequantizer(&t.name, q));
                 }
                 t.dtype = DType::F32;
-                t.nbytes = t
-                    .numel()
-                    .checked_mul(4)
-                    .ok_or_else(|| Error::unsupported(format!("tensor '{}' too large", t.name)))?;
+                t.nbytes = t.numel().checked_mul(4).ok_or_else(|| {
+                    Error::unsupported(code::TOO_LARGE, format!("tensor '{}' too large", t.name))
+                })?;
                 t.file_offset = None;
             }
         }
@@ -47,7 +47,7 @@ impl<S: Source> Dequantize<S> {
 
 /// The refusal for tensor `name` of block type `q`, which ggml gives no dequantizer.
 pub fn no_dequantizer(name: &str, q: tensorcast_core::QuantType) -> Error {
-    Error::Unsupported(format!(
+    Error::unsupported(code::BLOCK_TYPE, format!(
         "tensor '{name}': {} has no reference dequantizer (ggml defines none); keep it quantized in a GGUF or tpack output",
         q.name()
     ))
@@ -92,7 +92,7 @@ impl<S: Source> Source for Dequantize<S> {
         let chunks = data.aligned_chunks(bb, piece).map(move |blocks| {
             let blocks = blocks?;
             let n = blocks.len() / bb * be;
-            let fail = |e: String| Error::Unsupported(format!("tensor '{name}': {e}"));
+            let fail = |e: String| Error::unsupported(code::BAD_DATA, format!("tensor '{name}': {e}"));
             // Decoded straight into the bytes handed on (little-endian and
             // aligned for f32, as allocations of this size are), not into
             // f32s copied after: a copy of every output byte, and a second

@@ -3,6 +3,7 @@
 
 use super::legacy::{can_quantize, quantize};
 use tensorcast_core::cast::cast_slice;
+use tensorcast_core::code;
 use tensorcast_core::{
     DType, Error, Metadata, QuantType, Result, Source, TensorData, TensorInfo, CHUNK_BYTES,
 };
@@ -22,10 +23,13 @@ impl<S: Source> Quantize<S> {
     /// Wraps `inner`; refuses types other than Q4_0, Q4_1, Q5_0, Q5_1, Q8_0.
     pub fn new(inner: S, q: QuantType) -> Result<Self> {
         if !can_quantize(q) {
-            return Err(Error::Unsupported(format!(
-                "quantizing supports Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, not {}",
-                q.name()
-            )));
+            return Err(Error::unsupported(
+                code::BLOCK_TYPE,
+                format!(
+                    "quantizing supports Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, not {}",
+                    q.name()
+                ),
+            ));
         }
         let mut tensors = inner.tensors().to_vec();
         let mut chosen = Vec::with_capacity(tensors.len());
@@ -84,7 +88,7 @@ impl<S: Source> Source for Quantize<S> {
             let piece = piece?;
             let mut f32s = Vec::with_capacity(piece.len() / size * 4);
             cast_slice(from, DType::F32, &piece, &mut f32s)
-                .map_err(|e| Error::Unsupported(format!("tensor '{name}': {e}")))?;
+                .map_err(|e| Error::unsupported(code::BAD_DATA, format!("tensor '{name}': {e}")))?;
             let vals: Vec<f32> = f32s
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

@@ -7,6 +7,7 @@ use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tensorcast_core::code;
 use tensorcast_core::{Error, Result};
 use url::Url;
 
@@ -40,8 +41,8 @@ impl std::fmt::Debug for Location {
 impl Location {
     /// Parses `url` and finds (or builds) its store.
     pub fn parse(url: &str) -> Result<Location> {
-        let parsed =
-            Url::parse(url).map_err(|e| Error::usage(format!("'{}' is not a URL: {e}", redact(url))))?;
+        let parsed = Url::parse(url)
+            .map_err(|e| Error::usage(code::BAD_LOCATION, format!("'{}' is not a URL: {e}", redact(url))))?;
         let shown = redacted(&parsed);
         let (store_url, object_url) = match parsed.scheme() {
             "hf" => hub_url(&parsed)?,
@@ -50,7 +51,7 @@ impl Location {
         let key = format!("{}://{}", store_url.scheme(), store_url.authority());
         let store = cached_store(&key, &store_url)?;
         let path = StorePath::from_url_path(object_url.path())
-            .map_err(|e| Error::usage(format!("'{shown}': not an object path: {e}")))?;
+            .map_err(|e| Error::usage(code::BAD_LOCATION, format!("'{shown}': not an object path: {e}")))?;
         Ok(Location { store, path, shown })
     }
 
@@ -73,10 +74,10 @@ impl Location {
     /// parts, an index's files. `name` must be one plain file name.
     pub fn sibling(&self, name: &str) -> Result<Location> {
         if !tensorcast_core::is_plain_name(name) {
-            return Err(Error::usage(format!(
-                "'{name}' is not a plain file name beside {}",
-                self.shown
-            )));
+            return Err(Error::usage(
+                code::BAD_LOCATION,
+                format!("'{name}' is not a plain file name beside {}", self.shown),
+            ));
         }
         let mut parts: Vec<_> = self.path.parts().collect();
         parts.pop();
@@ -99,10 +100,10 @@ impl Location {
             self.path.parts().map(|p| p.as_ref().to_string().into()).collect();
         for part in rel.split('/') {
             if !tensorcast_core::is_plain_name(part) {
-                return Err(Error::usage(format!(
-                    "'{rel}' is not a relative object path under {}",
-                    self.shown
-                )));
+                return Err(Error::usage(
+                    code::BAD_LOCATION,
+                    format!("'{rel}' is not a relative object path under {}", self.shown),
+                ));
             }
             path.push(part.to_string().into());
         }
@@ -129,10 +130,13 @@ fn hub_url(url: &Url) -> Result<(Url, Url)> {
         .unwrap_or_default();
     segments.retain(|s| !s.is_empty());
     if org.is_empty() || segments.len() < 2 {
-        return Err(Error::usage(format!(
-            "'{}': an hf:// file URL is hf://ORG/REPO[@REVISION]/PATH",
-            redacted(url)
-        )));
+        return Err(Error::usage(
+            code::BAD_LOCATION,
+            format!(
+                "'{}': an hf:// file URL is hf://ORG/REPO[@REVISION]/PATH",
+                redacted(url)
+            ),
+        ));
     }
     let (repo, rev) = match segments[0].split_once('@') {
         Some((repo, rev)) => (repo, rev),
@@ -144,8 +148,12 @@ fn hub_url(url: &Url) -> Result<(Url, Url)> {
         endpoint.trim_end_matches('/'),
         segments[1..].join("/")
     );
-    let object = Url::parse(&full)
-        .map_err(|e| Error::usage(format!("HF_ENDPOINT gives a bad URL '{}': {e}", redact(&full))))?;
+    let object = Url::parse(&full).map_err(|e| {
+        Error::usage(
+            code::BAD_LOCATION,
+            format!("HF_ENDPOINT gives a bad URL '{}': {e}", redact(&full)),
+        )
+    })?;
     Ok((object.clone(), object))
 }
 
@@ -177,7 +185,7 @@ fn retry() -> RetryConfig {
 
 fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
     let shown = redacted(url);
-    let fail = |e: object_store::Error| Error::usage(format!("{shown}: {e}"));
+    let fail = |e: object_store::Error| Error::usage(code::BAD_LOCATION, format!("{shown}: {e}"));
     let store: Arc<dyn ObjectStore> = match url.scheme() {
         "s3" | "s3a" => Arc::new(
             object_store::aws::AmazonS3Builder::from_env()
@@ -214,7 +222,12 @@ fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
                     .map_err(fail)?,
             )
         }
-        other => return Err(Error::usage(format!("{shown}: no object store for '{other}://'"))),
+        other => {
+            return Err(Error::usage(
+                code::BAD_LOCATION,
+                format!("{shown}: no object store for '{other}://'"),
+            ))
+        }
     };
     Ok(store)
 }

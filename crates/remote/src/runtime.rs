@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::OnceLock;
+use tensorcast_core::code;
 use tensorcast_core::{Error, Result};
 use tokio::runtime::Runtime;
 
@@ -18,7 +19,12 @@ pub(crate) fn runtime() -> Result<&'static Runtime> {
             .map_err(|e| e.to_string())
     })
     .as_ref()
-    .map_err(|e| Error::unsupported(format!("the I/O runtime for object stores could not start: {e}")))
+    .map_err(|e| {
+        Error::unsupported(
+            code::BAD_LOCATION,
+            format!("the I/O runtime for object stores could not start: {e}"),
+        )
+    })
 }
 
 /// Runs `f` to completion from blocking code.

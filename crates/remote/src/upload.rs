@@ -8,6 +8,7 @@ use crate::Location;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use tensorcast_core::code;
 use tensorcast_core::{Error, Result, WriteTarget};
 
 /// Bytes per uploaded part (S3's minimum part is 5 MiB).
@@ -54,7 +55,7 @@ impl UploadTarget {
         }
         self.upload
             .as_mut()
-            .ok_or_else(|| Error::usage("multipart upload missing"))
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "multipart upload missing"))
     }
 
     /// Hands `buf` to the upload, waiting while too many parts are in flight.
@@ -86,10 +87,13 @@ impl WriteTarget for UploadTarget {
 
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         let Some(file) = &mut self.stage else {
-            return Err(Error::unsupported(format!(
-                "{}: an upload cannot rewrite bytes already sent",
-                self.name.display()
-            )));
+            return Err(Error::unsupported(
+                code::NO_REWRITE,
+                format!(
+                    "{}: an upload cannot rewrite bytes already sent",
+                    self.name.display()
+                ),
+            ));
         };
         let io = |e| Error::io(&self.name, e);
         let end = file.stream_position().map_err(io)?;

@@ -6,6 +6,7 @@ use crate::{rules, FORMAT};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::path::Path;
+use tensorcast_core::code;
 use tensorcast_core::{
     is_plain_name, Error, FormatError, Input, Limits, Metadata, RawLocation, Result, Source, TensorData,
     TensorInfo, Value,
@@ -176,7 +177,7 @@ impl Source for ShardedSafetensors {
         let &(shard, i) = self
             .locations
             .get(index)
-            .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, format!("no tensor #{index}")))?;
         self.shards[shard].tensor_data(i)
     }
 

@@ -3,6 +3,7 @@
 use crate::header::{parse_header, Header};
 use crate::{rules, FORMAT};
 use std::path::{Path, PathBuf};
+use tensorcast_core::code;
 use tensorcast_core::{Bytes, Error, Limits, Metadata, Result, Source, TensorData, TensorInfo};
 
 /// One validated safetensors file; tensor bytes are borrowed from its mmap.
@@ -67,21 +68,21 @@ impl Source for SafetensorsFile {
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
-        let info = self
-            .header
-            .tensors
-            .get(index)
-            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+        let info = self.header.tensors.get(index).ok_or_else(|| {
+            Error::usage(
+                code::CALL_ORDER,
+                format!("{}: no tensor #{index}", self.path.display()),
+            )
+        })?;
         // The header check proved every range lies inside the file.
         let data = self
             .bytes
             .tensor_data(info.file_offset.unwrap_or(0), info.nbytes)
             .ok_or_else(|| {
-                Error::usage(format!(
-                    "{}: tensor '{}' out of bounds",
-                    self.path.display(),
-                    info.name
-                ))
+                Error::usage(
+                    code::CALL_ORDER,
+                    format!("{}: tensor '{}' out of bounds", self.path.display(), info.name),
+                )
             })?;
         if let (Some(Some(crc)), TensorData::Located { bytes, .. } | TensorData::Borrowed(bytes)) =
             (self.header.crcs.get(index), &data)

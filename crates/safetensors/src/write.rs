@@ -5,6 +5,7 @@ use crate::index::INDEX_SUFFIX;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use tensorcast_core::code;
 use tensorcast_core::{
     check_size, DType, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value,
     WriteTarget,
@@ -97,25 +98,28 @@ fn validate(plan: &Plan) -> Result<()> {
     let mut seen = std::collections::HashSet::with_capacity(plan.tensors.len());
     for t in &plan.tensors {
         if t.name.is_empty() || t.name == "__metadata__" {
-            return Err(Error::Unsupported(format!(
-                "safetensors cannot hold a tensor named '{}'",
-                t.name
-            )));
+            return Err(Error::unsupported(
+                code::NAME_NOT_HELD,
+                format!("safetensors cannot hold a tensor named '{}'", t.name),
+            ));
         }
         if !seen.insert(t.name.as_str()) {
-            return Err(Error::Unsupported(format!(
-                "tensor '{}' appears twice; safetensors names must be unique",
-                t.name
-            )));
+            return Err(Error::unsupported(
+                code::NAME_NOT_HELD,
+                format!(
+                    "tensor '{}' appears twice; safetensors names must be unique",
+                    t.name
+                ),
+            ));
         }
         if t.dtype.bits().is_none() {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::unsupported(code::BLOCKS_NOT_HELD, format!(
                 "tensor '{}' is {} blocks, which safetensors cannot hold: dequantize it (the default) or write GGUF or tpack",
                 t.name, t.dtype
             )));
         }
         if t.dtype == DType::C128 {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::unsupported(code::DTYPE_NOT_HELD, format!(
                 "tensor '{}' is complex128, which safetensors has no dtype for: write tpack, npz, .zt or a PyTorch checkpoint",
                 t.name
             )));
@@ -217,10 +221,10 @@ impl Sink for SafetensorsWriter {
 
     fn write_tensor(&mut self, index: usize, data: TensorData<'_>) -> Result<()> {
         if index != self.next || index >= self.tensors.len() {
-            return Err(Error::usage(format!(
-                "safetensors writer got tensor #{index}, expected #{}",
-                self.next
-            )));
+            return Err(Error::usage(
+                code::CALL_ORDER,
+                format!("safetensors writer got tensor #{index}, expected #{}", self.next),
+            ));
         }
         let shard = self.shard_of(index);
         if self.open[shard].is_none() {
@@ -228,7 +232,7 @@ impl Sink for SafetensorsWriter {
         }
         let file = self.open[shard]
             .as_mut()
-            .ok_or_else(|| Error::usage("shard not open"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "shard not open"))?;
         let written = file.write_data(data)?;
         check_size(&self.tensors[index], written)?;
         self.next += 1;
@@ -237,11 +241,14 @@ impl Sink for SafetensorsWriter {
 
     fn finish(&mut self) -> Result<()> {
         if self.next != self.tensors.len() {
-            return Err(Error::usage(format!(
-                "safetensors writer finished after {} of {} tensors",
-                self.next,
-                self.tensors.len()
-            )));
+            return Err(Error::usage(
+                code::CALL_ORDER,
+                format!(
+                    "safetensors writer finished after {} of {} tensors",
+                    self.next,
+                    self.tensors.len()
+                ),
+            ));
         }
         // Shards without tensors (only with an empty plan) still need a file.
         for k in 0..self.shards.len() {
@@ -267,7 +274,7 @@ impl SafetensorsWriter {
             None => self
                 .target
                 .take()
-                .ok_or_else(|| Error::usage("output already started"))?,
+                .ok_or_else(|| Error::usage(code::CALL_ORDER, "output already started"))?,
             Some(name) => self.sibling(name)?,
         };
         f.write_all(&shard.header)?;
@@ -277,7 +284,7 @@ impl SafetensorsWriter {
     fn sibling(&self, file_name: &str) -> Result<Box<dyn WriteTarget>> {
         self.target
             .as_ref()
-            .ok_or_else(|| Error::usage("output already started"))?
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "output already started"))?
             .sibling(file_name)
     }
 
@@ -291,7 +298,8 @@ impl SafetensorsWriter {
         }
         let total: u64 = self.tensors.iter().map(|t| t.nbytes).sum();
         let index = serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
-        let mut text = serde_json::to_string_pretty(&index).map_err(|e| Error::unsupported(e.to_string()))?;
+        let mut text = serde_json::to_string_pretty(&index)
+            .map_err(|e| Error::unsupported(code::INTERNAL, e.to_string()))?;
         text.push('\n');
         let mut f = self.sibling(&self.index_name())?;
         f.write_all(text.as_bytes())?;

@@ -6,6 +6,7 @@ use crate::Registry;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tensorcast_core::code;
 use tensorcast_core::Format;
 
 /// One input and where its output goes.
@@ -176,7 +177,10 @@ pub fn jobs_from_prefix(
         };
         // Out of a store's listing no part is `..` or empty; refuse if one is.
         if out_rel.split('/').any(|p| !tensorcast_core::is_plain_name(p)) {
-            return Err(crate::Error::usage(format!("{rel}: not a relative object path")));
+            return Err(crate::Error::usage(
+                code::BAD_LOCATION,
+                format!("{rel}: not a relative object path"),
+            ));
         }
         let output = match &out_prefix {
             Some(p) => PathBuf::from(format!("{p}/{out_rel}")),
@@ -203,7 +207,12 @@ pub struct Shard {
 impl Shard {
     /// `K/N` (0 <= K < N).
     pub fn parse(s: &str) -> crate::Result<Shard> {
-        let bad = || crate::Error::usage(format!("shard '{s}' is not K/N with 0 <= K < N"));
+        let bad = || {
+            crate::Error::usage(
+                code::BAD_OPTION,
+                format!("shard '{s}' is not K/N with 0 <= K < N"),
+            )
+        };
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count) = (
             k.trim().parse().map_err(|_| bad())?,
@@ -224,16 +233,14 @@ impl Shard {
         let num = |name: &str| -> crate::Result<Option<u64>> {
             match var(name) {
                 None => Ok(None),
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| crate::Error::usage(format!("{name}={v} is not a number"))),
+                Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                    crate::Error::usage(code::BAD_OPTION, format!("{name}={v} is not a number"))
+                }),
             }
         };
         let (index, count) = if let Some(index) = num("JOB_COMPLETION_INDEX")? {
             let count = num("JOB_COMPLETIONS")?.ok_or_else(|| {
-                crate::Error::usage(
+                crate::Error::usage(code::BAD_OPTION,
                     "JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not: set it to the Job's completions count",
                 )
             })?;
@@ -241,11 +248,14 @@ impl Shard {
         } else if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
             let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
             let count = num("SLURM_ARRAY_TASK_COUNT")?.ok_or_else(|| {
-                crate::Error::usage("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")
+                crate::Error::usage(
+                    code::BAD_OPTION,
+                    "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not",
+                )
             })?;
             (id.saturating_sub(min), count)
         } else {
-            return Err(crate::Error::usage(
+            return Err(crate::Error::usage(code::BAD_OPTION,
                 "automatic sharding needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array)",
             ));
         };
@@ -366,7 +376,7 @@ fn up_to_date(input: &Path, output: &Path) -> bool {
 /// same output (both inputs named), no output is an input, and no output
 /// resolves outside `out_dir` (through a symlinked directory inside it).
 pub fn check_batch(jobs: &[Job], out_dir: &Path) -> crate::Result<()> {
-    let usage = |m: String| crate::Error::usage(m);
+    let usage = |m: String| crate::Error::usage(code::OUTPUT_CONFLICT, m);
     let canonical = |p: &Path| std::fs::canonicalize(p).ok();
     let mut outputs = std::collections::HashMap::new();
     for job in jobs {

@@ -3,6 +3,7 @@
 use crate::Registry;
 use std::path::Path;
 use tensorcast_core::cast::CastSource;
+use tensorcast_core::code;
 use tensorcast_core::{
     convert, DType, Error, Format, Input, Options, QuantType, Result, Sink, Source, WriteTarget,
 };
@@ -69,16 +70,22 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
         .iter()
         .any(|t| matches!(t.dtype, DType::Quant(_)));
     if opts.keep_quantized && quantized && !target.holds_blocks() {
-        return Err(Error::usage(format!(
-            "{} cannot hold quantized blocks; write a format that can (gguf, tpack) or dequantize",
-            target.name()
-        )));
+        return Err(Error::usage(
+            code::BLOCKS_NOT_HELD,
+            format!(
+                "{} cannot hold quantized blocks; write a format that can (gguf, tpack) or dequantize",
+                target.name()
+            ),
+        ));
     }
     if opts.quantize.is_some() && !target.holds_blocks() {
-        return Err(Error::usage(format!(
-            "quantizing writes ggml blocks, which {} cannot hold",
-            target.name()
-        )));
+        return Err(Error::usage(
+            code::BLOCKS_NOT_HELD,
+            format!(
+                "quantizing writes ggml blocks, which {} cannot hold",
+                target.name()
+            ),
+        ));
     }
     let keep = opts.keep_quantized || (target.holds_blocks() && opts.dtype.is_none());
     let mut source = source;
@@ -106,8 +113,8 @@ fn densify(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions) 
         return Ok(Box::new(tensorcast_core::sparse::Densify::new(source, limits)?));
     }
     if let Some(t) = sparse.find(|t| !target.holds_sparse(t)) {
-        return Err(Error::unsupported(format!(
-            "tensor '{}' is {}, which {} cannot hold: pass --densify to write the dense tensor (torch's to_dense())",
+        return Err(Error::unsupported(code::SPARSE_NOT_HELD, format!(
+            "tensor '{}' is {}, which {} cannot hold; its dense form (torch's to_dense()) can be written instead",
             t.name,
             t.sparse.as_ref().map_or_else(String::new, |s| s.describe()),
             target.name()
@@ -140,7 +147,10 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
         format = opts.registry.output_named("safetensors")?;
         let target = crate::remote::join(output, "model.safetensors");
         if !opts.force && occupied(&target) {
-            return Err(Error::usage(format!("{} already exists", target.display())));
+            return Err(Error::usage(
+                code::OUTPUT_EXISTS,
+                format!("{} already exists", target.display()),
+            ));
         }
         let target = crate::remote::target(&target, format)?;
         return into_folder(output, || convert_input(input, target, format.name(), opts));
@@ -148,16 +158,19 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
     if format.name() == MODEL_FOLDER {
         // A folder: the weights file inside it is the target, the rest its siblings.
         if !opts.force && occupied(&crate::remote::join(output, "config.json")) {
-            return Err(Error::usage(format!(
-                "{} already holds a model",
-                output.display()
-            )));
+            return Err(Error::usage(
+                code::OUTPUT_EXISTS,
+                format!("{} already holds a model", output.display()),
+            ));
         }
         let target = crate::remote::target(&crate::remote::join(output, "model.safetensors"), format)?;
         return into_folder(output, || convert_input(input, target, format.name(), opts));
     }
     if !opts.force && occupied(output) {
-        return Err(Error::usage(format!("{} already exists", output.display())));
+        return Err(Error::usage(
+            code::OUTPUT_EXISTS,
+            format!("{} already exists", output.display()),
+        ));
     }
     convert_input(input, crate::remote::target(output, format)?, format.name(), opts)
 }
@@ -197,10 +210,13 @@ pub(crate) fn weights_file(dir: &Path) -> Result<std::path::PathBuf> {
     .map(|f| crate::remote::join(dir, f))
     .find(|p| p.is_file() || (crate::remote::is_url(p) && occupied(p)))
     .ok_or_else(|| {
-        Error::unsupported(format!(
-            "{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin in it",
-            dir.display()
-        ))
+        Error::unsupported(
+            code::NOT_A_MODEL,
+            format!(
+                "{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin in it",
+                dir.display()
+            ),
+        )
     })
 }
 
@@ -210,14 +226,17 @@ const MODEL_FOLDER: &str = "hf";
 /// A Hugging Face model folder in: the model, as the output format holds models.
 fn convert_folder(dir: &Path, output: &Path, format: &dyn Format, opts: &ConvertOptions) -> Result<Report> {
     if format.name() != "gguf" {
-        return Err(Error::unsupported(format!(
+        return Err(Error::unsupported(code::MODEL_FOLDER, format!(
             "{} is a model folder: as a model it converts to gguf; its weights convert to {} as a container with their names kept",
             dir.display(),
             format.name()
         )));
     }
     if !opts.force && occupied(output) {
-        return Err(Error::usage(format!("{} already exists", output.display())));
+        return Err(Error::usage(
+            code::OUTPUT_EXISTS,
+            format!("{} already exists", output.display()),
+        ));
     }
     #[cfg(feature = "model")]
     {
@@ -234,6 +253,7 @@ fn convert_folder(dir: &Path, output: &Path, format: &dyn Format, opts: &Convert
     }
     #[cfg(not(feature = "model"))]
     Err(Error::unsupported(
+        code::FEATURE_MISSING,
         "model folders need the model feature of the tensorcast crate",
     ))
 }
@@ -247,10 +267,13 @@ fn model_view(source: Box<dyn Source>, format: &dyn Format) -> Result<Box<dyn So
     if source.format() == "gguf" {
         return Ok(Box::new(tensorcast_model::GgufToHf::new(source)?));
     }
-    Err(Error::unsupported(format!(
-        "a Hugging Face model folder is written from a GGUF model, not from {}",
-        source.format()
-    )))
+    Err(Error::unsupported(
+        code::MODEL_FOLDER,
+        format!(
+            "a Hugging Face model folder is written from a GGUF model, not from {}",
+            source.format()
+        ),
+    ))
 }
 
 /// Converts `input` (from anywhere: a file, memory, a store) into `target`
@@ -280,11 +303,15 @@ pub fn write_source(source: Box<dyn Source>, output: &Path, opts: &ConvertOption
     let format = opts.registry.output_format(output, opts.to.as_deref())?;
     if format.name() == MODEL_FOLDER {
         return Err(Error::unsupported(
+            code::MODEL_FOLDER,
             "a Hugging Face model folder is written from a GGUF model, not from loose tensors",
         ));
     }
     if !opts.force && occupied(output) {
-        return Err(Error::usage(format!("{} already exists", output.display())));
+        return Err(Error::usage(
+            code::OUTPUT_EXISTS,
+            format!("{} already exists", output.display()),
+        ));
     }
     select_adapt_write(source, format, crate::remote::target(output, format)?, opts)
 }

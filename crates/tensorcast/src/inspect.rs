@@ -119,7 +119,7 @@ pub fn write_inspect_table(source: &dyn Source, out: &mut dyn std::io::Write) ->
             .chain(
                 t.unreadable
                     .as_ref()
-                    .map(|_| "not readable: leave it out (--exclude) to convert the rest".into()),
+                    .map(|_| "not readable: leaving it out converts the rest".into()),
             )
             .chain(source.storage_note(i))
             .collect::<Vec<_>>()

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use serde_json::{json, Map as JsonMap, Value as Json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use tensorcast_core::code;
 use tensorcast_core::{DType, Error, FileTarget, Result, Source, TensorInfo, WriteTarget};
 
 /// Default largest chunk: tensors above it are split along their first axis.
@@ -218,7 +219,7 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
                 None => {
                     let sparse = original.sparse.as_ref().map(|s| {
                         format!(
-                            "{}: Zarr has no sparse arrays; --inline or --materialize give its dense form",
+                            "{}: Zarr has no sparse arrays; inlining or materializing gives its dense form",
                             s.describe()
                         )
                     });
@@ -310,17 +311,23 @@ fn variable(
 ) -> Result<usize> {
     let name = &stored.name;
     let Some((dtype, note)) = zarr_dtype(stored.dtype) else {
-        return Err(Error::unsupported(format!("tensor '{name}' has no Zarr dtype")));
+        return Err(Error::unsupported(
+            code::DTYPE_NOT_HELD,
+            format!("tensor '{name}' has no Zarr dtype"),
+        ));
     };
     let shape = &stored.shape;
     let dims = match opts.dims.get(name) {
         Some(d) if d.len() == shape.len() => d.clone(),
         Some(d) => {
-            return Err(Error::usage(format!(
-                "dims for '{name}' name {} dimensions; the tensor has {}",
-                d.len(),
-                shape.len()
-            )))
+            return Err(Error::usage(
+                code::BAD_OPTION,
+                format!(
+                    "dims for '{name}' name {} dimensions; the tensor has {}",
+                    d.len(),
+                    shape.len()
+                ),
+            ))
         }
         None => (0..shape.len()).map(|i| format!("{name}_dim_{i}")).collect(),
     };
@@ -422,7 +429,10 @@ pub fn references_file(
     let sidecar = opts.materialize.as_ref().map(|(p, _)| p.as_path());
     for path in std::iter::once(output).chain(sidecar) {
         if !force && crate::occupied(path) {
-            return Err(Error::usage(format!("{} already exists", path.display())));
+            return Err(Error::usage(
+                code::OUTPUT_EXISTS,
+                format!("{} already exists", path.display()),
+            ));
         }
     }
     if let Some(dir) = sidecar
@@ -474,10 +484,13 @@ impl Sidecar {
             .tensor_data(index)?
             .for_each_chunk(|c| target.write_all(c))?;
         if n != info.nbytes {
-            return Err(Error::unsupported(format!(
-                "tensor '{}': {n} bytes decoded, {} expected",
-                info.name, info.nbytes
-            )));
+            return Err(Error::unsupported(
+                code::INTERNAL,
+                format!(
+                    "tensor '{}': {n} bytes decoded, {} expected",
+                    info.name, info.nbytes
+                ),
+            ));
         }
         self.written += n;
         Ok(Some(Place::Range {

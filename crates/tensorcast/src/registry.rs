@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
+use tensorcast_core::code;
 use tensorcast_core::{
     Detection, Error, Format, FormatError, Input, Options, Result, Sink, Source, Stage, WriteTarget,
 };
@@ -98,8 +99,12 @@ impl Registry {
 
     /// [`Registry::get`], or a usage error listing the writable formats.
     pub fn output_named(&self, name: &str) -> Result<&dyn Format> {
-        self.get(name)
-            .ok_or_else(|| Error::usage(format!("unknown format '{name}' (formats: {})", self.names())))
+        self.get(name).ok_or_else(|| {
+            Error::usage(
+                code::UNKNOWN_FORMAT,
+                format!("unknown format '{name}' (formats: {})", self.names()),
+            )
+        })
     }
 
     fn names(&self) -> String {
@@ -173,11 +178,14 @@ impl Registry {
             .filter(|f| *f != format.name())
             .collect();
         if let Some(other) = foreign.first() {
-            return Err(Error::usage(format!(
-                "options for reading {other} files were given, but {} is {}",
-                input.name.display(),
-                format.name()
-            )));
+            return Err(Error::usage(
+                code::OPTIONS_MISMATCH,
+                format!(
+                    "options for reading {other} files were given, but {} is {}",
+                    input.name.display(),
+                    format.name()
+                ),
+            ));
         }
         format.open(input, options)
     }
@@ -208,11 +216,14 @@ impl Registry {
         let format = match to {
             Some(name) => self.output_named(name)?,
             None => self.for_path(output).ok_or_else(|| {
-                Error::usage(format!(
-                    "cannot tell the output format from '{}' (writable formats: {})",
-                    output.display(),
-                    self.writable().join(", ")
-                ))
+                Error::usage(
+                    code::UNKNOWN_FORMAT,
+                    format!(
+                        "cannot tell the output format from '{}' (writable formats: {})",
+                        output.display(),
+                        self.writable().join(", ")
+                    ),
+                )
             })?,
         };
         Ok(format)

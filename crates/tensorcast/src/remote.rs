@@ -7,6 +7,7 @@
 
 use crate::Registry;
 use std::path::{Path, PathBuf};
+use tensorcast_core::code;
 #[cfg(not(feature = "remote"))]
 use tensorcast_core::Error;
 use tensorcast_core::{FileTarget, Format, Input, Limits, Result, WriteTarget};
@@ -48,9 +49,10 @@ pub(crate) fn join(path: &Path, name: &str) -> PathBuf {
 
 #[cfg(not(feature = "remote"))]
 fn no_remote(url: &str) -> Error {
-    Error::unsupported(format!(
-        "{url}: reading and writing URLs needs the remote feature of the tensorcast crate"
-    ))
+    Error::unsupported(
+        code::FEATURE_MISSING,
+        format!("{url}: reading and writing URLs needs the remote feature of the tensorcast crate"),
+    )
 }
 
 /// Opens `path` (a local file, or a URL read by range) as an input.
@@ -114,10 +116,10 @@ pub fn size(path: &Path) -> Option<u64> {
 /// Every object under the URL `prefix`: (path relative to it, size), sorted.
 pub fn list(prefix: &Path) -> Result<Vec<(String, u64)>> {
     let Some(url) = url_of(prefix) else {
-        return Err(tensorcast_core::Error::usage(format!(
-            "{} is not a URL",
-            prefix.display()
-        )));
+        return Err(tensorcast_core::Error::usage(
+            code::BAD_LOCATION,
+            format!("{} is not a URL", prefix.display()),
+        ));
     };
     #[cfg(feature = "remote")]
     {

@@ -1,6 +1,7 @@
 //! Tensor selection and renaming (globs to include and exclude, prefix and
 //! regex renames), as an adapter any source can be wrapped in.
 
+use tensorcast_core::code;
 use tensorcast_core::{Error, Metadata, Result, Source, TensorData, TensorInfo};
 
 /// Which tensors to keep and what to call them.
@@ -27,14 +28,16 @@ enum Rule {
 
 /// Compiles a `re:` pattern, or says why it cannot be.
 #[cfg(feature = "regex")]
-fn compile(pattern: &str) -> std::result::Result<regex::Regex, String> {
-    regex::Regex::new(pattern).map_err(|e| format!("bad rename regex '{pattern}': {e}"))
+fn compile(pattern: &str) -> Result<regex::Regex> {
+    regex::Regex::new(pattern)
+        .map_err(|e| Error::usage(code::BAD_OPTION, format!("bad rename regex '{pattern}': {e}")))
 }
 
 #[cfg(not(feature = "regex"))]
-fn compile(pattern: &str) -> std::result::Result<std::convert::Infallible, String> {
-    Err(format!(
-        "rename regex '{pattern}' needs the regex feature of the tensorcast crate"
+fn compile(pattern: &str) -> Result<std::convert::Infallible> {
+    Err(Error::unsupported(
+        code::FEATURE_MISSING,
+        format!("rename regex '{pattern}' needs the regex feature of the tensorcast crate"),
     ))
 }
 
@@ -53,7 +56,7 @@ impl Selection {
             return Err("a rename's FROM must not be empty".into());
         }
         if let Some(pattern) = from.strip_prefix("re:") {
-            compile(pattern)?;
+            compile(pattern).map_err(|e| e.to_string())?;
         }
         Ok((from.to_string(), to.to_string()))
     }
@@ -63,11 +66,9 @@ impl Selection {
             .iter()
             .map(|(from, to)| match from.strip_prefix("re:") {
                 #[cfg(feature = "regex")]
-                Some(p) => compile(p)
-                    .map(|r| Rule::Regex(r, to.clone()))
-                    .map_err(Error::usage),
+                Some(p) => compile(p).map(|r| Rule::Regex(r, to.clone())),
                 #[cfg(not(feature = "regex"))]
-                Some(p) => compile(p).map(|never| match never {}).map_err(Error::usage),
+                Some(p) => compile(p).map(|never| match never {}),
                 None => Ok(Rule::Prefix(from.clone(), to.clone())),
             })
             .collect()
@@ -146,15 +147,19 @@ impl<S: Source> Select<S> {
             let mut t = t.clone();
             t.name = renamed(&rules, &t.name);
             if t.name.is_empty() {
-                return Err(Error::usage(format!(
-                    "renaming leaves tensor #{i} without a name"
-                )));
+                return Err(Error::usage(
+                    code::BAD_OPTION,
+                    format!("renaming leaves tensor #{i} without a name"),
+                ));
             }
             if let Some(prev) = seen.insert(t.name.clone(), i) {
-                return Err(Error::usage(format!(
-                    "renaming gives tensors #{prev} and #{i} the same name '{}'",
-                    t.name
-                )));
+                return Err(Error::usage(
+                    code::BAD_OPTION,
+                    format!(
+                        "renaming gives tensors #{prev} and #{i} the same name '{}'",
+                        t.name
+                    ),
+                ));
             }
             keep.push(i);
             tensors.push(t);
@@ -188,7 +193,7 @@ impl<S: Source> Source for Select<S> {
         let i = *self
             .keep
             .get(index)
-            .ok_or_else(|| Error::usage(format!("no tensor #{index}")))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, format!("no tensor #{index}")))?;
         self.inner.tensor_data(i)
     }
 

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
+use tensorcast_core::code;
 use tensorcast_core::{
     Array, Bytes, Error, FormatError, Limits, Metadata, RawLocation, Result, Source, TensorBuf, TensorData,
     TensorInfo, Value,
@@ -86,13 +87,16 @@ impl TpackFile {
             .checked_add(out.len() as u64)
             .filter(|&e| e <= entry.info.nbytes);
         let Some(end) = end else {
-            return Err(Error::usage(format!(
-                "{}: tensor '{}' has {} bytes; bytes {start}..+{} were asked for",
-                self.path.display(),
-                entry.info.name,
-                entry.info.nbytes,
-                out.len()
-            )));
+            return Err(Error::usage(
+                code::CALL_ORDER,
+                format!(
+                    "{}: tensor '{}' has {} bytes; bytes {start}..+{} were asked for",
+                    self.path.display(),
+                    entry.info.name,
+                    entry.info.nbytes,
+                    out.len()
+                ),
+            ));
         };
         // Pair every chunk overlapping the range with its piece of `out`.
         let mut pieces = Vec::new();
@@ -132,11 +136,14 @@ impl TpackFile {
     pub fn read_tensor(&self, index: usize, out: &mut [u8]) -> Result<()> {
         let nbytes = self.entry(index)?.info.nbytes;
         if out.len() as u64 != nbytes {
-            return Err(Error::usage(format!(
-                "{}: tensor #{index} has {nbytes} bytes, the buffer {}",
-                self.path.display(),
-                out.len()
-            )));
+            return Err(Error::usage(
+                code::CALL_ORDER,
+                format!(
+                    "{}: tensor #{index} has {nbytes} bytes, the buffer {}",
+                    self.path.display(),
+                    out.len()
+                ),
+            ));
         }
         self.read_range(index, 0, out)?;
         self.check_sparse(index, out)
@@ -209,10 +216,12 @@ impl TpackFile {
     }
 
     fn entry(&self, index: usize) -> Result<&Entry> {
-        self.manifest
-            .tensors
-            .get(index)
-            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))
+        self.manifest.tensors.get(index).ok_or_else(|| {
+            Error::usage(
+                code::CALL_ORDER,
+                format!("{}: no tensor #{index}", self.path.display()),
+            )
+        })
     }
 }
 
@@ -391,7 +400,7 @@ impl TpackFile {
             return self
                 .bytes
                 .tensor_data(offset, entry.info.nbytes)
-                .ok_or_else(|| Error::usage("chunk range outside the file"));
+                .ok_or_else(|| Error::usage(code::CALL_ORDER, "chunk range outside the file"));
         }
         Ok(TensorData::Chunks(Box::new(ParallelDecode {
             bytes: Arc::clone(&self.bytes),

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use tensorcast_core::code;
 use tensorcast_core::{
     check_size, DType, Error, FileTarget, Metadata, Origin, Plan, Result, Sink, SourceId, TargetWriter,
     TensorData, TensorInfo, Value, WriteTarget, CHUNK_BYTES,
@@ -179,8 +180,14 @@ impl<W: ChunkOut + Send> ChunkWriter<W> {
             };
             let dtype = chunk_dtype(array.kind());
             let width = element_bytes(array.kind()).unwrap_or(1);
-            let info = TensorInfo::new(key.to_string(), dtype, vec![bytes.len() as u64 / width])
-                .ok_or_else(|| Error::unsupported(format!("tpack: metadata array '{key}' is too large")))?;
+            let info = TensorInfo::new(key.to_string(), dtype, vec![bytes.len() as u64 / width]).ok_or_else(
+                || {
+                    Error::unsupported(
+                        code::TOO_LARGE,
+                        format!("tpack: metadata array '{key}' is too large"),
+                    )
+                },
+            )?;
             let chunks = self.write_tensor(&info, TensorData::Borrowed(&bytes), path)?;
             stored.push(StoredArray {
                 key: key.to_string(),
@@ -378,16 +385,16 @@ impl Sink for TpackWriter {
         let mut names = std::collections::HashSet::new();
         for t in &plan.tensors {
             if t.name.is_empty() || !names.insert(t.name.as_str()) {
-                return Err(Error::unsupported(format!(
-                    "tpack: tensor name '{}' is empty or repeated",
-                    t.name
-                )));
+                return Err(Error::unsupported(
+                    code::NAME_NOT_HELD,
+                    format!("tpack: tensor name '{}' is empty or repeated", t.name),
+                ));
             }
         }
         let mut file = self
             .target
             .take()
-            .ok_or_else(|| Error::usage("tpack writer begun twice"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "tpack writer begun twice"))?;
         file.write_all(&preamble())?;
         let mut out = ChunkWriter::new(TargetWriter(file), DATA_START, self.level);
         // Large metadata arrays (a vocabulary) go first, as chunks (§2.3).
@@ -406,12 +413,17 @@ impl Sink for TpackWriter {
         let out = self
             .out
             .as_mut()
-            .ok_or_else(|| Error::usage("tpack writer not begun"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "tpack writer not begun"))?;
         let info = self
             .plan
             .get(index)
             .filter(|_| index == self.manifest.tensors.len())
-            .ok_or_else(|| Error::usage(format!("tpack writer got tensor #{index} out of order")))?;
+            .ok_or_else(|| {
+                Error::usage(
+                    code::CALL_ORDER,
+                    format!("tpack writer got tensor #{index} out of order"),
+                )
+            })?;
         let chunks = out.write_tensor(info, data, &self.name)?;
         let mut info = info.clone();
         info.file_offset = None;
@@ -423,7 +435,7 @@ impl Sink for TpackWriter {
         let mut out = self
             .out
             .take()
-            .ok_or_else(|| Error::usage("tpack writer not begun"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "tpack writer not begun"))?;
         let (stored, raw_len) = manifest_bytes(&self.manifest);
         let offset = out.write_blob(&stored, &self.name)?;
         let slot = slot_for(1, offset, &stored, raw_len);

@@ -4,6 +4,7 @@
 use crate::cbor::{self, Cbor};
 use crate::{dtypes, name_ok, rules, ALIGN, FOOTER, FORMAT, MAGIC};
 use std::path::{Path, PathBuf};
+use tensorcast_core::code;
 use tensorcast_core::{
     Bytes, DType, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo, Value,
     CHUNK_BYTES,
@@ -527,7 +528,12 @@ impl Source for ZtFile {
             .tensors
             .get(index)
             .zip(self.parts.get(index))
-            .ok_or_else(|| Error::usage(format!("{}: no tensor #{index}", self.path.display())))?;
+            .ok_or_else(|| {
+                Error::usage(
+                    code::CALL_ORDER,
+                    format!("{}: no tensor #{index}", self.path.display()),
+                )
+            })?;
         if let Some(kind) = &info.unreadable {
             return Err(Error::from(
                 err(
@@ -558,7 +564,7 @@ impl ZtFile {
             let data = self
                 .bytes
                 .tensor_data(part.offset, part.decoded)
-                .ok_or_else(|| Error::usage("blob outside the file"))?;
+                .ok_or_else(|| Error::usage(code::CALL_ORDER, "blob outside the file"))?;
             if part.dtype == DType::Bool {
                 if let TensorData::Located { bytes, .. } | TensorData::Borrowed(bytes) = &data {
                     if bytes.iter().any(|&b| b > 1) {
@@ -571,7 +577,7 @@ impl ZtFile {
         let stored = self
             .bytes
             .read_range(part.offset, part.length)
-            .ok_or_else(|| Error::usage("blob outside the file"))??;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "blob outside the file"))??;
         let decoder = zstd::stream::read::Decoder::new(std::io::Cursor::new(stored))
             .map_err(|e| fail(err(rules::DIGEST, format!("zstd: {e}"))))?;
         Ok(TensorData::Chunks(Box::new(Decode {

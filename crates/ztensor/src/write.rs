@@ -8,6 +8,7 @@
 use crate::cbor::{self, Cbor};
 use crate::{dtypes, name_ok, ALIGN, FORMAT, MAGIC};
 use std::path::Path;
+use tensorcast_core::code;
 use tensorcast_core::sparse::SparseLayout;
 use tensorcast_core::{
     check_size, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value, WriteTarget,
@@ -47,7 +48,7 @@ impl ZtWriter {
     fn put(&mut self, b: &[u8]) -> Result<()> {
         self.out
             .as_mut()
-            .ok_or_else(|| Error::usage("ztensor writer not begun"))?
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "ztensor writer not begun"))?
             .write_all(b)?;
         self.pos += b.len() as u64;
         Ok(())
@@ -119,7 +120,7 @@ impl ZtWriter {
         let bytes = data.into_vec()?;
         check_size(info, bytes.len() as u64)?;
         tensorcast_core::sparse::check(info, &bytes)
-            .map_err(|d| Error::usage(format!("tensor '{}': {d}", info.name)))?;
+            .map_err(|d| Error::usage(code::BAD_DATA, format!("tensor '{}': {d}", info.name)))?;
         let sizes: Vec<u64> = info
             .sparse
             .as_ref()
@@ -146,31 +147,37 @@ impl Sink for ZtWriter {
         for t in &plan.tensors {
             // The manifest is a map: a second tensor of one name would vanish.
             if !seen.insert(t.name.as_str()) {
-                return Err(Error::usage(format!(
-                    "tensor '{}' appears twice; .zt names are unique",
-                    t.name
-                )));
+                return Err(Error::usage(
+                    code::NAME_NOT_HELD,
+                    format!("tensor '{}' appears twice; .zt names are unique", t.name),
+                ));
             }
             if let Some(sp) = &t.sparse {
                 if sp.layout != SparseLayout::Csr {
-                    return Err(Error::unsupported(format!(
-                        "tensor '{}' is {}: .zt has a CSR layout only; densify it (--densify) or write tpack",
+                    return Err(Error::unsupported(code::SPARSE_NOT_HELD, format!(
+                        "tensor '{}' is {}: .zt has a CSR layout only; its dense form, or tpack, can be written instead",
                         t.name,
                         sp.describe()
                     )));
                 }
             }
             if dtypes::to_zt(t.dtype).is_none() {
-                return Err(Error::unsupported(format!(
-                    "tensor '{}': .zt has no {} type tensorcast writes; cast it or write gguf/tpack",
-                    t.name, t.dtype
-                )));
+                return Err(Error::unsupported(
+                    code::DTYPE_NOT_HELD,
+                    format!(
+                        "tensor '{}': .zt has no {} type tensorcast writes; cast it or write gguf/tpack",
+                        t.name, t.dtype
+                    ),
+                ));
             }
             if !name_ok(&t.name) {
-                return Err(Error::usage(format!(
-                    "tensor '{}': .zt names are 1 to 1024 bytes without NUL",
-                    t.name.escape_debug()
-                )));
+                return Err(Error::usage(
+                    code::NAME_NOT_HELD,
+                    format!(
+                        "tensor '{}': .zt names are 1 to 1024 bytes without NUL",
+                        t.name.escape_debug()
+                    ),
+                ));
             }
         }
         self.plan = plan.tensors.clone();
@@ -178,7 +185,7 @@ impl Sink for ZtWriter {
         let target = self
             .target
             .take()
-            .ok_or_else(|| Error::usage("ztensor writer begun twice"))?;
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "ztensor writer begun twice"))?;
         self.out = Some(target);
         self.put(&MAGIC)?;
         Ok(())
@@ -186,9 +193,10 @@ impl Sink for ZtWriter {
 
     fn write_tensor(&mut self, index: usize, data: TensorData<'_>) -> Result<()> {
         if index != self.blobs.len() || index >= self.plan.len() {
-            return Err(Error::usage(format!(
-                "ztensor writer got tensor #{index} out of order"
-            )));
+            return Err(Error::usage(
+                code::CALL_ORDER,
+                format!("ztensor writer got tensor #{index} out of order"),
+            ));
         }
         let info = self.plan[index].clone();
         if info.sparse.is_some() {
@@ -210,7 +218,8 @@ impl Sink for ZtWriter {
         let mut objects = Vec::with_capacity(self.plan.len());
         for (t, blobs) in self.plan.iter().zip(&self.blobs) {
             let value_part = |&(offset, length, digest): &(u64, u64, u64)| -> Result<Cbor> {
-                let (dtype, logical) = dtypes::to_zt(t.dtype).ok_or_else(|| Error::unsupported(FORMAT))?;
+                let (dtype, logical) =
+                    dtypes::to_zt(t.dtype).ok_or_else(|| Error::unsupported(code::DTYPE_NOT_HELD, FORMAT))?;
                 Ok(part(dtype, logical, offset, length, digest))
             };
             let (layout, parts) = match (t.sparse.as_deref(), blobs.as_slice()) {
@@ -232,7 +241,12 @@ impl Sink for ZtWriter {
                         ],
                     )
                 }
-                _ => return Err(Error::usage(format!("tensor '{}' was not written", t.name))),
+                _ => {
+                    return Err(Error::usage(
+                        code::CALL_ORDER,
+                        format!("tensor '{}' was not written", t.name),
+                    ))
+                }
             };
             let object = Cbor::Map(vec![
                 (
@@ -269,7 +283,7 @@ impl Sink for ZtWriter {
         self.put(&footer)?;
         self.out
             .take()
-            .ok_or_else(|| Error::usage("ztensor writer not begun"))?
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, "ztensor writer not begun"))?
             .commit()
     }
 }

@@ -12,6 +12,7 @@ mod kernels;
 
 pub use kernels::{can_cast, cast_slice, CastError};
 
+use crate::code;
 use crate::{Error, Metadata, Result, Source, TensorData, TensorInfo, CHUNK_BYTES};
 
 /// A source whose tensors are cast to new dtypes on the way out.
@@ -31,10 +32,10 @@ impl<S: Source> CastSource<S> {
             let mut out = info.clone();
             if let Some(to) = target(info).filter(|&to| to != info.dtype) {
                 if !can_cast(info.dtype, to) {
-                    return Err(Error::Unsupported(format!(
-                        "tensor '{}': cannot cast {} to {}",
-                        info.name, info.dtype, to
-                    )));
+                    return Err(Error::unsupported(
+                        code::CAST,
+                        format!("tensor '{}': cannot cast {} to {}", info.name, info.dtype, to),
+                    ));
                 }
                 out.dtype = to;
                 out.nbytes = match &info.sparse {
@@ -47,7 +48,10 @@ impl<S: Source> CastSource<S> {
                     None => to.storage_bytes(info.numel()),
                 }
                 .ok_or_else(|| {
-                    Error::Unsupported(format!("tensor '{}': size overflows as {to}", info.name))
+                    Error::unsupported(
+                        code::TOO_LARGE,
+                        format!("tensor '{}': size overflows as {to}", info.name),
+                    )
                 })?;
                 out.file_offset = None;
             }
@@ -83,7 +87,7 @@ impl<S: Source> Source for CastSource<S> {
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
         let (Some(info), Some(&from)) = (self.tensors.get(index), self.from.get(index)) else {
-            return Err(Error::usage(format!("no tensor #{index}")));
+            return Err(Error::usage(code::CALL_ORDER, format!("no tensor #{index}")));
         };
         let to = info.dtype;
         let data = self.inner.tensor_data(index)?;
@@ -95,20 +99,24 @@ impl<S: Source> Source for CastSource<S> {
         if let Some(sp) = &info.sparse {
             // Sparse bytes are collected by their readers already: the
             // index parts pass, the values (the last part) are cast.
-            let parts = sp.parts(from, &info.shape).map_err(Error::Unsupported)?;
+            let parts = sp
+                .parts(from, &info.shape)
+                .map_err(|e| Error::unsupported(code::BAD_DATA, e))?;
             let index_bytes: u64 = parts.iter().rev().skip(1).map(|p| p.nbytes).sum();
             let mut bytes = data.into_vec()?;
             let values = bytes.split_off((index_bytes as usize).min(bytes.len()));
-            cast_slice(from, to, &values, &mut bytes)
-                .map_err(|e| Error::Unsupported(format!("tensor '{name}': cast {from} to {to}: {e}")))?;
+            cast_slice(from, to, &values, &mut bytes).map_err(|e| {
+                Error::unsupported(code::CAST, format!("tensor '{name}': cast {from} to {to}: {e}"))
+            })?;
             return Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(bytes)))));
         }
         let elem = from.byte_size().unwrap_or(1);
         let chunks = data.aligned_chunks(elem, CHUNK_BYTES).map(move |piece| {
             let piece = piece?;
             let mut out = Vec::new();
-            cast_slice(from, to, &piece, &mut out)
-                .map_err(|e| Error::Unsupported(format!("tensor '{name}': cast {from} to {to}: {e}")))?;
+            cast_slice(from, to, &piece, &mut out).map_err(|e| {
+                Error::unsupported(code::CAST, format!("tensor '{name}': cast {from} to {to}: {e}"))
+            })?;
             Ok(out)
         });
         Ok(TensorData::Chunks(Box::new(chunks)))
