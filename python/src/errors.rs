@@ -37,7 +37,7 @@ pub fn to_py(py: Python<'_>, e: tensorcast::Error) -> PyErr {
             match f.subject.as_deref() {
                 Some(tensorcast::Subject::Tensor(t)) => fields.tensor = Some(t.clone()),
                 Some(tensorcast::Subject::Key(k)) => fields.key = Some(k.clone()),
-                None => {}
+                _ => {}
             }
         }
         tensorcast::Error::Io { path, .. } => fields.path = Some(path.display().to_string()),

@@ -208,7 +208,8 @@ impl RawTensor {
                 // the Arc held in the backing keeps it alive and unmoved.
                 (Backing::Source(source.clone()), addr, len, true)
             }
-            chunks @ TensorData::Chunks(_) => {
+            // Chunks, and any form newer than this binding: one copy.
+            chunks => {
                 let ptr = Box::into_raw(chunks.into_vec()?.into_boxed_slice());
                 let (addr, len) = (ptr as *mut u8 as usize, ptr.len());
                 (Backing::Owned(OwnedBuffer { ptr }), addr, len, false)
@@ -274,8 +275,9 @@ fn typestr(dtype: DType) -> &'static str {
         DType::F64 => "<f8",
         DType::I64 => "<i8",
         DType::U64 => "<u8",
-        // Refused by view_shape before a RawTensor exists.
-        DType::F4 | DType::F6E2M3 | DType::F6E3M2 => "|u1",
+        // Refused by view_shape before a RawTensor exists (sub-byte floats),
+        // or kinds newer than this binding: viewed as bytes.
+        _ => "|u1",
     }
 }
 

@@ -32,6 +32,8 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::Str(s) => PyString::new(py, s).into_any(),
         Value::Array(a) => array_to_py(py, a)?,
         Value::Map(m) => metadata_to_py(py, m)?.into_any(),
+        // A kind newer than this binding: its JSON text.
+        other => PyString::new(py, &other.to_metadata_string()).into_any(),
     })
 }
 
@@ -54,6 +56,14 @@ fn array_to_py<'py>(py: Python<'py>, a: &Array) -> PyResult<Bound<'py, PyAny>> {
             let list = PyList::empty(py);
             for item in items {
                 list.append(to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        // A kind newer than this binding: element by element.
+        other => {
+            let list = PyList::empty(py);
+            for item in other.iter() {
+                list.append(to_py(py, &item)?)?;
             }
             list.into_any()
         }

@@ -99,6 +99,7 @@ impl<S: AsRef<str>> FromIterator<S> for Strings {
 /// only for nested, mixed or null-holding arrays.
 #[derive(Clone, Debug, PartialEq)]
 #[allow(missing_docs)]
+#[non_exhaustive]
 pub enum Array {
     Bool(Vec<bool>),
     U8(Vec<u8>),

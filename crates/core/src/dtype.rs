@@ -9,6 +9,7 @@ use std::str::FromStr;
 /// Scalar dtypes carry a bit size; [`DType::Quant`] covers ggml's block types,
 /// whose bytes are opaque blocks of a fixed number of elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DType {
     /// Boolean, one byte per element (0 or 1).
     Bool,

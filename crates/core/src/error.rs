@@ -171,6 +171,7 @@ impl From<FormatError> for Error {
 
 /// What part of the file a format error is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Subject {
     /// A tensor, by name.
     Tensor(String),

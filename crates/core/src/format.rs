@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 /// How sure a format is that a file's first bytes are its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Detection {
     /// Not this format.
     No,

@@ -9,6 +9,7 @@ use serde_json::{Map as JsonMap, Number, Value as Json};
 
 /// One metadata value, with its exact type.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// No value (JSON `null`, Python `None`).
     Null,
@@ -46,6 +47,7 @@ pub enum Value {
 /// The type of a [`Value`], used for array element types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
+#[non_exhaustive]
 pub enum ValueKind {
     Null,
     Bool,

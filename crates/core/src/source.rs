@@ -8,6 +8,7 @@ use std::borrow::Cow;
 pub const CHUNK_BYTES: usize = 4 << 20;
 
 /// One tensor's bytes, in the tensor's dtype, little-endian, row-major.
+#[non_exhaustive]
 pub enum TensorData<'a> {
     /// The bytes sit as-is in memory the source holds.
     Borrowed(&'a [u8]),

@@ -16,6 +16,7 @@ use crate::{
 
 /// How the stored positions are written down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SparseLayout {
     /// Coordinates: an `[sparse_dims, nnz]` index matrix (torch's `sparse_coo`).
     Coo,

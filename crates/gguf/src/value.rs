@@ -286,8 +286,9 @@ pub(crate) fn encode(value: &Value, out: &mut Vec<u8>) {
             out.extend_from_slice(&(a.len() as u64).to_le_bytes());
             encode_items(a, out);
         }
-        // Callers turn these into strings first (see `writable`).
-        Value::Null | Value::Map(_) => encode_str(&value.to_metadata_string(), out),
+        // Callers turn these (nulls, maps, kinds newer than this writer)
+        // into strings first (see `writable`).
+        _ => encode_str(&value.to_metadata_string(), out),
     }
 }
 
@@ -313,6 +314,7 @@ fn encode_items(a: &Array, out: &mut Vec<u8>) {
         Array::F64(v) => le!(v),
         Array::Str(s) => s.iter().for_each(|x| encode_str(x, out)),
         Array::Values(_, items) => items.iter().for_each(|v| encode(v, out)),
+        other => other.iter().for_each(|v| encode(&v, out)),
     }
 }
 

@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[doc(hidden)] // public for the fixture tests
 pub mod header;
 mod plugin;
 mod read;

@@ -239,6 +239,7 @@ fn sparse_plan(
     let (nnz, sparse_dims) = match s.layout {
         SparseLayout::Coo => (first.size.get(1).copied(), first.size.first().copied()),
         SparseLayout::Csr => (last.size.first().copied(), Some(2)),
+        other => return Err(bad(format!("a {} tensor has no torch reading", other.name()))),
     };
     let sparse = tensorcast_core::sparse::Sparse {
         layout: s.layout,

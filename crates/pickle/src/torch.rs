@@ -609,6 +609,8 @@ impl<'p> Walk<'p> {
                     && crow.size[0] == size[0].saturating_add(1)
                     && col.size[0] == values.size[0]
             }
+            // A layout torch's rebuild functions do not name.
+            _ => false,
         };
         if !ok {
             return Err(bad(format!(

@@ -39,8 +39,11 @@ pub use tensorcast_core::{
     cast, convert, sparse, Array, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError,
     FormatOptions, Input, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan, QuantType,
     RawLocation, ReadAt, Refusal, Result, Sink, Source, Stage, Strings, Subject, TensorBuf, TensorData,
-    TensorInfo, Value, ValueKind, WriteTarget, CRASH_AT_VAR,
+    TensorInfo, Value, ValueKind, WriteTarget,
 };
+
+#[doc(hidden)] // for the crash-safety tests (feature crash-points)
+pub use tensorcast_core::CRASH_AT_VAR;
 
 /// Options for opening inputs: the limits and each format's reading options.
 pub type OpenOptions = Options;

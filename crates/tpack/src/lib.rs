@@ -12,9 +12,12 @@
 #![deny(missing_docs)]
 
 mod append;
+#[doc(hidden)] // public for the spec tests and the encode fuzz target
 pub mod codec;
 mod encode;
+#[doc(hidden)] // public for the rule and memory tests
 pub mod format;
+#[doc(hidden)] // public for the spec tests
 pub mod manifest;
 mod manifest_read;
 mod planes;

@@ -101,7 +101,8 @@ pub fn packed_bytes(array: &Array) -> Option<Cow<'_, [u8]>> {
             out.extend_from_slice(text.as_bytes());
             Cow::Owned(out)
         }
-        Array::Values(..) => return None,
+        // Mixed values (and kinds newer than this writer) stay in the manifest.
+        _ => return None,
     })
 }
 
