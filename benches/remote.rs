@@ -6,7 +6,7 @@
 //! `TENSORCAST_BENCH_GIB` sets the input size (default 1),
 //! `TENSORCAST_BENCH_RUNS` the rounds (default 3). Needs `curl`.
 
-#[path = "../tests/common/range_server.rs"]
+#[path = "../tests/it/common/range_server.rs"]
 #[allow(dead_code)]
 mod range_server;
 mod support;

@@ -339,7 +339,7 @@ fn run_batch(
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
             .context("reading the list from stdin")?;
-        tensorcast::jobs_from_list(&text, out_dir, format)
+        tensorcast::jobs_from_list(&text, out_dir, format, registry)
     } else if tensorcast::remote::is_url(batch.as_ref()) {
         tensorcast::jobs_from_prefix(batch.as_ref(), out_dir, format, registry)?
     } else if std::path::Path::new(batch).is_dir() {
@@ -347,7 +347,7 @@ fn run_batch(
             .with_context(|| format!("walking {batch}"))?
     } else {
         let text = std::fs::read_to_string(batch).with_context(|| format!("reading the list {batch}"))?;
-        tensorcast::jobs_from_list(&text, out_dir, format)
+        tensorcast::jobs_from_list(&text, out_dir, format, registry)
     };
     let jobs = match shard {
         Some(shard) => tensorcast::take_shard(jobs, batch.as_ref(), shard),

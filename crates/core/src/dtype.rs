@@ -222,6 +222,54 @@ impl fmt::Display for DType {
     }
 }
 
+/// PyTorch's names for the dtypes the IR holds: the canonical spelling
+/// (`torch.float16`'s `float16`) first, then its aliases (`half`). The one
+/// table the pickle reader and writer, virtual references and model configs
+/// share.
+const TORCH_NAMES: &[(DType, &str)] = &[
+    (DType::F64, "float64"),
+    (DType::F64, "double"),
+    (DType::F32, "float32"),
+    (DType::F32, "float"),
+    (DType::F16, "float16"),
+    (DType::F16, "half"),
+    (DType::BF16, "bfloat16"),
+    (DType::I64, "int64"),
+    (DType::I64, "long"),
+    (DType::I32, "int32"),
+    (DType::I32, "int"),
+    (DType::I16, "int16"),
+    (DType::I16, "short"),
+    (DType::I8, "int8"),
+    (DType::U8, "uint8"),
+    (DType::U16, "uint16"),
+    (DType::U32, "uint32"),
+    (DType::U64, "uint64"),
+    (DType::Bool, "bool"),
+    (DType::C64, "complex64"),
+    (DType::C64, "cfloat"),
+    (DType::C128, "complex128"),
+    (DType::C128, "cdouble"),
+    (DType::F8E4M3, "float8_e4m3fn"),
+    (DType::F8E5M2, "float8_e5m2"),
+    (DType::F8E4M3Fnuz, "float8_e4m3fnuz"),
+    (DType::F8E5M2Fnuz, "float8_e5m2fnuz"),
+    (DType::F8E8M0, "float8_e8m0fnu"),
+];
+
+impl DType {
+    /// PyTorch's name (`torch.<name>`) for this dtype, where torch has one.
+    pub fn torch_name(self) -> Option<&'static str> {
+        TORCH_NAMES.iter().find(|(d, _)| *d == self).map(|(_, n)| *n)
+    }
+
+    /// The dtype PyTorch calls `name` (without `torch.`; aliases such as
+    /// `half` included); `None` for names the IR has no dtype for.
+    pub fn from_torch_name(name: &str) -> Option<DType> {
+        TORCH_NAMES.iter().find(|(_, n)| *n == name).map(|(d, _)| *d)
+    }
+}
+
 impl FromStr for DType {
     type Err = String;
 
@@ -230,36 +278,15 @@ impl FromStr for DType {
     /// `torch.float8_e4m3fn`, ...).
     fn from_str(s: &str) -> Result<Self, String> {
         let torch = s.strip_prefix("torch.").unwrap_or(s);
-        let alias = match torch {
-            "bfloat16" => Some(DType::BF16),
-            "float16" | "half" => Some(DType::F16),
-            "float32" | "float" => Some(DType::F32),
-            "float64" | "double" => Some(DType::F64),
-            "float8_e4m3fn" => Some(DType::F8E4M3),
-            "float8_e5m2" => Some(DType::F8E5M2),
-            "float8_e4m3fnuz" => Some(DType::F8E4M3Fnuz),
-            "float8_e5m2fnuz" => Some(DType::F8E5M2Fnuz),
-            "float8_e8m0fnu" => Some(DType::F8E8M0),
-            "int8" => Some(DType::I8),
-            "uint8" => Some(DType::U8),
-            "int16" | "short" => Some(DType::I16),
-            "int32" | "int" => Some(DType::I32),
-            "int64" | "long" => Some(DType::I64),
-            "bool" => Some(DType::Bool),
-            _ => None,
-        };
-        if let Some(d) = alias {
+        if let Some(d) = DType::from_torch_name(torch) {
             return Ok(d);
         }
         let upper = s.to_ascii_uppercase();
         if let Some(d) = SCALAR_DTYPES.iter().find(|d| d.name() == upper) {
             return Ok(*d);
         }
-        if upper == "C128" || torch == "complex128" {
+        if upper == "C128" {
             return Ok(DType::C128);
-        }
-        if torch == "complex64" {
-            return Ok(DType::C64);
         }
         if let Some(q) = QuantType::from_name(&upper) {
             return Ok(DType::Quant(q));
@@ -288,6 +315,16 @@ mod tests {
         ] {
             assert_eq!(torch.parse::<DType>().unwrap(), d, "{torch}");
         }
+        // Every dtype torch names reads back from its canonical name.
+        for d in SCALAR_DTYPES {
+            if let Some(n) = d.torch_name() {
+                assert_eq!(DType::from_torch_name(n), Some(d), "{n}");
+                assert_eq!(format!("torch.{n}").parse::<DType>().unwrap(), d);
+            }
+        }
+        assert_eq!(DType::BF16.torch_name(), Some("bfloat16"));
+        assert_eq!(DType::F4.torch_name(), None);
+        assert_eq!(DType::from_torch_name("half"), Some(DType::F16));
     }
 
     #[test]

@@ -31,6 +31,18 @@ impl Detection {
     }
 }
 
+/// How a file takes part when a folder is converted file by file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputRole {
+    /// An input of its own (a single file, a sharded index, a split
+    /// model's first part).
+    Whole,
+    /// A part that another file of the folder opens (a shard its index
+    /// lists, a split model's later part): not converted on its own.
+    Covered,
+}
+
 /// The name of a zip archive's first member, read from its local header
 /// (torch zips start with `<folder>/data.pkl`, NumPy's with `name.npy`).
 pub fn zip_first_member(head: &[u8]) -> Option<&[u8]> {
@@ -61,6 +73,21 @@ pub trait Format: Send + Sync {
 
     /// Whether `head` (up to 512 first bytes of a file) is this format.
     fn detect(&self, head: &[u8]) -> Detection;
+
+    /// How a file called `name` takes part when a folder is converted file
+    /// by file; `beside(other)` says whether the folder holds a file called
+    /// `other`. By default every file of this format is whole.
+    fn input_role(&self, name: &str, beside: &dyn Fn(&str) -> bool) -> InputRole {
+        let _ = (name, beside);
+        InputRole::Whole
+    }
+
+    /// The model's name in a file called `name`: without this format's
+    /// extension and multi-part naming (`model-00001-of-00003.gguf` →
+    /// `model`). Batch outputs are named after it.
+    fn stem<'a>(&self, name: &'a str) -> &'a str {
+        crate::parts::strip_extension(name, self.extensions()).unwrap_or(name)
+    }
 
     /// Opens `input` as a source.
     fn open(&self, input: Input, options: &Options) -> Result<Box<dyn Source>>;
@@ -107,6 +134,14 @@ pub trait Format: Send + Sync {
     fn holds_sparse(&self, tensor: &crate::TensorInfo) -> bool {
         let _ = tensor;
         false
+    }
+
+    /// The attribute under which virtual references record a tensor's
+    /// dtype as this format spells it, and that spelling (VirtualiZarr's
+    /// `original_safetensors_dtype`); by default `original_dtype` and the
+    /// IR's name.
+    fn dtype_attribute(&self, dtype: crate::DType) -> (&'static str, String) {
+        ("original_dtype", dtype.name().into())
     }
 
     /// Checks a whole file: one line per damaged part. By default, every

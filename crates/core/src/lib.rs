@@ -23,6 +23,7 @@ mod input;
 mod limits;
 mod metadata;
 mod metadata_json;
+pub mod parts;
 mod pipeline;
 mod quant;
 mod size;
@@ -41,6 +42,7 @@ pub use bytes::{open_regular, stream_range, Bytes, ChunkStream, Origin, ReadAt, 
 pub use crash::{crash_point, CRASH_AT_VAR};
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, FormatError, Refusal, Result, Subject};
+pub use format::InputRole;
 pub use format::{zip_first_member, Detection, Format, FormatOptions, Options, Stage};
 pub use input::{is_plain_name, Input, LocalDir, MemoryFiles, SiblingFiles};
 pub use limits::Limits;

@@ -7,6 +7,26 @@ use tensorcast_core::{Bytes, Detection, Format, Input, Limits, Options, Result, 
 pub struct Gguf;
 
 impl Format for Gguf {
+    fn dtype_attribute(&self, dtype: tensorcast_core::DType) -> (&'static str, String) {
+        ("original_gguf_dtype", dtype.name().into())
+    }
+
+    /// A split model's first part opens every part; the others are covered.
+    fn input_role(&self, name: &str, beside: &dyn Fn(&str) -> bool) -> tensorcast_core::InputRole {
+        let _ = beside;
+        let stem = tensorcast_core::parts::strip_extension(name, self.extensions());
+        match stem.and_then(tensorcast_core::parts::PartName::parse) {
+            Some(part) if part.index != 1 => tensorcast_core::InputRole::Covered,
+            _ => tensorcast_core::InputRole::Whole,
+        }
+    }
+
+    /// `model-00001-of-00003.gguf` is `model`.
+    fn stem<'a>(&self, name: &'a str) -> &'a str {
+        let stem = tensorcast_core::parts::strip_extension(name, self.extensions()).unwrap_or(name);
+        tensorcast_core::parts::PartName::parse(stem).map_or(stem, |p| p.base)
+    }
+
     fn name(&self) -> &'static str {
         FORMAT
     }

@@ -103,8 +103,7 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
 fn dtype_name(tensors: &[TensorInfo]) -> &'static str {
     let matrix = tensors.iter().find(|t| t.shape.len() == 2);
     match matrix.map(|t| t.dtype) {
-        Some(DType::F16) => "float16",
-        Some(DType::BF16) => "bfloat16",
+        Some(d @ (DType::F16 | DType::BF16)) => d.torch_name().unwrap_or("float32"),
         _ => "float32",
     }
 }

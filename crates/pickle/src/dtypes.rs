@@ -14,27 +14,10 @@ pub enum TorchDtype {
 /// The dtype named `torch.<name>`; `None` when `name` is not a dtype at all.
 pub fn dtype_by_name(name: &str) -> Option<TorchDtype> {
     use TorchDtype::*;
+    if let Some(d) = DType::from_torch_name(name) {
+        return Some(Known(d));
+    }
     Some(match name {
-        "float64" | "double" => Known(DType::F64),
-        "float32" | "float" => Known(DType::F32),
-        "float16" | "half" => Known(DType::F16),
-        "bfloat16" => Known(DType::BF16),
-        "int64" | "long" => Known(DType::I64),
-        "int32" | "int" => Known(DType::I32),
-        "int16" | "short" => Known(DType::I16),
-        "int8" => Known(DType::I8),
-        "uint8" => Known(DType::U8),
-        "uint16" => Known(DType::U16),
-        "uint32" => Known(DType::U32),
-        "uint64" => Known(DType::U64),
-        "bool" => Known(DType::Bool),
-        "complex64" | "cfloat" => Known(DType::C64),
-        "float8_e4m3fn" => Known(DType::F8E4M3),
-        "float8_e5m2" => Known(DType::F8E5M2),
-        "float8_e4m3fnuz" => Known(DType::F8E4M3Fnuz),
-        "float8_e5m2fnuz" => Known(DType::F8E5M2Fnuz),
-        "float8_e8m0fnu" => Known(DType::F8E8M0),
-        "complex128" | "cdouble" => Known(DType::C128),
         "complex32" | "chalf" => NoEquivalent("complex32"),
         "float4_e2m1fn_x2" => NoEquivalent("float4_e2m1fn_x2"),
         "qint8" | "quint8" | "qint32" | "quint4x2" | "quint2x4" => NoEquivalent("quantized"),

@@ -20,6 +20,12 @@ fn is_torch_zip(head: &[u8]) -> bool {
 }
 
 impl Format for Pytorch {
+    /// torch's spelling (`torch.bfloat16`).
+    fn dtype_attribute(&self, dtype: tensorcast_core::DType) -> (&'static str, String) {
+        let name = dtype.torch_name().unwrap_or(dtype.name());
+        ("original_torch_dtype", format!("torch.{name}"))
+    }
+
     fn name(&self) -> &'static str {
         FORMAT
     }

@@ -48,15 +48,9 @@ fn storage_of(dtype: DType) -> Option<Storage> {
         DType::I8 => Typed("CharStorage"),
         DType::U8 => Typed("ByteStorage"),
         DType::Bool => Typed("BoolStorage"),
-        DType::U16 => Untyped("uint16"),
-        DType::U32 => Untyped("uint32"),
-        DType::U64 => Untyped("uint64"),
-        DType::F8E4M3 => Untyped("float8_e4m3fn"),
-        DType::F8E5M2 => Untyped("float8_e5m2"),
-        DType::F8E4M3Fnuz => Untyped("float8_e4m3fnuz"),
-        DType::F8E5M2Fnuz => Untyped("float8_e5m2fnuz"),
-        DType::F8E8M0 => Untyped("float8_e8m0fnu"),
-        _ => return None,
+        // Dtypes newer than torch's typed storages: an untyped storage and
+        // the dtype by name.
+        other => Untyped(other.torch_name()?),
     })
 }
 

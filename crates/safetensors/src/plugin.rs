@@ -32,6 +32,29 @@ fn is_index(head: &[u8]) -> bool {
 }
 
 impl Format for Safetensors {
+    /// VirtualiZarr's safetensors parser records the dtype under this key.
+    fn dtype_attribute(&self, dtype: tensorcast_core::DType) -> (&'static str, String) {
+        ("original_safetensors_dtype", dtype.name().into())
+    }
+
+    /// A shard is covered by its Hugging Face index when the index is
+    /// beside it; without one, each shard is a file of its own.
+    fn input_role(&self, name: &str, beside: &dyn Fn(&str) -> bool) -> tensorcast_core::InputRole {
+        let stem = tensorcast_core::parts::strip_extension(name, &["safetensors"]);
+        match stem.and_then(tensorcast_core::parts::PartName::parse) {
+            Some(part) if beside(&format!("{}.safetensors.index.json", part.base)) => {
+                tensorcast_core::InputRole::Covered
+            }
+            _ => tensorcast_core::InputRole::Whole,
+        }
+    }
+
+    /// `model.safetensors.index.json` and its shards are `model`.
+    fn stem<'a>(&self, name: &'a str) -> &'a str {
+        let stem = tensorcast_core::parts::strip_extension(name, self.extensions()).unwrap_or(name);
+        tensorcast_core::parts::PartName::parse(stem).map_or(stem, |p| p.base)
+    }
+
     fn name(&self) -> &'static str {
         FORMAT
     }

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tensorcast_core::code;
-use tensorcast_core::Format;
+use tensorcast_core::{Format, InputRole};
 
 /// One input and where its output goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,37 +74,17 @@ impl Outcome {
     }
 }
 
-/// The output name for `name` in `format`: the extension replaced, a
-/// sharded index (`x.safetensors.index.json`) or a split GGUF first part
-/// (`x-00001-of-00003.gguf`) named after the whole model.
-fn output_name(name: &str, format: &dyn Format) -> String {
-    let lower = name.to_ascii_lowercase();
-    let stem = if let Some(s) = lower.strip_suffix(".safetensors.index.json") {
-        &name[..s.len()]
-    } else {
-        match name.rsplit_once('.') {
-            Some((s, _)) => s,
-            None => name,
-        }
+/// The output name for `name` in `format`: the model's name as the input's
+/// format reads it (without its extension and multi-part naming, so a
+/// sharded index or a split GGUF's first part is named after the whole
+/// model), with the output format's first extension.
+fn output_name(name: &str, registry: &Registry, format: &dyn Format) -> String {
+    let stem = match registry.for_path(Path::new(name)) {
+        Some(input) => input.stem(name),
+        None => name.rsplit_once('.').map_or(name, |(s, _)| s),
     };
-    let stem = strip_split_suffix(stem);
     let ext = format.extensions().first().copied().unwrap_or(format.name());
     format!("{stem}.{ext}")
-}
-
-/// `model-00001-of-00003` → `model`.
-fn strip_split_suffix(stem: &str) -> &str {
-    let b = stem.as_bytes();
-    let n = b.len();
-    let shaped = n > 15
-        && b[n - 15] == b'-'
-        && b[n - 9..n - 5] == *b"-of-"
-        && b[n - 14..n - 9].iter().chain(&b[n - 5..]).all(u8::is_ascii_digit);
-    if shaped {
-        &stem[..n - 15]
-    } else {
-        stem
-    }
 }
 
 /// Whether a walked file is a model input on its own: known extension, and
@@ -118,30 +98,14 @@ fn is_model(path: &Path, registry: &Registry) -> bool {
 }
 
 /// [`is_model`] for a file called `name` whose folder holds a file called
-/// `f` when `beside(f)`.
+/// `f` when `beside(f)`: its format (by extension) says what role it plays.
 fn is_model_named(name: &str, registry: &Registry, beside: impl Fn(&str) -> bool) -> bool {
-    if registry.for_path(Path::new(name)).is_none() || name.ends_with(".tensorcast-tmp") {
+    if name.ends_with(".tensorcast-tmp") {
         return false;
     }
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".json") {
-        return lower.ends_with(".safetensors.index.json");
-    }
-    let stem = lower.rsplit_once('.').map_or(lower.as_str(), |(s, _)| s);
-    if strip_split_suffix(stem).len() != stem.len() {
-        // A shard: GGUF's first part opens the whole model; safetensors
-        // shards are covered by their index when it is there.
-        if lower.ends_with(".gguf") {
-            let n = stem.len();
-            return &stem[n - 14..n - 9] == "00001";
-        }
-        let index = format!(
-            "{}.safetensors.index.json",
-            &name[..strip_split_suffix(stem).len()]
-        );
-        return !beside(&index);
-    }
-    true
+    registry
+        .for_path(Path::new(name))
+        .is_some_and(|f| f.input_role(name, &beside) == InputRole::Whole)
 }
 
 /// Every model object under the URL `prefix` (recursively, as its store
@@ -171,9 +135,9 @@ pub fn jobs_from_prefix(
             continue;
         }
         let out_rel = if dir.is_empty() {
-            output_name(name, format)
+            output_name(name, registry, format)
         } else {
-            format!("{dir}/{}", output_name(name, format))
+            format!("{dir}/{}", output_name(name, registry, format))
         };
         // Out of a store's listing no part is `..` or empty; refuse if one is.
         if out_rel.split('/').any(|p| !tensorcast_core::is_plain_name(p)) {
@@ -321,7 +285,9 @@ pub fn jobs_from_dir(
         .map(|input| {
             let rel = input.strip_prefix(dir).unwrap_or(&input);
             let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("model");
-            let output = out_dir.join(rel).with_file_name(output_name(name, format));
+            let output = out_dir
+                .join(rel)
+                .with_file_name(output_name(name, registry, format));
             Job { input, output }
         })
         .collect())
@@ -329,7 +295,7 @@ pub fn jobs_from_dir(
 
 /// Jobs for listed inputs (one path per line; blank lines and `#` comments
 /// skipped); relative paths keep their layout under `out_dir`.
-pub fn jobs_from_list(text: &str, out_dir: &Path, format: &dyn Format) -> Vec<Job> {
+pub fn jobs_from_list(text: &str, out_dir: &Path, format: &dyn Format, registry: &Registry) -> Vec<Job> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -349,7 +315,9 @@ pub fn jobs_from_list(text: &str, out_dir: &Path, format: &dyn Format) -> Vec<Jo
                 .unwrap_or("model")
                 .to_string();
             Job {
-                output: out_dir.join(&rel).with_file_name(output_name(&name, format)),
+                output: out_dir
+                    .join(&rel)
+                    .with_file_name(output_name(&name, registry, format)),
                 input,
             }
         })
@@ -478,15 +446,20 @@ mod tests {
     fn output_names() {
         let r = Registry::builtin();
         let f = |name: &str| r.get(name).unwrap();
-        assert_eq!(output_name("m.gguf", f("safetensors")), "m.safetensors");
+        assert_eq!(output_name("m.gguf", &r, f("safetensors")), "m.safetensors");
         assert_eq!(
-            output_name("model.safetensors.index.json", f("tpack")),
+            output_name("model.safetensors.index.json", &r, f("tpack")),
             "model.tpack"
         );
         assert_eq!(
-            output_name("llama-00001-of-00003.gguf", f("safetensors")),
+            output_name("llama-00001-of-00003.gguf", &r, f("safetensors")),
             "llama.safetensors"
         );
-        assert_eq!(output_name("ckpt.gguf", f("npz")), "ckpt.npz");
+        assert_eq!(output_name("ckpt.gguf", &r, f("npz")), "ckpt.npz");
+        // A shard of a sharded PyTorch checkpoint is a whole file of its own.
+        assert_eq!(
+            output_name("pytorch_model-00001-of-00002.bin", &r, f("safetensors")),
+            "pytorch_model-00001-of-00002.safetensors"
+        );
     }
 }

@@ -74,9 +74,6 @@ pub use tensorcast_core::parse_size;
 /// a Hugging Face model folder: its weights file (`model.safetensors`, the
 /// sharded index or `pytorch_model.bin`) opens with the names it holds.
 pub fn open(path: &std::path::Path, options: &Options) -> Result<Box<dyn Source>> {
-    if path.is_dir() || remote::is_repository(path) {
-        return Registry::builtin().open(&convert::weights_file(path)?, options);
-    }
     Registry::builtin().open(path, options)
 }
 

@@ -30,6 +30,9 @@ pub struct RefsOptions {
     /// decompressed, dequantized to F32, gathered) into this sidecar file,
     /// named in the refs by the second element, and reference them there.
     pub materialize: Option<(PathBuf, String)>,
+    /// The formats to open the input with and to ask how each spells its
+    /// dtypes ([`tensorcast_core::Format::dtype_attribute`]).
+    pub registry: crate::Registry,
 }
 
 impl RefsOptions {
@@ -42,6 +45,7 @@ impl RefsOptions {
             inline_below: None,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             materialize: None,
+            registry: crate::Registry::builtin(),
         }
     }
 }
@@ -262,44 +266,6 @@ fn not_elements(info: &TensorInfo) -> String {
     }
 }
 
-/// The attribute naming the dtype as the source format spells it:
-/// VirtualiZarr's `original_safetensors_dtype`, or the GGUF/torch/tensorcast name.
-fn original_dtype(format: &str, dtype: DType) -> (&'static str, String) {
-    match format {
-        "safetensors" => ("original_safetensors_dtype", dtype.name().into()),
-        "gguf" => ("original_gguf_dtype", dtype.name().into()),
-        "pytorch" => ("original_torch_dtype", format!("torch.{}", torch_name(dtype))),
-        _ => ("original_dtype", dtype.name().into()),
-    }
-}
-
-/// torch's name for `dtype`.
-fn torch_name(dtype: DType) -> &'static str {
-    match dtype {
-        DType::Bool => "bool",
-        DType::U8 => "uint8",
-        DType::I8 => "int8",
-        DType::I16 => "int16",
-        DType::U16 => "uint16",
-        DType::F16 => "float16",
-        DType::BF16 => "bfloat16",
-        DType::I32 => "int32",
-        DType::U32 => "uint32",
-        DType::F32 => "float32",
-        DType::C64 => "complex64",
-        DType::C128 => "complex128",
-        DType::F64 => "float64",
-        DType::I64 => "int64",
-        DType::U64 => "uint64",
-        DType::F8E4M3 => "float8_e4m3fn",
-        DType::F8E5M2 => "float8_e5m2",
-        DType::F8E4M3Fnuz => "float8_e4m3fnuz",
-        DType::F8E5M2Fnuz => "float8_e5m2fnuz",
-        DType::F8E8M0 => "float8_e8m0fnu",
-        d => d.name(),
-    }
-}
-
 /// Writes one variable's `.zarray`, `.zattrs` and chunk keys; returns the
 /// number of chunk references.
 fn variable(
@@ -356,7 +322,10 @@ fn variable(
     });
     let mut attrs = JsonMap::new();
     attrs.insert("_ARRAY_DIMENSIONS".into(), json!(dims));
-    let (key, value) = original_dtype(format, original.dtype);
+    let (key, value) = match opts.registry.get(format) {
+        Some(f) => f.dtype_attribute(original.dtype),
+        None => ("original_dtype", original.dtype.name().into()),
+    };
     attrs.insert(key.into(), json!(value));
     if let Some(real) = note {
         attrs.insert(
@@ -442,7 +411,7 @@ pub fn references_file(
     {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let refs = references(crate::open(input, open)?, opts)?;
+    let refs = references(opts.registry.open(input, open)?, opts)?;
     let mut target = FileTarget::new(output);
     target.write_all(refs.json.to_string().as_bytes())?;
     Box::new(target).commit()?;

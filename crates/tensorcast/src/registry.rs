@@ -193,6 +193,9 @@ impl Registry {
     /// Opens the file at `path` (a local file, mapped, siblings from its
     /// directory; or a URL, read by range, siblings beside it).
     pub fn open(&self, path: &Path, options: &Options) -> Result<Box<dyn Source>> {
+        if path.is_dir() || crate::remote::is_repository(path) {
+            return self.open(&crate::convert::weights_file(path)?, options);
+        }
         self.open_input(self.input(path, &options.limits)?, options)
     }
 

@@ -3,9 +3,7 @@
 //! exactly, and the output rules of every command. (The references are
 //! opened by fsspec/zarr/xarray in python/tests/test_refs.py.)
 
-mod common;
-
-use common::{fixture, tensorcast};
+use crate::common::{fixture, tensorcast};
 use serde_json::Value as Json;
 
 fn refs(args: &[&str], out: &std::path::Path) -> (i32, String, Json) {

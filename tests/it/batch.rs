@@ -2,9 +2,7 @@
 //! good file into a mirrored tree, reports the bad one, exits 1, and on a
 //! re-run skips what is done.
 
-mod common;
-
-use common::{fixture, tensorcast};
+use crate::common::{fixture, tensorcast};
 use serde_json::Value as Json;
 use std::path::Path;
 

@@ -3,11 +3,9 @@
 //! appears), a batch over a prefix, three shard processes in parallel
 //! covering it exactly once, and an idempotent re-run.
 
-mod common;
-
-use common::moto::Moto;
-use common::range_server::RangeServer;
-use common::{fixture, noise, tensorcast};
+use crate::common::moto::Moto;
+use crate::common::range_server::RangeServer;
+use crate::common::{fixture, noise, tensorcast};
 use std::collections::BTreeSet;
 
 fn tc(moto: &Moto) -> assert_cmd::Command {

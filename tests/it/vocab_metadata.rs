@@ -3,11 +3,11 @@
 //! GGUF → tpack → GGUF byte for byte, and GGUF → safetensors writes the same
 //! `__metadata__` text whether or not tpack sits in between.
 
-mod common;
-#[path = "../benches/support/mod.rs"]
+#[path = "../../benches/support/mod.rs"]
 mod support;
 
-use common::tensorcast;
+use crate::common;
+use crate::common::tensorcast;
 use std::path::Path;
 use tensorcast::tpack::TpackFile;
 use tensorcast::Source;

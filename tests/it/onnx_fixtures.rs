@@ -5,9 +5,7 @@
 //! fails with its rule; conversion to safetensors is read equal by the
 //! reference crate.
 
-mod common;
-
-use common::{fixture, tensorcast, unhex};
+use crate::common::{fixture, tensorcast, unhex};
 
 fn expected() -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(fixture("onnx/expected.json")).unwrap()).unwrap()

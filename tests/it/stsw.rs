@@ -4,9 +4,7 @@
 //! writes either), converted into valid safetensors the reference crate
 //! reads, and stsw's cut-header bug refused by name.
 
-mod common;
-
-use common::{fixture, reference_read, tensorcast, unhex};
+use crate::common::{fixture, reference_read, tensorcast, unhex};
 use serde_json::Value as Json;
 
 fn expected() -> Json {

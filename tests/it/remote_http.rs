@@ -3,10 +3,8 @@
 //! transient 503s are retried, an object replaced mid-read is refused, and
 //! shards and split parts resolve beside their index's URL.
 
-mod common;
-
-use common::range_server::RangeServer;
-use common::{fixture, noise, tensorcast};
+use crate::common::range_server::RangeServer;
+use crate::common::{fixture, noise, tensorcast};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 

@@ -3,9 +3,7 @@
 //! ones; every format reads from and writes to memory; errors are matched by
 //! kind and rule, not by text.
 
-mod common;
-
-use common::fixture;
+use crate::common::fixture;
 use std::path::Path;
 use tensorcast::code;
 use tensorcast::{
@@ -280,7 +278,7 @@ fn every_format_converts_from_memory_to_memory() {
     let mut pairs = 0;
     for (what, rel, siblings) in inputs() {
         let from_disk = open(&fixture(rel), &Options::default()).unwrap();
-        // Container formats; the model folder output is tests/model.rs's.
+        // Container formats; the model folder output is tests/it/model.rs's.
         for to in registry.writable().into_iter().filter(|f| *f != "hf") {
             let store = MemoryStore::new();
             let target = Box::new(store.target(&format!("out.{to}")));

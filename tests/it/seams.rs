@@ -2,9 +2,7 @@
 //! carry a stable code (the CLI and Python key their advice on it, never on
 //! the text), and no library message names a front end's flag.
 
-mod common;
-
-use common::{fixture, tensorcast};
+use crate::common::{fixture, tensorcast};
 use std::path::Path;
 use tensorcast::{code, convert_file, ConvertOptions, Error};
 

@@ -4,9 +4,7 @@
 //! ggml blocks) — or fails up front: exit 1, a message saying what to do
 //! instead, and no output file.
 
-mod common;
-
-use common::{fixture, tensorcast};
+use crate::common::{fixture, tensorcast};
 use std::path::{Path, PathBuf};
 use tensorcast::{adapt, diff, open, ConvertOptions, Registry};
 

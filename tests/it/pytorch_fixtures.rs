@@ -2,9 +2,8 @@
 //! safetensors with the tensors `torch.load` returns (bit for bit), and every
 //! hostile fixture is refused with its rule, without running its payload.
 
-mod common;
-
-use common::{fixture, reference_read, tensorcast, unhex};
+use crate::common;
+use crate::common::{fixture, reference_read, tensorcast, unhex};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -6,11 +6,9 @@
 //! conversion and 0 otherwise, so the list pins its exit codes too.
 //!
 //! Regenerate after an intended change of output with
-//! `TENSORCAST_BLESS=1 cargo test --test golden` and say why in the commit.
+//! `TENSORCAST_BLESS=1 cargo test --test it golden` and say why in the commit.
 
-mod common;
-
-use common::fixture;
+use crate::common::fixture;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -6,8 +6,6 @@
 //! rusage of the child, which counts mapped pages too), never from timing.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

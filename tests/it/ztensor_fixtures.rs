@@ -5,9 +5,7 @@
 //! every part's digest; and .zt ⇄ tpack ⇄ safetensors round trips are
 //! bit-exact. (ztensor reading the files we write: python/tests/test_ztensor.py.)
 
-mod common;
-
-use common::{fixture, tensorcast, unhex};
+use crate::common::{fixture, tensorcast, unhex};
 
 fn expected() -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(fixture("ztensor/expected.json")).unwrap()).unwrap()

@@ -1,9 +1,8 @@
 //! `diff` across formats (exact and with tolerances) and tensor selection /
 //! renaming on `convert`.
 
-mod common;
-
-use common::{fixture, reference_read, tensorcast};
+use crate::common;
+use crate::common::{fixture, reference_read, tensorcast};
 
 #[test]
 fn diff_is_exact_across_formats_and_reports_differences() {

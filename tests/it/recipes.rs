@@ -4,9 +4,7 @@
 //! Indexed Job's container arguments do the same when run with the index
 //! Kubernetes would set.
 
-mod common;
-
-use common::{fixture, tensorcast};
+use crate::common::{fixture, tensorcast};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;

@@ -1,9 +1,8 @@
 //! tpack round trips against the reference readers, append (including under
 //! SIGKILL), and damage detection by `verify` and by ordinary reads.
 
-mod common;
-
-use common::{fixture, reference_read, tensorcast, write_big_f32};
+use crate::common;
+use crate::common::{fixture, reference_read, tensorcast, write_big_f32};
 use std::path::{Path, PathBuf};
 use tensorcast::tpack::TpackFile;
 use tensorcast::Source;

@@ -6,9 +6,7 @@
 //! (The other direction — that Python reader checking tensorcast's output —
 //! is `generate.py --check`, run by hand; see fixtures/tpack/spec.)
 
-mod common;
-
-use common::{fixture, tensorcast, unhex};
+use crate::common::{fixture, tensorcast, unhex};
 use serde_json::Value as Json;
 use tensorcast::tpack::manifest::Manifest;
 use tensorcast::tpack::TpackFile;

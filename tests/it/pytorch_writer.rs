@@ -5,9 +5,7 @@
 //! back by our reader it equals its source; every storage record starts
 //! 64-byte aligned; tied tensors are one record.
 
-mod common;
-
-use common::{fixture, tensorcast};
+use crate::common::{fixture, tensorcast};
 use std::io::Read;
 
 fn cases() -> Vec<(String, serde_json::Value)> {

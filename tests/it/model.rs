@@ -3,9 +3,7 @@
 //! llama.cpp's convert_hf_to_gguf.py, read back by transformers' GGUF loader;
 //! see fixtures/model/generate.py).
 
-mod common;
-
-use common::{fixture, tensorcast};
+use crate::common::{fixture, tensorcast};
 use std::collections::BTreeMap;
 use std::path::Path;
 

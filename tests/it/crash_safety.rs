@@ -2,9 +2,8 @@
 //! either nothing or the previous complete file, never a partial one; a
 //! failed conversion leaves no temporary files behind.
 
-mod common;
-
-use common::{fixture, tensorcast};
+use crate::common;
+use crate::common::{fixture, tensorcast};
 
 /// Runs tensorcast with the crash point `at` armed (see core's `crash.rs`):
 /// true when the process died there, false when it finished (the point was

@@ -5,9 +5,8 @@
 //! no symlink's target was written through).
 #![cfg(unix)]
 
-mod common;
-
-use common::fixture;
+use crate::common;
+use crate::common::fixture;
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

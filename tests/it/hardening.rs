@@ -3,9 +3,8 @@
 //! correct output — and that nothing appeared outside the output path.
 //! Inputs are built here (FIFOs and symlinks cannot be committed).
 
-mod common;
-
-use common::{fixture, tensorcast};
+use crate::common;
+use crate::common::{fixture, tensorcast};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

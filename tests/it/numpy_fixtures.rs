@@ -2,9 +2,7 @@
 //! values `np.load` returns; rejects fail with their rule; `.npz` output has
 //! numpy's exact headers, valid CRCs, and reads back identically.
 
-mod common;
-
-use common::{fixture, reference_read, tensorcast, unhex};
+use crate::common::{fixture, reference_read, tensorcast, unhex};
 use serde_json::Value as Json;
 use std::io::Read;
 

@@ -4,10 +4,8 @@
 //! revision work, only headers are fetched to inspect, and HF_TOKEN is sent
 //! but never printed.
 
-mod common;
-
-use common::range_server::RangeServer;
-use common::{fixture, tensorcast};
+use crate::common::range_server::RangeServer;
+use crate::common::{fixture, tensorcast};
 
 /// The llama fixture as a Hub repository with its weights in three shards,
 /// served at `/tinyorg/llama/resolve/{main,v1}/`: (server, total shard bytes).

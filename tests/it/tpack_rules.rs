@@ -3,9 +3,7 @@
 //! re-checksummed, so only the rule under test is broken), each refused with
 //! that rule's id.
 
-mod common;
-
-use common::fixture;
+use crate::common::fixture;
 use serde_json::Value as Json;
 use tensorcast::tpack::format::{current_slot, Slot, MANIFEST_RAW, SLOT_A, SLOT_BYTES};
 use tensorcast::tpack::{rules, TpackFile};
@@ -209,7 +207,7 @@ fn every_rule_has_a_file_that_breaks_it() {
         );
         seen.insert(rule);
     }
-    // T15 (append may not reuse a name) is covered in tests/tpack.rs.
+    // T15 (append may not reuse a name) is covered in tests/it/tpack.rs.
     assert_eq!(seen.len(), 14, "{seen:?}");
 }
 

@@ -3,9 +3,8 @@
 //! never a panic, and never an output or an allocation larger than the input
 //! could justify (a counting allocator measures each case's peak).
 
-mod common;
-
-use common::fixture;
+use crate::common;
+use crate::common::fixture;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -192,7 +191,7 @@ fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
     let model_dirs: Vec<String> = models.iter().map(|m| format!("model/{m}")).collect();
     let model_hf: Vec<String> = models.iter().map(|m| format!("model/{m}/hf")).collect();
     // Issue 16's hostile corpus too (its 20k-tensor file aside: its header
-    // alone is a megabyte, swept by nothing here but tests/memory_budget.rs).
+    // alone is a megabyte, swept by nothing here but tests/it/memory_budget.rs).
     let st: Vec<PathBuf> = st
         .into_iter()
         .chain(files(&model_hf, "safetensors"))
