@@ -531,7 +531,10 @@ fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
         (None, Some(input), Some(output)) => {
             // A folder output (--to hf) is checked by the library: a folder
             // may exist, a model in it may not.
-            let folder = opts.to.as_deref() == Some("hf");
+            let folder = opts
+                .registry
+                .output_format(&output, opts.to.as_deref())
+                .is_ok_and(|f| f.folder_target().is_some());
             if !opts.force && !folder && tensorcast::occupied(&output) {
                 anyhow::bail!("{} already exists (use --force to replace it)", output.display());
             }

@@ -89,6 +89,55 @@ pub trait Format: Send + Sync {
         crate::parts::strip_extension(name, self.extensions()).unwrap_or(name)
     }
 
+    /// For a format whose files are folders (a Hugging Face model folder):
+    /// the file inside that marks such a folder. An input folder holding it
+    /// opens through it (it is the [`Input`], the rest its siblings); an
+    /// output folder holding it already holds a model.
+    fn folder_entry(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// For a folder format: the file inside the output folder that the
+    /// sink's target is (its other files are the target's siblings).
+    /// Converting into the folder with the container's names kept writes
+    /// this file alone, in the format its extension names.
+    fn folder_target(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The source a sink of this format should be given for `source`: the
+    /// source itself by default; a format that holds models under its own
+    /// names (a Hugging Face folder) returns its model-aware view, or a
+    /// refusal when it cannot be made from `source`.
+    fn view_for_writing(&self, source: Box<dyn Source>) -> Result<Box<dyn Source>> {
+        Ok(source)
+    }
+
+    /// For a folder format: the folder's model (opened from `input`, its
+    /// [`Format::folder_entry`]) as `target` holds models, already cast to
+    /// `dtype` where given, and ready for the quantizer that follows it when
+    /// `quantize` is given (the metadata says the file type); a refusal
+    /// when `target` holds none. The facade falls back to nothing: a folder
+    /// converts as a model or, with its names kept, as its weights.
+    fn open_as_model_for(
+        &self,
+        input: Input,
+        target: &dyn Format,
+        options: &Options,
+        dtype: Option<crate::DType>,
+        quantize: Option<crate::QuantType>,
+    ) -> Result<Box<dyn Source>> {
+        let _ = (input, options, dtype, quantize);
+        Err(Error::unsupported(
+            crate::code::MODEL_FOLDER,
+            format!(
+                "a {} holds no model that converts to {}",
+                self.name(),
+                target.name()
+            ),
+        ))
+    }
+
     /// Opens `input` as a source.
     fn open(&self, input: Input, options: &Options) -> Result<Box<dyn Source>>;
 

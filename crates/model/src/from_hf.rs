@@ -64,7 +64,7 @@ fn int_field(config: &Json, key: &str) -> Option<u64> {
 }
 
 /// The weights of a folder: `model.safetensors` or a sharded index.
-fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn Source>> {
+pub(crate) fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn Source>> {
     if let Ok(index) = input.sibling("model.safetensors.index.json") {
         return Ok(Box::new(ShardedSafetensors::from_input(index, &options.limits)?));
     }

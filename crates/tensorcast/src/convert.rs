@@ -125,54 +125,49 @@ fn densify(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions) 
 
 /// Converts `input` into the local file `output`. The output appears only
 /// once complete; on any error nothing is left at its path.
+///
+/// A folder (or a repository URL) in a folder format converts as the model
+/// it holds, or with `keep_names` as the weights it holds; an output format
+/// whose outputs are folders gets its target file inside `output`.
 pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Result<Report> {
-    let mut format = opts.registry.output_format(output, opts.to.as_deref())?;
-    let folder = input.is_dir() || crate::remote::is_repository(input);
-    if folder && opts.keep_names {
-        return convert_file(
-            &weights_file(input)?,
-            output,
-            &ConvertOptions {
-                keep_names: false,
-                ..opts.clone()
-            },
-        );
-    }
-    if folder {
-        return convert_folder(input, output, format, opts);
+    let format = opts.registry.output_format(output, opts.to.as_deref())?;
+    if let Some(folder) = opts.registry.folder_format(input)? {
+        return convert_folder(input, folder, output, format, opts);
     }
     let input = opts.registry.input(input, &opts.options.limits)?;
-    if format.name() == MODEL_FOLDER && opts.keep_names {
-        // The container into the folder, names and metadata as they are.
-        format = opts.registry.output_named("safetensors")?;
-        let target = crate::remote::join(output, "model.safetensors");
-        if !opts.force && occupied(&target) {
-            return Err(Error::usage(
-                code::OUTPUT_EXISTS,
-                format!("{} already exists", target.display()),
-            ));
-        }
+    let Some(target_name) = format.folder_target() else {
+        refuse_occupied(output, opts)?;
+        return convert_input(input, crate::remote::target(output, format)?, format.name(), opts);
+    };
+    let target = crate::remote::join(output, target_name);
+    if opts.keep_names {
+        // The container into the folder, names and metadata as they are, in
+        // the format the target file's name says.
+        let format = opts.registry.output_format(&target, None)?;
+        refuse_occupied(&target, opts)?;
         let target = crate::remote::target(&target, format)?;
         return into_folder(output, || convert_input(input, target, format.name(), opts));
     }
-    if format.name() == MODEL_FOLDER {
-        // A folder: the weights file inside it is the target, the rest its siblings.
-        if !opts.force && occupied(&crate::remote::join(output, "config.json")) {
+    if let Some(entry) = format.folder_entry() {
+        if !opts.force && occupied(&crate::remote::join(output, entry)) {
             return Err(Error::usage(
                 code::OUTPUT_EXISTS,
                 format!("{} already holds a model", output.display()),
             ));
         }
-        let target = crate::remote::target(&crate::remote::join(output, "model.safetensors"), format)?;
-        return into_folder(output, || convert_input(input, target, format.name(), opts));
     }
-    if !opts.force && occupied(output) {
+    let target = crate::remote::target(&target, format)?;
+    into_folder(output, || convert_input(input, target, format.name(), opts))
+}
+
+fn refuse_occupied(path: &Path, opts: &ConvertOptions) -> Result<()> {
+    if !opts.force && occupied(path) {
         return Err(Error::usage(
             code::OUTPUT_EXISTS,
-            format!("{} already exists", output.display()),
+            format!("{} already exists", path.display()),
         ));
     }
-    convert_input(input, crate::remote::target(output, format)?, format.name(), opts)
+    Ok(())
 }
 
 /// Whether anything is at `path`: a file, a directory, or a symlink, dangling
@@ -199,81 +194,36 @@ fn into_folder(dir: &Path, write: impl FnOnce() -> Result<Report>) -> Result<Rep
     result
 }
 
-/// A model folder's weights file, for converting it as a container.
-pub(crate) fn weights_file(dir: &Path) -> Result<std::path::PathBuf> {
-    [
-        "model.safetensors.index.json",
-        "model.safetensors",
-        "pytorch_model.bin",
-    ]
-    .iter()
-    .map(|f| crate::remote::join(dir, f))
-    .find(|p| p.is_file() || (crate::remote::is_url(p) && occupied(p)))
-    .ok_or_else(|| {
-        Error::unsupported(
-            code::NOT_A_MODEL,
-            format!(
-                "{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin in it",
-                dir.display()
-            ),
-        )
-    })
-}
-
-/// The registry name of the Hugging Face model folder output.
-const MODEL_FOLDER: &str = "hf";
-
-/// A Hugging Face model folder in: the model, as the output format holds models.
-fn convert_folder(dir: &Path, output: &Path, format: &dyn Format, opts: &ConvertOptions) -> Result<Report> {
-    if format.name() != "gguf" {
-        return Err(Error::unsupported(code::MODEL_FOLDER, format!(
-            "{} is a model folder: as a model it converts to gguf; its weights convert to {} as a container with their names kept",
-            dir.display(),
-            format.name()
-        )));
-    }
-    if !opts.force && occupied(output) {
-        return Err(Error::usage(
-            code::OUTPUT_EXISTS,
-            format!("{} already exists", output.display()),
-        ));
-    }
-    #[cfg(feature = "model")]
-    {
-        let input = opts
-            .registry
-            .input(&crate::remote::join(dir, "config.json"), &opts.options.limits)?;
-        let source = tensorcast_model::HfToGguf::open(input, &opts.options, opts.dtype, opts.quantize)?;
-        // The model view casts already (matrices to --dtype, norms to f32).
+/// A folder in the format `folder` in: with its names kept, the weights it
+/// holds, as any other source; otherwise the model, as `format` holds models.
+fn convert_folder(
+    dir: &Path,
+    folder: &dyn Format,
+    output: &Path,
+    format: &dyn Format,
+    opts: &ConvertOptions,
+) -> Result<Report> {
+    let entry = crate::remote::join(dir, folder.folder_entry().unwrap_or_default());
+    if opts.keep_names {
+        let input = opts.registry.input(&entry, &opts.options.limits)?;
         let opts = ConvertOptions {
-            dtype: None,
+            keep_names: false,
             ..opts.clone()
         };
-        select_adapt_write(source, format, crate::remote::target(output, format)?, &opts)
+        refuse_occupied(output, &opts)?;
+        let source = folder.open(input, &opts.options)?;
+        let target = crate::remote::target(output, format)?;
+        return select_adapt_write(source, format, target, &opts);
     }
-    #[cfg(not(feature = "model"))]
-    Err(Error::unsupported(
-        code::FEATURE_MISSING,
-        "model folders need the model feature of the tensorcast crate",
-    ))
-}
-
-/// Model-aware outputs see the model's tensors, not the container's.
-fn model_view(source: Box<dyn Source>, format: &dyn Format) -> Result<Box<dyn Source>> {
-    if format.name() != MODEL_FOLDER {
-        return Ok(source);
-    }
-    #[cfg(feature = "model")]
-    if source.format() == "gguf" {
-        return Ok(Box::new(tensorcast_model::GgufToHf::new(source)?));
-    }
-    Err(Error::unsupported(
-        code::MODEL_FOLDER,
-        format!(
-            "a Hugging Face model folder is written from a GGUF model, not from {}",
-            source.format()
-        ),
-    ))
+    let input = opts.registry.input(&entry, &opts.options.limits)?;
+    let source = folder.open_as_model_for(input, format, &opts.options, opts.dtype, opts.quantize)?;
+    refuse_occupied(output, opts)?;
+    // The model view casts already; the quantizer still follows it.
+    let opts = ConvertOptions {
+        dtype: None,
+        ..opts.clone()
+    };
+    select_adapt_write(source, format, crate::remote::target(output, format)?, &opts)
 }
 
 /// Converts `input` (from anywhere: a file, memory, a store) into `target`
@@ -286,7 +236,7 @@ pub fn convert_input(
 ) -> Result<Report> {
     let format = opts.registry.output_named(format)?;
     let name = input.name.clone();
-    let source = model_view(opts.registry.open_input(input, &opts.options)?, format)?;
+    let source = format.view_for_writing(opts.registry.open_input(input, &opts.options)?)?;
     // The reader named its file in its own errors; a tensor it listed but
     // cannot read is refused here, after selection, and named the same way.
     select_adapt_write(source, format, target, opts).map_err(|e| match e.rule() {
@@ -301,7 +251,7 @@ pub fn convert_input(
 /// atomic target as [`convert_file`].
 pub fn write_source(source: Box<dyn Source>, output: &Path, opts: &ConvertOptions) -> Result<Report> {
     let format = opts.registry.output_format(output, opts.to.as_deref())?;
-    if format.name() == MODEL_FOLDER {
+    if format.folder_target().is_some() {
         return Err(Error::unsupported(
             code::MODEL_FOLDER,
             "a Hugging Face model folder is written from a GGUF model, not from loose tensors",

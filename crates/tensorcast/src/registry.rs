@@ -190,11 +190,45 @@ impl Registry {
         format.open(input, options)
     }
 
+    /// The folder format of `path` when it is a folder (or a repository
+    /// URL): the first format whose [`Format::folder_entry`] it holds; a
+    /// folder that none claims is refused. `None` for a file.
+    pub fn folder_format(&self, path: &Path) -> Result<Option<&dyn Format>> {
+        if !(path.is_dir() || crate::remote::is_repository(path)) {
+            return Ok(None);
+        }
+        let holds = |entry: &str| {
+            let p = crate::remote::join(path, entry);
+            p.is_file() || (crate::remote::is_url(&p) && crate::occupied(&p))
+        };
+        let folders: Vec<_> = self.formats().filter(|f| f.folder_entry().is_some()).collect();
+        if let Some(f) = folders.iter().find(|f| f.folder_entry().is_some_and(holds)) {
+            return Ok(Some(*f));
+        }
+        let known: Vec<String> = folders
+            .iter()
+            .map(|f| format!("{} ({})", f.folder_entry().unwrap_or_default(), f.name()))
+            .collect();
+        Err(Error::unsupported(
+            code::UNKNOWN_FORMAT,
+            format!(
+                "{} is a folder holding none of: {}",
+                path.display(),
+                if known.is_empty() {
+                    "(no folder formats)".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ))
+    }
+
     /// Opens the file at `path` (a local file, mapped, siblings from its
     /// directory; or a URL, read by range, siblings beside it).
     pub fn open(&self, path: &Path, options: &Options) -> Result<Box<dyn Source>> {
-        if path.is_dir() || crate::remote::is_repository(path) {
-            return self.open(&crate::convert::weights_file(path)?, options);
+        if let Some(folder) = self.folder_format(path)? {
+            let entry = crate::remote::join(path, folder.folder_entry().unwrap_or_default());
+            return folder.open(self.input(&entry, &options.limits)?, options);
         }
         self.open_input(self.input(path, &options.limits)?, options)
     }
