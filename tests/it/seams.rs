@@ -151,3 +151,33 @@ fn library_text_names_no_flag() {
         found.join("\n")
     );
 }
+
+/// The facade chooses between formats through `Format`'s hooks, never by
+/// name: no string literal in its code (outside cargo feature gates and
+/// unit tests) is a registered format's name.
+#[test]
+fn the_facade_names_no_format() {
+    let names: Vec<&str> = tensorcast::Registry::builtin().formats().map(|f| f.name()).collect();
+    assert!(names.len() >= 9, "{names:?}");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/tensorcast/src");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let p = entry.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let body = text.split("#[cfg(all(test").next().unwrap_or("");
+        let body = body.split("#[cfg(test)]").next().unwrap_or("");
+        for (n, line) in body.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            // Cargo feature gates, and URL schemes (`hf://` is the Hub,
+            // not the folder format that shares its name).
+            if code.contains("feature =") || code.contains("\"s3\"") {
+                continue;
+            }
+            let named = code.split('"').skip(1).step_by(2).find(|lit| names.contains(lit));
+            if let Some(name) = named {
+                found.push(format!("{}:{}: \"{name}\": {}", p.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "format names in the facade:\n{}", found.join("\n"));
+}

@@ -34,13 +34,13 @@ pub use progress::{Progress, ProgressHook, ProgressSink};
 pub use refs::{references, references_file, Refs, RefsOptions, DEFAULT_CHUNK_BYTES};
 pub use registry::{detect, Registry};
 pub use select::{glob, Select, Selection};
-pub use tensorcast_core::code;
 pub use tensorcast_core::{
     cast, convert, sparse, Array, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError,
-    FormatOptions, Input, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan, QuantType,
-    RawLocation, ReadAt, Refusal, Result, Sink, Source, Stage, Strings, Subject, TensorBuf, TensorData,
-    TensorInfo, Value, ValueKind, WriteTarget,
+    FormatOptions, Input, InputRole, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan,
+    QuantType, RawLocation, ReadAt, Refusal, Result, Sink, Source, Stage, Strings, Subject, TensorBuf,
+    TensorData, TensorInfo, Value, ValueKind, WriteTarget,
 };
+pub use tensorcast_core::{code, parts};
 
 #[doc(hidden)] // for the crash-safety tests (feature crash-points)
 pub use tensorcast_core::CRASH_AT_VAR;
