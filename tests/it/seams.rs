@@ -157,7 +157,10 @@ fn library_text_names_no_flag() {
 /// unit tests) is a registered format's name.
 #[test]
 fn the_facade_names_no_format() {
-    let names: Vec<&str> = tensorcast::Registry::builtin().formats().map(|f| f.name()).collect();
+    let names: Vec<&str> = tensorcast::Registry::builtin()
+        .formats()
+        .map(|f| f.name())
+        .collect();
     assert!(names.len() >= 9, "{names:?}");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/tensorcast/src");
     let mut found = Vec::new();
@@ -179,5 +182,9 @@ fn the_facade_names_no_format() {
             }
         }
     }
-    assert!(found.is_empty(), "format names in the facade:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "format names in the facade:\n{}",
+        found.join("\n")
+    );
 }

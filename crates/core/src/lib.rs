@@ -23,6 +23,7 @@ mod input;
 mod limits;
 mod metadata;
 mod metadata_json;
+mod multipart;
 pub mod parts;
 mod pipeline;
 mod quant;
@@ -47,6 +48,7 @@ pub use format::{zip_first_member, Detection, Format, FormatOptions, Options, St
 pub use input::{is_plain_name, Input, LocalDir, MemoryFiles, SiblingFiles};
 pub use limits::Limits;
 pub use metadata::{Metadata, Value, ValueKind};
+pub use multipart::MultiPart;
 pub use pipeline::{check_size, convert, Plan, Sink};
 pub use quant::QuantType;
 pub use size::parse_size;

@@ -16,7 +16,7 @@ mod write;
 
 pub use plugin::Gguf;
 pub use read::GgufFile;
-pub use split::{is_split_first, SplitGguf};
+pub use split::{is_split_first, open_split, open_split_beside, SplitGguf};
 pub use types::{ggml_type_id, ggml_type_name};
 pub use write::GgufWriter;
 

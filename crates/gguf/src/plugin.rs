@@ -1,6 +1,6 @@
 //! GGUF as a registered [`Format`].
 
-use crate::{is_split_first, GgufFile, GgufWriter, SplitGguf, FORMAT};
+use crate::{is_split_first, GgufFile, GgufWriter, FORMAT};
 use tensorcast_core::{Bytes, Detection, Format, Input, Limits, Options, Result, Sink, Source, WriteTarget};
 
 /// GGUF files (v1–v3, either byte order); a split model opens through its first part.
@@ -45,11 +45,7 @@ impl Format for Gguf {
         if !is_split_first(&file) {
             return Ok(Box::new(file));
         }
-        Ok(Box::new(SplitGguf::with_parts_beside(
-            file,
-            &input,
-            &options.limits,
-        )?))
+        Ok(Box::new(crate::open_split_beside(file, &input, &options.limits)?))
     }
 
     /// The metadata and tensor infos have no length field: fetch 64 KiB,

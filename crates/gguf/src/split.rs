@@ -5,20 +5,10 @@ use crate::read::GgufFile;
 use crate::{rules, FORMAT};
 use std::collections::HashSet;
 use std::path::Path;
-use tensorcast_core::code;
-use tensorcast_core::{
-    Error, FormatError, Input, Limits, Metadata, RawLocation, Result, Source, TensorData, TensorInfo, Value,
-};
+use tensorcast_core::{Error, FormatError, Input, Limits, MultiPart, Result, Source, Value};
 
 /// Every part of a split model, in order.
-pub struct SplitGguf {
-    parts: Vec<GgufFile>,
-    /// File names of parts 2.. beside the first (the first is the input).
-    part_names: Vec<String>,
-    locations: Vec<(usize, usize)>,
-    tensors: Vec<TensorInfo>,
-    metadata: Metadata,
-}
+pub type SplitGguf = MultiPart<GgufFile>;
 
 fn int(v: Option<&Value>) -> Option<u64> {
     match v? {
@@ -52,17 +42,17 @@ fn part_name(first: &str, k: u64, n: u64) -> Option<String> {
     Some(format!("{stem}-{k:05}-of-{n:05}.gguf"))
 }
 
-impl SplitGguf {
-    /// Opens every part, given the first one (already opened) and its path;
-    /// the other parts are looked up beside it.
-    pub fn open(first: GgufFile, limits: &Limits) -> Result<SplitGguf> {
-        let input = Input::open(first.path())?;
-        Self::with_parts_beside(first, &input, limits)
-    }
+/// Opens every part, given the first one (already opened) and its path; the
+/// other parts are looked up beside it.
+pub fn open_split(first: GgufFile, limits: &Limits) -> Result<SplitGguf> {
+    let input = Input::open(first.path())?;
+    open_split_beside(first, &input, limits)
+}
 
-    /// Opens every part, given the first one (already opened from `input`);
-    /// the other parts are `input`'s siblings.
-    pub fn with_parts_beside(first: GgufFile, input: &Input, limits: &Limits) -> Result<SplitGguf> {
+/// Opens every part, given the first one (already opened from `input`); the
+/// other parts are `input`'s siblings.
+pub fn open_split_beside(first: GgufFile, input: &Input, limits: &Limits) -> Result<SplitGguf> {
+    {
         let path = first.path().to_path_buf();
         let count = int(first.metadata().get("split.count")).unwrap_or(1);
         if int(first.metadata().get("split.no")).unwrap_or(0) != 0 {
@@ -96,9 +86,9 @@ impl SplitGguf {
             parts.push(part);
             part_names.push(name);
         }
-        let (mut locations, mut tensors, mut names) = (Vec::new(), Vec::new(), HashSet::new());
-        for (pi, part) in parts.iter().enumerate() {
-            for (ti, t) in part.tensors().iter().enumerate() {
+        let (mut count_held, mut names) = (0u64, HashSet::new());
+        for part in &parts {
+            for t in part.tensors() {
                 if !names.insert(t.name.clone()) {
                     return Err(FormatError::new(
                         FORMAT,
@@ -109,17 +99,13 @@ impl SplitGguf {
                     .in_file(part.path())
                     .into());
                 }
-                locations.push((pi, ti));
-                tensors.push(t.clone());
+                count_held += 1;
             }
         }
-        if let Some(total) = total.filter(|&t| t != tensors.len() as u64) {
+        if let Some(total) = total.filter(|&t| t != count_held) {
             return Err(bad(
                 &path,
-                format!(
-                    "split.tensors.count says {total}, the parts hold {}",
-                    tensors.len()
-                ),
+                format!("split.tensors.count says {total}, the parts hold {count_held}"),
             ));
         }
         // The merged model is not split: drop the split bookkeeping keys.
@@ -129,40 +115,8 @@ impl SplitGguf {
             .filter(|(k, _)| !k.starts_with("split."))
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        Ok(SplitGguf {
-            parts,
-            part_names,
-            locations,
-            tensors,
-            metadata,
-        })
-    }
-}
-
-impl Source for SplitGguf {
-    fn format(&self) -> &'static str {
-        FORMAT
-    }
-    fn tensors(&self) -> &[TensorInfo] {
-        &self.tensors
-    }
-    fn metadata(&self) -> &Metadata {
-        &self.metadata
-    }
-    fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
-        let &(p, t) = self
-            .locations
-            .get(index)
-            .ok_or_else(|| Error::usage(code::CALL_ORDER, format!("no tensor #{index}")))?;
-        self.parts[p].tensor_data(t)
-    }
-    fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {
-        let &(p, t) = self.locations.get(index)?;
-        let offset = self.parts[p].tensors()[t].file_offset?;
-        let file = match p {
-            0 => None,
-            _ => Some(self.part_names[p - 1].as_str()),
-        };
-        Some(RawLocation { file, offset })
+        // The first part is the input; the others are named beside it.
+        let names = std::iter::once(None).chain(part_names.into_iter().map(Some));
+        Ok(MultiPart::new(FORMAT, names.zip(parts).collect(), metadata))
     }
 }

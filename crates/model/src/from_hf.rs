@@ -12,7 +12,7 @@ use tensorcast_core::code;
 use tensorcast_core::{
     Array, DType, Error, Input, Metadata, Options, Result, Source, Strings, TensorData, TensorInfo, Value,
 };
-use tensorcast_safetensors::{SafetensorsFile, ShardedSafetensors};
+use tensorcast_safetensors::SafetensorsFile;
 
 /// Options for reading a Hugging Face folder as a model.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,7 +66,10 @@ fn int_field(config: &Json, key: &str) -> Option<u64> {
 /// The weights of a folder: `model.safetensors` or a sharded index.
 pub(crate) fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn Source>> {
     if let Ok(index) = input.sibling("model.safetensors.index.json") {
-        return Ok(Box::new(ShardedSafetensors::from_input(index, &options.limits)?));
+        return Ok(Box::new(tensorcast_safetensors::open_index_input(
+            index,
+            &options.limits,
+        )?));
     }
     if let Ok(file) = input.sibling("model.safetensors") {
         return Ok(Box::new(SafetensorsFile::from_bytes(

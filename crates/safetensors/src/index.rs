@@ -6,10 +6,8 @@ use crate::{rules, FORMAT};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::path::Path;
-use tensorcast_core::code;
 use tensorcast_core::{
-    is_plain_name, Error, FormatError, Input, Limits, Metadata, RawLocation, Result, Source, TensorData,
-    TensorInfo, Value,
+    is_plain_name, Error, FormatError, Input, Limits, Metadata, MultiPart, Result, Source, Value,
 };
 
 /// File name suffix of a sharded checkpoint's index.
@@ -23,29 +21,21 @@ pub fn is_index_file(path: &Path) -> bool {
 }
 
 /// Every shard of an index, checked against the index's `weight_map`.
-pub struct ShardedSafetensors {
-    shards: Vec<SafetensorsFile>,
-    /// Each shard's file name as the index gives it (beside the index).
-    shard_names: Vec<String>,
-    /// (shard, tensor within shard) for each tensor of `tensors`.
-    locations: Vec<(usize, usize)>,
-    tensors: Vec<TensorInfo>,
-    metadata: Metadata,
-}
+pub type ShardedSafetensors = MultiPart<SafetensorsFile>;
 
 fn err(path: &Path, rule: &'static str, detail: impl Into<String>) -> Error {
     FormatError::new(FORMAT, rule, detail).in_file(path).into()
 }
 
-impl ShardedSafetensors {
-    /// Opens the index at `path` and every shard it names (in the directory
-    /// of the index). Tensors come shard by shard, in each shard's order.
-    pub fn open(path: &Path, limits: &Limits) -> Result<ShardedSafetensors> {
-        Self::from_input(Input::open(path)?, limits)
-    }
+/// Opens the index at `path` and every shard it names (in the directory of
+/// the index). Tensors come shard by shard, in each shard's order.
+pub fn open_index(path: &Path, limits: &Limits) -> Result<ShardedSafetensors> {
+    open_index_input(Input::open(path)?, limits)
+}
 
-    /// Opens an index and the shards it names among the input's siblings.
-    pub fn from_input(input: Input, limits: &Limits) -> Result<ShardedSafetensors> {
+/// Opens an index and the shards it names among the input's siblings.
+pub fn open_index_input(input: Input, limits: &Limits) -> Result<ShardedSafetensors> {
+    {
         let path = input.name.as_path();
         let text: &[u8] = &input.bytes;
         if text.len() as u64 > limits.max_header_bytes {
@@ -98,14 +88,11 @@ impl ShardedSafetensors {
         files.dedup();
 
         let mut shards = Vec::with_capacity(files.len());
-        let shard_names: Vec<String> = files.iter().map(|f| f.to_string()).collect();
-        let mut locations = Vec::new();
-        let mut tensors = Vec::new();
         let mut metadata = Metadata::new();
         // Keys merged so far: each shard's keys are looked up here, not by a
         // scan of the merged list (a header of millions of keys stays linear).
         let mut merged = std::collections::HashSet::new();
-        for (shard_index, file) in files.iter().enumerate() {
+        for file in &files {
             let shard = input.sibling(file)?;
             let shard = SafetensorsFile::from_bytes(&shard.name, shard.bytes, limits)?;
             for (k, v) in shard.metadata().iter() {
@@ -113,7 +100,7 @@ impl ShardedSafetensors {
                     metadata.push_str(k, v.clone());
                 }
             }
-            for (i, info) in shard.tensors().iter().enumerate() {
+            for info in shard.tensors() {
                 match wanted.remove(info.name.as_str()) {
                     Some(f) if f == *file => {}
                     Some(_) | None => {
@@ -127,10 +114,8 @@ impl ShardedSafetensors {
                         .into())
                     }
                 }
-                locations.push((shard_index, i));
-                tensors.push(info.clone());
             }
-            shards.push(shard);
+            shards.push((Some(file.to_string()), shard));
         }
         if let Some((tensor, file)) = wanted.into_iter().min() {
             return Err(FormatError::new(
@@ -150,43 +135,6 @@ impl ShardedSafetensors {
                 }
             }
         }
-        Ok(ShardedSafetensors {
-            shards,
-            shard_names,
-            locations,
-            tensors,
-            metadata,
-        })
-    }
-}
-
-impl Source for ShardedSafetensors {
-    fn format(&self) -> &'static str {
-        FORMAT
-    }
-
-    fn tensors(&self) -> &[TensorInfo] {
-        &self.tensors
-    }
-
-    fn metadata(&self) -> &Metadata {
-        &self.metadata
-    }
-
-    fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
-        let &(shard, i) = self
-            .locations
-            .get(index)
-            .ok_or_else(|| Error::usage(code::CALL_ORDER, format!("no tensor #{index}")))?;
-        self.shards[shard].tensor_data(i)
-    }
-
-    fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {
-        let &(shard, i) = self.locations.get(index)?;
-        let offset = self.shards[shard].tensors()[i].file_offset?;
-        Some(RawLocation {
-            file: Some(&self.shard_names[shard]),
-            offset,
-        })
+        Ok(MultiPart::new(FORMAT, shards, metadata))
     }
 }

@@ -16,7 +16,7 @@ pub mod rules;
 mod write;
 
 pub use header::{parse_header, Header};
-pub use index::{is_index_file, ShardedSafetensors, INDEX_SUFFIX};
+pub use index::{is_index_file, open_index, open_index_input, ShardedSafetensors, INDEX_SUFFIX};
 pub use plugin::{Safetensors, SafetensorsWriteOptions};
 pub use read::SafetensorsFile;
 pub use tensorcast_core::parse_size;

@@ -1,6 +1,6 @@
 //! safetensors as a registered [`Format`].
 
-use crate::{SafetensorsFile, SafetensorsWriter, ShardedSafetensors, FORMAT};
+use crate::{SafetensorsFile, SafetensorsWriter, FORMAT};
 use tensorcast_core::{
     Bytes, Detection, Format, FormatOptions, Input, Limits, Options, Result, Sink, Source, Stage, WriteTarget,
 };
@@ -77,7 +77,7 @@ impl Format for Safetensors {
 
     fn open(&self, input: Input, options: &Options) -> Result<Box<dyn Source>> {
         if is_index(&input.bytes) || crate::is_index_file(&input.name) {
-            return Ok(Box::new(ShardedSafetensors::from_input(input, &options.limits)?));
+            return Ok(Box::new(crate::open_index_input(input, &options.limits)?));
         }
         Ok(Box::new(SafetensorsFile::from_bytes(
             &input.name,
