@@ -1,8 +1,9 @@
 //! `tensorcast refs`: flags -> RefsOptions, the reference set written
 //! atomically, the tensors left out listed on stderr.
 
+use crate::args::PytorchArgs;
 use crate::progress::Verbosity;
-use crate::{PytorchArgs, Session};
+use crate::Session;
 use std::path::PathBuf;
 
 /// `refs`'s flags.

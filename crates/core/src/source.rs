@@ -122,6 +122,26 @@ impl<'a> Iterator for Aligned<'a> {
     }
 }
 
+/// Inside `impl Source for Adapter { ... }`: forwards what describes the
+/// input rather than its bytes (`format`, `metadata`, `warnings`) to the
+/// adapter's `inner` source, which every adapter passes on unchanged. The
+/// adapter writes `tensors` and `tensor_data`, and `storage_note` /
+/// `raw_location` where its bytes are still the input's own.
+#[macro_export]
+macro_rules! forward_to_inner {
+    () => {
+        fn format(&self) -> &'static str {
+            self.inner.format()
+        }
+        fn metadata(&self) -> &$crate::Metadata {
+            self.inner.metadata()
+        }
+        fn warnings(&self) -> &[String] {
+            self.inner.warnings()
+        }
+    };
+}
+
 /// A readable collection of tensors: descriptors and metadata are known up
 /// front (reading them touches headers only); bytes are read one tensor at a time.
 pub trait Source: Send + Sync {

@@ -10,9 +10,7 @@
 //! same bytes.
 
 use crate::code;
-use crate::{
-    element_count, DType, Error, FormatError, Limits, Metadata, Result, Source, TensorData, TensorInfo,
-};
+use crate::{element_count, DType, Error, FormatError, Limits, Result, Source, TensorData, TensorInfo};
 
 /// How the stored positions are written down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -390,17 +388,9 @@ impl<S: Source> Densify<S> {
 }
 
 impl<S: Source> Source for Densify<S> {
-    fn format(&self) -> &'static str {
-        self.inner.format()
-    }
+    crate::forward_to_inner!();
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
-    }
-    fn metadata(&self) -> &Metadata {
-        self.inner.metadata()
-    }
-    fn warnings(&self) -> &[String] {
-        self.inner.warnings()
     }
     fn storage_note(&self, index: usize) -> Option<String> {
         self.inner.storage_note(index)

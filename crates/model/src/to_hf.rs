@@ -108,20 +108,10 @@ impl<S: Source> GgufToHf<S> {
 }
 
 impl<S: Source> Source for GgufToHf<S> {
-    fn format(&self) -> &'static str {
-        self.inner.format()
-    }
+    tensorcast_core::forward_to_inner!();
 
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
-    }
-
-    fn metadata(&self) -> &Metadata {
-        self.inner.metadata()
-    }
-
-    fn warnings(&self) -> &[String] {
-        self.inner.warnings()
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {

@@ -2,7 +2,7 @@
 
 use super::{can_dequantize, dequantize};
 use tensorcast_core::code;
-use tensorcast_core::{DType, Error, Metadata, Result, Source, TensorData, TensorInfo, CHUNK_BYTES};
+use tensorcast_core::{DType, Error, Result, Source, TensorData, TensorInfo, CHUNK_BYTES};
 
 /// A source whose block-quantized tensors come out as F32 (bit-identical to
 /// gguf-py); other tensors pass through untouched.
@@ -54,20 +54,10 @@ pub fn no_dequantizer(name: &str, q: tensorcast_core::QuantType) -> Error {
 }
 
 impl<S: Source> Source for Dequantize<S> {
-    fn format(&self) -> &'static str {
-        self.inner.format()
-    }
+    tensorcast_core::forward_to_inner!();
 
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
-    }
-
-    fn metadata(&self) -> &Metadata {
-        self.inner.metadata()
-    }
-
-    fn warnings(&self) -> &[String] {
-        self.inner.warnings()
     }
 
     fn raw_location(&self, index: usize) -> Option<tensorcast_core::RawLocation<'_>> {

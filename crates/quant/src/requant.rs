@@ -4,9 +4,7 @@
 use super::legacy::{can_quantize, quantize};
 use tensorcast_core::cast::cast_slice;
 use tensorcast_core::code;
-use tensorcast_core::{
-    DType, Error, Metadata, QuantType, Result, Source, TensorData, TensorInfo, CHUNK_BYTES,
-};
+use tensorcast_core::{DType, Error, QuantType, Result, Source, TensorData, TensorInfo, CHUNK_BYTES};
 
 /// A source whose float tensors with at least two dimensions and an
 /// innermost dimension divisible by 32 come out quantized to one type; other
@@ -58,20 +56,10 @@ impl<S: Source> Quantize<S> {
 }
 
 impl<S: Source> Source for Quantize<S> {
-    fn format(&self) -> &'static str {
-        self.inner.format()
-    }
+    tensorcast_core::forward_to_inner!();
 
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
-    }
-
-    fn metadata(&self) -> &Metadata {
-        self.inner.metadata()
-    }
-
-    fn warnings(&self) -> &[String] {
-        self.inner.warnings()
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {

@@ -2,7 +2,7 @@
 //! regex renames), as an adapter any source can be wrapped in.
 
 use tensorcast_core::code;
-use tensorcast_core::{Error, Metadata, Result, Source, TensorData, TensorInfo};
+use tensorcast_core::{Error, Result, Source, TensorData, TensorInfo};
 
 /// Which tensors to keep and what to call them.
 #[derive(Clone, Debug, Default)]
@@ -169,20 +169,10 @@ impl<S: Source> Select<S> {
 }
 
 impl<S: Source> Source for Select<S> {
-    fn format(&self) -> &'static str {
-        self.inner.format()
-    }
+    tensorcast_core::forward_to_inner!();
 
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
-    }
-
-    fn metadata(&self) -> &Metadata {
-        self.inner.metadata()
-    }
-
-    fn warnings(&self) -> &[String] {
-        self.inner.warnings()
     }
 
     fn storage_note(&self, index: usize) -> Option<String> {

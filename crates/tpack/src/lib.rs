@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod append;
+mod chunk;
 #[doc(hidden)] // public for the spec tests and the encode fuzz target
 pub mod codec;
 mod encode;

@@ -2,28 +2,14 @@
 
 use crate::codec::Codec;
 use crate::format::DATA_START;
-use crate::manifest_read::RawEntry;
 use crate::rules;
 use crate::stored::StoredArray;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value as Json;
-use tensorcast_core::sparse::{sparse_info, Sparse, SparseLayout};
-use tensorcast_core::{element_count, Array, DType, FormatError, Metadata, TensorInfo, Value, ValueKind};
+use tensorcast_core::sparse::{Sparse, SparseLayout};
+use tensorcast_core::{Array, DType, FormatError, Metadata, TensorInfo, Value, ValueKind};
 
-/// One stored chunk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Chunk {
-    /// Offset of the stored bytes.
-    pub offset: u64,
-    /// Stored length.
-    pub stored_len: u64,
-    /// Decoded length.
-    pub decoded_len: u64,
-    /// How the bytes are encoded.
-    pub codec: Codec,
-    /// crc32c of the stored bytes.
-    pub crc: u32,
-}
+pub use crate::chunk::Chunk;
 
 /// One tensor's entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,90 +57,11 @@ impl Manifest {
         Ok(())
     }
 
-    /// Parses and validates (T6–T14) a manifest whose chunks must lie
-    /// below `committed_len`, streaming (see `manifest_read`).
-    pub fn parse(text: &[u8], committed_len: u64) -> Result<Manifest, FormatError> {
-        let manifest = crate::manifest_read::parse(text, committed_len)?;
-        check_overlaps(&manifest.tensors, &manifest.stored)?;
-        Ok(manifest)
-    }
-
     /// Sets `key`'s value, which is no longer the array stored for it.
     pub fn set_metadata(&mut self, key: &str, value: Value) {
         self.stored.retain(|s| s.key != key);
         self.metadata.insert(key, value);
     }
-}
-
-/// T10: two chunks are the same chunk (tied tensors) or disjoint; a partial
-/// overlap would let one tensor's damage or append rewrite another's bytes.
-/// A stored array's chunks are held to the same rule: never the same as, or
-/// overlapping, anyone else's (only tied tensors share).
-fn check_overlaps(tensors: &[Entry], stored: &[StoredArray]) -> Result<(), FormatError> {
-    /// Who lists a chunk: a tensor, or a stored array (by key).
-    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-    enum Owner<'a> {
-        Tensor(&'a str),
-        Array(&'a str),
-    }
-    let blame = |e: FormatError, owner: Owner<'_>| match owner {
-        Owner::Tensor(name) => e.tensor(name),
-        Owner::Array(key) => e.key(key),
-    };
-    let lists = tensors
-        .iter()
-        .map(|e| (Owner::Tensor(&e.info.name), &e.chunks))
-        .chain(stored.iter().map(|s| (Owner::Array(&s.key), &s.chunks)));
-    // Sharing is for tied tensors: within one tensor a chunk listed twice
-    // would make a small file decode into huge amounts of one chunk.
-    for (owner, chunks) in lists.clone() {
-        let mut offsets: Vec<u64> = chunks
-            .iter()
-            .filter(|c| c.stored_len > 0)
-            .map(|c| c.offset)
-            .collect();
-        offsets.sort_unstable();
-        if let Some(w) = offsets.windows(2).find(|w| w[0] == w[1]) {
-            let e = err(
-                rules::CHUNK_RANGE,
-                format!("the chunk at offset {} appears twice in this list", w[0]),
-            );
-            return Err(blame(e, owner));
-        }
-    }
-    let mut ranges: Vec<(u64, u64, Owner<'_>)> = lists
-        .flat_map(|(owner, chunks)| {
-            chunks
-                .iter()
-                .filter(|c| c.stored_len > 0)
-                .map(move |c| (c.offset, c.stored_len, owner))
-        })
-        .collect();
-    ranges.sort_unstable();
-    let stored_owner = |o: Owner<'_>| matches!(o, Owner::Array(_));
-    for w in ranges.windows(2) {
-        let ((a, a_len, a_owner), (b, b_len, b_owner)) = (w[0], w[1]);
-        let same = a == b && a_len == b_len;
-        // Offsets and lengths were checked against the committed length: no overflow.
-        let clash = if same {
-            stored_owner(a_owner) || stored_owner(b_owner)
-        } else {
-            b < a + a_len
-        };
-        if clash {
-            let whose = match a_owner {
-                Owner::Tensor(name) => format!("tensor '{name}'"),
-                Owner::Array(key) => format!("metadata array '{key}'"),
-            };
-            let how = if same { "is also" } else { "partly overlaps" };
-            let e = err(
-                rules::CHUNK_RANGE,
-                format!("chunk [{b}, +{b_len}) {how} chunk [{a}, +{a_len}) of {whose}"),
-            );
-            return Err(blame(e, b_owner));
-        }
-    }
-    Ok(())
 }
 
 /// A tensor's chunks as read: five integers each, and the index of the
@@ -163,85 +70,6 @@ fn check_overlaps(tensors: &[Entry], stored: &[StoredArray]) -> Result<(), Forma
 pub(crate) struct RawChunks {
     pub(crate) chunks: Vec<[u64; 5]>,
     pub(crate) first_bad: Option<usize>,
-}
-
-pub(crate) fn parse_entry_parts(t: RawEntry, committed_len: u64) -> Result<Entry, FormatError> {
-    let name = t
-        .name
-        .as_ref()
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if name.is_empty() {
-        return Err(err(rules::NAMES, "a tensor without a name"));
-    }
-    let bad = |rule, what: String| err(rule, what).tensor(&name);
-    let dtype_name = t
-        .dtype
-        .as_ref()
-        .and_then(Json::as_str)
-        .ok_or_else(|| bad(rules::MANIFEST, "no dtype".into()))?;
-    let shape: Vec<u64> = t
-        .shape
-        .as_ref()
-        .and_then(Json::as_array)
-        .and_then(|a| a.iter().map(Json::as_u64).collect())
-        .ok_or_else(|| bad(rules::MANIFEST, "shape is not a list of integers".into()))?;
-    let nbytes = t
-        .nbytes
-        .as_ref()
-        .and_then(Json::as_u64)
-        .ok_or_else(|| bad(rules::MANIFEST, "no nbytes".into()))?;
-    let sparse_layout = match dtype_name {
-        SPARSE_COO => Some(SparseLayout::Coo),
-        SPARSE_CSR => Some(SparseLayout::Csr),
-        _ => None,
-    };
-    let (dtype, sparse) = match sparse_layout {
-        None => {
-            let dtype: DType = dtype_name.parse().map_err(|e: String| bad(rules::DTYPE, e))?;
-            let expect = element_count(&shape).and_then(|n| dtype.storage_bytes(n));
-            if expect != Some(nbytes) {
-                return Err(bad(
-                    rules::DTYPE,
-                    format!("{dtype} {shape:?} does not make {nbytes} bytes"),
-                ));
-            }
-            (dtype, None)
-        }
-        Some(layout) => {
-            let (dtype, sparse) =
-                sparse_fields(layout, t.sparse.as_ref()).map_err(|d| bad(rules::SPARSE, d))?;
-            let info =
-                sparse_info(name.clone(), dtype, shape.clone(), sparse).map_err(|d| bad(rules::SPARSE, d))?;
-            if info.nbytes != nbytes {
-                return Err(bad(
-                    rules::SPARSE,
-                    format!("sparse parts make {} bytes, nbytes says {nbytes}", info.nbytes),
-                ));
-            }
-            (dtype, info.sparse)
-        }
-    };
-    // A sparse tensor's parts have different element sizes: its chunks
-    // are cut at bytes.
-    let unit = if sparse.is_some() { 1 } else { unit_bytes(dtype) };
-    let raw = t.chunks.ok_or_else(|| bad(rules::MANIFEST, "no chunks".into()))?;
-    let (chunks, total) = parse_chunks(&raw, unit, committed_len).map_err(|e| e.tensor(&name))?;
-    if total != nbytes {
-        return Err(bad(
-            rules::CHUNK_SIZES,
-            format!("chunks decode to {total} bytes, the tensor has {nbytes}"),
-        ));
-    }
-    let mut info = TensorInfo::new(name.clone(), dtype, shape)
-        .ok_or_else(|| bad(rules::DTYPE, "size overflows".into()))?;
-    info.file_offset = None;
-    if sparse.is_some() {
-        info.nbytes = nbytes;
-        info.sparse = sparse;
-    }
-    Ok(Entry { info, chunks })
 }
 
 /// A chunk list's rows checked one by one (T9 whole units, T10 range, T13
@@ -312,7 +140,7 @@ pub(crate) const SPARSE_COO: &str = "SPARSE_COO";
 pub(crate) const SPARSE_CSR: &str = "SPARSE_CSR";
 
 /// A sparse entry's `sparse` object: `{"values", "index", "nnz", "sparse_dims"}`.
-fn sparse_fields(layout: SparseLayout, field: Option<&Json>) -> Result<(DType, Sparse), String> {
+pub(crate) fn sparse_fields(layout: SparseLayout, field: Option<&Json>) -> Result<(DType, Sparse), String> {
     let obj = field
         .and_then(Json::as_object)
         .ok_or("a sparse tensor without a \"sparse\" object")?;

@@ -3,7 +3,7 @@
 //! 262 144 JSON strings to escape, compress, decompress and parse on every
 //! write and every `inspect`.
 
-use crate::manifest::Chunk;
+use crate::chunk::Chunk;
 use crate::rules;
 use std::borrow::Cow;
 use tensorcast_core::{Array, DType, FormatError, Strings, ValueKind};

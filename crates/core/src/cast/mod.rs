@@ -13,7 +13,7 @@ mod kernels;
 pub use kernels::{can_cast, cast_slice, CastError};
 
 use crate::code;
-use crate::{Error, Metadata, Result, Source, TensorData, TensorInfo, CHUNK_BYTES};
+use crate::{Error, Result, Source, TensorData, TensorInfo, CHUNK_BYTES};
 
 /// A source whose tensors are cast to new dtypes on the way out.
 pub struct CastSource<S> {
@@ -69,20 +69,10 @@ impl<S: Source> CastSource<S> {
 }
 
 impl<S: Source> Source for CastSource<S> {
-    fn format(&self) -> &'static str {
-        self.inner.format()
-    }
+    crate::forward_to_inner!();
 
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
-    }
-
-    fn metadata(&self) -> &Metadata {
-        self.inner.metadata()
-    }
-
-    fn warnings(&self) -> &[String] {
-        self.inner.warnings()
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {

@@ -1,0 +1,366 @@
+//! The command line: every command's arguments (clap derive), their
+//! parsers, and the library options they stand for.
+
+use crate::refs;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use tensorcast::{DType, Options};
+
+/// Convert tensor files and the models in them: safetensors (sharded too),
+/// GGUF (split too), PyTorch checkpoints, NumPy .npy/.npz, ONNX
+/// initializers, zTensor .zt, tpack and Hugging Face model folders.
+#[derive(Parser)]
+#[command(name = "tensorcast", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    /// Threads for compression, decompression, casts and dequantization
+    /// (default: one per core).
+    #[arg(short = 'j', long = "jobs", global = true, value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+    /// Log a line per tensor (per file in batches) on stderr.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub(crate) verbose: bool,
+    /// Print nothing but errors (no bar, no warnings, no summaries).
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
+}
+
+/// Resource limits every reader enforces; raise them for the rare giant file.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Limits (every command; raise them for a rare giant file)")]
+pub(crate) struct LimitArgs {
+    /// Most tensors a file may hold (default 10000000).
+    #[arg(long, global = true, value_name = "N")]
+    pub(crate) max_tensors: Option<u64>,
+    /// Largest header, manifest or pickle read into memory (default 100MB).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) max_header_size: Option<u64>,
+    /// Most objects a pickle may build (default 16777216).
+    #[arg(long, global = true, value_name = "N")]
+    pub(crate) max_objects: Option<u64>,
+    /// Deepest nesting of pickled containers (default 200).
+    #[arg(long, global = true, value_name = "N")]
+    pub(crate) max_depth: Option<usize>,
+    /// Largest single buffer a reader may allocate because the file says so,
+    /// e.g. a deflated tensor that must be inflated whole (default 4GiB).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) max_alloc: Option<u64>,
+}
+
+impl LimitArgs {
+    pub(crate) fn limits(&self) -> tensorcast::Limits {
+        let d = tensorcast::Limits::default();
+        tensorcast::Limits {
+            max_tensors: self.max_tensors.unwrap_or(d.max_tensors),
+            max_header_bytes: self.max_header_size.unwrap_or(d.max_header_bytes),
+            max_objects: self.max_objects.unwrap_or(d.max_objects),
+            max_depth: self.max_depth.unwrap_or(d.max_depth),
+            max_alloc_bytes: self.max_alloc.unwrap_or(d.max_alloc_bytes),
+            ..d
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Convert INPUT into OUTPUT (input format detected from its bytes).
+    Convert(Box<ConvertArgs>),
+    /// Compare two files of any formats: names, dtypes, shapes and values
+    /// (bit for bit unless --atol/--rtol). Exit 0 equal, 1 different.
+    Diff {
+        /// First file.
+        a: PathBuf,
+        /// Second file.
+        b: PathBuf,
+        /// Absolute tolerance for float and integer values.
+        #[arg(long)]
+        atol: Option<f64>,
+        /// Relative tolerance (|a-b| <= atol + rtol*|b|).
+        #[arg(long)]
+        rtol: Option<f64>,
+    },
+    /// Add the tensors and metadata of each INPUT to FILE.tpack, one atomic
+    /// commit per input (a crash leaves the file as before or after it).
+    Append {
+        /// The tpack file to extend.
+        file: PathBuf,
+        /// Files whose tensors to add (any readable format).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// zstd level for the new chunks (default 3), or `none`.
+        #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "3", value_parser = parse_level)]
+        compress: Option<i32>,
+        #[command(flatten)]
+        pytorch: PytorchArgs,
+    },
+    /// Check a file: every tpack chunk against its crc32c and codec; for other
+    /// formats, every structural rule and every tensor read. Exit 1 with a
+    /// report of what is damaged.
+    Verify {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Write a kerchunk reference set (JSON) that opens INPUT as a virtual
+    /// Zarr store (fsspec "reference://", zarr, xarray), pointing into its
+    /// bytes instead of copying them. Tensors that are not byte ranges are
+    /// listed on stderr (or written to a sidecar with --materialize).
+    Refs(Box<refs::RefsArgs>),
+    /// Combine the JSON-line reports of batch shards into one (stdout, or
+    /// -o FILE), with a summary line on stderr; exit 1 if any file failed.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
+    /// List a file's tensors and metadata.
+    Inspect {
+        /// The file to read.
+        file: PathBuf,
+        #[command(flatten)]
+        pytorch: PytorchArgs,
+        /// Print JSON: {"format", "metadata", "tensors": [{"name", "dtype", "shape", "nbytes"}]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What `report` does.
+#[derive(Subcommand)]
+pub(crate) enum ReportAction {
+    /// Concatenate shard reports, checking every line is a batch result.
+    Merge {
+        /// The shard reports (files or URLs).
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Where to write the merged report (default stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `convert`'s own flags.
+#[derive(clap::Args)]
+pub(crate) struct ConvertArgs {
+    /// The file to read (a `.safetensors.index.json` opens a sharded checkpoint).
+    #[arg(required_unless_present = "batch")]
+    pub(crate) input: Option<PathBuf>,
+    /// The file to write.
+    #[arg(short, long, required_unless_present = "batch")]
+    pub(crate) output: Option<PathBuf>,
+    /// Convert many files, in parallel (-j): a directory (walked; shards
+    /// covered by an index or a first split part are not converted twice),
+    /// a file listing one input per line, or `-` for such a list on stdin.
+    /// Outputs mirror the inputs' layout under --out-dir; outputs already
+    /// complete and newer than their input are skipped. Prints one JSON
+    /// line per file; exits 1 if any file failed.
+    /// A URL prefix (`s3://bucket/models/`) is listed like a directory.
+    #[arg(long, value_name = "DIR|URL|LIST|-", conflicts_with_all = ["input", "output"], requires_all = ["out_dir", "to"])]
+    pub(crate) batch: Option<String>,
+    /// Where --batch writes its outputs (a folder or a URL prefix).
+    #[arg(long, value_name = "DIR|URL")]
+    pub(crate) out_dir: Option<PathBuf>,
+    /// Write --batch's JSON lines to FILE (or URL) instead of stdout.
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) report: Option<PathBuf>,
+    /// Run only share K of N of the batch (0 <= K < N), chosen by a stable
+    /// hash of each input's relative path, so N processes started with
+    /// 0/N .. N-1/N convert every file exactly once without talking to each
+    /// other. `auto`: from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX,
+    /// JOB_COMPLETIONS) or a Slurm array (SLURM_ARRAY_TASK_ID,
+    /// SLURM_ARRAY_TASK_COUNT).
+    #[arg(long, value_name = "K/N|auto", requires = "batch")]
+    pub(crate) shard: Option<String>,
+    /// Output format (default: from the output's extension).
+    #[arg(long, value_parser = parse_format)]
+    pub(crate) to: Option<String>,
+    /// Cast floating-point tensors to this dtype (f64, f32, f16, bf16,
+    /// f8_e4m3, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0); integer and
+    /// bool tensors keep theirs.
+    #[arg(long, value_parser = parse_cast_dtype)]
+    pub(crate) dtype: Option<DType>,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Insist on keeping block-quantized tensors as raw blocks (refusing an
+    /// output that cannot hold them). Without it GGUF and tpack outputs keep
+    /// them anyway unless --dtype asks for floats; other outputs get them
+    /// dequantized to f32 (or --dtype), bit-identical to gguf-py.
+    #[arg(long)]
+    pub(crate) keep_quantized: bool,
+    /// Quantize float weight matrices (2+ dims, rows divisible by 32) to
+    /// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (GGUF output), as gguf-py does.
+    #[arg(long, value_name = "TYPE", value_parser = parse_quant)]
+    pub(crate) quantize: Option<tensorcast::QuantType>,
+    /// Write sparse tensors (COO, CSR) as the dense tensors they stand
+    /// for, equal to torch's to_dense(). Without it they are kept sparse
+    /// where the output holds them (tpack; CSR in .zt) and refused by name
+    /// elsewhere.
+    #[arg(long)]
+    pub(crate) densify: bool,
+    /// Split safetensors output into shards of at most SIZE (e.g. 5GB, 2GiB),
+    /// with a Hugging Face index file.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) max_shard_size: Option<u64>,
+    /// tpack output: zstd level (1-22; default 3), or `none` for raw
+    /// chunks. Floats use byte planes + zstd; chunks that would not
+    /// shrink are stored raw.
+    #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "3", value_parser = parse_level)]
+    pub(crate) compress: Option<i32>,
+    /// Keep only tensors whose names match GLOB (`*`, `?`); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) include: Vec<String>,
+    /// Drop tensors whose names match GLOB; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) exclude: Vec<String>,
+    /// Rename tensors whose names start with FROM to start with TO, or with
+    /// `re:PATTERN=TO` replace a regex match (`$1` for groups); repeatable,
+    /// first matching rule wins.
+    #[arg(long, value_name = "FROM=TO", value_parser = tensorcast::Selection::parse_rename)]
+    pub(crate) rename: Vec<(String, String)>,
+    /// `model` (default): a GGUF into a Hugging Face folder and a folder into
+    /// GGUF convert the model (names, transforms, config, tokenizer). `keep`:
+    /// the container only, tensor names and metadata as they are.
+    #[arg(long, value_name = "model|keep", default_value = "model", value_parser = ["model", "keep"])]
+    pub(crate) names: String,
+    /// Hugging Face folder -> GGUF: the llama.cpp pre-tokenizer name for a
+    /// BPE vocabulary llama.cpp's table does not know (a known one is
+    /// always detected).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tokenizer_pre: Option<String>,
+    #[command(flatten)]
+    pub(crate) pytorch: PytorchArgs,
+}
+
+/// Options for PyTorch checkpoints (.pt/.pth/.bin/.ckpt).
+#[derive(clap::Args, Clone)]
+pub(crate) struct PytorchArgs {
+    /// Record data classes outside torch's weights-only allowlist (NumPy
+    /// scalars, argparse.Namespace, classes of your own or a library's
+    /// modules such as Lightning's hyper-parameters) as opaque metadata
+    /// instead of refusing the file. Nothing is ever imported or called;
+    /// functions and anything from the standard library, torch or NumPy stay
+    /// refused.
+    #[arg(long)]
+    pub(crate) lenient: bool,
+    /// Keep only the sub-tree at this dotted path (e.g. `state_dict`).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) select: Option<String>,
+    /// Remove this prefix from tensor names that start with it (e.g. `model.`).
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) strip_prefix: Option<String>,
+    /// Write tensors that share their bytes once; metadata maps each dropped
+    /// name to the kept one (as Hugging Face's convert.py does).
+    #[arg(long)]
+    pub(crate) dedupe_tied: bool,
+}
+
+impl PytorchArgs {
+    pub(crate) fn is_set(&self) -> bool {
+        self.lenient || self.select.is_some() || self.strip_prefix.is_some() || self.dedupe_tied
+    }
+
+    /// Reading options with these flags: PyTorch options are set only when a
+    /// flag was given, so the library refuses them for other formats.
+    pub(crate) fn options(self, limits: &tensorcast::Limits) -> Options {
+        let mut options = Options::with_limits(limits.clone());
+        if self.is_set() {
+            options.set(tensorcast::pytorch::PytorchOptions {
+                lenient: self.lenient,
+                flatten: tensorcast::pytorch::FlattenOptions {
+                    select: self.select,
+                    strip_prefix: self.strip_prefix,
+                    dedupe_tied: self.dedupe_tied,
+                },
+                limits: limits.clone(),
+            });
+        }
+        options
+    }
+}
+
+impl ConvertArgs {
+    /// The library's options for these flags.
+    pub(crate) fn options(self, limits: &tensorcast::Limits) -> tensorcast::ConvertOptions {
+        let mut options = self.pytorch.options(limits);
+        options
+            .set(tensorcast::safetensors::SafetensorsWriteOptions {
+                max_shard_bytes: self.max_shard_size,
+            })
+            .set(tensorcast::tpack::TpackWriteOptions {
+                compress: self.compress,
+            });
+        if let Some(pre) = self.tokenizer_pre {
+            options.set(tensorcast::model::ModelOptions {
+                tokenizer_pre: Some(pre),
+            });
+        }
+        tensorcast::ConvertOptions {
+            to: self.to,
+            dtype: self.dtype,
+            force: self.force,
+            keep_quantized: self.keep_quantized,
+            quantize: self.quantize,
+            options,
+            select: tensorcast::Selection {
+                include: self.include,
+                exclude: self.exclude,
+                rename: self.rename,
+            },
+            progress: None,
+            registry: tensorcast::Registry::builtin(),
+            keep_names: self.names == "keep",
+            densify: self.densify,
+        }
+    }
+}
+
+pub(crate) fn parse_level(s: &str) -> Result<i32, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(0);
+    }
+    match s.parse::<i32>() {
+        Ok(l) if (0..=22).contains(&l) => Ok(l),
+        _ => Err(format!("--compress takes a zstd level 1-22 or 'none', not '{s}'")),
+    }
+}
+
+/// A `--to` value: a format the build can write.
+pub(crate) fn parse_format(s: &str) -> Result<String, String> {
+    let registry = tensorcast::Registry::builtin();
+    match registry.get(s) {
+        Some(f) if f.can_write() => Ok(f.name().to_string()),
+        Some(f) => Err(format!(
+            "{} is read-only here; --to takes {}",
+            f.name(),
+            registry.writable().join(", ")
+        )),
+        None => Err(format!(
+            "unknown format '{s}'; --to takes {}",
+            registry.writable().join(", ")
+        )),
+    }
+}
+
+pub(crate) fn parse_cast_dtype(s: &str) -> Result<DType, String> {
+    let d: DType = s.parse()?;
+    // Any float dtype the cast kernels can produce.
+    if d.is_float() && tensorcast::cast::can_cast(DType::F32, d) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "--dtype takes a float type (f64, f32, f16, bf16, f8_e4m3, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0, or torch's names: bfloat16, float16, float32...), not {d}"
+        ))
+    }
+}
+
+pub(crate) fn parse_quant(s: &str) -> Result<tensorcast::QuantType, String> {
+    tensorcast::QuantType::from_name(s)
+        .filter(|q| matches!(q.name(), "Q8_0" | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1"))
+        .ok_or_else(|| format!("--quantize takes Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1, not '{s}'"))
+}
+
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    tensorcast::parse_size(s)
+}

@@ -1,0 +1,96 @@
+//! The commands that read: `append`, `diff`, `verify`, `inspect`.
+
+use crate::args::PytorchArgs;
+use crate::Session;
+use anyhow::Context;
+use std::io::Write;
+use std::path::PathBuf;
+use tensorcast::Options;
+
+pub(crate) fn append(
+    file: &std::path::Path,
+    inputs: &[PathBuf],
+    compress: Option<i32>,
+    pytorch: PytorchArgs,
+    cx: &Session,
+) -> anyhow::Result<()> {
+    let options = pytorch.options(&cx.limits);
+    let level = tensorcast::tpack::TpackWriteOptions { compress }.level();
+    for input in inputs {
+        let source = tensorcast::open(input, &options)?;
+        cx.warn(source.warnings());
+        tensorcast::tpack::append(file, &*source, level, &options.limits)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn diff(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    atol: Option<f64>,
+    rtol: Option<f64>,
+    cx: &Session,
+) -> anyhow::Result<()> {
+    let tol = (atol.is_some() || rtol.is_some()).then(|| tensorcast::Tolerance {
+        atol: atol.unwrap_or(0.0),
+        rtol: rtol.unwrap_or(0.0),
+    });
+    let plain = Options::with_limits(cx.limits.clone());
+    let sa = tensorcast::open(a, &plain)?;
+    let sb = tensorcast::open(b, &plain)?;
+    let found = tensorcast::diff(&*sa, &*sb, tol)?;
+    if !found.is_empty() {
+        for d in &found {
+            println!("{d}");
+        }
+        anyhow::bail!(
+            "{} and {} differ in {} place(s)",
+            a.display(),
+            b.display(),
+            found.len()
+        );
+    }
+    println!(
+        "{} and {}: {} tensors equal",
+        a.display(),
+        b.display(),
+        sa.tensors().len()
+    );
+    Ok(())
+}
+
+pub(crate) fn verify(file: &std::path::Path, cx: &Session) -> anyhow::Result<()> {
+    let damage = tensorcast::verify(file, &Options::with_limits(cx.limits.clone()))?;
+    if !damage.is_empty() {
+        for d in &damage {
+            eprintln!("damaged: {d}");
+        }
+        anyhow::bail!("{}: {} problem(s) found", file.display(), damage.len());
+    }
+    println!("{}: ok", file.display());
+    Ok(())
+}
+
+pub(crate) fn inspect(
+    file: &std::path::Path,
+    json: bool,
+    pytorch: PytorchArgs,
+    cx: &Session,
+) -> anyhow::Result<()> {
+    let source = tensorcast::open(file, &pytorch.options(&cx.limits))?;
+    cx.warn(source.warnings());
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // Written as it is produced: a huge metadata array is never one string.
+    let written = if json {
+        serde_json::to_writer_pretty(&mut stdout, &tensorcast::inspect_json(&*source))
+            .map_err(std::io::Error::from)
+            .and_then(|()| stdout.write_all(b"\n"))
+    } else {
+        tensorcast::write_inspect_table(&*source, &mut stdout)
+    };
+    // A closed pipe (`| head`) is not an error worth reporting.
+    match written.and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
