@@ -53,3 +53,32 @@ impl Format for Onnx {
         Ok(Box::new(OnnxFile::from_input(input, &options.limits)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_and_detection() {
+        assert_eq!(varint(&[0x08]), Some((8, 1)));
+        assert_eq!(varint(&[0x96, 0x01]), Some((150, 2)));
+        assert_eq!(varint(&[0xff; 11]), None);
+        // ir_version 8, then producer_name: weak, so a signature wins.
+        assert_eq!(Onnx.detect(b"\x08\x08\x12\x07pytorch"), Detection::Weak);
+        let head = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/onnx/raw.onnx"
+        ))
+        .unwrap();
+        assert_eq!(Onnx.detect(&head[..head.len().min(512)]), Detection::Weak);
+        for not in [
+            &b"GGUF\x03\0\0\0"[..],
+            b"\x08\x00\x12",
+            b"\x08\x08\x99",
+            b"",
+            b"\x08",
+        ] {
+            assert_eq!(Onnx.detect(not), Detection::No, "{not:?}");
+        }
+    }
+}

@@ -414,3 +414,61 @@ impl Source for OnnxFile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixtures() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/onnx")
+    }
+
+    #[test]
+    fn data_types_by_code() {
+        assert_eq!(dtype(1), Ok(DType::F32));
+        assert_eq!(dtype(16), Ok(DType::BF16));
+        assert_eq!(dtype(24), Ok(DType::F8E8M0));
+        assert_eq!(dtype(8), Err("STRING"));
+        assert_eq!(dtype(23), Err("FLOAT4E2M1"));
+        assert_eq!(dtype(99), Err("an unknown data type"));
+    }
+
+    /// Every initializer of the committed models (raw_data, typed fields and
+    /// external data) equals what the onnx package's numpy_helper gave the
+    /// generator: name, dtype, shape and bytes.
+    #[test]
+    fn initializers_equal_the_onnx_packages_arrays() {
+        let expected: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(fixtures().join("expected.json")).unwrap()).unwrap();
+        let models = expected["models"].as_object().unwrap();
+        assert_eq!(models.len(), 3);
+        for (file, tensors) in models {
+            let f = OnnxFile::open(&fixtures().join(file), &Limits::default()).unwrap();
+            let tensors = tensors.as_array().unwrap();
+            assert_eq!(f.tensors().len(), tensors.len(), "{file}");
+            for want in tensors {
+                let name = want["name"].as_str().unwrap();
+                let i = f.find(name).unwrap_or_else(|| panic!("{file}: {name}"));
+                let t = &f.tensors()[i];
+                assert_eq!(t.dtype.name(), want["dtype"].as_str().unwrap(), "{file}: {name}");
+                let shape: Vec<u64> = want["shape"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_u64().unwrap())
+                    .collect();
+                assert_eq!(t.shape, shape, "{file}: {name}");
+                let hex: String = f
+                    .tensor_data(i)
+                    .unwrap()
+                    .into_vec()
+                    .unwrap()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                assert_eq!(hex, want["hex"].as_str().unwrap(), "{file}: {name}");
+            }
+        }
+    }
+}

@@ -260,3 +260,89 @@ fn redacted(url: &Url) -> String {
 fn redact(s: &str) -> String {
     Url::parse(s).map_or_else(|_| "<url>".to_string(), |u| redacted(&u))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_by_scheme() {
+        for url in [
+            "s3://b/k",
+            "HTTPS://h/x",
+            "hf://org/repo/f.gguf",
+            "gs://b/k",
+            "az://c/k",
+        ] {
+            assert!(is_url(url), "{url}");
+        }
+        for not in [
+            "model.gguf",
+            "/tmp/s3://x",
+            "file:///tmp/x",
+            "ftp://h/x",
+            "s3:/b/k",
+        ] {
+            assert!(!is_url(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_shown() {
+        let shown = redact("http://alice:s3cret@127.0.0.1:9/a/b.gguf?X-Amz-Signature=abc");
+        assert_eq!(shown, "http://127.0.0.1:9/a/b.gguf");
+        assert_eq!(redact("not a url"), "<url>");
+        let l = Location::parse("http://alice:s3cret@127.0.0.1:9/a/b.gguf").unwrap();
+        assert_eq!(l.url(), "http://127.0.0.1:9/a/b.gguf");
+        assert!(!format!("{l:?}").contains("s3cret"));
+        let e = Location::parse("http://alice:s3cret@[::1/x").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn siblings_and_joins_stay_under_their_prefix() {
+        let l = Location::parse("http://127.0.0.1:9/models/m-00001-of-00002.gguf").unwrap();
+        let s = l.sibling("m-00002-of-00002.gguf").unwrap();
+        assert_eq!(s.url(), "http://127.0.0.1:9/models/m-00002-of-00002.gguf");
+        assert_eq!(s.file_name().as_deref(), Some("m-00002-of-00002.gguf"));
+        for bad in ["../x", "a/b", "", ".", ".."] {
+            let e = l.sibling(bad).unwrap_err();
+            assert_eq!(e.code(), Some(code::BAD_LOCATION), "{bad}: {e}");
+        }
+        let prefix = Location::parse("http://127.0.0.1:9/models/").unwrap();
+        assert_eq!(
+            prefix.join("a/b.gguf").unwrap().url(),
+            "http://127.0.0.1:9/models/a/b.gguf"
+        );
+        for bad in ["../b", "a//b", "a/./b", "/abs"] {
+            assert_eq!(
+                prefix.join(bad).unwrap_err().code(),
+                Some(code::BAD_LOCATION),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn hub_urls_resolve_under_the_endpoint() {
+        let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
+        let url = Url::parse("hf://org/repo@v1.0/sub/model.gguf").unwrap();
+        let (_, object) = hub_url(&url).unwrap();
+        assert_eq!(
+            object.as_str(),
+            format!(
+                "{}/org/repo/resolve/v1.0/sub/model.gguf",
+                endpoint.trim_end_matches('/')
+            )
+        );
+        let (_, main) = hub_url(&Url::parse("hf://org/repo/model.gguf").unwrap()).unwrap();
+        assert!(
+            main.as_str().ends_with("/org/repo/resolve/main/model.gguf"),
+            "{main}"
+        );
+        for bad in ["hf://org/repo", "hf://org"] {
+            let e = hub_url(&Url::parse(bad).unwrap()).unwrap_err();
+            assert_eq!(e.code(), Some(code::BAD_LOCATION), "{bad}");
+        }
+    }
+}
