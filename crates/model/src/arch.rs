@@ -3,8 +3,11 @@
 //! Facts from gguf-py's `constants.py`/`tensor_mapping.py`, llama.cpp's
 //! `convert_hf_to_gguf.py` and transformers' GGUF loader.
 
-/// A hyper-parameter: the GGUF key (after `{arch}.`) and the config.json field.
-#[derive(Clone, Copy, Debug)]
+/// A hyper-parameter that is one config.json field both ways: the GGUF key
+/// (after `{arch}.`) and the field. Both directions read it from the
+/// architecture's [`Key`] list ([`Key::param`], [`Arch::params`]), so a
+/// table states each key once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Param {
     /// GGUF key without the `{arch}.` prefix, e.g. `attention.head_count`.
     pub gguf: &'static str,
@@ -42,8 +45,6 @@ pub struct Arch {
     pub block_prefix: &'static str,
     /// HF tensors the reference converter drops (suffix or prefix matches).
     pub dropped: &'static [&'static str],
-    /// Hyper-parameters every file of this architecture carries.
-    pub params: &'static [Param],
     /// Q and K rows are permuted for llama.cpp's rotary layout.
     pub permute_qk: bool,
     /// config.json fields transformers' model class expects, with their values
@@ -121,6 +122,54 @@ pub enum Key {
     NotCausal,
 }
 
+impl Key {
+    /// The config.json field this key mirrors one to one, if it is such a
+    /// key (the others are derived: rope, head dims, file type, vocabulary).
+    pub const fn param(self) -> Option<Param> {
+        let (gguf, hf, kind) = match self {
+            Key::BlockCount => ("block_count", "num_hidden_layers", ParamKind::Int),
+            Key::ContextLength => ("context_length", "max_position_embeddings", ParamKind::Int),
+            Key::EmbeddingLength => ("embedding_length", "hidden_size", ParamKind::Int),
+            Key::FeedForwardLength => ("feed_forward_length", "intermediate_size", ParamKind::Int),
+            Key::HeadCount => ("attention.head_count", "num_attention_heads", ParamKind::Int),
+            Key::HeadCountKv => ("attention.head_count_kv", "num_key_value_heads", ParamKind::Int),
+            Key::RmsEps => (
+                "attention.layer_norm_rms_epsilon",
+                "rms_norm_eps",
+                ParamKind::Float,
+            ),
+            Key::LayerNormEps => ("attention.layer_norm_epsilon", "layer_norm_eps", ParamKind::Float),
+            _ => return None,
+        };
+        Some(Param { gguf, hf, kind })
+    }
+}
+
+/// The order config.json lists the mirrored fields in (transformers' own
+/// configs); GGUF keys follow [`Arch::keys`] instead.
+const CONFIG_ORDER: [Key; 8] = [
+    Key::ContextLength,
+    Key::EmbeddingLength,
+    Key::BlockCount,
+    Key::FeedForwardLength,
+    Key::HeadCount,
+    Key::HeadCountKv,
+    Key::RmsEps,
+    Key::LayerNormEps,
+];
+
+impl Arch {
+    /// The hyper-parameters every file of this architecture carries as one
+    /// config.json field each, in config.json's order: the keys of
+    /// [`Arch::keys`] that mirror a field.
+    pub fn params(&self) -> impl Iterator<Item = Param> + '_ {
+        CONFIG_ORDER
+            .iter()
+            .filter(|k| self.keys.contains(k))
+            .filter_map(|k| k.param())
+    }
+}
+
 /// The order most converters write (llama's base class), without its two extras.
 const BASE_KEYS: &[Key] = &[
     Key::BlockCount,
@@ -133,44 +182,6 @@ const BASE_KEYS: &[Key] = &[
     Key::RmsEps,
     Key::KeyValueLength,
     Key::FileType,
-];
-
-const LLAMA_PARAMS: &[Param] = &[
-    Param {
-        gguf: "context_length",
-        hf: "max_position_embeddings",
-        kind: ParamKind::Int,
-    },
-    Param {
-        gguf: "embedding_length",
-        hf: "hidden_size",
-        kind: ParamKind::Int,
-    },
-    Param {
-        gguf: "block_count",
-        hf: "num_hidden_layers",
-        kind: ParamKind::Int,
-    },
-    Param {
-        gguf: "feed_forward_length",
-        hf: "intermediate_size",
-        kind: ParamKind::Int,
-    },
-    Param {
-        gguf: "attention.head_count",
-        hf: "num_attention_heads",
-        kind: ParamKind::Int,
-    },
-    Param {
-        gguf: "attention.head_count_kv",
-        hf: "num_key_value_heads",
-        kind: ParamKind::Int,
-    },
-    Param {
-        gguf: "attention.layer_norm_rms_epsilon",
-        hf: "rms_norm_eps",
-        kind: ParamKind::Float,
-    },
 ];
 
 /// Llama and the models that share its layout (SmolLM, TinyLlama, Mistral).
@@ -196,7 +207,6 @@ pub const LLAMA: Arch = Arch {
     ],
     block_prefix: "model.layers.",
     dropped: &["rotary_emb.inv_freq"],
-    params: LLAMA_PARAMS,
     permute_qk: true,
     defaults: &[
         ("hidden_act", "\"silu\""),
@@ -239,7 +249,6 @@ pub const QWEN2: Arch = Arch {
     blocks: LLAMA_BLOCKS,
     block_prefix: "model.layers.",
     dropped: &["rotary_emb.inv_freq"],
-    params: LLAMA_PARAMS,
     permute_qk: false,
     defaults: &[
         ("hidden_act", "\"silu\""),
@@ -278,7 +287,6 @@ pub const QWEN3: Arch = Arch {
     ],
     block_prefix: "model.layers.",
     dropped: &["rotary_emb.inv_freq"],
-    params: LLAMA_PARAMS,
     permute_qk: false,
     defaults: &[
         ("hidden_act", "\"silu\""),
@@ -321,7 +329,6 @@ pub const GEMMA3: Arch = Arch {
     ],
     block_prefix: "model.layers.",
     dropped: &["rotary_emb.inv_freq"],
-    params: LLAMA_PARAMS,
     permute_qk: false,
     defaults: &[
         ("hidden_activation", "\"gelu_pytorch_tanh\""),
@@ -376,7 +383,6 @@ pub const GEMMA2: Arch = Arch {
     ],
     block_prefix: "model.layers.",
     dropped: &["rotary_emb.inv_freq"],
-    params: LLAMA_PARAMS,
     permute_qk: false,
     defaults: &[
         ("hidden_activation", "\"gelu_pytorch_tanh\""),
@@ -423,7 +429,6 @@ pub const PHI3: Arch = Arch {
     ],
     block_prefix: "model.layers.",
     dropped: &["rotary_emb.inv_freq"],
-    params: LLAMA_PARAMS,
     permute_qk: false,
     defaults: &[
         ("hidden_act", "\"silu\""),
@@ -481,38 +486,6 @@ pub const BERT: Arch = Arch {
         "embeddings.position_ids",
         "pooler.dense.weight",
         "pooler.dense.bias",
-    ],
-    params: &[
-        Param {
-            gguf: "context_length",
-            hf: "max_position_embeddings",
-            kind: ParamKind::Int,
-        },
-        Param {
-            gguf: "embedding_length",
-            hf: "hidden_size",
-            kind: ParamKind::Int,
-        },
-        Param {
-            gguf: "block_count",
-            hf: "num_hidden_layers",
-            kind: ParamKind::Int,
-        },
-        Param {
-            gguf: "feed_forward_length",
-            hf: "intermediate_size",
-            kind: ParamKind::Int,
-        },
-        Param {
-            gguf: "attention.head_count",
-            hf: "num_attention_heads",
-            kind: ParamKind::Int,
-        },
-        Param {
-            gguf: "attention.layer_norm_epsilon",
-            hf: "layer_norm_eps",
-            kind: ParamKind::Float,
-        },
     ],
     permute_qk: false,
     defaults: &[
@@ -594,6 +567,36 @@ fn split_suffix(name: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One table serves both directions: every architecture's config.json
+    /// fields are the keys it writes into GGUF that mirror one field.
+    #[test]
+    fn params_come_from_the_keys() {
+        let names = |a: &Arch| a.params().map(|p| p.hf).collect::<Vec<_>>();
+        assert_eq!(
+            names(&LLAMA),
+            [
+                "max_position_embeddings",
+                "hidden_size",
+                "num_hidden_layers",
+                "intermediate_size",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "rms_norm_eps"
+            ]
+        );
+        assert_eq!(names(&BERT).last(), Some(&"layer_norm_eps"));
+        assert!(!names(&BERT).contains(&"num_key_value_heads"));
+        for a in ARCHES {
+            for p in a.params() {
+                let key = a.keys.iter().find(|k| k.param() == Some(p)).expect(p.hf);
+                assert!(CONFIG_ORDER.contains(key), "{}: {}", a.gguf, p.hf);
+            }
+            let mirrored = a.keys.iter().filter(|k| k.param().is_some()).count();
+            assert_eq!(a.params().count(), mirrored, "{}", a.gguf);
+        }
+        assert_eq!(Key::RopeFreqBase.param(), None);
+    }
 
     #[test]
     fn names_map_both_ways() {

@@ -14,7 +14,7 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     let mut c = Map::new();
     c.insert("architectures".into(), json!([arch.hf_class]));
     c.insert("model_type".into(), json!(arch.model_type));
-    for p in arch.params {
+    for p in arch.params() {
         let v = match p.kind {
             ParamKind::Int => int(metadata, &key(p.gguf)).map(|v| json!(v)),
             ParamKind::Float => float(metadata, &key(p.gguf)).map(|v| json!(v)),

@@ -3,7 +3,7 @@
 //! reads (hyper-parameters, the vocabulary), in the order and types
 //! `convert_hf_to_gguf.py` writes them.
 
-use crate::arch::{self, Arch, Key, VocabStyle};
+use crate::arch::{self, Arch, Key, ParamKind, VocabStyle};
 use crate::permute::{check, permute_rows, Direction};
 use crate::sentencepiece;
 use serde_json::Value as Json;
@@ -388,18 +388,28 @@ fn gguf_metadata(
         .and_then(Json::as_f64)
         .unwrap_or(1.0);
     for key in arch.keys {
+        // A key that mirrors one config.json field: the same table entry
+        // config.json is written from (Key::param); a few have the
+        // reference converter's defaults when config.json omits them.
+        if let Some(p) = key.param() {
+            let value = match key {
+                Key::HeadCountKv => u32v(int_field(config, p.hf).unwrap_or(heads)),
+                Key::RmsEps => float(p.hf).unwrap_or(Value::F32(1e-6)),
+                Key::LayerNormEps => float(p.hf).unwrap_or(Value::F32(1e-12)),
+                _ => match p.kind {
+                    ParamKind::Int => uint(p.hf)?,
+                    ParamKind::Float => float(p.hf).ok_or_else(|| {
+                        Error::unsupported(
+                            code::NOT_A_MODEL,
+                            format!("{}: config.json has no {} (a number)", input.name.display(), p.hf),
+                        )
+                    })?,
+                },
+            };
+            m.insert(format!("{a}.{}", p.gguf), value);
+            continue;
+        }
         match key {
-            Key::BlockCount => m.insert(format!("{a}.block_count"), uint("num_hidden_layers")?),
-            Key::ContextLength => m.insert(format!("{a}.context_length"), uint("max_position_embeddings")?),
-            Key::EmbeddingLength => m.insert(format!("{a}.embedding_length"), uint("hidden_size")?),
-            Key::FeedForwardLength => {
-                m.insert(format!("{a}.feed_forward_length"), uint("intermediate_size")?)
-            }
-            Key::HeadCount => m.insert(format!("{a}.attention.head_count"), uint("num_attention_heads")?),
-            Key::HeadCountKv => {
-                let kv = int_field(config, "num_key_value_heads").unwrap_or(heads);
-                m.insert(format!("{a}.attention.head_count_kv"), u32v(kv))
-            }
             Key::RopeFreqBase => m.insert(
                 format!("{a}.rope.freq_base"),
                 Value::F32(theta.unwrap_or(10000.0) as f32),
@@ -411,10 +421,6 @@ fn gguf_metadata(
                 if let Some(swa) = swa.and_then(Json::as_f64) {
                     m.insert(format!("{a}.rope.freq_base_swa"), Value::F32(swa as f32));
                 }
-            }
-            Key::RmsEps => {
-                let eps = float("rms_norm_eps").unwrap_or(Value::F32(1e-6));
-                m.insert(format!("{a}.attention.layer_norm_rms_epsilon"), eps)
             }
             Key::KeyValueLength | Key::KeyValueLengthAlways => {
                 let dim = match (key, stated_head_dim) {
@@ -453,16 +459,14 @@ fn gguf_metadata(
                     m.insert(format!("{a}.final_logit_softcapping"), v);
                 }
             }
-            Key::LayerNormEps => {
-                let eps = float("layer_norm_eps").unwrap_or(Value::F32(1e-12));
-                m.insert(format!("{a}.attention.layer_norm_epsilon"), eps)
-            }
             Key::NotCausal => m.insert(format!("{a}.attention.causal"), Value::Bool(false)),
             Key::OriginalContextLength => {
                 if let Some(v) = int_field(config, "original_max_position_embeddings") {
                     m.insert(format!("{a}.rope.scaling.original_context_length"), u32v(v));
                 }
             }
+            // The keys that mirror one field were written above.
+            _ => {}
         }
     }
     m.insert("general.quantization_version", Value::U32(2));
