@@ -86,8 +86,8 @@ pub(crate) fn run_batch(
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
             .context("reading the list from stdin")?;
         tensorcast::jobs_from_list(&text, out_dir, format, registry)
-    } else if tensorcast::remote::is_url(batch.as_ref()) {
-        tensorcast::jobs_from_prefix(batch.as_ref(), out_dir, format, registry)?
+    } else if tensorcast::Location::parse(batch).url().is_some() {
+        tensorcast::jobs_from_prefix(batch, out_dir, format, registry)?
     } else if std::path::Path::new(batch).is_dir() {
         tensorcast::jobs_from_dir(batch.as_ref(), out_dir, format, registry)
             .with_context(|| format!("walking {batch}"))?

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 pub enum Report {
     Stdout,
     File(std::fs::File),
-    Object(PathBuf, Arc<Mutex<Vec<u8>>>),
+    Object(tensorcast::Location, Arc<Mutex<Vec<u8>>>),
 }
 
 impl Report {
@@ -19,7 +19,9 @@ impl Report {
     pub fn create(path: Option<&Path>) -> anyhow::Result<Report> {
         Ok(match path {
             None => Report::Stdout,
-            Some(p) if tensorcast::remote::is_url(p) => Report::Object(p.to_path_buf(), Arc::default()),
+            Some(p) if tensorcast::Location::from(p).url().is_some() => {
+                Report::Object(tensorcast::Location::from(p), Arc::default())
+            }
             Some(p) => {
                 Report::File(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
             }
@@ -74,7 +76,7 @@ pub fn merge(reports: &[PathBuf], output: Option<&Path>, cx: &crate::Session) ->
     let mut seen = std::collections::HashMap::new();
     let (mut ok, mut skipped, mut failed) = (0usize, 0usize, 0usize);
     for path in reports {
-        let text = tensorcast::remote::read_whole(path, &cx.limits)?;
+        let text = tensorcast::remote::read_whole(&path.into(), &cx.limits)?;
         let text = String::from_utf8(text).with_context(|| format!("{}: not UTF-8", path.display()))?;
         for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line)
@@ -104,7 +106,7 @@ pub fn merge(reports: &[PathBuf], output: Option<&Path>, cx: &crate::Session) ->
     }
     match output {
         Some(p) => {
-            let mut target = tensorcast::remote::plain_target(p)?;
+            let mut target = tensorcast::remote::plain_target(&p.into())?;
             target.write_all(&merged)?;
             target.commit()?;
         }

@@ -108,7 +108,7 @@ fn mixed_directory_completes_good_files_reports_bad_and_resumes() {
         let b = out.join(output);
         assert!(b.exists(), "{output}");
         let a = tensorcast::adapt(
-            tensorcast::open(&src.join(input), &Default::default()).unwrap(),
+            tensorcast::open(src.join(input), &Default::default()).unwrap(),
             tensorcast::Registry::builtin().get("tpack").unwrap(),
             &Default::default(),
         )

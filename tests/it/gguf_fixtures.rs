@@ -11,7 +11,7 @@ fn json(rel: &str) -> Json {
 }
 
 fn src(rel: &str) -> Box<dyn Source> {
-    open(&fixture(rel), &OpenOptions::default()).unwrap()
+    open(fixture(rel), &OpenOptions::default()).unwrap()
 }
 
 fn all_bytes(s: &dyn Source, i: usize) -> Vec<u8> {

@@ -117,7 +117,7 @@ fn hashes(dir: &Path) -> String {
 fn line(input: &Path, label: &str, file: &str, opts: &ConvertOptions) -> String {
     let rel = input.strip_prefix(fixture("")).unwrap().display().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let result = convert_file(input, &dir.path().join(file), opts);
+    let result = convert_file(input, dir.path().join(file), opts);
     let outcome = match result {
         Ok(_) => format!("exit 0 {}", hashes(dir.path())),
         Err(e) => refusal(&e),

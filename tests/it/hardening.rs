@@ -424,7 +424,7 @@ fn lenient_reading_is_an_allowlist_of_data_classes() {
 #[test]
 fn pickle_keys_that_render_alike_are_refused() {
     // {1: t0, '1': t1}: torch loads two tensors; one flat name could hold one.
-    let e = tensorcast::open(&fixture("pytorch/hostile/key_collision.pt"), &Default::default())
+    let e = tensorcast::open(fixture("pytorch/hostile/key_collision.pt"), &Default::default())
         .err()
         .unwrap();
     assert_eq!(e.rule(), Some("duplicate-name"), "{e}");
@@ -524,8 +524,7 @@ fn shards_resolve_beside_their_index_and_the_hf_cache_layout_works() {
     }
     let index = snapshot_dir.join("model.safetensors.index.json");
     let cached = tensorcast::open(&index, &Default::default()).unwrap();
-    let direct =
-        tensorcast::open(&sharded.join("model.safetensors.index.json"), &Default::default()).unwrap();
+    let direct = tensorcast::open(sharded.join("model.safetensors.index.json"), &Default::default()).unwrap();
     assert!(tensorcast::diff(&*cached, &*direct, None).unwrap().is_empty());
     // An index naming a shard in a subfolder (a symlinked one could lead
     // anywhere) is refused: shards are plain names beside the index.
@@ -537,7 +536,7 @@ fn shards_resolve_beside_their_index_and_the_hf_cache_layout_works() {
         r#"{"metadata": {}, "weight_map": {"a": "sub/model-00001-of-00003.safetensors"}}"#,
     )
     .unwrap();
-    let e = tensorcast::open(&escape.join("model.safetensors.index.json"), &Default::default())
+    let e = tensorcast::open(escape.join("model.safetensors.index.json"), &Default::default())
         .err()
         .unwrap();
     assert_eq!(e.rule(), Some("shard-path-escapes"), "{e}");
@@ -548,7 +547,7 @@ fn shards_resolve_beside_their_index_and_the_hf_cache_layout_works() {
             format!(r#"{{"metadata": {{}}, "weight_map": {{"a": "{bad}"}}}}"#),
         )
         .unwrap();
-        let e = tensorcast::open(&escape.join("model.safetensors.index.json"), &Default::default())
+        let e = tensorcast::open(escape.join("model.safetensors.index.json"), &Default::default())
             .err()
             .unwrap();
         assert_eq!(e.rule(), Some("shard-path-escapes"), "{bad:?}: {e}");

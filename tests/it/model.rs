@@ -241,8 +241,7 @@ fn non_models_and_unknown_architectures_are_refused_by_name() {
         to: Some("hf".into()),
         ..Default::default()
     };
-    let e =
-        tensorcast::convert_file(&fixture("gguf/quants.gguf"), &dir.path().join("m2"), &opts).unwrap_err();
+    let e = tensorcast::convert_file(fixture("gguf/quants.gguf"), dir.path().join("m2"), &opts).unwrap_err();
     assert_eq!(e.kind(), tensorcast::ErrorKind::Unsupported, "{e}");
     // Plain container conversion of the same model is unchanged.
     tensorcast()
@@ -338,7 +337,7 @@ fn round_trips_give_back_the_same_model_for(arch: &str) {
         .success();
     let (a, b) = (
         tensorcast::open(&again, &Default::default()).unwrap(),
-        tensorcast::open(&fx(arch, "reference-f32.gguf"), &Default::default()).unwrap(),
+        tensorcast::open(fx(arch, "reference-f32.gguf"), &Default::default()).unwrap(),
     );
     let shape = |s: &dyn tensorcast::Source| -> Vec<_> {
         s.tensors()
@@ -533,8 +532,8 @@ fn folders_with_pytorch_weights_convert_and_hf_output_shards() {
     assert!(folder.join("model.safetensors.index.json").exists());
     assert!(!folder.join("model.safetensors").exists());
     assert!(folder.join("config.json").exists());
-    let a = tensorcast::open(&folder.join("model.safetensors.index.json"), &Default::default()).unwrap();
-    let b = tensorcast::open(&fixture("model/llama/hf/model.safetensors"), &Default::default()).unwrap();
+    let a = tensorcast::open(folder.join("model.safetensors.index.json"), &Default::default()).unwrap();
+    let b = tensorcast::open(fixture("model/llama/hf/model.safetensors"), &Default::default()).unwrap();
     assert!(tensorcast::diff(&*a, &*b, None).unwrap().is_empty());
     // And the sharded folder converts back to the same GGUF.
     std::fs::copy(
@@ -552,7 +551,7 @@ fn folders_with_pytorch_weights_convert_and_hf_output_shards() {
         .success();
     let (x, y) = (
         tensorcast::open(&again, &Default::default()).unwrap(),
-        tensorcast::open(&fixture("model/llama/reference-f32.gguf"), &Default::default()).unwrap(),
+        tensorcast::open(fixture("model/llama/reference-f32.gguf"), &Default::default()).unwrap(),
     );
     assert!(tensorcast::diff(&*x, &*y, None).unwrap().is_empty());
 }
@@ -601,7 +600,7 @@ fn names_keep_converts_the_container_explicitly() {
         .arg(&out)
         .assert()
         .success();
-    let plain = tensorcast::open(&out.join("model.safetensors"), &Default::default()).unwrap();
+    let plain = tensorcast::open(out.join("model.safetensors"), &Default::default()).unwrap();
     assert!(plain
         .tensors()
         .iter()
@@ -624,6 +623,6 @@ fn names_keep_converts_the_container_explicitly() {
         .assert()
         .success();
     let a = tensorcast::open(&st, &Default::default()).unwrap();
-    let b = tensorcast::open(&fixture("model/llama/hf/model.safetensors"), &Default::default()).unwrap();
+    let b = tensorcast::open(fixture("model/llama/hf/model.safetensors"), &Default::default()).unwrap();
     assert!(tensorcast::diff(&*a, &*b, None).unwrap().is_empty());
 }

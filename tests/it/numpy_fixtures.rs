@@ -18,7 +18,7 @@ fn every_fixture_matches_np_load() {
     assert!(files.len() >= 16);
     for (file, tensors) in files {
         // Our reader itself, every dtype (complex128 included).
-        let source = tensorcast::open(&fixture(&format!("numpy/{file}")), &Default::default()).unwrap();
+        let source = tensorcast::open(fixture(&format!("numpy/{file}")), &Default::default()).unwrap();
         let want = tensors.as_object().unwrap();
         assert_eq!(source.tensors().len(), want.len(), "{file}");
         for (i, t) in source.tensors().iter().enumerate() {

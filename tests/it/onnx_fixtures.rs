@@ -16,7 +16,7 @@ fn initializers_equal_the_onnx_packages() {
     let exp = expected();
     let mut count = 0;
     for (model, tensors) in exp["models"].as_object().unwrap() {
-        let source = tensorcast::open(&fixture(&format!("onnx/{model}")), &Default::default()).unwrap();
+        let source = tensorcast::open(fixture(&format!("onnx/{model}")), &Default::default()).unwrap();
         assert_eq!(source.format(), "onnx");
         let tensors = tensors.as_array().unwrap();
         assert_eq!(source.tensors().len(), tensors.len(), "{model}");
@@ -46,7 +46,7 @@ fn initializers_equal_the_onnx_packages() {
         }
     }
     assert_eq!(count, 41);
-    let raw = tensorcast::open(&fixture("onnx/raw.onnx"), &Default::default()).unwrap();
+    let raw = tensorcast::open(fixture("onnx/raw.onnx"), &Default::default()).unwrap();
     let meta = |k: &str| raw.metadata().get(k).map(|v| v.preview(60));
     assert_eq!(meta("onnx.metadata.author").as_deref(), Some("tensorcast"));
     assert_eq!(meta("onnx.producer_name").as_deref(), Some("tensorcast-fixtures"));
@@ -55,7 +55,7 @@ fn initializers_equal_the_onnx_packages() {
 
 #[test]
 fn raw_data_is_borrowed_from_the_model_not_copied() {
-    let source = tensorcast::open(&fixture("onnx/raw.onnx"), &Default::default()).unwrap();
+    let source = tensorcast::open(fixture("onnx/raw.onnx"), &Default::default()).unwrap();
     let i = source.tensors().iter().position(|t| t.name == "raw.f32").unwrap();
     assert!(matches!(
         source.tensor_data(i).unwrap(),
@@ -68,7 +68,7 @@ fn each_reject_fails_with_its_rule() {
     let rules: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture("onnx/reject/expected.json")).unwrap()).unwrap();
     for (file, rule) in rules.as_object().unwrap() {
-        let e = match tensorcast::open(&fixture(&format!("onnx/reject/{file}")), &Default::default()) {
+        let e = match tensorcast::open(fixture(&format!("onnx/reject/{file}")), &Default::default()) {
             Ok(_) => panic!("{file} opened"),
             Err(e) => e,
         };

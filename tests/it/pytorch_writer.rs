@@ -63,7 +63,7 @@ fn outputs_read_back_equal_to_their_sources() {
         for pair in case["args"].as_array().unwrap().chunks(2) {
             select.exclude.push(pair[1].as_str().unwrap().to_string());
         }
-        let src = tensorcast::open(&fixture(case["source"].as_str().unwrap()), &Default::default()).unwrap();
+        let src = tensorcast::open(fixture(case["source"].as_str().unwrap()), &Default::default()).unwrap();
         let src: Box<dyn tensorcast::Source> = Box::new(tensorcast::Select::new(src, &select).unwrap());
         let src = tensorcast::adapt(
             src,
@@ -110,7 +110,7 @@ fn storages_are_aligned_and_tied_tensors_are_one_record() {
             .map(|g| g.as_array().unwrap().len() - 1)
             .sum();
         let tensors = tensorcast::open(
-            &fixture(&format!("pytorch/written/{name}.pt")),
+            fixture(&format!("pytorch/written/{name}.pt")),
             &Default::default(),
         )
         .unwrap()

@@ -73,7 +73,7 @@ fn a_sharded_hub_repository_converts_to_the_reference_gguf() {
     // Everything else is the reference's: tensors, bytes, typed metadata.
     let (ours, theirs) = (
         tensorcast::open(&out, &Default::default()).unwrap(),
-        tensorcast::open(&fixture("model/llama/reference-f32.gguf"), &Default::default()).unwrap(),
+        tensorcast::open(fixture("model/llama/reference-f32.gguf"), &Default::default()).unwrap(),
     );
     assert_eq!(ours.tensors(), theirs.tensors());
     assert!(tensorcast::diff(&*ours, &*theirs, None).unwrap().is_empty());

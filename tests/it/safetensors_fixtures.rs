@@ -48,7 +48,7 @@ fn assert_matches_expected(source: &dyn Source, expected: &Json, what: &str) {
 #[test]
 fn valid_fixtures_read_as_torch_wrote_them() {
     for input in VALID {
-        let source = open(&fixture(input), &OpenOptions::default()).unwrap();
+        let source = open(fixture(input), &OpenOptions::default()).unwrap();
         assert_eq!(source.format(), "safetensors");
         assert_matches_expected(&*source, &expected_for(input), input);
     }

@@ -8,7 +8,7 @@ use tensorcast::{code, convert_file, ConvertOptions, Error};
 
 fn refused(input: &Path, output: &str, opts: &ConvertOptions) -> Error {
     let dir = tempfile::tempdir().unwrap();
-    convert_file(input, &dir.path().join(output), opts).expect_err("refused")
+    convert_file(input, dir.path().join(output), opts).expect_err("refused")
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn refusals_carry_their_codes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.safetensors");
     std::fs::write(&out, b"").unwrap();
-    let e = convert_file(&fixture("numpy/f32.npy"), &out, &plain).unwrap_err();
+    let e = convert_file(fixture("numpy/f32.npy"), &out, &plain).unwrap_err();
     assert_eq!(e.code(), Some(code::OUTPUT_EXISTS), "{e}");
 }
 

@@ -55,7 +55,7 @@ fn a_damaged_tensor_fails_its_crc_by_name_in_either_hash() {
         let mut bytes = std::fs::read(fixture(&format!("safetensors/stsw/{file}"))).unwrap();
         // Flip the last byte of the second tensor.
         let source =
-            tensorcast::open(&fixture(&format!("safetensors/stsw/{file}")), &Default::default()).unwrap();
+            tensorcast::open(fixture(&format!("safetensors/stsw/{file}")), &Default::default()).unwrap();
         let t = &source.tensors()[1];
         let last = (t.file_offset.unwrap() + t.nbytes - 1) as usize;
         bytes[last] ^= 0x40;
@@ -79,7 +79,7 @@ fn a_damaged_tensor_fails_its_crc_by_name_in_either_hash() {
 #[test]
 fn stsws_cut_header_is_refused_naming_the_bug() {
     let e = tensorcast::open(
-        &fixture("safetensors/stsw/crc_overrun.safetensors"),
+        fixture("safetensors/stsw/crc_overrun.safetensors"),
         &Default::default(),
     )
     .err()

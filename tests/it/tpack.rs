@@ -102,13 +102,13 @@ fn append_adds_tensors_and_metadata_and_refuses_duplicates() {
     assert!(after.len() > before.len());
     let f = TpackFile::open(&base, &Default::default()).unwrap();
     assert_eq!(f.commit().0.generation, 2);
-    let gguf = tensorcast::open(&fixture("gguf/metadata.gguf"), &Default::default()).unwrap();
+    let gguf = tensorcast::open(fixture("gguf/metadata.gguf"), &Default::default()).unwrap();
     for (k, v) in gguf.metadata().iter() {
         assert_eq!(f.metadata().get(k), Some(v), "{k}");
     }
     // Every old and new tensor still reads with its exact bytes.
     let st = tensorcast::open(
-        &fixture("safetensors/cast/source.safetensors"),
+        fixture("safetensors/cast/source.safetensors"),
         &Default::default(),
     )
     .unwrap();
@@ -214,7 +214,7 @@ fn every_flipped_byte_is_caught_or_harmless() {
     let clean = std::fs::read(&path).unwrap();
     let used = used_ranges(&path);
     let reference = tensorcast::open(
-        &fixture("safetensors/cast/source.safetensors"),
+        fixture("safetensors/cast/source.safetensors"),
         &Default::default(),
     )
     .unwrap();

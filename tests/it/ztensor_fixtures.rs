@@ -15,7 +15,7 @@ fn expected() -> serde_json::Value {
 fn files_ztensor_wrote_read_equal_to_what_it_reads() {
     let mut count = 0;
     for (file, tensors) in expected()["files"].as_object().unwrap() {
-        let source = tensorcast::open(&fixture(&format!("ztensor/{file}")), &Default::default()).unwrap();
+        let source = tensorcast::open(fixture(&format!("ztensor/{file}")), &Default::default()).unwrap();
         assert_eq!(source.format(), "ztensor");
         let by_name: std::collections::HashMap<&str, usize> = source
             .tensors()
@@ -59,7 +59,7 @@ fn files_ztensor_wrote_read_equal_to_what_it_reads() {
         }
     }
     assert_eq!(count, 27);
-    let zstd = tensorcast::open(&fixture("ztensor/zstd.zt"), &Default::default()).unwrap();
+    let zstd = tensorcast::open(fixture("ztensor/zstd.zt"), &Default::default()).unwrap();
     let meta = |k: &str| zstd.metadata().get(k).map(|v| v.preview(40));
     assert_eq!(meta("model").as_deref(), Some("tiny"));
     assert_eq!(meta("layers").as_deref(), Some("2"));
@@ -73,7 +73,7 @@ fn each_reject_fails_with_its_rule() {
     assert!(rules.as_object().unwrap().len() >= 10);
     for (file, rule) in rules.as_object().unwrap() {
         // Structure is refused at open; a CSR object's data when it is read.
-        let e = match tensorcast::open(&fixture(&format!("ztensor/reject/{file}")), &Default::default()) {
+        let e = match tensorcast::open(fixture(&format!("ztensor/reject/{file}")), &Default::default()) {
             Ok(s) => (0..s.tensors().len())
                 .find_map(|i| s.tensor_data(i).and_then(|d| d.into_vec()).err())
                 .unwrap_or_else(|| panic!("{file} read")),
@@ -96,7 +96,7 @@ fn verify_checks_every_part_digest() {
     // One data byte of one tensor flipped: the manifest still opens, verify names it.
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = std::fs::read(fixture("ztensor/dense.zt")).unwrap();
-    let source = tensorcast::open(&fixture("ztensor/dense.zt"), &Default::default()).unwrap();
+    let source = tensorcast::open(fixture("ztensor/dense.zt"), &Default::default()).unwrap();
     let f32 = source.tensors().iter().find(|t| t.name == "f32").unwrap();
     bytes[f32.file_offset.unwrap() as usize + 3] ^= 0x40;
     let damaged = dir.path().join("damaged.zt");

@@ -11,10 +11,8 @@ use tensorcast_core::code;
 use tensorcast_core::{Error, Result};
 use url::Url;
 
-/// The schemes read and written here.
-const SCHEMES: &[&str] = &[
-    "s3", "s3a", "gs", "az", "abfs", "abfss", "adl", "azure", "http", "https", "hf",
-];
+/// The schemes handled here: core's list, the one every front end parses by.
+const SCHEMES: &[&str] = tensorcast_core::URL_SCHEMES;
 
 /// Whether `s` is a URL this crate handles (`scheme://...` with a known
 /// scheme), rather than a local path.

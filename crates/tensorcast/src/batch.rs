@@ -7,15 +7,15 @@ use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tensorcast_core::code;
-use tensorcast_core::{Format, InputRole};
+use tensorcast_core::{Format, InputRole, Location};
 
 /// One input and where its output goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
     /// The file to read.
-    pub input: PathBuf,
+    pub input: Location,
     /// The file to write.
-    pub output: PathBuf,
+    pub output: Location,
 }
 
 /// How one job ended.
@@ -112,14 +112,14 @@ fn is_model_named(name: &str, registry: &Registry, beside: impl Fn(&str) -> bool
 /// lists them), sorted, as jobs writing `format` into `out_dir` (a folder or
 /// a URL prefix) with the same relative layout.
 pub fn jobs_from_prefix(
-    prefix: &Path,
-    out_dir: &Path,
+    prefix: impl Into<Location>,
+    out_dir: impl Into<Location>,
     format: &dyn Format,
     registry: &Registry,
 ) -> crate::Result<Vec<Job>> {
-    let listed = crate::remote::list(prefix)?;
+    let (prefix, out_dir) = (prefix.into(), out_dir.into());
+    let listed = crate::remote::list(&prefix)?;
     let names: std::collections::HashSet<&str> = listed.iter().map(|(rel, _)| rel.as_str()).collect();
-    let out_prefix = crate::remote::url_of(out_dir).map(|u| u.trim_end_matches('/').to_string());
     let mut jobs = Vec::new();
     for (rel, _) in &listed {
         let (dir, name) = rel.rsplit_once('/').map_or(("", rel.as_str()), |(d, n)| (d, n));
@@ -146,13 +146,9 @@ pub fn jobs_from_prefix(
                 format!("{rel}: not a relative object path"),
             ));
         }
-        let output = match &out_prefix {
-            Some(p) => PathBuf::from(format!("{p}/{out_rel}")),
-            None => out_dir.join(&out_rel),
-        };
         jobs.push(Job {
-            input: crate::remote::join(prefix, rel),
-            output,
+            input: prefix.join(rel),
+            output: out_dir.join(&out_rel),
         });
     }
     Ok(jobs)
@@ -245,10 +241,10 @@ pub fn take_shard(jobs: Vec<Job>, root: &Path, shard: Shard) -> Vec<Job> {
     let root = root.to_string_lossy().trim_end_matches('/').to_string();
     jobs.into_iter()
         .filter(|j| {
-            let input = j.input.to_string_lossy();
+            let input = j.input.to_string();
             let rel = input
                 .strip_prefix(root.as_str())
-                .map_or(input.as_ref(), |r| r.trim_start_matches('/'));
+                .map_or(input.as_str(), |r| r.trim_start_matches('/'));
             shard.takes(rel)
         })
         .collect()
@@ -288,7 +284,10 @@ pub fn jobs_from_dir(
             let output = out_dir
                 .join(rel)
                 .with_file_name(output_name(name, registry, format));
-            Job { input, output }
+            Job {
+                input: input.into(),
+                output: output.into(),
+            }
         })
         .collect())
 }
@@ -317,33 +316,37 @@ pub fn jobs_from_list(text: &str, out_dir: &Path, format: &dyn Format, registry:
             Job {
                 output: out_dir
                     .join(&rel)
-                    .with_file_name(output_name(&name, registry, format)),
-                input,
+                    .with_file_name(output_name(&name, registry, format))
+                    .into(),
+                input: input.into(),
             }
         })
         .collect()
 }
 
-fn output_bytes(output: &Path) -> u64 {
+fn output_bytes(output: &Location) -> u64 {
     crate::remote::size(output).unwrap_or(0)
 }
 
 /// Whether `output` is complete and newer than `input` (outputs only ever
 /// appear complete, so existing means complete).
-fn up_to_date(input: &Path, output: &Path) -> bool {
+fn up_to_date(input: &Location, output: &Location) -> bool {
     let modified = crate::remote::modified;
     // Only a regular file of ours counts: a symlink there is replaced, not
     // taken for a finished output by its target's size and age. (An object
     // is always ours: uploads appear complete or not at all.)
-    let ours = crate::remote::is_url(output)
-        || std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_file());
+    let ours = match output {
+        Location::Url(_) => true,
+        Location::Local(p) => std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file()),
+    };
     ours && matches!((modified(input), modified(output)), (Some(i), Some(o)) if o >= i)
 }
 
 /// Checks a whole batch before any output is written: no two jobs write the
 /// same output (both inputs named), no output is an input, and no output
 /// resolves outside `out_dir` (through a symlinked directory inside it).
-pub fn check_batch(jobs: &[Job], out_dir: &Path) -> crate::Result<()> {
+pub fn check_batch(jobs: &[Job], out_dir: impl Into<Location>) -> crate::Result<()> {
+    let out_dir = out_dir.into();
     let usage = |m: String| crate::Error::usage(code::OUTPUT_CONFLICT, m);
     let canonical = |p: &Path| std::fs::canonicalize(p).ok();
     let mut outputs = std::collections::HashMap::new();
@@ -360,16 +363,18 @@ pub fn check_batch(jobs: &[Job], out_dir: &Path) -> crate::Result<()> {
     // A folder that does not exist yet holds no symlink and no input: it is
     // created when the first output is written, not by the check. A store
     // prefix has no symlinks; its keys were checked for `..` when listed.
-    if crate::remote::is_url(out_dir) || !crate::occupied(out_dir) {
-        return Ok(());
-    }
+    let out_dir = match out_dir {
+        Location::Local(dir) if crate::occupied(&dir) => dir,
+        _ => return Ok(()),
+    };
+    let out_dir = out_dir.as_path();
     let inputs: std::collections::HashSet<PathBuf> =
-        jobs.iter().filter_map(|j| canonical(&j.input)).collect();
+        jobs.iter().filter_map(|j| canonical(j.input.as_path())).collect();
     let root = canonical(out_dir)
         .ok_or_else(|| usage(format!("{}: cannot resolve the output folder", out_dir.display())))?;
     for job in jobs {
         // The deepest folder of the output that exists, resolved.
-        let mut dir = job.output.parent().unwrap_or(out_dir).to_path_buf();
+        let mut dir = job.output.as_path().parent().unwrap_or(out_dir).to_path_buf();
         while !dir.exists() && dir.pop() {}
         let resolved = canonical(&dir).unwrap_or_default();
         if !resolved.starts_with(&root) {
@@ -380,7 +385,7 @@ pub fn check_batch(jobs: &[Job], out_dir: &Path) -> crate::Result<()> {
                 resolved.display()
             )));
         }
-        let target = canonical(&job.output);
+        let target = canonical(job.output.as_path());
         if target.as_ref().is_some_and(|t| inputs.contains(t)) {
             return Err(usage(format!(
                 "{} is an input of this batch and would be overwritten",
@@ -407,11 +412,9 @@ pub fn run_batch(jobs: &[Job], opts: &ConvertOptions, done: impl Fn(&Outcome) + 
                     error: None,
                 }
             } else {
-                let made = match job.output.parent() {
-                    Some(dir) if !crate::remote::is_url(&job.output) => {
-                        std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(&job.output, e))
-                    }
-                    _ => Ok(()),
+                let made = match job.output.local().and_then(Path::parent) {
+                    Some(dir) => std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e)),
+                    None => Ok(()),
                 };
                 let opts = ConvertOptions {
                     force: true,

@@ -1,11 +1,10 @@
 //! The conversion pipeline: open → adapters → sink.
 
 use crate::Registry;
-use std::path::Path;
 use tensorcast_core::cast::CastSource;
 use tensorcast_core::code;
 use tensorcast_core::{
-    convert, DType, Error, Format, Input, Options, QuantType, Result, Sink, Source, WriteTarget,
+    convert, DType, Error, Format, Input, Location, Options, QuantType, Result, Sink, Source, WriteTarget,
 };
 
 /// What a conversion should do besides changing the container.
@@ -129,30 +128,38 @@ fn densify(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions) 
 /// A folder (or a repository URL) in a folder format converts as the model
 /// it holds, or with `keep_names` as the weights it holds; an output format
 /// whose outputs are folders gets its target file inside `output`.
-pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Result<Report> {
-    let format = opts.registry.output_format(output, opts.to.as_deref())?;
-    if let Some(folder) = opts.registry.folder_format(input)? {
-        return convert_folder(input, folder, output, format, opts);
+pub fn convert_file(
+    input: impl Into<Location>,
+    output: impl Into<Location>,
+    opts: &ConvertOptions,
+) -> Result<Report> {
+    let (input, output) = (input.into(), output.into());
+    let output = &output;
+    let format = opts
+        .registry
+        .output_format(output.as_path(), opts.to.as_deref())?;
+    if let Some(folder) = opts.registry.folder_format(&input)? {
+        return convert_folder(&input, folder, output, format, opts);
     }
-    let input = opts.registry.input(input, &opts.options.limits)?;
+    let input = opts.registry.input(&input, &opts.options.limits)?;
     let Some(target_name) = format.folder_target() else {
         refuse_occupied(output, opts)?;
         return convert_input(input, crate::remote::target(output, format)?, format.name(), opts);
     };
-    let target = crate::remote::join(output, target_name);
+    let target = output.join(target_name);
     if opts.keep_names {
         // The container into the folder, names and metadata as they are, in
         // the format the target file's name says.
-        let format = opts.registry.output_format(&target, None)?;
+        let format = opts.registry.output_format(target.as_path(), None)?;
         refuse_occupied(&target, opts)?;
         let target = crate::remote::target(&target, format)?;
         return into_folder(output, || convert_input(input, target, format.name(), opts));
     }
     if let Some(entry) = format.folder_entry() {
-        if !opts.force && occupied(&crate::remote::join(output, entry)) {
+        if !opts.force && occupied(output.join(entry)) {
             return Err(Error::usage(
                 code::OUTPUT_EXISTS,
-                format!("{} already holds a model", output.display()),
+                format!("{output} already holds a model"),
             ));
         }
     }
@@ -160,11 +167,11 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions) -> Resul
     into_folder(output, || convert_input(input, target, format.name(), opts))
 }
 
-fn refuse_occupied(path: &Path, opts: &ConvertOptions) -> Result<()> {
-    if !opts.force && occupied(path) {
+fn refuse_occupied(location: &Location, opts: &ConvertOptions) -> Result<()> {
+    if !opts.force && occupied(location) {
         return Err(Error::usage(
             code::OUTPUT_EXISTS,
-            format!("{} already exists", path.display()),
+            format!("{location} already exists"),
         ));
     }
     Ok(())
@@ -173,17 +180,17 @@ fn refuse_occupied(path: &Path, opts: &ConvertOptions) -> Result<()> {
 /// Whether anything is at `path`: a file, a directory, or a symlink, dangling
 /// or not (`Path::exists` follows links and misses a dangling one, which the
 /// rename would then replace).
-pub fn occupied(path: &Path) -> bool {
-    crate::remote::exists(path)
+pub fn occupied(location: impl Into<Location>) -> bool {
+    crate::remote::exists(&location.into())
 }
 
 /// Runs `write` into the folder `dir`, creating it first; a folder created
 /// here is removed again if the conversion fails before writing into it.
-fn into_folder(dir: &Path, write: impl FnOnce() -> Result<Report>) -> Result<Report> {
-    if crate::remote::is_url(dir) {
+fn into_folder(dir: &Location, write: impl FnOnce() -> Result<Report>) -> Result<Report> {
+    let Location::Local(dir) = dir else {
         // A prefix in a store exists once objects are written under it.
         return write();
-    }
+    };
     let created = !occupied(dir);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let result = write();
@@ -197,13 +204,13 @@ fn into_folder(dir: &Path, write: impl FnOnce() -> Result<Report>) -> Result<Rep
 /// A folder in the format `folder` in: with its names kept, the weights it
 /// holds, as any other source; otherwise the model, as `format` holds models.
 fn convert_folder(
-    dir: &Path,
+    dir: &Location,
     folder: &dyn Format,
-    output: &Path,
+    output: &Location,
     format: &dyn Format,
     opts: &ConvertOptions,
 ) -> Result<Report> {
-    let entry = crate::remote::join(dir, folder.folder_entry().unwrap_or_default());
+    let entry = dir.join(folder.folder_entry().unwrap_or_default());
     if opts.keep_names {
         let input = opts.registry.input(&entry, &opts.options.limits)?;
         let opts = ConvertOptions {
@@ -249,20 +256,22 @@ pub fn convert_input(
 /// language binding holds) into the local file `output`, in the format its
 /// extension (or `opts.to`) names, through the same selection, adapters and
 /// atomic target as [`convert_file`].
-pub fn write_source(source: Box<dyn Source>, output: &Path, opts: &ConvertOptions) -> Result<Report> {
-    let format = opts.registry.output_format(output, opts.to.as_deref())?;
+pub fn write_source(
+    source: Box<dyn Source>,
+    output: impl Into<Location>,
+    opts: &ConvertOptions,
+) -> Result<Report> {
+    let output = &output.into();
+    let format = opts
+        .registry
+        .output_format(output.as_path(), opts.to.as_deref())?;
     if format.folder_target().is_some() {
         return Err(Error::unsupported(
             code::MODEL_FOLDER,
             "a Hugging Face model folder is written from a GGUF model, not from loose tensors",
         ));
     }
-    if !opts.force && occupied(output) {
-        return Err(Error::usage(
-            code::OUTPUT_EXISTS,
-            format!("{} already exists", output.display()),
-        ));
-    }
+    refuse_occupied(output, opts)?;
     select_adapt_write(source, format, crate::remote::target(output, format)?, opts)
 }
 

@@ -7,7 +7,7 @@
 //! use tensorcast::{convert_file, ConvertOptions};
 //! # fn main() -> tensorcast::Result<()> {
 //! let opts = ConvertOptions { dtype: Some("bf16".parse().unwrap()), ..Default::default() };
-//! convert_file("model.safetensors".as_ref(), "model-bf16.safetensors".as_ref(), &opts)?;
+//! convert_file("model.safetensors", "model-bf16.safetensors", &opts)?;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
@@ -36,9 +36,9 @@ pub use registry::{detect, Registry};
 pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
     cast, convert, sparse, Array, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError,
-    FormatOptions, Input, InputRole, Limits, MemoryFiles, MemoryStore, MemoryTarget, Metadata, Options, Plan,
-    QuantType, RawLocation, ReadAt, Refusal, Result, Sink, Source, Stage, Strings, Subject, TensorBuf,
-    TensorData, TensorInfo, Value, ValueKind, WriteTarget,
+    FormatOptions, Input, InputRole, Limits, Location, MemoryFiles, MemoryStore, MemoryTarget, Metadata,
+    Options, Plan, QuantType, RawLocation, ReadAt, Refusal, Result, Sink, Source, Stage, Strings, Subject,
+    TensorBuf, TensorData, TensorInfo, Value, ValueKind, WriteTarget,
 };
 pub use tensorcast_core::{code, parts};
 
@@ -73,12 +73,12 @@ pub use tensorcast_core::parse_size;
 /// Opens the local file at `path` with the built-in formats. A directory is
 /// a Hugging Face model folder: its weights file (`model.safetensors`, the
 /// sharded index or `pytorch_model.bin`) opens with the names it holds.
-pub fn open(path: &std::path::Path, options: &Options) -> Result<Box<dyn Source>> {
-    Registry::builtin().open(path, options)
+pub fn open(location: impl Into<Location>, options: &Options) -> Result<Box<dyn Source>> {
+    Registry::builtin().open(location, options)
 }
 
 /// Checks the whole local file at `path` with the built-in formats and the
 /// limits in `options`: one line per damaged part.
-pub fn verify(path: &std::path::Path, options: &Options) -> Result<Vec<String>> {
-    Registry::builtin().verify(path, options)
+pub fn verify(location: impl Into<Location>, options: &Options) -> Result<Vec<String>> {
+    Registry::builtin().verify(location, options)
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tensorcast_core::code;
 use tensorcast_core::{
-    Detection, Error, Format, FormatError, Input, Options, Result, Sink, Source, Stage, WriteTarget,
+    Detection, Error, Format, FormatError, Input, Location, Options, Result, Sink, Source, Stage, WriteTarget,
 };
 
 /// The formats a conversion can read and write. Cloning is cheap (the
@@ -193,13 +193,13 @@ impl Registry {
     /// The folder format of `path` when it is a folder (or a repository
     /// URL): the first format whose [`Format::folder_entry`] it holds; a
     /// folder that none claims is refused. `None` for a file.
-    pub fn folder_format(&self, path: &Path) -> Result<Option<&dyn Format>> {
-        if !(path.is_dir() || crate::remote::is_repository(path)) {
+    pub fn folder_format(&self, location: &Location) -> Result<Option<&dyn Format>> {
+        if !location.is_folder() {
             return Ok(None);
         }
-        let holds = |entry: &str| {
-            let p = crate::remote::join(path, entry);
-            p.is_file() || (crate::remote::is_url(&p) && crate::occupied(&p))
+        let holds = |entry: &str| match location.join(entry) {
+            Location::Local(p) => p.is_file(),
+            url => crate::occupied(&url),
         };
         let folders: Vec<_> = self.formats().filter(|f| f.folder_entry().is_some()).collect();
         if let Some(f) = folders.iter().find(|f| f.folder_entry().is_some_and(holds)) {
@@ -212,8 +212,7 @@ impl Registry {
         Err(Error::unsupported(
             code::UNKNOWN_FORMAT,
             format!(
-                "{} is a folder holding none of: {}",
-                path.display(),
+                "{location} is a folder holding none of: {}",
                 if known.is_empty() {
                     "(no folder formats)".to_string()
                 } else {
@@ -223,19 +222,21 @@ impl Registry {
         ))
     }
 
-    /// Opens the file at `path` (a local file, mapped, siblings from its
-    /// directory; or a URL, read by range, siblings beside it).
-    pub fn open(&self, path: &Path, options: &Options) -> Result<Box<dyn Source>> {
-        if let Some(folder) = self.folder_format(path)? {
-            let entry = crate::remote::join(path, folder.folder_entry().unwrap_or_default());
+    /// Opens the file at `location` (a local file, mapped, siblings from its
+    /// directory; or a URL, read by range, siblings beside it); a folder
+    /// through its folder format.
+    pub fn open(&self, location: impl Into<Location>, options: &Options) -> Result<Box<dyn Source>> {
+        let location = location.into();
+        if let Some(folder) = self.folder_format(&location)? {
+            let entry = location.join(folder.folder_entry().unwrap_or_default());
             return folder.open(self.input(&entry, &options.limits)?, options);
         }
-        self.open_input(self.input(path, &options.limits)?, options)
+        self.open_input(self.input(&location, &options.limits)?, options)
     }
 
-    /// `path` (a local file or a URL) as an input for these formats.
-    pub fn input(&self, path: &Path, limits: &tensorcast_core::Limits) -> Result<Input> {
-        crate::remote::open_input(self, path, limits)
+    /// `location` (a local file or a URL) as an input for these formats.
+    pub fn input(&self, location: &Location, limits: &tensorcast_core::Limits) -> Result<Input> {
+        crate::remote::open_input(self, location, limits)
     }
 
     /// A sink for the format called `format` writing into `target`.
@@ -268,8 +269,8 @@ impl Registry {
 
     /// Checks the whole file at `path` with the limits in `options`
     /// (see [`Format::verify`]).
-    pub fn verify(&self, path: &Path, options: &Options) -> Result<Vec<String>> {
-        let input = self.input(path, &options.limits)?;
+    pub fn verify(&self, location: impl Into<Location>, options: &Options) -> Result<Vec<String>> {
+        let input = self.input(&location.into(), &options.limits)?;
         self.detect(&input)?.verify(input, options)
     }
 }

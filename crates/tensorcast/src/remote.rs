@@ -1,51 +1,16 @@
 //! URLs wherever a path is accepted: an input, an output, a batch and its
-//! out-dir. A path whose text is `scheme://...` with a store scheme is a
-//! URL; everything else stays a local path. Remote inputs are read by range
+//! out-dir, each a [`Location`] (a local path or a URL, told apart once,
+//! where the text came in). Remote inputs are read by range
 //! (the format fetches its headers, tensor bytes stream); remote outputs are
 //! multipart uploads that appear on commit. Without the `remote` feature a
 //! URL is refused by name.
 
 use crate::Registry;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tensorcast_core::code;
 #[cfg(not(feature = "remote"))]
 use tensorcast_core::Error;
-use tensorcast_core::{FileTarget, Format, Input, Limits, Result, WriteTarget};
-
-/// The schemes treated as URLs (see the `remote` feature).
-const SCHEMES: &[&str] = &[
-    "s3", "s3a", "gs", "az", "abfs", "abfss", "adl", "azure", "http", "https", "hf",
-];
-
-/// The URL `path` spells, if it is one.
-pub fn url_of(path: &Path) -> Option<&str> {
-    let s = path.to_str()?;
-    let (scheme, _) = s.split_once("://")?;
-    SCHEMES
-        .contains(&scheme.to_ascii_lowercase().as_str())
-        .then_some(s)
-}
-
-/// Whether `path` is a URL.
-pub fn is_url(path: &Path) -> bool {
-    url_of(path).is_some()
-}
-
-/// Whether `path` is a Hugging Face model repository, `hf://ORG/REPO[@REV]`
-/// (a model folder, like a local directory).
-pub fn is_repository(path: &Path) -> bool {
-    url_of(path)
-        .and_then(|u| u.strip_prefix("hf://"))
-        .is_some_and(|rest| rest.trim_end_matches('/').split('/').count() == 2)
-}
-
-/// `path/name`, for local paths and URLs alike.
-pub(crate) fn join(path: &Path, name: &str) -> PathBuf {
-    match url_of(path) {
-        Some(url) => PathBuf::from(format!("{}/{name}", url.trim_end_matches('/'))),
-        None => path.join(name),
-    }
-}
+use tensorcast_core::{FileTarget, Format, Input, Limits, Location, Result, WriteTarget};
 
 #[cfg(not(feature = "remote"))]
 fn no_remote(url: &str) -> Error {
@@ -55,10 +20,11 @@ fn no_remote(url: &str) -> Error {
     )
 }
 
-/// Opens `path` (a local file, or a URL read by range) as an input.
-pub fn open_input(registry: &Registry, path: &Path, limits: &Limits) -> Result<Input> {
-    let Some(url) = url_of(path) else {
-        return Input::open(path);
+/// Opens `location` (a local file, or a URL read by range) as an input.
+pub fn open_input(registry: &Registry, location: &Location, limits: &Limits) -> Result<Input> {
+    let url = match location {
+        Location::Local(path) => return Input::open(path),
+        Location::Url(url) => url,
     };
     #[cfg(feature = "remote")]
     {
@@ -71,12 +37,13 @@ pub fn open_input(registry: &Registry, path: &Path, limits: &Limits) -> Result<I
     }
 }
 
-/// Where an output of `format` called `path` is written: a local file
+/// Where an output of `format` at `location` is written: a local file
 /// renamed into place, or an upload completed on commit (staged locally
 /// first for writers that rewrite their output).
-pub fn target(path: &Path, format: &dyn Format) -> Result<Box<dyn WriteTarget>> {
-    let Some(url) = url_of(path) else {
-        return Ok(Box::new(FileTarget::new(path)));
+pub fn target(location: &Location, format: &dyn Format) -> Result<Box<dyn WriteTarget>> {
+    let url = match location {
+        Location::Local(path) => return Ok(Box::new(FileTarget::new(path))),
+        Location::Url(url) => url,
     };
     #[cfg(feature = "remote")]
     {
@@ -94,31 +61,35 @@ pub fn target(path: &Path, format: &dyn Format) -> Result<Box<dyn WriteTarget>> 
     }
 }
 
-/// Whether something exists at `path` (an object, for a URL).
-pub fn exists(path: &Path) -> bool {
-    modified(path).is_some() || std::fs::symlink_metadata(path).is_ok()
+/// Whether something exists at `location` (an object, for a URL; a file,
+/// folder or symlink, dangling or not, for a path).
+pub fn exists(location: &Location) -> bool {
+    match location {
+        Location::Local(path) => std::fs::symlink_metadata(path).is_ok(),
+        Location::Url(_) => modified(location).is_some(),
+    }
 }
 
-/// The size of the file or object at `path`, if it exists.
-pub fn size(path: &Path) -> Option<u64> {
-    match url_of(path) {
+/// The size of the file or object at `location`, if it exists.
+pub fn size(location: &Location) -> Option<u64> {
+    match location {
         #[cfg(feature = "remote")]
-        Some(url) => {
+        Location::Url(url) => {
             let location = tensorcast_remote::Location::parse(url).ok()?;
             tensorcast_remote::stat(&location).ok()?.map(|(n, _)| n)
         }
         #[cfg(not(feature = "remote"))]
-        Some(_) => None,
-        None => std::fs::metadata(path).map(|m| m.len()).ok(),
+        Location::Url(_) => None,
+        Location::Local(path) => std::fs::metadata(path).map(|m| m.len()).ok(),
     }
 }
 
 /// Every object under the URL `prefix`: (path relative to it, size), sorted.
-pub fn list(prefix: &Path) -> Result<Vec<(String, u64)>> {
-    let Some(url) = url_of(prefix) else {
+pub fn list(prefix: &Location) -> Result<Vec<(String, u64)>> {
+    let Some(url) = prefix.url() else {
         return Err(tensorcast_core::Error::usage(
             code::BAD_LOCATION,
-            format!("{} is not a URL", prefix.display()),
+            format!("{prefix} is not a URL"),
         ));
     };
     #[cfg(feature = "remote")]
@@ -135,9 +106,10 @@ pub fn list(prefix: &Path) -> Result<Vec<(String, u64)>> {
 
 /// A plain upload (or local file) for outputs that are not a format's:
 /// reports, references.
-pub fn plain_target(path: &Path) -> Result<Box<dyn WriteTarget>> {
-    let Some(url) = url_of(path) else {
-        return Ok(Box::new(FileTarget::new(path)));
+pub fn plain_target(location: &Location) -> Result<Box<dyn WriteTarget>> {
+    let url = match location {
+        Location::Local(path) => return Ok(Box::new(FileTarget::new(path))),
+        Location::Url(url) => url,
     };
     #[cfg(feature = "remote")]
     {
@@ -151,20 +123,15 @@ pub fn plain_target(path: &Path) -> Result<Box<dyn WriteTarget>> {
 
 /// The whole file or object at `path`, refused over the allocation limit
 /// (for small side files: reports, lists).
-pub fn read_whole(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
-    let Some(url) = url_of(path) else {
-        let len = std::fs::metadata(path)
-            .map_err(|e| tensorcast_core::Error::io(path, e))?
-            .len();
-        limits
-            .check_alloc(len, "reading this file whole")
-            .map_err(|d| tensorcast_core::Error::limit(path, "max_alloc_bytes", d))?;
-        return std::fs::read(path).map_err(|e| tensorcast_core::Error::io(path, e));
+pub fn read_whole(location: &Location, limits: &Limits) -> Result<Vec<u8>> {
+    let url = match location {
+        Location::Local(path) => return read_local(path, limits),
+        Location::Url(url) => url,
     };
     #[cfg(feature = "remote")]
     {
         let object = tensorcast_remote::RemoteObject::open(tensorcast_remote::Location::parse(url)?)?;
-        Ok(tensorcast_core::Bytes::read_all(&object, path, limits)?.to_vec())
+        Ok(tensorcast_core::Bytes::read_all(&object, location.as_path(), limits)?.to_vec())
     }
     #[cfg(not(feature = "remote"))]
     {
@@ -173,17 +140,29 @@ pub fn read_whole(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
     }
 }
 
-/// When the file or object at `path` was last written, if it exists.
-pub fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    match url_of(path) {
+fn read_local(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
+    {
+        let len = std::fs::metadata(path)
+            .map_err(|e| tensorcast_core::Error::io(path, e))?
+            .len();
+        limits
+            .check_alloc(len, "reading this file whole")
+            .map_err(|d| tensorcast_core::Error::limit(path, "max_alloc_bytes", d))?;
+        std::fs::read(path).map_err(|e| tensorcast_core::Error::io(path, e))
+    }
+}
+
+/// When the file or object at `location` was last written, if it exists.
+pub fn modified(location: &Location) -> Option<std::time::SystemTime> {
+    match location {
         #[cfg(feature = "remote")]
-        Some(url) => {
+        Location::Url(url) => {
             let location = tensorcast_remote::Location::parse(url).ok()?;
             tensorcast_remote::stat(&location).ok()?.map(|(_, m)| m)
         }
         #[cfg(not(feature = "remote"))]
-        Some(_) => None,
-        None => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+        Location::Url(_) => None,
+        Location::Local(path) => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
     }
 }
 
