@@ -146,3 +146,67 @@ fn mixed_directory_completes_good_files_reports_bad_and_resumes() {
     assert_eq!(rs[0]["status"], "ok");
     assert!(Path::new(rs[0]["output"].as_str().unwrap()).exists());
 }
+
+/// A tree of Hugging Face model folders batched into GGUF: each folder is
+/// one model (config, tokenizer and weights together), named after the
+/// folder and byte-identical to converting the folder alone; into
+/// safetensors the same tree still converts file by file.
+#[test]
+fn model_folders_in_a_batch_convert_as_models() {
+    let root = tempfile::tempdir().unwrap();
+    let src = root.path().join("models");
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer.model",
+        "tokenizer_config.json",
+    ] {
+        copy(&format!("model/llama/hf/{f}"), &src.join("llama").join(f));
+    }
+    copy("gguf/align64.gguf", &src.join("loose/align64.gguf"));
+    let out = root.path().join("out");
+    let run = tensorcast()
+        .args(["convert", "--batch"])
+        .arg(&src)
+        .args(["--to", "gguf", "--out-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let mut outputs: Vec<String> = lines(&run.stdout)
+        .iter()
+        .map(|l| l["output"].as_str().unwrap().to_string())
+        .collect();
+    outputs.sort();
+    assert_eq!(
+        outputs,
+        [
+            out.join("llama.gguf").display().to_string(),
+            out.join("loose/align64.gguf").display().to_string()
+        ]
+    );
+    let direct = root.path().join("direct.gguf");
+    tensorcast()
+        .arg("convert")
+        .arg(src.join("llama"))
+        .arg("-o")
+        .arg(&direct)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(out.join("llama.gguf")).unwrap(),
+        std::fs::read(&direct).unwrap()
+    );
+    // Into safetensors a folder is not a model: its weights file converts.
+    let st = root.path().join("st");
+    let run = tensorcast()
+        .args(["convert", "--batch"])
+        .arg(&src)
+        .args(["--to", "safetensors", "--out-dir"])
+        .arg(&st)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(st.join("llama/model.safetensors").is_file());
+}

@@ -71,3 +71,34 @@ fn an_existing_output_is_refused_without_force() {
     assert_eq!(code, 0);
     assert_eq!(json["version"], 1);
 }
+
+/// A Hugging Face model folder's references point into its weights file
+/// beside config.json, at the bytes the safetensors header places them.
+#[test]
+fn a_model_folder_is_referenced_through_its_weights_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let folder = fixture("model/llama/hf");
+    let (code, stderr, json) = refs(&[folder.to_str().unwrap(), "--url", "s3://bucket/llama"], &out);
+    assert_eq!(code, 0, "{stderr}");
+    let weights = tensorcast::open(folder.join("model.safetensors"), &Default::default()).unwrap();
+    let refs = json["refs"].as_object().unwrap();
+    let mut checked = 0;
+    for (i, t) in weights.tensors().iter().enumerate() {
+        let Some(Json::Array(r)) = refs
+            .get(&format!("{}/0.0", t.name))
+            .or_else(|| refs.get(&format!("{}/0", t.name)))
+        else {
+            continue;
+        };
+        assert_eq!(r[0], "s3://bucket/llama/model.safetensors", "{}", t.name);
+        assert_eq!(
+            r[1].as_u64(),
+            weights.raw_location(i).map(|l| l.offset),
+            "{}",
+            t.name
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} tensors referenced: {stderr}");
+}

@@ -97,6 +97,14 @@ pub trait Format: Send + Sync {
         None
     }
 
+    /// For a folder format: whether its folders convert as models into
+    /// `target` (through [`Format::open_as_model_for`]), so a batch over a
+    /// tree converts each such folder as one input instead of its files.
+    fn folder_converts_to(&self, target: &dyn Format) -> bool {
+        let _ = target;
+        false
+    }
+
     /// For a folder format: the file inside the output folder that the
     /// sink's target is (its other files are the target's siblings).
     /// Converting into the folder with the container's names kept writes

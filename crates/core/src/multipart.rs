@@ -1,5 +1,7 @@
 //! One model stored as several files opened as one [`Source`]: Hugging Face
-//! shards under their index, llama.cpp's split GGUF parts. The format
+//! shards under their index, llama.cpp's split GGUF parts, or one file
+//! opened beside another (a folder's weights beside its `config.json`, named
+//! so references point at the right file). The format
 //! checks its own rules (which part holds what, duplicate names) and hands
 //! the opened parts here; tensors come part by part, in each part's order.
 
@@ -16,6 +18,8 @@ pub struct MultiPart<P> {
     locations: Vec<(usize, usize)>,
     tensors: Vec<TensorInfo>,
     metadata: Metadata,
+    /// Every part's warnings, in part order.
+    warnings: Vec<String>,
 }
 
 impl<P: Source> MultiPart<P> {
@@ -30,8 +34,10 @@ impl<P: Source> MultiPart<P> {
                 tensors.push(t.clone());
             }
         }
+        let warnings = parts.iter().flat_map(|p| p.warnings().iter().cloned()).collect();
         MultiPart {
             format,
+            warnings,
             parts,
             names,
             locations,
@@ -64,6 +70,10 @@ impl<P: Source> Source for MultiPart<P> {
 
     fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {

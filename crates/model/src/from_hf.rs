@@ -10,7 +10,8 @@ use serde_json::Value as Json;
 use tensorcast_core::cast::CastSource;
 use tensorcast_core::code;
 use tensorcast_core::{
-    Array, DType, Error, Input, Metadata, Options, Result, Source, Strings, TensorData, TensorInfo, Value,
+    Array, DType, Error, Input, Metadata, MultiPart, Options, Result, Source, Strings, TensorData,
+    TensorInfo, Value,
 };
 use tensorcast_safetensors::SafetensorsFile;
 
@@ -63,6 +64,17 @@ fn int_field(config: &Json, key: &str) -> Option<u64> {
     config.get(key)?.as_u64()
 }
 
+/// `weights`, opened beside the folder's `config.json` as `file`: one part
+/// named so that references point into `file`, not the config.
+fn beside(file: &str, weights: impl Source + 'static) -> Box<dyn Source> {
+    let (format, metadata) = (weights.format(), weights.metadata().clone());
+    Box::new(MultiPart::new(
+        format,
+        vec![(Some(file.to_string()), weights)],
+        metadata,
+    ))
+}
+
 /// The weights of a folder: `model.safetensors` or a sharded index.
 pub(crate) fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn Source>> {
     if let Ok(index) = input.sibling("model.safetensors.index.json") {
@@ -72,11 +84,8 @@ pub(crate) fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn S
         )?));
     }
     if let Ok(file) = input.sibling("model.safetensors") {
-        return Ok(Box::new(SafetensorsFile::from_bytes(
-            &file.name,
-            file.bytes,
-            &options.limits,
-        )?));
+        let weights = SafetensorsFile::from_bytes(&file.name, file.bytes, &options.limits)?;
+        return Ok(beside("model.safetensors", weights));
     }
     // Older checkpoints: one PyTorch pickle, read by the allowlist VM (never
     // executed), with the options given for PyTorch files.
@@ -85,9 +94,8 @@ pub(crate) fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn S
             limits: options.limits.clone(),
             ..options.get::<tensorcast_pickle::PytorchOptions>()
         };
-        return Ok(Box::new(tensorcast_pickle::PytorchFile::from_bytes(
-            &file.name, file.bytes, &opts,
-        )?));
+        let weights = tensorcast_pickle::PytorchFile::from_bytes(&file.name, file.bytes, &opts)?;
+        return Ok(beside("pytorch_model.bin", weights));
     }
     Err(Error::unsupported(code::NOT_A_MODEL, format!(
         "{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin beside it (sharded .bin checkpoints are not read as a model yet)",

@@ -35,6 +35,10 @@ impl Format for HfFolder {
         Some("config.json")
     }
 
+    fn folder_converts_to(&self, target: &dyn Format) -> bool {
+        target.name() == GGUF
+    }
+
     fn folder_target(&self) -> Option<&'static str> {
         Some("model.safetensors")
     }

@@ -266,24 +266,39 @@ pub fn jobs_from_dir(
             let path = entry.path();
             let kind = entry.file_type()?;
             if kind.is_dir() {
-                // Never walk into the output tree.
-                if path != out_dir {
+                // A folder that converts as a model into `format` (a Hugging
+                // Face folder into GGUF) is one input; any other is walked.
+                let model = registry
+                    .folder_format(&Location::Local(path.clone()))
+                    .ok()
+                    .flatten()
+                    .is_some_and(|f| f.folder_converts_to(format));
+                if model {
+                    files.push((path, true));
+                } else if path != out_dir {
+                    // Never walk into the output tree.
                     stack.push(path);
                 }
             } else if kind.is_file() && is_model(&path, registry) {
-                files.push(path);
+                files.push((path, false));
             }
         }
     }
     files.sort();
     Ok(files
         .into_iter()
-        .map(|input| {
+        .map(|(input, folder)| {
             let rel = input.strip_prefix(dir).unwrap_or(&input);
             let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("model");
-            let output = out_dir
-                .join(rel)
-                .with_file_name(output_name(name, registry, format));
+            let name = match folder {
+                // A model folder's output is named after the folder.
+                true => format!(
+                    "{name}.{}",
+                    format.extensions().first().copied().unwrap_or(format.name())
+                ),
+                false => output_name(name, registry, format),
+            };
+            let output = out_dir.join(rel).with_file_name(name);
             Job {
                 input: input.into(),
                 output: output.into(),

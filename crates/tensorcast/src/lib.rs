@@ -37,8 +37,8 @@ pub use select::{glob, Select, Selection};
 pub use tensorcast_core::{
     cast, convert, sparse, Array, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError,
     FormatOptions, Input, InputRole, Limits, Location, MemoryFiles, MemoryStore, MemoryTarget, Metadata,
-    Options, Plan, QuantType, RawLocation, ReadAt, Refusal, Result, Sink, Source, Stage, Strings, Subject,
-    TensorBuf, TensorData, TensorInfo, Value, ValueKind, WriteTarget,
+    MultiPart, Options, Plan, QuantType, RawLocation, ReadAt, Refusal, Result, Sink, Source, Stage, Strings,
+    Subject, TensorBuf, TensorData, TensorInfo, Value, ValueKind, WriteTarget,
 };
 pub use tensorcast_core::{code, parts};
 

@@ -390,7 +390,7 @@ fn variable(
 /// `opts.materialize` asks for one. Refuses an existing output or sidecar
 /// unless `force`.
 pub fn references_file(
-    input: &Path,
+    input: impl Into<tensorcast_core::Location>,
     output: &Path,
     open: &tensorcast_core::Options,
     opts: &RefsOptions,
@@ -411,7 +411,23 @@ pub fn references_file(
     {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let refs = references(opts.registry.open(input, open)?, opts)?;
+    let input = input.into();
+    // A folder opens through its entry file, and its sources name the
+    // files they read beside that entry: the refs' URL is the entry's.
+    let refs = match opts
+        .registry
+        .folder_format(&input)?
+        .and_then(|f| f.folder_entry())
+    {
+        Some(entry) => {
+            let opts = RefsOptions {
+                url: format!("{}/{entry}", opts.url.trim_end_matches('/')),
+                ..opts.clone()
+            };
+            references(opts.registry.open(&input, open)?, &opts)?
+        }
+        None => references(opts.registry.open(&input, open)?, opts)?,
+    };
     let mut target = FileTarget::new(output);
     target.write_all(refs.json.to_string().as_bytes())?;
     Box::new(target).commit()?;

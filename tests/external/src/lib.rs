@@ -8,8 +8,8 @@
 use std::path::Path;
 use tensorcast::code;
 use tensorcast::{
-    DType, Detection, Error, Format, Input, Metadata, Options, Plan, Result, Sink, Source, TensorData,
-    TensorInfo, WriteTarget,
+    DType, Detection, Error, Format, Input, Metadata, MultiPart, Options, Plan, Result, Sink, Source,
+    TensorData, TensorInfo, WriteTarget,
 };
 
 /// A toy container: `TOY1`, a u32 tensor count, then per tensor a u16 name
@@ -351,8 +351,20 @@ impl Format for ToyFolder {
     fn folder_target(&self) -> Option<&'static str> {
         Some("weights.toy")
     }
+    /// Any target: a batch converts a toy folder as one model.
+    fn folder_converts_to(&self, _: &dyn Format) -> bool {
+        true
+    }
+    /// The weights, named as the file beside `toy.json` they are read from
+    /// (so references point into it).
     fn open(&self, input: Input, _: &Options) -> Result<Box<dyn Source>> {
-        Ok(Box::new(ToyFile::parse(input.sibling("weights.toy")?)?))
+        let weights = ToyFile::parse(input.sibling("weights.toy")?)?;
+        let metadata = weights.metadata.clone();
+        Ok(Box::new(MultiPart::new(
+            "toy",
+            vec![(Some("weights.toy".into()), weights)],
+            metadata,
+        )))
     }
     fn open_as_model_for(
         &self,

@@ -229,3 +229,56 @@ fn a_single_file_format_from_outside_batches_and_makes_refs() {
     );
     assert!(refs.not_virtualizable.is_empty());
 }
+
+/// A tree holding a toy model folder: the batch converts the folder as one
+/// model (the format says it converts), named after the folder, beside the
+/// plain files; references of the folder point into its weights file.
+#[test]
+fn a_model_folder_format_from_outside_batches_and_makes_refs() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    let folder = models.join("toymodel");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("toy.json"), b"{}").unwrap();
+    std::fs::write(
+        folder.join("weights.toy"),
+        toy_bytes(b"TOY1", &[("w", &[1.0, 2.0])]),
+    )
+    .unwrap();
+    std::fs::write(models.join("plain.toy"), toy_bytes(b"TOY1", &[("v", &[3.0])])).unwrap();
+    let registry = Registry::builtin().with(Toy).with(ToyFolder);
+    let out = dir.path().join("out");
+    let st = registry.get("safetensors").unwrap();
+    let jobs = tensorcast::jobs_from_dir(&models, &out, st, &registry).unwrap();
+    let pairs: Vec<_> = jobs
+        .iter()
+        .map(|j| (j.input.as_path().to_path_buf(), j.output.as_path().to_path_buf()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (models.join("plain.toy"), out.join("plain.safetensors")),
+            (folder.clone(), out.join("toymodel.safetensors")),
+        ]
+    );
+    let opts = ConvertOptions {
+        registry: registry.clone(),
+        ..Default::default()
+    };
+    let done = tensorcast::run_batch(&jobs, &opts, |_| {});
+    assert!(
+        done.iter().all(|o| o.error.is_none()),
+        "{:?}",
+        done.iter().map(|o| &o.error).collect::<Vec<_>>()
+    );
+    let model = open(out.join("toymodel.safetensors"), &Options::default()).unwrap();
+    assert_eq!(model.tensors()[0].name, "model.w");
+    let refs_path = dir.path().join("refs.json");
+    let refs_opts = tensorcast::RefsOptions {
+        registry: registry.clone(),
+        ..tensorcast::RefsOptions::new("s3://bucket/toymodel")
+    };
+    tensorcast::references_file(&folder, &refs_path, &Options::default(), &refs_opts, false).unwrap();
+    let text = std::fs::read_to_string(&refs_path).unwrap();
+    assert!(text.contains("s3://bucket/toymodel/weights.toy"), "{text}");
+}
