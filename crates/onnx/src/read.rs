@@ -435,22 +435,23 @@ mod tests {
     }
 
     /// Every initializer of the committed models (raw_data, typed fields and
-    /// external data) equals what the onnx package's numpy_helper gave the
-    /// generator: name, dtype, shape and bytes.
+    /// external data), in file order, equals what the onnx package's
+    /// numpy_helper gave the generator: name, dtype, shape and bytes; the
+    /// model's metadata is carried. (Moved here from the integration tests:
+    /// it needs nothing but this crate and the fixtures.)
     #[test]
     fn initializers_equal_the_onnx_packages_arrays() {
         let expected: serde_json::Value =
             serde_json::from_slice(&std::fs::read(fixtures().join("expected.json")).unwrap()).unwrap();
-        let models = expected["models"].as_object().unwrap();
-        assert_eq!(models.len(), 3);
-        for (file, tensors) in models {
+        let mut count = 0;
+        for (file, tensors) in expected["models"].as_object().unwrap() {
             let f = OnnxFile::open(&fixtures().join(file), &Limits::default()).unwrap();
+            assert_eq!(f.format(), "onnx");
             let tensors = tensors.as_array().unwrap();
             assert_eq!(f.tensors().len(), tensors.len(), "{file}");
-            for want in tensors {
+            for (i, (t, want)) in f.tensors().iter().zip(tensors).enumerate() {
                 let name = want["name"].as_str().unwrap();
-                let i = f.find(name).unwrap_or_else(|| panic!("{file}: {name}"));
-                let t = &f.tensors()[i];
+                assert_eq!(t.name, name, "{file}");
                 assert_eq!(t.dtype.name(), want["dtype"].as_str().unwrap(), "{file}: {name}");
                 let shape: Vec<u64> = want["shape"]
                     .as_array()
@@ -468,7 +469,14 @@ mod tests {
                     .map(|b| format!("{b:02x}"))
                     .collect();
                 assert_eq!(hex, want["hex"].as_str().unwrap(), "{file}: {name}");
+                count += 1;
             }
         }
+        assert_eq!(count, 41);
+        let raw = OnnxFile::open(&fixtures().join("raw.onnx"), &Limits::default()).unwrap();
+        let meta = |k: &str| raw.metadata().get(k).map(|v| v.preview(60));
+        assert_eq!(meta("onnx.metadata.author").as_deref(), Some("tensorcast"));
+        assert_eq!(meta("onnx.producer_name").as_deref(), Some("tensorcast-fixtures"));
+        assert_eq!(meta("onnx.opset.ai.onnx").as_deref(), Some("21"));
     }
 }
