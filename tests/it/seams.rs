@@ -188,3 +188,18 @@ fn the_facade_names_no_format() {
         found.join("\n")
     );
 }
+
+/// ARCHITECTURE.md's map names every crate in crates/.
+#[test]
+fn the_architecture_map_names_every_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !map.contains(&format!("crates/{name} ")) {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "ARCHITECTURE.md does not name crates/{missing:?}");
+}
