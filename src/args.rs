@@ -2,6 +2,7 @@
 //! parsers, and the library options they stand for.
 
 use crate::refs;
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tensorcast::{DType, Options};
@@ -143,12 +144,13 @@ pub(crate) enum ReportAction {
 /// `convert`'s own flags.
 #[derive(clap::Args)]
 pub(crate) struct ConvertArgs {
-    /// The file to read (a `.safetensors.index.json` opens a sharded checkpoint).
-    #[arg(required_unless_present = "batch")]
-    pub(crate) input: Option<PathBuf>,
-    /// The file to write.
-    #[arg(short, long, required_unless_present = "batch")]
-    pub(crate) output: Option<PathBuf>,
+    /// The file to read (a `.safetensors.index.json` opens a sharded
+    /// checkpoint; a model folder or a URL is read as such).
+    #[arg(required_unless_present = "batch", value_parser = location())]
+    pub(crate) input: Option<tensorcast::Location>,
+    /// The file to write (or folder, or URL).
+    #[arg(short, long, required_unless_present = "batch", value_parser = location())]
+    pub(crate) output: Option<tensorcast::Location>,
     /// Convert many files, in parallel (-j): a directory (walked; shards
     /// covered by an index or a first split part are not converted twice),
     /// a file listing one input per line, or `-` for such a list on stdin.
@@ -359,6 +361,15 @@ pub(crate) fn parse_quant(s: &str) -> Result<tensorcast::QuantType, String> {
     tensorcast::QuantType::from_name(s)
         .filter(|q| matches!(q.name(), "Q8_0" | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1"))
         .ok_or_else(|| format!("--quantize takes Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1, not '{s}'"))
+}
+
+/// A path or URL as typed: a URL when it is `scheme://…` with a store
+/// scheme, a local path otherwise (any bytes the OS allows).
+pub(crate) fn location() -> impl TypedValueParser<Value = tensorcast::Location> {
+    clap::builder::OsStringValueParser::new().map(|s| match s.to_str() {
+        Some(text) => tensorcast::Location::parse(text),
+        None => tensorcast::Location::Local(PathBuf::from(s)),
+    })
 }
 
 pub(crate) fn parse_size(s: &str) -> Result<u64, String> {

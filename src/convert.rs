@@ -36,12 +36,13 @@ pub(crate) fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
             // may exist, a model in it may not.
             let folder = opts
                 .registry
-                .output_format(&output, opts.to.as_deref())
+                .output_format(output.as_path(), opts.to.as_deref())
                 .is_ok_and(|f| f.folder_target().is_some());
             if !opts.force && !folder && tensorcast::occupied(&output) {
                 anyhow::bail!("{} already exists (use --force to replace it)", output.display());
             }
             let label = output
+                .as_path()
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
@@ -58,7 +59,7 @@ pub(crate) fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
                     "wrote {}: {} tensors, {} in {:.1} s",
                     output.display(),
                     report.tensors,
-                    human_bytes(written_bytes(&output)),
+                    human_bytes(written_bytes(output.as_path())),
                     start.elapsed().as_secs_f64()
                 );
             }

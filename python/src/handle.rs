@@ -26,13 +26,13 @@ impl Handle {
     /// densifying sparse tensors when asked.
     pub fn open(
         py: Python<'_>,
-        path: PathBuf,
+        location: tensorcast::Location,
         dequantize: bool,
         densify: bool,
         options: Options,
     ) -> PyResult<Handle> {
         let opened = py.detach(|| -> tensorcast::Result<Arc<dyn Source>> {
-            let mut source = tensorcast::open(&path, &options)?;
+            let mut source = tensorcast::open(&location, &options)?;
             if densify {
                 source = Box::new(tensorcast::sparse::Densify::new(source, options.limits.clone())?);
             }
@@ -49,7 +49,7 @@ impl Handle {
         let source = opened.map_err(|e| errors::to_py(py, e))?;
         Ok(Handle {
             source,
-            path,
+            path: location.as_path().to_path_buf(),
             dequantize,
         })
     }

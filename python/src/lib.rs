@@ -9,6 +9,7 @@
 mod arrays;
 mod errors;
 mod handle;
+mod location;
 mod options;
 mod values;
 
@@ -24,10 +25,11 @@ use std::path::PathBuf;
 #[pyo3(signature = (path, dequantize = true, options = None))]
 fn open(
     py: Python<'_>,
-    path: PathBuf,
+    path: &Bound<'_, PyAny>,
     dequantize: bool,
     options: Option<&Bound<'_, pyo3::types::PyDict>>,
 ) -> PyResult<handle::Handle> {
+    let path = location::location(path)?;
     let read = options::read_options(options)?;
     let densify = options::densify(options)?;
     handle::Handle::open(py, path, dequantize, densify, read)
@@ -39,10 +41,11 @@ fn open(
 #[pyo3(signature = (src, dst, options = None))]
 fn convert<'py>(
     py: Python<'py>,
-    src: PathBuf,
-    dst: PathBuf,
+    src: &Bound<'py, PyAny>,
+    dst: &Bound<'py, PyAny>,
     options: Option<&Bound<'py, pyo3::types::PyDict>>,
 ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let (src, dst) = (location::location(src)?, location::location(dst)?);
     let opts = options::convert_options(options)?;
     let report = py
         .detach(|| tensorcast::convert_file(&src, &dst, &opts))
@@ -59,10 +62,11 @@ fn convert<'py>(
 fn save<'py>(
     py: Python<'py>,
     tensors: &Bound<'py, pyo3::types::PyList>,
-    path: PathBuf,
+    path: &Bound<'py, PyAny>,
     metadata: Option<&Bound<'py, pyo3::types::PyDict>>,
     options: Option<&Bound<'py, pyo3::types::PyDict>>,
 ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let path = location::location(path)?;
     let opts = options::convert_options(options)?;
     let source = arrays::ArraysSource::new(tensors, metadata)?;
     let report = py
@@ -77,9 +81,10 @@ fn save<'py>(
 #[pyo3(signature = (path, options = None))]
 fn inspect_json(
     py: Python<'_>,
-    path: PathBuf,
+    path: &Bound<'_, PyAny>,
     options: Option<&Bound<'_, pyo3::types::PyDict>>,
 ) -> PyResult<String> {
+    let path = location::location(path)?;
     let read = options::read_options(options)?;
     py.detach(|| {
         let source = tensorcast::open(&path, &read)?;
@@ -96,7 +101,7 @@ fn inspect_json(
 #[allow(clippy::too_many_arguments)]
 fn refs<'py>(
     py: Python<'py>,
-    src: PathBuf,
+    src: &Bound<'py, PyAny>,
     dst: PathBuf,
     url: Option<String>,
     dims: Option<std::collections::HashMap<String, Vec<String>>>,
@@ -107,13 +112,14 @@ fn refs<'py>(
     force: bool,
     options: Option<&Bound<'py, pyo3::types::PyDict>>,
 ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let src = location::location(src)?;
     let read = options::read_options(options)?;
-    let mut opts = tensorcast::RefsOptions::new(url.unwrap_or_else(|| src.display().to_string()));
+    let mut opts = tensorcast::RefsOptions::new(url.unwrap_or_else(|| src.to_string()));
     opts.dims = dims.unwrap_or_default();
     opts.inline = inline.unwrap_or_default();
     opts.inline_below = inline_below;
     opts.chunk_bytes = chunk_bytes.unwrap_or(tensorcast::DEFAULT_CHUNK_BYTES).max(1);
-    if let (Some(dir), Some(name)) = (materialize, src.file_name()) {
+    if let (Some(dir), Some(name)) = (materialize, src.as_path().file_name()) {
         let path = dir.join(format!("{}.materialized", name.to_string_lossy()));
         opts.materialize = Some((path.clone(), path.display().to_string()));
     }
@@ -132,7 +138,8 @@ fn refs<'py>(
 /// Checks the whole file: an empty list when sound, else one line per
 /// damaged part.
 #[pyfunction]
-fn verify(py: Python<'_>, path: PathBuf) -> PyResult<Vec<String>> {
+fn verify(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let path = location::location(path)?;
     let read = tensorcast::Options::default();
     py.detach(|| tensorcast::verify(&path, &read))
         .map_err(|e| errors::to_py(py, e))

@@ -201,5 +201,8 @@ fn the_architecture_map_names_every_crate() {
             missing.push(name);
         }
     }
-    assert!(missing.is_empty(), "ARCHITECTURE.md does not name crates/{missing:?}");
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md does not name crates/{missing:?}"
+    );
 }
