@@ -27,6 +27,15 @@ import numpy as _np
 from . import _native
 from ._native import TensorcastError
 
+
+def _where(path):
+    """A ``str`` stays text (a URL when it spells one, ``s3://bucket/key``);
+    an ``os.PathLike`` (``pathlib.Path``) is passed as a path, so it is always
+    a local file; bytes paths are decoded by ``os.fspath`` as before."""
+    if isinstance(path, (str, _os.PathLike)):
+        return path
+    return _os.fspath(path)
+
 __version__ = _native.__version__
 
 __all__ = [
@@ -169,7 +178,7 @@ class safe_open:
         if self._framework == "numpy" and device != "cpu":
             raise ValueError(f"device={device!r}: numpy arrays live on the cpu")
         self._device = device
-        self._handle = _native.open(_os.fspath(filename), dequantize, options)
+        self._handle = _native.open(_where(filename), dequantize, options)
 
     def __enter__(self) -> "safe_open":
         return self
@@ -307,7 +316,7 @@ def save_file(tensors: dict, filename, metadata: dict | None = None, **options) 
             raise TypeError(f"tensor names are str, not {type(name).__name__}")
         dtype, shape, array = _tensor_bytes(name, value)
         items.append((name, dtype, shape, array))
-    _native.save(items, _os.fspath(filename), metadata, {"force": True, **options})
+    _native.save(items, _where(filename), metadata, {"force": True, **options})
 
 
 def convert(src, dst, **options) -> dict:
@@ -318,21 +327,21 @@ def convert(src, dst, **options) -> dict:
     PyTorch and limit options). ``progress``: a callable
     ``(done_bytes, total_bytes)``; off by default. Returns
     ``{"tensors", "bytes_in", "warnings"}``."""
-    return _native.convert(_os.fspath(src), _os.fspath(dst), options)
+    return _native.convert(_where(src), _where(dst), options)
 
 
 def inspect(filename, **options) -> dict:
     """``tensorcast inspect --json`` of ``filename``: ``{"format",
     "metadata", "tensors": [{"name", "dtype", "shape", "nbytes"}]}``, from
     the headers only."""
-    return _json.loads(_native.inspect_json(_os.fspath(filename), options))
+    return _json.loads(_native.inspect_json(_where(filename), options))
 
 
 def verify(filename) -> list:
     """Checks the whole file (every tpack chunk against its checksum; every
     rule and tensor for other formats): ``[]`` when sound, else one line per
     damaged part."""
-    return _native.verify(_os.fspath(filename))
+    return _native.verify(_where(filename))
 
 
 def refs(
@@ -358,8 +367,8 @@ def refs(
     Returns ``{"variables", "chunks", "inlined", "materialized",
     "not_virtualizable": [(name, reason), ...]}``."""
     return _native.refs(
-        _os.fspath(src),
-        _os.fspath(dst),
+        _where(src),
+        _where(dst),
         url,
         dims,
         list(inline) if inline is not None else None,
