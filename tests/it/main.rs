@@ -30,7 +30,6 @@ mod seams;
 mod stsw;
 mod sweep;
 mod tpack;
-mod tpack_rules;
 mod tpack_spec;
 mod vocab_metadata;
 mod ztensor_fixtures;

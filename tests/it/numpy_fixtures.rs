@@ -1,6 +1,7 @@
 //! NumPy files against numpy: every fixture converts to safetensors with the
 //! values `np.load` returns; rejects fail with their rule; `.npz` output has
-//! numpy's exact headers, valid CRCs, and reads back identically.
+//! valid CRCs and reads back identically. (That our headers are numpy's,
+//! byte for byte, is tested in crates/numpy.)
 
 use crate::common::{fixture, reference_read, tensorcast, unhex};
 use serde_json::Value as Json;
@@ -83,20 +84,6 @@ fn rejects_cite_their_rule() {
             err.contains(&format!("[rule numpy/{rule}]")),
             "{file}: expected {rule}: {err}"
         );
-    }
-}
-
-#[test]
-fn headers_match_what_np_save_writes() {
-    for h in json("numpy/headers.json").as_array().unwrap() {
-        let shape: Vec<u64> = h["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d.as_u64().unwrap())
-            .collect();
-        let ours = tensorcast_numpy::header::format(h["descr"].as_str().unwrap(), &shape);
-        assert_eq!(ours, unhex(h["hex"].as_str().unwrap()), "{h}");
     }
 }
 

@@ -3,11 +3,18 @@
 //! re-checksummed, so only the rule under test is broken), each refused with
 //! that rule's id.
 
-use crate::common::fixture;
 use serde_json::Value as Json;
-use tensorcast::tpack::format::{current_slot, Slot, MANIFEST_RAW, SLOT_A, SLOT_BYTES};
-use tensorcast::tpack::{rules, TpackFile};
-use tensorcast::Source;
+use std::path::PathBuf;
+use tensorcast_core::Source;
+use tensorcast_tpack::format::{current_slot, Slot, MANIFEST_RAW, SLOT_A, SLOT_BYTES};
+use tensorcast_tpack::{rules, TpackFile};
+
+/// A committed fixture (the workspace's fixtures/ folder).
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(rel)
+}
 
 fn good() -> Vec<u8> {
     std::fs::read(fixture("tpack/source.tpack")).unwrap()
