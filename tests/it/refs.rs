@@ -102,3 +102,19 @@ fn a_model_folder_is_referenced_through_its_weights_file() {
     }
     assert!(checked >= 5, "only {checked} tensors referenced: {stderr}");
 }
+
+/// An ONNX model with external data: references point into the data file
+/// beside the model, named as the model names it.
+#[test]
+fn onnx_external_data_is_referenced_in_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let model = fixture("onnx/external.onnx");
+    let (code, stderr, json) = refs(
+        &[model.to_str().unwrap(), "--url", "s3://b/m/external.onnx"],
+        &out,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let text = json["refs"].to_string();
+    assert!(text.contains("s3://b/m/external.onnx.data"), "{text}");
+}

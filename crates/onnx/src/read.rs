@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tensorcast_core::code;
 use tensorcast_core::{
-    is_plain_name, Bytes, DType, Error, FormatError, Input, Limits, Metadata, Result, Source, TensorData,
-    TensorInfo, Value,
+    is_plain_name, Bytes, DType, Error, FormatError, Input, Limits, Metadata, RawLocation, Result, Source,
+    TensorData, TensorInfo, Value,
 };
 
 fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
@@ -31,6 +31,8 @@ pub struct OnnxFile {
     path: PathBuf,
     bytes: Arc<Bytes>,
     externals: Vec<Bytes>,
+    /// Each external file's name beside the model (as `externals`).
+    external_names: Vec<String>,
     tensors: Vec<TensorInfo>,
     places: Vec<Place>,
     metadata: Metadata,
@@ -118,6 +120,7 @@ impl OnnxFile {
             path: path.clone(),
             bytes: Arc::clone(&bytes),
             externals: Vec::new(),
+            external_names: Vec::new(),
             tensors: Vec::with_capacity(graph.initializer.len()),
             places: Vec::with_capacity(graph.initializer.len()),
             metadata: metadata(&model),
@@ -263,6 +266,7 @@ impl OnnxFile {
                     )
                 })?;
                 self.externals.push(file.bytes);
+                self.external_names.push(location.to_string());
                 opened.insert(location.to_string(), self.externals.len() - 1);
                 self.externals.len() - 1
             }
@@ -390,6 +394,24 @@ impl Source for OnnxFile {
         &self.metadata
     }
 
+    /// Raw data lies in the model file as the tensor holds it (ONNX
+    /// stores it little-endian, row-major); external data in its file beside
+    /// the model, named as the model names it. Typed fields were converted,
+    /// so they lie nowhere.
+    fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {
+        match self.places.get(index)? {
+            Place::Raw(at) => Some(RawLocation {
+                file: None,
+                offset: *at,
+            }),
+            Place::External { file, offset } => Some(RawLocation {
+                file: Some(self.external_names.get(*file)?.as_str()),
+                offset: *offset,
+            }),
+            Place::Owned(_) => None,
+        }
+    }
+
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
         let (info, place) = self
             .tensors
@@ -422,6 +444,30 @@ mod tests {
 
     fn fixtures() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/onnx")
+    }
+
+    /// Raw and external data are referenced where they lie: the bytes at
+    /// each reported place are the tensor's; converted typed fields are not.
+    #[test]
+    fn raw_locations_point_at_the_tensor_bytes() {
+        let mut placed = 0;
+        for model in ["raw.onnx", "external.onnx", "typed.onnx"] {
+            let f = OnnxFile::open(&fixtures().join(model), &Limits::default()).unwrap();
+            for (i, t) in f.tensors().iter().enumerate() {
+                let Some(loc) = f.raw_location(i) else {
+                    assert_eq!(model, "typed.onnx", "{}", t.name);
+                    continue;
+                };
+                let file = std::fs::read(fixtures().join(loc.file.unwrap_or(model))).unwrap();
+                let at = loc.offset as usize;
+                let want = f.tensor_data(i).unwrap().into_vec().unwrap();
+                assert_eq!(&file[at..at + want.len()], &want[..], "{model}: {}", t.name);
+                placed += 1;
+            }
+        }
+        let ext = OnnxFile::open(&fixtures().join("external.onnx"), &Limits::default()).unwrap();
+        assert!((0..ext.tensors().len()).any(|i| ext.raw_location(i).and_then(|l| l.file).is_some()));
+        assert!(placed >= 20, "{placed}");
     }
 
     #[test]
