@@ -15,10 +15,11 @@ use tensorcast::{DType, Options};
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
-    /// Threads for compression, decompression, casts and dequantization
-    /// (default: one per core).
-    #[arg(short = 'j', long = "jobs", global = true, value_name = "N")]
-    pub(crate) jobs: Option<usize>,
+    /// Threads for compression, decompression, casts and dequantization,
+    /// 1 to 256 (default: one per core).
+    #[arg(short = 'j', long = "jobs", global = true, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS))]
+    pub(crate) jobs: Option<u16>,
     /// Log a line per tensor (per file in batches) on stderr.
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub(crate) verbose: bool,
@@ -362,6 +363,10 @@ pub(crate) fn parse_quant(s: &str) -> Result<tensorcast::QuantType, String> {
         .filter(|q| matches!(q.name(), "Q8_0" | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1"))
         .ok_or_else(|| format!("--quantize takes Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1, not '{s}'"))
 }
+
+/// The most threads `-j` may ask for: a bound on what a flag can make the
+/// process start (a typo of `-j 100000` would otherwise start them all).
+pub(crate) const MAX_JOBS: i64 = 256;
 
 /// A path or URL as typed: a URL when it is `scheme://…` with a store
 /// scheme, a local path otherwise (any bytes the OS allows).

@@ -97,9 +97,11 @@ fn main() -> ExitCode {
     tune_allocator();
     // clap exits with 2 on usage errors and 0 for --help/--version.
     let cli = Cli::parse();
-    if let Some(n) = cli.jobs.filter(|&n| n > 0) {
+    if let Some(n) = cli.jobs {
         // Fails only if a pool already exists, which cannot happen this early.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(usize::from(n))
+            .build_global();
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

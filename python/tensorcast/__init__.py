@@ -201,10 +201,11 @@ class safe_open:
         """Tensor names in file order."""
         return self._open().keys()
 
-    def metadata(self) -> dict:
+    def metadata(self) -> dict | None:
         """The file's metadata: typed values (int, float, str, bool, lists)
-        for GGUF, tpack and PyTorch; strings for safetensors."""
-        return self._open().metadata()
+        for GGUF, tpack and PyTorch; strings for safetensors. ``None`` when
+        the file has none, as safetensors' ``metadata()`` returns."""
+        return self._open().metadata() or None
 
     def warnings(self) -> list:
         """What the reader could not carry over exactly, one line each."""
@@ -290,7 +291,8 @@ def _tensor_bytes(name: str, value):
         if short in _EXTENDED_BY_NAME:
             carrier = torch.int16 if t.element_size() == 2 else torch.uint8
             return _EXTENDED_BY_NAME[short], shape, t.view(carrier).numpy()
-        raise TypeError(f"tensor '{name}': torch.{short} has no tensorcast dtype")
+        # ValueError, as safetensors raises for a dtype it cannot store.
+        raise ValueError(f"tensor '{name}': torch.{short} has no tensorcast dtype")
     array = _np.asarray(value)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
@@ -298,7 +300,7 @@ def _tensor_bytes(name: str, value):
         array = array.copy(order="C")
     dtype = _EXTENDED_BY_NAME.get(array.dtype.name) or _NUMPY_KINDS.get((array.dtype.kind, array.dtype.itemsize))
     if dtype is None:
-        raise TypeError(f"tensor '{name}': numpy dtype {array.dtype} has no tensorcast dtype")
+        raise ValueError(f"tensor '{name}': numpy dtype {array.dtype} has no tensorcast dtype")
     return dtype, list(array.shape), array
 
 

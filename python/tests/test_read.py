@@ -25,7 +25,7 @@ SAFETENSORS = [
 def header(path):
     """The safetensors header as safetensors-py's own metadata reading sees it."""
     with safetensors.safe_open(path, framework="numpy") as f:
-        return f.metadata() or {}, list(f.keys())
+        return f.metadata(), list(f.keys())
 
 
 def st_bytes(path):

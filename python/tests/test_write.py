@@ -126,3 +126,23 @@ def test_convert_model_folder_to_gguf_is_llama_cpps_file(tmp_path):
     out = tmp_path / "m.gguf"
     tensorcast.convert(FIXTURES / "model/llama/hf", out)
     assert out.read_bytes() == (FIXTURES / "model/llama/reference-f32.gguf").read_bytes()
+
+
+def test_unsupported_arrays_raise_value_error_as_safetensors_does(tmp_path):
+    """An object array is refused with ValueError (safetensors' error type;
+    TensorcastError is one too), naming the tensor, before anything is written."""
+    out = tmp_path / "o.safetensors"
+    with pytest.raises(ValueError, match="tensor 'o'"):
+        tensorcast.save_file({"o": np.array([object()], dtype=object)}, out)
+    assert not out.exists()
+
+
+def test_metadata_of_a_file_without_any_is_none_as_in_safetensors(tmp_path):
+    out = tmp_path / "m.safetensors"
+    tensorcast.save_file({"a": np.zeros(2, np.float32)}, out)
+    with tensorcast.safe_open(out) as f, safetensors.safe_open(out, framework="numpy") as ref:
+        assert ref.metadata() is None
+        assert f.metadata() is None
+    tensorcast.save_file({"a": np.zeros(2, np.float32)}, out, metadata={"k": "v"})
+    with tensorcast.safe_open(out) as f:
+        assert f.metadata() == {"k": "v"}

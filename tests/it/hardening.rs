@@ -553,3 +553,41 @@ fn shards_resolve_beside_their_index_and_the_hf_cache_layout_works() {
         assert_eq!(e.rule(), Some("shard-path-escapes"), "{bad:?}: {e}");
     }
 }
+
+/// `-j` is validated (1 to 256) instead of starting as many threads as a typo
+/// asks for, or taking 0 for the default; a folder output named like
+/// another format's file is refused before any folder is created.
+#[test]
+fn thread_counts_and_folder_names_are_checked_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("gguf/align64.gguf");
+    for j in ["0", "100000", "-3"] {
+        let out = tensorcast()
+            .args(["-j", j, "convert"])
+            .arg(&src)
+            .arg("-o")
+            .arg(dir.path().join("o.safetensors"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "-j {j}");
+    }
+    tensorcast()
+        .args(["-j", "2", "convert"])
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.path().join("o.safetensors"))
+        .assert()
+        .success();
+    let named = dir.path().join("model.safetensors");
+    let out = tensorcast()
+        .arg("convert")
+        .arg(fixture("model/llama/reference-f32.gguf"))
+        .args(["--to", "hf", "-o"])
+        .arg(&named)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("names a safetensors file"), "{err}");
+    assert!(!named.exists(), "a folder named like a file was created");
+}

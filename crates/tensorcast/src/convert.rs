@@ -146,6 +146,19 @@ pub fn convert_file(
         refuse_occupied(output, opts)?;
         return convert_input(input, crate::remote::target(output, format)?, format.name(), opts);
     };
+    // A folder output whose name ends like another format's file is a
+    // mistake (`-o model.safetensors` for a folder): refuse it before
+    // creating a folder called that.
+    if let Some(other) = opts.registry.for_path(output.as_path()) {
+        return Err(Error::usage(
+            code::BAD_OPTION,
+            format!(
+                "{output} names a {} file, but a {} output is a folder: name a folder",
+                other.name(),
+                format.name()
+            ),
+        ));
+    }
     let target = output.join(target_name);
     if opts.keep_names {
         // The container into the folder, names and metadata as they are, in
