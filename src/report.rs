@@ -17,13 +17,11 @@ pub enum Report {
 impl Report {
     /// Opens the report destination (`None`: stdout).
     pub fn create(path: Option<&Path>) -> anyhow::Result<Report> {
-        Ok(match path {
+        Ok(match path.map(tensorcast::Location::from) {
             None => Report::Stdout,
-            Some(p) if tensorcast::Location::from(p).url().is_some() => {
-                Report::Object(tensorcast::Location::from(p), Arc::default())
-            }
-            Some(p) => {
-                Report::File(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+            Some(url @ tensorcast::Location::Url(_)) => Report::Object(url, Arc::default()),
+            Some(tensorcast::Location::Local(p)) => {
+                Report::File(std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))?)
             }
         })
     }

@@ -41,6 +41,20 @@ impl<'a> PartName<'a> {
     }
 }
 
+/// The part a file called `name` is, when its stem (without one of
+/// `extensions`) is part-named.
+pub fn part_of<'a>(name: &'a str, extensions: &[&str]) -> Option<PartName<'a>> {
+    PartName::parse(strip_extension(name, extensions)?)
+}
+
+/// The model's name in a file called `name`: without its extension (one of
+/// `extensions`) and any part naming (`model-00001-of-00003.gguf` →
+/// `model`); what [`crate::Format::stem`] gives for multi-part formats.
+pub fn model_stem<'a>(name: &'a str, extensions: &[&str]) -> &'a str {
+    let stem = strip_extension(name, extensions).unwrap_or(name);
+    PartName::parse(stem).map_or(stem, |p| p.base)
+}
+
 /// `name` without the longest of `extensions` it ends with after a dot
 /// (compared ignoring ASCII case); `None` when it ends with none of them.
 pub fn strip_extension<'a>(name: &'a str, extensions: &[&str]) -> Option<&'a str> {
@@ -65,6 +79,13 @@ mod tests {
         let p = PartName::parse("llama-00002-of-00003").unwrap();
         assert_eq!((p.base, p.index, p.count), ("llama", 2, 3));
         assert_eq!(PartName::format("llama", 2, 3), "llama-00002-of-00003");
+        assert_eq!(
+            part_of("m-00002-of-00003.gguf", &["gguf"]).map(|p| p.index),
+            Some(2)
+        );
+        assert_eq!(part_of("m.gguf", &["gguf"]), None);
+        assert_eq!(model_stem("m-00002-of-00003.gguf", &["gguf"]), "m");
+        assert_eq!(model_stem("m.gguf", &["gguf"]), "m");
         for stem in ["llama", "llama-2-of-3", "x-0000a-of-00003", "-00001-of-00003"] {
             assert_eq!(PartName::parse(stem), None, "{stem}");
         }

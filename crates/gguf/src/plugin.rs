@@ -14,8 +14,7 @@ impl Format for Gguf {
     /// A split model's first part opens every part; the others are covered.
     fn input_role(&self, name: &str, beside: &dyn Fn(&str) -> bool) -> tensorcast_core::InputRole {
         let _ = beside;
-        let stem = tensorcast_core::parts::strip_extension(name, self.extensions());
-        match stem.and_then(tensorcast_core::parts::PartName::parse) {
+        match tensorcast_core::parts::part_of(name, self.extensions()) {
             Some(part) if part.index != 1 => tensorcast_core::InputRole::Covered,
             _ => tensorcast_core::InputRole::Whole,
         }
@@ -23,8 +22,7 @@ impl Format for Gguf {
 
     /// `model-00001-of-00003.gguf` is `model`.
     fn stem<'a>(&self, name: &'a str) -> &'a str {
-        let stem = tensorcast_core::parts::strip_extension(name, self.extensions()).unwrap_or(name);
-        tensorcast_core::parts::PartName::parse(stem).map_or(stem, |p| p.base)
+        tensorcast_core::parts::model_stem(name, self.extensions())
     }
 
     fn name(&self) -> &'static str {

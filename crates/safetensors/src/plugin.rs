@@ -40,8 +40,7 @@ impl Format for Safetensors {
     /// A shard is covered by its Hugging Face index when the index is
     /// beside it; without one, each shard is a file of its own.
     fn input_role(&self, name: &str, beside: &dyn Fn(&str) -> bool) -> tensorcast_core::InputRole {
-        let stem = tensorcast_core::parts::strip_extension(name, &["safetensors"]);
-        match stem.and_then(tensorcast_core::parts::PartName::parse) {
+        match tensorcast_core::parts::part_of(name, &["safetensors"]) {
             Some(part) if beside(&format!("{}.safetensors.index.json", part.base)) => {
                 tensorcast_core::InputRole::Covered
             }
@@ -51,8 +50,7 @@ impl Format for Safetensors {
 
     /// `model.safetensors.index.json` and its shards are `model`.
     fn stem<'a>(&self, name: &'a str) -> &'a str {
-        let stem = tensorcast_core::parts::strip_extension(name, self.extensions()).unwrap_or(name);
-        tensorcast_core::parts::PartName::parse(stem).map_or(stem, |p| p.base)
+        tensorcast_core::parts::model_stem(name, self.extensions())
     }
 
     fn name(&self) -> &'static str {

@@ -83,6 +83,11 @@ fn output_name(name: &str, registry: &Registry, format: &dyn Format) -> String {
         Some(input) => input.stem(name),
         None => name.rsplit_once('.').map_or(name, |(s, _)| s),
     };
+    named_in(stem, format)
+}
+
+/// `stem` with `format`'s first extension (its name when it has none).
+fn named_in(stem: &str, format: &dyn Format) -> String {
     let ext = format.extensions().first().copied().unwrap_or(format.name());
     format!("{stem}.{ext}")
 }
@@ -269,9 +274,7 @@ pub fn jobs_from_dir(
                 // A folder that converts as a model into `format` (a Hugging
                 // Face folder into GGUF) is one input; any other is walked.
                 let model = registry
-                    .folder_format(&Location::Local(path.clone()))
-                    .ok()
-                    .flatten()
+                    .folder_claiming(&Location::Local(path.clone()))
                     .is_some_and(|f| f.folder_converts_to(format));
                 if model {
                     files.push((path, true));
@@ -292,10 +295,7 @@ pub fn jobs_from_dir(
             let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("model");
             let name = match folder {
                 // A model folder's output is named after the folder.
-                true => format!(
-                    "{name}.{}",
-                    format.extensions().first().copied().unwrap_or(format.name())
-                ),
+                true => named_in(name, format),
                 false => output_name(name, registry, format),
             };
             let output = out_dir.join(rel).with_file_name(name);

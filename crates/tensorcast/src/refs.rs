@@ -414,20 +414,18 @@ pub fn references_file(
     let input = input.into();
     // A folder opens through its entry file, and its sources name the
     // files they read beside that entry: the refs' URL is the entry's.
-    let refs = match opts
+    let entry = opts
         .registry
         .folder_format(&input)?
-        .and_then(|f| f.folder_entry())
-    {
-        Some(entry) => {
-            let opts = RefsOptions {
-                url: format!("{}/{entry}", opts.url.trim_end_matches('/')),
-                ..opts.clone()
-            };
-            references(opts.registry.open(&input, open)?, &opts)?
-        }
-        None => references(opts.registry.open(&input, open)?, opts)?,
+        .and_then(|f| f.folder_entry());
+    let opts = match entry {
+        Some(entry) => std::borrow::Cow::Owned(RefsOptions {
+            url: format!("{}/{entry}", opts.url.trim_end_matches('/')),
+            ..opts.clone()
+        }),
+        None => std::borrow::Cow::Borrowed(opts),
     };
+    let refs = references(opts.registry.open(&input, open)?, &opts)?;
     let mut target = FileTarget::new(output);
     target.write_all(refs.json.to_string().as_bytes())?;
     Box::new(target).commit()?;

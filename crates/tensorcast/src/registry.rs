@@ -197,17 +197,12 @@ impl Registry {
         if !location.is_folder() {
             return Ok(None);
         }
-        let holds = |entry: &str| match location.join(entry) {
-            Location::Local(p) => p.is_file(),
-            url => crate::occupied(&url),
-        };
-        let folders: Vec<_> = self.formats().filter(|f| f.folder_entry().is_some()).collect();
-        if let Some(f) = folders.iter().find(|f| f.folder_entry().is_some_and(holds)) {
-            return Ok(Some(*f));
+        if let Some(f) = self.folder_claiming(location) {
+            return Ok(Some(f));
         }
-        let known: Vec<String> = folders
-            .iter()
-            .map(|f| format!("{} ({})", f.folder_entry().unwrap_or_default(), f.name()))
+        let known: Vec<String> = self
+            .formats()
+            .filter_map(|f| Some(format!("{} ({})", f.folder_entry()?, f.name())))
             .collect();
         Err(Error::unsupported(
             code::UNKNOWN_FORMAT,
@@ -220,6 +215,16 @@ impl Registry {
                 }
             ),
         ))
+    }
+
+    /// The first format whose [`Format::folder_entry`] the folder at
+    /// `location` holds.
+    pub(crate) fn folder_claiming(&self, location: &Location) -> Option<&dyn Format> {
+        let holds = |entry: &str| match location.join(entry) {
+            Location::Local(p) => p.is_file(),
+            url => crate::occupied(&url),
+        };
+        self.formats().find(|f| f.folder_entry().is_some_and(holds))
     }
 
     /// Opens the file at `location` (a local file, mapped, siblings from its

@@ -141,15 +141,13 @@ pub fn read_whole(location: &Location, limits: &Limits) -> Result<Vec<u8>> {
 }
 
 fn read_local(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
-    {
-        let len = std::fs::metadata(path)
-            .map_err(|e| tensorcast_core::Error::io(path, e))?
-            .len();
-        limits
-            .check_alloc(len, "reading this file whole")
-            .map_err(|d| tensorcast_core::Error::limit(path, "max_alloc_bytes", d))?;
-        std::fs::read(path).map_err(|e| tensorcast_core::Error::io(path, e))
-    }
+    let len = std::fs::metadata(path)
+        .map_err(|e| tensorcast_core::Error::io(path, e))?
+        .len();
+    limits
+        .check_alloc(len, "reading this file whole")
+        .map_err(|d| tensorcast_core::Error::limit(path, "max_alloc_bytes", d))?;
+    std::fs::read(path).map_err(|e| tensorcast_core::Error::io(path, e))
 }
 
 /// When the file or object at `location` was last written, if it exists.

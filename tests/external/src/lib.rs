@@ -238,21 +238,18 @@ impl Format for ToyParts {
         Detection::magic(head, b"TOYP")
     }
     fn input_role(&self, name: &str, _: &dyn Fn(&str) -> bool) -> tensorcast::InputRole {
-        let stem = tensorcast::parts::strip_extension(name, self.extensions());
-        match stem.and_then(tensorcast::parts::PartName::parse) {
+        match tensorcast::parts::part_of(name, self.extensions()) {
             Some(p) if p.index != 1 => tensorcast::InputRole::Covered,
             _ => tensorcast::InputRole::Whole,
         }
     }
     fn stem<'a>(&self, name: &'a str) -> &'a str {
-        let stem = tensorcast::parts::strip_extension(name, self.extensions()).unwrap_or(name);
-        tensorcast::parts::PartName::parse(stem).map_or(stem, |p| p.base)
+        tensorcast::parts::model_stem(name, self.extensions())
     }
     fn open(&self, input: Input, _: &Options) -> Result<Box<dyn Source>> {
         let file = input.name.file_name().unwrap().to_string_lossy().into_owned();
-        let stem = tensorcast::parts::strip_extension(&file, self.extensions()).unwrap_or(&file);
-        let part =
-            tensorcast::parts::PartName::parse(stem).ok_or_else(|| toy_err(&input.name, "not a part"))?;
+        let part = tensorcast::parts::part_of(&file, self.extensions())
+            .ok_or_else(|| toy_err(&input.name, "not a part"))?;
         let mut names = vec![file.clone()];
         let mut parts = Vec::new();
         for k in 2..=part.count {
