@@ -63,7 +63,10 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
     entries.sort();
     for p in entries {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if p.is_dir() {
+        if p.is_dir() && name == "quant" {
+            // Quantizer reference data (raw floats and ggml's bytes), not files a reader takes.
+            continue;
+        } else if p.is_dir() {
             if p.join("config.json").is_file() {
                 found.push(p.clone());
             }

@@ -1,9 +1,8 @@
 //! Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: 32-element blocks with an f16 scale
-//! (and minimum), dequantized and quantized exactly as gguf-py does.
+//! (and minimum), dequantized exactly as gguf-py does (their quantizers are
+//! in `quantize::legacy`).
 
 use super::{f16_at, fixed, u32_at};
-use tensorcast_core::cast::float::f32_to_f16;
-use tensorcast_core::QuantType;
 
 #[inline(always)]
 pub(crate) fn q4_0(b: &[u8], out: &mut [f32]) {
@@ -83,141 +82,10 @@ pub(crate) fn q8_0(b: &[u8], out: &mut [f32]) {
     }
 }
 
-/// True for the types [`quantize`] produces.
-pub fn can_quantize(q: QuantType) -> bool {
-    matches!(q.name(), "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" | "Q8_0")
-}
-
-/// Quantizes `values` (a whole number of 32-element blocks) to `q`, appending
-/// bytes identical to `gguf.quants.quantize`. `None` for other types.
-pub fn quantize(q: QuantType, values: &[f32], out: &mut Vec<u8>) -> Option<()> {
-    let f: fn(&[f32], &mut Vec<u8>) = match q.name() {
-        "Q4_0" => quantize_q4_0,
-        "Q4_1" => quantize_q4_1,
-        "Q5_0" => quantize_q5_0,
-        "Q5_1" => quantize_q5_1,
-        "Q8_0" => quantize_q8_0,
-        _ => return None,
-    };
-    for block in values.chunks_exact(32) {
-        f(block, out);
-    }
-    Some(())
-}
-
-/// numpy's `where(d == 0, 0, 1 / d)`.
-fn inverse(d: f32) -> f32 {
-    if d == 0.0 {
-        0.0
-    } else {
-        1.0 / d
-    }
-}
-
-/// gguf-py's `np_roundf`: round half away from zero, in its float steps.
-fn roundf(n: f32) -> f32 {
-    let a = n.abs();
-    let floored = a.floor();
-    let b = floored + (2.0 * (a - floored)).floor();
-    let sign = if n > 0.0 {
-        1.0
-    } else if n < 0.0 {
-        -1.0
-    } else {
-        0.0
-    };
-    sign * b
-}
-
-/// The first element of greatest magnitude (numpy's `argmax` of `abs`), signed.
-fn signed_absmax(v: &[f32]) -> f32 {
-    let mut best = v[0];
-    for &x in &v[1..] {
-        if x.abs() > best.abs() {
-            best = x;
-        }
-    }
-    best
-}
-
-/// numpy's float32 → uint8 `astype` of a truncated value, then `clip(0, hi)`.
-fn to_level(t: f32, hi: u8) -> u8 {
-    // Values reaching here are in [0, hi + 1]; a NaN input leaves 0.
-    (t as i32).clamp(0, i32::from(hi)) as u8
-}
-
-fn quantize_q8_0(x: &[f32], out: &mut Vec<u8>) {
-    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let d = amax / 127.0;
-    let id = inverse(d);
-    out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
-    out.extend(x.iter().map(|&v| roundf(v * id) as i8 as u8));
-}
-
-fn quantize_q4_0(x: &[f32], out: &mut Vec<u8>) {
-    let d = signed_absmax(x) / -8.0;
-    let id = inverse(d);
-    let q: Vec<u8> = x.iter().map(|&v| to_level((v * id + 8.5).trunc(), 15)).collect();
-    out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
-    out.extend((0..16).map(|j| q[j] | (q[j + 16] << 4)));
-}
-
-fn quantize_q4_1(x: &[f32], out: &mut Vec<u8>) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let min = x.iter().fold(f32::INFINITY, |m, &v| m.min(v));
-    let d = (max - min) / 15.0;
-    let id = inverse(d);
-    let q: Vec<u8> = x
-        .iter()
-        .map(|&v| to_level(((v - min) * id + 0.5).trunc(), 15))
-        .collect();
-    out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
-    out.extend_from_slice(&f32_to_f16(min).to_le_bytes());
-    out.extend((0..16).map(|j| q[j] | (q[j + 16] << 4)));
-}
-
-fn pack5(q: &[u8], out: &mut Vec<u8>) {
-    let qh = q
-        .iter()
-        .enumerate()
-        .fold(0u32, |h, (i, &v)| h | (u32::from(v >> 4) << i));
-    out.extend_from_slice(&qh.to_le_bytes());
-    out.extend((0..16).map(|j| (q[j] & 0x0f) | (q[j + 16] << 4)));
-}
-
-fn quantize_q5_0(x: &[f32], out: &mut Vec<u8>) {
-    let d = signed_absmax(x) / -16.0;
-    let id = inverse(d);
-    let q: Vec<u8> = x.iter().map(|&v| to_level((v * id + 16.5).trunc(), 31)).collect();
-    out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
-    pack5(&q, out);
-}
-
-fn quantize_q5_1(x: &[f32], out: &mut Vec<u8>) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let min = x.iter().fold(f32::INFINITY, |m, &v| m.min(v));
-    let d = (max - min) / 31.0;
-    let id = inverse(d);
-    let q: Vec<u8> = x
-        .iter()
-        .map(|&v| to_level(((v - min) * id + 0.5).trunc(), 31))
-        .collect();
-    out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
-    out.extend_from_slice(&f32_to_f16(min).to_le_bytes());
-    pack5(&q, out);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn roundf_rounds_half_away_from_zero() {
-        assert_eq!(roundf(2.5), 3.0);
-        assert_eq!(roundf(-2.5), -3.0);
-        assert_eq!(roundf(1.49), 1.0);
-        assert_eq!(roundf(0.0), 0.0);
-    }
+    use tensorcast_core::QuantType;
 
     #[test]
     fn quantized_blocks_dequantize_close_to_input() {
@@ -229,7 +97,7 @@ mod tests {
         ] {
             let q = QuantType::from_name(name).unwrap();
             let mut bytes = Vec::new();
-            quantize(q, &x, &mut bytes).unwrap();
+            crate::quantize(q, &x, &mut bytes).unwrap();
             assert_eq!(bytes.len(), q.block_bytes() as usize);
             let mut back = [0f32; 32];
             f(&bytes, &mut back);

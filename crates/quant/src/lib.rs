@@ -17,11 +17,12 @@ pub mod grids;
 mod iquants;
 mod kquants;
 mod legacy;
+mod quantize;
 mod requant;
 mod ternary;
 
 pub use adapter::{no_dequantizer, Dequantize};
-pub use legacy::{can_quantize, quantize};
+pub use quantize::{can_quantize, quantize};
 pub use requant::Quantize;
 
 use rayon::prelude::*;

@@ -1,7 +1,7 @@
 //! [`Quantize`]: an adapter that quantizes float weight matrices to a legacy
 //! ggml block type, byte-identical to `gguf.quants.quantize`.
 
-use super::legacy::{can_quantize, quantize};
+use super::quantize::{can_quantize, quantize};
 use tensorcast_core::cast::cast_slice;
 use tensorcast_core::code;
 use tensorcast_core::{DType, Error, QuantType, Result, Source, TensorData, TensorInfo, CHUNK_BYTES};

@@ -1,0 +1,76 @@
+//! Quantizers for every block type `llama-quantize` writes without an
+//! importance matrix, each bit-identical to what ggml's
+//! `ggml_quantize_chunk` produces on x86-64 (ggml-base is compiled without
+//! FMA there, and Rust never fuses `a * b + c` on its own).
+//!
+//! Blocks never straddle rows (a row is a whole number of blocks), so a
+//! tensor is quantized as one flat run of blocks, in any split along block
+//! boundaries, with the same bytes.
+
+mod iq4;
+mod kquants;
+mod legacy;
+mod search;
+mod ternary;
+
+use tensorcast_core::cast::float::{f16_to_f32, f32_to_f16};
+use tensorcast_core::QuantType;
+
+/// ggml's `GGML_FP32_TO_FP16`: round to nearest even, every NaN as a quiet
+/// NaN with no payload (the core cast keeps payload bits).
+pub(crate) fn ggml_f16(v: f32) -> u16 {
+    if v.is_nan() {
+        (((v.to_bits() >> 16) & 0x8000) as u16) | 0x7e00
+    } else {
+        f32_to_f16(v)
+    }
+}
+
+/// The value of f16 bits (ggml re-reads scales it has just stored).
+pub(crate) fn f16_value(h: u16) -> f32 {
+    f16_to_f32(h)
+}
+
+/// One block type's quantizer: one block of values in, its bytes appended.
+type BlockFn = fn(&[f32], &mut Vec<u8>);
+
+/// The quantizer of `q`, if tensorcast has one.
+fn block_fn(q: QuantType) -> Option<BlockFn> {
+    Some(match q.name() {
+        "Q4_0" => legacy::q4_0,
+        "Q4_1" => legacy::q4_1,
+        "Q5_0" => legacy::q5_0,
+        "Q5_1" => legacy::q5_1,
+        "Q8_0" => legacy::q8_0,
+        "Q2_K" => kquants::q2_k,
+        "Q3_K" => kquants::q3_k,
+        "Q4_K" => kquants::q4_k,
+        "Q5_K" => kquants::q5_k,
+        "Q6_K" => kquants::q6_k,
+        "IQ4_NL" => iq4::iq4_nl,
+        "IQ4_XS" => iq4::iq4_xs,
+        "TQ1_0" => ternary::tq1_0,
+        "TQ2_0" => ternary::tq2_0,
+        "MXFP4" => ternary::mxfp4,
+        _ => return None,
+    })
+}
+
+/// True for the types [`quantize`] produces.
+pub fn can_quantize(q: QuantType) -> bool {
+    block_fn(q).is_some()
+}
+
+/// Quantizes `values` (a whole number of `q`'s blocks; a trailing partial
+/// block is ignored) to `q`, appending bytes identical to ggml's
+/// `ggml_quantize_chunk` without an importance matrix. `None` for types
+/// without a quantizer.
+pub fn quantize(q: QuantType, values: &[f32], out: &mut Vec<u8>) -> Option<()> {
+    let f = block_fn(q)?;
+    let block = q.block_elems() as usize;
+    out.reserve(values.len() / block * q.block_bytes() as usize);
+    for b in values.chunks_exact(block) {
+        f(b, out);
+    }
+    Some(())
+}
