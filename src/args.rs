@@ -192,10 +192,13 @@ pub(crate) struct ConvertArgs {
     /// dequantized to f32 (or --dtype), bit-identical to gguf-py.
     #[arg(long)]
     pub(crate) keep_quantized: bool,
-    /// Quantize float weight matrices (2+ dims, rows divisible by 32) to
-    /// Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 (GGUF output), as gguf-py does.
-    #[arg(long, value_name = "TYPE", value_parser = parse_quant)]
-    pub(crate) quantize: Option<tensorcast::QuantType>,
+    /// Write a llama-quantize file type (GGUF or tpack output): Q4_K_M,
+    /// Q5_K_M, Q6_K, Q8_0, Q3_K_S/M/L, Q4_K_S, Q5_K_S, Q2_K, Q4_0, Q4_1,
+    /// Q5_0, Q5_1, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, MXFP4_MOE, F16, BF16, F32.
+    /// A model gets llama.cpp's per-tensor plan and its bytes; other files
+    /// get the type's blocks on every float matrix.
+    #[arg(long, value_name = "FTYPE", value_parser = parse_quant)]
+    pub(crate) quantize: Option<tensorcast::FileType>,
     /// Write sparse tensors (COO, CSR) as the dense tensors they stand
     /// for, equal to torch's to_dense(). Without it they are kept sparse
     /// where the output holds them (tpack; CSR in .zt) and refused by name
@@ -358,10 +361,14 @@ pub(crate) fn parse_cast_dtype(s: &str) -> Result<DType, String> {
     }
 }
 
-pub(crate) fn parse_quant(s: &str) -> Result<tensorcast::QuantType, String> {
-    tensorcast::QuantType::from_name(s)
-        .filter(|q| matches!(q.name(), "Q8_0" | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1"))
-        .ok_or_else(|| format!("--quantize takes Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1, not '{s}'"))
+pub(crate) fn parse_quant(s: &str) -> Result<tensorcast::FileType, String> {
+    tensorcast::FileType::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = tensorcast::quant::file_type_names().collect();
+        format!(
+            "--quantize takes a llama-quantize type ({}), not '{s}'",
+            names.join(", ")
+        )
+    })
 }
 
 /// The most threads `-j` may ask for: a bound on what a flag can make the

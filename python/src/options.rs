@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tensorcast::{ConvertOptions, DType, Limits, Options, QuantType, Report, TensorInfo};
+use tensorcast::{ConvertOptions, DType, Limits, Options, Report, TensorInfo};
 
 /// Options that shape reading (`safe_open`, `load_file`, `inspect`).
 const READ_KEYS: &[&str] = &[
@@ -216,14 +216,14 @@ fn cast_dtype(s: &str) -> PyResult<DType> {
     }
 }
 
-fn quant(s: &str) -> PyResult<QuantType> {
-    QuantType::from_name(s)
-        .filter(|q| matches!(q.name(), "Q8_0" | "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1"))
-        .ok_or_else(|| {
-            errors::usage(format!(
-                "quantize takes Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1, not '{s}'"
-            ))
-        })
+fn quant(s: &str) -> PyResult<tensorcast::FileType> {
+    tensorcast::FileType::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = tensorcast::quant::file_type_names().collect();
+        errors::usage(format!(
+            "quantize takes a llama-quantize type ({}), not '{s}'",
+            names.join(", ")
+        ))
+    })
 }
 
 /// tpack's zstd level: 1-22, or 0 / "none" / False for raw chunks.

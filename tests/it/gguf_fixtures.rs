@@ -233,14 +233,19 @@ fn safetensors_to_gguf_equals_gguf_py_output_byte_for_byte() {
         .output()
         .unwrap();
     assert_eq!(r.status.code(), Some(1));
-    tensorcast()
+    let r = tensorcast()
         .arg("convert")
         .arg(&input)
         .arg("-o")
         .arg(dir.path().join("y.gguf"))
-        .args(["--quantize", "q4_k"])
-        .assert()
-        .code(2);
+        .args(["--quantize", "q4_x"])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("Q4_K_M"),
+        "the message lists the file types"
+    );
 }
 
 #[test]

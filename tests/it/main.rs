@@ -11,6 +11,7 @@ mod gguf_fixtures;
 mod golden;
 mod hardening;
 mod hostile_corpus;
+mod llama_quantize;
 mod matrix;
 mod memory_budget;
 mod model;

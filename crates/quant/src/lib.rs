@@ -12,16 +12,19 @@
 #![deny(missing_docs)]
 
 mod adapter;
+mod filetype;
 mod fp4;
 pub mod grids;
 mod iquants;
 mod kquants;
 mod legacy;
+pub mod plan;
 mod quantize;
 mod requant;
 mod ternary;
 
 pub use adapter::{no_dequantizer, Dequantize};
+pub use filetype::{file_type_names, FileType};
 pub use quantize::{can_quantize, quantize};
 pub use requant::Quantize;
 

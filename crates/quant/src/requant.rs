@@ -1,89 +1,271 @@
-//! [`Quantize`]: an adapter that quantizes float weight matrices to a legacy
-//! ggml block type, byte-identical to `gguf.quants.quantize`.
+//! [`Quantize`]: an adapter that writes a source as a `llama-quantize` file
+//! type (Q4_K_M, Q8_0, IQ4_XS, F16 …).
+//!
+//! A model (its metadata names `general.architecture` and its block count) gets llama.cpp's
+//! per-tensor plan, its tensors in the loader's order, and the keys
+//! `llama_model_quantize` writes: every input key but `split.*`, then
+//! `general.quantization_version` and `general.file_type` last. Other files
+//! get the file type's block type on every float tensor of two or more
+//! dimensions (llama-quantize's `--pure`), with the same fallbacks.
+//!
+//! Tensors are streamed a piece at a time; the blocks of a piece are
+//! quantized on rayon's threads and come out in order, so the bytes do not
+//! depend on the thread count.
 
-use super::quantize::{can_quantize, quantize};
-use tensorcast_core::cast::cast_slice;
-use tensorcast_core::code;
-use tensorcast_core::{DType, Error, QuantType, Result, Source, TensorData, TensorInfo, CHUNK_BYTES};
+use crate::plan::{plan, pure_target, ModelShape, PlanTensor};
+use crate::{can_dequantize, dequantize, quantize, FileType};
+use rayon::prelude::*;
+use tensorcast_core::cast::{can_cast, cast_slice};
+use tensorcast_core::{
+    code, DType, Error, Metadata, RawLocation, Result, Source, TensorData, TensorInfo, Value, CHUNK_BYTES,
+};
 
-/// A source whose float tensors with at least two dimensions and an
-/// innermost dimension divisible by 32 come out quantized to one type; other
-/// tensors (norms, biases, embeddings of odd width, integers) pass through,
-/// as llama.cpp's converters keep them.
+/// A source written as a `llama-quantize` file type.
 pub struct Quantize<S> {
     inner: S,
+    /// The output tensors, in the order they are written.
     tensors: Vec<TensorInfo>,
-    chosen: Vec<bool>,
-    q: QuantType,
+    /// For each output tensor, its index in `inner`.
+    from: Vec<usize>,
+    metadata: Option<Metadata>,
+    warnings: Vec<String>,
+}
+
+/// Keys the output must not copy: llama-quantize writes one file and sets
+/// the last two itself.
+const DROPPED_KEYS: [&str; 5] = [
+    "split.no",
+    "split.count",
+    "split.tensors.count",
+    "general.quantization_version",
+    "general.file_type",
+];
+
+/// ggml's `GGML_QNT_VERSION`.
+const QUANTIZATION_VERSION: u32 = 2;
+
+/// An unsigned key value (the first element of a per-layer array).
+fn uint(v: &Value) -> Option<u64> {
+    use tensorcast_core::Array;
+    Some(match v {
+        Value::U8(x) => u64::from(*x),
+        Value::U16(x) => u64::from(*x),
+        Value::U32(x) => u64::from(*x),
+        Value::U64(x) => *x,
+        Value::I8(x) => u64::try_from(*x).ok()?,
+        Value::I16(x) => u64::try_from(*x).ok()?,
+        Value::I32(x) => u64::try_from(*x).ok()?,
+        Value::I64(x) => u64::try_from(*x).ok()?,
+        Value::Array(Array::U32(a)) => u64::from(*a.first()?),
+        Value::Array(Array::I32(a)) => u64::try_from(*a.first()?).ok()?,
+        _ => return None,
+    })
+}
+
+/// The model's hyper-parameters, when its metadata describes a model: an
+/// architecture and its block count (a plain tensor file written as GGUF
+/// is given an architecture name, but no blocks: llama.cpp cannot load it).
+fn model_shape(meta: &Metadata) -> Option<ModelShape> {
+    let Some(Value::Str(arch)) = meta.get("general.architecture") else {
+        return None;
+    };
+    let key = |k: &str| meta.get(&format!("{arch}.{k}")).and_then(uint);
+    let n = |k: &str| key(k).and_then(|v| u32::try_from(v).ok());
+    let n_head = n("attention.head_count").unwrap_or(0);
+    Some(ModelShape {
+        arch: arch.clone(),
+        n_layer: n("block_count")?,
+        n_head,
+        n_head_kv: n("attention.head_count_kv").unwrap_or(n_head),
+        n_expert: n("expert_count").unwrap_or(0),
+    })
+}
+
+/// True when `from` can be turned into f32 values (floats, or blocks ggml decodes).
+fn decodable(from: DType) -> bool {
+    match from {
+        DType::Quant(q) => can_dequantize(q),
+        d => d.is_float() && can_cast(d, DType::F32),
+    }
 }
 
 impl<S: Source> Quantize<S> {
-    /// Wraps `inner`; refuses types other than Q4_0, Q4_1, Q5_0, Q5_1, Q8_0.
-    pub fn new(inner: S, q: QuantType) -> Result<Self> {
-        if !can_quantize(q) {
-            return Err(Error::unsupported(
-                code::BLOCK_TYPE,
-                format!(
-                    "quantizing supports Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, not {}",
-                    q.name()
-                ),
-            ));
+    /// Wraps `inner`; refuses file types tensorcast cannot write yet.
+    pub fn new(inner: S, ft: FileType) -> Result<Self> {
+        if let Some(why) = ft.unsupported_reason() {
+            return Err(Error::unsupported(code::BLOCK_TYPE, why));
         }
-        let mut tensors = inner.tensors().to_vec();
-        let mut chosen = Vec::with_capacity(tensors.len());
-        for t in &mut tensors {
-            let eligible = t.sparse.is_none()
-                && t.dtype.is_float()
-                && tensorcast_core::cast::can_cast(t.dtype, DType::F32)
-                && t.shape.len() >= 2
-                && t.shape
-                    .last()
-                    .is_some_and(|&d| d % u64::from(q.block_elems()) == 0);
-            if eligible {
-                t.dtype = DType::Quant(q);
-                t.nbytes = DType::Quant(q).storage_bytes(t.numel()).unwrap_or(0);
+        let inputs = inner.tensors();
+        // convert_hf_to_gguf.py's own --outtype q8_0 is what a model folder
+        // converted with Q8_0 is compared against: it keeps the converter's
+        // order and keys.
+        let shape =
+            model_shape(inner.metadata()).filter(|_| !(inner.format() == "hf" && ft.name() == "Q8_0"));
+        let (from, targets, metadata, fallbacks) = match &shape {
+            Some(shape) => {
+                let plan_tensors: Vec<PlanTensor> = inputs
+                    .iter()
+                    .map(|t| PlanTensor {
+                        name: &t.name,
+                        ne: t.shape.iter().rev().copied().collect(),
+                        dtype: t.dtype,
+                    })
+                    .collect();
+                let p = plan(ft, shape, &plan_tensors)?;
+                let mut meta = Metadata::new();
+                for (k, v) in inner.metadata().iter() {
+                    if !DROPPED_KEYS.contains(&k) {
+                        meta.push_str(k, v.clone());
+                    }
+                }
+                meta.push_str("general.quantization_version", Value::U32(QUANTIZATION_VERSION));
+                meta.push_str("general.file_type", Value::U32(ft.id()));
+                (p.order, p.targets, Some(meta), p.fallbacks)
+            }
+            None => {
+                let default = ft.default_type();
+                let targets = inputs
+                    .iter()
+                    .map(|t| {
+                        let ne0 = t.shape.last().copied().unwrap_or(1);
+                        let target = pure_target(default, ne0);
+                        // A fallback to F16 leaves the tensor as it is in a pure run.
+                        let eligible = t.sparse.is_none() && t.dtype.is_float() && t.shape.len() >= 2;
+                        if eligible && !(matches!(default, DType::Quant(_)) && target == DType::F16) {
+                            target
+                        } else {
+                            t.dtype
+                        }
+                    })
+                    .collect();
+                ((0..inputs.len()).collect(), targets, None, 0)
+            }
+        };
+        let mut tensors = Vec::with_capacity(from.len());
+        let mut requantized = 0;
+        for &i in &from {
+            let mut t = inputs[i].clone();
+            let target = targets[i];
+            if target != t.dtype && t.sparse.is_none() && decodable(t.dtype) {
+                requantized += usize::from(matches!(t.dtype, DType::Quant(_)));
+                t.nbytes = target.storage_bytes(t.numel()).ok_or_else(|| {
+                    Error::unsupported(code::TOO_LARGE, format!("tensor '{}' too large", t.name))
+                })?;
+                t.dtype = target;
                 t.file_offset = None;
             }
-            chosen.push(eligible);
+            tensors.push(t);
+        }
+        let mut warnings = inner.warnings().to_vec();
+        if fallbacks > 0 {
+            warnings.push(format!(
+                "{fallbacks} tensor(s) took {}'s fallback type: their rows do not divide into the planned blocks (as llama-quantize does)",
+                ft.name()
+            ));
+        }
+        if requantized > 0 {
+            warnings.push(format!(
+                "{requantized} quantized tensor(s) were dequantized and quantized again (llama-quantize's --allow-requantize)"
+            ));
         }
         Ok(Quantize {
             inner,
             tensors,
-            chosen,
-            q,
+            from,
+            metadata,
+            warnings,
         })
     }
 }
 
+/// The f32 values of `piece` (whole blocks of `from`, or elements).
+fn to_f32(from: DType, piece: &[u8]) -> std::result::Result<Vec<f32>, String> {
+    if let DType::Quant(q) = from {
+        let n = piece.len() / q.block_bytes() as usize * q.block_elems() as usize;
+        let mut vals = vec![0f32; n];
+        dequantize(q, piece, &mut vals)?;
+        return Ok(vals);
+    }
+    let mut bytes = Vec::with_capacity(piece.len() / from.byte_size().unwrap_or(1) * 4);
+    cast_slice(from, DType::F32, piece, &mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+/// `vals` written as `to`: quantized (blocks in parallel, in order) or cast.
+fn encode(to: DType, vals: &[f32]) -> std::result::Result<Vec<u8>, String> {
+    let DType::Quant(q) = to else {
+        let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut out = Vec::with_capacity(vals.len() * to.byte_size().unwrap_or(4));
+        cast_slice(DType::F32, to, &bytes, &mut out).map_err(|e| e.to_string())?;
+        return Ok(out);
+    };
+    // 16 blocks a task: enough work per task to keep the scheduling cheap.
+    let per_task = q.block_elems() as usize * 16;
+    let parts: Vec<Vec<u8>> = vals
+        .par_chunks(per_task)
+        .map(|part| {
+            let mut out = Vec::new();
+            quantize(q, part, &mut out);
+            out
+        })
+        .collect();
+    Ok(parts.concat())
+}
+
 impl<S: Source> Source for Quantize<S> {
-    tensorcast_core::forward_to_inner!();
+    fn format(&self) -> &'static str {
+        self.inner.format()
+    }
 
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
     }
 
+    fn metadata(&self) -> &Metadata {
+        self.metadata.as_ref().unwrap_or_else(|| self.inner.metadata())
+    }
+
+    fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn raw_location(&self, index: usize) -> Option<RawLocation<'_>> {
+        self.tensors.get(index)?.file_offset?;
+        self.inner.raw_location(*self.from.get(index)?)
+    }
+
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
-        let data = self.inner.tensor_data(index)?;
-        if !self.chosen.get(index).copied().unwrap_or(false) {
+        let (Some(&at), Some(out)) = (self.from.get(index), self.tensors.get(index)) else {
+            return Err(Error::unsupported(code::INTERNAL, format!("no tensor {index}")));
+        };
+        let from = self.inner.tensors()[at].dtype;
+        let data = self.inner.tensor_data(at)?;
+        let to = out.dtype;
+        if to == from {
             return Ok(data);
         }
-        let from = self.inner.tensors()[index].dtype;
-        let size = from.byte_size().unwrap_or(4);
-        let q = self.q;
-        let block = q.block_elems() as usize;
-        let name = self.tensors[index].name.clone();
-        let chunks = data.aligned_chunks(size * block, CHUNK_BYTES).map(move |piece| {
-            let piece = piece?;
-            let mut f32s = Vec::with_capacity(piece.len() / size * 4);
-            cast_slice(from, DType::F32, &piece, &mut f32s)
-                .map_err(|e| Error::unsupported(code::BAD_DATA, format!("tensor '{name}': {e}")))?;
-            let vals: Vec<f32> = f32s
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            let mut out = Vec::with_capacity(vals.len() / block * q.block_bytes() as usize);
-            quantize(q, &vals, &mut out);
-            Ok(out)
+        // A unit is one output block's worth of input: whole input blocks
+        // (every block size divides 256) and whole output blocks.
+        let elems = match (from, to) {
+            (DType::Quant(a), DType::Quant(b)) => a.block_elems().max(b.block_elems()),
+            (DType::Quant(a), _) => a.block_elems(),
+            (_, DType::Quant(b)) => b.block_elems(),
+            _ => 1,
+        } as usize;
+        let unit = match from {
+            DType::Quant(a) => elems / a.block_elems() as usize * a.block_bytes() as usize,
+            d => elems * d.byte_size().unwrap_or(4),
+        };
+        let piece = (CHUNK_BYTES / unit).max(1) * unit;
+        let name = out.name.clone();
+        let chunks = data.aligned_chunks(unit, piece).map(move |p| {
+            let p = p?;
+            let fail = |e: String| Error::unsupported(code::BAD_DATA, format!("tensor '{name}': {e}"));
+            let vals = to_f32(from, &p).map_err(fail)?;
+            encode(to, &vals).map_err(fail)
         });
         Ok(TensorData::Chunks(Box::new(chunks)))
     }

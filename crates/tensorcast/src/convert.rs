@@ -4,7 +4,7 @@ use crate::Registry;
 use tensorcast_core::cast::CastSource;
 use tensorcast_core::code;
 use tensorcast_core::{
-    convert, DType, Error, Format, Input, Location, Options, QuantType, Result, Sink, Source, WriteTarget,
+    convert, DType, Error, Format, Input, Location, Options, Result, Sink, Source, WriteTarget,
 };
 
 /// What a conversion should do besides changing the container.
@@ -21,9 +21,10 @@ pub struct ConvertOptions {
     /// them (GGUF, tpack: lossless and several times smaller) unless `dtype`
     /// asks for a float type, and dequantized to F32 (then cast) otherwise.
     pub keep_quantized: bool,
-    /// Quantize float weight matrices to this legacy ggml type (the target
-    /// must hold blocks).
-    pub quantize: Option<QuantType>,
+    /// Write this `llama-quantize` file type (Q4_K_M, Q8_0, IQ4_XS, F16 …):
+    /// a model gets llama.cpp's per-tensor plan, other files the type's
+    /// blocks on every float matrix (the target must hold blocks).
+    pub quantize: Option<tensorcast_quant::FileType>,
     /// Limits and each format's own reading and writing options.
     pub options: Options,
     /// Which tensors to write, under which names.
@@ -86,7 +87,10 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
             ),
         ));
     }
-    let keep = opts.keep_quantized || (target.holds_blocks() && opts.dtype.is_none());
+    // Quantizing takes blocks as they are: a tensor already in its planned
+    // type is copied, others are decoded by the quantizer itself.
+    let keep =
+        opts.keep_quantized || (target.holds_blocks() && (opts.dtype.is_none() || opts.quantize.is_some()));
     let mut source = source;
     if quantized && !keep {
         source = Box::new(tensorcast_quant::Dequantize::new(source)?);
@@ -94,8 +98,8 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
     if let Some(dtype) = opts.dtype {
         source = Box::new(CastSource::floats_to(source, dtype)?);
     }
-    if let Some(q) = opts.quantize {
-        source = Box::new(tensorcast_quant::Quantize::new(source, q)?);
+    if let Some(ft) = opts.quantize {
+        source = Box::new(tensorcast_quant::Quantize::new(source, ft)?);
     }
     Ok(source)
 }
@@ -236,7 +240,7 @@ fn convert_folder(
         return select_adapt_write(source, format, target, &opts);
     }
     let input = opts.registry.input(&entry, &opts.options.limits)?;
-    let source = folder.open_as_model_for(input, format, &opts.options, opts.dtype, opts.quantize)?;
+    let source = folder.open_as_model_for(input, format, &opts.options, opts.dtype, quantized_to(opts))?;
     refuse_occupied(output, opts)?;
     // The model view casts already; the quantizer still follows it.
     let opts = ConvertOptions {
@@ -244,6 +248,15 @@ fn convert_folder(
         ..opts.clone()
     };
     select_adapt_write(source, format, crate::remote::target(output, format)?, &opts)
+}
+
+/// The block type a `--quantize` file type starts its tensors from, which a
+/// model view records as the file's type the way convert_hf_to_gguf does.
+fn quantized_to(opts: &ConvertOptions) -> Option<tensorcast_core::QuantType> {
+    match opts.quantize?.default_type() {
+        DType::Quant(q) => Some(q),
+        _ => None,
+    }
 }
 
 /// Converts `input` (from anywhere: a file, memory, a store) into `target`

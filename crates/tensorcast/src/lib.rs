@@ -59,6 +59,7 @@ pub use tensorcast_onnx as onnx;
 #[cfg(feature = "pytorch")]
 pub use tensorcast_pickle as pytorch;
 pub use tensorcast_quant as quant;
+pub use tensorcast_quant::FileType;
 #[cfg(feature = "safetensors")]
 pub use tensorcast_safetensors as safetensors;
 #[cfg(feature = "tpack")]

@@ -1,0 +1,115 @@
+//! `--quantize FTYPE` against `llama_model_quantize` (llama-cpp-python
+//! 0.3.36): for every input in fixtures/quant/filetypes/references.json (the
+//! f32 and f16 GGUFs of every fixture model, and probe models whose rows
+//! suit the K-quants: a GQA llama with tied embeddings, an 8-expert
+//! Qwen3-MoE, a Falcon) and every file type tensorcast writes, the output
+//! file is byte-identical: same tensors in the same order and types, same
+//! bytes, same keys. Fixtures and generator: fixtures/quant/filetypes.
+
+use crate::common::fixture;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use tensorcast::{convert_file, ConvertOptions, FileType};
+
+/// What our output holds, in the shape the references record it.
+fn describe(path: &Path) -> (Vec<String>, Vec<String>, String) {
+    let src = tensorcast::open(path, &Default::default()).unwrap();
+    let keys = src.metadata().iter().map(|(k, _)| k.to_string()).collect();
+    let names = src.tensors().iter().map(|t| t.name.clone()).collect();
+    let types = src
+        .tensors()
+        .iter()
+        .map(|t| match t.dtype {
+            tensorcast::DType::Quant(q) => q.name().to_string(),
+            d => d.name().to_ascii_uppercase(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    (keys, names, types)
+}
+
+#[test]
+fn every_file_type_is_byte_identical_to_llama_model_quantize() {
+    let refs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("quant/filetypes/references.json")).unwrap()).unwrap();
+    let refs = refs.as_object().unwrap();
+    let root = fixture("").parent().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.gguf");
+    let (mut checked, mut failures) = (0, Vec::new());
+    for (input, want) in refs {
+        let outputs = want["outputs"].as_object().unwrap();
+        assert_eq!(outputs.len(), 22, "{input}: every file type");
+        for (ft, expected) in outputs {
+            let opts = ConvertOptions {
+                quantize: Some(FileType::from_name(ft).unwrap()),
+                force: true,
+                ..Default::default()
+            };
+            convert_file(root.join(input), out.as_path(), &opts)
+                .unwrap_or_else(|e| panic!("{input} {ft}: {e}"));
+            checked += 1;
+            let digest = format!("{:x}", Sha256::digest(std::fs::read(&out).unwrap()));
+            if digest == expected["sha256"].as_str().unwrap() {
+                continue;
+            }
+            // Say what differs: keys, order, types, or only bytes.
+            let (keys, names, types) = describe(&out);
+            let wanted = |k: &str| -> Vec<String> {
+                want[k]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect()
+            };
+            let what = if keys != wanted("keys") {
+                format!("keys {keys:?}")
+            } else if names != wanted("names") {
+                format!("order {names:?}")
+            } else if types != expected["types"].as_str().unwrap() {
+                format!("types {types} != {}", expected["types"])
+            } else {
+                "tensor bytes".to_string()
+            };
+            failures.push(format!("{input} {ft}: {what}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, 19 * 22);
+}
+
+/// File types tensorcast cannot write yet are refused by name and reason
+/// (exit 1), before anything is written; unknown names are usage errors.
+#[test]
+fn unwritable_file_types_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("model/llama/reference-f32.gguf");
+    for (ft, why) in [
+        ("IQ2_M", "importance matrix"),
+        ("Q2_K_S", "importance matrix"),
+        ("IQ3_M", "IQ3_S blocks"),
+    ] {
+        let out = dir.path().join(format!("{ft}.gguf"));
+        let r = crate::common::tensorcast()
+            .arg("convert")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .args(["--quantize", ft])
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(1), "{ft}");
+        assert!(
+            String::from_utf8_lossy(&r.stderr).contains(why),
+            "{ft}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert!(!out.exists(), "{ft}: nothing written");
+    }
+}
