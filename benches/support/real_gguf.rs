@@ -132,7 +132,12 @@ fn metadata(n_layers: usize) -> (Vec<u8>, u64) {
     kv_u32(&mut kv, "llama.embedding_length", HIDDEN as u32);
     kv_u32(&mut kv, "llama.feed_forward_length", FFN as u32);
     kv_u32(&mut kv, "llama.attention.head_count", 12);
-    n += 7;
+    // The keys llama.cpp's loader requires of a llama (for the quantize bench).
+    kv_u32(&mut kv, "llama.context_length", 4096);
+    put_str(&mut kv, "llama.attention.layer_norm_rms_epsilon");
+    kv.extend_from_slice(&6u32.to_le_bytes());
+    kv.extend_from_slice(&1e-6f32.to_le_bytes());
+    n += 9;
     kv_str(&mut kv, "tokenizer.ggml.model", "gpt2");
     kv_str(&mut kv, "tokenizer.ggml.pre", "default");
     n += 2;

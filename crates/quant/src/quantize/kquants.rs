@@ -34,12 +34,12 @@ pub(crate) fn q2_k(x: &[f32], out: &mut Vec<u8>) {
         use_mad: true,
     };
     let (mut max_scale, mut max_min) = (0f32, 0f32);
-    for j in 0..16 {
-        let xs = &x[16 * j..16 * j + 16];
+    let (l16, _) = l.as_chunks_mut::<16>();
+    for (j, (xs, lj)) in x.as_chunks::<16>().0.iter().zip(l16).enumerate() {
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = v.abs();
         }
-        (scales[j], mins[j]) = make_qkx2_quants(&p, xs, &weights, &mut l[16 * j..16 * j + 16]);
+        (scales[j], mins[j]) = make_qkx2_quants(&p, xs, &weights, lj);
         if scales[j] > max_scale {
             max_scale = scales[j];
         }
@@ -89,8 +89,9 @@ pub(crate) fn q3_k(x: &[f32], out: &mut Vec<u8>) {
     let mut li = [0i8; 256];
     let mut scales = [0f32; 16];
     let (mut max_scale, mut amax) = (0f32, 0f32);
-    for j in 0..16 {
-        scales[j] = make_q3_quants(4, &x[16 * j..16 * j + 16], &mut li[16 * j..16 * j + 16], true);
+    let (l16, _) = li.as_chunks_mut::<16>();
+    for (j, (xs, lj)) in x.as_chunks::<16>().0.iter().zip(l16).enumerate() {
+        scales[j] = make_q3_quants(4, xs, lj, true);
         let s = scales[j].abs();
         if s > amax {
             amax = s;
@@ -121,19 +122,22 @@ pub(crate) fn q3_k(x: &[f32], out: &mut Vec<u8>) {
         if d == 0.0 {
             continue;
         }
-        for ii in 0..16 {
-            li[16 * j + ii] = nearest_int(x[16 * j + ii] / d).clamp(-4, 3) as i8 + 4;
+        let mut q = [0f32; 16];
+        for (q, &v) in q.iter_mut().zip(&x[16 * j..16 * j + 16]) {
+            *q = v / d;
+        }
+        for (l, &q) in li[16 * j..16 * j + 16].iter_mut().zip(&q) {
+            *l = nearest_int(q).clamp(-4, 3) as i8 + 4;
         }
     }
     let mut hmask = [0u8; 32];
     let mut l = [0u8; 256];
     for j in 0..256 {
-        let mut v = li[j] as u8;
-        if v > 3 {
-            hmask[j % 32] |= 1 << (j / 32);
-            v -= 4;
-        }
-        l[j] = v;
+        // Branch-free: the high bit of a 3-bit level is a coin flip.
+        let v = li[j] as u8;
+        let high = u8::from(v > 3);
+        hmask[j % 32] |= high << (j / 32);
+        l[j] = v - 4 * high;
     }
     let mut qs = [0u8; 64];
     pack2(&l, &mut qs);
@@ -169,8 +173,8 @@ fn search_sub_blocks(x: &[f32], p: &Qkx2, l: &mut [u8; 256]) -> ScaleMins {
     let (mut scales, mut mins) = ([0f32; 8], [0f32; 8]);
     let mut weights = [0f32; 32];
     let (mut max_scale, mut max_min) = (0f32, 0f32);
-    for j in 0..8 {
-        let xs = &x[32 * j..32 * j + 32];
+    let (l32, _) = l.as_chunks_mut::<32>();
+    for (j, (xs, lj)) in x.as_chunks::<32>().0.iter().zip(l32).enumerate() {
         let mut sum_x2 = 0f32;
         for &v in xs {
             sum_x2 += v * v;
@@ -179,7 +183,7 @@ fn search_sub_blocks(x: &[f32], p: &Qkx2, l: &mut [u8; 256]) -> ScaleMins {
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        (scales[j], mins[j]) = make_qkx2_quants(p, xs, &weights, &mut l[32 * j..32 * j + 32]);
+        (scales[j], mins[j]) = make_qkx2_quants(p, xs, &weights, lj);
         if scales[j] > max_scale {
             max_scale = scales[j];
         }
@@ -218,8 +222,12 @@ fn requantize(x: &[f32], s: &ScaleMins, nmax: i32, l: &mut [u8; 256]) {
             continue;
         }
         let dm = s.dmin.1 * f32::from(m);
-        for ii in 0..32 {
-            l[32 * j + ii] = nearest_int((x[32 * j + ii] + dm) / d).clamp(0, nmax) as u8;
+        let mut q = [0f32; 32];
+        for (q, &v) in q.iter_mut().zip(&x[32 * j..32 * j + 32]) {
+            *q = (v + dm) / d;
+        }
+        for (l, &q) in l[32 * j..32 * j + 32].iter_mut().zip(&q) {
+            *l = nearest_int(q).clamp(0, nmax) as u8;
         }
     }
 }
@@ -285,14 +293,9 @@ pub(crate) fn q6_k(x: &[f32], out: &mut Vec<u8>) {
     let mut li = [0i8; 256];
     let mut scales = [0f32; 16];
     let (mut max_scale, mut max_abs) = (0f32, 0f32);
-    for ib in 0..16 {
-        let s = make_qx_quants(
-            32,
-            &x[16 * ib..16 * ib + 16],
-            &mut li[16 * ib..16 * ib + 16],
-            1,
-            None,
-        );
+    let (l16, _) = li.as_chunks_mut::<16>();
+    for (ib, (xs, lb)) in x.as_chunks::<16>().0.iter().zip(l16).enumerate() {
+        let s = make_qx_quants(32, xs, lb, 1, None);
         scales[ib] = s;
         if s.abs() > max_abs {
             max_abs = s.abs();
@@ -314,8 +317,12 @@ pub(crate) fn q6_k(x: &[f32], out: &mut Vec<u8>) {
         if d == 0.0 {
             continue;
         }
-        for ii in 0..16 {
-            li[16 * j + ii] = nearest_int(x[16 * j + ii] / d).clamp(-32, 31) as i8 + 32;
+        let mut q = [0f32; 16];
+        for (q, &v) in q.iter_mut().zip(&x[16 * j..16 * j + 16]) {
+            *q = v / d;
+        }
+        for (l, &q) in li[16 * j..16 * j + 16].iter_mut().zip(&q) {
+            *l = nearest_int(q).clamp(-32, 31) as i8 + 32;
         }
     }
     let l = li.map(|v| v as u8);

@@ -45,12 +45,12 @@ fn rmse_weight(rmse_type: i32, x: f32) -> f32 {
 
 /// `make_qx_quants`: symmetric levels in `0..2·nmax` around `nmax`, the scale
 /// refined over 18 nearby inverse scales. `qw` replaces the rmse weights.
-pub(crate) fn make_qx_quants(
+pub(crate) fn make_qx_quants<const N: usize>(
     nmax: i32,
-    x: &[f32],
-    l_out: &mut [i8],
+    x: &[f32; N],
+    l_out: &mut [i8; N],
     mut rmse_type: i32,
-    qw: Option<&[f32]>,
+    qw: Option<&[f32; N]>,
 ) -> f32 {
     let (max, amax) = signed_absmax(x);
     if amax < GROUP_MAX_EPS {
@@ -58,7 +58,7 @@ pub(crate) fn make_qx_quants(
         return 0.0;
     }
     let nmaxf = nmax as f32;
-    let mut iscale = -nmaxf / max;
+    let iscale = -nmaxf / max;
     let clamp = |l: i32| l.clamp(-nmax, nmax - 1);
     if rmse_type == 0 {
         for (l, &v) in l_out.iter_mut().zip(x) {
@@ -70,12 +70,16 @@ pub(crate) fn make_qx_quants(
     if return_early {
         rmse_type = -rmse_type;
     }
-    let weight = |i: usize, v: f32| qw.map_or_else(|| rmse_weight(rmse_type, v), |w| w[i]);
+    // ggml computes each weight inside every loop; the values are the same
+    // computed once.
+    let mut weights = [0f32; N];
+    for (w, (i, &v)) in weights.iter_mut().zip(x.iter().enumerate()) {
+        *w = qw.map_or_else(|| rmse_weight(rmse_type, v), |q| q[i]);
+    }
     let (mut sumlx, mut suml2) = (0f32, 0f32);
-    for (i, (l, &v)) in l_out.iter_mut().zip(x).enumerate() {
+    for ((l, &v), &w) in l_out.iter_mut().zip(x).zip(&weights) {
         let q = clamp(nearest_int(iscale * v));
         *l = (q + nmax) as i8;
-        let w = weight(i, v);
         sumlx += w * v * q as f32;
         suml2 += w * q as f32 * q as f32;
     }
@@ -88,19 +92,35 @@ pub(crate) fn make_qx_quants(
         };
     }
     let mut best = scale * sumlx;
-    for is in (-9..=9).filter(|&is| is != 0) {
-        iscale = -(nmaxf + 0.1 * is as f32) / max;
-        sumlx = 0.0;
-        suml2 = 0.0;
-        for (i, &v) in x.iter().enumerate() {
-            let q = clamp(nearest_int(iscale * v)) as f32;
-            let w = weight(i, v);
-            sumlx += w * v * q;
-            suml2 += w * q * q;
+    // The 18 trial scales depend only on `max`, so their sums are computed
+    // side by side: each trial still adds its terms in ggml's order (the
+    // element loop is outside), but the trials' additions overlap instead
+    // of waiting on one another.
+    const TRIALS: usize = 18;
+    let mut iscales = [0f32; TRIALS];
+    for (k, is) in (-9..=9).filter(|&is| is != 0).enumerate() {
+        iscales[k] = -(nmaxf + 0.1 * is as f32) / max;
+    }
+    let mut levels = [[0i32; TRIALS]; N];
+    for (lv, &v) in levels.iter_mut().zip(x) {
+        for (q, &isc) in lv.iter_mut().zip(&iscales) {
+            *q = clamp(nearest_int(isc * v));
         }
+    }
+    let (mut sums_lx, mut sums_l2) = ([0f32; TRIALS], [0f32; TRIALS]);
+    for ((lv, &v), &w) in levels.iter().zip(x).zip(&weights) {
+        for k in 0..TRIALS {
+            let q = lv[k] as f32;
+            sums_lx[k] += w * v * q;
+            sums_l2[k] += w * q * q;
+        }
+    }
+    for k in 0..TRIALS {
+        let (sumlx, suml2) = (sums_lx[k], sums_l2[k]);
         if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
-            for (l, &v) in l_out.iter_mut().zip(x) {
-                *l = (nmax + clamp(nearest_int(iscale * v))) as i8;
+            // ggml computes the levels again here; they are these.
+            for (l, lv) in l_out.iter_mut().zip(&levels) {
+                *l = (nmax + lv[k]) as i8;
             }
             scale = sumlx / suml2;
             best = scale * sumlx;
@@ -111,7 +131,12 @@ pub(crate) fn make_qx_quants(
 
 /// `make_q3_quants`: symmetric levels refined one element at a time (up to
 /// five passes) when `do_rmse`, weighted by x².
-pub(crate) fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8], do_rmse: bool) -> f32 {
+pub(crate) fn make_q3_quants<const N: usize>(
+    nmax: i32,
+    x: &[f32; N],
+    l_out: &mut [i8; N],
+    do_rmse: bool,
+) -> f32 {
     let (max, amax) = signed_absmax(x);
     if amax < GROUP_MAX_EPS {
         l_out.iter_mut().for_each(|l| *l = 0);
@@ -181,10 +206,13 @@ pub(crate) struct Qkx2 {
 /// `make_qkx2_quants`: asymmetric levels `0..=nmax` with a minimum; returns
 /// the scale and the (negated, so non-negative) minimum, trying `nstep + 1`
 /// inverse scales and a weighted least-squares fit for each.
-pub(crate) fn make_qkx2_quants(p: &Qkx2, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
-    let n = x.len();
-    let mut laux = [0u8; 32];
-    let laux = &mut laux[..n];
+pub(crate) fn make_qkx2_quants<const N: usize>(
+    p: &Qkx2,
+    x: &[f32; N],
+    weights: &[f32; N],
+    l_out: &mut [u8; N],
+) -> (f32, f32) {
+    let n = N;
     let (mut min, mut max) = (x[0], x[0]);
     let mut sum_w = weights[0];
     let mut sum_x = sum_w * x[0];
@@ -209,7 +237,7 @@ pub(crate) fn make_qkx2_quants(p: &Qkx2, x: &[f32], weights: &[f32], l_out: &mut
     let nmaxf = p.nmax as f32;
     let level = |iscale: f32, v: f32, min: f32| nearest_int(iscale * (v - min)).clamp(0, p.nmax);
     let err = |d: f32| if p.use_mad { d.abs() } else { d * d };
-    let mut iscale = nmaxf / (max - min);
+    let iscale = nmaxf / (max - min);
     let mut scale = 1.0 / iscale;
     let mut best_error = 0f32;
     for i in 0..n {
@@ -221,16 +249,21 @@ pub(crate) fn make_qkx2_quants(p: &Qkx2, x: &[f32], weights: &[f32], l_out: &mut
     if p.nstep < 1 {
         return (scale, -min);
     }
+    let mut laux = [0u8; N];
     for is in 0..=p.nstep {
-        iscale = (p.rmin + p.rdelta * is as f32 + nmaxf) / (max - min);
+        let iscale = (p.rmin + p.rdelta * is as f32 + nmaxf) / (max - min);
+        // Levels first (independent, so vectorizable), then the sums in
+        // ggml's order. (The trials cannot overlap as make_qx_quants' do: a
+        // winning trial moves `min`, which every later trial reads.)
+        for (la, &v) in laux.iter_mut().zip(x) {
+            *la = level(iscale, v, min) as u8;
+        }
         let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
-        for i in 0..n {
-            let l = level(iscale, x[i], min);
-            laux[i] = l as u8;
-            let (w, l) = (weights[i], l as f32);
+        for ((&la, &w), &v) in laux.iter().zip(weights).zip(x) {
+            let l = f32::from(la);
             sum_l += w * l;
             sum_l2 += w * l * l;
-            sum_xl += w * l * x[i];
+            sum_xl += w * l * v;
         }
         let d = sum_w * sum_l2 - sum_l * sum_l;
         if d > 0.0 {
@@ -240,13 +273,16 @@ pub(crate) fn make_qkx2_quants(p: &Qkx2, x: &[f32], weights: &[f32], l_out: &mut
                 this_min = 0.0;
                 this_scale = sum_xl / sum_l2;
             }
+            let mut errs = [0f32; N];
+            for ((e, &la), &v) in errs.iter_mut().zip(laux.iter()).zip(x) {
+                *e = err(this_scale * f32::from(la) + this_min - v);
+            }
             let mut cur_error = 0f32;
-            for i in 0..n {
-                let diff = this_scale * f32::from(laux[i]) + this_min - x[i];
-                cur_error += weights[i] * err(diff);
+            for (&w, &e) in weights.iter().zip(&errs) {
+                cur_error += w * e;
             }
             if cur_error < best_error {
-                l_out[..n].copy_from_slice(laux);
+                *l_out = laux;
                 best_error = cur_error;
                 scale = this_scale;
                 min = this_min;
