@@ -72,6 +72,25 @@ def test_quantize_matches_gguf_py(tmp_path):
     assert t.data.tobytes() == ref.tobytes()
 
 
+def test_convert_quantize_takes_llama_quantize_file_types(tmp_path):
+    """quantize="Q4_K_M" (any case) writes llama-quantize's file: the
+    reference's sha256 for this input is recorded in
+    fixtures/quant/filetypes/references.json."""
+    import hashlib
+    import json
+
+    src = FIXTURES / "quant/filetypes/probe-llama.gguf"
+    refs = json.loads((FIXTURES / "quant/filetypes/references.json").read_text())
+    want = refs["fixtures/quant/filetypes/probe-llama.gguf"]["outputs"]["Q4_K_M"]
+    out = tmp_path / "q.gguf"
+    tensorcast.convert(src, out, quantize="q4_k_m")
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == want["sha256"]
+    types = " ".join(t.tensor_type.name for t in gguf.GGUFReader(out).tensors)
+    assert types == want["types"]
+    with pytest.raises(tensorcast.TensorcastError, match="llama-quantize type"):
+        tensorcast.convert(src, tmp_path / "x.gguf", quantize="Q4_Q")
+
+
 def test_npz_output_is_read_equal_by_numpy(tmp_path):
     src = arrays()
     out = tmp_path / "x.npz"
