@@ -25,7 +25,7 @@ mod ternary;
 
 pub use adapter::{no_dequantizer, Dequantize};
 pub use filetype::{file_type_names, FileType};
-pub use quantize::{can_quantize, quantize};
+pub use quantize::{can_quantize, quantize, quantize_weighted};
 pub use requant::Quantize;
 
 use rayon::prelude::*;

@@ -23,15 +23,26 @@ fn quantized(name: &str, x: &[f32]) -> Vec<u8> {
     out
 }
 
+fn weighted(name: &str, x: &[f32], w: &[f32]) -> Vec<u8> {
+    let q = QuantType::from_name(name).unwrap();
+    let mut out = Vec::new();
+    tensorcast_quant::quantize_weighted(q, x, ROW, w, &mut out).unwrap();
+    out
+}
+
+fn floats(file: &str) -> Vec<f32> {
+    let bytes = std::fs::read(fixtures().join(file)).unwrap();
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
 /// Each edge row (zeros, equal values, one huge value, subnormals, values
 /// beyond f16, ties …) gives ggml's bytes, row by row so a failure names it.
 #[test]
 fn edge_rows_match_ggml() {
-    let bytes = std::fs::read(fixtures().join("edge.f32")).unwrap();
-    let x: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
+    let x = floats("edge.f32");
     let names: Vec<String> =
         serde_json::from_slice(&std::fs::read(fixtures().join("edge.json")).unwrap()).unwrap();
     assert_eq!(names.len() * ROW, x.len());
@@ -41,6 +52,28 @@ fn edge_rows_match_ggml() {
         let per_row = want.len() / names.len();
         for (i, name) in names.iter().enumerate() {
             let got = quantized(t, &x[i * ROW..(i + 1) * ROW]);
+            if got != want[i * per_row..(i + 1) * per_row] {
+                failures.push(format!("{t}: {name}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "differ from ggml: {failures:#?}");
+}
+
+/// The same rows with an importance matrix (weights from 0 to 5, some zero,
+/// one of 10⁶): ggml's `quantize_row_*_impl` paths, byte for byte.
+#[test]
+fn edge_rows_with_an_imatrix_match_ggml() {
+    let x = floats("edge.f32");
+    let w = floats("edge.imatrix.f32");
+    let names: Vec<String> =
+        serde_json::from_slice(&std::fs::read(fixtures().join("edge.json")).unwrap()).unwrap();
+    let mut failures = Vec::new();
+    for t in TYPES {
+        let want = std::fs::read(fixtures().join("edge").join(format!("{t}.imatrix.bin"))).unwrap();
+        let per_row = want.len() / names.len();
+        for (i, name) in names.iter().enumerate() {
+            let got = weighted(t, &x[i * ROW..(i + 1) * ROW], &w);
             if got != want[i * per_row..(i + 1) * per_row] {
                 failures.push(format!("{t}: {name}"));
             }
@@ -67,6 +100,21 @@ impl SplitMix {
     }
 }
 
+/// generate.py's `random_weights`.
+fn random_weights() -> Vec<f32> {
+    let mut rng = SplitMix(0x1A71_21C5);
+    (0..ROW)
+        .map(|i| {
+            let bits = rng.next();
+            if i % 17 == 0 {
+                0.0
+            } else {
+                (bits >> 40) as f32 * (2f32).powi(-24) * 4.0
+            }
+        })
+        .collect()
+}
+
 /// generate.py's `random_rows`, float step by float step.
 fn random_rows(rows: usize) -> Vec<f32> {
     let mut rng = SplitMix(0x7E57_CA57);
@@ -87,7 +135,8 @@ fn random_rows(rows: usize) -> Vec<f32> {
 }
 
 /// A million pseudo-random values (4,096 rows, scales 1 to 2⁻¹¹, an outlier
-/// per row) give the bytes whose sha256 ggml's output has.
+/// per row) give the bytes whose sha256 ggml's output has, without and
+/// with an importance matrix.
 #[test]
 fn random_rows_match_ggml_digests() {
     let want: serde_json::Value =
@@ -102,11 +151,23 @@ fn random_rows_match_ggml_digests() {
         .map(|v| v.as_f64().unwrap())
         .collect();
     assert_eq!(first, recorded, "the input stream differs from the generator's");
+    let w = random_weights();
+    let recorded: Vec<f64> = want["first_weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(w[..4].iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), recorded);
     let mut failures = Vec::new();
     for t in TYPES {
         let digest = format!("{:x}", Sha256::digest(quantized(t, &x)));
         if digest != want["sha256"][t].as_str().unwrap() {
-            failures.push(t);
+            failures.push(t.to_string());
+        }
+        let digest = format!("{:x}", Sha256::digest(weighted(t, &x, &w)));
+        if digest != want["sha256_imatrix"][t].as_str().unwrap() {
+            failures.push(format!("{t} with imatrix"));
         }
     }
     assert!(failures.is_empty(), "differ from ggml: {failures:?}");

@@ -38,12 +38,35 @@ fn best_index(x: f32) -> u8 {
     }
 }
 
-/// The best scale of one 32-value block, its levels written to `l`.
-fn block_scale(xb: &[f32], l: &mut [u8]) -> f32 {
+/// x² per value: the weights without an importance matrix.
+fn squares(xb: &[f32]) -> [f32; 32] {
     let mut weight = [0f32; 32];
     for (w, &v) in weight.iter_mut().zip(xb) {
         *w = v * v;
     }
+    weight
+}
+
+/// `qw · sqrt(sigma2 + x²)` per value, `sigma2` being twice the mean x² of
+/// the super-block (`super_block` values from `sb`).
+fn importance<'a>(sb: &'a [f32], qw: &'a [f32]) -> impl Fn(usize) -> [f32; 32] + 'a {
+    let mut sigma2 = 0f32;
+    for &v in sb {
+        sigma2 += v * v;
+    }
+    sigma2 *= 2.0 / sb.len() as f32;
+    move |ib| {
+        let mut weight = [0f32; 32];
+        for j in 0..32 {
+            let v = sb[32 * ib + j];
+            weight[j] = qw[32 * ib + j] * (sigma2 + v * v).sqrt();
+        }
+        weight
+    }
+}
+
+/// The best scale of one 32-value block under `weight`, its levels written to `l`.
+fn block_scale(xb: &[f32], weight: &[f32; 32], l: &mut [u8]) -> f32 {
     let (mut amax, mut max) = (0f32, 0f32);
     for &v in xb {
         if v.abs() > amax {
@@ -58,7 +81,7 @@ fn block_scale(xb: &[f32], l: &mut [u8]) -> f32 {
     let mut d = -max / v0;
     let id = 1.0 / d;
     let (mut sumqx, mut sumq2) = (0f32, 0f32);
-    for ((lj, &v), &w) in l.iter_mut().zip(xb).zip(&weight) {
+    for ((lj, &v), &w) in l.iter_mut().zip(xb).zip(weight) {
         let i = best_index(id * v);
         *lj = i;
         let q = f32::from(VALUES[usize::from(i)]);
@@ -70,7 +93,7 @@ fn block_scale(xb: &[f32], l: &mut [u8]) -> f32 {
     for itry in -NTRY..=NTRY {
         let id = (itry + i32::from(VALUES[0])) as f32 / max;
         let (mut sumqx, mut sumq2) = (0f32, 0f32);
-        for (&v, &w) in xb.iter().zip(&weight) {
+        for (&v, &w) in xb.iter().zip(weight) {
             let q = f32::from(VALUES[usize::from(best_index(id * v))]);
             sumqx += w * q * v;
             sumq2 += w * q * q;
@@ -92,8 +115,17 @@ fn pack(l: &[u8], out: &mut Vec<u8>) {
 
 /// IQ4_NL: d | qs[16], one 32-value block.
 pub(crate) fn iq4_nl(x: &[f32], out: &mut Vec<u8>) {
+    nl_block(x, &squares(x), out);
+}
+
+/// IQ4_NL weighted by importance `qw`.
+pub(crate) fn iq4_nl_weighted(x: &[f32], qw: &[f32], out: &mut Vec<u8>) {
+    nl_block(x, &importance(x, qw)(0), out);
+}
+
+fn nl_block(x: &[f32], weight: &[f32; 32], out: &mut Vec<u8>) {
     let mut l = [0u8; 32];
-    let d = block_scale(x, &mut l);
+    let d = block_scale(x, weight, &mut l);
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     for (lj, &v) in l.iter_mut().zip(x) {
         *lj = best_index(id * v);
@@ -105,11 +137,24 @@ pub(crate) fn iq4_nl(x: &[f32], out: &mut Vec<u8>) {
 /// IQ4_XS: d | scales_h (u16) | scales_l[4] | qs[128], 256 values in
 /// eight blocks of 32 with 6-bit block scales.
 pub(crate) fn iq4_xs(x: &[f32], out: &mut Vec<u8>) {
+    xs_block(x, |ib| squares(&x[32 * ib..32 * ib + 32]), out);
+}
+
+/// IQ4_XS weighted by importance `qw`.
+pub(crate) fn iq4_xs_weighted(x: &[f32], qw: &[f32], out: &mut Vec<u8>) {
+    xs_block(x, importance(x, qw), out);
+}
+
+fn xs_block(x: &[f32], weights: impl Fn(usize) -> [f32; 32], out: &mut Vec<u8>) {
     let mut l = [0u8; 256];
     let mut scales = [0f32; 8];
     let (mut max_scale, mut amax_scale) = (0f32, 0f32);
     for ib in 0..8 {
-        scales[ib] = block_scale(&x[32 * ib..32 * ib + 32], &mut l[32 * ib..32 * ib + 32]);
+        scales[ib] = block_scale(
+            &x[32 * ib..32 * ib + 32],
+            &weights(ib),
+            &mut l[32 * ib..32 * ib + 32],
+        );
         if scales[ib].abs() > amax_scale {
             amax_scale = scales[ib].abs();
             max_scale = scales[ib];

@@ -7,7 +7,7 @@ use super::{f16_value, ggml_f16};
 
 /// The f16 bits of `v` and the f32 they stand for (ggml re-reads its
 /// stored scales before choosing the final levels).
-fn stored(v: f32) -> (u16, f32) {
+pub(super) fn stored(v: f32) -> (u16, f32) {
     let h = ggml_f16(v);
     (h, f16_value(h))
 }
@@ -66,6 +66,18 @@ pub(crate) fn q2_k(x: &[f32], out: &mut Vec<u8>) {
     } else {
         stored(0.0)
     };
+    q2_finish(x, &sc, (dh, d), (mh, dmin), &mut l, out);
+}
+
+/// Q2_K's final levels against the stored scales, and the block's bytes.
+pub(super) fn q2_finish(
+    x: &[f32],
+    sc: &[u8; 16],
+    (dh, d): (u16, f32),
+    (mh, dmin): (u16, f32),
+    l: &mut [u8; 256],
+    out: &mut Vec<u8>,
+) {
     for j in 0..16 {
         let dl = d * f32::from(sc[j] & 0xf);
         if dl == 0.0 {
@@ -77,8 +89,8 @@ pub(crate) fn q2_k(x: &[f32], out: &mut Vec<u8>) {
         }
     }
     let mut qs = [0u8; 64];
-    pack2(&l, &mut qs);
-    out.extend_from_slice(&sc);
+    pack2(l, &mut qs);
+    out.extend_from_slice(sc);
     out.extend_from_slice(&qs);
     out.extend_from_slice(&dh.to_le_bytes());
     out.extend_from_slice(&mh.to_le_bytes());
@@ -114,6 +126,11 @@ pub(crate) fn q3_k(x: &[f32], out: &mut Vec<u8>) {
     } else {
         ggml_f16(0.0)
     };
+    q3_finish(x, &sc, dh, &mut li, out);
+}
+
+/// Q3_K's final levels against the stored scales, and the block's bytes.
+pub(super) fn q3_finish(x: &[f32], sc: &[u8; 12], dh: u16, li: &mut [i8; 256], out: &mut Vec<u8>) {
     let d_all = f16_value(dh);
     for j in 0..16 {
         let low = if j < 8 { sc[j] & 0xf } else { sc[j - 8] >> 4 };
@@ -143,16 +160,16 @@ pub(crate) fn q3_k(x: &[f32], out: &mut Vec<u8>) {
     pack2(&l, &mut qs);
     out.extend_from_slice(&hmask);
     out.extend_from_slice(&qs);
-    out.extend_from_slice(&sc);
+    out.extend_from_slice(sc);
     out.extend_from_slice(&dh.to_le_bytes());
 }
 
 /// The 6-bit scales and minimums of Q4_K/Q5_K's eight sub-blocks, packed
 /// into 12 bytes, and the two f16 super-scales.
-struct ScaleMins {
-    packed: [u8; 12],
-    d: (u16, f32),
-    dmin: (u16, f32),
+pub(super) struct ScaleMins {
+    pub packed: [u8; 12],
+    pub d: (u16, f32),
+    pub dmin: (u16, f32),
 }
 
 /// ggml's `get_scale_min_k4`.
@@ -243,7 +260,12 @@ pub(crate) fn q4_k(x: &[f32], out: &mut Vec<u8>) {
         use_mad: false,
     };
     let s = search_sub_blocks(x, &p, &mut l);
-    requantize(x, &s, 15, &mut l);
+    q4_finish(x, &s, &mut l, out);
+}
+
+/// Q4_K's final levels against the stored scales, and the block's bytes.
+pub(super) fn q4_finish(x: &[f32], s: &ScaleMins, l: &mut [u8; 256], out: &mut Vec<u8>) {
+    requantize(x, s, 15, l);
     out.extend_from_slice(&s.d.0.to_le_bytes());
     out.extend_from_slice(&s.dmin.0.to_le_bytes());
     out.extend_from_slice(&s.packed);
@@ -263,7 +285,12 @@ pub(crate) fn q5_k(x: &[f32], out: &mut Vec<u8>) {
         use_mad: false,
     };
     let s = search_sub_blocks(x, &p, &mut l);
-    requantize(x, &s, 31, &mut l);
+    q5_finish(x, &s, &mut l, out);
+}
+
+/// Q5_K's final levels against the stored scales, and the block's bytes.
+pub(super) fn q5_finish(x: &[f32], s: &ScaleMins, l: &mut [u8; 256], out: &mut Vec<u8>) {
+    requantize(x, s, 31, l);
     let mut qh = [0u8; 32];
     let mut qs = [0u8; 128];
     for (pair, n) in (0..256).step_by(64).enumerate() {
@@ -290,12 +317,18 @@ pub(crate) fn q5_k(x: &[f32], out: &mut Vec<u8>) {
 
 /// Q6_K: ql[128] | qh[64] | scales[16] (i8) | d.
 pub(crate) fn q6_k(x: &[f32], out: &mut Vec<u8>) {
+    q6_k_weighted(x, None, out);
+}
+
+/// Q6_K, its sub-block searches weighted by `qw` (importance) when given.
+pub(super) fn q6_k_weighted(x: &[f32], qw: Option<&[f32]>, out: &mut Vec<u8>) {
     let mut li = [0i8; 256];
     let mut scales = [0f32; 16];
     let (mut max_scale, mut max_abs) = (0f32, 0f32);
     let (l16, _) = li.as_chunks_mut::<16>();
+    let qw16 = qw.map(|w| w.as_chunks::<16>().0);
     for (ib, (xs, lb)) in x.as_chunks::<16>().0.iter().zip(l16).enumerate() {
-        let s = make_qx_quants(32, xs, lb, 1, None);
+        let s = make_qx_quants(32, xs, lb, 1, qw16.and_then(|w| w.get(ib)));
         scales[ib] = s;
         if s.abs() > max_abs {
             max_abs = s.abs();

@@ -84,7 +84,7 @@ pub(crate) fn q4_1(x: &[f32], out: &mut Vec<u8>) {
 }
 
 /// Five-bit levels: the fifth bits as a little-endian u32, then nibbles.
-fn pack5(levels: impl Fn(usize) -> u8, out: &mut Vec<u8>) {
+pub(super) fn pack5(levels: impl Fn(usize) -> u8, out: &mut Vec<u8>) {
     let mut qh = 0u32;
     let mut qs = [0u8; 16];
     for (j, q) in qs.iter_mut().enumerate() {

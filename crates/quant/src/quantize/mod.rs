@@ -12,6 +12,7 @@ mod kquants;
 mod legacy;
 mod search;
 mod ternary;
+mod weighted;
 
 use tensorcast_core::cast::float::{f16_to_f32, f32_to_f16};
 use tensorcast_core::QuantType;
@@ -59,6 +60,35 @@ fn block_fn(q: QuantType) -> Option<BlockFn> {
 /// True for the types [`quantize`] produces.
 pub fn can_quantize(q: QuantType) -> bool {
     block_fn(q).is_some()
+}
+
+/// Quantizes `rows` of `n_per_row` values each to `q` with importance
+/// weights `imatrix` (one per column), appending bytes identical to
+/// `ggml_quantize_chunk` given that imatrix. Types whose ggml quantizer
+/// ignores the weights (Q8_0, TQ1_0, TQ2_0, MXFP4) quantize as without.
+/// `None` for types without a quantizer or when the lengths do not fit.
+pub fn quantize_weighted(
+    q: QuantType,
+    rows: &[f32],
+    n_per_row: usize,
+    imatrix: &[f32],
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    let block = q.block_elems() as usize;
+    if n_per_row == 0
+        || imatrix.len() != n_per_row
+        || !n_per_row.is_multiple_of(block)
+        || !rows.len().is_multiple_of(n_per_row)
+    {
+        return None;
+    }
+    block_fn(q)?;
+    for row in rows.chunks_exact(n_per_row) {
+        if weighted::quantize_row(q.name(), row, imatrix, out).is_none() {
+            quantize(q, row, out)?;
+        }
+    }
+    Some(())
 }
 
 /// Quantizes `values` (a whole number of `q`'s blocks; a trailing partial

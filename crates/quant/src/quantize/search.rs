@@ -292,6 +292,90 @@ pub(crate) fn make_qkx2_quants<const N: usize>(
     (scale, -min)
 }
 
+/// `make_qp_quants`: non-negative levels `0..=nmax` for non-negative
+/// values (the sub-block scales and minimums of a K-quant block, weighted by
+/// their importance), refined one element at a time.
+pub(crate) fn make_qp_quants<const N: usize>(
+    nmax: i32,
+    x: &[f32; N],
+    l_out: &mut [u8; N],
+    qw: &[f32; N],
+) -> f32 {
+    let mut max = 0f32;
+    for &v in x {
+        max = if max > v { max } else { v };
+    }
+    if max < GROUP_MAX_EPS {
+        l_out.iter_mut().for_each(|l| *l = 0);
+        return 0.0;
+    }
+    let nmaxf = nmax as f32;
+    let mut iscale = nmaxf / max;
+    for (l, &v) in l_out.iter_mut().zip(x) {
+        // Stored unclamped into a byte, as ggml does.
+        *l = nearest_int(iscale * v) as u8;
+    }
+    let scale = 1.0 / iscale;
+    let mut best_mse = 0f32;
+    for ((&l, &v), &w) in l_out.iter().zip(x).zip(qw) {
+        let diff = v - scale * f32::from(l);
+        best_mse += w * diff * diff;
+    }
+    for is in -4..=4 {
+        if is == 0 {
+            continue;
+        }
+        let iscale_is = (0.1 * is as f32 + nmaxf) / max;
+        let scale_is = 1.0 / iscale_is;
+        let mut mse = 0f32;
+        for (&v, &w) in x.iter().zip(qw) {
+            let l = nearest_int(iscale_is * v).min(nmax);
+            let diff = v - scale_is * l as f32;
+            mse += w * diff * diff;
+        }
+        if mse < best_mse {
+            best_mse = mse;
+            iscale = iscale_is;
+        }
+    }
+    let (mut sumlx, mut suml2) = (0f32, 0f32);
+    for ((o, &v), &w) in l_out.iter_mut().zip(x).zip(qw) {
+        let l = nearest_int(iscale * v).min(nmax);
+        *o = l as u8;
+        sumlx += w * v * l as f32;
+        suml2 += w * l as f32 * l as f32;
+    }
+    for _ in 0..5 {
+        let mut changed = false;
+        for ((o, &v), &w) in l_out.iter_mut().zip(x).zip(qw) {
+            let cur = f32::from(*o);
+            let mut slx = sumlx - w * v * cur;
+            let mut sl2 = suml2 - w * cur * cur;
+            if slx > 0.0 && sl2 > 0.0 {
+                let new_l = nearest_int(v * sl2 / slx).min(nmax);
+                if new_l != i32::from(*o) {
+                    slx += w * v * new_l as f32;
+                    sl2 += w * new_l as f32 * new_l as f32;
+                    if slx * slx * suml2 > sumlx * sumlx * sl2 {
+                        *o = new_l as u8;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if suml2 > 0.0 {
+        sumlx / suml2
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::nearest_int;
