@@ -199,6 +199,10 @@ pub(crate) struct ConvertArgs {
     /// get the type's blocks on every float matrix.
     #[arg(long, value_name = "FTYPE", value_parser = parse_quant)]
     pub(crate) quantize: Option<tensorcast::FileType>,
+    /// With --quantize: an importance matrix from llama.cpp's llama-imatrix
+    /// (its GGUF or legacy .dat), used as llama-quantize's --imatrix is.
+    #[arg(long, value_name = "FILE", value_parser = location(), requires = "quantize")]
+    pub(crate) imatrix: Option<tensorcast::Location>,
     /// Write sparse tensors (COO, CSR) as the dense tensors they stand
     /// for, equal to torch's to_dense(). Without it they are kept sparse
     /// where the output holds them (tpack; CSR in .zt) and refused by name
@@ -308,6 +312,7 @@ impl ConvertArgs {
             force: self.force,
             keep_quantized: self.keep_quantized,
             quantize: self.quantize,
+            imatrix: self.imatrix,
             options,
             select: tensorcast::Selection {
                 include: self.include,

@@ -113,3 +113,114 @@ fn unwritable_file_types_are_refused_with_the_reason() {
         assert!(!out.exists(), "{ft}: nothing written");
     }
 }
+
+/// With `--imatrix`: importance matrices computed by llama.cpp's
+/// llama-imatrix on fixture models (its GGUF and legacy .dat formats) and
+/// imatrix GGUFs for the probe models (per-expert weights for the MoE);
+/// 14 file types each, byte-identical to the llama-quantize tool's output,
+/// keys it adds (`quantize.imatrix.*`, the path as given) included.
+#[test]
+fn every_file_type_with_an_imatrix_is_byte_identical_to_llama_quantize() {
+    let refs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("quant/filetypes/references_imatrix.json")).unwrap())
+            .unwrap();
+    let root = fixture("").parent().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.gguf");
+    let (mut checked, mut failures) = (0, Vec::new());
+    for case in refs.as_array().unwrap() {
+        let (input, im) = (case["input"].as_str().unwrap(), case["imatrix"].as_str().unwrap());
+        for (ft, expected) in case["outputs"].as_object().unwrap() {
+            let opts = ConvertOptions {
+                quantize: Some(FileType::from_name(ft).unwrap()),
+                // The path as the reference was given it (from the repository
+                // root, where cargo runs this test): llama-quantize records it.
+                imatrix: Some(tensorcast::Location::Local(im.into())),
+                force: true,
+                ..Default::default()
+            };
+            convert_file(root.join(input), out.as_path(), &opts)
+                .unwrap_or_else(|e| panic!("{input} {im} {ft}: {e}"));
+            checked += 1;
+            let digest = format!("{:x}", Sha256::digest(std::fs::read(&out).unwrap()));
+            if digest != expected["sha256"].as_str().unwrap() {
+                let (_, _, types) = describe(&out);
+                let what = if types == expected["types"].as_str().unwrap() {
+                    "bytes"
+                } else {
+                    "types"
+                };
+                failures.push(format!("{input} {im} {ft}: {what}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, 9 * 14);
+}
+
+/// Damaged or mismatched importance matrices are refused by rule (exit 1),
+/// naming the file, before anything is written; `--imatrix` without
+/// `--quantize` is a usage error (exit 2).
+#[test]
+fn bad_imatrix_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("model/llama/reference-f32.gguf");
+    let good = std::fs::read(fixture("quant/filetypes/llama.imatrix.dat")).unwrap();
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "no legacy entries"),
+        ("truncated", good[..good.len() / 2].to_vec(), "past the end"),
+        (
+            "negative name length",
+            [1i32.to_le_bytes(), (-5i32).to_le_bytes()].concat(),
+            "no name length",
+        ),
+    ];
+    // One entry named "A" claiming 2^31 - 1 values: refused at the end of the file, not allocated.
+    let mut huge = [1i32.to_le_bytes(), 1i32.to_le_bytes()].concat();
+    huge.push(b'A');
+    huge.extend(1i32.to_le_bytes());
+    huge.extend(i32::MAX.to_le_bytes());
+    cases.push(("huge value count", huge, "past the end"));
+    // A legacy entry for a real tensor with the wrong number of weights.
+    let mut wrong = 1i32.to_le_bytes().to_vec();
+    let name = b"blk.0.ffn_up.weight";
+    wrong.extend((name.len() as i32).to_le_bytes());
+    wrong.extend(name);
+    wrong.extend(1i32.to_le_bytes());
+    wrong.extend(3i32.to_le_bytes());
+    wrong.extend([0u8; 12]);
+    cases.push(("wrong size", wrong, "not 64"));
+    for (what, bytes, rule) in cases {
+        let im = dir.path().join("im.dat");
+        std::fs::write(&im, bytes).unwrap();
+        let out = dir.path().join("out.gguf");
+        let r = crate::common::tensorcast()
+            .arg("convert")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .args(["--quantize", "Q4_K_M", "--imatrix"])
+            .arg(&im)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains(rule) && err.contains("im.dat"), "{what}: {err}");
+        assert!(!out.exists(), "{what}: nothing written");
+    }
+    let r = crate::common::tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(dir.path().join("x.gguf"))
+        .arg("--imatrix")
+        .arg(fixture("quant/filetypes/llama.imatrix.dat"))
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2), "{}", String::from_utf8_lossy(&r.stderr));
+}

@@ -91,15 +91,17 @@ impl FileType {
         }
     }
 
-    /// Why tensorcast cannot write this file type yet, if it cannot: types
-    /// that need an importance matrix, and those whose quantizer is missing.
-    pub fn unsupported_reason(&self) -> Option<String> {
-        if matches!(
+    /// Why tensorcast cannot write this file type, if it cannot: types that
+    /// need an importance matrix when none is given, and those whose
+    /// quantizer is missing.
+    pub fn unsupported_reason(&self, has_imatrix: bool) -> Option<String> {
+        let needs_imatrix = matches!(
             self.name,
             "IQ2_XXS" | "IQ2_XS" | "IQ2_S" | "IQ2_M" | "IQ1_S" | "IQ1_M" | "IQ3_XXS" | "Q2_K_S"
-        ) {
+        );
+        if needs_imatrix && !has_imatrix {
             return Some(format!(
-                "{} needs an importance matrix (llama-quantize refuses it without one), which tensorcast does not read yet",
+                "{} needs an importance matrix (--imatrix), as llama-quantize does",
                 self.name
             ));
         }

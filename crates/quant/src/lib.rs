@@ -15,6 +15,7 @@ mod adapter;
 mod filetype;
 mod fp4;
 pub mod grids;
+mod imatrix;
 mod iquants;
 mod kquants;
 mod legacy;
@@ -25,6 +26,7 @@ mod ternary;
 
 pub use adapter::{no_dequantizer, Dequantize};
 pub use filetype::{file_type_names, FileType};
+pub use imatrix::{normalize_counts, normalize_legacy, Imatrix};
 pub use quantize::{can_quantize, quantize, quantize_weighted};
 pub use requant::Quantize;
 

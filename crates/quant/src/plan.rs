@@ -233,6 +233,7 @@ struct Counters {
     i_ffn_gate: i64,
     i_ffn_up: i64,
     tied_embeddings: bool,
+    has_imatrix: bool,
 }
 
 fn use_more_bits(i: i64, n: i64) -> bool {
@@ -251,8 +252,9 @@ pub struct Plan {
     pub fallbacks: usize,
 }
 
-/// The plan of file type `ft` for a model's tensors, in the loader's order.
-pub fn plan(ft: FileType, model: &ModelShape, tensors: &[PlanTensor]) -> Result<Plan> {
+/// The plan of file type `ft` for a model's tensors, in the loader's order;
+/// `has_imatrix` as llama-quantize's (some rules differ with one).
+pub fn plan(ft: FileType, model: &ModelShape, tensors: &[PlanTensor], has_imatrix: bool) -> Result<Plan> {
     let names: Vec<&str> = tensors.iter().map(|t| t.name).collect();
     let order = loader_order(&names);
     let mut c = Counters {
@@ -263,6 +265,7 @@ pub fn plan(ft: FileType, model: &ModelShape, tensors: &[PlanTensor]) -> Result<
         i_ffn_gate: 0,
         i_ffn_up: 0,
         tied_embeddings: !names.contains(&"output.weight"),
+        has_imatrix,
     };
     let default = ft.default_type();
     let mut targets: Vec<DType> = tensors.iter().map(|t| t.dtype).collect();
@@ -286,6 +289,22 @@ pub fn plan(ft: FileType, model: &ModelShape, tensors: &[PlanTensor]) -> Result<
         targets,
         fallbacks,
     })
+}
+
+/// `tensor_requires_imatrix`: tensors llama-quantize will not write without
+/// importance data (the lowest-bit types; Q2_K in a Q2_K_S file).
+pub fn requires_imatrix(name: &str, target: DType, ft: FileType) -> bool {
+    if name == "token_embd.weight" || name == "per_layer_token_embd.weight" || name == "output.weight" {
+        return false;
+    }
+    match target {
+        DType::Quant(q) => match q.name() {
+            "IQ3_XXS" | "IQ2_XXS" | "IQ2_XS" | "IQ2_S" | "IQ1_M" | "IQ1_S" => true,
+            "Q2_K" => ft.name() == "Q2_K_S",
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// Every quantizable tensor in `default` (llama-quantize's `--pure`), with
@@ -383,7 +402,15 @@ fn tensor_type(
         match f {
             "Q2_K" => new = if gqa4 { q("Q4_K") } else { q("Q3_K") },
             "Q2_K_S" if gqa4 => new = q("Q4_K"),
-            "IQ3_XXS" => new = if gqa4 { q("Q4_K") } else { q("IQ3_S") },
+            "IQ3_XXS" => {
+                new = if gqa4 {
+                    q("Q4_K")
+                } else if !c.has_imatrix {
+                    q("IQ3_S")
+                } else {
+                    q("IQ3_XXS")
+                }
+            }
             "IQ3_XS" | "IQ3_S" if gqa4 => new = q("Q4_K"),
             "IQ3_M" => new = q("Q4_K"),
             "Q3_K_M" => {
@@ -427,7 +454,7 @@ fn tensor_type(
             "Q2_K" => new = q("Q3_K"),
             "Q2_K_S" if i < n / 8 => new = q("Q4_K"),
             "Q2_K_S" => {}
-            "IQ3_XXS" => new = if i < n / 8 { q("Q4_K") } else { q("Q3_K") },
+            "IQ3_XXS" if !c.has_imatrix => new = if i < n / 8 { q("Q4_K") } else { q("Q3_K") },
             "Q3_K_M" => {
                 new = if i < n / 16 {
                     q("Q5_K")
@@ -452,9 +479,12 @@ fn tensor_type(
                     new = q("Q6_K");
                 }
             }
-            "IQ4_NL" | "IQ4_XS" if i < n / 8 => new = q("Q5_K"),
+            "IQ4_NL" | "IQ4_XS" if i < n / 8 && !c.has_imatrix => new = q("Q5_K"),
             "Q5_K_M" if use_more_bits(i, n) => new = q("Q6_K"),
             "Q4_K_S" if !falcon && i < n / 8 => new = q("Q5_K"),
+            // Only with an imatrix, so runs without one stay as they were.
+            "Q4_0" if c.has_imatrix && i < n / 8 => new = q("Q4_1"),
+            "Q5_0" if c.has_imatrix && i < n / 8 => new = q("Q5_1"),
             _ => {}
         }
         c.i_ffn_down += 1;

@@ -12,9 +12,10 @@
 //! quantized on rayon's threads and come out in order, so the bytes do not
 //! depend on the thread count.
 
-use crate::plan::{plan, pure_target, ModelShape, PlanTensor};
-use crate::{can_dequantize, dequantize, quantize, FileType};
+use crate::plan::{plan, pure_target, requires_imatrix, ModelShape, PlanTensor};
+use crate::{can_dequantize, dequantize, quantize, quantize_weighted, FileType, Imatrix};
 use rayon::prelude::*;
+use std::sync::Arc;
 use tensorcast_core::cast::{can_cast, cast_slice};
 use tensorcast_core::{
     code, DType, Error, Metadata, RawLocation, Result, Source, TensorData, TensorInfo, Value, CHUNK_BYTES,
@@ -29,6 +30,8 @@ pub struct Quantize<S> {
     from: Vec<usize>,
     metadata: Option<Metadata>,
     warnings: Vec<String>,
+    /// Per output tensor: its importance weights (ne0 per expert), if any.
+    weights: Vec<Option<Arc<[f32]>>>,
 }
 
 /// Keys the output must not copy: llama-quantize writes one file and sets
@@ -89,10 +92,39 @@ fn decodable(from: DType) -> bool {
     }
 }
 
+/// The keys llama-quantize adds after `general.file_type` when given an
+/// importance matrix (its strings cut to 127 bytes, as its 128-byte
+/// override buffers do).
+fn imatrix_keys(im: &Imatrix) -> Vec<(&'static str, Value)> {
+    let cut = |s: &str| {
+        let mut end = s.len().min(127);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s[..end].to_string()
+    };
+    let mut keys = vec![("quantize.imatrix.file", Value::Str(cut(&im.file)))];
+    if let Some(d) = im.datasets.first() {
+        keys.push(("quantize.imatrix.dataset", Value::Str(cut(d))));
+    }
+    let entries = u32::try_from(im.entries.len()).unwrap_or(u32::MAX);
+    keys.push(("quantize.imatrix.entries_count", Value::U32(entries)));
+    if im.chunk_count > 0 {
+        keys.push(("quantize.imatrix.chunks_count", Value::U32(im.chunk_count)));
+    }
+    keys
+}
+
 impl<S: Source> Quantize<S> {
     /// Wraps `inner`; refuses file types tensorcast cannot write yet.
     pub fn new(inner: S, ft: FileType) -> Result<Self> {
-        if let Some(why) = ft.unsupported_reason() {
+        Self::with_imatrix(inner, ft, None)
+    }
+
+    /// Wraps `inner`, quantizing with importance data `imatrix` where it has
+    /// an entry for a tensor (as llama-quantize's `--imatrix`).
+    pub fn with_imatrix(inner: S, ft: FileType, imatrix: Option<Arc<Imatrix>>) -> Result<Self> {
+        if let Some(why) = ft.unsupported_reason(imatrix.is_some()) {
             return Err(Error::unsupported(code::BLOCK_TYPE, why));
         }
         let inputs = inner.tensors();
@@ -111,15 +143,19 @@ impl<S: Source> Quantize<S> {
                         dtype: t.dtype,
                     })
                     .collect();
-                let p = plan(ft, shape, &plan_tensors)?;
+                let p = plan(ft, shape, &plan_tensors, imatrix.is_some())?;
+                let extra = imatrix.as_deref().map(imatrix_keys).unwrap_or_default();
                 let mut meta = Metadata::new();
                 for (k, v) in inner.metadata().iter() {
-                    if !DROPPED_KEYS.contains(&k) {
+                    if !DROPPED_KEYS.contains(&k) && !extra.iter().any(|(e, _)| *e == k) {
                         meta.push_str(k, v.clone());
                     }
                 }
                 meta.push_str("general.quantization_version", Value::U32(QUANTIZATION_VERSION));
                 meta.push_str("general.file_type", Value::U32(ft.id()));
+                for (k, v) in extra {
+                    meta.push_str(k, v);
+                }
                 (p.order, p.targets, Some(meta), p.fallbacks)
             }
             None => {
@@ -142,11 +178,28 @@ impl<S: Source> Quantize<S> {
             }
         };
         let mut tensors = Vec::with_capacity(from.len());
+        let mut weights = Vec::with_capacity(from.len());
         let mut requantized = 0;
         for &i in &from {
             let mut t = inputs[i].clone();
             let target = targets[i];
-            if target != t.dtype && t.sparse.is_none() && decodable(t.dtype) {
+            let changes = target != t.dtype && t.sparse.is_none() && decodable(t.dtype);
+            let w = match (&imatrix, changes && matches!(target, DType::Quant(_))) {
+                (Some(im), true) => tensor_weights(im, &t)?,
+                _ => None,
+            };
+            if changes && w.is_none() && shape.is_some() && requires_imatrix(&t.name, target, ft) {
+                return Err(Error::unsupported(
+                    code::BLOCK_TYPE,
+                    format!(
+                        "tensor '{}': {} needs importance data for it, which the imatrix does not hold",
+                        t.name,
+                        ft.name()
+                    ),
+                ));
+            }
+            weights.push(w);
+            if changes {
                 requantized += usize::from(matches!(t.dtype, DType::Quant(_)));
                 t.nbytes = target.storage_bytes(t.numel()).ok_or_else(|| {
                     Error::unsupported(code::TOO_LARGE, format!("tensor '{}' too large", t.name))
@@ -172,10 +225,38 @@ impl<S: Source> Quantize<S> {
             inner,
             tensors,
             from,
+            weights,
             metadata,
             warnings,
         })
     }
+}
+
+/// Tensor `t`'s importance weights: its entry when it holds one weight per
+/// column and expert; none when there is no entry (llama-quantize goes on
+/// without) or, for the token embeddings, when the size differs; a refusal
+/// for any other size, as llama-quantize's.
+fn tensor_weights(im: &Imatrix, t: &TensorInfo) -> Result<Option<Arc<[f32]>>> {
+    let Some(w) = im.entries.get(&t.name) else {
+        return Ok(None);
+    };
+    let ne: Vec<u64> = t.shape.iter().rev().copied().collect();
+    let want = ne.first().copied().unwrap_or(1) * ne.get(2).copied().unwrap_or(1);
+    if w.len() as u64 == want {
+        return Ok(Some(Arc::from(w.as_slice())));
+    }
+    if t.name == "token_embd.weight" || t.name == "per_layer_token_embd.weight" {
+        return Ok(None);
+    }
+    Err(Error::unsupported(
+        code::MODEL_INCONSISTENT,
+        format!(
+            "tensor '{}': the imatrix {} holds {} weights for it, not {want} (one per column and expert)",
+            t.name,
+            im.file,
+            w.len()
+        ),
+    ))
 }
 
 /// The f32 values of `piece` (whole blocks of `from`, or elements).
@@ -213,6 +294,34 @@ fn encode(to: DType, vals: &[f32]) -> std::result::Result<Vec<u8>, String> {
         })
         .collect();
     Ok(parts.concat())
+}
+
+/// Rows `first..` of a tensor quantized with importance weights `w`
+/// (`ne0` per expert; `rows_per_expert` rows each), rows in parallel, in order.
+fn encode_rows(
+    q: tensorcast_core::QuantType,
+    vals: &[f32],
+    ne0: usize,
+    first: usize,
+    rows_per_expert: usize,
+    w: &[f32],
+) -> std::result::Result<Vec<u8>, String> {
+    let parts: Vec<Option<Vec<u8>>> = vals
+        .par_chunks(ne0.max(1))
+        .enumerate()
+        .map(|(i, row)| {
+            let expert = (first + i) / rows_per_expert;
+            let weights = w.get(expert * ne0..(expert + 1) * ne0)?;
+            let mut out = Vec::new();
+            quantize_weighted(q, row, ne0, weights, &mut out)?;
+            Some(out)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p.ok_or("the imatrix holds fewer experts than the tensor")?);
+    }
+    Ok(out)
 }
 
 impl<S: Source> Source for Quantize<S> {
@@ -259,8 +368,26 @@ impl<S: Source> Source for Quantize<S> {
             DType::Quant(a) => elems / a.block_elems() as usize * a.block_bytes() as usize,
             d => elems * d.byte_size().unwrap_or(4),
         };
-        let piece = (CHUNK_BYTES / unit).max(1) * unit;
         let name = out.name.clone();
+        if let (Some(w), DType::Quant(q)) = (self.weights.get(index).cloned().flatten(), to) {
+            // Weighted rows: whole rows a piece, each expert's rows with its
+            // own slice of the weights.
+            let ne0 = out.shape.last().copied().unwrap_or(1) as usize;
+            let rows_per_expert = out.shape.iter().rev().nth(1).copied().unwrap_or(1).max(1) as usize;
+            let row_bytes = ne0 / elems * unit;
+            let piece = (CHUNK_BYTES / row_bytes.max(1)).max(1) * row_bytes;
+            let mut row = 0usize;
+            let chunks = data.aligned_chunks(row_bytes, piece).map(move |p| {
+                let p = p?;
+                let fail = |e: String| Error::unsupported(code::BAD_DATA, format!("tensor '{name}': {e}"));
+                let vals = to_f32(from, &p).map_err(fail)?;
+                let first = row;
+                row += vals.len() / ne0.max(1);
+                encode_rows(q, &vals, ne0, first, rows_per_expert, &w).map_err(fail)
+            });
+            return Ok(TensorData::Chunks(Box::new(chunks)));
+        }
+        let piece = (CHUNK_BYTES / unit).max(1) * unit;
         let chunks = data.aligned_chunks(unit, piece).map(move |p| {
             let p = p?;
             let fail = |e: String| Error::unsupported(code::BAD_DATA, format!("tensor '{name}': {e}"));

@@ -25,6 +25,9 @@ pub struct ConvertOptions {
     /// a model gets llama.cpp's per-tensor plan, other files the type's
     /// blocks on every float matrix (the target must hold blocks).
     pub quantize: Option<tensorcast_quant::FileType>,
+    /// An importance matrix for `quantize` (llama.cpp's imatrix GGUF or
+    /// legacy `.dat`), used as llama-quantize's `--imatrix` uses it.
+    pub imatrix: Option<Location>,
     /// Limits and each format's own reading and writing options.
     pub options: Options,
     /// Which tensors to write, under which names.
@@ -98,8 +101,23 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
     if let Some(dtype) = opts.dtype {
         source = Box::new(CastSource::floats_to(source, dtype)?);
     }
+    if opts.imatrix.is_some() && opts.quantize.is_none() {
+        return Err(Error::usage(
+            code::BAD_OPTION,
+            "an importance matrix is used only when quantizing (give a file type to quantize to)",
+        ));
+    }
     if let Some(ft) = opts.quantize {
-        source = Box::new(tensorcast_quant::Quantize::new(source, ft)?);
+        let imatrix = match &opts.imatrix {
+            Some(at) => Some(std::sync::Arc::new(crate::imatrix::load_imatrix(
+                at,
+                &at.to_string(),
+                &opts.options,
+                &opts.registry,
+            )?)),
+            None => None,
+        };
+        source = Box::new(tensorcast_quant::Quantize::with_imatrix(source, ft, imatrix)?);
     }
     Ok(source)
 }
