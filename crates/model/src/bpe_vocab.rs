@@ -121,6 +121,13 @@ pub fn read(
         .as_u64()
         .or_else(|| by_id.keys().last().map(|k| k + 1))
         .unwrap_or(0);
+    // Added tokens by id, looked up once per token (a search of the list per
+    // token was quadratic: minutes for Gemma's 262k tokens and 6k added).
+    let added_by_id: std::collections::HashMap<u64, &Json> = added
+        .iter()
+        .rev()
+        .filter_map(|a| Some((a["id"].as_u64()?, *a)))
+        .collect();
     let (mut tokens, mut types) = (Vec::new(), Vec::new());
     for i in 0..count {
         let Some(t) = by_id.get(&i) else {
@@ -128,7 +135,7 @@ pub fn read(
             types.push(5);
             continue;
         };
-        let entry = added.iter().find(|a| a["id"].as_u64() == Some(i));
+        let entry = added_by_id.get(&i);
         let ty = match entry {
             Some(a) if a["special"].as_bool().unwrap_or(false) || looks_special(t) => 3,
             Some(_) => 4,
