@@ -37,6 +37,9 @@ pub fn advice(e: &tensorcast::Error) -> Option<String> {
                 Some("name the pre-tokenizer with --tokenizer-pre (e.g. llama-bpe)".into())
             }
             code::OUTPUT_EXISTS if !given("--force") => Some("--force replaces it".into()),
+            code::NEEDS_IMATRIX if !given("--imatrix") => {
+                Some("--imatrix FILE gives one (llama.cpp's llama-imatrix computes it)".into())
+            }
             _ => None,
         };
     }

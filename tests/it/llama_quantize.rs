@@ -39,7 +39,7 @@ fn every_file_type_is_byte_identical_to_llama_model_quantize() {
     let (mut checked, mut failures) = (0, Vec::new());
     for (input, want) in refs {
         let outputs = want["outputs"].as_object().unwrap();
-        assert_eq!(outputs.len(), 22, "{input}: every file type");
+        assert_eq!(outputs.len(), 24, "{input}: every file type");
         for (ft, expected) in outputs {
             let opts = ConvertOptions {
                 quantize: Some(FileType::from_name(ft).unwrap()),
@@ -81,7 +81,7 @@ fn every_file_type_is_byte_identical_to_llama_model_quantize() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 19 * 22);
+    assert_eq!(checked, 19 * 24);
 }
 
 /// File types tensorcast cannot write yet are refused by name and reason
@@ -90,10 +90,14 @@ fn every_file_type_is_byte_identical_to_llama_model_quantize() {
 fn unwritable_file_types_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let input = fixture("model/llama/reference-f32.gguf");
-    for (ft, why) in [
-        ("IQ2_M", "importance matrix"),
-        ("Q2_K_S", "importance matrix"),
-        ("IQ3_M", "IQ3_S blocks"),
+    let imatrix = fixture("quant/filetypes/llama.imatrix.gguf");
+    let with_imatrix = ["--imatrix", imatrix.to_str().unwrap()];
+    for (ft, extra, why) in [
+        ("IQ2_M", &[][..], "importance matrix"),
+        ("Q2_K_S", &[][..], "importance matrix"),
+        ("IQ3_XS", &[][..], "importance matrix"),
+        ("IQ2_M", &with_imatrix[..], "cannot quantize yet"),
+        ("IQ2_XXS", &with_imatrix[..], "cannot quantize yet"),
     ] {
         let out = dir.path().join(format!("{ft}.gguf"));
         let r = crate::common::tensorcast()
@@ -102,6 +106,7 @@ fn unwritable_file_types_are_refused_with_the_reason() {
             .arg("-o")
             .arg(&out)
             .args(["--quantize", ft])
+            .args(extra)
             .output()
             .unwrap();
         assert_eq!(r.status.code(), Some(1), "{ft}");
@@ -111,6 +116,10 @@ fn unwritable_file_types_are_refused_with_the_reason() {
             String::from_utf8_lossy(&r.stderr)
         );
         assert!(!out.exists(), "{ft}: nothing written");
+        if extra.is_empty() {
+            // The CLI's hint names the flag the library does not.
+            assert!(String::from_utf8_lossy(&r.stderr).contains("--imatrix FILE"), "{ft}");
+        }
     }
 }
 
@@ -160,7 +169,7 @@ fn every_file_type_with_an_imatrix_is_byte_identical_to_llama_quantize() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 9 * 14);
+    assert_eq!(checked, 9 * 17);
 }
 
 /// Damaged or mismatched importance matrices are refused by rule (exit 1),

@@ -72,3 +72,5 @@ pub const OUTPUT_CONFLICT: &str = "output-conflict";
 /// Tensor data that breaks an invariant of its kind when written (sparse
 /// indices out of order).
 pub const BAD_DATA: &str = "bad-data";
+/// A quantization that needs importance data (an imatrix) it was not given.
+pub const NEEDS_IMATRIX: &str = "needs-imatrix";

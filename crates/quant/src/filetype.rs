@@ -91,25 +91,28 @@ impl FileType {
         }
     }
 
-    /// Why tensorcast cannot write this file type, if it cannot: types that
-    /// need an importance matrix when none is given, and those whose
-    /// quantizer is missing.
-    pub fn unsupported_reason(&self, has_imatrix: bool) -> Option<String> {
+    /// Why tensorcast cannot write this file type, if it cannot, with the
+    /// refusal's code: types that need an importance matrix when none is
+    /// given, and those whose quantizer is missing.
+    pub fn unsupported_reason(&self, has_imatrix: bool) -> Option<(&'static str, String)> {
         let needs_imatrix = matches!(
             self.name,
-            "IQ2_XXS" | "IQ2_XS" | "IQ2_S" | "IQ2_M" | "IQ1_S" | "IQ1_M" | "IQ3_XXS" | "Q2_K_S"
+            "IQ2_XXS" | "IQ2_XS" | "IQ2_S" | "IQ2_M" | "IQ1_S" | "IQ1_M" | "IQ3_XXS" | "IQ3_XS" | "Q2_K_S"
         );
         if needs_imatrix && !has_imatrix {
-            return Some(format!(
-                "{} needs an importance matrix (--imatrix), as llama-quantize does",
-                self.name
+            return Some((
+                tensorcast_core::code::NEEDS_IMATRIX,
+                format!("{} needs an importance matrix, as llama-quantize does", self.name),
             ));
         }
         match self.default_type() {
-            DType::Quant(q) if !crate::can_quantize(q) => Some(format!(
-                "{} writes {} blocks, which tensorcast cannot quantize yet",
-                self.name,
-                q.name()
+            DType::Quant(q) if !crate::can_quantize(q) => Some((
+                tensorcast_core::code::BLOCK_TYPE,
+                format!(
+                    "{} writes {} blocks, which tensorcast cannot quantize yet",
+                    self.name,
+                    q.name()
+                ),
             )),
             _ => None,
         }

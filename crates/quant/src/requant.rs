@@ -124,8 +124,8 @@ impl<S: Source> Quantize<S> {
     /// Wraps `inner`, quantizing with importance data `imatrix` where it has
     /// an entry for a tensor (as llama-quantize's `--imatrix`).
     pub fn with_imatrix(inner: S, ft: FileType, imatrix: Option<Arc<Imatrix>>) -> Result<Self> {
-        if let Some(why) = ft.unsupported_reason(imatrix.is_some()) {
-            return Err(Error::unsupported(code::BLOCK_TYPE, why));
+        if let Some((c, why)) = ft.unsupported_reason(imatrix.is_some()) {
+            return Err(Error::unsupported(c, why));
         }
         let inputs = inner.tensors();
         // convert_hf_to_gguf.py's own --outtype q8_0 is what a model folder
@@ -177,6 +177,23 @@ impl<S: Source> Quantize<S> {
                 ((0..inputs.len()).collect(), targets, None, 0)
             }
         };
+        // A plan may pick types the file type's default is not (IQ3_XXS's
+        // mix puts IQ2_S on attention K and Q).
+        for (t, target) in inputs.iter().zip(&targets) {
+            if let DType::Quant(q) = target {
+                if *target != t.dtype && decodable(t.dtype) && !crate::can_quantize(*q) {
+                    return Err(Error::unsupported(
+                        code::BLOCK_TYPE,
+                        format!(
+                            "{} puts tensor '{}' in {}, which tensorcast cannot quantize yet",
+                            ft.name(),
+                            t.name,
+                            q.name()
+                        ),
+                    ));
+                }
+            }
+        }
         let mut tensors = Vec::with_capacity(from.len());
         let mut weights = Vec::with_capacity(from.len());
         let mut requantized = 0;
@@ -190,7 +207,7 @@ impl<S: Source> Quantize<S> {
             };
             if changes && w.is_none() && shape.is_some() && requires_imatrix(&t.name, target, ft) {
                 return Err(Error::unsupported(
-                    code::BLOCK_TYPE,
+                    code::NEEDS_IMATRIX,
                     format!(
                         "tensor '{}': {} needs importance data for it, which the imatrix does not hold",
                         t.name,
@@ -218,7 +235,7 @@ impl<S: Source> Quantize<S> {
         }
         if requantized > 0 {
             warnings.push(format!(
-                "{requantized} quantized tensor(s) were dequantized and quantized again (llama-quantize's --allow-requantize)"
+                "{requantized} quantized tensor(s) were dequantized and quantized again (as llama-quantize does when allowed to requantize)"
             ));
         }
         Ok(Quantize {

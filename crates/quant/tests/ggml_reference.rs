@@ -5,9 +5,9 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use tensorcast_core::QuantType;
 
-const TYPES: [&str; 15] = [
-    "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS",
-    "TQ1_0", "TQ2_0", "MXFP4",
+const TYPES: [&str; 17] = [
+    "IQ3_XXS", "IQ3_S", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
+    "IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "MXFP4",
 ];
 const ROW: usize = 256;
 
@@ -38,6 +38,15 @@ fn floats(file: &str) -> Vec<f32> {
         .collect()
 }
 
+/// Rows on which ggml aborts for this reference file (IQ3's neighbour
+/// search asserts when every distance is infinite): tensorcast writes a
+/// block there instead of aborting, but ggml gives nothing to compare.
+fn skipped(file: &str) -> Vec<usize> {
+    std::fs::read(fixtures().join("edge").join(file))
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or_default()
+}
+
 /// Each edge row (zeros, equal values, one huge value, subnormals, values
 /// beyond f16, ties …) gives ggml's bytes, row by row so a failure names it.
 #[test]
@@ -50,8 +59,13 @@ fn edge_rows_match_ggml() {
     for t in TYPES {
         let want = std::fs::read(fixtures().join("edge").join(format!("{t}.bin"))).unwrap();
         let per_row = want.len() / names.len();
+        let skip = skipped(&format!("{t}.skip.json"));
         for (i, name) in names.iter().enumerate() {
             let got = quantized(t, &x[i * ROW..(i + 1) * ROW]);
+            if skip.contains(&i) {
+                assert_eq!(got.len(), per_row, "{t}: {name}");
+                continue;
+            }
             if got != want[i * per_row..(i + 1) * per_row] {
                 failures.push(format!("{t}: {name}"));
             }
@@ -72,8 +86,13 @@ fn edge_rows_with_an_imatrix_match_ggml() {
     for t in TYPES {
         let want = std::fs::read(fixtures().join("edge").join(format!("{t}.imatrix.bin"))).unwrap();
         let per_row = want.len() / names.len();
+        let skip = skipped(&format!("{t}.imatrix.skip.json"));
         for (i, name) in names.iter().enumerate() {
             let got = weighted(t, &x[i * ROW..(i + 1) * ROW], &w);
+            if skip.contains(&i) {
+                assert_eq!(got.len(), per_row, "{t}: {name}");
+                continue;
+            }
             if got != want[i * per_row..(i + 1) * per_row] {
                 failures.push(format!("{t}: {name}"));
             }

@@ -20,8 +20,9 @@ pub fn load_imatrix(
     registry: &Registry,
 ) -> Result<Imatrix> {
     match registry.open(location.clone(), options) {
-        Ok(src) if src.format() == "gguf" => from_gguf(&*src, given),
-        Ok(src) => Err(bad(given, &format!("a {} file is not an imatrix", src.format()))),
+        // Any container the registry reads holding `.in_sum2`/`.counts`
+        // tensors and the imatrix keys (llama.cpp writes them as GGUF).
+        Ok(src) => from_gguf(&*src, given),
         Err(_) => {
             let Location::Local(path) = location else {
                 return Err(bad(
@@ -31,7 +32,7 @@ pub fn load_imatrix(
             };
             let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
             if len > options.limits.max_alloc_bytes {
-                return Err(bad(given, "larger than --max-alloc"));
+                return Err(bad(given, "larger than the allocation limit"));
             }
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             from_legacy(&bytes, given)

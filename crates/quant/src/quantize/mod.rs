@@ -7,6 +7,7 @@
 //! tensor is quantized as one flat run of blocks, in any split along block
 //! boundaries, with the same bytes.
 
+mod iq3;
 mod iq4;
 mod kquants;
 mod legacy;
@@ -48,6 +49,8 @@ fn block_fn(q: QuantType) -> Option<BlockFn> {
         "Q4_K" => kquants::q4_k,
         "Q5_K" => kquants::q5_k,
         "Q6_K" => kquants::q6_k,
+        "IQ3_XXS" => |x, out| iq3::iq3_xxs(x, None, out),
+        "IQ3_S" => |x, out| iq3::iq3_s(x, None, out),
         "IQ4_NL" => iq4::iq4_nl,
         "IQ4_XS" => iq4::iq4_xs,
         "TQ1_0" => ternary::tq1_0,

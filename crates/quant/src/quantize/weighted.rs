@@ -5,10 +5,10 @@
 //! against their own super-block's spread; the legacy types against the
 //! whole row's, so they work a row at a time.
 
-use super::iq4;
 use super::kquants::{self, q2_finish, q3_finish, q4_finish, q5_finish, stored, ScaleMins};
 use super::search::{make_qkx2_quants, make_qp_quants, make_qx_quants, Qkx2};
 use super::{ggml_f16, legacy};
+use super::{iq3, iq4};
 
 /// `make_qkx3_quants(…, -0.9, 0.05, 36, false)`: with weights given it is
 /// `make_qkx2_quants` with these settings (its `max <= min` test and
@@ -188,6 +188,8 @@ pub(crate) fn quantize_row(q: &str, row: &[f32], qw: &[f32], out: &mut Vec<u8>) 
         "Q4_K" => q4_k,
         "Q5_K" => q5_k,
         "Q6_K" => q6_k,
+        "IQ3_XXS" => |x, w, out| iq3::iq3_xxs(x, Some(w), out),
+        "IQ3_S" => |x, w, out| iq3::iq3_s(x, Some(w), out),
         "IQ4_NL" => iq4::iq4_nl_weighted,
         "IQ4_XS" => iq4::iq4_xs_weighted,
         "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" => {

@@ -1,0 +1,387 @@
+//! IQ3_XXS and IQ3_S: groups of four magnitudes `2l + 1` (l in 0..8) drawn
+//! from a 256- or 512-entry grid, signs apart, as ggml's
+//! `quantize_row_iq3_xxs_impl` / `quantize_row_iq3_s_impl` choose them: a
+//! scale search where each group off the grid takes its nearest grid
+//! neighbours (tables built as `iq3xs_init_impl` builds them).
+
+use super::ggml_f16;
+use super::search::nearest_int;
+use crate::grids::{IQ3S_GRID, IQ3XXS_GRID};
+use std::sync::OnceLock;
+
+/// A grid of 4-value groups with ggml's lookup tables: the grid index of
+/// every on-grid 12-bit code, and for off-grid codes their neighbours.
+pub(super) struct Grid3 {
+    /// Values `2l + 1` per entry.
+    grid: Vec<[i8; 4]>,
+    /// Code → grid index, or −(offset + 1) into `neighbours`.
+    map: Vec<i32>,
+    /// At each offset: a count n, then n grid indices.
+    neighbours: Vec<u16>,
+}
+
+impl Grid3 {
+    fn build(grid: Vec<[i8; 4]>, nwant: usize) -> Grid3 {
+        let code =
+            |pos: &[i8; 4]| -> usize { (0..4).map(|i| (((pos[i] - 1) / 2) as usize) << (3 * i)).sum() };
+        let mut map = vec![-1i32; 4096];
+        for (k, g) in grid.iter().enumerate() {
+            map[code(g)] = k as i32;
+        }
+        let mut neighbours = Vec::new();
+        let mut dist: Vec<(i32, usize)> = Vec::with_capacity(grid.len());
+        for (i, slot) in map.iter_mut().enumerate() {
+            if *slot >= 0 {
+                continue;
+            }
+            let pos: [i32; 4] = std::array::from_fn(|k| 2 * ((i >> (3 * k)) & 7) as i32 + 1);
+            dist.clear();
+            for (j, g) in grid.iter().enumerate() {
+                let d2: i32 = (0..4).map(|k| (i32::from(g[k]) - pos[k]).pow(2)).sum();
+                dist.push((d2, j));
+            }
+            // (distance, index) pairs are distinct, so any sort gives qsort's order.
+            dist.sort_unstable();
+            *slot = -(neighbours.len() as i32 + 1);
+            let start = neighbours.len();
+            neighbours.push(0);
+            let (mut d2, mut nhave) = (dist[0].0, 1);
+            for &(d, j) in &dist {
+                if d > d2 {
+                    if nhave == nwant {
+                        break;
+                    }
+                    d2 = d;
+                    nhave += 1;
+                }
+                neighbours.push(j as u16);
+            }
+            neighbours[start] = (neighbours.len() - start - 1) as u16;
+        }
+        Grid3 {
+            grid,
+            map,
+            neighbours,
+        }
+    }
+
+    /// `iq3_find_best_neighbour`: the neighbour of off-grid `code` nearest
+    /// `xval` under `weight` at `scale`; its levels go to `l`.
+    fn best_neighbour(&self, code: usize, xval: &[f32], weight: &[f32], scale: f32, l: &mut [i8]) -> usize {
+        let at = (-self.map[code] - 1) as usize;
+        let n = usize::from(self.neighbours[at]);
+        let (mut best_d2, mut best) = (f32::MAX, 0usize);
+        for &j in &self.neighbours[at + 1..at + 1 + n] {
+            let pg = &self.grid[usize::from(j)];
+            let mut d2 = 0f32;
+            for i in 0..4 {
+                let diff = scale * f32::from(pg[i]) - xval[i];
+                d2 += weight[i] * diff * diff;
+            }
+            if d2 < best_d2 {
+                best_d2 = d2;
+                best = usize::from(j);
+            }
+        }
+        let pg = &self.grid[best];
+        for i in 0..4 {
+            l[i] = (pg[i] - 1) / 2;
+        }
+        best
+    }
+
+    /// The grid index of `levels`' group (always on the grid here).
+    fn index(&self, levels: &[i8]) -> usize {
+        let code: usize = (0..4).map(|i| (levels[i] as usize) << (3 * i)).sum();
+        self.map[code].max(0) as usize
+    }
+}
+
+/// IQ3_S's grid: the dequantization grid already holds `2l + 1`.
+fn grid_s() -> &'static Grid3 {
+    static G: OnceLock<Grid3> = OnceLock::new();
+    G.get_or_init(|| Grid3::build(IQ3S_GRID.to_vec(), 3))
+}
+
+/// IQ3_XXS's grid: its dequantization values {4, 12, …, 52, 62} are level
+/// l's; the quantizer works in `2l + 1`.
+fn grid_xxs() -> &'static Grid3 {
+    static G: OnceLock<Grid3> = OnceLock::new();
+    G.get_or_init(|| {
+        const VALUES: [i8; 8] = [4, 12, 20, 28, 36, 44, 52, 62];
+        let grid = IQ3XXS_GRID
+            .iter()
+            .map(|g| g.map(|v| 2 * VALUES.iter().position(|&x| x == v).unwrap_or(0) as i8 + 1))
+            .collect();
+        Grid3::build(grid, 2)
+    })
+}
+
+/// One 32-value block's search, shared by both types: returns the scale
+/// and fills `l` (levels 0..8); `trials` is the half-width of the scale
+/// search, `refine_all` whether the final pass revisits on-grid groups.
+#[allow(clippy::too_many_arguments)]
+fn search_block(
+    g: &Grid3,
+    xval: &[f32; 32],
+    weight: &[f32; 32],
+    max: f32,
+    trials: i32,
+    on_grid_start: bool,
+    refine_all: bool,
+    l: &mut [i8; 32],
+) -> f32 {
+    let mut waux = [0f32; 32];
+    for (a, &w) in waux.iter_mut().zip(weight) {
+        *a = w.sqrt();
+    }
+    let mut best = 0f32;
+    let mut scale = max / 15.0;
+    let mut on_grid = [on_grid_start; 8];
+    let mut laux = [0i8; 32];
+    let mut on_grid_aux = [true; 8];
+    for is in -trials..=trials {
+        let id = (15.0 + is as f32 * 0.2) / max;
+        let this_scale = 1.0 / id;
+        for k in 0..8 {
+            for i in 0..4 {
+                laux[4 * k + i] = nearest_int(0.5 * (id * xval[4 * k + i] - 1.0)).clamp(0, 7) as i8;
+            }
+            let code: usize = (0..4).map(|i| (laux[4 * k + i] as usize) << (3 * i)).sum();
+            on_grid_aux[k] = g.map[code] >= 0;
+            if !on_grid_aux[k] {
+                g.best_neighbour(
+                    code,
+                    &xval[4 * k..],
+                    &waux[4 * k..],
+                    this_scale,
+                    &mut laux[4 * k..4 * k + 4],
+                );
+            }
+        }
+        let (mut sumqx, mut sumq2) = (0f32, 0f32);
+        for i in 0..32 {
+            let (w, q) = (weight[i], f32::from(2 * laux[i] + 1));
+            sumqx += w * xval[i] * q;
+            sumq2 += w * q * q;
+        }
+        if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
+            scale = sumqx / sumq2;
+            best = scale * sumqx;
+            *l = laux;
+            on_grid = on_grid_aux;
+        }
+    }
+    if on_grid.iter().any(|&o| !o) && scale > 0.0 {
+        let id = 1.0 / scale;
+        for k in 0..8 {
+            if !refine_all && on_grid[k] {
+                continue;
+            }
+            let code: usize = (0..4)
+                .map(|i| (nearest_int(0.5 * (id * xval[4 * k + i] - 1.0)).clamp(0, 7) as usize) << (3 * i))
+                .sum();
+            let gi = if g.map[code] >= 0 {
+                g.map[code] as usize
+            } else {
+                g.best_neighbour(
+                    code,
+                    &xval[4 * k..],
+                    &waux[4 * k..],
+                    scale,
+                    &mut l[4 * k..4 * k + 4],
+                )
+            };
+            let pg = &g.grid[gi];
+            for i in 0..4 {
+                l[4 * k + i] = (pg[i] - 1) / 2;
+            }
+        }
+        let (mut sumqx, mut sumq2) = (0f32, 0f32);
+        for i in 0..32 {
+            let (w, q) = (weight[i], f32::from(2 * l[i] + 1));
+            sumqx += w * xval[i] * q;
+            sumq2 += w * q * q;
+        }
+        if sumq2 > 0.0 {
+            scale = sumqx / sumq2;
+        }
+    }
+    scale
+}
+
+/// The weights of block `ib`: importance against the super-block's spread, or x².
+fn block_weights(xb: &[f32], qw: Option<&[f32]>, sigma2: f32) -> [f32; 32] {
+    let mut w = [0f32; 32];
+    for i in 0..32 {
+        w[i] = match qw {
+            Some(q) => q[i] * (sigma2 + xb[i] * xb[i]).sqrt(),
+            None => xb[i] * xb[i],
+        };
+    }
+    w
+}
+
+fn sigma2(x: &[f32]) -> f32 {
+    let mut s = 0f32;
+    for &v in x {
+        s += v * v;
+    }
+    2.0 * s / 256.0
+}
+
+/// The largest of `xval`, as C's `MAX` chain from the first.
+fn max_of(xval: &[f32; 32]) -> f32 {
+    let mut max = xval[0];
+    for &v in &xval[1..] {
+        max = if max > v { max } else { v };
+    }
+    max
+}
+
+/// IQ3_XXS: d | 64 grid indices | 8 × u32 (four 7-bit sign groups, 4-bit scale).
+pub(super) fn iq3_xxs(x: &[f32], qw: Option<&[f32]>, out: &mut Vec<u8>) {
+    let g = grid_xxs();
+    let sigma2 = sigma2(x);
+    let mut q3 = [0u8; 64];
+    let mut sas = [0u32; 8];
+    let mut scales = [0f32; 8];
+    let mut max_scale = 0f32;
+    for ib in 0..8 {
+        let xb = &x[32 * ib..32 * ib + 32];
+        let weight = block_weights(xb, qw.map(|q| &q[32 * ib..]), sigma2);
+        let mut xval = [0f32; 32];
+        let mut signs = [0u8; 4];
+        for k in 0..4 {
+            let (mut s, mut nflip) = (0u8, 0);
+            for i in 0..8 {
+                let v = xb[8 * k + i];
+                if v >= 0.0 {
+                    xval[8 * k + i] = v;
+                } else {
+                    xval[8 * k + i] = -v;
+                    nflip += 1;
+                    s |= 1 << i;
+                }
+            }
+            if nflip % 2 == 1 {
+                // An even count of minus signs fits 7 bits: the least
+                // important value takes the wrong sign.
+                let (mut imin, mut min) = (0, weight[8 * k] * xb[8 * k] * xb[8 * k]);
+                for i in 1..8 {
+                    let ax = weight[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
+                    if ax < min {
+                        min = ax;
+                        imin = i;
+                    }
+                }
+                xval[8 * k + imin] = -xval[8 * k + imin];
+                s ^= 1 << imin;
+            }
+            signs[k] = s & 127;
+        }
+        let max = max_of(&xval);
+        if max < 1e-8 {
+            scales[ib] = 0.0;
+            continue;
+        }
+        let mut l = [0i8; 32];
+        let mut scale = search_block(g, &xval, &weight, max, 15, true, false, &mut l);
+        if scale < 0.0 {
+            scale = -scale;
+            for s in &mut signs {
+                *s = !*s & 127;
+            }
+        }
+        for k in 0..8 {
+            q3[8 * ib + k] = g.index(&l[4 * k..4 * k + 4]) as u8;
+        }
+        sas[ib] = u32::from(signs[0])
+            | (u32::from(signs[1]) << 7)
+            | (u32::from(signs[2]) << 14)
+            | (u32::from(signs[3]) << 21);
+        scales[ib] = scale;
+        max_scale = if max_scale > scale { max_scale } else { scale };
+    }
+    if max_scale == 0.0 {
+        out.extend_from_slice(&[0u8; 98]);
+        return;
+    }
+    let d = max_scale / 31.0;
+    out.extend_from_slice(&ggml_f16(d * 1.0125).to_le_bytes());
+    let id = 1.0 / d;
+    for ib in 0..8 {
+        let l = nearest_int(0.5 * (id * scales[ib] - 1.0)).clamp(0, 15);
+        sas[ib] |= (l as u32) << 28;
+    }
+    out.extend_from_slice(&q3);
+    for s in sas {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+}
+
+/// IQ3_S: d | qs[64] | qh[8] | signs[32] | scales[4].
+pub(super) fn iq3_s(x: &[f32], qw: Option<&[f32]>, out: &mut Vec<u8>) {
+    let g = grid_s();
+    let sigma2 = sigma2(x);
+    let mut y = [0u8; 110];
+    let (qs_at, qh_at, signs_at, scales_at) = (2, 66, 74, 106);
+    // ggml advances its qs and signs pointers only past non-zero blocks
+    // (a zero block's `continue` skips the step), so later blocks land earlier.
+    let (mut qs, mut sg) = (qs_at, signs_at);
+    let mut scales = [0f32; 8];
+    let mut max_scale = 0f32;
+    for ib in 0..8 {
+        let xb = &x[32 * ib..32 * ib + 32];
+        let weight = block_weights(xb, qw.map(|q| &q[32 * ib..]), sigma2);
+        let mut xval = [0f32; 32];
+        let mut signs = [0u8; 4];
+        for k in 0..4 {
+            let mut s = 0u8;
+            for i in 0..8 {
+                let v = xb[8 * k + i];
+                if v >= 0.0 {
+                    xval[8 * k + i] = v;
+                } else {
+                    xval[8 * k + i] = -v;
+                    s |= 1 << i;
+                }
+            }
+            signs[k] = s;
+        }
+        let max = max_of(&xval);
+        if max == 0.0 {
+            scales[ib] = 0.0;
+            continue;
+        }
+        let mut l = [0i8; 32];
+        let mut scale = search_block(g, &xval, &weight, max, 9, false, true, &mut l);
+        if scale < 0.0 {
+            scale = -scale;
+            for s in &mut signs {
+                *s = !*s;
+            }
+        }
+        for k in 0..8 {
+            let gi = g.index(&l[4 * k..4 * k + 4]);
+            y[qs + k] = (gi & 255) as u8;
+            y[qh_at + (ib * 8 + k) / 8] |= ((gi >> 8) << ((ib * 8 + k) % 8)) as u8;
+        }
+        qs += 8;
+        y[sg..sg + 4].copy_from_slice(&signs);
+        sg += 4;
+        scales[ib] = scale;
+        max_scale = if max_scale > scale { max_scale } else { scale };
+    }
+    if max_scale != 0.0 {
+        let d = max_scale / 31.0;
+        y[..2].copy_from_slice(&ggml_f16(d * 1.033).to_le_bytes());
+        let id = 1.0 / d;
+        for ib in (0..8).step_by(2) {
+            let l1 = nearest_int(0.5 * (id * scales[ib] - 1.0)).clamp(0, 15);
+            let l2 = nearest_int(0.5 * (id * scales[ib + 1] - 1.0)).clamp(0, 15);
+            y[scales_at + ib / 2] = (l1 | (l2 << 4)) as u8;
+        }
+    }
+    out.extend_from_slice(&y);
+}
