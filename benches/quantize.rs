@@ -10,6 +10,13 @@
 //!   RssAnon (the target: ≤ 64 MiB plus one tensor, here the largest f32
 //!   tensor's size is printed beside it).
 //!
+//! - with `TENSORCAST_BENCH_HF=FOLDER` (a Hugging Face model folder),
+//!   `TENSORCAST_LLAMA_CPP=DIR` (the llama.cpp sources, for
+//!   `convert_hf_to_gguf.py` and its gguf-py) and `TENSORCAST_ORACLE_PYTHON`
+//!   (a Python with torch and transformers): the folder into Q4_K_M in one
+//!   step against `convert_hf_to_gguf.py --outtype f16` followed by
+//!   `llama_model_quantize`, the two steps timed together.
+//!
 //! The llama.cpp side runs when a Python that imports `llama_cpp`
 //! (llama-cpp-python 0.3.36 built from its sdist, see fixtures/quant/README.md)
 //! is found: `TENSORCAST_LLAMA_PYTHON`, else `~/.cache/llama/venv/bin/python`.
@@ -157,5 +164,87 @@ fn main() {
             let _ = std::fs::remove_file(&theirs);
         }
         let _ = std::fs::remove_file(&ours);
+    }
+    if let (Some(py), Some(hf), Some(src), Some(oracle)) = (
+        &py,
+        std::env::var_os("TENSORCAST_BENCH_HF").map(PathBuf::from),
+        std::env::var_os("TENSORCAST_LLAMA_CPP").map(PathBuf::from),
+        oracle_python(),
+    ) {
+        hf_one_step(bin, py, &oracle, &hf, &src, &dir, runs, threads);
+    }
+}
+
+/// A Hugging Face folder into Q4_K_M: tensorcast in one step against
+/// convert_hf_to_gguf.py (f16) + llama_model_quantize, alternating.
+#[allow(clippy::too_many_arguments)]
+fn hf_one_step(
+    bin: &str,
+    py: &Path,
+    oracle: &Path,
+    hf: &Path,
+    src: &Path,
+    dir: &Path,
+    runs: usize,
+    threads: usize,
+) {
+    let ours = dir.join("hf-tensorcast.gguf");
+    let f16 = dir.join("hf-convert-f16.gguf");
+    let theirs = dir.join("hf-llama.gguf");
+    let (mut t_ours, mut t_theirs, mut m_ours, mut m_theirs) = (Vec::new(), Vec::new(), 0u64, 0u64);
+    for round in 0..runs {
+        let mut one = || {
+            settle(&[&ours]);
+            let r = run(Command::new(bin)
+                .args(["-q", "convert"])
+                .arg(hf)
+                .arg("-o")
+                .arg(&ours)
+                .args(["--quantize", "Q4_K_M", "-j", &threads.to_string()])
+                .stdout(std::process::Stdio::null()));
+            t_ours.push(r.time);
+            m_ours = m_ours.max(r.peak_anon_kib);
+        };
+        let mut two = || {
+            settle(&[&f16, &theirs]);
+            let a = run(Command::new(oracle)
+                .env("PYTHONPATH", src.join("gguf-py"))
+                .arg(src.join("convert_hf_to_gguf.py"))
+                .arg(hf)
+                .args(["--outtype", "f16", "--outfile"])
+                .arg(&f16)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()));
+            let b = run(Command::new(py)
+                .args(["-c", LLAMA_QUANTIZE])
+                .arg(&f16)
+                .arg(&theirs)
+                .arg("15")
+                .arg(threads.to_string())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()));
+            t_theirs.push(a.time + b.time);
+            m_theirs = m_theirs.max(a.peak_anon_kib).max(b.peak_anon_kib);
+        };
+        if round % 2 == 0 {
+            one();
+            two();
+        } else {
+            two();
+            one();
+        }
+    }
+    let secs = |v: &Vec<Duration>| median(v.clone()).as_secs_f64();
+    println!(
+        "HF folder {} -> Q4_K_M: tensorcast one step median {:.2} s (peak RssAnon {:.1} MiB); convert_hf_to_gguf.py f16 + llama_model_quantize median {:.2} s (peak RssAnon {:.1} MiB); time ratio {:.2}x",
+        hf.display(),
+        secs(&t_ours),
+        m_ours as f64 / 1024.0,
+        secs(&t_theirs),
+        m_theirs as f64 / 1024.0,
+        secs(&t_ours) / secs(&t_theirs)
+    );
+    for f in [&ours, &f16, &theirs] {
+        let _ = std::fs::remove_file(f);
     }
 }

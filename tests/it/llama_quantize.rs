@@ -118,7 +118,10 @@ fn unwritable_file_types_are_refused_with_the_reason() {
         assert!(!out.exists(), "{ft}: nothing written");
         if extra.is_empty() {
             // The CLI's hint names the flag the library does not.
-            assert!(String::from_utf8_lossy(&r.stderr).contains("--imatrix FILE"), "{ft}");
+            assert!(
+                String::from_utf8_lossy(&r.stderr).contains("--imatrix FILE"),
+                "{ft}"
+            );
         }
     }
 }
