@@ -84,21 +84,13 @@ fn every_file_type_is_byte_identical_to_llama_model_quantize() {
     assert_eq!(checked, 19 * 24);
 }
 
-/// File types tensorcast cannot write yet are refused by name and reason
-/// (exit 1), before anything is written; unknown names are usage errors.
+/// File types that need an importance matrix are refused without one, by
+/// name and reason (exit 1), before anything is written.
 #[test]
 fn unwritable_file_types_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let input = fixture("model/llama/reference-f32.gguf");
-    let imatrix = fixture("quant/filetypes/llama.imatrix.gguf");
-    let with_imatrix = ["--imatrix", imatrix.to_str().unwrap()];
-    for (ft, extra, why) in [
-        ("IQ2_M", &[][..], "importance matrix"),
-        ("Q2_K_S", &[][..], "importance matrix"),
-        ("IQ3_XS", &[][..], "importance matrix"),
-        ("IQ2_M", &with_imatrix[..], "cannot quantize yet"),
-        ("IQ2_XXS", &with_imatrix[..], "cannot quantize yet"),
-    ] {
+    for ft in ["IQ2_M", "Q2_K_S", "IQ3_XS", "IQ1_S", "IQ2_XXS", "IQ3_XXS"] {
         let out = dir.path().join(format!("{ft}.gguf"));
         let r = crate::common::tensorcast()
             .arg("convert")
@@ -106,23 +98,14 @@ fn unwritable_file_types_are_refused_with_the_reason() {
             .arg("-o")
             .arg(&out)
             .args(["--quantize", ft])
-            .args(extra)
             .output()
             .unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(1), "{ft}");
-        assert!(
-            String::from_utf8_lossy(&r.stderr).contains(why),
-            "{ft}: {}",
-            String::from_utf8_lossy(&r.stderr)
-        );
+        assert!(err.contains("importance matrix"), "{ft}: {err}");
         assert!(!out.exists(), "{ft}: nothing written");
-        if extra.is_empty() {
-            // The CLI's hint names the flag the library does not.
-            assert!(
-                String::from_utf8_lossy(&r.stderr).contains("--imatrix FILE"),
-                "{ft}"
-            );
-        }
+        // The CLI's hint names the flag the library does not.
+        assert!(err.contains("--imatrix FILE"), "{ft}");
     }
 }
 
@@ -172,7 +155,7 @@ fn every_file_type_with_an_imatrix_is_byte_identical_to_llama_quantize() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 9 * 17);
+    assert_eq!(checked, 9 * 24);
 }
 
 /// Damaged or mismatched importance matrices are refused by rule (exit 1),

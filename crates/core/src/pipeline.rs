@@ -60,6 +60,13 @@ pub fn convert(source: &dyn Source, sink: &mut dyn Sink) -> Result<()> {
     sink.begin(&plan)?;
     for index in 0..plan.tensors.len() {
         match source.tensor_data(index)? {
+            // A tensor smaller than a chunk has nothing to overlap: computed
+            // here, without a thread (a thread per tensor cost a thread start
+            // for each of 200k empty tensors, and per-thread malloc arenas
+            // made the peak memory depend on scheduling).
+            TensorData::Chunks(chunks) if plan.tensors[index].nbytes < crate::CHUNK_BYTES as u64 => {
+                sink.write_tensor(index, TensorData::Chunks(chunks))?
+            }
             TensorData::Chunks(chunks) => std::thread::scope(|scope| {
                 let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
                 scope.spawn(move || {

@@ -5,102 +5,17 @@
 //! neighbours (tables built as `iq3xs_init_impl` builds them).
 
 use super::ggml_f16;
+use super::grid::NeighbourGrid;
 use super::search::nearest_int;
 use crate::grids::{IQ3S_GRID, IQ3XXS_GRID};
 use std::sync::OnceLock;
 
-/// A grid of 4-value groups with ggml's lookup tables: the grid index of
-/// every on-grid 12-bit code, and for off-grid codes their neighbours.
-pub(super) struct Grid3 {
-    /// Values `2l + 1` per entry.
-    grid: Vec<[i8; 4]>,
-    /// Code → grid index, or −(offset + 1) into `neighbours`.
-    map: Vec<i32>,
-    /// At each offset: a count n, then n grid indices.
-    neighbours: Vec<u16>,
-}
-
-impl Grid3 {
-    fn build(grid: Vec<[i8; 4]>, nwant: usize) -> Grid3 {
-        let code =
-            |pos: &[i8; 4]| -> usize { (0..4).map(|i| (((pos[i] - 1) / 2) as usize) << (3 * i)).sum() };
-        let mut map = vec![-1i32; 4096];
-        for (k, g) in grid.iter().enumerate() {
-            map[code(g)] = k as i32;
-        }
-        let mut neighbours = Vec::new();
-        let mut dist: Vec<(i32, usize)> = Vec::with_capacity(grid.len());
-        for (i, slot) in map.iter_mut().enumerate() {
-            if *slot >= 0 {
-                continue;
-            }
-            let pos: [i32; 4] = std::array::from_fn(|k| 2 * ((i >> (3 * k)) & 7) as i32 + 1);
-            dist.clear();
-            for (j, g) in grid.iter().enumerate() {
-                let d2: i32 = (0..4).map(|k| (i32::from(g[k]) - pos[k]).pow(2)).sum();
-                dist.push((d2, j));
-            }
-            // (distance, index) pairs are distinct, so any sort gives qsort's order.
-            dist.sort_unstable();
-            *slot = -(neighbours.len() as i32 + 1);
-            let start = neighbours.len();
-            neighbours.push(0);
-            let (mut d2, mut nhave) = (dist[0].0, 1);
-            for &(d, j) in &dist {
-                if d > d2 {
-                    if nhave == nwant {
-                        break;
-                    }
-                    d2 = d;
-                    nhave += 1;
-                }
-                neighbours.push(j as u16);
-            }
-            neighbours[start] = (neighbours.len() - start - 1) as u16;
-        }
-        Grid3 {
-            grid,
-            map,
-            neighbours,
-        }
-    }
-
-    /// `iq3_find_best_neighbour`: the neighbour of off-grid `code` nearest
-    /// `xval` under `weight` at `scale`; its levels go to `l`.
-    fn best_neighbour(&self, code: usize, xval: &[f32], weight: &[f32], scale: f32, l: &mut [i8]) -> usize {
-        let at = (-self.map[code] - 1) as usize;
-        let n = usize::from(self.neighbours[at]);
-        let (mut best_d2, mut best) = (f32::MAX, 0usize);
-        for &j in &self.neighbours[at + 1..at + 1 + n] {
-            let pg = &self.grid[usize::from(j)];
-            let mut d2 = 0f32;
-            for i in 0..4 {
-                let diff = scale * f32::from(pg[i]) - xval[i];
-                d2 += weight[i] * diff * diff;
-            }
-            if d2 < best_d2 {
-                best_d2 = d2;
-                best = usize::from(j);
-            }
-        }
-        let pg = &self.grid[best];
-        for i in 0..4 {
-            l[i] = (pg[i] - 1) / 2;
-        }
-        best
-    }
-
-    /// The grid index of `levels`' group (always on the grid here).
-    fn index(&self, levels: &[i8]) -> usize {
-        let code: usize = (0..4).map(|i| (levels[i] as usize) << (3 * i)).sum();
-        self.map[code].max(0) as usize
-    }
-}
+type Grid3 = NeighbourGrid<4>;
 
 /// IQ3_S's grid: the dequantization grid already holds `2l + 1`.
 fn grid_s() -> &'static Grid3 {
     static G: OnceLock<Grid3> = OnceLock::new();
-    G.get_or_init(|| Grid3::build(IQ3S_GRID.to_vec(), 3))
+    G.get_or_init(|| Grid3::build(IQ3S_GRID.to_vec(), 3, 4096, 3))
 }
 
 /// IQ3_XXS's grid: its dequantization values {4, 12, …, 52, 62} are level
@@ -113,7 +28,7 @@ fn grid_xxs() -> &'static Grid3 {
             .iter()
             .map(|g| g.map(|v| 2 * VALUES.iter().position(|&x| x == v).unwrap_or(0) as i8 + 1))
             .collect();
-        Grid3::build(grid, 2)
+        Grid3::build(grid, 3, 4096, 2)
     })
 }
 
@@ -294,7 +209,7 @@ pub(super) fn iq3_xxs(x: &[f32], qw: Option<&[f32]>, out: &mut Vec<u8>) {
             }
         }
         for k in 0..8 {
-            q3[8 * ib + k] = g.index(&l[4 * k..4 * k + 4]) as u8;
+            q3[8 * ib + k] = g.index(&l[4 * k..4 * k + 4], 3) as u8;
         }
         sas[ib] = u32::from(signs[0])
             | (u32::from(signs[1]) << 7)
@@ -363,7 +278,7 @@ pub(super) fn iq3_s(x: &[f32], qw: Option<&[f32]>, out: &mut Vec<u8>) {
             }
         }
         for k in 0..8 {
-            let gi = g.index(&l[4 * k..4 * k + 4]);
+            let gi = g.index(&l[4 * k..4 * k + 4], 3);
             y[qs + k] = (gi & 255) as u8;
             y[qh_at + (ib * 8 + k) / 8] |= ((gi >> 8) << ((ib * 8 + k) % 8)) as u8;
         }

@@ -7,6 +7,9 @@
 //! tensor is quantized as one flat run of blocks, in any split along block
 //! boundaries, with the same bytes.
 
+mod grid;
+mod iq1;
+mod iq2;
 mod iq3;
 mod iq4;
 mod kquants;
@@ -49,6 +52,8 @@ fn block_fn(q: QuantType) -> Option<BlockFn> {
         "Q4_K" => kquants::q4_k,
         "Q5_K" => kquants::q5_k,
         "Q6_K" => kquants::q6_k,
+        "IQ2_S" => |x, out| iq2::iq2_s(x, None, out),
+        "IQ1_M" => |x, out| iq1::iq1_m(x, None, out),
         "IQ3_XXS" => |x, out| iq3::iq3_xxs(x, None, out),
         "IQ3_S" => |x, out| iq3::iq3_s(x, None, out),
         "IQ4_NL" => iq4::iq4_nl,
@@ -60,9 +65,15 @@ fn block_fn(q: QuantType) -> Option<BlockFn> {
     })
 }
 
-/// True for the types [`quantize`] produces.
+/// Types whose ggml quantizer works only with importance weights (it
+/// asserts without): [`quantize_weighted`] produces them, [`quantize`] not.
+fn needs_weights(q: QuantType) -> bool {
+    matches!(q.name(), "IQ2_XXS" | "IQ2_XS" | "IQ1_S")
+}
+
+/// True for the types [`quantize`] or (given weights) [`quantize_weighted`] produces.
 pub fn can_quantize(q: QuantType) -> bool {
-    block_fn(q).is_some()
+    block_fn(q).is_some() || needs_weights(q)
 }
 
 /// Quantizes `rows` of `n_per_row` values each to `q` with importance
@@ -85,7 +96,9 @@ pub fn quantize_weighted(
     {
         return None;
     }
-    block_fn(q)?;
+    if !can_quantize(q) {
+        return None;
+    }
     for row in rows.chunks_exact(n_per_row) {
         if weighted::quantize_row(q.name(), row, imatrix, out).is_none() {
             quantize(q, row, out)?;

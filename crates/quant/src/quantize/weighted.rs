@@ -8,7 +8,7 @@
 use super::kquants::{self, q2_finish, q3_finish, q4_finish, q5_finish, stored, ScaleMins};
 use super::search::{make_qkx2_quants, make_qp_quants, make_qx_quants, Qkx2};
 use super::{ggml_f16, legacy};
-use super::{iq3, iq4};
+use super::{iq1, iq2, iq3, iq4};
 
 /// `make_qkx3_quants(…, -0.9, 0.05, 36, false)`: with weights given it is
 /// `make_qkx2_quants` with these settings (its `max <= min` test and
@@ -188,6 +188,11 @@ pub(crate) fn quantize_row(q: &str, row: &[f32], qw: &[f32], out: &mut Vec<u8>) 
         "Q4_K" => q4_k,
         "Q5_K" => q5_k,
         "Q6_K" => q6_k,
+        "IQ2_XXS" => iq2::iq2_xxs,
+        "IQ2_XS" => iq2::iq2_xs,
+        "IQ2_S" => |x, w, out| iq2::iq2_s(x, Some(w), out),
+        "IQ1_S" => iq1::iq1_s,
+        "IQ1_M" => |x, w, out| iq1::iq1_m(x, Some(w), out),
         "IQ3_XXS" => |x, w, out| iq3::iq3_xxs(x, Some(w), out),
         "IQ3_S" => |x, w, out| iq3::iq3_s(x, Some(w), out),
         "IQ4_NL" => iq4::iq4_nl_weighted,
