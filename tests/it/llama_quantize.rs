@@ -219,3 +219,41 @@ fn bad_imatrix_files_are_refused() {
         .unwrap();
     assert_eq!(r.status.code(), Some(2), "{}", String::from_utf8_lossy(&r.stderr));
 }
+
+/// Blocks are quantized on all cores, in order: the bytes do not depend on
+/// `-j`. A quantized input is dequantized and quantized again, and the
+/// closing line says so.
+#[test]
+fn output_is_the_same_whatever_the_thread_count_and_requantizing_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("quant/filetypes/probe-moe.gguf");
+    let mut outputs = Vec::new();
+    for j in ["1", "2", "7"] {
+        let out = dir.path().join(format!("j{j}.gguf"));
+        crate::common::tensorcast()
+            .arg("convert")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .args(["--quantize", "Q4_K_M", "-j", j])
+            .assert()
+            .success();
+        outputs.push(std::fs::read(&out).unwrap());
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]), "-j changed the bytes");
+    let r = crate::common::tensorcast()
+        .arg("convert")
+        .arg(fixture("model/llama/reference-q8_0.gguf"))
+        .arg("-o")
+        .arg(dir.path().join("re.gguf"))
+        .args(["--quantize", "Q4_K_M"])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(said.contains("dequantized and quantized again"), "{said}");
+}

@@ -329,12 +329,18 @@ fn select_adapt_write(
     if !opts.select.is_empty() {
         source = Box::new(crate::Select::new(source, &opts.select)?);
     }
+    let (tensors, bytes_in) = (
+        source.tensors().len(),
+        source.tensors().iter().map(|t| t.nbytes).sum(),
+    );
+    let source = adapt(source, format, opts)?;
+    // The adapters' warnings too (the quantizer's fallbacks and requantized
+    // tensors); each adapter forwards the reader's.
     let report = Report {
-        tensors: source.tensors().len(),
-        bytes_in: source.tensors().iter().map(|t| t.nbytes).sum(),
+        tensors,
+        bytes_in,
         warnings: source.warnings().to_vec(),
     };
-    let source = adapt(source, format, opts)?;
     let mut sink = format.create(target, &opts.options)?;
     write(&*source, &mut *sink, opts)?;
     Ok(report)
