@@ -88,14 +88,24 @@ pub fn read(
     given_pre: Option<&str>,
     name: &str,
 ) -> Result<BpeVocab> {
-    let tj: Json = serde_json::from_slice(tokenizer_json).map_err(|e| {
+    // The pre-tokenizer first: the Hugging Face tokenizer it loads is gone
+    // before the JSON tree is built (both at once doubled the peak memory).
+    let pre = pre_name(tokenizer_json, given_pre, name)?;
+    let file: crate::tokenizer_file::TokenizerFile = serde_json::from_slice(tokenizer_json).map_err(|e| {
         Error::unsupported(
             code::TOKENIZER,
             format!("{name}: tokenizer.json is not JSON: {e}"),
         )
     })?;
-    let model = &tj["model"];
-    let wordpiece = match model["type"].as_str() {
+    let crate::tokenizer_file::TokenizerFile {
+        model,
+        added_tokens,
+        normalizer,
+        post_processor,
+    } = file;
+    // What specials() reads of the file, without its vocabulary.
+    let tj = serde_json::json!({ "post_processor": post_processor });
+    let wordpiece = match model.kind.as_str() {
         Some("BPE") => false,
         Some("WordPiece") => true,
         other => {
@@ -106,12 +116,10 @@ pub fn read(
         }
     };
     let mut by_id: std::collections::BTreeMap<u64, String> = std::collections::BTreeMap::new();
-    for (t, id) in model["vocab"].as_object().into_iter().flatten() {
-        if let Some(id) = id.as_u64() {
-            by_id.insert(id, t.clone());
-        }
+    for (t, id) in model.vocab.0 {
+        by_id.insert(id, t);
     }
-    let added: Vec<&Json> = tj["added_tokens"].as_array().into_iter().flatten().collect();
+    let added: Vec<&Json> = added_tokens.as_array().into_iter().flatten().collect();
     for a in &added {
         if let (Some(id), Some(c)) = (a["id"].as_u64(), a["content"].as_str()) {
             by_id.insert(id, c.to_string());
@@ -158,26 +166,9 @@ pub fn read(
         tokens.push(t);
         types.push(ty);
     }
-    let merges = model["merges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| match m {
-            Json::String(s) => Some(s.clone()),
-            Json::Array(p) => {
-                let parts: Vec<String> = p
-                    .iter()
-                    .filter_map(Json::as_str)
-                    .map(|s| s.chars().map(|c| if c == ' ' { '\u{120}' } else { c }).collect())
-                    .collect();
-                Some(parts.join(" "))
-            }
-            _ => None,
-        })
-        .collect();
-    let pre = pre_name(tokenizer_json, given_pre, name)?;
+    let merges = model.merges.0;
     let (special, add) = specials(&tj, tokenizer_config, config, &added);
-    let normalizer = &tj["normalizer"];
+    let normalizer = &normalizer;
     let lowercase = (normalizer["type"] == "BertNormalizer")
         .then(|| normalizer["lowercase"].as_bool())
         .flatten();

@@ -23,6 +23,7 @@ mod pre_hashes;
 mod sentencepiece;
 mod to_hf;
 pub mod tokenizer;
+mod tokenizer_file;
 
 pub use folder::HfFolderWriter;
 pub use from_hf::{HfToGguf, ModelOptions};
