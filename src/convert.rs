@@ -7,15 +7,46 @@ use crate::{report, Session};
 use anyhow::Context;
 use std::io::Write;
 
+/// Writer flags the chosen output format would ignore are usage errors
+/// (exit 2): a `--max-shard-size` for a GGUF output used to be dropped
+/// without a word.
+fn refuse_unused_writer_flags(format: &dyn tensorcast::Format, sharded: bool, compressed: bool) {
+    use clap::CommandFactory;
+    // Folder outputs (--to hf) write their weights as safetensors shards.
+    let shards = format.name() == "safetensors" || format.folder_target().is_some();
+    let refusal = if sharded && !shards {
+        Some(format!(
+            "--max-shard-size applies to safetensors outputs, not {}",
+            format.name()
+        ))
+    } else if compressed && format.name() != "tpack" {
+        Some(format!(
+            "--compress applies to tpack outputs, not {}",
+            format.name()
+        ))
+    } else {
+        None
+    };
+    if let Some(msg) = refusal {
+        crate::Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, msg)
+            .exit();
+    }
+}
+
 pub(crate) fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
     let (batch, input, output) = (args.batch.clone(), args.input.clone(), args.output.clone());
     let (out_dir, report) = (args.out_dir.clone(), args.report.clone());
     let shard_arg = args.shard.clone();
+    let (sharded, compressed) = (args.max_shard_size.is_some(), args.compress.is_some());
     let opts = args.options(&cx.limits);
     match (batch, input, output) {
         (Some(batch), _, _) => {
             let out_dir = out_dir.context("--batch needs --out-dir")?;
             let format = opts.to.clone().context("--batch needs --to")?;
+            if let Ok(f) = opts.registry.output_named(&format) {
+                refuse_unused_writer_flags(f, sharded, compressed);
+            }
             let shard = match shard_arg.as_deref() {
                 None => None,
                 Some("auto") => Some(tensorcast::Shard::from_env(|v| std::env::var(v).ok())?),
@@ -34,10 +65,11 @@ pub(crate) fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
         (None, Some(input), Some(output)) => {
             // A folder output (--to hf) is checked by the library: a folder
             // may exist, a model in it may not.
-            let folder = opts
-                .registry
-                .output_format(output.as_path(), opts.to.as_deref())
-                .is_ok_and(|f| f.folder_target().is_some());
+            let format = opts.registry.output_format(output.as_path(), opts.to.as_deref());
+            if let Ok(f) = &format {
+                refuse_unused_writer_flags(*f, sharded, compressed);
+            }
+            let folder = format.is_ok_and(|f| f.folder_target().is_some());
             if !opts.force && !folder && tensorcast::occupied(&output) {
                 anyhow::bail!("{} already exists (use --force to replace it)", output.display());
             }

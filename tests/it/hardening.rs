@@ -591,3 +591,46 @@ fn thread_counts_and_folder_names_are_checked_up_front() {
     assert!(err.contains("names a safetensors file"), "{err}");
     assert!(!named.exists(), "a folder named like a file was created");
 }
+
+/// Writer flags the output format would ignore are usage errors (exit 2),
+/// before anything is written: `--max-shard-size` outside safetensors
+/// (and folder) outputs, `--compress` outside tpack.
+#[test]
+fn writer_flags_the_output_ignores_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = crate::common::fixture("model/llama/hf/model.safetensors");
+    for (out, flags) in [
+        ("x.gguf", &["--max-shard-size", "1MB"][..]),
+        ("x.npz", &["--max-shard-size", "1MB"][..]),
+        ("x.safetensors", &["--compress", "3"][..]),
+        ("x.gguf", &["--compress", "none"][..]),
+    ] {
+        let out = dir.path().join(out);
+        let r = crate::common::tensorcast()
+            .arg("convert")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(
+            r.status.code(),
+            Some(2),
+            "{flags:?} {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert!(String::from_utf8_lossy(&r.stderr).contains(flags[0]), "{flags:?}");
+        assert!(!out.exists());
+    }
+    // Where they apply they are taken.
+    let out = dir.path().join("ok.safetensors");
+    crate::common::tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args(["--max-shard-size", "100KB"])
+        .assert()
+        .success();
+}
