@@ -634,3 +634,61 @@ fn writer_flags_the_output_ignores_are_refused() {
         .assert()
         .success();
 }
+
+/// Counts and ids from a model folder are checked against the model before
+/// anything is allocated for them: a config.json vocab_size of 10^12 (it
+/// aborted the process) and a tokenizer.json added-token id of 10^12 (it
+/// padded placeholder tokens up to it) are refused by rule.
+#[test]
+fn vocabulary_counts_beyond_the_embedding_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |name: &str| -> std::path::PathBuf {
+        let src = crate::common::fixture(&format!("model/{name}/hf"));
+        let dst = dir.path().join(name);
+        std::fs::create_dir_all(&dst).unwrap();
+        for e in std::fs::read_dir(&src).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+        }
+        dst
+    };
+    let llama = copy("llama");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(llama.join("config.json")).unwrap()).unwrap();
+    config["vocab_size"] = serde_json::json!(1_000_000_000_000u64);
+    std::fs::write(llama.join("config.json"), config.to_string()).unwrap();
+    let bpe = copy("bpe");
+    let mut tj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bpe.join("tokenizer.json")).unwrap()).unwrap();
+    tj["added_tokens"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "id": 4_000_000_000u64, "content": "<huge>", "special": true,
+            "single_word": false, "lstrip": false, "rstrip": false, "normalized": false
+        }));
+    std::fs::write(bpe.join("tokenizer.json"), tj.to_string()).unwrap();
+    let mut bconfig: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bpe.join("config.json")).unwrap()).unwrap();
+    bconfig.as_object_mut().unwrap().remove("vocab_size");
+    std::fs::write(bpe.join("config.json"), bconfig.to_string()).unwrap();
+    // The extra token changes the pre-tokenizer's check hash: named here.
+    for (folder, rule, extra) in [
+        (&llama, "vocab_size 1000000000000 exceeds", &[][..]),
+        (&bpe, "exceed the model's", &["--tokenizer-pre", "llama-bpe"][..]),
+    ] {
+        let out = dir.path().join("out.gguf");
+        let r = crate::common::tensorcast()
+            .arg("convert")
+            .arg(folder)
+            .arg("-o")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{err}");
+        assert!(err.contains(rule), "{err}");
+        assert!(!out.exists());
+    }
+}

@@ -87,6 +87,7 @@ pub fn read(
     config: &Json,
     given_pre: Option<&str>,
     name: &str,
+    max_tokens: u64,
 ) -> Result<BpeVocab> {
     // The pre-tokenizer first: the Hugging Face tokenizer it loads is gone
     // before the JSON tree is built (both at once doubled the peak memory).
@@ -129,6 +130,17 @@ pub fn read(
         .as_u64()
         .or_else(|| by_id.keys().last().map(|k| k + 1))
         .unwrap_or(0);
+    if count > max_tokens {
+        // An id of 10^12 in added_tokens would be padded up to with
+        // placeholder tokens: refused before any is made.
+        return Err(Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!(
+                "{name}: token ids up to {} exceed the model's {max_tokens} tokens",
+                count - 1
+            ),
+        ));
+    }
     // Added tokens by id, looked up once per token (a search of the list per
     // token was quadratic: minutes for Gemma's 262k tokens and 6k added).
     let added_by_id: std::collections::HashMap<u64, &Json> = added

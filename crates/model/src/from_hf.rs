@@ -335,8 +335,14 @@ fn gguf_metadata(
     m.insert("general.name", Value::Str(model_name(dir_name)));
     let params: u64 = tensors.iter().map(|t| t.numel()).sum();
     m.insert("general.size_label", Value::Str(size_label(params)));
+    let max_tokens = token_bound(config, tensors, input)?;
     let vocab = match input.sibling("tokenizer.model") {
-        Ok(_) => Vocabulary::SentencePiece(vocabulary(input, config, arch.vocab == VocabStyle::Phi3)?),
+        Ok(_) => Vocabulary::SentencePiece(vocabulary(
+            input,
+            config,
+            arch.vocab == VocabStyle::Phi3,
+            max_tokens,
+        )?),
         Err(_) => {
             let file = input.sibling("tokenizer.json").map_err(|_| {
                 Error::unsupported(
@@ -355,6 +361,7 @@ fn gguf_metadata(
                 config,
                 given_pre,
                 &name,
+                max_tokens,
             )?)
         }
     };
@@ -512,7 +519,34 @@ struct Vocab {
 /// The vocabulary of `tokenizer.model`, with the added tokens the tokenizer
 /// files declare; `phi3` follows Phi-3's converter, which also reads
 /// tokenizer.json's added tokens and scores every added token -1000.
-fn vocabulary(input: &Input, config: &Json, phi3: bool) -> Result<Vocab> {
+/// Tokens no vocabulary of this model may exceed: the token embedding's
+/// rows (a vocabulary larger than the embedding is inconsistent; llama.cpp
+/// cannot load it), or 2^24 when there is no embedding to tell. Counts from
+/// config.json and token ids from the tokenizer are checked against it
+/// before anything is allocated for them.
+fn token_bound(config: &Json, tensors: &[TensorInfo], input: &Input) -> Result<u64> {
+    let rows = tensors
+        .iter()
+        .find(|t| t.name == "token_embd.weight")
+        .and_then(|t| t.shape.first().copied());
+    let bound = rows.unwrap_or(1 << 24);
+    if let Some(vs) = int_field(config, "vocab_size").filter(|&v| v > bound) {
+        return Err(Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!(
+                "{}: config.json's vocab_size {vs} exceeds {}",
+                input.name.display(),
+                match rows {
+                    Some(r) => format!("the {r} rows of the token embeddings"),
+                    None => format!("{bound} tokens"),
+                }
+            ),
+        ));
+    }
+    Ok(bound)
+}
+
+fn vocabulary(input: &Input, config: &Json, phi3: bool, max_tokens: u64) -> Result<Vocab> {
     let model = input.sibling("tokenizer.model").map_err(|_| {
         Error::unsupported(
             code::TOKENIZER,
@@ -524,6 +558,15 @@ fn vocabulary(input: &Input, config: &Json, phi3: bool) -> Result<Vocab> {
     })?;
     let pieces = sentencepiece::pieces(&model.bytes)?;
     let n = int_field(config, "vocab_size").map_or(pieces.len(), |v| v as usize);
+    if n as u64 > max_tokens {
+        return Err(Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!(
+                "{}: {n} tokens exceed the model's {max_tokens}",
+                model.name.display()
+            ),
+        ));
+    }
     // The reference's padding for ids the model has and the tokenizer lacks.
     let mut tokens: Vec<String> = (0..n).map(|i| format!("[PAD{i}]")).collect();
     let mut scores = vec![-10000.0f32; n];
