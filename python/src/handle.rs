@@ -246,6 +246,15 @@ fn view_shape(info: &TensorInfo) -> tensorcast::Result<Vec<u64>> {
             shape.push(row_bytes);
             Ok(shape)
         }
+        // Two 4-bit values a byte, as torch's float4_e2m1fn_x2 holds them
+        // (and safetensors writes them): the bytes' shape halves the last dim.
+        DType::F4 if info.shape.last().is_some_and(|d| d % 2 == 0) => {
+            let mut shape = info.shape.clone();
+            if let Some(last) = shape.last_mut() {
+                *last /= 2;
+            }
+            Ok(shape)
+        }
         DType::F4 | DType::F6E2M3 | DType::F6E3M2 => Err(tensorcast::Error::unsupported(code::DTYPE_NOT_HELD, format!(
             "tensor '{}' is {}, packed below one byte per element, which numpy and torch have no type for: convert the file with dtype=\"f16\" (or the CLI's --dtype f16) to read it",
             info.name,
@@ -261,7 +270,7 @@ fn view_shape(info: &TensorInfo) -> tensorcast::Result<Vec<u64>> {
 fn typestr(dtype: DType) -> &'static str {
     match dtype {
         DType::Bool => "|b1",
-        DType::U8 | DType::Quant(_) => "|u1",
+        DType::U8 | DType::Quant(_) | DType::F4 => "|u1",
         DType::I8 => "|i1",
         DType::F8E5M2 | DType::F8E4M3 | DType::F8E8M0 | DType::F8E4M3Fnuz | DType::F8E5M2Fnuz => "|u1",
         DType::I16 => "<i2",

@@ -85,6 +85,11 @@ def _usage(message: str) -> TensorcastError:
 
 def _numpy(raw) -> _np.ndarray:
     """The numpy array viewing ``raw`` (kept alive by the array)."""
+    if raw.dtype == "F4":
+        raise _usage(
+            "an F4 tensor (two 4-bit floats a byte) has no numpy type: open with "
+            "framework='pt' (torch.float4_e2m1fn_x2) or convert with dtype='f16'"
+        )
     array = _np.asarray(raw)
     extended = _EXTENDED.get(raw.dtype)
     if extended is None:
@@ -108,7 +113,10 @@ def _torch(raw, device: str):
     if raw.readonly:  # views of the file are copied by get_tensor; a slice's part is ours
         array = array.copy()
     extended = _EXTENDED.get(raw.dtype)
-    if extended is not None:
+    if raw.dtype == "F4":
+        # Packed two a byte, as torch's float4_e2m1fn_x2 (torch 2.8+) holds them.
+        tensor = torch.from_numpy(array).view(torch.float4_e2m1fn_x2)
+    elif extended is not None:
         signed = array.view(_np.int16 if array.itemsize == 2 else _np.uint8)
         tensor = torch.from_numpy(signed).view(getattr(torch, extended))
     else:
@@ -283,9 +291,19 @@ def _tensor_bytes(name: str, value):
     if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
         import torch
 
+        if value.layout != torch.strided:
+            # ValueError, as safetensors raises; .contiguous() fails inside torch.
+            raise ValueError(
+                f"tensor '{name}': a sparse torch tensor ({value.layout}) cannot be written as it is: "
+                "save its dense form (tensor.to_dense())"
+            )
         t = value.detach().cpu().contiguous()
         short = str(t.dtype).replace("torch.", "")
         shape = list(t.shape)
+        if short == "float4_e2m1fn_x2":
+            # Two 4-bit values a byte: F4 with the last dim counted in values,
+            # as safetensors writes it.
+            return "F4", shape[:-1] + [2 * shape[-1]] if shape else [2], t.view(torch.uint8).numpy()
         if short in _TORCH_NATIVE:
             return _TORCH_NATIVE[short], shape, t.numpy()
         if short in _EXTENDED_BY_NAME:

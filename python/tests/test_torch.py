@@ -94,3 +94,36 @@ def test_gguf_dequantized_into_torch_equals_numpy_route():
     npy = tensorcast.load_file(path)
     for name, t in pt.items():
         assert np.array_equal(t.numpy(), npy[name])
+
+
+def test_float4_x2_tensors_round_trip_as_safetensors_writes_them(tmp_path):
+    """torch.float4_e2m1fn_x2 (two E2M1 values a byte) is written as F4
+    with the last dim counted in values: the file is byte-identical to
+    safetensors' own, and each library reads the other's back."""
+    import safetensors.torch
+
+    if not hasattr(torch, "float4_e2m1fn_x2"):
+        pytest.skip("this torch has no float4_e2m1fn_x2")
+    t = torch.arange(16, dtype=torch.uint8).reshape(2, 8).view(torch.float4_e2m1fn_x2)
+    ours, theirs = tmp_path / "ours.safetensors", tmp_path / "theirs.safetensors"
+    tensorcast.save_file({"w": t}, ours)
+    safetensors.torch.save_file({"w": t}, theirs)
+    assert ours.read_bytes() == theirs.read_bytes()
+    back = safetensors.torch.load_file(ours)["w"]
+    assert back.dtype == t.dtype and torch.equal(back.view(torch.uint8), t.view(torch.uint8))
+    with tensorcast.safe_open(theirs, framework="pt") as f:
+        mine = f.get_tensor("w")
+    assert mine.dtype == t.dtype and mine.shape == t.shape
+    assert torch.equal(mine.view(torch.uint8), t.view(torch.uint8))
+    with tensorcast.safe_open(theirs) as f, pytest.raises(tensorcast.TensorcastError, match="no numpy type"):
+        f.get_tensor("w")
+
+
+def test_sparse_torch_tensors_are_refused_with_value_error(tmp_path):
+    """A sparse tensor is refused with ValueError (safetensors' type), naming
+    it, before anything is written (it failed inside torch)."""
+    s = torch.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2))
+    out = tmp_path / "s.safetensors"
+    with pytest.raises(ValueError, match="tensor 's': a sparse torch tensor"):
+        tensorcast.save_file({"s": s}, out)
+    assert not out.exists()
