@@ -193,6 +193,78 @@ fn an_object_replaced_mid_read_is_refused() {
     assert!(!out.exists());
 }
 
+/// The README's promise holds against a server that breaks its
+/// precondition: one that ignores If-Match and serves the new version (a new
+/// ETag) mid-read, and one that ignores Range and sends whole files. Both
+/// are refused by rule with nothing written, not assembled into an output.
+#[test]
+fn servers_that_ignore_if_match_or_range_are_caught_by_the_responses() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RangeServer::start();
+    let st = big_safetensors();
+    server.put("/x/model.safetensors", st.clone());
+    let mut other = st.clone();
+    let n = other.len();
+    other[n - 1] ^= 0xff;
+    server.state.ignore_if_match.store(true, Ordering::SeqCst);
+    *server.state.replace_after.lock().unwrap() = Some((4 << 20, "/x/model.safetensors".into(), other));
+    let out = dir.path().join("out.safetensors");
+    let assert = tensorcast()
+        .arg("convert")
+        .arg(server.url("/x/model.safetensors"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("object-changed") && stderr.contains("ETag"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+
+    let server = RangeServer::start();
+    server.put("/y/model.safetensors", st);
+    server.state.ignore_range.store(true, Ordering::SeqCst);
+    let assert = tensorcast()
+        .arg("convert")
+        .arg(server.url("/y/model.safetensors"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.to_lowercase().contains("range"), "{stderr}");
+    assert!(!out.exists());
+}
+
+/// Credentials in a URL never reach an error message, the store's own
+/// text included (it repeated the URL it requested).
+#[test]
+fn user_info_in_a_url_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A loopback port nobody listens on: the request fails at once.
+    let url = "http://alice:s3cret@127.0.0.1:9/a/b.gguf";
+    for args in [
+        vec!["inspect", url],
+        vec![
+            "convert",
+            url,
+            "-o",
+            dir.path().join("x.safetensors").to_str().unwrap(),
+        ],
+    ] {
+        let r = tensorcast().args(&args).output().unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert_eq!(r.status.code(), Some(1), "{said}");
+        assert!(!said.contains("s3cret") && !said.contains("alice"), "{said}");
+    }
+}
+
 #[test]
 fn missing_objects_name_the_url_and_status() {
     let server = RangeServer::start();

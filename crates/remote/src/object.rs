@@ -1,6 +1,6 @@
 //! One object read by range, its version pinned when it is opened.
 
-use crate::error::store_error;
+use crate::error::{changed, store_error};
 use crate::runtime::{block_on, runtime};
 use crate::Location;
 use object_store::{GetOptions, GetRange, ObjectStoreExt};
@@ -83,6 +83,33 @@ impl Inner {
             .get_opts(self.location.path(), self.options(start, end))
             .await
             .map_err(|e| store_error(url, e))?;
+        // What each response says of itself must match what was pinned at
+        // open: a server that ignores If-Match and serves another version
+        // (another ETag or size), or another range, is refused here rather
+        // than mixing two versions into one output.
+        if let (Some(pinned), Some(got)) = (&self.e_tag, &result.meta.e_tag) {
+            if pinned != got {
+                return Err(changed(url, &format!("ETag {got}, not {pinned}")));
+            }
+        }
+        if result.meta.size != self.len {
+            return Err(changed(
+                url,
+                &format!("{} bytes, not {}", result.meta.size, self.len),
+            ));
+        }
+        if result.range != (start..end) {
+            return Err(Error::io(
+                url,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "asked for bytes {start}..{end}, the store answered {:?}",
+                        result.range
+                    ),
+                ),
+            ));
+        }
         let bytes = result.bytes().await.map_err(|e| store_error(url, e))?;
         if bytes.len() as u64 != end - start {
             return Err(Error::io(

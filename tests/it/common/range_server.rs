@@ -30,6 +30,11 @@ pub struct State {
     /// offset, not a count of bytes served or a moment: requests in flight
     /// at once finish in any order, the offsets they ask for do not change.
     pub replace_after: Mutex<Option<(u64, String, Vec<u8>)>>,
+    /// Serve whatever is current, ignoring If-Match (a server that does not
+    /// keep the promise the client relies on).
+    pub ignore_if_match: std::sync::atomic::AtomicBool,
+    /// Answer ranged GETs with the whole file (200, no Content-Range).
+    pub ignore_range: std::sync::atomic::AtomicBool,
 }
 
 /// A server on 127.0.0.1 (stopped when the process ends).
@@ -134,7 +139,8 @@ fn serve(conn: TcpStream, s: &State) -> std::io::Result<()> {
             continue;
         };
         let tag = etag(generation, content.len());
-        if headers.get("if-match").is_some_and(|m| m != &tag && m != "*") {
+        let honours = !s.ignore_if_match.load(Ordering::SeqCst);
+        if honours && headers.get("if-match").is_some_and(|m| m != &tag && m != "*") {
             write!(
                 out,
                 "HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\n\r\n"
@@ -142,7 +148,10 @@ fn serve(conn: TcpStream, s: &State) -> std::io::Result<()> {
             continue;
         }
         let len = content.len() as u64;
-        let (status, start, end) = match range.as_deref().and_then(parse_range) {
+        let ranged = range
+            .as_deref()
+            .filter(|_| !(method == "GET" && s.ignore_range.load(Ordering::SeqCst)));
+        let (status, start, end) = match ranged.and_then(parse_range) {
             Some((a, b)) if a < len => ("206 Partial Content", a, b.min(len - 1) + 1),
             Some(_) => {
                 write!(out, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\n\r\n")?;
