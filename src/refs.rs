@@ -60,6 +60,18 @@ pub fn run(args: RefsArgs, cx: &Session) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| args.input.display().to_string()),
     );
+    // Two --dims for one tensor would keep the last without a word.
+    for (i, (name, _)) in args.dims.iter().enumerate() {
+        if args.dims[..i].iter().any(|(n, _)| n == name) {
+            use clap::CommandFactory;
+            crate::Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("--dims names '{name}' twice"),
+                )
+                .exit();
+        }
+    }
     opts.dims = args.dims.iter().cloned().collect();
     opts.inline = args.inline.clone();
     opts.inline_below = args.inline_below;

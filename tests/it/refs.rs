@@ -118,3 +118,61 @@ fn onnx_external_data_is_referenced_in_its_own_file() {
     let text = json["refs"].to_string();
     assert!(text.contains("s3://b/m/external.onnx.data"), "{text}");
 }
+
+/// Dimension names xarray cannot open are refused before refs are written:
+/// one name with two lengths, a name twice in one variable, a name that is
+/// another variable's but not its 1-D coordinate, and two --dims for one
+/// tensor (a usage error, exit 2). Consistent names still work.
+#[test]
+fn conflicting_dimension_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("model/llama/hf/model.safetensors");
+    let input = input.to_str().unwrap();
+    let norm = "model.layers.0.input_layernorm.weight";
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
+            &[
+                "--dims",
+                "model.layers.0.mlp.down_proj.weight=a,b",
+                "--dims",
+                "model.layers.0.mlp.up_proj.weight=a,b",
+            ],
+            1,
+            "dimension 'a' is",
+        ),
+        (&["--dims", "lm_head.weight=v,v"], 1, "twice"),
+        (
+            &["--dims", &format!("lm_head.weight=vocab,{norm}")],
+            1,
+            "also the name of a variable",
+        ),
+        (
+            &["--dims", "lm_head.weight=v,h", "--dims", "lm_head.weight=x,y"],
+            2,
+            "twice",
+        ),
+    ];
+    for (flags, code, said) in cases {
+        let out = dir.path().join("r.json");
+        let mut args = vec![input];
+        args.extend_from_slice(flags);
+        let (got, stderr, _) = refs(&args, &out);
+        assert_eq!(got, code, "{flags:?}: {stderr}");
+        assert!(stderr.contains(said), "{flags:?}: {stderr}");
+        assert!(!out.exists(), "{flags:?}");
+    }
+    // A 1-D variable as its own dimension's coordinate, shared consistently.
+    let out = dir.path().join("ok.json");
+    let (got, stderr, json) = refs(
+        &[
+            input,
+            "--dims",
+            &format!("{norm}=hidden"),
+            "--dims",
+            "lm_head.weight=vocab,hidden",
+        ],
+        &out,
+    );
+    assert_eq!(got, 0, "{stderr}");
+    assert!(json["refs"].is_object() || json.is_object());
+}

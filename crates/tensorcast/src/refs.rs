@@ -188,6 +188,7 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
         inlined: 0,
         materialized: 0,
     };
+    check_dimensions(source.tensors(), opts)?;
     let mut sidecar = Sidecar::new(opts.materialize.as_ref());
     for (index, (info, original)) in source.tensors().iter().zip(&originals).enumerate() {
         if !zarr_name_ok(&info.name) {
@@ -266,8 +267,60 @@ fn not_elements(info: &TensorInfo) -> String {
     }
 }
 
+/// The dimension names every variable will get, checked as xarray will
+/// read them: one name is one length everywhere, a variable repeats no
+/// name, and a name that is also a variable's is that variable's own single
+/// dimension (xarray takes it as the coordinate). Refs breaking these
+/// opened nowhere; they are refused before any is written.
+fn check_dimensions(tensors: &[TensorInfo], opts: &RefsOptions) -> Result<()> {
+    let bad = |msg: String| Error::usage(code::BAD_OPTION, msg);
+    let mut lengths: HashMap<String, (u64, &str)> = HashMap::new();
+    let names: HashMap<&str, &TensorInfo> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    for t in tensors {
+        let Some(dims) = opts.dims.get(&t.name) else {
+            continue;
+        };
+        if dims.len() != t.shape.len() {
+            // variable() says so with the tensor's name.
+            continue;
+        }
+        for (i, (d, &len)) in dims.iter().zip(&t.shape).enumerate() {
+            if dims[..i].contains(d) {
+                return Err(bad(format!("dims for '{}' name '{d}' twice", t.name)));
+            }
+            match lengths.get(d.as_str()) {
+                Some(&(other, by)) if other != len => {
+                    return Err(bad(format!(
+                        "dimension '{d}' is {other} long in '{by}' and {len} in '{}'",
+                        t.name
+                    )))
+                }
+                _ => {
+                    lengths.insert(d.clone(), (len, &t.name));
+                }
+            }
+            if let Some(v) = names.get(d.as_str()).filter(|v| v.name != t.name) {
+                let own = opts
+                    .dims
+                    .get(&v.name)
+                    .is_some_and(|vd| vd.len() == 1 && vd[0] == *d);
+                if !own || v.shape != [len] {
+                    return Err(bad(format!(
+                        "dimension '{d}' of '{}' is also the name of a variable that is not its 1-D coordinate",
+                        t.name
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes one variable's `.zarray`, `.zattrs` and chunk keys; returns the
 /// number of chunk references.
+///
+/// (Dimension names are checked across all variables first by
+/// [`check_dimensions`].)
 fn variable(
     refs: &mut JsonMap<String, Json>,
     format: &str,
