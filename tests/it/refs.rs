@@ -176,3 +176,39 @@ fn conflicting_dimension_names_are_refused() {
     assert_eq!(got, 0, "{stderr}");
     assert!(json["refs"].is_object() || json.is_object());
 }
+
+/// Inlined data is capped (tensorcast::INLINE_CAP): past it a tensor under
+/// --inline-below's size is referenced instead, and one named with --inline
+/// is refused; memory stays bounded however large the threshold.
+#[test]
+fn inlining_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.safetensors");
+    let n = 40usize << 20;
+    let header = format!(
+        r#"{{"a":{{"dtype":"U8","shape":[{n}],"data_offsets":[0,{n}]}},"b":{{"dtype":"U8","shape":[{n}],"data_offsets":[{n},{}]}}}}"#,
+        2 * n
+    );
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.resize(bytes.len() + 2 * n, 7);
+    std::fs::write(&input, bytes).unwrap();
+    let input = input.to_str().unwrap();
+    let out = dir.path().join("r.json");
+    let (code, stderr, json) = refs(&[input, "--inline-below", "1GB"], &out);
+    assert_eq!(code, 0, "{stderr}");
+    let made = &json["refs"];
+    assert!(
+        made["a/0"].as_str().is_some_and(|s| s.starts_with("base64:")),
+        "a inlined"
+    );
+    assert!(made["b/0"].is_array(), "b referenced once the cap is reached");
+    let out = dir.path().join("r2.json");
+    let (code, stderr, _) = refs(&[input, "--inline", "a", "--inline", "b"], &out);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("tensor 'b'") && stderr.contains("inlining"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}

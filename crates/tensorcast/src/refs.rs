@@ -12,6 +12,9 @@ use tensorcast_core::{DType, Error, FileTarget, Result, Source, TensorInfo, Writ
 /// Default largest chunk: tensors above it are split along their first axis.
 pub const DEFAULT_CHUNK_BYTES: u64 = 64 << 20;
 
+/// The most tensor bytes one refs file inlines (base64 in its JSON).
+pub const INLINE_CAP: u64 = 64 << 20;
+
 /// What [`references`] should describe, and how.
 #[derive(Clone, Debug)]
 pub struct RefsOptions {
@@ -189,6 +192,7 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
         materialized: 0,
     };
     check_dimensions(source.tensors(), opts)?;
+    let mut inlined_bytes = 0u64;
     let mut sidecar = Sidecar::new(opts.materialize.as_ref());
     for (index, (info, original)) in source.tensors().iter().zip(&originals).enumerate() {
         if !zarr_name_ok(&info.name) {
@@ -203,7 +207,27 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
             ));
             continue;
         }
-        let inline = opts.inline.contains(&info.name) || opts.inline_below.is_some_and(|b| info.nbytes < b);
+        let named = opts.inline.contains(&info.name);
+        let mut inline = named || opts.inline_below.is_some_and(|b| info.nbytes < b);
+        // Inlined bytes live in memory several times over (the tensor, its
+        // base64, the JSON text): their total is capped. A tensor named for
+        // inlining past the cap is refused; one only under --inline-below's
+        // size is referenced instead, as it would be without inlining.
+        if inline && inlined_bytes.saturating_add(info.nbytes) > INLINE_CAP {
+            if named {
+                return Err(Error::unsupported(
+                    code::TOO_LARGE,
+                    format!(
+                        "tensor '{}': inlining its {} bytes would take the inlined data past {INLINE_CAP} bytes; reference it, or materialize it into a sidecar",
+                        info.name, info.nbytes
+                    ),
+                ));
+            }
+            inline = false;
+        }
+        if inline {
+            inlined_bytes += info.nbytes;
+        }
         let place = match (zarr_dtype(info.dtype), source.raw_location(index)) {
             (None, _) => {
                 out.not_virtualizable
