@@ -134,3 +134,30 @@ fn formats_without_a_torch_storage_are_refused_by_name() {
     assert!(stderr.contains("'f4'"), "{stderr}");
     assert!(!dir.path().join("x.pt").exists());
 }
+
+/// A name longer than our own reader accepts (64 KiB) is refused by the
+/// writer, by rule and before anything is written, rather than written into
+/// a checkpoint nothing here reads back.
+#[test]
+fn names_the_reader_would_refuse_are_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("long.safetensors");
+    let name = "n".repeat(70_000);
+    let header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}}}"#);
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.extend([0u8; 4]);
+    std::fs::write(&input, bytes).unwrap();
+    let out = dir.path().join("out.pt");
+    let r = crate::common::tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("70000-byte name"), "{err}");
+    assert!(!out.exists());
+}

@@ -152,6 +152,19 @@ impl Sink for PytorchWriter {
                     ),
                 ));
             }
+            // Our reader refuses names past this length (they grow with
+            // nesting); writing one would make a file we cannot read back.
+            if t.name.len() > crate::flatten::MAX_NAME_BYTES {
+                let shown: String = t.name.chars().take(80).collect();
+                return Err(Error::usage(
+                    code::NAME_NOT_HELD,
+                    format!(
+                        "tensor '{shown}…': its {}-byte name is longer than the {} bytes a PyTorch checkpoint name may have here",
+                        t.name.len(),
+                        crate::flatten::MAX_NAME_BYTES
+                    ),
+                ));
+            }
             if storage_of(t.dtype).is_none() {
                 return Err(Error::unsupported(code::DTYPE_NOT_HELD, format!(
                     "tensor '{}': a PyTorch checkpoint written here has no {} storage; cast it or write gguf/safetensors",
