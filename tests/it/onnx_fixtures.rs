@@ -60,3 +60,44 @@ fn onnx_converts_to_safetensors_read_equal_by_the_reference_crate() {
         }
     }
 }
+
+/// External data "beside the model" does not reach elsewhere through a
+/// symbolic link: a link to a file outside the model's folder is refused by
+/// rule (external-path); a link within the folder is followed.
+#[cfg(unix)]
+#[test]
+fn external_data_linked_from_outside_the_folder_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let (model_dir, elsewhere) = (root.path().join("model"), root.path().join("elsewhere"));
+    std::fs::create_dir_all(&model_dir).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(fixture("onnx/external.onnx"), model_dir.join("external.onnx")).unwrap();
+    std::fs::copy(fixture("onnx/external.onnx.data"), elsewhere.join("data")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("data"), model_dir.join("external.onnx.data")).unwrap();
+    let out = root.path().join("out.safetensors");
+    let r = crate::common::tensorcast()
+        .arg("convert")
+        .arg(model_dir.join("external.onnx"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("outside the model's folder") && err.contains("external-path"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // Within the folder a link is fine.
+    std::fs::remove_file(model_dir.join("external.onnx.data")).unwrap();
+    std::fs::copy(fixture("onnx/external.onnx.data"), model_dir.join("real.data")).unwrap();
+    std::os::unix::fs::symlink(model_dir.join("real.data"), model_dir.join("external.onnx.data")).unwrap();
+    crate::common::tensorcast()
+        .arg("convert")
+        .arg(model_dir.join("external.onnx"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+}

@@ -259,6 +259,7 @@ impl OnnxFile {
         let index = match opened.get(location) {
             Some(&i) => i,
             None => {
+                refuse_link_out(&input.name, location).map_err(|why| err(rules::EXTERNAL_PATH, why))?;
                 let file = input.sibling(location).map_err(|e| {
                     err(
                         rules::EXTERNAL_MISSING,
@@ -434,6 +435,40 @@ impl Source for OnnxFile {
                 format!("{}: tensor '{}' out of bounds", self.path.display(), info.name),
             )
         })
+    }
+}
+
+/// A local external data file that is a symbolic link resolving outside
+/// the model's folder is refused: "beside the model" must not reach
+/// elsewhere through a link. (Links within the folder are fine.)
+fn refuse_link_out(model: &std::path::Path, location: &str) -> std::result::Result<(), String> {
+    let Some(dir) = model.parent() else {
+        return Ok(());
+    };
+    let path = dir.join(location);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return Ok(());
+    };
+    if !meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let inside = match (
+        std::fs::canonicalize(&path),
+        std::fs::canonicalize(if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        }),
+    ) {
+        (Ok(real), Ok(folder)) => real.starts_with(folder),
+        _ => false,
+    };
+    if inside {
+        Ok(())
+    } else {
+        Err(format!(
+            "external data file '{location}' is a link to a file outside the model's folder: refused"
+        ))
     }
 }
 
