@@ -692,3 +692,61 @@ fn vocabulary_counts_beyond_the_embedding_are_refused() {
         assert!(!out.exists());
     }
 }
+
+/// A folder output (--to hf) replaces no file of the user's without
+/// --force: the weights, their shards or a tokenizer file in the folder
+/// stop the conversion before anything is written (only config.json was
+/// checked); an empty folder, or --force, converts.
+#[test]
+fn folder_outputs_replace_no_file_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = crate::common::fixture("model/llama/reference-f32.gguf");
+    for (i, name) in [
+        "model.safetensors",
+        "tokenizer.json",
+        "model-00001-of-00002.safetensors",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = dir.path().join(format!("out{i}"));
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join(name), b"mine").unwrap();
+        let r = crate::common::tensorcast()
+            .arg("convert")
+            .arg(&input)
+            .args(["--to", "hf", "-o"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(&format!("already holds {name}")), "{name}: {err}");
+        assert_eq!(
+            std::fs::read(out.join(name)).unwrap(),
+            b"mine",
+            "{name} untouched"
+        );
+        assert_eq!(
+            std::fs::read_dir(&out).unwrap().count(),
+            1,
+            "{name}: nothing added"
+        );
+        crate::common::tensorcast()
+            .arg("convert")
+            .arg(&input)
+            .args(["--to", "hf", "--force", "-o"])
+            .arg(&out)
+            .assert()
+            .success();
+    }
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    crate::common::tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .args(["--to", "hf", "-o"])
+        .arg(&empty)
+        .assert()
+        .success();
+}

@@ -113,6 +113,13 @@ pub trait Format: Send + Sync {
         None
     }
 
+    /// For a folder format: the other files a conversion into the folder
+    /// writes beside its target, so a folder holding any of them is not
+    /// overwritten without being asked (shards are named after the target).
+    fn folder_side_files(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The source a sink of this format should be given for `source`: the
     /// source itself by default; a format that holds models under its own
     /// names (a Hugging Face folder) returns its model-aware view, or a

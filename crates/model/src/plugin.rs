@@ -43,6 +43,16 @@ impl Format for HfFolder {
         Some("model.safetensors")
     }
 
+    fn folder_side_files(&self) -> &'static [&'static str] {
+        &[
+            "generation_config.json",
+            "model.safetensors.index.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+        ]
+    }
+
     /// The folder's weights as they are stored (Hugging Face names): the
     /// sharded index, `model.safetensors` or `pytorch_model.bin` beside
     /// `config.json`.

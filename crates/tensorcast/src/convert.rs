@@ -198,6 +198,34 @@ pub fn convert_file(
             ));
         }
     }
+    // Any file the conversion would write (the weights, their shards and
+    // index, the tokenizer files) is a user's file until --force says
+    // otherwise: only the entry file used to be checked.
+    if !opts.force {
+        let ext = target_name.rsplit('.').next().unwrap_or_default();
+        let stem = crate::parts::strip_extension(target_name, &[ext]).unwrap_or(target_name);
+        let listed = format.folder_side_files().iter().copied().chain([target_name]);
+        let mut taken = listed
+            .filter(|name| occupied(output.join(name)))
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        if let Location::Local(dir) = output {
+            // Shards: NAME-0000K-of-0000N.EXT beside the target.
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                taken.extend(entries.flatten().filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let shard = crate::parts::part_of(&name, &[ext]).is_some_and(|p| p.base == stem);
+                    shard.then_some(name)
+                }));
+            }
+        }
+        if let Some(name) = taken.first() {
+            return Err(Error::usage(
+                code::OUTPUT_EXISTS,
+                format!("{output} already holds {name}"),
+            ));
+        }
+    }
     let target = crate::remote::target(&target, format)?;
     into_folder(output, || convert_input(input, target, format.name(), opts))
 }
