@@ -477,3 +477,44 @@ fn raw_tensors_from_a_file_sit_where_the_kernel_copies_them_fast() {
         assert!(got == want, "{}: bytes differ", t.name);
     }
 }
+
+/// Two appends to one tpack at once, started together many times: each run
+/// ends with a file that verifies and holds both (the second waits on the
+/// first's lock, then appends after its commit). Whatever order the two
+/// take, the outcome checked is the same, so no timing is assumed.
+#[test]
+fn concurrent_appends_both_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = |path: &std::path::Path, name: &str| {
+        let header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}}}"#);
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend([1u8; 16]);
+        std::fs::write(path, bytes).unwrap();
+    };
+    let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+    tiny(&a, "from_a");
+    tiny(&b, "from_b");
+    for round in 0..12 {
+        let base = dir.path().join(format!("m{round}.tpack"));
+        convert(&fixture("safetensors/cast/source.safetensors"), &base, &[]);
+        let before = names(&base).len();
+        let spawn = |input: &std::path::Path| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tensorcast"))
+                .arg("append")
+                .arg(&base)
+                .arg(input)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (pa, pb) = (spawn(&a), spawn(&b));
+        let (ra, rb) = (pa.wait_with_output().unwrap(), pb.wait_with_output().unwrap());
+        assert!(ra.status.success(), "{}", String::from_utf8_lossy(&ra.stderr));
+        assert!(rb.status.success(), "{}", String::from_utf8_lossy(&rb.stderr));
+        tensorcast().arg("verify").arg(&base).assert().success();
+        let after = names(&base);
+        assert_eq!(after.len(), before + 2, "round {round}: {after:?}");
+        assert!(after.iter().any(|n| n == "from_a") && after.iter().any(|n| n == "from_b"));
+    }
+}

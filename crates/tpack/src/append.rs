@@ -16,6 +16,13 @@ use tensorcast_core::{crash_point, Error, FormatError, Limits, Result, Source};
 /// Adds every tensor and metadata entry of `source` to the tpack file at
 /// `path`. `level`: zstd level, or `None` for raw chunks.
 pub fn append(path: &Path, source: &dyn Source, level: Option<i32>, limits: &Limits) -> Result<()> {
+    let io = |e| Error::io(path, e);
+    let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+    // One append at a time (an advisory lock, held until `file` closes): a
+    // second waits for the first to commit, then reads that commit and
+    // appends after it. Two at once wrote over each other's chunks past the
+    // same committed length and one append was lost.
+    file.lock().map_err(io)?;
     let current = TpackFile::open(path, limits)?;
     let (slot, slot_index) = current.commit();
     let mut manifest = current.manifest().clone();
@@ -32,8 +39,6 @@ pub fn append(path: &Path, source: &dyn Source, level: Option<i32>, limits: &Lim
             .into());
         }
     }
-    let io = |e| Error::io(path, e);
-    let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
     // Anything past the committed length is a crashed append's leftovers.
     file.seek(SeekFrom::Start(slot.committed_len)).map_err(io)?;
     let mut out = ChunkWriter::new(&mut file, slot.committed_len, level);
