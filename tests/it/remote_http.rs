@@ -540,3 +540,28 @@ fn ranged_bytes_open_as_the_whole_file_does() {
     }
     assert!(compared > 40, "{compared}");
 }
+
+/// A server claiming an object far larger than the disk can hold (10 TB)
+/// for a file that is downloaded whole is refused before a byte of the
+/// temporary copy is written, naming the claim.
+#[test]
+fn a_claimed_size_beyond_the_free_disk_is_refused_before_spooling() {
+    let server = RangeServer::start();
+    let name = "dtypes_legacy.pt";
+    server.put(
+        "/big/model.pt",
+        std::fs::read(fixture(&format!("pytorch/valid/{name}"))).unwrap(),
+    );
+    server.state.claim_len.store(10 << 40, Ordering::SeqCst);
+    let r = tensorcast()
+        .args(["inspect", &server.url("/big/model.pt")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("free for its temporary copy"), "{err}");
+    assert!(
+        server.state.served.load(Ordering::SeqCst) < 1 << 20,
+        "nothing spooled"
+    );
+}

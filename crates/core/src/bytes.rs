@@ -154,6 +154,22 @@ impl Bytes {
         use std::io::Write;
         let name = object.describe();
         let file = tempfile::tempfile().map_err(|e| Error::io(&name, e))?;
+        // The size is the server's claim: one larger than the temporary
+        // file's filesystem has free is refused before a byte is written
+        // (a HEAD claiming terabytes filled the disk until the server gave up).
+        #[cfg(target_os = "linux")]
+        if let Ok(fs) = rustix::fs::fstatvfs(&file) {
+            let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+            if object.len() > free {
+                return Err(Error::unsupported(
+                    crate::code::TOO_LARGE,
+                    format!(
+                        "{name}: the object is said to hold {} bytes, more than the {free} free for its temporary copy",
+                        object.len()
+                    ),
+                ));
+            }
+        }
         let mut out = std::io::BufWriter::new(&file);
         for piece in stream_range(Arc::clone(&object), 0, object.len()) {
             out.write_all(&piece?).map_err(|e| Error::io(&name, e))?;

@@ -35,6 +35,9 @@ pub struct State {
     pub ignore_if_match: std::sync::atomic::AtomicBool,
     /// Answer ranged GETs with the whole file (200, no Content-Range).
     pub ignore_range: std::sync::atomic::AtomicBool,
+    /// A size to claim for every file (HEAD's Content-Length and every
+    /// Content-Range total) instead of its real one; 0 claims the truth.
+    pub claim_len: AtomicU64,
 }
 
 /// A server on 127.0.0.1 (stopped when the process ends).
@@ -159,12 +162,16 @@ fn serve(conn: TcpStream, s: &State) -> std::io::Result<()> {
             }
             None => ("200 OK", 0, len),
         };
+        let claimed = match s.claim_len.load(Ordering::SeqCst) {
+            0 => len,
+            c => c,
+        };
+        let shown_len = if method == "HEAD" { claimed } else { end - start };
         let mut head = format!(
-            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nETag: {tag}\r\nLast-Modified: Tue, 01 Dec 2026 00:00:00 GMT\r\nAccept-Ranges: bytes\r\n",
-            end - start
+            "HTTP/1.1 {status}\r\nContent-Length: {shown_len}\r\nETag: {tag}\r\nLast-Modified: Tue, 01 Dec 2026 00:00:00 GMT\r\nAccept-Ranges: bytes\r\n"
         );
         if status.starts_with("206") {
-            head.push_str(&format!("Content-Range: bytes {start}-{}/{len}\r\n", end - 1));
+            head.push_str(&format!("Content-Range: bytes {start}-{}/{claimed}\r\n", end - 1));
         }
         head.push_str("\r\n");
         out.write_all(head.as_bytes())?;
