@@ -6,6 +6,7 @@
 
 use super::ggml_f16;
 use super::grid::NeighbourGrid;
+use super::groups::sigma2;
 use super::search::nearest_int;
 use crate::grids::IQ1S_GRID;
 use std::sync::OnceLock;
@@ -85,12 +86,21 @@ fn shifted(best_k: i32, k: usize) -> &'static [f32; 3] {
     }
 }
 
-fn sigma2(x: &[f32]) -> f32 {
-    let mut s = 0f32;
-    for &v in x {
-        s += v * v;
+/// Levels 0, 1, 2 for the values at sorted positions below `b1`, below
+/// `b2`, and the rest.
+fn split_levels<const N: usize>(idx: &[usize; N], b1: i32, b2: i32) -> [i8; N] {
+    let mut l = [0i8; N];
+    for (j, &i) in idx.iter().enumerate() {
+        let j = j as i32;
+        l[i] = if j < b1 {
+            0
+        } else if j < b2 {
+            1
+        } else {
+            2
+        };
     }
-    2.0 * s / 256.0
+    l
 }
 
 fn abs_max(xb: &[f32]) -> f32 {
@@ -152,16 +162,7 @@ pub(super) fn iq1_s(x: &[f32], qw: &[f32], out: &mut Vec<u8>) {
             shifts[ib] = 1;
             continue;
         }
-        let mut l = [0i8; 32];
-        for (j, &i) in idx.iter().enumerate() {
-            l[i] = if (j as i32) < b1 {
-                0
-            } else if (j as i32) < b2 {
-                1
-            } else {
-                2
-            };
-        }
+        let mut l: [i8; 32] = split_levels(&idx, b1, b2);
         if scale < 0.0 {
             for v in &mut l {
                 *v = 2 - *v;
@@ -313,16 +314,7 @@ pub(super) fn iq1_m(x: &[f32], qw: Option<&[f32]>, out: &mut Vec<u8>) {
             shifts[ib] = 0;
             continue;
         }
-        let mut l = [0i8; 16];
-        for (j, &i) in idx.iter().enumerate() {
-            l[i] = if (j as i32) < b1 {
-                0
-            } else if (j as i32) < b2 {
-                1
-            } else {
-                2
-            };
-        }
+        let mut l: [i8; 16] = split_levels(&idx, b1, b2);
         if scale < 0.0 {
             for v in &mut l {
                 *v = 2 - *v;

@@ -6,6 +6,7 @@
 
 use super::ggml_f16;
 use super::grid::NeighbourGrid;
+use super::groups::{magnitudes, max_of, sigma2, sum_sq};
 use super::search::{make_qp_quants, nearest_int, GROUP_MAX_EPS};
 use crate::grids::{IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID};
 use std::sync::OnceLock;
@@ -43,44 +44,6 @@ fn grid_s() -> &'static Grid2 {
     G.get_or_init(|| Grid2::build(levels_grid(&IQ2S_GRID), 2, CODES, 1))
 }
 
-/// |x| per value and a sign byte per eight; with `parity`, an odd count of
-/// minus signs is made even by flipping the least important value (its
-/// magnitude goes negative), so seven bits carry the signs.
-fn magnitudes<const N: usize>(
-    xb: &[f32],
-    weight: &[f32; N],
-    parity: bool,
-    xval: &mut [f32; N],
-    signs: &mut [u8],
-) {
-    for k in 0..N / 8 {
-        let (mut s, mut nflip) = (0u8, 0);
-        for i in 0..8 {
-            let v = xb[8 * k + i];
-            if v >= 0.0 {
-                xval[8 * k + i] = v;
-            } else {
-                xval[8 * k + i] = -v;
-                nflip += 1;
-                s |= 1 << i;
-            }
-        }
-        if parity && nflip % 2 == 1 {
-            let (mut imin, mut min) = (0, weight[8 * k] * xb[8 * k] * xb[8 * k]);
-            for i in 1..8 {
-                let ax = weight[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
-                if ax < min {
-                    min = ax;
-                    imin = i;
-                }
-            }
-            xval[8 * k + imin] = -xval[8 * k + imin];
-            s ^= 1 << imin;
-        }
-        signs[k] = if parity { s & 127 } else { s };
-    }
-}
-
 /// Σ w·x·q and Σ w·q² for levels `l` (q = 2l + 1).
 fn sums<const N: usize>(weight: &[f32; N], xval: &[f32; N], l: &[i8; N]) -> (f32, f32) {
     let (mut sumqx, mut sumq2) = (0f32, 0f32);
@@ -90,14 +53,6 @@ fn sums<const N: usize>(weight: &[f32; N], xval: &[f32; N], l: &[i8; N]) -> (f32
         sumq2 += w * q * q;
     }
     (sumqx, sumq2)
-}
-
-fn max_of<const N: usize>(xval: &[f32; N]) -> f32 {
-    let mut max = xval[0];
-    for &v in &xval[1..] {
-        max = if max > v { max } else { v };
-    }
-    max
 }
 
 /// Levels of each group at inverse scale `id`, snapped to the grid (off-grid
@@ -220,14 +175,6 @@ pub(super) fn iq2_xxs(x: &[f32], qw: &[f32], out: &mut Vec<u8>) {
     }
 }
 
-fn sum_sq(x: &[f32]) -> f32 {
-    let mut s = 0f32;
-    for &v in x {
-        s += v * v;
-    }
-    s
-}
-
 /// The search of IQ2_XS and IQ2_S over one 16-value block: returns the
 /// scale (and levels in `l`).
 fn search16(g: &Grid2, xval: &[f32; 16], weight: &[f32; 16], max: f32, l: &mut [i8; 16]) -> f32 {
@@ -323,7 +270,7 @@ pub(super) fn iq2_xs(x: &[f32], qw: &[f32], out: &mut Vec<u8>) {
 /// IQ2_S: d | qs[32] grid low bytes | signs[32] | qh[8] | scales[8].
 pub(super) fn iq2_s(x: &[f32], qw: Option<&[f32]>, out: &mut Vec<u8>) {
     let g = grid_s();
-    let sigma2 = 2.0 * sum_sq(x) / 256.0;
+    let sigma2 = sigma2(x);
     let mut y = [0u8; 82];
     let mut scales = [0f32; 16];
     let mut max_scale = 0f32;

@@ -6,6 +6,7 @@
 
 use super::ggml_f16;
 use super::grid::NeighbourGrid;
+use super::groups::{magnitudes, max_of, sigma2};
 use super::search::nearest_int;
 use crate::grids::{IQ3S_GRID, IQ3XXS_GRID};
 use std::sync::OnceLock;
@@ -137,23 +138,6 @@ fn block_weights(xb: &[f32], qw: Option<&[f32]>, sigma2: f32) -> [f32; 32] {
     w
 }
 
-fn sigma2(x: &[f32]) -> f32 {
-    let mut s = 0f32;
-    for &v in x {
-        s += v * v;
-    }
-    2.0 * s / 256.0
-}
-
-/// The largest of `xval`, as C's `MAX` chain from the first.
-fn max_of(xval: &[f32; 32]) -> f32 {
-    let mut max = xval[0];
-    for &v in &xval[1..] {
-        max = if max > v { max } else { v };
-    }
-    max
-}
-
 /// IQ3_XXS: d | 64 grid indices | 8 × u32 (four 7-bit sign groups, 4-bit scale).
 pub(super) fn iq3_xxs(x: &[f32], qw: Option<&[f32]>, out: &mut Vec<u8>) {
     let g = grid_xxs();
@@ -167,34 +151,7 @@ pub(super) fn iq3_xxs(x: &[f32], qw: Option<&[f32]>, out: &mut Vec<u8>) {
         let weight = block_weights(xb, qw.map(|q| &q[32 * ib..]), sigma2);
         let mut xval = [0f32; 32];
         let mut signs = [0u8; 4];
-        for k in 0..4 {
-            let (mut s, mut nflip) = (0u8, 0);
-            for i in 0..8 {
-                let v = xb[8 * k + i];
-                if v >= 0.0 {
-                    xval[8 * k + i] = v;
-                } else {
-                    xval[8 * k + i] = -v;
-                    nflip += 1;
-                    s |= 1 << i;
-                }
-            }
-            if nflip % 2 == 1 {
-                // An even count of minus signs fits 7 bits: the least
-                // important value takes the wrong sign.
-                let (mut imin, mut min) = (0, weight[8 * k] * xb[8 * k] * xb[8 * k]);
-                for i in 1..8 {
-                    let ax = weight[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
-                    if ax < min {
-                        min = ax;
-                        imin = i;
-                    }
-                }
-                xval[8 * k + imin] = -xval[8 * k + imin];
-                s ^= 1 << imin;
-            }
-            signs[k] = s & 127;
-        }
+        magnitudes(xb, &weight, true, &mut xval, &mut signs);
         let max = max_of(&xval);
         if max < 1e-8 {
             scales[ib] = 0.0;
@@ -251,19 +208,7 @@ pub(super) fn iq3_s(x: &[f32], qw: Option<&[f32]>, out: &mut Vec<u8>) {
         let weight = block_weights(xb, qw.map(|q| &q[32 * ib..]), sigma2);
         let mut xval = [0f32; 32];
         let mut signs = [0u8; 4];
-        for k in 0..4 {
-            let mut s = 0u8;
-            for i in 0..8 {
-                let v = xb[8 * k + i];
-                if v >= 0.0 {
-                    xval[8 * k + i] = v;
-                } else {
-                    xval[8 * k + i] = -v;
-                    s |= 1 << i;
-                }
-            }
-            signs[k] = s;
-        }
+        magnitudes(xb, &weight, false, &mut xval, &mut signs);
         let max = max_of(&xval);
         if max == 0.0 {
             scales[ib] = 0.0;

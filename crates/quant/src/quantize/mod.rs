@@ -8,6 +8,7 @@
 //! boundaries, with the same bytes.
 
 mod grid;
+mod groups;
 mod iq1;
 mod iq2;
 mod iq3;

@@ -5,6 +5,7 @@
 //! against their own super-block's spread; the legacy types against the
 //! whole row's, so they work a row at a time.
 
+use super::groups::sum_sq;
 use super::kquants::{self, q2_finish, q3_finish, q4_finish, q5_finish, stored, ScaleMins};
 use super::search::{make_qkx2_quants, make_qp_quants, make_qx_quants, Qkx2};
 use super::{ggml_f16, legacy};
@@ -21,15 +22,6 @@ fn qkx3(nmax: i32) -> Qkx2 {
         nstep: 36,
         use_mad: false,
     }
-}
-
-/// Σx² of a block, in order.
-fn sum_sq(x: &[f32]) -> f32 {
-    let mut s = 0f32;
-    for &v in x {
-        s += v * v;
-    }
-    s
 }
 
 /// `qw[i] · sqrt(sigma2 + x[i]²)` into `w`, and their sum.
