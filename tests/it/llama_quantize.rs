@@ -190,6 +190,27 @@ fn bad_imatrix_files_are_refused() {
     wrong.extend(3i32.to_le_bytes());
     wrong.extend([0u8; 12]);
     cases.push(("wrong size", wrong, "not 64"));
+    // A FIFO would block the read forever: refused by what it is.
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("fifo.dat");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let r = crate::common::tensorcast()
+            .arg("convert")
+            .arg(&input)
+            .arg("-o")
+            .arg(dir.path().join("f.gguf"))
+            .args(["--quantize", "Q4_K_M", "--imatrix"])
+            .arg(&fifo)
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(1), "{}", String::from_utf8_lossy(&r.stderr));
+        assert!(!dir.path().join("f.gguf").exists());
+    }
     for (what, bytes, rule) in cases {
         let im = dir.path().join("im.dat");
         std::fs::write(&im, bytes).unwrap();

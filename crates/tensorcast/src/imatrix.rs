@@ -30,7 +30,12 @@ pub fn load_imatrix(
                     "not a GGUF imatrix, and a legacy .dat imatrix must be a local file",
                 ));
             };
-            let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+            let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+            // A FIFO or device would block the read (or never end).
+            if !meta.is_file() {
+                return Err(bad(given, "not a regular file"));
+            }
+            let len = meta.len();
             if len > options.limits.max_alloc_bytes {
                 return Err(bad(given, "larger than the allocation limit"));
             }
