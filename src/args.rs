@@ -100,10 +100,30 @@ pub(crate) enum Command {
     },
     /// Check a file: every tpack chunk against its crc32c and codec; for other
     /// formats, every structural rule and every tensor read. Exit 1 with a
-    /// report of what is damaged.
+    /// report of what is damaged (or, with --digest, a different content).
     Verify {
         /// The file to check.
         file: PathBuf,
+        /// Also require this content id (`tc1:…`, from `digest`): the file
+        /// holds exactly those tensors, whatever container it is now.
+        #[arg(long, value_name = "ID", value_parser = content_id)]
+        digest: Option<tensorcast::ContentId>,
+    },
+    /// Print the content id of each INPUT: a hash of its tensors (names,
+    /// dtypes, shapes, bytes) that no container, order, sharding,
+    /// compression or metadata changes (spec/digest.md). One model stored in
+    /// any two formats gives one id.
+    Digest {
+        /// The files, folders or URLs to hash.
+        #[arg(required = true, value_parser = location())]
+        inputs: Vec<tensorcast::Location>,
+        /// Print JSON with each tensor's digest: {"input", "id", "tensors":
+        /// [{"name", "kind", "shape", "nbytes", "digest"}]} (an array for
+        /// several inputs).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        pytorch: PytorchArgs,
     },
     /// Write a kerchunk reference set (JSON) that opens INPUT as a virtual
     /// Zarr store (fsspec "reference://", zarr, xarray), pointing into its
@@ -391,4 +411,9 @@ pub(crate) fn location() -> impl TypedValueParser<Value = tensorcast::Location> 
 
 pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     tensorcast::parse_size(s)
+}
+
+/// A content id (`tc1:` and 64 hex digits).
+fn content_id(text: &str) -> Result<tensorcast::ContentId, String> {
+    text.parse().map_err(|e: tensorcast::Error| e.to_string())
 }

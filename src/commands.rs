@@ -1,4 +1,4 @@
-//! The commands that read: `append`, `diff`, `verify`, `inspect`.
+//! The commands that read: `append`, `diff`, `verify`, `digest`, `inspect`.
 
 use crate::args::PytorchArgs;
 use crate::Session;
@@ -59,16 +59,77 @@ pub(crate) fn diff(
     Ok(())
 }
 
-pub(crate) fn verify(file: &std::path::Path, cx: &Session) -> anyhow::Result<()> {
-    let damage = tensorcast::verify(file, &Options::with_limits(cx.limits.clone()))?;
+pub(crate) fn verify(
+    file: &std::path::Path,
+    want: Option<tensorcast::ContentId>,
+    cx: &Session,
+) -> anyhow::Result<()> {
+    let options = Options::with_limits(cx.limits.clone());
+    let damage = tensorcast::verify(file, &options)?;
     if !damage.is_empty() {
         for d in &damage {
             eprintln!("damaged: {d}");
         }
         anyhow::bail!("{}: {} problem(s) found", file.display(), damage.len());
     }
+    if let Some(want) = want {
+        let got = tensorcast::digest(&*tensorcast::open(file, &options)?)?.id;
+        if got != want {
+            anyhow::bail!(
+                "{}: content id {got} is not the expected {want}: the tensors differ",
+                file.display()
+            );
+        }
+        println!("{}: ok, content id {got}", file.display());
+        return Ok(());
+    }
     println!("{}: ok", file.display());
     Ok(())
+}
+
+pub(crate) fn digest(
+    inputs: &[tensorcast::Location],
+    json: bool,
+    pytorch: PytorchArgs,
+    cx: &Session,
+) -> anyhow::Result<()> {
+    let options = pytorch.options(&cx.limits);
+    let mut found = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let source = tensorcast::open(input.clone(), &options)?;
+        cx.warn(source.warnings());
+        let digest = tensorcast::digest(&*source)?;
+        if json {
+            found.push(digest_json(input, &digest));
+        } else {
+            println!("{}  {input}", digest.id);
+        }
+    }
+    if json {
+        let value = match found.len() {
+            1 => found.pop().unwrap_or_default(),
+            _ => serde_json::Value::Array(found),
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
+    Ok(())
+}
+
+fn digest_json(input: &tensorcast::Location, d: &tensorcast::Digest) -> serde_json::Value {
+    let tensors: Vec<_> = d
+        .tensors
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "name": t.name,
+                "kind": t.kind,
+                "shape": t.shape,
+                "nbytes": t.nbytes,
+                "digest": t.hex(),
+            })
+        })
+        .collect();
+    serde_json::json!({ "input": input.to_string(), "id": d.id.to_string(), "tensors": tensors })
 }
 
 pub(crate) fn inspect(

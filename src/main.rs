@@ -55,7 +55,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             pytorch,
         } => commands::append(&file, &inputs, compress, pytorch, &cx),
         Command::Diff { a, b, atol, rtol } => commands::diff(&a, &b, atol, rtol, &cx),
-        Command::Verify { file } => commands::verify(&file, &cx),
+        Command::Verify { file, digest } => commands::verify(&file, digest, &cx),
+        Command::Digest {
+            inputs,
+            json,
+            pytorch,
+        } => commands::digest(&inputs, json, pytorch, &cx),
         Command::Inspect { file, json, pytorch } => commands::inspect(&file, json, pytorch, &cx),
         Command::Refs(args) => refs::run(*args, &cx),
         Command::Report {

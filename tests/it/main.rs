@@ -7,6 +7,7 @@ mod common;
 mod batch;
 mod crash_safety;
 mod diff_select;
+mod digest;
 mod gguf_fixtures;
 mod golden;
 mod hardening;

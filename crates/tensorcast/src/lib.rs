@@ -16,6 +16,7 @@
 mod batch;
 mod convert;
 mod diff;
+mod digest;
 mod imatrix;
 mod inspect;
 mod progress;
@@ -30,6 +31,7 @@ pub use batch::{
 };
 pub use convert::{adapt, convert_file, convert_input, occupied, write_source, ConvertOptions, Report};
 pub use diff::{diff, Difference, Tolerance};
+pub use digest::{digest, ContentId, Digest, TensorDigest, DIGEST_SCHEME};
 pub use imatrix::load_imatrix;
 pub use inspect::{inspect_json, inspect_table, write_inspect_table, Inspection};
 pub use progress::{Progress, ProgressHook, ProgressSink};
