@@ -40,6 +40,9 @@ pub fn advice(e: &tensorcast::Error) -> Option<String> {
             code::NEEDS_IMATRIX if !given("--imatrix") => {
                 Some("--imatrix FILE gives one (llama.cpp's llama-imatrix computes it)".into())
             }
+            code::DIGEST_MISMATCH if !given("--dtype") => {
+                Some("a change wanted is asked for by name: --dtype f32 dequantizes blocks on purpose".into())
+            }
             _ => None,
         };
     }

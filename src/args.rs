@@ -75,7 +75,8 @@ pub(crate) enum Command {
     Diff {
         /// First file.
         a: PathBuf,
-        /// Second file.
+        /// Second file, or a content id (`tc1:…`, from `digest`) that A's
+        /// tensors must have.
         b: PathBuf,
         /// Absolute tolerance for float and integer values.
         #[arg(long)]
@@ -206,6 +207,15 @@ pub(crate) struct ConvertArgs {
     /// Replace OUTPUT if it exists.
     #[arg(long)]
     pub(crate) force: bool,
+    /// Prove the conversion with content ids (spec/digest.md): the input's,
+    /// the tensors written and the output read back. Fails (removing the
+    /// output) when the output does not hold what was written, or when a
+    /// conversion that asked for no change (no --dtype, --quantize,
+    /// --include/--exclude/--rename, --densify or model view) changed the
+    /// tensors. Batch reports gain digest_in, digest_written, digest_out;
+    /// outputs already done are checked against their input too.
+    #[arg(long)]
+    pub(crate) digest: bool,
     /// Insist on keeping block-quantized tensors as raw blocks (refusing an
     /// output that cannot hold them). Without it GGUF and tpack outputs keep
     /// them anyway unless --dtype asks for floats; other outputs get them
@@ -343,6 +353,7 @@ impl ConvertArgs {
             registry: tensorcast::Registry::builtin(),
             keep_names: self.names == "keep",
             densify: self.densify,
+            digest: self.digest,
         }
     }
 }

@@ -37,6 +37,25 @@ pub(crate) fn diff(
     });
     let plain = Options::with_limits(cx.limits.clone());
     let sa = tensorcast::open(a, &plain)?;
+    if let Some(want) = b.to_str().and_then(|t| t.parse::<tensorcast::ContentId>().ok()) {
+        // B is a content id (from `digest` or a batch report): compare ids.
+        if tol.is_some() {
+            anyhow::bail!("a content id compares exact tensors; --atol/--rtol need a second file");
+        }
+        let got = tensorcast::digest(&*sa)?.id;
+        if got != want {
+            anyhow::bail!(
+                "{}: content id {got}, not {want}: the tensors differ",
+                a.display()
+            );
+        }
+        println!(
+            "{}: {} tensors, content id {got}",
+            a.display(),
+            sa.tensors().len()
+        );
+        return Ok(());
+    }
     let sb = tensorcast::open(b, &plain)?;
     let found = tensorcast::diff(&*sa, &*sb, tol)?;
     if !found.is_empty() {

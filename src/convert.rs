@@ -95,6 +95,14 @@ pub(crate) fn convert(args: ConvertArgs, cx: &Session) -> anyhow::Result<()> {
                     start.elapsed().as_secs_f64()
                 );
             }
+            if let Some(d) = report.digests {
+                // The proof, on stdout: a script keeps it.
+                println!("digest_in {}", d.input);
+                if d.written != d.input {
+                    println!("digest_written {}", d.written);
+                }
+                println!("digest_out {}", d.output);
+            }
             Ok(())
         }
         _ => anyhow::bail!("convert needs INPUT and -o OUTPUT, or --batch"),

@@ -145,6 +145,29 @@ fn verify(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         .map_err(|e| errors::to_py(py, e))
 }
 
+/// The content id of `path` (spec/digest.md) as `(id, [(name, kind,
+/// shape, nbytes, digest)])`, tensors in name order.
+#[pyfunction]
+#[pyo3(signature = (path, options = None))]
+#[allow(clippy::type_complexity)]
+fn digest(
+    py: Python<'_>,
+    path: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, pyo3::types::PyDict>>,
+) -> PyResult<(String, Vec<(String, String, Vec<u64>, u64, String)>)> {
+    let path = location::location(path)?;
+    let read = options::read_options(options)?;
+    let d = py
+        .detach(|| tensorcast::digest(&*tensorcast::open(&path, &read)?))
+        .map_err(|e| errors::to_py(py, e))?;
+    let tensors = d
+        .tensors
+        .iter()
+        .map(|t| (t.name.clone(), t.kind.clone(), t.shape.clone(), t.nbytes, t.hex()))
+        .collect();
+    Ok((d.id.to_string(), tensors))
+}
+
 /// The module `tensorcast._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -157,6 +180,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(save, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_json, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(digest, m)?)?;
     m.add_function(wrap_pyfunction!(refs, m)?)?;
     Ok(())
 }

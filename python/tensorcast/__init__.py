@@ -42,6 +42,7 @@ __all__ = [
     "TensorcastError",
     "TensorSlice",
     "convert",
+    "digest",
     "inspect",
     "load_file",
     "refs",
@@ -362,6 +363,19 @@ def verify(filename) -> list:
     rule and tensor for other formats): ``[]`` when sound, else one line per
     damaged part."""
     return _native.verify(_where(filename))
+
+
+def digest(filename, *, tensors: bool = False, **options):
+    """The content id of the tensors in ``filename`` (``tensorcast digest``;
+    spec/digest.md): ``"tc1:…"``, the same for one tensor set in any
+    container, sharding, order or compression, and blind to metadata. With
+    ``tensors=True``: ``{"id", "tensors": [{"name", "kind", "shape",
+    "nbytes", "digest"}]}``, tensors in name order."""
+    found, records = _native.digest(_where(filename), options)
+    if not tensors:
+        return found
+    keys = ("name", "kind", "shape", "nbytes", "digest")
+    return {"id": found, "tensors": [dict(zip(keys, r)) for r in records]}
 
 
 def refs(

@@ -121,6 +121,10 @@ def inspect(filename: _Path, **options: Any) -> Dict[str, Any]:
 def verify(filename: _Path) -> List[str]:
     """``[]`` when the file is sound, else one line per damaged part."""
 
+def digest(filename: _Path, *, tensors: bool = False, **options: Any) -> Any:
+    """``"tc1:…"``, the content id of the tensors; with ``tensors=True`` a
+    dict ``{"id", "tensors": [...]}``."""
+
 def refs(
     src: _Path,
     dst: _Path,

@@ -232,3 +232,184 @@ fn json_lists_each_tensor_and_verify_checks_an_id() {
         .assert()
         .code(2);
 }
+
+fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A batch with `--digest` reports equal ids for every job; an output
+/// changed after it was written fails its job on the next run (which
+/// without `--digest` would skip it as done).
+#[test]
+fn a_batch_proves_each_job_and_catches_a_tampered_output() {
+    let root = tempfile::tempdir().unwrap();
+    let (src, out) = (root.path().join("in"), root.path().join("out"));
+    for (f, to) in [
+        ("set.pt", "pt/set.pt"),
+        ("set.npz", "npz/set.npz"),
+        ("set.gguf", "gguf/set.gguf"),
+        ("set.zt", "zt/set.zt"),
+        (
+            "sharded/model.safetensors.index.json",
+            "sharded/model.safetensors.index.json",
+        ),
+        (
+            "sharded/model-00001-of-00002.safetensors",
+            "sharded/model-00001-of-00002.safetensors",
+        ),
+        (
+            "sharded/model-00002-of-00002.safetensors",
+            "sharded/model-00002-of-00002.safetensors",
+        ),
+    ] {
+        let to = src.join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(fixture(&format!("digest/{f}")), to).unwrap();
+    }
+    let run = |digest: bool| {
+        let mut cmd = tensorcast();
+        cmd.args(["convert", "--batch"])
+            .arg(&src)
+            .arg("--out-dir")
+            .arg(&out)
+            .args(["--to", "safetensors", "-j", "2"]);
+        if digest {
+            cmd.arg("--digest");
+        }
+        cmd.output().unwrap()
+    };
+    let id = vectors()["set"]["id"].as_str().unwrap().to_string();
+    let first = run(true);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let lines = json_lines(&first.stdout);
+    assert_eq!(lines.len(), 5);
+    for l in &lines {
+        assert_eq!(l["status"], "ok", "{l}");
+        assert_eq!(l["digest_in"], id.as_str(), "{l}");
+        assert_eq!(l["digest_out"], id.as_str(), "{l}");
+        assert!(l.get("digest_written").is_none(), "{l}");
+    }
+
+    // Flip one byte of tensor data in one output; its mtime stays newer
+    // than its input, so it still looks done.
+    let victim = out.join("npz/set.safetensors");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x40;
+    std::fs::write(&victim, &bytes).unwrap();
+
+    let blind = run(false);
+    assert!(blind.status.success());
+    assert!(json_lines(&blind.stdout).iter().all(|l| l["status"] == "skipped"));
+
+    let second = run(true);
+    assert_eq!(second.status.code(), Some(1));
+    let lines = json_lines(&second.stdout);
+    let failed: Vec<_> = lines.iter().filter(|l| l["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{lines:?}");
+    let error = failed[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("no longer holds") && error.contains(&id),
+        "{error}"
+    );
+    assert!(failed[0]["output"]
+        .as_str()
+        .unwrap()
+        .ends_with("npz/set.safetensors"));
+    for l in lines.iter().filter(|l| l["status"] != "failed") {
+        assert_eq!(l["status"], "skipped", "{l}");
+        assert_eq!(l["digest_out"], id.as_str(), "{l}");
+    }
+}
+
+/// safetensors under another name whose writer flips one bit of the first
+/// tensor it is handed: a writer that does not write what it was given.
+struct Liar;
+
+struct LyingSink(Box<dyn tensorcast::Sink>, bool);
+
+impl tensorcast::Sink for LyingSink {
+    fn begin(&mut self, plan: &tensorcast::Plan) -> tensorcast::Result<()> {
+        self.0.begin(plan)
+    }
+    fn write_tensor(&mut self, index: usize, data: tensorcast::TensorData<'_>) -> tensorcast::Result<()> {
+        let mut bytes = data.into_vec()?;
+        if !self.1 && !bytes.is_empty() {
+            bytes[0] ^= 1;
+            self.1 = true;
+        }
+        self.0
+            .write_tensor(index, tensorcast::TensorData::Borrowed(&bytes))
+    }
+    fn finish(&mut self) -> tensorcast::Result<()> {
+        self.0.finish()
+    }
+}
+
+impl tensorcast::Format for Liar {
+    fn name(&self) -> &'static str {
+        "liar"
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["liar"]
+    }
+    fn detect(&self, _: &[u8]) -> tensorcast::Detection {
+        tensorcast::Detection::No
+    }
+    fn open(
+        &self,
+        input: tensorcast::Input,
+        options: &tensorcast::Options,
+    ) -> tensorcast::Result<Box<dyn tensorcast::Source>> {
+        tensorcast::safetensors::Safetensors.open(input, options)
+    }
+    fn can_write(&self) -> bool {
+        true
+    }
+    fn create(
+        &self,
+        target: Box<dyn tensorcast::WriteTarget>,
+        options: &tensorcast::Options,
+    ) -> tensorcast::Result<Box<dyn tensorcast::Sink>> {
+        let inner = tensorcast::safetensors::Safetensors.create(target, options)?;
+        Ok(Box::new(LyingSink(inner, false)))
+    }
+}
+
+/// A conversion whose output does not hold what its writer was handed
+/// fails with `digest-mismatch` and leaves no output behind; without the
+/// proof it "succeeds".
+#[test]
+fn an_output_that_is_not_what_was_written_fails_and_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.liar");
+    let opts = tensorcast::ConvertOptions {
+        registry: tensorcast::Registry::builtin().with(Liar),
+        digest: true,
+        ..Default::default()
+    };
+    let err = tensorcast::convert_file(fixture("digest/set.npz"), &out, &opts).unwrap_err();
+    assert_eq!(err.code(), Some(tensorcast::code::DIGEST_MISMATCH), "{err}");
+    assert!(
+        err.to_string().contains("does not hold the tensors written"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a disproved output was left behind");
+
+    let blind = tensorcast::ConvertOptions {
+        digest: false,
+        ..opts
+    };
+    tensorcast::convert_file(fixture("digest/set.npz"), &out, &blind).unwrap();
+    assert_ne!(
+        digest_of(&out).id.to_string(),
+        vectors()["set"]["id"].as_str().unwrap()
+    );
+}

@@ -74,3 +74,6 @@ pub const OUTPUT_CONFLICT: &str = "output-conflict";
 pub const BAD_DATA: &str = "bad-data";
 /// A quantization that needs importance data (an imatrix) it was not given.
 pub const NEEDS_IMATRIX: &str = "needs-imatrix";
+/// A conversion asked to prove itself gave an output whose content id is
+/// not the one expected (spec/digest.md §5).
+pub const DIGEST_MISMATCH: &str = "digest-mismatch";

@@ -57,12 +57,15 @@ pub struct Outcome {
     pub seconds: f64,
     /// The error, for failures.
     pub error: Option<String>,
+    /// With [`ConvertOptions::digest`]: the content ids (for an output
+    /// already done, `written` is the output's own id).
+    pub digests: Option<crate::Digests>,
 }
 
 impl Outcome {
     /// The JSON line the CLI prints.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut line = serde_json::json!({
             "input": self.job.input,
             "output": self.job.output,
             "status": self.status.as_str(),
@@ -70,7 +73,15 @@ impl Outcome {
             "bytes_out": self.bytes_out,
             "seconds": (self.seconds * 1000.0).round() / 1000.0,
             "error": self.error,
-        })
+        });
+        if let (Some(d), Some(map)) = (&self.digests, line.as_object_mut()) {
+            map.insert("digest_in".into(), d.input.to_string().into());
+            if d.written != d.input {
+                map.insert("digest_written".into(), d.written.to_string().into());
+            }
+            map.insert("digest_out".into(), d.output.to_string().into());
+        }
+        line
     }
 }
 
@@ -411,6 +422,29 @@ pub fn check_batch(jobs: &[Job], out_dir: impl Into<Location>) -> crate::Result<
     Ok(())
 }
 
+/// The content ids of a job an earlier run finished. Without the tensors
+/// that were written, the output is held to its input's id unless the
+/// options change tensors on purpose (then only the ids are reported).
+fn check_done(job: &Job, opts: &ConvertOptions) -> crate::Result<crate::Digests> {
+    let input = crate::digest(&*opts.registry.open(&job.input, &opts.options)?)?.id;
+    let output = crate::digest(&*opts.registry.open(&job.output, &opts.options)?)?.id;
+    if !crate::convert::changes_on_purpose(job, opts)? && input != output {
+        return Err(crate::Error::unsupported(
+            code::DIGEST_MISMATCH,
+            format!(
+                "{}, already converted, no longer holds the tensors of {}: content id {output}, input {input} \
+                 (changed since it was written)",
+                job.output, job.input
+            ),
+        ));
+    }
+    Ok(crate::Digests {
+        input,
+        written: output,
+        output,
+    })
+}
+
 /// Runs every job (in parallel on the current rayon pool), calling `done`
 /// as each finishes; returns the outcomes in job order.
 pub fn run_batch(jobs: &[Job], opts: &ConvertOptions, done: impl Fn(&Outcome) + Sync) -> Vec<Outcome> {
@@ -418,14 +452,28 @@ pub fn run_batch(jobs: &[Job], opts: &ConvertOptions, done: impl Fn(&Outcome) + 
         .map(|job| {
             let start = Instant::now();
             let outcome = if up_to_date(&job.input, &job.output) {
-                Outcome {
+                let mut outcome = Outcome {
                     job: job.clone(),
                     status: Status::Skipped,
                     bytes_in: crate::remote::size(&job.input).unwrap_or(0),
                     bytes_out: output_bytes(&job.output),
                     seconds: 0.0,
                     error: None,
+                    digests: None,
+                };
+                if opts.digest {
+                    // Work done by an earlier run is proved too: an output
+                    // changed since it was written fails here.
+                    match check_done(job, opts) {
+                        Ok(d) => outcome.digests = Some(d),
+                        Err(e) => {
+                            outcome.status = Status::Failed;
+                            outcome.error = Some(e.to_string());
+                        }
+                    }
+                    outcome.seconds = start.elapsed().as_secs_f64();
                 }
+                outcome
             } else {
                 let made = match job.output.local().and_then(Path::parent) {
                     Some(dir) => std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e)),
@@ -447,6 +495,7 @@ pub fn run_batch(jobs: &[Job], opts: &ConvertOptions, done: impl Fn(&Outcome) + 
                     bytes_in: result.as_ref().map_or(file_size, |r| r.bytes_in),
                     bytes_out: output_bytes(&job.output),
                     seconds: start.elapsed().as_secs_f64(),
+                    digests: result.as_ref().ok().and_then(|r| r.digests),
                     error: result.err().map(|e| e.to_string()),
                 }
             };

@@ -43,6 +43,24 @@ pub struct ConvertOptions {
     /// Hugging Face folder keeps GGUF names and metadata in its
     /// model.safetensors; a folder's weights file converts as it is).
     pub keep_names: bool,
+    /// Prove the conversion (spec/digest.md §5): the content ids of the
+    /// input, of the tensors handed to the writer and of the output read
+    /// back go into [`Report::digests`]; the conversion fails, and its
+    /// output is removed, when the output does not hold what was written, or
+    /// when a conversion that asked for no change (no cast, quantization,
+    /// selection, densifying or model view) changed the tensors.
+    pub digest: bool,
+}
+
+/// The content ids of one conversion (spec/digest.md §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digests {
+    /// The input as read (`digest INPUT`).
+    pub input: crate::ContentId,
+    /// The tensors handed to the writer.
+    pub written: crate::ContentId,
+    /// The output read back (`digest OUTPUT`).
+    pub output: crate::ContentId,
 }
 
 /// What a finished conversion reports.
@@ -54,6 +72,11 @@ pub struct Report {
     pub bytes_in: u64,
     /// The reader's warnings (values not carried over exactly).
     pub warnings: Vec<String>,
+    /// With [`ConvertOptions::digest`]: the content ids.
+    pub digests: Option<Digests>,
+    /// With [`ConvertOptions::digest`]: the id of what the writer was
+    /// handed, before the output is read back.
+    written: Option<crate::ContentId>,
 }
 
 /// Applies the options as adapters: densify, dequantize (unless kept),
@@ -156,6 +179,81 @@ pub fn convert_file(
     opts: &ConvertOptions,
 ) -> Result<Report> {
     let (input, output) = (input.into(), output.into());
+    if !opts.digest {
+        return convert_located(input, &output, opts);
+    }
+    let digest_in = crate::digest(&*opts.registry.open(&input, &opts.options)?)?.id;
+    let mut report = convert_located(input.clone(), &output, opts)?;
+    let written = report
+        .written
+        .ok_or_else(|| Error::unsupported(code::INTERNAL, "the conversion recorded no content id"))?;
+    let digests = Digests {
+        input: digest_in,
+        written,
+        output: crate::digest(&*opts.registry.open(&output, &opts.options)?)?.id,
+    };
+    let format = opts
+        .registry
+        .output_format(output.as_path(), opts.to.as_deref())?;
+    let job = crate::Job {
+        input: input.clone(),
+        output: output.clone(),
+    };
+    let asked = changes_on_purpose(&job, opts)?;
+    let wrong = if digests.output != digests.written {
+        Some(format!(
+            "{output} does not hold the tensors written to it: content id {} read back, {} written",
+            digests.output, digests.written
+        ))
+    } else if !asked && digests.written != digests.input {
+        Some(format!(
+            "converting {input} changed its tensors although no change was asked for \
+             (content id {} in, {} out): quantized blocks dequantized for a format \
+             that cannot hold them?",
+            digests.input, digests.output
+        ))
+    } else {
+        None
+    };
+    if let Some(text) = wrong {
+        remove_output(&output, format);
+        return Err(Error::unsupported(code::DIGEST_MISMATCH, text));
+    }
+    report.digests = Some(digests);
+    Ok(report)
+}
+
+/// Whether converting `job` changes tensors because the options ask for it:
+/// a cast, quantization, selection, densifying, or a model view (a model
+/// folder in or out: names rewritten on purpose).
+pub(crate) fn changes_on_purpose(job: &crate::Job, opts: &ConvertOptions) -> Result<bool> {
+    if opts.dtype.is_some() || opts.quantize.is_some() || !opts.select.is_empty() || opts.densify {
+        return Ok(true);
+    }
+    if opts.keep_names {
+        return Ok(false);
+    }
+    let format = opts
+        .registry
+        .output_format(job.output.as_path(), opts.to.as_deref())?;
+    Ok(format.folder_target().is_some() || opts.registry.folder_format(&job.input)?.is_some())
+}
+
+/// Removes an output that failed its proof, so no later run takes it for
+/// finished work: the file, or a folder output's weights file.
+fn remove_output(output: &Location, format: &dyn Format) {
+    let Location::Local(path) = output else {
+        return;
+    };
+    let file = match format.folder_target() {
+        Some(name) => path.join(name),
+        None => path.clone(),
+    };
+    let _ = std::fs::remove_file(file);
+}
+
+/// [`convert_file`] without the proof.
+fn convert_located(input: Location, output: &Location, opts: &ConvertOptions) -> Result<Report> {
     let output = &output;
     let format = opts
         .registry
@@ -364,13 +462,20 @@ fn select_adapt_write(
     let source = adapt(source, format, opts)?;
     // The adapters' warnings too (the quantizer's fallbacks and requantized
     // tensors); each adapter forwards the reader's.
-    let report = Report {
+    let mut report = Report {
         tensors,
         bytes_in,
         warnings: source.warnings().to_vec(),
+        ..Report::default()
     };
     let mut sink = format.create(target, &opts.options)?;
-    write(&*source, &mut *sink, opts)?;
+    if opts.digest {
+        let tee = crate::digest::Tee::new(source);
+        write(&tee, &mut *sink, opts)?;
+        report.written = Some(tee.id()?);
+    } else {
+        write(&*source, &mut *sink, opts)?;
+    }
     Ok(report)
 }
 

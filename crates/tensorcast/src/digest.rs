@@ -10,7 +10,8 @@
 //! special CPU instructions (SHA-256 is 3–5x slower where SHA-NI is absent).
 
 use rayon::prelude::*;
-use tensorcast_core::{code, Error, Result, Source, TensorInfo};
+use std::sync::{Arc, Mutex};
+use tensorcast_core::{code, Error, Result, Source, TensorData, TensorInfo};
 
 /// The scheme's name, the prefix of every id (`tc1:` + 64 hex digits).
 pub const DIGEST_SCHEME: &str = "tc1";
@@ -160,10 +161,9 @@ fn kind(t: &TensorInfo) -> String {
     }
 }
 
-/// The BLAKE3 of tensor `index`'s record: domain, name, kind, shape, byte
-/// count, then the logical bytes as the source streams them.
-fn tensor_digest(source: &dyn Source, index: usize) -> Result<[u8; 32]> {
-    let t = &source.tensors()[index];
+/// A hasher holding the head of `t`'s record: domain, name, kind, shape and
+/// byte count; the logical bytes follow.
+fn record_hasher(t: &TensorInfo) -> blake3::Hasher {
     let mut h = blake3::Hasher::new();
     h.update(TENSOR_DOMAIN);
     field(&mut h, t.name.as_bytes());
@@ -173,14 +173,20 @@ fn tensor_digest(source: &dyn Source, index: usize) -> Result<[u8; 32]> {
         h.update(&d.to_le_bytes());
     }
     h.update(&t.nbytes.to_le_bytes());
-    let seen = source.tensor_data(index)?.for_each_chunk(|c| {
-        if c.len() >= PARALLEL_MIN {
-            h.update_rayon(c);
-        } else {
-            h.update(c);
-        }
-        Ok(())
-    })?;
+    h
+}
+
+/// Adds a run of logical bytes, on several threads when it is long.
+fn feed(h: &mut blake3::Hasher, bytes: &[u8]) {
+    if bytes.len() >= PARALLEL_MIN {
+        h.update_rayon(bytes);
+    } else {
+        h.update(bytes);
+    }
+}
+
+/// The record digest, once the bytes seen add up to the descriptor's count.
+fn finish(t: &TensorInfo, h: &blake3::Hasher, seen: u64) -> Result<[u8; 32]> {
     if seen != t.nbytes {
         return Err(Error::unsupported(
             code::INTERNAL,
@@ -191,6 +197,137 @@ fn tensor_digest(source: &dyn Source, index: usize) -> Result<[u8; 32]> {
         ));
     }
     Ok(*h.finalize().as_bytes())
+}
+
+/// The BLAKE3 of tensor `index`'s record (spec/digest.md D3).
+fn tensor_digest(source: &dyn Source, index: usize) -> Result<[u8; 32]> {
+    let t = &source.tensors()[index];
+    let mut h = record_hasher(t);
+    let seen = source.tensor_data(index)?.for_each_chunk(|c| {
+        feed(&mut h, c);
+        Ok(())
+    })?;
+    finish(t, &h, seen)
+}
+
+/// A source that hashes each tensor's bytes as a writer pulls them, passing
+/// them on unchanged (raw runs stay raw, so kernel-side copies still
+/// happen): the id of exactly what a conversion handed its writer, without
+/// a second pass. Tensors never pulled are hashed by [`Tee::id`].
+pub(crate) struct Tee {
+    inner: Box<dyn Source>,
+    records: Arc<Mutex<Vec<Option<[u8; 32]>>>>,
+}
+
+impl Tee {
+    pub(crate) fn new(inner: Box<dyn Source>) -> Tee {
+        let n = inner.tensors().len();
+        Tee {
+            inner,
+            records: Arc::new(Mutex::new(vec![None; n])),
+        }
+    }
+
+    /// The id of every tensor the source holds.
+    pub(crate) fn id(&self) -> Result<ContentId> {
+        let infos = self.inner.tensors();
+        let mut records = Vec::with_capacity(infos.len());
+        for (i, t) in infos.iter().enumerate() {
+            let known = lock(&self.records)[i];
+            let record = match known {
+                Some(r) => r,
+                None => tensor_digest(&*self.inner, i)?,
+            };
+            records.push((t.name.as_bytes(), record));
+        }
+        records.sort();
+        Ok(set_id(records.iter().map(|(_, r)| r)))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave a half-written Option behind.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Source for Tee {
+    fn format(&self) -> &'static str {
+        self.inner.format()
+    }
+    fn tensors(&self) -> &[TensorInfo] {
+        self.inner.tensors()
+    }
+    fn metadata(&self) -> &tensorcast_core::Metadata {
+        self.inner.metadata()
+    }
+    fn warnings(&self) -> &[String] {
+        self.inner.warnings()
+    }
+    fn storage_note(&self, index: usize) -> Option<String> {
+        self.inner.storage_note(index)
+    }
+    fn raw_location(&self, index: usize) -> Option<tensorcast_core::RawLocation<'_>> {
+        self.inner.raw_location(index)
+    }
+    fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
+        let t = &self.inner.tensors()[index];
+        let mut h = record_hasher(t);
+        let data = self.inner.tensor_data(index)?;
+        let (slice, data) = match data {
+            TensorData::Borrowed(b) => (b, TensorData::Borrowed(b)),
+            TensorData::Located { bytes, origin } => (bytes, TensorData::Located { bytes, origin }),
+            TensorData::Chunks(inner) => {
+                return Ok(TensorData::Chunks(Box::new(HashingChunks {
+                    inner,
+                    hasher: h,
+                    seen: 0,
+                    info: t,
+                    index,
+                    records: self.records.clone(),
+                })))
+            }
+            other => {
+                // A kind of data this adapter does not know: hash it
+                // separately when the id is asked for.
+                return Ok(other);
+            }
+        };
+        feed(&mut h, slice);
+        lock(&self.records)[index] = Some(finish(t, &h, slice.len() as u64)?);
+        Ok(data)
+    }
+}
+
+/// Chunks passed on as they are hashed; the record is stored at the end.
+struct HashingChunks<'a> {
+    inner: Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + 'a>,
+    hasher: blake3::Hasher,
+    seen: u64,
+    info: &'a TensorInfo,
+    index: usize,
+    records: Arc<Mutex<Vec<Option<[u8; 32]>>>>,
+}
+
+impl Iterator for HashingChunks<'_> {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Result<Vec<u8>>> {
+        match self.inner.next() {
+            Some(Ok(chunk)) => {
+                feed(&mut self.hasher, &chunk);
+                self.seen += chunk.len() as u64;
+                Some(Ok(chunk))
+            }
+            Some(Err(e)) => Some(Err(e)),
+            None => {
+                match finish(self.info, &self.hasher, self.seen) {
+                    Ok(r) => lock(&self.records)[self.index] = Some(r),
+                    Err(e) => return Some(Err(e)),
+                }
+                None
+            }
+        }
+    }
 }
 
 /// A length-prefixed byte string.

@@ -16,7 +16,7 @@
 mod batch;
 mod convert;
 mod diff;
-mod digest;
+pub(crate) mod digest;
 mod imatrix;
 mod inspect;
 mod progress;
@@ -29,7 +29,9 @@ pub use batch::{
     check_batch, jobs_from_dir, jobs_from_list, jobs_from_prefix, run_batch, take_shard, Job, Outcome, Shard,
     Status,
 };
-pub use convert::{adapt, convert_file, convert_input, occupied, write_source, ConvertOptions, Report};
+pub use convert::{
+    adapt, convert_file, convert_input, occupied, write_source, ConvertOptions, Digests, Report,
+};
 pub use diff::{diff, Difference, Tolerance};
 pub use digest::{digest, ContentId, Digest, TensorDigest, DIGEST_SCHEME};
 pub use imatrix::load_imatrix;
