@@ -137,6 +137,31 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: ReportAction,
     },
+    /// Change a file's metadata without rewriting its tensors: GGUF
+    /// key/values, safetensors `__metadata__`, tpack metadata. The tensor
+    /// bytes are carried over unchanged (shared, not copied, on file systems
+    /// with reflinks: XFS, btrfs); without -o the file is replaced
+    /// atomically (tpack: a new commit in place). Deletes apply first, then
+    /// sets in order.
+    Edit {
+        /// The file to edit.
+        file: PathBuf,
+        /// Write the edited file here instead of replacing FILE.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Replace OUTPUT if it exists.
+        #[arg(long)]
+        force: bool,
+        /// KEY=VALUE: an existing key keeps its type (arrays as JSON, e.g.
+        /// [1,2]); a new key is a string unless written KEY:TYPE=VALUE (u8…u64,
+        /// i8…i64, f32, f64, bool, str, [TYPE]). VALUE @PATH reads the value
+        /// from a file (a chat template); @@ starts a literal @.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set, required_unless_present = "delete")]
+        set: Vec<tensorcast::MetaEdit>,
+        /// Remove KEY.
+        #[arg(long = "delete", value_name = "KEY")]
+        delete: Vec<String>,
+    },
     /// List a file's tensors and metadata.
     Inspect {
         /// The file to read.
@@ -427,4 +452,43 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
 /// A content id (`tc1:` and 64 hex digits).
 fn content_id(text: &str) -> Result<tensorcast::ContentId, String> {
     text.parse().map_err(|e: tensorcast::Error| e.to_string())
+}
+
+/// `KEY[:TYPE]=VALUE` (VALUE `@PATH`: the file's text) as an edit.
+fn parse_set(text: &str) -> Result<tensorcast::MetaEdit, String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+    let (key, ty) = match key.rsplit_once(':') {
+        Some((k, t)) if is_type_name(t) => (k, Some(t.to_string())),
+        _ => (key, None),
+    };
+    if key.is_empty() {
+        return Err(format!("`{text}` names no key"));
+    }
+    let text = if let Some(rest) = value.strip_prefix("@@") {
+        format!("@{rest}")
+    } else if let Some(path) = value.strip_prefix('@') {
+        std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?
+    } else {
+        value.to_string()
+    };
+    Ok(tensorcast::MetaEdit::Set {
+        key: key.to_string(),
+        ty,
+        text,
+    })
+}
+
+fn is_type_name(t: &str) -> bool {
+    let scalar = |t: &str| {
+        matches!(
+            t,
+            "u8" | "i8" | "u16" | "i16" | "u32" | "i32" | "u64" | "i64" | "f32" | "f64" | "bool" | "str"
+        )
+    };
+    scalar(t)
+        || t.strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .is_some_and(scalar)
 }

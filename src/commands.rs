@@ -151,6 +151,43 @@ fn digest_json(input: &tensorcast::Location, d: &tensorcast::Digest) -> serde_js
     serde_json::json!({ "input": input.to_string(), "id": d.id.to_string(), "tensors": tensors })
 }
 
+pub(crate) fn edit(
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    force: bool,
+    set: Vec<tensorcast::MetaEdit>,
+    delete: Vec<String>,
+    cx: &Session,
+) -> anyhow::Result<()> {
+    if set.is_empty() && delete.is_empty() {
+        anyhow::bail!("nothing to edit: give --set KEY=VALUE or --delete KEY");
+    }
+    let edits: Vec<_> = delete
+        .into_iter()
+        .map(tensorcast::MetaEdit::Delete)
+        .chain(set)
+        .collect();
+    let report = tensorcast::edit(file, &edits, output, force, &cx.limits)?;
+    if cx.verbosity != crate::progress::Verbosity::Quiet {
+        let target = output.unwrap_or(file);
+        let how = if report.in_place {
+            "committed in place".to_string()
+        } else {
+            format!(
+                "{} bytes of tensor data carried over unchanged",
+                report.data_bytes
+            )
+        };
+        eprintln!(
+            "edited {}: {} change(s), {}-byte header, {how}",
+            target.display(),
+            edits.len(),
+            report.header_bytes
+        );
+    }
+    Ok(())
+}
+
 pub(crate) fn inspect(
     file: &std::path::Path,
     json: bool,

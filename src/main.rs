@@ -61,6 +61,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             pytorch,
         } => commands::digest(&inputs, json, pytorch, &cx),
+        Command::Edit {
+            file,
+            output,
+            force,
+            set,
+            delete,
+        } => commands::edit(&file, output.as_deref(), force, set, delete, &cx),
         Command::Inspect { file, json, pytorch } => commands::inspect(&file, json, pytorch, &cx),
         Command::Refs(args) => refs::run(*args, &cx),
         Command::Report {

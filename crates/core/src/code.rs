@@ -77,3 +77,5 @@ pub const NEEDS_IMATRIX: &str = "needs-imatrix";
 /// A conversion asked to prove itself gave an output whose content id is
 /// not the one expected (spec/digest.md §5).
 pub const DIGEST_MISMATCH: &str = "digest-mismatch";
+/// A format whose metadata cannot be edited without a conversion.
+pub const NO_EDIT: &str = "no-edit";

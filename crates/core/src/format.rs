@@ -208,6 +208,28 @@ pub trait Format: Send + Sync {
         ("original_dtype", dtype.name().into())
     }
 
+    /// Rewrites the metadata of the local file `input` as `edits` say into
+    /// `output` (which may be `input`: then replaced atomically), every
+    /// tensor byte unchanged and, where the format allows, the data region
+    /// shared with the input rather than copied ([`crate::edit`]).
+    /// Formats without an edit refuse (`no-edit`).
+    fn edit_metadata(
+        &self,
+        input: &std::path::Path,
+        edits: &[crate::edit::MetaEdit],
+        output: &std::path::Path,
+        limits: &crate::Limits,
+    ) -> Result<crate::edit::EditReport> {
+        let _ = (input, edits, output, limits);
+        Err(crate::Error::unsupported(
+            crate::code::NO_EDIT,
+            format!(
+                "{} files have no metadata edit: convert them instead",
+                self.name()
+            ),
+        ))
+    }
+
     /// Checks a whole file: one line per damaged part. By default, every
     /// structural rule (by opening) and every tensor read in full; formats
     /// with checksums check them instead.

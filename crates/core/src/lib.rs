@@ -17,6 +17,7 @@ pub mod cast;
 pub mod code;
 mod crash;
 mod dtype;
+pub mod edit;
 mod error;
 mod format;
 mod input;

@@ -231,6 +231,20 @@ impl Metadata {
         }
     }
 
+    /// Removes `key`, returning its value; the other keys keep their order.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.position(key)?;
+        let e = std::sync::Arc::make_mut(&mut self.inner);
+        let mut keys = crate::Strings::with_capacity(e.keys.len(), e.keys.text_len());
+        for (j, k) in e.keys.iter().enumerate() {
+            if j != i {
+                keys.push(k);
+            }
+        }
+        e.keys = keys;
+        Some(e.values.remove(i))
+    }
+
     /// Appends without checking for an existing key; readers that already
     /// refused duplicates use this to stay linear in the key count.
     pub fn push_unchecked(&mut self, key: String, value: Value) {

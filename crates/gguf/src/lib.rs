@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod edit;
 mod plugin;
 mod read;
 pub mod rules;
@@ -14,6 +15,7 @@ mod types;
 mod value;
 mod write;
 
+pub use edit::{edit, PADDING_KEY};
 pub use plugin::Gguf;
 pub use read::GgufFile;
 pub use split::{is_split_first, open_split, open_split_beside, SplitGguf};

@@ -73,4 +73,14 @@ impl Format for Gguf {
     fn holds_blocks(&self) -> bool {
         true
     }
+
+    fn edit_metadata(
+        &self,
+        input: &std::path::Path,
+        edits: &[tensorcast_core::edit::MetaEdit],
+        output: &std::path::Path,
+        limits: &Limits,
+    ) -> Result<tensorcast_core::edit::EditReport> {
+        crate::edit(input, edits, output, limits)
+    }
 }

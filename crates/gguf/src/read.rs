@@ -20,16 +20,20 @@ pub struct GgufFile {
 }
 
 /// Everything the header says, validated.
-struct Parsed {
-    version: u32,
-    big_endian: bool,
-    alignment: u64,
-    tensors: Vec<TensorInfo>,
+pub(crate) struct Parsed {
+    pub(crate) version: u32,
+    pub(crate) big_endian: bool,
+    pub(crate) alignment: u64,
+    pub(crate) tensors: Vec<TensorInfo>,
     /// Absolute offset of each tensor's bytes.
     offsets: Vec<u64>,
-    metadata: Metadata,
+    pub(crate) metadata: Metadata,
     /// Where the metadata and tensor infos end.
-    header_end: u64,
+    pub(crate) header_end: u64,
+    /// Where each key/value entry starts, in order, and where the last ends
+    /// (the tensor infos start there): an edit copies untouched entries as
+    /// their bytes.
+    pub(crate) kv_bounds: Vec<usize>,
 }
 
 impl GgufFile {
@@ -77,7 +81,7 @@ pub(crate) fn header_end(buf: &[u8], limits: &Limits) -> Result<u64, FormatError
     parse(buf, limits).map(|p| p.header_end)
 }
 
-fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
+pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
     if buf.len() < 4 || &buf[..4] != b"GGUF" {
         return Err(err(rules::BAD_MAGIC, "file does not start with the GGUF magic").at(0));
     }
@@ -115,7 +119,9 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
     // the header for the duplicate check, never copied twice.
     let mut metadata = Metadata::with_capacity(kv_count as usize);
     let mut keys = HashSet::with_capacity(kv_count as usize);
+    let mut kv_bounds = Vec::with_capacity(kv_count as usize + 1);
     for _ in 0..kv_count {
+        kv_bounds.push(c.pos);
         let key = c.str()?;
         let ty = c.u32().map_err(|e| e.key(key))?;
         let value = c.value(ty, 0).map_err(|e| e.key(key))?;
@@ -125,6 +131,7 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
         metadata.push_str(key, value);
     }
     drop(keys);
+    kv_bounds.push(c.pos);
     let alignment = alignment(&metadata)?;
 
     let mut infos = Vec::with_capacity(tensor_count as usize);
@@ -220,6 +227,7 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
         offsets,
         metadata,
         header_end: end,
+        kv_bounds,
     })
 }
 

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod edit;
 mod header;
 mod index;
 mod plugin;
@@ -15,6 +16,7 @@ mod read;
 pub mod rules;
 mod write;
 
+pub use edit::edit;
 pub use header::{parse_header, Header};
 pub use index::{is_index_file, open_index, open_index_input, ShardedSafetensors, INDEX_SUFFIX};
 pub use plugin::{Safetensors, SafetensorsWriteOptions};

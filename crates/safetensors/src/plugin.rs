@@ -110,4 +110,16 @@ impl Format for Safetensors {
             SafetensorsWriter::to_target(target).max_shard_bytes(opts.max_shard_bytes),
         ))
     }
+
+    /// A single file's `__metadata__` (a sharded checkpoint's shards are
+    /// each a file of their own).
+    fn edit_metadata(
+        &self,
+        input: &std::path::Path,
+        edits: &[tensorcast_core::edit::MetaEdit],
+        output: &std::path::Path,
+        limits: &Limits,
+    ) -> Result<tensorcast_core::edit::EditReport> {
+        crate::edit::edit(input, edits, output, limits)
+    }
 }

@@ -40,6 +40,7 @@ pub use progress::{Progress, ProgressHook, ProgressSink};
 pub use refs::{references, references_file, Refs, RefsOptions, DEFAULT_CHUNK_BYTES};
 pub use registry::{detect, Registry};
 pub use select::{glob, Select, Selection};
+pub use tensorcast_core::edit::{EditReport, MetaEdit};
 pub use tensorcast_core::{
     cast, convert, sparse, Array, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError,
     FormatOptions, Input, InputRole, Limits, Location, MemoryFiles, MemoryStore, MemoryTarget, Metadata,
@@ -82,6 +83,21 @@ pub use tensorcast_core::parse_size;
 /// sharded index or `pytorch_model.bin`) opens with the names it holds.
 pub fn open(location: impl Into<Location>, options: &Options) -> Result<Box<dyn Source>> {
     Registry::builtin().open(location, options)
+}
+
+/// Edits the metadata of the local file `input` with the built-in formats
+/// (GGUF key/values, safetensors `__metadata__`, tpack metadata): every
+/// tensor byte unchanged, the data region shared with the input where the
+/// file system can (spec in `tensorcast_core::edit`); into `output`, or
+/// replacing `input` atomically when `output` is `None`.
+pub fn edit(
+    input: &std::path::Path,
+    edits: &[MetaEdit],
+    output: Option<&std::path::Path>,
+    force: bool,
+    limits: &Limits,
+) -> Result<EditReport> {
+    Registry::builtin().edit(input, edits, output, force, limits)
 }
 
 /// Checks the whole local file at `path` with the built-in formats and the

@@ -280,6 +280,32 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Edits the metadata of the local file `input` (see
+    /// [`Format::edit_metadata`]): into `output`, or replacing `input` when
+    /// `output` is `None`. An existing `output` is refused unless `force`.
+    pub fn edit(
+        &self,
+        input: &Path,
+        edits: &[crate::MetaEdit],
+        output: Option<&Path>,
+        force: bool,
+        limits: &tensorcast_core::Limits,
+    ) -> Result<crate::EditReport> {
+        let format = self.detect_path(input)?;
+        let output = output.unwrap_or(input);
+        let same = std::fs::canonicalize(output).ok()
+            == Some(std::fs::canonicalize(input).map_err(|e| Error::io(input, e))?);
+        if !same && !force && crate::occupied(output) {
+            return Err(Error::usage(
+                code::OUTPUT_EXISTS,
+                format!("{} already exists", output.display()),
+            ));
+        }
+        format.edit_metadata(input, edits, output, limits)
+    }
+}
+
 /// The format of the file at `path`, by the built-in registry.
 pub fn detect(path: &Path) -> Result<&'static str> {
     Ok(Registry::builtin().detect_path(path)?.name())

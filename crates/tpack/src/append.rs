@@ -8,9 +8,11 @@ use crate::manifest::Entry;
 use crate::read::TpackFile;
 use crate::rules;
 use crate::write::{manifest_bytes, slot_for, ChunkWriter};
+use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
+use tensorcast_core::edit::{apply_edits, kept_mode, EditReport, MetaEdit, Spliced};
 use tensorcast_core::{crash_point, Error, FormatError, Limits, Result, Source};
 
 /// Adds every tensor and metadata entry of `source` to the tpack file at
@@ -58,18 +60,109 @@ pub fn append(path: &Path, source: &dyn Source, level: Option<i32>, limits: &Lim
     let (stored, raw_len) = manifest_bytes(&manifest);
     let offset = out.write_blob(&stored, path)?;
     drop(out);
+    publish(&file, path, slot, slot_index, offset, &stored, raw_len)
+}
+
+/// Steps 3–5 of an append (spec §4): the manifest written at `offset` is
+/// made durable, then named by the other slot, then that is made durable;
+/// the file is cut at the new committed length.
+fn publish(
+    file: &std::fs::File,
+    path: &Path,
+    slot: crate::format::Slot,
+    slot_index: usize,
+    offset: u64,
+    stored: &[u8],
+    raw_len: u64,
+) -> Result<()> {
+    let io = |e| Error::io(path, e);
     crash_point("append-manifest");
     file.sync_all().map_err(io)?;
-    let next = slot_for(slot.generation + 1, offset, &stored, raw_len);
+    let next = slot_for(slot.generation + 1, offset, stored, raw_len);
     let other = SLOT_A + ((1 - slot_index) * SLOT_BYTES) as u64;
     crash_point("append-slot");
-    write_at(&file, other, &next.encode()).map_err(io)?;
+    write_at(file, other, &next.encode()).map_err(io)?;
     crash_point("append-slot-written");
     file.sync_all().map_err(io)?;
     crash_point("append-committed");
     // Leftovers of an earlier crashed, longer append are past the new end.
     file.set_len(next.committed_len).map_err(io)?;
     Ok(())
+}
+
+/// Rewrites the metadata of the tpack file at `input` as `edits` say, the
+/// tensors untouched: when `output` is `input`, in place, as one more
+/// commit (spec §4: a crash leaves the old or the new metadata); otherwise
+/// into a copy at `output` (its bytes shared with the input where the file
+/// system can, see `tensorcast_core::edit`) that is committed there.
+pub fn edit_metadata(input: &Path, edits: &[MetaEdit], output: &Path, limits: &Limits) -> Result<EditReport> {
+    let io = |e| Error::io(input, e);
+    if kept_mode(input, output).is_some() {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(input)
+            .map_err(io)?;
+        // One commit at a time, as appends take turns.
+        file.lock().map_err(io)?;
+        let header_bytes = commit_edit(&mut file, input, input, edits, limits)?;
+        return Ok(EditReport {
+            header_bytes,
+            data_bytes: 0,
+            in_place: true,
+        });
+    }
+    let src = std::fs::File::open(input).map_err(io)?;
+    src.lock_shared().map_err(io)?;
+    let len = src.metadata().map_err(io)?.len();
+    let spliced = Spliced::create(output, &[], &src, 0, None)?;
+    let mut copy = spliced.file().try_clone().map_err(|e| Error::io(output, e))?;
+    let header_bytes = commit_edit(&mut copy, input, output, edits, limits)?;
+    spliced.commit()?;
+    Ok(EditReport {
+        header_bytes,
+        data_bytes: len,
+        in_place: false,
+    })
+}
+
+/// Commits into `file` (whose committed bytes are those of `input`) a
+/// manifest with the edited metadata; returns the bytes written.
+fn commit_edit(
+    file: &mut std::fs::File,
+    input: &Path,
+    path: &Path,
+    edits: &[MetaEdit],
+    limits: &Limits,
+) -> Result<u64> {
+    let current = TpackFile::open(input, limits)?;
+    let (slot, slot_index) = current.commit();
+    let mut manifest = current.manifest().clone();
+    drop(current);
+    manifest.metadata = apply_edits(input, &manifest.metadata, edits, true)?;
+    let touched: HashSet<&str> = edits.iter().map(MetaEdit::key).collect();
+    // An edited or deleted key's stored array is no longer the value.
+    manifest.stored.retain(|s| !touched.contains(s.key.as_str()));
+    let mut changed = tensorcast_core::Metadata::new();
+    for (k, v) in manifest.metadata.iter().filter(|(k, _)| touched.contains(k)) {
+        changed.push_str(k, v.clone());
+    }
+    file.seek(SeekFrom::Start(slot.committed_len))
+        .map_err(|e| Error::io(path, e))?;
+    let mut out = ChunkWriter::new(&mut *file, slot.committed_len, None);
+    let arrays = out.write_arrays(&changed, path)?;
+    manifest.stored.extend(arrays);
+    let (stored, raw_len) = manifest_bytes(&manifest);
+    let offset = out.write_blob(&stored, path)?;
+    let written = out_len(offset, &stored, slot.committed_len);
+    drop(out);
+    publish(file, path, slot, slot_index, offset, &stored, raw_len)?;
+    Ok(written)
+}
+
+/// Bytes an edit added past the committed length.
+fn out_len(manifest_at: u64, stored: &[u8], committed: u64) -> u64 {
+    manifest_at + stored.len() as u64 - committed
 }
 
 #[cfg(unix)]

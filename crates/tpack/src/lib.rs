@@ -28,7 +28,7 @@ pub mod rules;
 pub mod stored;
 mod write;
 
-pub use append::append;
+pub use append::{append, edit_metadata};
 pub use plugin::{Tpack, TpackWriteOptions};
 pub use read::TpackFile;
 pub use write::{ChunkWriter, TpackWriter, DEFAULT_LEVEL};

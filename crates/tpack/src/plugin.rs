@@ -94,4 +94,16 @@ impl Format for Tpack {
     fn verify(&self, input: Input, options: &Options) -> Result<Vec<String>> {
         Ok(TpackFile::from_bytes(&input.name, input.bytes, &options.limits)?.verify())
     }
+
+    /// A new commit holding the edited metadata (in place), or a copy
+    /// committed so at another path.
+    fn edit_metadata(
+        &self,
+        input: &std::path::Path,
+        edits: &[tensorcast_core::edit::MetaEdit],
+        output: &std::path::Path,
+        limits: &tensorcast_core::Limits,
+    ) -> tensorcast_core::Result<tensorcast_core::edit::EditReport> {
+        crate::edit_metadata(input, edits, output, limits)
+    }
 }
