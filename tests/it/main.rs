@@ -8,6 +8,7 @@ mod batch;
 mod crash_safety;
 mod diff_select;
 mod digest;
+mod edit;
 mod gguf_fixtures;
 mod golden;
 mod hardening;

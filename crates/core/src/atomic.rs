@@ -52,7 +52,7 @@ fn hold(_file: &File) {}
 /// minute old (so a run that has created its file but not yet locked it is
 /// never touched). Anything that cannot be checked is left alone.
 #[cfg(target_os = "linux")]
-fn remove_stale(dir: &Path, prefix: &str) {
+pub(crate) fn remove_stale(dir: &Path, prefix: &str) {
     use rustix::fs::{flock, FlockOperation};
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -81,7 +81,7 @@ fn remove_stale(dir: &Path, prefix: &str) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn remove_stale(_dir: &Path, _prefix: &str) {}
+pub(crate) fn remove_stale(_dir: &Path, _prefix: &str) {}
 
 /// How old an unheld temporary must be before it counts as stale.
 #[cfg(target_os = "linux")]

@@ -306,6 +306,15 @@ impl Spliced {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
+        let prefix = format!(
+            ".{}.",
+            target
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        );
+        // What a killed edit or conversion left here (see `AtomicFile`).
+        crate::atomic::remove_stale(dir, &prefix);
         let (file, named) = match unnamed_in(dir) {
             Ok(f) => (f, None),
             Err(_) => {
