@@ -168,6 +168,33 @@ fn digest(
     Ok((d.id.to_string(), tensors))
 }
 
+/// Edits the metadata of `path` (see `tensorcast edit`): deletes first,
+/// then each `(key, type or None, text)` set, into `output` or in place.
+#[pyfunction]
+#[pyo3(signature = (path, sets, deletes, output = None, force = false))]
+fn edit(
+    py: Python<'_>,
+    path: PathBuf,
+    sets: Vec<(String, Option<String>, String)>,
+    deletes: Vec<String>,
+    output: Option<PathBuf>,
+    force: bool,
+) -> PyResult<(u64, u64, bool)> {
+    let edits: Vec<_> = deletes
+        .into_iter()
+        .map(tensorcast::MetaEdit::Delete)
+        .chain(
+            sets.into_iter()
+                .map(|(key, ty, text)| tensorcast::MetaEdit::Set { key, ty, text }),
+        )
+        .collect();
+    let limits = tensorcast::Limits::default();
+    let r = py
+        .detach(|| tensorcast::edit(&path, &edits, output.as_deref(), force, &limits))
+        .map_err(|e| errors::to_py(py, e))?;
+    Ok((r.header_bytes, r.data_bytes, r.in_place))
+}
+
 /// The module `tensorcast._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -181,6 +208,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inspect_json, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(digest, m)?)?;
+    m.add_function(wrap_pyfunction!(edit, m)?)?;
     m.add_function(wrap_pyfunction!(refs, m)?)?;
     Ok(())
 }

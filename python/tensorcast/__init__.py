@@ -43,6 +43,7 @@ __all__ = [
     "TensorSlice",
     "convert",
     "digest",
+    "edit",
     "inspect",
     "load_file",
     "refs",
@@ -376,6 +377,29 @@ def digest(filename, *, tensors: bool = False, **options):
         return found
     keys = ("name", "kind", "shape", "nbytes", "digest")
     return {"id": found, "tensors": [dict(zip(keys, r)) for r in records]}
+
+
+def _edit_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return _json.dumps(list(value))
+    return str(value)
+
+
+def edit(filename, set: dict | None = None, delete=(), *, types: dict | None = None, output=None, force: bool = False) -> dict:
+    """Changes the metadata of ``filename`` without rewriting its tensors
+    (``tensorcast edit``): GGUF key/values, safetensors ``__metadata__``,
+    tpack metadata. ``set``: key -> value (an existing key keeps its type;
+    lists become arrays); ``types``: key -> type for new keys (``"u32"``,
+    ``"f32"``, ``"bool"``, ``"[i32]"`` …; default string); ``delete``: keys
+    to remove (first). Without ``output`` the file is replaced atomically.
+    Returns ``{"header_bytes", "data_bytes", "in_place"}``."""
+    types = types or {}
+    sets = [(k, types.get(k), _edit_text(v)) for k, v in (set or {}).items()]
+    out = None if output is None else _where(output)
+    header, data, in_place = _native.edit(_where(filename), sets, list(delete), out, force)
+    return {"header_bytes": header, "data_bytes": data, "in_place": in_place}
 
 
 def refs(

@@ -125,6 +125,17 @@ def digest(filename: _Path, *, tensors: bool = False, **options: Any) -> Any:
     """``"tc1:…"``, the content id of the tensors; with ``tensors=True`` a
     dict ``{"id", "tensors": [...]}``."""
 
+def edit(
+    filename: _Path,
+    set: Optional[Dict[str, Any]] = None,
+    delete: Any = (),
+    *,
+    types: Optional[Dict[str, str]] = None,
+    output: Optional[_Path] = None,
+    force: bool = False,
+) -> Dict[str, Any]:
+    """Changes metadata without rewriting tensors; in place unless ``output``."""
+
 def refs(
     src: _Path,
     dst: _Path,
