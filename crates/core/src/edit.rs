@@ -483,26 +483,12 @@ fn copy_range(src: &File, mut from: u64, dst: &File, mut to: u64, len: u64) -> i
     let mut buf = vec![0u8; (end - from).min(1 << 20) as usize];
     while from < end {
         let k = ((end - from) as usize).min(buf.len());
-        read_exact_at(src, &mut buf[..k], from)?;
+        crate::atomic::read_exact_at(src, &mut buf[..k], from)?;
         write_all_at(dst, &buf[..k], to)?;
         from += k as u64;
         to += k as u64;
     }
     Ok(())
-}
-
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    file.read_exact_at(buf, offset)
-}
-
-#[cfg(not(unix))]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = file;
-    f.seek(SeekFrom::Start(offset))?;
-    f.read_exact(buf)
 }
 
 #[cfg(test)]
