@@ -198,6 +198,22 @@ fn editing_in_place_replaces_the_file_and_re_edits_recompute_the_padding() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["m.gguf"]);
+
+    // Through a symbolic link, the file it points to is edited; the link stays.
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("link.gguf");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        tensorcast()
+            .arg("edit")
+            .arg(&link)
+            .args(["--set", "general.name=via link"])
+            .assert()
+            .success();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        let got: std::collections::HashMap<_, _> = kv(&file).into_iter().collect();
+        assert_eq!(got["general.name"], Value::Str("via link".into()));
+    }
 }
 
 #[test]

@@ -505,7 +505,7 @@ mod tests {
         assert_eq!(congruent_offset(1, 33, 32), None);
         for (min, old, align) in [(777u64, 12_345u64 * 32, 32u64), (3, 4104, 8), (9000, 0, 64)] {
             let d = congruent_offset(min, old, align).unwrap();
-            assert!(d >= min && d % align == 0 && d % SHARE_BLOCK == old % SHARE_BLOCK);
+            assert!(d >= min && d.is_multiple_of(align) && d % SHARE_BLOCK == old % SHARE_BLOCK);
             assert!(d < min + lcm(SHARE_BLOCK, align).unwrap());
         }
     }

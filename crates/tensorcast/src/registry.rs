@@ -293,10 +293,13 @@ impl Registry {
         limits: &tensorcast_core::Limits,
     ) -> Result<crate::EditReport> {
         let format = self.detect_path(input)?;
+        let real = std::fs::canonicalize(input).map_err(|e| Error::io(input, e))?;
         let output = output.unwrap_or(input);
-        let same = std::fs::canonicalize(output).ok()
-            == Some(std::fs::canonicalize(input).map_err(|e| Error::io(input, e))?);
-        if !same && !force && crate::occupied(output) {
+        if std::fs::canonicalize(output).ok().as_ref() == Some(&real) {
+            // In place: the file a link points to is replaced, not the link.
+            return format.edit_metadata(&real, edits, &real, limits);
+        }
+        if !force && crate::occupied(output) {
             return Err(Error::usage(
                 code::OUTPUT_EXISTS,
                 format!("{} already exists", output.display()),
