@@ -105,8 +105,30 @@ fn tune_allocator() {
     }
 }
 
+/// SIGINT and SIGTERM end the process after removing the temporary files
+/// of whatever it was writing (outputs keep their old contents): a thread
+/// waits for them, so nothing runs in signal context. Exit status 128 + the
+/// signal's number, as shells report it.
+#[cfg(unix)]
+fn clean_up_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            tensorcast::remove_temporaries();
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn clean_up_on_signals() {}
+
 fn main() -> ExitCode {
     tune_allocator();
+    clean_up_on_signals();
     // clap exits with 2 on usage errors and 0 for --help/--version.
     let cli = Cli::parse();
     if let Some(n) = cli.jobs {

@@ -161,3 +161,88 @@ fn failed_conversion_leaves_nothing_behind() {
         .collect();
     assert_eq!(left, ["cut.gguf"], "temporary files left behind");
 }
+
+/// SIGTERM or SIGINT at chosen points of a conversion (a file output, a
+/// sharded output, a model folder) and of an edit: the process exits with
+/// 128 + the signal after removing its temporary files, and the old output
+/// is intact.
+#[cfg(target_os = "linux")]
+#[test]
+fn signals_remove_temporaries_and_keep_the_old_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.safetensors");
+    common::write_big_f32(&input, 8, 1 << 18);
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let cases: [(&str, &[&str]); 3] = [
+        ("model.tpack", &[]),
+        ("sharded.safetensors", &["--max-shard-size", "3MB"]),
+        ("model.gguf", &[]),
+    ];
+    for (name, flags) in cases {
+        let target = out.join(name);
+        tensorcast()
+            .arg("convert")
+            .arg(&input)
+            .arg("-o")
+            .arg(&target)
+            .args(flags)
+            .assert()
+            .success();
+        let files = || {
+            // (path, size, hash of the bytes): a failure prints names, not bytes.
+            let mut v: Vec<_> = common::walk(&out)
+                .into_iter()
+                .map(|(p, m)| {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    std::fs::read(&p).unwrap().hash(&mut h);
+                    (p.clone(), m.len(), h.finish())
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let before = files();
+        for (signal, code) in [("TERM", 143), ("INT", 130)] {
+            for point in ["file-write#1", "file-write#3", "file-fsync", "file-rename"] {
+                let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("tensorcast"))
+                    .arg("convert")
+                    .arg(&input)
+                    .arg("-o")
+                    .arg(&target)
+                    .arg("--force")
+                    .args(["--dtype", "bf16"])
+                    .args(flags)
+                    .env(tensorcast::CRASH_AT_VAR, format!("{point}@{signal}"))
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .unwrap();
+                assert_eq!(status.code(), Some(code), "{name} {point}@{signal}");
+                assert_eq!(
+                    files(),
+                    before,
+                    "{name} {point}@{signal}: files differ (temporaries left?)"
+                );
+            }
+        }
+    }
+    // An edit interrupted while its finished file has a temporary name.
+    let gguf = out.join("model.gguf");
+    let before = std::fs::read(&gguf).unwrap();
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("tensorcast"))
+        .arg("edit")
+        .arg(&gguf)
+        .args(["--set", "general.name=x"])
+        .env(tensorcast::CRASH_AT_VAR, "edit-linked@TERM")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(std::fs::read(&gguf).unwrap(), before);
+    let hidden: Vec<_> = common::walk(&out)
+        .into_iter()
+        .filter(|(p, _)| p.to_string_lossy().ends_with(".tensorcast-tmp"))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}

@@ -26,6 +26,9 @@ pub struct AtomicFile {
     out: BufWriter<NamedTempFile>,
     target: PathBuf,
     pending: Option<PendingCopy>,
+    /// On the list a signal handler clears (dropped after the file is
+    /// renamed or removed: fields drop in order).
+    _registered: crate::temporaries::Registered,
 }
 
 /// A run of input-file bytes still to be copied into the output.
@@ -113,10 +116,12 @@ impl AtomicFile {
         remove_stale(dir, &prefix);
         let tmp = builder.tempfile_in(dir).map_err(|e| Error::io(target, e))?;
         hold(tmp.as_file());
+        let registered = crate::temporaries::register_temporary(tmp.path());
         Ok(AtomicFile {
             out: BufWriter::with_capacity(BUFFER, tmp),
             target: target.to_path_buf(),
             pending: None,
+            _registered: registered,
         })
     }
 

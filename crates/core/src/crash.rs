@@ -3,7 +3,10 @@
 //!
 //! With `TENSORCAST_CRASH_AT=NAME` (or `NAME#K`, the K-th time that point is
 //! reached), the process aborts there: no destructor runs and no temporary
-//! file is cleaned up, as with SIGKILL. Unset, a point costs one load.
+//! file is cleaned up, as with SIGKILL. With `NAME[#K]@TERM` or `@INT` it
+//! sends itself that signal instead and the thread stops there for good, so
+//! the front end's signal handling is what ends the process, exactly at
+//! that step. Unset, a point costs one load.
 //! Without the `crash-points` feature (every build but the test suite's)
 //! a point is nothing at all and the variable is ignored.
 
@@ -15,16 +18,33 @@ use std::sync::OnceLock;
 /// The environment variable that arms a crash point.
 pub const CRASH_AT_VAR: &str = "TENSORCAST_CRASH_AT";
 
+/// What happens at the armed point: abort, or a signal to this process.
 #[cfg(feature = "crash-points")]
-fn armed() -> Option<&'static (String, u64)> {
-    static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
+#[derive(Clone, Copy)]
+enum Fate {
+    Abort,
+    #[cfg(target_os = "linux")]
+    Signal(rustix::process::Signal),
+}
+
+#[cfg(feature = "crash-points")]
+fn armed() -> Option<&'static (String, u64, Fate)> {
+    static PLAN: OnceLock<Option<(String, u64, Fate)>> = OnceLock::new();
     PLAN.get_or_init(|| {
         let spec = std::env::var(CRASH_AT_VAR).ok()?;
+        let (spec, fate) = match spec.split_once('@') {
+            None => (spec, Fate::Abort),
+            #[cfg(target_os = "linux")]
+            Some((s, "TERM")) => (s.to_string(), Fate::Signal(rustix::process::Signal::TERM)),
+            #[cfg(target_os = "linux")]
+            Some((s, "INT")) => (s.to_string(), Fate::Signal(rustix::process::Signal::INT)),
+            Some(_) => return None,
+        };
         let (name, nth) = match spec.split_once('#') {
             Some((name, k)) => (name.to_string(), k.parse().ok()?),
             None => (spec, 1),
         };
-        Some((name, nth))
+        Some((name, nth, fate))
     })
     .as_ref()
 }
@@ -34,9 +54,20 @@ fn armed() -> Option<&'static (String, u64)> {
 #[cfg(feature = "crash-points")]
 pub fn crash_point(name: &str) {
     static SEEN: AtomicU64 = AtomicU64::new(0);
-    if let Some((want, nth)) = armed() {
+    if let Some((want, nth, fate)) = armed() {
         if want == name && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
-            std::process::abort();
+            match *fate {
+                Fate::Abort => std::process::abort(),
+                #[cfg(target_os = "linux")]
+                Fate::Signal(signal) => {
+                    let _ = rustix::process::kill_process(rustix::process::getpid(), signal);
+                    // The handler's thread ends the process; this one never
+                    // takes another step.
+                    loop {
+                        std::thread::park();
+                    }
+                }
+            }
         }
     }
 }

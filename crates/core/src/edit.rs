@@ -288,6 +288,8 @@ pub struct Spliced {
     target: PathBuf,
     /// The named temporary file, when unnamed ones were not available.
     named: Option<tempfile::TempPath>,
+    /// On the list a signal handler clears, while a name exists.
+    registered: Option<crate::temporaries::Registered>,
 }
 
 impl Spliced {
@@ -347,10 +349,12 @@ impl Spliced {
         }
         #[cfg(not(unix))]
         let _ = mode;
+        let registered = named.as_deref().map(crate::temporaries::register_temporary);
         let spliced = Spliced {
             file,
             target: target.to_path_buf(),
             named,
+            registered,
         };
         write_all_at(&spliced.file, header, 0).map_err(io)?;
         crate::crash_point("edit-header");
@@ -386,6 +390,7 @@ impl Spliced {
             Some(path) => path.persist(&target).map_err(|e| io(e.error))?,
             None => link_unnamed(&self.file, &dir, &target).map_err(io)?,
         }
+        drop(self.registered);
         crate::crash_point("edit-renamed");
         let _ = File::open(&dir).and_then(|d| d.sync_all());
         Ok(())
@@ -423,8 +428,11 @@ fn link_unnamed(file: &File, dir: &Path, target: &Path) -> io::Result<()> {
         // /proc/self/fd/N names the open file; linking it needs no privilege
         // (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
         let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+        // Listed before it has the name, so a signal in between removes it.
+        let registered = crate::temporaries::register_temporary(&tmp);
         match linkat(CWD, proc.as_str(), CWD, &tmp, AtFlags::SYMLINK_FOLLOW) {
             Ok(()) => {
+                let _registered = registered;
                 crate::crash_point("edit-linked");
                 return std::fs::rename(&tmp, target).inspect_err(|_| {
                     let _ = std::fs::remove_file(&tmp);

@@ -34,6 +34,7 @@ mod source;
 pub mod sparse;
 pub mod strided;
 mod target;
+mod temporaries;
 mod tensor;
 mod zipcheck;
 
@@ -57,5 +58,6 @@ pub use quant::QuantType;
 pub use size::parse_size;
 pub use source::{RawLocation, Source, TensorData, CHUNK_BYTES};
 pub use target::{FileTarget, MemoryStore, MemoryTarget, TargetWriter, WriteTarget};
+pub use temporaries::{register_temporary, remove_temporaries, Registered};
 pub use tensor::{element_count, TensorInfo};
 pub use zipcheck::{check_zip_spans, ZipSpan};

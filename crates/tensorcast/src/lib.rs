@@ -47,7 +47,7 @@ pub use tensorcast_core::{
     MultiPart, Options, Plan, QuantType, RawLocation, ReadAt, Refusal, Result, Sink, Source, Stage, Strings,
     Subject, TensorBuf, TensorData, TensorInfo, Value, ValueKind, WriteTarget,
 };
-pub use tensorcast_core::{code, parts};
+pub use tensorcast_core::{code, parts, remove_temporaries};
 
 #[doc(hidden)] // for the crash-safety tests (feature crash-points)
 pub use tensorcast_core::CRASH_AT_VAR;
