@@ -246,3 +246,67 @@ fn signals_remove_temporaries_and_keep_the_old_output() {
         .collect();
     assert!(hidden.is_empty(), "{hidden:?}");
 }
+
+/// A model folder output that fails at any write (a full disk, injected at
+/// each write in turn) leaves the folder as it was: a folder it created is
+/// gone, a folder holding a previous model and a user's own file keeps
+/// every byte, and no temporary file is left. The files appear only when
+/// all are written.
+#[test]
+fn a_failed_folder_output_leaves_the_folder_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("model/llama/reference-f32.gguf");
+    let fresh = dir.path().join("fresh");
+    let kept = dir.path().join("kept");
+    tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .args(["--to", "hf", "-o"])
+        .arg(&kept)
+        .assert()
+        .success();
+    std::fs::write(kept.join("NOTES.md"), "mine").unwrap();
+    let snapshot = |d: &std::path::Path| {
+        let mut v: Vec<_> = common::walk(d)
+            .into_iter()
+            .map(|(p, _)| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = snapshot(&kept);
+    let mut failures = 0;
+    for k in 1..400 {
+        let fail = |out: &std::path::Path, force: bool| {
+            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tensorcast"));
+            cmd.arg("convert")
+                .arg(&input)
+                .args(["--to", "hf", "--dtype", "bf16", "-o"])
+                .arg(out)
+                .env("TENSORCAST_FAIL_AT", format!("file-write#{k}"))
+                .stderr(std::process::Stdio::null());
+            if force {
+                cmd.arg("--force");
+            }
+            cmd.status().unwrap()
+        };
+        let status = fail(&kept, true);
+        if status.success() {
+            break; // past the last write
+        }
+        failures += 1;
+        assert_eq!(status.code(), Some(1), "write {k}");
+        assert_eq!(snapshot(&kept), before, "write {k}: the folder changed");
+        assert!(!fail(&fresh, false).success());
+        assert!(!fresh.exists(), "write {k}: a partial new folder was left");
+    }
+    assert!(failures > 3, "only {failures} writes were failed");
+    // Then a run without failures replaces the model (and keeps the notes).
+    assert_ne!(snapshot(&kept), before);
+    assert_eq!(std::fs::read(kept.join("NOTES.md")).unwrap(), b"mine");
+    let names: Vec<_> = common::walk(&kept)
+        .into_iter()
+        .filter(|(p, _)| p.to_string_lossy().ends_with(".tensorcast-tmp"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}

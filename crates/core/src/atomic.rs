@@ -135,6 +135,7 @@ impl AtomicFile {
     /// else is written through the buffer.
     pub fn write_data(&mut self, data: TensorData<'_>) -> Result<u64> {
         crate::crash_point("file-write");
+        crate::crash::fail_point("file-write").map_err(|e| Error::io(&self.target, e))?;
         if let TensorData::Located { bytes, origin } = &data {
             if let Some(file) = origin.source().file() {
                 self.defer_copy(file, origin.offset(), bytes.len() as u64)
@@ -232,7 +233,15 @@ impl AtomicFile {
 
     /// Flushes, fsyncs and renames into place, then fsyncs the directory so
     /// the rename itself survives a crash.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.prepare()?.persist()
+    }
+
+    /// Flushes and fsyncs, leaving the file under its temporary name: the
+    /// first half of [`AtomicFile::commit`], for outputs that appear
+    /// together (a model folder's files are renamed only once all are
+    /// written). Dropped unpersisted, the temporary file is removed.
+    pub fn prepare(mut self) -> Result<Prepared> {
         self.flush_pending().map_err(|e| Error::io(&self.target, e))?;
         let target = self.target;
         let tmp = self
@@ -241,8 +250,35 @@ impl AtomicFile {
             .map_err(|e| Error::io(&target, e.into_error()))?;
         crate::crash_point("file-fsync");
         tmp.as_file().sync_all().map_err(|e| Error::io(&target, e))?;
+        Ok(Prepared {
+            tmp,
+            target,
+            _registered: self._registered,
+        })
+    }
+}
+
+/// A complete, fsynced file under its temporary name
+/// ([`AtomicFile::prepare`]).
+pub struct Prepared {
+    tmp: NamedTempFile,
+    target: PathBuf,
+    _registered: crate::temporaries::Registered,
+}
+
+impl Prepared {
+    /// The path the file will have.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Renames the file into place and fsyncs its folder.
+    pub fn persist(self) -> Result<()> {
+        let target = self.target;
         crate::crash_point("file-rename");
-        tmp.persist(&target).map_err(|e| Error::io(&target, e.error))?;
+        self.tmp
+            .persist(&target)
+            .map_err(|e| Error::io(&target, e.error))?;
         crate::crash_point("file-renamed");
         if let Some(dir) = target.parent() {
             let dir = if dir.as_os_str().is_empty() {
@@ -266,6 +302,7 @@ impl Write for AtomicFile {
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         crate::crash_point("file-write");
+        crate::crash::fail_point("file-write")?;
         self.flush_pending()?;
         self.out.write_all(buf)
     }

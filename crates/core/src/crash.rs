@@ -79,3 +79,40 @@ pub fn crash_point(name: &str) {
 pub fn crash_point(name: &str) {
     let _ = name;
 }
+
+/// The environment variable that arms a failure point: `NAME` or `NAME#K`
+/// makes the K-th pass through that point fail as a full disk does
+/// (ENOSPC), so tests can check what a failed write leaves behind.
+pub const FAIL_AT_VAR: &str = "TENSORCAST_FAIL_AT";
+
+/// Fails with ENOSPC if `name` is the armed failure point and this is its
+/// armed occurrence.
+#[cfg(feature = "crash-points")]
+pub fn fail_point(name: &str) -> std::io::Result<()> {
+    static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let plan = PLAN.get_or_init(|| {
+        let spec = std::env::var(FAIL_AT_VAR).ok()?;
+        match spec.split_once('#') {
+            Some((n, k)) => Some((n.to_string(), k.parse().ok()?)),
+            None => Some((spec, 1)),
+        }
+    });
+    if let Some((want, nth)) = plan {
+        if want == name && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device (failure point)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Never fails (built without `crash-points`).
+#[cfg(not(feature = "crash-points"))]
+#[inline(always)]
+pub fn fail_point(name: &str) -> std::io::Result<()> {
+    let _ = name;
+    Ok(())
+}

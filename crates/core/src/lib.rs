@@ -39,11 +39,11 @@ mod tensor;
 mod zipcheck;
 
 pub use array::{Array, Strings};
-pub use atomic::{file_identity, AtomicFile};
+pub use atomic::{file_identity, AtomicFile, Prepared};
 pub use buffer::TensorBuf;
 pub use bytes::{open_regular, stream_range, Bytes, ChunkStream, Origin, ReadAt, SourceId};
 #[doc(hidden)] // for the crash-safety tests (feature crash-points)
-pub use crash::{crash_point, CRASH_AT_VAR};
+pub use crash::{crash_point, CRASH_AT_VAR, FAIL_AT_VAR};
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, FormatError, Refusal, Result, Subject};
 pub use format::InputRole;
@@ -57,7 +57,7 @@ pub use pipeline::{check_size, convert, Plan, Sink};
 pub use quant::QuantType;
 pub use size::parse_size;
 pub use source::{RawLocation, Source, TensorData, CHUNK_BYTES};
-pub use target::{FileTarget, MemoryStore, MemoryTarget, TargetWriter, WriteTarget};
+pub use target::{CommitGroup, FileTarget, MemoryStore, MemoryTarget, TargetWriter, WriteTarget};
 pub use temporaries::{register_temporary, remove_temporaries, Registered};
 pub use tensor::{element_count, TensorInfo};
 pub use zipcheck::{check_zip_spans, ZipSpan};

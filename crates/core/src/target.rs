@@ -69,6 +69,44 @@ fn plain_name(file_name: &str) -> Result<()> {
 pub struct FileTarget {
     path: PathBuf,
     file: Option<AtomicFile>,
+    group: Option<CommitGroup>,
+}
+
+/// Files that appear together: each target in the group, and each sibling
+/// made from one, is written and fsynced under a temporary name at its
+/// commit, and renamed into place only by [`CommitGroup::commit`]. A group
+/// dropped uncommitted removes every temporary file, so a conversion that
+/// fails halfway through a model folder leaves the folder as it was.
+#[derive(Clone, Default)]
+pub struct CommitGroup(Arc<Mutex<Vec<crate::Prepared>>>);
+
+impl CommitGroup {
+    /// An empty group.
+    pub fn new() -> CommitGroup {
+        CommitGroup::default()
+    }
+
+    /// Renames every prepared file into place, those named in `last` after
+    /// all others (a model folder's entry file, so a folder never looks
+    /// complete before it is).
+    pub fn commit(self, last: &[&str]) -> Result<()> {
+        let files = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let is_last = |p: &crate::Prepared| {
+            p.target()
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| last.contains(&n))
+        };
+        let (late, early): (Vec<_>, Vec<_>) = files.into_iter().partition(is_last);
+        for f in early.into_iter().chain(late) {
+            f.persist()?;
+        }
+        Ok(())
+    }
+
+    fn add(&self, file: crate::Prepared) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(file);
+    }
 }
 
 impl FileTarget {
@@ -77,6 +115,16 @@ impl FileTarget {
         FileTarget {
             path: path.into(),
             file: None,
+            group: None,
+        }
+    }
+
+    /// A target that becomes `path` when `group` commits.
+    pub fn grouped(path: impl Into<PathBuf>, group: &CommitGroup) -> FileTarget {
+        FileTarget {
+            path: path.into(),
+            file: None,
+            group: Some(group.clone()),
         }
     }
 
@@ -110,14 +158,24 @@ impl WriteTarget for FileTarget {
 
     fn sibling(&self, file_name: &str) -> Result<Box<dyn WriteTarget>> {
         plain_name(file_name)?;
-        Ok(Box::new(FileTarget::new(self.path.with_file_name(file_name))))
+        Ok(Box::new(FileTarget {
+            path: self.path.with_file_name(file_name),
+            file: None,
+            group: self.group.clone(),
+        }))
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.file()?;
-        match self.file.take() {
-            Some(file) => file.commit(),
-            None => Ok(()),
+        let Some(file) = self.file.take() else {
+            return Ok(());
+        };
+        match &self.group {
+            Some(group) => {
+                group.add(file.prepare()?);
+                Ok(())
+            }
+            None => file.commit(),
         }
     }
 }

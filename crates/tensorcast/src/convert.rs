@@ -4,7 +4,8 @@ use crate::Registry;
 use tensorcast_core::cast::CastSource;
 use tensorcast_core::code;
 use tensorcast_core::{
-    convert, DType, Error, Format, Input, Location, Options, Result, Sink, Source, WriteTarget,
+    convert, CommitGroup, DType, Error, FileTarget, Format, Input, Location, Options, Result, Sink, Source,
+    WriteTarget,
 };
 
 /// What a conversion should do besides changing the container.
@@ -283,10 +284,14 @@ fn convert_located(input: Location, output: &Location, opts: &ConvertOptions) ->
     if opts.keep_names {
         // The container into the folder, names and metadata as they are, in
         // the format the target file's name says.
+        let entry = format.folder_entry();
         let format = opts.registry.output_format(target.as_path(), None)?;
         refuse_occupied(&target, opts)?;
-        let target = crate::remote::target(&target, format)?;
-        return into_folder(output, || convert_input(input, target, format.name(), opts));
+        let group = CommitGroup::new();
+        let target = folder_file(&target, format, &group)?;
+        return into_folder(output, group, entry, || {
+            convert_input(input, target, format.name(), opts)
+        });
     }
     if let Some(entry) = format.folder_entry() {
         if !opts.force && occupied(output.join(entry)) {
@@ -324,8 +329,24 @@ fn convert_located(input: Location, output: &Location, opts: &ConvertOptions) ->
             ));
         }
     }
-    let target = crate::remote::target(&target, format)?;
-    into_folder(output, || convert_input(input, target, format.name(), opts))
+    let group = CommitGroup::new();
+    let target = folder_file(&target, format, &group)?;
+    into_folder(output, group, format.folder_entry(), || {
+        convert_input(input, target, format.name(), opts)
+    })
+}
+
+/// The target of a file in a folder output: for a local folder, one of a
+/// group that appears together (see [`into_folder`]).
+fn folder_file(
+    location: &Location,
+    format: &dyn Format,
+    group: &CommitGroup,
+) -> Result<Box<dyn WriteTarget>> {
+    match location {
+        Location::Local(path) => Ok(Box::new(FileTarget::grouped(path, group))),
+        url => crate::remote::target(url, format),
+    }
 }
 
 fn refuse_occupied(location: &Location, opts: &ConvertOptions) -> Result<()> {
@@ -345,16 +366,27 @@ pub fn occupied(location: impl Into<Location>) -> bool {
     crate::remote::exists(&location.into())
 }
 
-/// Runs `write` into the folder `dir`, creating it first; a folder created
-/// here is removed again if the conversion fails before writing into it.
-fn into_folder(dir: &Location, write: impl FnOnce() -> Result<Report>) -> Result<Report> {
+/// Runs `write` into the folder `dir`, creating it first, then renames the
+/// files it wrote (fsynced under temporary names) into place together, the
+/// folder's entry file (`entry`) last. If `write` fails nothing is renamed
+/// (no file of the folder is replaced, no partial model appears) and a
+/// folder created here is removed again.
+fn into_folder(
+    dir: &Location,
+    group: CommitGroup,
+    entry: Option<&str>,
+    write: impl FnOnce() -> Result<Report>,
+) -> Result<Report> {
     let Location::Local(dir) = dir else {
         // A prefix in a store exists once objects are written under it.
         return write();
     };
     let created = !occupied(dir);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let result = write();
+    let result = write().and_then(|report| {
+        group.commit(entry.as_slice())?;
+        Ok(report)
+    });
     if result.is_err() && created {
         // Only removes an empty folder: never what a failed run left in it.
         let _ = std::fs::remove_dir(dir);
