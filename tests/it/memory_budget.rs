@@ -66,6 +66,16 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// Every command on `input`, each within 256 MiB + the input's size.
 fn within_budget(input: &Path, dir: &Path, commands: &[&str]) {
+    budgeted(input, dir, commands, true)
+}
+
+/// Every command on `input` refuses it (exit 1), each within the budget:
+/// the refusal comes before the memory is spent.
+fn refused_within_budget(input: &Path, dir: &Path, commands: &[&str]) {
+    budgeted(input, dir, commands, false)
+}
+
+fn budgeted(input: &Path, dir: &Path, commands: &[&str], ok: bool) {
     let size = std::fs::metadata(input).unwrap().len();
     let input = input.to_str().unwrap();
     for cmd in commands {
@@ -78,7 +88,11 @@ fn within_budget(input: &Path, dir: &Path, commands: &[&str]) {
             to => vec!["convert", input, "-o", out, "--force", "--to", to],
         };
         let (code, rss, cpu) = peak(&args);
-        assert!(code == 0 || *cmd == "verify", "{args:?} exited {code}");
+        if ok {
+            assert!(code == 0 || *cmd == "verify", "{args:?} exited {code}");
+        } else {
+            assert_eq!(code, 1, "{args:?} was not refused");
+        }
         assert!(
             rss <= BUDGET + size,
             "{args:?}: peak {} MiB > budget {} MiB",
@@ -239,4 +253,35 @@ fn a_tpack_manifest_of_two_million_chunks() {
     let (code, _, _) = peak(&["verify", path.to_str().unwrap()]);
     assert_eq!(code, 0, "the generated file is a sound tpack");
     within_budget(&path, dir.path(), ALL);
+}
+
+/// A .zt manifest (XXH3-checked, as ztensor writes it) of `manifest` bytes.
+fn zt(path: &Path, manifest: &[u8]) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut head = vec![0u8; 4096];
+    head[..8].copy_from_slice(&tensorcast::ztensor::MAGIC);
+    f.write_all(&head).unwrap();
+    f.write_all(manifest).unwrap();
+    f.write_all(&4096u64.to_le_bytes()).unwrap();
+    f.write_all(&(manifest.len() as u64).to_le_bytes()).unwrap();
+    f.write_all(&xxhash_rust::xxh3::xxh3_64(manifest).to_le_bytes())
+        .unwrap();
+    f.write_all(&2u32.to_le_bytes()).unwrap();
+    f.write_all(&0u32.to_le_bytes()).unwrap();
+    f.write_all(&tensorcast::ztensor::MAGIC).unwrap();
+}
+
+#[test]
+fn a_zt_manifest_array_of_sixteen_million_items() {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("items.zt");
+    // {"x": [0, 0, … 16 M times]}: 16 MB of CBOR, half a gigabyte decoded.
+    let n: u32 = 16 << 20;
+    let mut m = vec![0xa1, 0x61, b'x', 0x9a];
+    m.extend_from_slice(&n.to_be_bytes());
+    m.resize(m.len() + n as usize, 0x00);
+    zt(&path, &m);
+    refused_within_budget(&path, dir.path(), &["inspect", "safetensors"]);
 }

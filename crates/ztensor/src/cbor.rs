@@ -59,9 +59,16 @@ impl Cbor {
 /// Nesting allowed, counted from the root (the spec's limit is 32).
 const MAX_DEPTH: usize = 32;
 
-/// Parses one item filling all of `bytes`; the error says what and where.
-pub fn parse(bytes: &[u8]) -> Result<Cbor, String> {
-    let mut p = Parser { b: bytes, at: 0 };
+/// Parses one item filling all of `bytes`, of at most `max_items` items in
+/// all (each decoded item costs a few dozen bytes however small its
+/// encoding: an array of 16 M one-byte items would cost half a gigabyte);
+/// the error says what and where.
+pub fn parse(bytes: &[u8], max_items: u64) -> Result<Cbor, String> {
+    let mut p = Parser {
+        b: bytes,
+        at: 0,
+        items_left: max_items,
+    };
     let v = p.item(0)?;
     if p.at != bytes.len() {
         return Err(format!("{} bytes after the manifest's item", bytes.len() - p.at));
@@ -72,6 +79,7 @@ pub fn parse(bytes: &[u8]) -> Result<Cbor, String> {
 struct Parser<'a> {
     b: &'a [u8],
     at: usize,
+    items_left: u64,
 }
 
 impl Parser<'_> {
@@ -119,6 +127,11 @@ impl Parser<'_> {
             return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
         }
         let at = self.at;
+        self.items_left = self.items_left.checked_sub(1).ok_or_else(|| {
+            format!(
+                "more items than the manifest budget allows (at byte {at}; the header size limit sets it)"
+            )
+        })?;
         let (major, arg, info) = self.head()?;
         let len = |arg: u64| usize::try_from(arg).map_err(|_| "a length too large".to_string());
         Ok(match major {
@@ -325,7 +338,7 @@ mod tests {
     fn round(v: Cbor) {
         let mut b = Vec::new();
         encode(&v, &mut b);
-        assert_eq!(parse(&b).unwrap(), v, "{b:02x?}");
+        assert_eq!(parse(&b, u64::MAX).unwrap(), v, "{b:02x?}");
     }
 
     #[test]
@@ -346,16 +359,25 @@ mod tests {
         let mut b = Vec::new();
         encode(&Cbor::Float(1.5), &mut b);
         assert_eq!(b, [0xf9, 0x3e, 0x00]);
-        assert!(parse(&[0x18, 0x05]).is_err(), "non-shortest");
-        assert!(parse(&[0x9f, 0xff]).is_err(), "indefinite");
-        assert!(parse(&[0xa2, 0x61, b'b', 0, 0x61, b'a', 0]).is_err(), "unsorted");
-        assert!(parse(&[0xa2, 0x61, b'a', 0, 0x61, b'a', 0]).is_err(), "duplicate");
-        assert!(parse(&[0xfa, 0x3f, 0xc0, 0, 0]).is_err(), "1.5 as f32");
-        assert!(parse(&[0xf9, 0x7e, 0x01]).is_err(), "NaN payload");
-        assert!(parse(&[0xc1, 0x00]).is_err(), "tag");
-        assert!(parse(&[0x81; 40]).is_err(), "depth");
+        assert!(parse(&[0x18, 0x05], u64::MAX).is_err(), "non-shortest");
+        assert!(parse(&[0x9f, 0xff], u64::MAX).is_err(), "indefinite");
         assert!(
-            parse(&[0x9a, 0xff, 0xff, 0xff, 0xff]).is_err(),
+            parse(&[0xa2, 0x61, b'b', 0, 0x61, b'a', 0], u64::MAX).is_err(),
+            "unsorted"
+        );
+        assert!(
+            parse(&[0xa2, 0x61, b'a', 0, 0x61, b'a', 0], u64::MAX).is_err(),
+            "duplicate"
+        );
+        assert!(parse(&[0xfa, 0x3f, 0xc0, 0, 0], u64::MAX).is_err(), "1.5 as f32");
+        assert!(parse(&[0xf9, 0x7e, 0x01], u64::MAX).is_err(), "NaN payload");
+        assert!(parse(&[0xc1, 0x00], u64::MAX).is_err(), "tag");
+        // Items are counted: three in [1, 2], so a budget of two refuses it.
+        assert!(parse(&[0x82, 0x01, 0x02], 3).is_ok());
+        assert!(parse(&[0x82, 0x01, 0x02], 2).is_err(), "budget");
+        assert!(parse(&[0x81; 40], u64::MAX).is_err(), "depth");
+        assert!(
+            parse(&[0x9a, 0xff, 0xff, 0xff, 0xff], u64::MAX).is_err(),
             "huge array, no items"
         );
         // Length-first key order: "b" sorts before "aa".
@@ -366,6 +388,6 @@ mod tests {
         let mut b = Vec::new();
         encode(&m, &mut b);
         assert_eq!(b, [0xa2, 0x61, b'b', 2, 0x62, b'a', b'a', 1]);
-        assert_eq!(parse(&b).unwrap().get("aa"), Some(&Cbor::Uint(1)));
+        assert_eq!(parse(&b, u64::MAX).unwrap().get("aa"), Some(&Cbor::Uint(1)));
     }
 }

@@ -181,7 +181,18 @@ fn parse(b: &[u8], limits: &Limits) -> std::result::Result<Parsed, FormatError> 
         )
         .at(m_off));
     }
-    let root = cbor::parse(manifest).map_err(|d| err(rules::SCHEMA, format!("manifest: {d}")))?;
+    // Decoded items cost ~32 bytes each whatever their encoding: the same
+    // limit that bounds the manifest's bytes bounds them (one item per 32
+    // bytes of that limit).
+    let max_items = limits.max_header_bytes / 32;
+    let root = cbor::parse(manifest, max_items).map_err(|d| {
+        let e = err(rules::SCHEMA, format!("manifest: {d}"));
+        if d.starts_with("more items") {
+            e.limit("max_header_bytes")
+        } else {
+            e
+        }
+    })?;
     if !matches!(root, Cbor::Map(_)) {
         return Err(err(rules::SCHEMA, "the manifest is not a map"));
     }
