@@ -285,3 +285,84 @@ fn a_zt_manifest_array_of_sixteen_million_items() {
     zt(&path, &m);
     refused_within_budget(&path, dir.path(), &["inspect", "safetensors"]);
 }
+
+fn pb_varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A length-delimited protobuf field.
+fn pb_bytes(field: u64, payload: &[u8], out: &mut Vec<u8>) {
+    pb_varint(field << 3 | 2, out);
+    pb_varint(payload.len() as u64, out);
+    out.extend_from_slice(payload);
+}
+
+/// An ONNX ModelProto (ir_version 10) whose graph holds `initializers`
+/// (each an encoded TensorProto).
+fn onnx_model(path: &Path, initializers: impl Iterator<Item = Vec<u8>>) {
+    let mut graph = Vec::new();
+    pb_bytes(2, b"g", &mut graph);
+    for t in initializers {
+        pb_bytes(5, &t, &mut graph);
+    }
+    let mut model = vec![0x08, 10];
+    pb_bytes(7, &graph, &mut model);
+    std::fs::write(path, model).unwrap();
+}
+
+/// A TensorProto: FLOAT, `name`, then `extra` (more fields, encoded).
+fn onnx_tensor(name: &str, extra: &[u8]) -> Vec<u8> {
+    let mut t = vec![0x10, 0x01];
+    pb_bytes(8, name.as_bytes(), &mut t);
+    t.extend_from_slice(extra);
+    t
+}
+
+/// A million empty initializers against a tensor limit of 100 000: the
+/// count is refused on the wire, before a single one is decoded (decoding
+/// them all first cost 1.6-3.2x the budget).
+#[test]
+fn a_million_empty_onnx_initializers_over_the_tensor_limit() {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empties.onnx");
+    // A zero-size shape ([0]) with no data: a valid empty tensor.
+    onnx_model(
+        &path,
+        (0..1_000_000).map(|i| onnx_tensor(&format!("t{i}"), &[0x08, 0x00])),
+    );
+    let size = std::fs::metadata(&path).unwrap().len();
+    let p = path.to_str().unwrap();
+    let out = dir.path().join("out.safetensors");
+    let out = out.to_str().unwrap();
+    for args in [
+        vec!["--max-tensors", "100000", "inspect", p],
+        vec!["--max-tensors", "100000", "convert", p, "-o", out, "--force"],
+    ] {
+        let (code, rss, _) = peak(&args);
+        assert_eq!(code, 1, "{args:?} was not refused");
+        // Refused before decoding: little beyond the mapped input.
+        assert!(rss <= (160 << 20) + size, "{args:?}: peak {} MiB", rss >> 20);
+        eprintln!("{:>5} MiB  {}", rss >> 20, args.join(" "));
+    }
+}
+
+#[test]
+fn an_onnx_string_field_of_ten_million_entries_and_a_rank_of_ten_million() {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // string_data (field 6): ten million empty strings.
+    let strings = dir.path().join("strings.onnx");
+    let many: Vec<u8> = [0x32u8, 0x00].repeat(10_000_000);
+    onnx_model(&strings, std::iter::once(onnx_tensor("s", &many)));
+    refused_within_budget(&strings, dir.path(), &["inspect", "safetensors"]);
+    // dims (field 1), one entry each: a shape of rank ten million.
+    let rank = dir.path().join("rank.onnx");
+    let dims: Vec<u8> = [0x08u8, 0x01].repeat(10_000_000);
+    onnx_model(&rank, std::iter::once(onnx_tensor("r", &dims)));
+    refused_within_budget(&rank, dir.path(), &["inspect", "safetensors"]);
+}

@@ -25,9 +25,8 @@ pub struct Model {
     /// `doc_string`.
     #[prost(string, tag = "6")]
     pub doc_string: String,
-    /// `graph`.
-    #[prost(message, optional, tag = "7")]
-    pub graph: Option<Graph>,
+    // `graph` (7) is not decoded here: the reader walks it on the wire
+    // (wire.rs) and decodes one initializer at a time.
     /// `opset_import`.
     #[prost(message, repeated, tag = "8")]
     pub opset_import: Vec<OperatorSet>,
@@ -58,18 +57,12 @@ pub struct StringPair {
     pub value: String,
 }
 
-/// `GraphProto`: only its name and initializers.
+/// `GraphProto`: only its name (initializers are found on the wire).
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Graph {
+pub struct GraphName {
     /// `name`.
     #[prost(string, tag = "2")]
     pub name: String,
-    /// `initializer`.
-    #[prost(message, repeated, tag = "5")]
-    pub initializer: Vec<Tensor>,
-    /// `sparse_initializer` (refused by name: no sparse tensors here yet).
-    #[prost(message, repeated, tag = "15")]
-    pub sparse_initializer: Vec<SparseTensor>,
 }
 
 /// `SparseTensorProto`: only what names it.

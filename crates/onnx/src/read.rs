@@ -1,9 +1,10 @@
 //! An ONNX model opened as a [`Source`].
 
-use crate::proto::{Model, Tensor};
+use crate::proto::{GraphName, Model, SparseTensor, Tensor};
+use crate::wire;
 use crate::{rules, FORMAT};
 use prost::Message;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tensorcast_core::code;
@@ -88,62 +89,134 @@ impl OnnxFile {
     }
 
     /// Validates a model in hand; external data files are its siblings.
+    ///
+    /// Every count is checked on the wire before anything is decoded for
+    /// it (wire.rs): initializers against `max_tensors`, metadata entries
+    /// against `max_objects`, each shape's rank against `max_dims`; string
+    /// tensors are refused by name undecoded. Then each initializer is
+    /// decoded on its own, its bytes borrowed from the model's where they
+    /// are raw.
     pub fn from_input(mut input: Input, limits: &Limits) -> Result<OnnxFile> {
         let path = input.name.clone();
         let bytes = Arc::new(input.take_bytes());
         let base = bytes.as_ptr() as usize;
         let buf = bytes::Bytes::from_owner(Shared(Arc::clone(&bytes)));
-        let model = Model::decode(buf).map_err(|e| {
-            Error::from(err(rules::NOT_A_MODEL, format!("not an ONNX model: {e}")).in_file(&path))
-        })?;
-        let graph = model
-            .graph
-            .as_ref()
+        let wire_err = |d: String| {
+            Error::from(err(rules::NOT_A_MODEL, format!("not an ONNX model: {d}")).in_file(&path))
+        };
+        let mut graph = None;
+        let mut entries = 0u64;
+        for f in wire::fields(&buf, 0..buf.len()) {
+            match f.map_err(wire_err)? {
+                (7, wire::Payload::Bytes(r)) if graph.is_some() => {
+                    let _ = r;
+                    return Err(wire_err("two graphs".into()));
+                }
+                (7, wire::Payload::Bytes(r)) => graph = Some(r),
+                (14, _) => entries += 1,
+                _ => {}
+            }
+        }
+        if entries > limits.max_objects {
+            return Err(err(
+                rules::COUNT,
+                format!("{entries} metadata entries, over {}", limits.max_objects),
+            )
+            .limit("max_objects")
+            .in_file(&path)
+            .into());
+        }
+        let model = Model::decode(buf.clone()).map_err(|e| wire_err(e.to_string()))?;
+        let graph = graph
             .ok_or_else(|| Error::from(err(rules::NO_GRAPH, "the model has no graph").in_file(&path)))?;
-        if let Some(s) = graph.sparse_initializer.first() {
-            let name = s.values.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+        let graph_name = GraphName::decode(buf.slice(graph.clone()))
+            .map_err(|e| wire_err(e.to_string()))?
+            .name;
+        let mut found = Vec::new();
+        let mut sparse = None;
+        wire::initializers(&buf, graph, "", 0, limits.max_tensors, &mut found, &mut sparse).map_err(|d| {
+            let e = err(rules::COUNT, d.clone()).in_file(&path);
+            Error::from(if d.starts_with("more than") {
+                e.limit("max_tensors")
+            } else {
+                e
+            })
+        })?;
+        if let Some(r) = sparse {
+            let name = SparseTensor::decode(buf.slice(r))
+                .ok()
+                .and_then(|s| s.values.map(|v| v.name))
+                .unwrap_or_default();
             return Err(err(rules::SPARSE, "sparse initializers are not supported yet")
                 .tensor(name)
                 .in_file(&path)
                 .into());
-        }
-        if graph.initializer.len() as u64 > limits.max_tensors {
-            return Err(err(
-                rules::NAME,
-                format!("more than {} initializers", limits.max_tensors),
-            )
-            .limit("max_tensors")
-            .in_file(&path)
-            .into());
         }
         let mut file = OnnxFile {
             path: path.clone(),
             bytes: Arc::clone(&bytes),
             externals: Vec::new(),
             external_names: Vec::new(),
-            tensors: Vec::with_capacity(graph.initializer.len()),
-            places: Vec::with_capacity(graph.initializer.len()),
-            metadata: metadata(&model),
+            tensors: Vec::with_capacity(found.len()),
+            places: Vec::with_capacity(found.len()),
+            metadata: metadata(&model, &graph_name),
         };
-        let mut names = HashSet::new();
+        drop(model);
         let mut opened: HashMap<String, usize> = HashMap::new();
         let mut owned_total = 0u64;
-        for t in &graph.initializer {
-            let fail = |e: FormatError| Error::from(e.tensor(&t.name).in_file(&path));
-            if t.name.is_empty() || !names.insert(t.name.as_str()) {
+        for f in &found {
+            let counts = wire::tensor_counts(&buf, f.range.clone()).map_err(wire_err)?;
+            let name = counts
+                .name
+                .clone()
+                .map(|r| format!("{}{}", f.scope, String::from_utf8_lossy(&buf[r])))
+                .unwrap_or_default();
+            let fail = |e: FormatError| Error::from(e.tensor(&name).in_file(&path));
+            if counts.dims > limits.max_dims as u64 {
+                return Err(fail(
+                    err(
+                        rules::SHAPE,
+                        format!("{} dimensions, over {}", counts.dims, limits.max_dims),
+                    )
+                    .limit("max_dims"),
+                ));
+            }
+            if counts.strings > 0 {
+                return Err(fail(err(rules::DTYPE, "a string tensor has no tensorcast dtype")));
+            }
+            if counts.external > 64 {
                 return Err(fail(err(
-                    rules::NAME,
-                    "an initializer without a name, or a name used twice",
+                    rules::EXTERNAL_RANGE,
+                    "more than 64 external_data entries",
                 )));
             }
+            let mut t = Tensor::decode(buf.slice(f.range.clone())).map_err(|e| wire_err(e.to_string()))?;
+            t.name = name.clone();
+            if t.name.is_empty() {
+                return Err(fail(err(rules::NAME, "an initializer without a name")));
+            }
             let (info, place) = file
-                .tensor(t, base, &input, &mut opened, &mut owned_total, limits)
+                .tensor(&t, base, &input, &mut opened, &mut owned_total, limits)
                 .map_err(|e| match e {
-                    Error::Format(f) => fail(*f),
+                    Error::Format(e) => fail(*e),
                     other => other,
                 })?;
             file.tensors.push(info);
             file.places.push(place);
+        }
+        // Names used twice, found by sorting positions (no second copy of
+        // a million names).
+        let mut order: Vec<u32> = (0..file.tensors.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| file.tensors[a as usize].name.cmp(&file.tensors[b as usize].name));
+        if let Some(w) = order
+            .windows(2)
+            .find(|w| file.tensors[w[0] as usize].name == file.tensors[w[1] as usize].name)
+        {
+            let name = file.tensors[w[0] as usize].name.clone();
+            return Err(err(rules::NAME, "a name used twice")
+                .tensor(name)
+                .in_file(&path)
+                .into());
         }
         Ok(file)
     }
@@ -347,7 +420,7 @@ fn typed_bytes(t: &Tensor, dtype: DType, count: u64) -> std::result::Result<Vec<
     Ok(out)
 }
 
-fn metadata(model: &Model) -> Metadata {
+fn metadata(model: &Model, graph_name: &str) -> Metadata {
     let mut m = Metadata::new();
     m.insert("onnx.ir_version", Value::I64(model.ir_version));
     for (k, v) in [
@@ -363,10 +436,8 @@ fn metadata(model: &Model) -> Metadata {
     if model.model_version != 0 {
         m.insert("onnx.model_version", Value::I64(model.model_version));
     }
-    if let Some(g) = &model.graph {
-        if !g.name.is_empty() {
-            m.insert("onnx.graph_name", Value::Str(g.name.clone()));
-        }
+    if !graph_name.is_empty() {
+        m.insert("onnx.graph_name", Value::Str(graph_name.to_string()));
     }
     for op in &model.opset_import {
         let domain = if op.domain.is_empty() {
@@ -553,7 +624,7 @@ mod tests {
                 count += 1;
             }
         }
-        assert_eq!(count, 41);
+        assert_eq!(count, 46);
         let raw = OnnxFile::open(&fixtures().join("raw.onnx"), &Limits::default()).unwrap();
         let meta = |k: &str| raw.metadata().get(k).map(|v| v.preview(60));
         assert_eq!(meta("onnx.metadata.author").as_deref(), Some("tensorcast"));

@@ -23,3 +23,6 @@ pub const EXTERNAL_RANGE: &str = "external-range";
 pub const SPARSE: &str = "sparse-initializer";
 /// An external data file that is not there (or cannot be opened).
 pub const EXTERNAL_MISSING: &str = "external-missing";
+/// More initializers, metadata entries or nested subgraphs than the limits
+/// allow, counted before decoding.
+pub const COUNT: &str = "count";
