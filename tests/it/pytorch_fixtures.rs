@@ -480,3 +480,54 @@ fn sparse_tensors_stay_sparse_in_tpack_and_densify_only_on_request() {
     assert!(err.contains("given twice") && err.contains("'dup'"), "{err}");
     assert!(!dir.path().join("u.safetensors").exists());
 }
+
+/// `--lenient` reads a pickled module (`torch.save(model)`) as its
+/// state_dict and NumPy arrays (NumPy 1 and 2 spellings, C and Fortran
+/// order, big-endian, bool, complex, 0-d) as tensors, equal to what torch's
+/// own loading gives (fixtures/pytorch/lenient/expected.json, torch 2.15);
+/// NumPy scalars become numbers. Without it each file is refused by name.
+#[test]
+fn lenient_reads_modules_and_numpy_arrays_as_torch_loads_them() {
+    let expected: Json =
+        serde_json::from_slice(&std::fs::read(fixture("pytorch/lenient/expected.json")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (file, want) in expected["files"].as_object().unwrap() {
+        let input = fixture(&format!("pytorch/lenient/{file}"));
+        let out = dir.path().join(format!("{file}.safetensors"));
+        let strict = tensorcast().arg("inspect").arg(&input).assert().code(1);
+        let err = String::from_utf8_lossy(&strict.get_output().stderr).into_owned();
+        assert!(err.contains("pytorch/forbidden-global"), "{file}: {err}");
+        tensorcast()
+            .arg("convert")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .arg("--lenient")
+            .assert()
+            .success();
+        let (tensors, meta) = reference_read(&out);
+        let want_tensors = want["tensors"].as_array().unwrap();
+        assert_eq!(tensors.len(), want_tensors.len(), "{file}: {tensors:?}");
+        for w in want_tensors {
+            let name = w["name"].as_str().unwrap();
+            let (_, dtype, shape, bytes) = tensors
+                .iter()
+                .find(|t| t.0 == name)
+                .unwrap_or_else(|| panic!("{file}: {name} missing"));
+            assert_eq!(dtype, w["dtype"].as_str().unwrap(), "{file}: {name}");
+            let want_shape: Vec<usize> = w["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(shape, &want_shape, "{file}: {name}");
+            assert_eq!(bytes, &unhex(w["hex"].as_str().unwrap()), "{file}: {name}");
+        }
+        let meta = meta.unwrap_or_default();
+        for (k, v) in want["scalars"].as_object().unwrap() {
+            let got: Json = serde_json::from_str(&meta[k]).unwrap();
+            assert_eq!(&got, v, "{file}: scalar {k}");
+        }
+    }
+}

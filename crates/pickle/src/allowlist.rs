@@ -47,6 +47,9 @@ pub enum Global {
     NumpyScalar,
     /// `numpy.dtype`.
     NumpyDtype,
+    /// `numpy.core.multiarray._reconstruct` (NumPy 1) or `numpy._core...`
+    /// (NumPy 2): an ndarray, filled by its BUILD state (lenient only).
+    NumpyReconstruct,
     /// A class lenient mode records without calling.
     Opaque,
 }
@@ -85,16 +88,23 @@ pub fn classify(module: &str, name: &str, lenient: bool) -> Option<Global> {
     match (module, name) {
         ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => return Some(Global::NumpyScalar),
         ("numpy", "dtype") => return Some(Global::NumpyDtype),
+        ("numpy.core.multiarray" | "numpy._core.multiarray", "_reconstruct") => {
+            return Some(Global::NumpyReconstruct)
+        }
+        // The class `_reconstruct` is given: a name, never called.
+        ("numpy", "ndarray") => return Some(Global::Constant),
         _ => {}
     }
     harmless_record(module, name).then_some(Global::Opaque)
 }
 
 /// Lenient mode's allowlist: classes that only hold data. A few standard
-/// ones (`argparse.Namespace`, `types.SimpleNamespace`), and classes of a
-/// user's or a library's own modules (Lightning's `AttributeDict`,
-/// omegaconf's `DictConfig`, a `__main__.Config` dataclass) — a class name
-/// (capitalized), from outside the standard library, torch and NumPy.
+/// ones (`argparse.Namespace`, `types.SimpleNamespace`), torch's own
+/// layer classes (`torch.nn.modules.conv.Conv2d`: a pickled module, whose
+/// parameters and buffers are read as tensors), and classes of a user's or
+/// a library's own modules (Lightning's `AttributeDict`, omegaconf's
+/// `DictConfig`, a `__main__.Net` module) — a class name (capitalized),
+/// from outside the standard library, torch and NumPy.
 /// Functions, and everything from those modules, stay refused: they are
 /// where code-running callables live (`_io.open`, `numpy.load`,
 /// `torch.serialization._load`, `_posixsubprocess.fork_exec`).
@@ -106,10 +116,11 @@ fn harmless_record(module: &str, name: &str) -> bool {
         return true;
     }
     let root = module.split('.').next().unwrap_or(module);
+    let layer = module.starts_with("torch.nn.modules.");
     let library = crate::stdlib::is_stdlib(root) || matches!(root, "torch" | "numpy" | "builtins");
     let class = name.starts_with(|c: char| c.is_ascii_uppercase())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    !library && class && !runs_code(module, name)
+    (layer || !library) && class && !runs_code(module, name)
 }
 
 fn known(module: &str, name: &str) -> Option<Global> {

@@ -145,6 +145,20 @@ fn walk(item: Item, path: &str, base: &str, flat: &mut Flat, top: bool) -> Resul
                 walk(v, &child(path, &i.to_string())?, base, flat, false)?;
             }
         }
+        Item::Opaque {
+            class,
+            state: Some(state),
+            ..
+        } if is_module(&state) => {
+            if path.is_empty() {
+                flat.warnings.push(format!(
+                    "{}: a pickled {class} module: its parameters and buffers are read under the names its state_dict gives them",
+                    shown(base, path)
+                ));
+            }
+            flat.metadata.insert(join(path, "__class__"), Value::Str(class));
+            module(*state, path, base, flat)?;
+        }
         Item::Opaque { class, args, state } => {
             // An unknown class holding tensors: its tensors are kept under
             // its path (state attributes by name), the class is recorded.
@@ -162,6 +176,66 @@ fn walk(item: Item, path: &str, base: &str, flat: &mut Flat, top: bool) -> Resul
         }
         // Scalars hold no tensors, so they never get here.
         Item::Scalar(_) => {}
+    }
+    Ok(())
+}
+
+/// Whether a record's state is an `nn.Module`'s `__dict__`.
+fn is_module(state: &Item) -> bool {
+    let Item::Map(entries) = state else {
+        return false;
+    };
+    let has = |k: &str| entries.iter().any(|(key, _)| key == k);
+    has("_parameters") && has("_buffers") && has("_modules")
+}
+
+/// A module's tensors as `state_dict()` names them: its parameters, its
+/// persistent buffers, then each submodule's under its attribute name.
+/// Entries that are None (a missing bias) and submodules without tensors
+/// are skipped, as state_dict skips them.
+fn module(state: Item, path: &str, base: &str, flat: &mut Flat) -> Result<(), FormatError> {
+    let Item::Map(entries) = state else {
+        return Ok(());
+    };
+    let skipped: Vec<String> = entries
+        .iter()
+        .find(|(k, _)| k == "_non_persistent_buffers_set")
+        .map(|(_, v)| match v {
+            Item::Seq(items) => items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Scalar(Value::Str(s)) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .unwrap_or_default();
+    let mut parts: [Vec<(String, Item)>; 3] = Default::default();
+    for (k, v) in entries {
+        let slot = match k.as_str() {
+            "_parameters" => 0,
+            "_buffers" => 1,
+            "_modules" => 2,
+            _ => continue,
+        };
+        if let Item::Map(inner) = v {
+            parts[slot] = inner;
+        }
+    }
+    let [parameters, buffers, modules] = parts;
+    for (name, t) in parameters
+        .into_iter()
+        .chain(buffers.into_iter().filter(|(n, _)| !skipped.contains(n)))
+    {
+        if has_tensor(&t) {
+            walk(t, &child(path, &name)?, base, flat, false)?;
+        }
+    }
+    for (name, m) in modules {
+        if has_tensor(&m) {
+            walk(m, &child(path, &name)?, base, flat, false)?;
+        }
     }
     Ok(())
 }
@@ -277,6 +351,7 @@ mod tests {
             neg: false,
             sparse: None,
             unreadable: None,
+            inline: None,
         }))
     }
 

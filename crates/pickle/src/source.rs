@@ -43,6 +43,8 @@ struct Plan {
     /// A sparse tensor: how to read each part and its byte count, in the
     /// order of the tensor's bytes.
     sparse: Option<Vec<(Plan, u64)>>,
+    /// Bytes that were in the pickle itself (a NumPy array, lenient).
+    inline: Option<std::sync::Arc<[u8]>>,
 }
 
 fn err(rule: &'static str, detail: impl Into<String>) -> FormatError {
@@ -115,6 +117,19 @@ impl PytorchFile {
                 continue;
             }
             let (plan, info) = match &t.sparse {
+                None if t.inline.is_some() => (
+                    Layout::new(&t, false).map(|layout| Plan {
+                        record: Record {
+                            offset: 0,
+                            len: 0,
+                            deflated: None,
+                        },
+                        layout,
+                        sparse: None,
+                        inline: t.inline.clone(),
+                    }),
+                    TensorInfo::new(&name, t.dtype, t.size.clone()),
+                ),
                 None => (
                     plan(&t, &records, big_endian),
                     TensorInfo::new(&name, t.dtype, t.size.clone()),
@@ -131,7 +146,10 @@ impl PytorchFile {
             info.name = name;
             // Raw in the file only when stored (not deflated) and handed out
             // as stored (no byte swap, conjugation or negation).
-            let raw = plan.record.deflated.is_none() && !plan.layout.transforms() && plan.sparse.is_none();
+            let raw = plan.record.deflated.is_none()
+                && !plan.layout.transforms()
+                && plan.sparse.is_none()
+                && plan.inline.is_none();
             info.file_offset = plan
                 .layout
                 .contiguous_offset()
@@ -219,6 +237,7 @@ fn plan(
         record,
         layout,
         sparse: None,
+        inline: None,
     })
 }
 
@@ -268,6 +287,7 @@ fn sparse_plan(
             record,
             layout,
             sparse: Some(parts),
+            inline: None,
         },
         info,
     ))
@@ -331,7 +351,10 @@ impl Source for PytorchFile {
 
 impl PytorchFile {
     /// A plain (strided) tensor's bytes, by its plan.
-    fn plan_data(&self, plan: &Plan, nbytes: u64, name: &str) -> Result<TensorData<'_>> {
+    fn plan_data<'a>(&'a self, plan: &'a Plan, nbytes: u64, name: &str) -> Result<TensorData<'a>> {
+        if let Some(bytes) = &plan.inline {
+            return Ok(TensorData::Borrowed(bytes));
+        }
         let rec = plan.record;
         if rec.deflated.is_none() {
             if let Some(off) = plan.layout.contiguous_offset() {

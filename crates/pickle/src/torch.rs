@@ -64,6 +64,9 @@ pub struct TensorRef {
     /// A tensor of a torch type with no equivalent here (its family name):
     /// listed, never read.
     pub unreadable: Option<&'static str>,
+    /// Bytes held in the pickle itself (a NumPy array, lenient only):
+    /// little-endian, row-major, already converted; `key` is then empty.
+    pub inline: Option<std::sync::Arc<[u8]>>,
 }
 
 /// A sparse tensor's layout and parts, as `_rebuild_sparse_tensor` gets them.
@@ -425,6 +428,15 @@ impl<'p> Walk<'p> {
             Global::Complex => self
                 .complex(args)
                 .ok_or_else(|| bad_call("complex parts are not numbers")),
+            Global::NumpyReconstruct => match self.numpy_array(&o) {
+                Some(t) => Ok(Item::Tensor(Box::new(t?))),
+                // Object and text arrays hold no numbers: a record.
+                None => Ok(Item::Opaque {
+                    class,
+                    args: Box::new(Item::Scalar(Value::Null)),
+                    state: None,
+                }),
+            },
             Global::NumpyScalar => Ok(self.numpy_scalar(args).unwrap_or_else(|| Item::Opaque {
                 class: class.clone(),
                 args: Box::new(Item::Scalar(Value::Null)),
@@ -632,6 +644,7 @@ impl<'p> Walk<'p> {
             neg: false,
             sparse: Some(Box::new(Sparse { layout, parts })),
             unreadable: None,
+            inline: None,
         })
     }
 
@@ -694,6 +707,7 @@ impl<'p> Walk<'p> {
                     neg: false,
                     sparse: None,
                     unreadable: Some(kind),
+                    inline: None,
                 });
             }
         };
@@ -750,6 +764,7 @@ impl<'p> Walk<'p> {
             neg,
             sparse: None,
             unreadable: None,
+            inline: None,
         })
     }
 
@@ -901,6 +916,131 @@ impl<'p> Walk<'p> {
         let v = numpy_value(&code, &raw)?;
         Some(Item::Scalar(v))
     }
+}
+
+impl Walk<'_> {
+    /// A NumPy array from `_reconstruct`'s BUILD state `(version, shape,
+    /// dtype, is_fortran, data)`: the bytes converted to little-endian,
+    /// row-major. `None` for arrays of no numeric dtype (objects, text).
+    fn numpy_array(&self, o: &Call<'_>) -> Option<Result<TensorRef, FormatError>> {
+        let bad = |d: &str| err(rules::BAD_CALL, format!("numpy array: {d}"));
+        let state = self.args(o.state?);
+        let [_, shape, dtype, fortran, data, ..] = state else {
+            return Some(Err(bad("its state is not (version, shape, dtype, order, data)")));
+        };
+        let Node::Object(d) = self.node(*dtype) else {
+            return Some(Err(bad("no dtype")));
+        };
+        let code = match self.args(d.args).first().map(|&i| self.node(i)) {
+            Some(Node::Str(s)) => s.clone(),
+            _ => return Some(Err(bad("a dtype without a type code"))),
+        };
+        let big = d.state.is_some_and(|s| {
+            self.args(s)
+                .get(1)
+                .is_some_and(|&b| matches!(self.node(b), Node::Str(o) if o == ">"))
+        });
+        let (dtype, unit) = numpy_dtype(&code)?;
+        let mut size = Vec::new();
+        for &dim in self.args(*shape) {
+            match self.node(dim) {
+                Node::Int(n) if *n >= 0 => size.push(*n as u64),
+                _ => return Some(Err(bad("a dimension that is not a count"))),
+            }
+        }
+        let fortran = matches!(self.node(*fortran), Node::Bool(true));
+        let raw = match self.node(*data) {
+            Node::Bytes(b) => b.clone(),
+            Node::Str(s) => latin1(s)?,
+            Node::Object(e) if matches!(self.kind_of(e.callable), Some((Global::CodecsEncode, _))) => {
+                match self.args(e.args).first().map(|&i| self.node(i)) {
+                    Some(Node::Str(s)) => latin1(s)?,
+                    _ => return Some(Err(bad("data that is not bytes"))),
+                }
+            }
+            _ => return None,
+        };
+        let elem = dtype.byte_size()? as u64;
+        let count = tensorcast_core::element_count(&size);
+        if count.and_then(|c| c.checked_mul(elem)) != Some(raw.len() as u64) {
+            return Some(Err(bad(&format!(
+                "{} data bytes for shape {size:?} of {code}",
+                raw.len()
+            ))));
+        }
+        let mut raw = raw;
+        if big && unit > 1 {
+            raw.chunks_exact_mut(unit).for_each(<[u8]>::reverse);
+        }
+        if fortran && size.len() > 1 {
+            raw = fortran_to_c(&raw, &size, elem as usize);
+        }
+        let mut stride = vec![1u64; size.len()];
+        for i in (0..size.len().saturating_sub(1)).rev() {
+            stride[i] = stride[i + 1] * size[i + 1].max(1);
+        }
+        Some(Ok(TensorRef {
+            key: String::new(),
+            dtype,
+            storage_bytes: raw.len() as u64,
+            offset: 0,
+            size,
+            stride,
+            conj: false,
+            neg: false,
+            sparse: None,
+            unreadable: None,
+            inline: Some(raw.into()),
+        }))
+    }
+}
+
+/// The IR dtype of a NumPy type code, and the byte unit a byte swap
+/// reverses (a complex number swaps each part).
+fn numpy_dtype(code: &str) -> Option<(DType, usize)> {
+    Some(match code {
+        "f2" => (DType::F16, 2),
+        "f4" => (DType::F32, 4),
+        "f8" => (DType::F64, 8),
+        "i1" => (DType::I8, 1),
+        "i2" => (DType::I16, 2),
+        "i4" => (DType::I32, 4),
+        "i8" => (DType::I64, 8),
+        "u1" => (DType::U8, 1),
+        "u2" => (DType::U16, 2),
+        "u4" => (DType::U32, 4),
+        "u8" => (DType::U64, 8),
+        "b1" => (DType::Bool, 1),
+        "c8" => (DType::C64, 4),
+        "c16" => (DType::C128, 8),
+        _ => return None,
+    })
+}
+
+/// Column-major element bytes in row-major order.
+fn fortran_to_c(raw: &[u8], size: &[u64], elem: usize) -> Vec<u8> {
+    let n = raw.len() / elem.max(1);
+    let mut out = vec![0u8; raw.len()];
+    let mut index = vec![0u64; size.len()];
+    for c in 0..n {
+        // Fortran offset of the C-order index.
+        let mut f = 0u64;
+        let mut step = 1u64;
+        for (i, &d) in index.iter().zip(size) {
+            f += i * step;
+            step *= d;
+        }
+        let f = f as usize * elem;
+        out[c * elem..(c + 1) * elem].copy_from_slice(&raw[f..f + elem]);
+        for k in (0..size.len()).rev() {
+            index[k] += 1;
+            if index[k] < size[k] {
+                break;
+            }
+            index[k] = 0;
+        }
+    }
+    out
 }
 
 /// The parts of a call the interpretation needs (a [`crate::vm::Object`], or the

@@ -217,6 +217,7 @@ mod tests {
             neg: false,
             sparse: None,
             unreadable: None,
+            inline: None,
         };
         Layout::new(&t, false).unwrap()
     }
