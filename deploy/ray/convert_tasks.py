@@ -4,8 +4,10 @@ so the shares never overlap and a re-run converts only what is missing.
 
     python deploy/ray/convert_tasks.py s3://BUCKET/models/ s3://BUCKET/converted/ gguf --shards 16
 
-On a Ray cluster (`ray.init(address="auto")`), the binary (or the container
-image from deploy/Dockerfile) must be on every node. `--local` runs the same
+On a Ray cluster (`ray.init(address="auto")`, or RAY_ADDRESS), the binary
+(or the container image from deploy/Dockerfile) must be on every node, and
+local paths must name the same place there (a shared file system): they are
+made absolute here, because Ray workers do not start in this directory. `--local` runs the same
 tasks in a local process pool instead (no Ray needed), as the test does.
 """
 
@@ -26,6 +28,13 @@ def convert_share(k, n, src, out_dir, fmt, report_dir, binary):
     return {"shard": k, "returncode": done.returncode, "stderr": done.stderr[-2000:], "report": report}
 
 
+def resolved(path):
+    """A local path made absolute here, in the driver: Ray workers do not
+    start in the driver's directory, so a relative path would name another
+    place (or nothing) there. URLs stay as given."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("src")
@@ -36,6 +45,10 @@ def main():
     p.add_argument("--binary", default=os.environ.get("TENSORCAST", "tensorcast"))
     p.add_argument("--local", action="store_true", help="run the tasks in local threads, without Ray")
     a = p.parse_args()
+    a.src, a.out_dir, a.reports = resolved(a.src), resolved(a.out_dir), resolved(a.reports)
+    # A binary named by a path (not found on PATH) must be found from the workers too.
+    if os.sep in a.binary:
+        a.binary = os.path.abspath(a.binary)
     if "://" not in a.reports:
         os.makedirs(a.reports, exist_ok=True)
     args = [(k, a.shards, a.src, a.out_dir, a.format, a.reports, a.binary) for k in range(a.shards)]

@@ -1,5 +1,6 @@
 //! The scale-out recipes in deploy/ run as written: the Slurm array script
-//! and the Ray tasks example (its local mode) split a batch into shares
+//! and the Ray tasks example (its local mode, and on a real Ray head
+//! started by the test) split a batch into shares
 //! that together convert every model exactly once, and the Kubernetes
 //! Indexed Job's container arguments do the same when run with the index
 //! Kubernetes would set.
@@ -181,4 +182,100 @@ fn the_kubernetes_job_arguments_cover_a_batch_once() {
     }
     assert_eq!(outputs(&out), want);
     assert_eq!(merged(&reports), want.len());
+}
+
+/// A local Ray head (`ray start --head`, Ray from PyPI), stopped when
+/// dropped. Its Python comes from `TENSORCAST_RAY_PYTHON` (which
+/// scripts/test sets after installing Ray with tests/ray-venv); without it
+/// the test says so and passes only outside CI.
+struct RayHead {
+    ray: std::path::PathBuf,
+    address: String,
+}
+
+impl RayHead {
+    fn start(python: &Path, elsewhere: &Path, temp: &Path) -> RayHead {
+        let ray = python.with_file_name("ray");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Started from another folder than the driver's, as on a cluster.
+        let status = Command::new(&ray)
+            .current_dir(elsewhere)
+            .args(["start", "--head", "--node-ip-address", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .args([
+                "--num-cpus",
+                "4",
+                "--disable-usage-stats",
+                "--include-dashboard=false",
+                "--temp-dir",
+            ])
+            .arg(temp)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "ray start failed");
+        RayHead {
+            ray,
+            address: format!("127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for RayHead {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.ray)
+            .args(["stop", "--force"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// The Ray recipe on a real Ray head, given relative paths as a user's
+/// shell gives them: Ray workers start in the head's folder, not the
+/// driver's, so the recipe resolves local paths in the driver (every share
+/// failed with "reading the list models" before).
+#[test]
+fn the_ray_recipe_runs_on_a_real_ray_head_with_relative_paths() {
+    let Some(python) = std::env::var_os("TENSORCAST_RAY_PYTHON").map(std::path::PathBuf::from) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the Ray test: set TENSORCAST_RAY_PYTHON (tests/ray-venv)"
+        );
+        eprintln!("TENSORCAST_RAY_PYTHON not set: the real Ray test is not run here");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let want = models(&work.join("models"));
+    let head = RayHead::start(&python, &elsewhere, &tmp.path().join("ray"));
+    let status = Command::new(&python)
+        .current_dir(&work)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ray/convert_tasks.py"))
+        .args([
+            "models",
+            "out",
+            "gguf",
+            "--shards",
+            "4",
+            "--reports",
+            "reports",
+            "--binary",
+        ])
+        .arg(bin())
+        .env("RAY_ADDRESS", &head.address)
+        .status()
+        .unwrap();
+    drop(head);
+    assert!(status.success());
+    assert_eq!(outputs(&work.join("out")), want);
+    assert_eq!(merged(&work.join("reports")), want.len());
+    assert!(!elsewhere.join("out").exists(), "written in the head's folder");
 }
