@@ -46,6 +46,8 @@ pub struct HfToGguf {
     picks: Vec<(usize, Step)>,
     tensors: Vec<TensorInfo>,
     metadata: Metadata,
+    /// What the reference converter also writes but warns about.
+    warnings: Vec<String>,
 }
 
 fn read_json(input: &Input, name: &str) -> Result<Option<Json>> {
@@ -248,8 +250,10 @@ impl HfToGguf {
                 ..t.clone()
             })
             .collect();
+        let mut warnings = consistency(&config, &written, &input)?;
         let given_pre = options.get::<ModelOptions>().tokenizer_pre;
-        let mut metadata = gguf_metadata(arch, &config, &input, &written, given_pre.as_deref())?;
+        let (mut metadata, more) = gguf_metadata(arch, &config, &input, &written, given_pre.as_deref())?;
+        warnings.extend(more);
         if let Some(q) = quantized {
             // llama.cpp's LlamaFileType for a file of mostly `q` blocks.
             let ftype = match q.name() {
@@ -267,6 +271,7 @@ impl HfToGguf {
             picks,
             tensors,
             metadata,
+            warnings,
         };
         // Casts (matrices to the outtype, norms to f32) after the permutation.
         let by_name: std::collections::HashMap<String, DType> =
@@ -280,6 +285,10 @@ impl HfToGguf {
 impl Source for HfToGguf {
     fn format(&self) -> &'static str {
         "hf"
+    }
+
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     fn tensors(&self) -> &[TensorInfo] {
@@ -314,14 +323,70 @@ fn u32v(v: u64) -> Value {
     Value::U32(u32::try_from(v).unwrap_or(u32::MAX))
 }
 
-/// The key/values `convert_hf_to_gguf.py` writes for this model, in its order.
+/// What config.json says against what the weights are: a hidden size or a
+/// layer count the tensors contradict is refused (`model-inconsistent`): a
+/// GGUF written from it would not load, or load wrong. A vocab_size below
+/// the embedding's rows is written, as the reference writes it, with a
+/// warning (the embedding rows past it are never used).
+fn consistency(config: &Json, tensors: &[TensorInfo], input: &Input) -> Result<Vec<String>> {
+    let refuse = |what: String| {
+        Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!("{}: {what}", input.name.display()),
+        )
+    };
+    let mut warnings = Vec::new();
+    let embedding = tensors.iter().find(|t| t.name == "token_embd.weight");
+    if let (Some(hidden), Some(e)) = (int_field(config, "hidden_size"), embedding) {
+        if let Some(&width) = e.shape.get(1).filter(|&&w| w != hidden) {
+            return Err(refuse(format!(
+                "config.json's hidden_size {hidden} is not the token embedding's width {width}"
+            )));
+        }
+    }
+    let blocks = tensors
+        .iter()
+        .filter_map(|t| {
+            t.name
+                .strip_prefix("blk.")?
+                .split('.')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .map(|b| b + 1);
+    if let (Some(layers), Some(blocks)) = (int_field(config, "num_hidden_layers"), blocks) {
+        if layers != blocks {
+            return Err(refuse(format!(
+                "config.json's num_hidden_layers {layers} is not the {blocks} layers the weights hold"
+            )));
+        }
+    }
+    if let (Some(vs), Some(rows)) = (
+        int_field(config, "vocab_size"),
+        embedding.and_then(|e| e.shape.first()),
+    ) {
+        if vs < *rows {
+            warnings.push(format!(
+                "{}: config.json's vocab_size {vs} is below the token embedding's {rows} rows; written as the reference converter writes it (the rows past {vs} are never used)",
+                input.name.display()
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// The key/values `convert_hf_to_gguf.py` writes for this model, in its
+/// order, and what it warns about.
 fn gguf_metadata(
     arch: &Arch,
     config: &Json,
     input: &Input,
     tensors: &[TensorInfo],
     given_pre: Option<&str>,
-) -> Result<Metadata> {
+) -> Result<(Metadata, Vec<String>)> {
+    let mut warnings = Vec::new();
     let a = arch.gguf;
     let mut m = Metadata::new();
     m.insert("general.architecture", Value::Str(a.into()));
@@ -366,7 +431,10 @@ fn gguf_metadata(
         }
     };
     let n_tokens = match &vocab {
-        Vocabulary::SentencePiece(v) => v.tokens.len(),
+        Vocabulary::SentencePiece(v) => {
+            warnings.extend(v.skipped.iter().cloned());
+            v.tokens.len()
+        }
         Vocabulary::Bpe(v) => v.tokens.len(),
     };
     let uint = |hf: &str| -> Result<Value> {
@@ -496,7 +564,7 @@ fn gguf_metadata(
     if arch.no_space_prefix {
         m.insert("tokenizer.ggml.add_space_prefix", Value::Bool(false));
     }
-    Ok(m)
+    Ok((m, warnings))
 }
 
 /// The folder's vocabulary, by the tokenizer files it has.
@@ -511,6 +579,9 @@ struct Vocab {
     scores: Vec<f32>,
     types: Vec<i32>,
     special: Vec<(&'static str, u64)>,
+    /// Special token ids past the vocabulary, left out as the reference
+    /// leaves them out (its warning, said the same way).
+    skipped: Vec<String>,
     add_bos: Option<bool>,
     add_eos: Option<bool>,
     chat_template: Option<String>,
@@ -638,6 +709,7 @@ fn vocabulary(input: &Input, config: &Json, phi3: bool, max_tokens: u64) -> Resu
         tokens.iter().position(|t| t == text).map(|i| i as u64)
     };
     let mut special = Vec::new();
+    let mut skipped = Vec::new();
     for (gguf, config_key, named) in [
         ("bos", "bos_token_id", "bos_token"),
         ("eos", "eos_token_id", "eos_token"),
@@ -647,8 +719,14 @@ fn vocabulary(input: &Input, config: &Json, phi3: bool, max_tokens: u64) -> Resu
         ("mask", "", "mask_token"),
     ] {
         let id = int_field(config, config_key).or_else(|| id_of(named));
-        if let Some(id) = id.filter(|&i| (i as usize) < tokens.len()) {
-            special.push((gguf, id));
+        match id {
+            Some(id) if id < tokens.len() as u64 => special.push((gguf, id)),
+            Some(id) => skipped.push(format!(
+                "{}: special token type {gguf}, id {id} out of range, must be under {}: skipped",
+                input.name.display(),
+                tokens.len()
+            )),
+            None => {}
         }
     }
     Ok(Vocab {
@@ -656,6 +734,7 @@ fn vocabulary(input: &Input, config: &Json, phi3: bool, max_tokens: u64) -> Resu
         scores,
         types,
         special,
+        skipped,
         add_bos: tok_config.get("add_bos_token").and_then(Json::as_bool),
         add_eos: tok_config.get("add_eos_token").and_then(Json::as_bool),
         chat_template: tok_config
