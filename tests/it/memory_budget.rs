@@ -366,3 +366,76 @@ fn an_onnx_string_field_of_ten_million_entries_and_a_rank_of_ten_million() {
     onnx_model(&rank, std::iter::once(onnx_tensor("r", &dims)));
     refused_within_budget(&rank, dir.path(), &["inspect", "safetensors"]);
 }
+
+/// A copy of the model fixture folder `name` with `file` replaced by
+/// `bytes` (and `drop` removed), for the tokenizer budget cases.
+fn model_folder(dir: &Path, name: &str, file: &str, bytes: &[u8], drop: Option<&str>) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/model")
+        .join(name)
+        .join("hf");
+    let out = dir.join(name);
+    std::fs::create_dir_all(&out).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        let n = e.file_name();
+        if Some(n.to_str().unwrap()) == drop {
+            continue;
+        }
+        std::fs::copy(e.path(), out.join(&n)).unwrap();
+    }
+    std::fs::write(out.join(file), bytes).unwrap();
+    out
+}
+
+/// Two million merges in a tokenizer.json (the tokenizer library built
+/// 1.5 GB for them before anything checked) and ten million empty
+/// SentencePiece pieces: both counted against the model's vocabulary and
+/// refused before they are built.
+#[test]
+fn tokenizer_files_that_ask_for_millions_of_entries() {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let tj = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/model/qwen2/hf/tokenizer.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(tj).unwrap()).unwrap();
+    let merges = json["model"]["merges"].take();
+    json["model"]["merges"] = serde_json::json!("@MERGES@");
+    let text = serde_json::to_string(&json).unwrap();
+    let (head, tail) = text.split_once("\"@MERGES@\"").unwrap();
+    // Streamed to disk, so this process (whose size a forked child starts
+    // from) never holds them.
+    let folder = model_folder(
+        dir.path(),
+        "qwen2",
+        "tokenizer.json",
+        b"",
+        Some("tokenizer.model"),
+    );
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(folder.join("tokenizer.json")).unwrap());
+        f.write_all(head.as_bytes()).unwrap();
+        let original = serde_json::to_string(&merges).unwrap();
+        f.write_all(original.trim_end_matches(']').as_bytes()).unwrap();
+        for i in 0..2_000_000 {
+            write!(f, ",[\"a{i}\",\"b{i}\"]").unwrap();
+        }
+        f.write_all(b"]").unwrap();
+        f.write_all(tail.as_bytes()).unwrap();
+    }
+    let size = std::fs::metadata(folder.join("tokenizer.json")).unwrap().len();
+    let out = dir.path().join("out.gguf");
+    let (code, rss, _) = peak(&["convert", folder.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(rss <= BUDGET + size, "merges: peak {} MiB", rss >> 20);
+    eprintln!("{:>5} MiB  2 M merges refused", rss >> 20);
+
+    // tokenizer.model: ten million empty pieces (field 1, length 0).
+    let pieces: Vec<u8> = [0x0au8, 0x00].repeat(10_000_000);
+    let folder = model_folder(dir.path(), "llama", "tokenizer.model", &pieces, None);
+    let size = pieces.len() as u64;
+    let (code, rss, _) = peak(&["convert", folder.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(rss <= BUDGET + size, "pieces: peak {} MiB", rss >> 20);
+    eprintln!("{:>5} MiB  10 M empty SentencePiece pieces refused", rss >> 20);
+}

@@ -89,6 +89,29 @@ pub fn read(
     name: &str,
     max_tokens: u64,
 ) -> Result<BpeVocab> {
+    // Counts first, before the tokenizer library builds anything: a
+    // vocabulary or added tokens past the model's tokens, or merges many
+    // times the vocabulary (real BPE files have at most about two merges
+    // per token), are refused here.
+    let counts: crate::tokenizer_file::Counts = serde_json::from_slice(tokenizer_json).map_err(|e| {
+        Error::unsupported(
+            code::TOKENIZER,
+            format!("{name}: tokenizer.json is not JSON: {e}"),
+        )
+    })?;
+    let max_merges = max_tokens.saturating_mul(4).max(1 << 16);
+    for (what, n, max) in [
+        ("vocabulary entries", counts.model.vocab.0, max_tokens),
+        ("added tokens", counts.added_tokens.0, max_tokens),
+        ("merges", counts.model.merges.0, max_merges),
+    ] {
+        if n > max {
+            return Err(Error::unsupported(
+                code::MODEL_INCONSISTENT,
+                format!("{name}: tokenizer.json holds {n} {what}, more than the model's {max}"),
+            ));
+        }
+    }
     // The pre-tokenizer first: the Hugging Face tokenizer it loads is gone
     // before the JSON tree is built (both at once doubled the peak memory).
     let pre = pre_name(tokenizer_json, given_pre, name)?;

@@ -627,7 +627,9 @@ fn vocabulary(input: &Input, config: &Json, phi3: bool, max_tokens: u64) -> Resu
             ),
         )
     })?;
-    let pieces = sentencepiece::pieces(&model.bytes)?;
+    // Pieces past the vocabulary are ignored, as the reference ignores
+    // them; a file of many times more is refused as it is read.
+    let pieces = sentencepiece::pieces(&model.bytes, max_tokens.saturating_mul(4).max(1024))?;
     let n = int_field(config, "vocab_size").map_or(pieces.len(), |v| v as usize);
     if n as u64 > max_tokens {
         return Err(Error::unsupported(

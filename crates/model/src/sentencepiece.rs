@@ -86,12 +86,20 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Every piece of the model in `bytes`, in id order.
-pub fn pieces(bytes: &[u8]) -> Result<Vec<Piece>> {
+/// Every piece of the model in `bytes`, in id order; more than `max`
+/// pieces are refused as they are met (ten million empty pieces, 20 MB of
+/// file, would otherwise cost half a gigabyte before any check).
+pub fn pieces(bytes: &[u8], max: u64) -> Result<Vec<Piece>> {
     let mut r = Reader { buf: bytes, pos: 0 };
     let mut out = Vec::new();
     while let Some((field, wire)) = r.key()? {
         if field == 1 && wire == 2 {
+            if out.len() as u64 >= max {
+                return Err(Error::unsupported(
+                    code::MODEL_INCONSISTENT,
+                    format!("tokenizer.model holds more than the model's {max} tokens"),
+                ));
+            }
             let n = r.varint()?;
             out.push(piece(r.take(n)?)?);
         } else {
@@ -148,7 +156,7 @@ mod tests {
         model.push(0x0a);
         model.push(p2.len() as u8);
         model.extend_from_slice(&p2);
-        let got = pieces(&model).unwrap();
+        let got = pieces(&model, u64::MAX).unwrap();
         assert_eq!(
             got,
             [
@@ -166,9 +174,9 @@ mod tests {
         );
         // Truncations and hostile lengths are refused, never panic.
         for cut in 0..model.len() {
-            let _ = pieces(&model[..cut]);
+            let _ = pieces(&model[..cut], u64::MAX);
         }
-        assert!(pieces(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
-        assert!(pieces(&[0x0b]).is_err());
+        assert!(pieces(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f], u64::MAX).is_err());
+        assert!(pieces(&[0x0b], u64::MAX).is_err());
     }
 }

@@ -146,3 +146,76 @@ impl<'de> Deserialize<'de> for Merges {
         d.deserialize_any(MergesVisitor)
     }
 }
+
+/// How many entries tokenizer.json's vocabulary, merges and added tokens
+/// hold, counted without keeping any of them: what a file may ask the
+/// tokenizer library and the conversion to build is checked before they
+/// build it (10 M merges cost that library 11 GB).
+#[derive(Deserialize, Default)]
+pub struct Counts {
+    #[serde(default)]
+    pub model: ModelCounts,
+    #[serde(default)]
+    pub added_tokens: Count,
+}
+
+/// The model's vocabulary and merges, counted.
+#[derive(Deserialize, Default)]
+pub struct ModelCounts {
+    #[serde(default)]
+    pub vocab: Count,
+    #[serde(default)]
+    pub merges: Count,
+}
+
+/// The number of entries of a JSON array or object (0 for anything else).
+#[derive(Default, Clone, Copy)]
+pub struct Count(pub u64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Count, D::Error> {
+        struct Counter;
+        impl<'de> Visitor<'de> for Counter {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list or a map")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+                let mut n = 0u64;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Count(n))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
+                let mut n = 0u64;
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Count(n))
+            }
+            fn visit_unit<E>(self) -> Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_none<E>(self) -> Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Count, E> {
+                Ok(Count(0))
+            }
+        }
+        d.deserialize_any(Counter)
+    }
+}
