@@ -4,7 +4,7 @@
 set -e
 cd "$(dirname "$0")"
 F=../fixtures
-mkdir -p corpus/ztensor corpus/onnx corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline corpus/numpy corpus/encode
+mkdir -p corpus/model_folder corpus/ztensor corpus/onnx corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline corpus/numpy corpus/encode
 find $F/numpy $F/hostile -name "*.np[yz]" -exec cp {} corpus/numpy/ \;
 find $F/safetensors $F/hostile -name '*.safetensors' -exec cp {} corpus/safetensors/ \;
 find $F/gguf -name '*.gguf' -exec cp {} corpus/gguf/ \;
@@ -37,4 +37,10 @@ for f in $F/safetensors/valid/*.safetensors $F/safetensors/cast/*.safetensors; d
     python3 -c "import sys; sys.stdout.buffer.write(bytes([int(sys.argv[2]), 128]) + open(sys.argv[1], 'rb').read())" "$f" $pick \
       > "corpus/encode/$(basename "$f").$pick"
   done
+done
+# Model folders: config.json, tokenizer.json, tokenizer_config.json and
+# tokenizer.model of each model fixture, joined by "\n\0\n" (model_folder).
+for d in $F/model/*/hf; do
+  python3 -c "import sys,os; d=sys.argv[1]; sys.stdout.buffer.write(b'\n\0\n'.join(open(os.path.join(d,n),'rb').read() if os.path.exists(os.path.join(d,n)) else b'' for n in ('config.json','tokenizer.json','tokenizer_config.json','tokenizer.model')))" "$d" \
+    > "corpus/model_folder/$(basename "$(dirname "$d")")"
 done
