@@ -137,10 +137,42 @@ fn add_eos(metadata: &Metadata) -> bool {
     boolean(metadata, "tokenizer.ggml.add_eos_token").unwrap_or(false)
 }
 
+/// Work `merges_from_scores` may do, in bytes hashed: every split of every
+/// token looks its halves up, so a token of n bytes costs about n². Real
+/// vocabularies (pieces of a few to a few dozen bytes) take well under 1 %.
+const MERGE_WORK: u64 = 1 << 32;
+
 /// Merges a SentencePiece BPE vocabulary implies: every split of a token into
 /// two tokens of the vocabulary, best score first (transformers'
 /// `generate_merges` with scores, ties broken by the pieces' lengths).
-fn merges_from_scores(tokens: &[&str], scores: &[f64]) -> Vec<(String, String)> {
+///
+/// That is quadratic in a token's length and in how many of its splits are
+/// tokens: a vocabulary built to explode (`a`, `aa`, `aaa`, … 20 000 long)
+/// implies hundreds of millions of merges. Such a vocabulary is refused
+/// before the work (by its tokens' lengths) or as the merges pass eight per
+/// token (real vocabularies imply one or two).
+fn merges_from_scores(tokens: &[&str], scores: &[f64]) -> Result<Vec<(String, String)>> {
+    let work: u64 = tokens
+        .iter()
+        .map(|t| (t.len() as u64).saturating_pow(2))
+        .fold(0, u64::saturating_add);
+    if work > MERGE_WORK {
+        return Err(Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!(
+                "the vocabulary's tokens are too long to derive BPE merges from ({work} byte lookups, over {MERGE_WORK})"
+            ),
+        ));
+    }
+    let max_merges = (tokens.len() as u64).saturating_mul(8).saturating_add(1 << 16);
+    let too_many = || {
+        Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!(
+                "the vocabulary implies more than {max_merges} BPE merges (eight per token): it is built to explode, not to tokenize"
+            ),
+        )
+    };
     let vocab: HashMap<&str, usize> = tokens.iter().enumerate().map(|(i, t)| (*t, i)).collect();
     // Python dict semantics: a repeated token keeps its first position and last score.
     let mut score_of: Vec<(&str, f64)> = Vec::new();
@@ -165,6 +197,9 @@ fn merges_from_scores(tokens: &[&str], scores: &[f64]) -> Vec<(String, String)> 
         }
         local.sort_by_key(|&(_, _, _, li, ri)| (li, ri));
         merges.extend(local.into_iter().map(|(l, r, s, _, _)| (l, r, s)));
+        if merges.len() as u64 > max_merges {
+            return Err(too_many());
+        }
     }
     // Python's sort(key=(score, len(l), len(r)), reverse=True) is stable:
     // reversed keys, equal keys keep their order.
@@ -173,10 +208,10 @@ fn merges_from_scores(tokens: &[&str], scores: &[f64]) -> Vec<(String, String)> 
         let (ka, kb) = (key(a), key(b));
         kb.0.total_cmp(&ka.0).then(kb.1.cmp(&ka.1)).then(kb.2.cmp(&ka.2))
     });
-    merges
+    Ok(merges
         .into_iter()
         .map(|(l, r, _)| (l.to_string(), r.to_string()))
-        .collect()
+        .collect())
 }
 
 /// Byte-level BPE as transformers' `GPT2Tokenizer` rebuilds it from a GGUF:
@@ -351,7 +386,7 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     for (i, t) in tokens.iter().enumerate() {
         vocab.insert(t.to_string(), json!(i));
     }
-    let merges: Vec<Json> = merges_from_scores(tokens, merge_scores)
+    let merges: Vec<Json> = merges_from_scores(tokens, merge_scores)?
         .into_iter()
         .map(|(l, r)| json!([l, r]))
         .collect();
@@ -471,10 +506,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_vocabulary_built_to_explode_is_refused_before_the_work() {
+        // a, aa, aaa, …: every split of every token is two tokens.
+        for n in [1000usize, 3000] {
+            let owned: Vec<String> = (1..=n).map(|k| "a".repeat(k)).collect();
+            let tokens: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let scores: Vec<f64> = (0..n).map(|i| -(i as f64)).collect();
+            let e = merges_from_scores(&tokens, &scores).unwrap_err();
+            assert_eq!(e.code(), Some(code::MODEL_INCONSISTENT), "{n}: {e}");
+        }
+    }
+
+    #[test]
     fn merges_follow_scores_then_lengths_then_position() {
         let tokens = ["a", "b", "c", "ab", "abc", "bc"];
         let scores = [0.0, 0.0, 0.0, -1.0, -3.0, -2.0];
-        let m = merges_from_scores(&tokens, &scores);
+        let m = merges_from_scores(&tokens, &scores).unwrap();
         let got: Vec<(&str, &str)> = m.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
         // "ab" (-1) first; then "bc" (-2); then "abc" (-3) split as a|bc and ab|c,
         // longer left piece first on equal scores.
