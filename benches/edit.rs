@@ -11,6 +11,8 @@
 //! - the same on an XFS file system with reflink that the bench makes on a
 //!   loop device (needs root and mkfs.xfs; skipped otherwise, and with
 //!   `TENSORCAST_BENCH_NO_XFS=1`): the goal is ≤ 0.2 s at any model size;
+//! - on that XFS, `convert` GGUF -> GGUF of the file (blocks kept): its
+//!   tensors and the padding between them are one run cloned by the kernel;
 //! - `tensorcast digest` of the same file against `sha256sum`, warm cache.
 //!
 //! `TENSORCAST_BENCH_GIB` sets the size (default 1), `TENSORCAST_BENCH_RUNS`
@@ -219,6 +221,29 @@ fn main() {
         println!(
             "xfs: an edited copy of the {size}-byte file took {used} bytes of new space ({:.3}% of a copy)",
             used as f64 * 100.0 / size as f64
+        );
+        // A conversion that keeps the layout (GGUF -> GGUF, blocks kept):
+        // tensor runs and the padding between them are one clonable copy.
+        let copy = xfs.mount.join("converted.gguf");
+        let before = free(&xfs.mount);
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            times.push(
+                run(Command::new(bin)
+                    .args(["-q", "convert"])
+                    .arg(&on_xfs)
+                    .arg("-o")
+                    .arg(&copy)
+                    .arg("--force"))
+                .time,
+            );
+        }
+        let _ = Command::new("sync").status();
+        let used = before.saturating_sub(free(&xfs.mount));
+        let same = std::fs::read(&copy).ok() == std::fs::read(&on_xfs).ok();
+        println!(
+            "xfs: GGUF -> GGUF of the {size}-byte file {:.3} s (median of {runs}), {used} bytes of new space, output identical to the input: {same}",
+            median(times).as_secs_f64()
         );
     }
 

@@ -168,6 +168,27 @@ impl AtomicFile {
         Ok(())
     }
 
+    /// Whether `buf` (a writer's padding between tensors, say) is exactly
+    /// the bytes that follow the pending copy in its source file: then the
+    /// copy grows over them instead, so a file that keeps its input's
+    /// layout (GGUF to GGUF with blocks kept) is one run the kernel can
+    /// clone whole. Only short writes are compared.
+    fn continues_pending(&mut self, buf: &[u8]) -> io::Result<bool> {
+        const MAX_COMPARED: usize = 64 << 10;
+        let Some(p) = &mut self.pending else {
+            return Ok(false);
+        };
+        if buf.is_empty() || buf.len() > MAX_COMPARED {
+            return Ok(false);
+        }
+        let mut same = vec![0u8; buf.len()];
+        if read_exact_at(&p.file, &mut same, p.offset + p.len).is_err() || same != buf {
+            return Ok(false);
+        }
+        p.len += buf.len() as u64;
+        Ok(true)
+    }
+
     /// Performs the pending copy: kernel-side where the platform and file
     /// systems allow, otherwise (or for whatever is left) read and written.
     fn flush_pending(&mut self) -> io::Result<()> {
@@ -185,14 +206,20 @@ impl AtomicFile {
             // slower copy and fsync) plain reads and writes win.
             let out_pos = io::Seek::stream_position(&mut out)?;
             let congruent = off_in % PAGE == out_pos % PAGE;
-            while congruent && off_in < end {
-                let want = usize::try_from(end - off_in).unwrap_or(usize::MAX).min(1 << 30);
-                match rustix::fs::copy_file_range(&p.file, Some(&mut off_in), out, None, want) {
-                    Ok(n) if n > 0 => {}
-                    // 0 (input shorter than it was) or an error (EXDEV on old
-                    // kernels, EINVAL/EOPNOTSUPP on some file systems): fall
-                    // back to reading for the rest.
-                    _ => break,
+            // Up to the next page boundary first: the rest then starts
+            // page-aligned on both sides, which file systems that share
+            // extents (XFS, btrfs) need to clone it instead of copying.
+            let head = (end - off_in).min((PAGE - off_in % PAGE) % PAGE);
+            'runs: for stop in [off_in + head, end] {
+                while congruent && off_in < stop {
+                    let want = usize::try_from(stop - off_in).unwrap_or(usize::MAX).min(1 << 30);
+                    match rustix::fs::copy_file_range(&p.file, Some(&mut off_in), out, None, want) {
+                        Ok(n) if n > 0 => {}
+                        // 0 (input shorter than it was) or an error (EXDEV on
+                        // old kernels, EINVAL/EOPNOTSUPP on some file
+                        // systems): fall back to reading for the rest.
+                        _ => break 'runs,
+                    }
                 }
             }
         }
@@ -303,6 +330,9 @@ impl Write for AtomicFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         crate::crash_point("file-write");
         crate::crash::fail_point("file-write")?;
+        if self.continues_pending(buf)? {
+            return Ok(());
+        }
         self.flush_pending()?;
         self.out.write_all(buf)
     }
@@ -371,6 +401,31 @@ mod tests {
         drop(f);
         assert!(!other.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Padding equal to the bytes that follow a located run in its source
+    /// joins the run (one kernel copy, clonable whole); other bytes end it.
+    #[test]
+    fn padding_that_matches_the_source_extends_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("in.bin");
+        let mut data = vec![7u8; 100];
+        data.extend_from_slice(&[0u8; 28]);
+        data.extend_from_slice(&[9u8; 64]);
+        std::fs::write(&src, &data).unwrap();
+        let bytes = crate::Bytes::open(&src).unwrap();
+        let target = dir.path().join("out.bin");
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.write_data(bytes.tensor_data(0, 100).unwrap()).unwrap();
+        f.write_all(&[0u8; 28]).unwrap();
+        f.write_data(bytes.tensor_data(128, 64).unwrap()).unwrap();
+        assert_eq!(f.pending.as_ref().map(|p| (p.offset, p.len)), Some((0, 192)));
+        f.write_all(b"tail").unwrap();
+        assert!(f.pending.is_none(), "bytes the source lacks end the run");
+        f.commit().unwrap();
+        let mut want = data.clone();
+        want.extend_from_slice(b"tail");
+        assert_eq!(std::fs::read(&target).unwrap(), want);
     }
 
     #[cfg(target_os = "linux")]
