@@ -518,3 +518,99 @@ fn concurrent_appends_both_land() {
         assert!(after.iter().any(|n| n == "from_a") && after.iter().any(|n| n == "from_b"));
     }
 }
+
+/// Chosen interleavings, not timing: the first append is paused at each
+/// point of its critical section (it has taken the file's lock); there the
+/// lock is seen held, the file still reads as committed so far, and a
+/// second append is started, which must wait. Released, both land, in
+/// order, and the file verifies.
+#[cfg(target_os = "linux")]
+#[test]
+fn appends_take_turns_at_every_point_of_the_first() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = |path: &std::path::Path, name: &str| {
+        let header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}}}"#);
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend([1u8; 16]);
+        std::fs::write(path, bytes).unwrap();
+    };
+    let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+    tiny(&a, "from_a");
+    tiny(&b, "from_b");
+    for point in [
+        "append-tensor",
+        "append-manifest",
+        "append-slot",
+        "append-slot-written",
+        "append-committed",
+    ] {
+        let base = dir.path().join(format!("{point}.tpack"));
+        convert(&fixture("safetensors/cast/source.safetensors"), &base, &[]);
+        let before = names(&base).len();
+        let go = dir.path().join(format!("{point}.go"));
+        let reached = dir.path().join(format!("{point}.go.reached"));
+        // Releases the paused append however this round ends (a failed
+        // assertion must not leave it waiting forever).
+        struct Release(std::path::PathBuf);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                let _ = std::fs::write(&self.0, b"");
+            }
+        }
+        let release = Release(go.clone());
+        let first = std::process::Command::new(env!("CARGO_BIN_EXE_tensorcast"))
+            .arg("append")
+            .arg(&base)
+            .arg(&a)
+            .env(tensorcast::PAUSE_AT_VAR, point)
+            .env(tensorcast::PAUSE_FILE_VAR, &go)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Waits for the first to reach the point (an event, not a delay).
+        let mut waited = 0;
+        while !reached.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            waited += 1;
+            assert!(waited < 24_000, "{point}: never reached");
+        }
+        // The lock is held: a non-blocking exclusive lock is refused.
+        let f = std::fs::File::open(&base).unwrap();
+        // SAFETY: flock on an open descriptor; LOCK_NB never blocks.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(r, -1, "{point}: the file is not locked by the first append");
+        drop(f);
+        // Readers see the last commit: the old one until the new slot is written.
+        let committed = matches!(point, "append-slot-written" | "append-committed");
+        assert_eq!(names(&base).len(), before + usize::from(committed), "{point}");
+        let second = std::process::Command::new(env!("CARGO_BIN_EXE_tensorcast"))
+            .arg("append")
+            .arg(&base)
+            .arg(&b)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(release);
+        let (ra, rb) = (
+            first.wait_with_output().unwrap(),
+            second.wait_with_output().unwrap(),
+        );
+        assert!(
+            ra.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&ra.stderr)
+        );
+        assert!(
+            rb.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&rb.stderr)
+        );
+        tensorcast().arg("verify").arg(&base).assert().success();
+        let after = names(&base);
+        assert_eq!(after.len(), before + 2, "{point}: {after:?}");
+        // The paused one committed first; the waiting one appended after it.
+        assert_eq!(&after[after.len() - 2..], ["from_a", "from_b"], "{point}");
+    }
+}

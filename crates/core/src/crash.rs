@@ -49,11 +49,44 @@ fn armed() -> Option<&'static (String, u64, Fate)> {
     .as_ref()
 }
 
+/// The environment variables that arm a pause: at the first pass through
+/// point `TENSORCAST_PAUSE_AT`, the process creates `FILE.reached` and
+/// waits until `FILE` (`TENSORCAST_PAUSE_FILE`) exists, so a test can force
+/// an interleaving (start a second writer while the first is inside its
+/// critical section) instead of hoping for one.
+pub const PAUSE_AT_VAR: &str = "TENSORCAST_PAUSE_AT";
+/// See [`PAUSE_AT_VAR`].
+pub const PAUSE_FILE_VAR: &str = "TENSORCAST_PAUSE_FILE";
+
+#[cfg(feature = "crash-points")]
+fn pause_point(name: &str) {
+    static PLAN: OnceLock<Option<(String, std::path::PathBuf)>> = OnceLock::new();
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let plan = PLAN.get_or_init(|| {
+        Some((
+            std::env::var(PAUSE_AT_VAR).ok()?,
+            std::env::var_os(PAUSE_FILE_VAR)?.into(),
+        ))
+    });
+    let Some((want, file)) = plan else { return };
+    if want != name || DONE.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let mut reached = file.clone().into_os_string();
+    reached.push(".reached");
+    let _ = std::fs::write(&reached, b"");
+    // Waiting for an event (the file), not for a time.
+    while !file.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Aborts the process if `name` is the armed crash point and this is the
-/// armed occurrence of it.
+/// armed occurrence of it (or pauses there, see [`PAUSE_AT_VAR`]).
 #[cfg(feature = "crash-points")]
 pub fn crash_point(name: &str) {
     static SEEN: AtomicU64 = AtomicU64::new(0);
+    pause_point(name);
     if let Some((want, nth, fate)) = armed() {
         if want == name && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
             match *fate {

@@ -43,7 +43,7 @@ pub use atomic::{file_identity, AtomicFile, Prepared};
 pub use buffer::TensorBuf;
 pub use bytes::{open_regular, stream_range, Bytes, ChunkStream, Origin, ReadAt, SourceId};
 #[doc(hidden)] // for the crash-safety tests (feature crash-points)
-pub use crash::{crash_point, CRASH_AT_VAR, FAIL_AT_VAR};
+pub use crash::{crash_point, CRASH_AT_VAR, FAIL_AT_VAR, PAUSE_AT_VAR, PAUSE_FILE_VAR};
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, FormatError, Refusal, Result, Subject};
 pub use format::InputRole;

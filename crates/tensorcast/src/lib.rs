@@ -50,7 +50,7 @@ pub use tensorcast_core::{
 pub use tensorcast_core::{code, parts, remove_temporaries};
 
 #[doc(hidden)] // for the crash-safety tests (feature crash-points)
-pub use tensorcast_core::CRASH_AT_VAR;
+pub use tensorcast_core::{CRASH_AT_VAR, PAUSE_AT_VAR, PAUSE_FILE_VAR};
 
 /// Options for opening inputs: the limits and each format's reading options.
 pub type OpenOptions = Options;
