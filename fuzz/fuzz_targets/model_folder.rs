@@ -10,6 +10,9 @@ use libfuzzer_sys::fuzz_target;
 static WEIGHTS: &[u8] = include_bytes!("../../fixtures/model/llama/hf/model.safetensors");
 
 fuzz_target!(|data: &[u8]| {
+    // The tokenizer library's own panics are caught by the conversion
+    // (core's catch_quietly, which keeps them from libFuzzer's aborting
+    // hook); any other panic still aborts and is reported.
     let mut files = tensorcast_core::MemoryFiles::new();
     files.insert("model.safetensors", WEIGHTS.to_vec());
     let names = ["config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model"];

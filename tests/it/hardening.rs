@@ -750,3 +750,52 @@ fn folder_outputs_replace_no_file_without_force() {
         .assert()
         .success();
 }
+
+/// Fuzzing finds (fuzz/regressions/model_folder): model folders whose files
+/// made the tokenizer library panic inside its own deserializer. Each file
+/// is split as the model_folder fuzz target splits it (config.json,
+/// tokenizer.json, tokenizer_config.json, tokenizer.model beside the llama
+/// fixture's weights) and converted: refused with an error naming
+/// tokenizer.json, never a crash.
+#[test]
+fn model_folder_fuzz_finds_are_refused_not_crashes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/model_folder");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("m");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::copy(
+            fixture("model/llama/hf/model.safetensors"),
+            folder.join("model.safetensors"),
+        )
+        .unwrap();
+        let mut rest: &[u8] = &data;
+        for name in [
+            "config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "tokenizer.model",
+        ] {
+            let (part, tail) = match rest.windows(3).position(|w| w == b"\n\0\n") {
+                Some(i) => (&rest[..i], &rest[i + 3..]),
+                None => (rest, &[][..]),
+            };
+            if !part.is_empty() {
+                std::fs::write(folder.join(name), part).unwrap();
+            }
+            rest = tail;
+        }
+        let (code, err) = run(&[
+            os("convert"),
+            folder.as_os_str(),
+            os("-o"),
+            dir.path().join("out.gguf").as_os_str(),
+        ]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("error:") && !err.contains("panicked"), "{err}");
+        replayed += 1;
+    }
+    assert!(replayed >= 1);
+}

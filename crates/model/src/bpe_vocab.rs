@@ -53,19 +53,28 @@ fn looks_special(t: &str) -> bool {
 /// The pre-tokenizer name for `tokenizer_json`: from the reference's table,
 /// else `given`, else a refusal naming the hash (as the reference refuses).
 fn pre_name(tokenizer_json: &[u8], given: Option<&str>, name: &str) -> Result<String> {
-    let tok = tokenizers::Tokenizer::from_bytes(tokenizer_json).map_err(|e| {
-        Error::unsupported(
-            code::TOKENIZER,
-            format!("{name}: tokenizer.json does not load: {e}"),
-        )
-    })?;
-    let ids = tok.encode(CHECK_TEXT, true).map_err(|e| {
-        Error::unsupported(
-            code::TOKENIZER,
-            format!("{name}: tokenizer.json cannot encode: {e}"),
-        )
-    })?;
-    let listed: Vec<String> = ids.get_ids().iter().map(u32::to_string).collect();
+    let refuse = |what: String| Error::unsupported(code::TOKENIZER, format!("{name}: tokenizer.json {what}"));
+    // The tokenizer library panics on some malformed files (its decoder and
+    // normalizer deserializers `expect` success): such a file is refused
+    // like any other that does not load, never a crash.
+    let encoded = tensorcast_core::catch_quietly(|| {
+        let tok =
+            tokenizers::Tokenizer::from_bytes(tokenizer_json).map_err(|e| format!("does not load: {e}"))?;
+        let ids = tok
+            .encode(CHECK_TEXT, true)
+            .map_err(|e| format!("cannot encode: {e}"))?;
+        Ok::<Vec<u32>, String>(ids.get_ids().to_vec())
+    });
+    let ids = match encoded {
+        Ok(Ok(ids)) => ids,
+        Ok(Err(what)) => return Err(refuse(what)),
+        Err(why) => {
+            return Err(refuse(format!(
+                "is malformed: the tokenizer library failed on it ({why})"
+            )))
+        }
+    };
+    let listed: Vec<String> = ids.iter().map(u32::to_string).collect();
     let hash = format!(
         "{:x}",
         Sha256::digest(format!("[{}]", listed.join(", ")).as_bytes())
