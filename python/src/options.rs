@@ -28,6 +28,7 @@ const WRITE_KEYS: &[&str] = &[
     "to",
     "dtype",
     "force",
+    "digest",
     "keep_quantized",
     "quantize",
     "imatrix",
@@ -150,6 +151,7 @@ pub fn convert_options(dict: Option<&Bound<'_, PyDict>>) -> PyResult<ConvertOpti
             "to" => opts.to = Some(format_name(v)?),
             "dtype" => opts.dtype = Some(cast_dtype(&v.extract::<String>()?)?),
             "force" => opts.force = v.extract()?,
+            "digest" => opts.digest = v.extract()?,
             "keep_quantized" => opts.keep_quantized = v.extract()?,
             "densify" => opts.densify = v.extract()?,
             "quantize" => opts.quantize = Some(quant(&v.extract::<String>()?)?),
@@ -306,5 +308,10 @@ pub fn report<'py>(py: Python<'py>, report: &Report) -> PyResult<Bound<'py, PyDi
     d.set_item("tensors", report.tensors)?;
     d.set_item("bytes_in", report.bytes_in)?;
     d.set_item("warnings", report.warnings.clone())?;
+    if let Some(ids) = &report.digests {
+        d.set_item("digest_in", ids.input.to_string())?;
+        d.set_item("digest_written", ids.written.to_string())?;
+        d.set_item("digest_out", ids.output.to_string())?;
+    }
     Ok(d)
 }

@@ -347,7 +347,9 @@ def convert(src, dst, **options) -> dict:
     ``keep_quantized``, ``quantize``, ``max_shard_size``, ``compress``,
     ``include``, ``exclude``, ``rename``, ``names``, ``tokenizer_pre``, the
     PyTorch and limit options). ``progress``: a callable
-    ``(done_bytes, total_bytes)``; off by default. Returns
+    ``(done_bytes, total_bytes)``; off by default. ``digest=True`` proves
+    the conversion (spec/digest.md): the result gains ``digest_in``,
+    ``digest_written`` and ``digest_out``, and a mismatch raises. Returns
     ``{"tensors", "bytes_in", "warnings"}``."""
     return _native.convert(_where(src), _where(dst), options)
 

@@ -35,3 +35,15 @@ def test_saved_arrays_keep_the_id_and_metadata_is_ignored(tmp_path):
     arrays["model.bytes"][0] ^= 1
     tensorcast.save_file(arrays, tmp_path / "b.safetensors")
     assert tensorcast.digest(tmp_path / "b.safetensors") != VECTORS["set"]["id"]
+
+
+def test_convert_with_digest_reports_the_ids(tmp_path):
+    out = tmp_path / "out.gguf"
+    r = tensorcast.convert(FIXTURES / "digest/set.npz", out, digest=True)
+    want = VECTORS["set"]["id"]
+    assert (r["digest_in"], r["digest_written"], r["digest_out"]) == (want, want, want)
+    # Blocks dequantized for a format that cannot hold them, unasked: refused.
+    with pytest.raises(tensorcast.TensorcastError) as e:
+        tensorcast.convert(FIXTURES / "digest/blocks.gguf", tmp_path / "b.safetensors", digest=True)
+    assert e.value.code == "digest-mismatch"
+    assert not (tmp_path / "b.safetensors").exists()
