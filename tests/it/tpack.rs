@@ -478,6 +478,15 @@ fn raw_tensors_from_a_file_sit_where_the_kernel_copies_them_fast() {
     }
 }
 
+/// A safetensors file of one F32 tensor called `name`.
+fn tiny(path: &std::path::Path, name: &str) {
+    let header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}}}"#);
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.extend([1u8; 16]);
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// Two appends to one tpack at once, started together many times: each run
 /// ends with a file that verifies and holds both (the second waits on the
 /// first's lock, then appends after its commit). Whatever order the two
@@ -485,13 +494,6 @@ fn raw_tensors_from_a_file_sit_where_the_kernel_copies_them_fast() {
 #[test]
 fn concurrent_appends_both_land() {
     let dir = tempfile::tempdir().unwrap();
-    let tiny = |path: &std::path::Path, name: &str| {
-        let header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}}}"#);
-        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-        bytes.extend(header.as_bytes());
-        bytes.extend([1u8; 16]);
-        std::fs::write(path, bytes).unwrap();
-    };
     let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
     tiny(&a, "from_a");
     tiny(&b, "from_b");
@@ -529,13 +531,6 @@ fn concurrent_appends_both_land() {
 fn appends_take_turns_at_every_point_of_the_first() {
     use std::os::fd::AsRawFd;
     let dir = tempfile::tempdir().unwrap();
-    let tiny = |path: &std::path::Path, name: &str| {
-        let header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}}}"#);
-        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-        bytes.extend(header.as_bytes());
-        bytes.extend([1u8; 16]);
-        std::fs::write(path, bytes).unwrap();
-    };
     let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
     tiny(&a, "from_a");
     tiny(&b, "from_b");

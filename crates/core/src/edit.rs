@@ -320,13 +320,6 @@ impl Spliced {
         let (file, named) = match unnamed_in(dir) {
             Ok(f) => (f, None),
             Err(_) => {
-                let prefix = format!(
-                    ".{}.",
-                    target
-                        .file_name()
-                        .map(|n| n.to_string_lossy())
-                        .unwrap_or_default()
-                );
                 let mut builder = tempfile::Builder::new();
                 builder.prefix(&prefix).suffix(".tensorcast-tmp");
                 #[cfg(unix)]
