@@ -469,7 +469,7 @@ fn parse_set(text: &str) -> Result<tensorcast::MetaEdit, String> {
     let text = if let Some(rest) = value.strip_prefix("@@") {
         format!("@{rest}")
     } else if let Some(path) = value.strip_prefix('@') {
-        std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?
+        value_file(path)?
     } else {
         value.to_string()
     };
@@ -478,6 +478,26 @@ fn parse_set(text: &str) -> Result<tensorcast::MetaEdit, String> {
         ty,
         text,
     })
+}
+
+/// The text of a `--set KEY=@PATH` value: a regular file (a FIFO or a
+/// device such as /dev/zero would block or never end), at most 100 MB (a
+/// GGUF header's own limit), UTF-8.
+fn value_file(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    const MAX: u64 = 100_000_000;
+    let meta = std::fs::metadata(path).map_err(|e| format!("reading {path}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{path} is not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX + 1).read_to_string(&mut text))
+        .map_err(|e| format!("reading {path}: {e}"))?;
+    if text.len() as u64 > MAX {
+        return Err(format!("{path} is over {MAX} bytes"));
+    }
+    Ok(text)
 }
 
 fn is_type_name(t: &str) -> bool {

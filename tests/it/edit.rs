@@ -158,8 +158,33 @@ fn gguf_values_keep_their_types_and_wrong_values_are_refused() {
             "{args:?}: {err}"
         );
     }
-    // Nothing to do is a usage error.
+    // Nothing to do is a usage error; so is a value file that is not a
+    // regular file (a FIFO would block, /dev/zero never end).
     tensorcast().arg("edit").arg(&input).assert().code(2);
+    #[cfg(unix)]
+    let fifo = {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("value.fifo");
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        (dir, p.to_string_lossy().into_owned())
+    };
+    #[cfg(unix)]
+    for path in ["/dev/zero", "/dev/null", fifo.1.as_str()] {
+        tensorcast()
+            .arg("edit")
+            .arg(&input)
+            .args(["--set", &format!("x=@{path}")])
+            .assert()
+            .code(2);
+    }
+    tensorcast()
+        .arg("edit")
+        .arg(&input)
+        .args(["--set", "x=@missing.txt"])
+        .assert()
+        .code(2);
 }
 
 #[test]
