@@ -25,10 +25,13 @@ pub fn edit(input: &Path, edits: &[MetaEdit], output: &Path, limits: &Limits) ->
     let header = parse_header(&bytes, limits).map_err(|e| e.in_file(input))?;
     let metadata = apply_edits(input, &header.metadata, edits, false)?;
     let text = &bytes[8..header.data_start as usize];
-    let mut json: Map<String, Json> = serde_json::from_slice(text).map_err(|e| {
+    // Each top-level entry kept as its own text (tensor entries are copied
+    // as they were, and a header of a million tensors never becomes a
+    // JSON tree); only `__metadata__` is written anew.
+    let Entries(entries) = serde_json::from_slice(text).map_err(|e| {
         Error::from(FormatError::new(FORMAT, rules::HEADER_NOT_JSON, e.to_string()).in_file(input))
     })?;
-    let entries: Map<String, Json> = metadata
+    let meta: Map<String, Json> = metadata
         .iter()
         .map(|(k, v)| {
             let text = match v {
@@ -38,19 +41,31 @@ pub fn edit(input: &Path, edits: &[MetaEdit], output: &Path, limits: &Limits) ->
             (k.to_string(), Json::String(text))
         })
         .collect();
-    if entries.is_empty() {
-        json.remove("__metadata__");
-    } else if let Some(slot) = json.get_mut("__metadata__") {
-        *slot = Json::Object(entries);
-    } else {
-        // A new `__metadata__` goes first, where the reference writer puts it.
-        let mut first = Map::with_capacity(json.len() + 1);
-        first.insert("__metadata__".into(), Json::Object(entries));
-        first.extend(std::mem::take(&mut json));
-        json = first;
+    let meta = (!meta.is_empty()).then(|| Json::Object(meta).to_string());
+    let mut header_text = Vec::with_capacity(text.len() + 4096);
+    header_text.push(b'{');
+    // A new `__metadata__` goes first, where the reference writer puts it.
+    let had = entries.iter().any(|(k, _)| k == "__metadata__");
+    let mut parts: Vec<(String, &str)> = Vec::with_capacity(entries.len() + 1);
+    if let (false, Some(m)) = (had, &meta) {
+        parts.push(("__metadata__".into(), m.as_str()));
     }
-    let mut header_text = serde_json::to_vec(&json)
-        .map_err(|e| Error::unsupported(tensorcast_core::code::INTERNAL, e.to_string()))?;
+    for (k, raw) in &entries {
+        match (k.as_str(), &meta) {
+            ("__metadata__", Some(m)) => parts.push((k.clone(), m.as_str())),
+            ("__metadata__", None) => {}
+            _ => parts.push((k.clone(), raw.get())),
+        }
+    }
+    for (i, (k, v)) in parts.iter().enumerate() {
+        if i > 0 {
+            header_text.push(b',');
+        }
+        header_text.extend_from_slice(Json::String(k.clone()).to_string().as_bytes());
+        header_text.push(b':');
+        header_text.extend_from_slice(v.as_bytes());
+    }
+    header_text.push(b'}');
     let bare = 8 + header_text.len() as u64;
     let start = congruent_offset(bare, header.data_start, 1).unwrap_or(bare.next_multiple_of(8));
     if start - 8 > MAX_HEADER {
@@ -79,4 +94,30 @@ pub fn edit(input: &Path, edits: &[MetaEdit], output: &Path, limits: &Limits) ->
         data_bytes: len - data_start,
         in_place: false,
     })
+}
+
+/// The header's top-level entries in order, each value as its JSON text.
+struct Entries(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Entries, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
