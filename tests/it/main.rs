@@ -32,6 +32,7 @@ mod safetensors_fixtures;
 mod seams;
 mod stsw;
 mod sweep;
+mod thread_count;
 mod tpack;
 mod tpack_spec;
 mod vocab_metadata;
