@@ -44,3 +44,16 @@ for d in $F/model/*/hf; do
   python3 -c "import sys,os; d=sys.argv[1]; sys.stdout.buffer.write(b'\n\0\n'.join(open(os.path.join(d,n),'rb').read() if os.path.exists(os.path.join(d,n)) else b'' for n in ('config.json','tokenizer.json','tokenizer_config.json','tokenizer.model')))" "$d" \
     > "corpus/model_folder/$(basename "$(dirname "$d")")"
 done
+# A lying server (remote_response): byte 0 picks the HEAD answer, bytes 1-2
+# the object's size, then the object, five-byte reads, and one lie per
+# request taken from the end. One seed per lie, over safetensors headers.
+mkdir -p corpus/remote_response
+python3 - "$F/safetensors/valid" <<'PY'
+import os, struct, sys
+files = sorted(os.listdir(sys.argv[1]))[:4]
+for i in range(24):
+    obj = open(os.path.join(sys.argv[1], files[i % len(files)]), 'rb').read()[:4096]
+    reads = b''.join(bytes([k % 2]) + struct.pack('<HH', (37 * k) % (len(obj) + 2), 8 + 97 * k) for k in range(4))
+    seed = bytes([i % 4]) + struct.pack('<H', len(obj)) + obj + reads + bytes([i]) * 8
+    open(f'corpus/remote_response/lie{i:02}', 'wb').write(seed)
+PY

@@ -53,6 +53,19 @@ impl Location {
         Ok(Location { store, path, shown })
     }
 
+    /// An object in a store the caller built (an in-memory store, a store
+    /// with its own HTTP connector or credentials), shown as `shown` in
+    /// errors. `shown` should carry no credentials: it is printed as given.
+    pub fn in_store(store: Arc<dyn ObjectStore>, path: &str, shown: &str) -> Result<Location> {
+        let path = StorePath::parse(path)
+            .map_err(|e| Error::usage(code::BAD_LOCATION, format!("'{shown}': not an object path: {e}")))?;
+        Ok(Location {
+            store,
+            path,
+            shown: shown.to_string(),
+        })
+    }
+
     /// The URL, as errors show it.
     pub fn url(&self) -> &str {
         &self.shown
