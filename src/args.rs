@@ -162,6 +162,13 @@ pub(crate) enum Command {
         #[arg(long = "delete", value_name = "KEY")]
         delete: Vec<String>,
     },
+    /// Merge models with mergekit's methods: CONFIG.yml (mergekit's YAML as
+    /// it is), or the models themselves with --method. Models are Hugging
+    /// Face folders, files of any format (GGUF included, matched by Hugging
+    /// Face names) or URLs. A folder -o gets the merged weights with the base
+    /// model's config and tokenizer; a file -o the merged tensors in the
+    /// format its extension names.
+    Merge(Box<MergeArgs>),
     /// List a file's tensors and metadata.
     Inspect {
         /// The file to read.
@@ -511,4 +518,44 @@ fn is_type_name(t: &str) -> bool {
         || t.strip_prefix('[')
             .and_then(|t| t.strip_suffix(']'))
             .is_some_and(scalar)
+}
+
+/// `tensorcast merge`.
+#[derive(clap::Args)]
+pub(crate) struct MergeArgs {
+    /// mergekit's YAML configuration, or (with --method) the models to merge.
+    #[arg(required = true, value_name = "CONFIG.yml | MODEL")]
+    pub(crate) inputs: Vec<String>,
+    /// The merged model: a folder, or a file of any writable format.
+    #[arg(short, long)]
+    pub(crate) output: PathBuf,
+    /// The method (linear, task_arithmetic, ties, dare_linear, dare_ties,
+    /// breadcrumbs, breadcrumbs_ties, slerp, nearswap, passthrough), with
+    /// the models given instead of a configuration.
+    #[arg(long)]
+    pub(crate) method: Option<String>,
+    /// Weights of the models, in order (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) weight: Vec<f64>,
+    /// The base model the task vectors are taken from.
+    #[arg(long)]
+    pub(crate) base: Option<String>,
+    /// Fraction of each task vector kept (ties, dare, breadcrumbs).
+    #[arg(long)]
+    pub(crate) density: Option<f64>,
+    /// Interpolation factor (slerp, nearswap).
+    #[arg(long)]
+    pub(crate) t: Option<f64>,
+    /// The dtype to merge in (float32, bfloat16, float16).
+    #[arg(long)]
+    pub(crate) dtype: Option<String>,
+    /// Seed of DARE's random masks: the same seed gives the same bytes.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Output format when the path does not say (hf for a model folder).
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// Replace an existing output.
+    #[arg(long)]
+    pub(crate) force: bool,
 }

@@ -10,6 +10,7 @@ mod advice;
 mod args;
 mod commands;
 mod convert;
+mod merge;
 mod progress;
 mod refs;
 mod report;
@@ -68,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             set,
             delete,
         } => commands::edit(&file, output.as_deref(), force, set, delete, &cx),
+        Command::Merge(args) => merge::run(*args, &cx),
         Command::Inspect { file, json, pytorch } => commands::inspect(&file, json, pytorch, &cx),
         Command::Refs(args) => refs::run(*args, &cx),
         Command::Report {

@@ -79,3 +79,8 @@ pub const NEEDS_IMATRIX: &str = "needs-imatrix";
 pub const DIGEST_MISMATCH: &str = "digest-mismatch";
 /// A format whose metadata cannot be edited without a conversion.
 pub const NO_EDIT: &str = "no-edit";
+/// A merge configuration names an unknown key, method or parameter, or
+/// values a method cannot take.
+pub const MERGE_CONFIG: &str = "merge-config";
+/// Models to merge disagree: a tensor missing from one, or another shape.
+pub const MERGE_MISMATCH: &str = "merge-mismatch";

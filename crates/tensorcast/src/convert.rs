@@ -478,7 +478,7 @@ pub fn write_source(
 }
 
 /// The rest of every conversion: selection, the adapters, the sink.
-fn select_adapt_write(
+pub(crate) fn select_adapt_write(
     mut source: Box<dyn Source>,
     format: &dyn Format,
     target: Box<dyn WriteTarget>,

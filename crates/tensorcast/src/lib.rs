@@ -19,6 +19,8 @@ mod diff;
 pub(crate) mod digest;
 mod imatrix;
 mod inspect;
+#[cfg(feature = "merge")]
+pub mod merge;
 mod progress;
 mod refs;
 mod registry;

@@ -1,0 +1,412 @@
+//! mergekit's YAML configuration, read as it is, and its parameter settings
+//! resolved per tensor as mergekit resolves them (`config.py`'s
+//! `evaluate_setting`, `parameter_resolver.py`).
+
+use crate::method::Method;
+use serde_norway::Value as Yaml;
+use tensorcast_core::{code, DType, Error, Result};
+
+/// One scalar of a setting.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar {
+    /// A number (YAML int or float).
+    Num(f64),
+    /// `true` / `false`.
+    Bool(bool),
+    /// Text.
+    Str(String),
+}
+
+/// A parameter's setting: a value, a gradient over the layers, or a list of
+/// settings tried in order, each applying to tensors whose name contains
+/// its `filter` (no filter, or `*`, applies to all).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Setting {
+    /// One value for every tensor.
+    Scalar(Scalar),
+    /// Values spread evenly over the layers, interpolated between.
+    Gradient(Vec<Scalar>),
+    /// `[{filter: TEXT, value: SETTING}, ...]`: the first matching wins.
+    Filtered(Vec<(Option<String>, Setting)>),
+}
+
+/// A resolved parameter value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resolved {
+    /// A number.
+    Num(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl Setting {
+    /// The value for tensor `name` at layer position `t` (0 first layer, 1
+    /// last; 0 outside layers), or None when no filtered entry applies.
+    /// Numbers interpolate along a gradient as mergekit does:
+    /// `(1 - frac) * v[i0] + frac * v[i1]` in double precision.
+    pub fn evaluate(&self, name: &str, t: f64) -> Option<Scalar> {
+        match self {
+            Setting::Scalar(s) => Some(s.clone()),
+            Setting::Gradient(values) if values.is_empty() => None,
+            Setting::Gradient(values) => {
+                let nums: Option<Vec<f64>> = values
+                    .iter()
+                    .map(|v| match v {
+                        Scalar::Num(x) => Some(*x),
+                        _ => None,
+                    })
+                    .collect();
+                let Some(nums) = nums else {
+                    // Booleans and strings select, they do not interpolate.
+                    let i = (t * (values.len() - 1) as f64) as usize;
+                    return values.get(i).cloned();
+                };
+                let scaled = t * (nums.len() - 1) as f64;
+                let i0 = scaled as usize;
+                let i1 = (i0 + 1).min(nums.len() - 1);
+                let frac = scaled - i0 as f64;
+                Some(Scalar::Num((1.0 - frac) * nums[i0] + frac * nums[i1]))
+            }
+            Setting::Filtered(list) => list.iter().find_map(|(filter, setting)| match filter.as_deref() {
+                None | Some("*") => setting.evaluate(name, t),
+                Some(f) if !name.is_empty() && name.contains(f) => setting.evaluate(name, t),
+                _ => None,
+            }),
+        }
+    }
+}
+
+/// One input model and its own parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// The model as written: a folder, a file of any format, a URL.
+    pub model: String,
+    /// Its parameters, highest precedence.
+    pub parameters: Vec<(String, Setting)>,
+}
+
+/// A merge: mergekit's configuration.
+#[derive(Clone, Debug)]
+pub struct MergeConfig {
+    /// The method.
+    pub method: Method,
+    /// The base model, for methods that take task vectors from it.
+    pub base_model: Option<String>,
+    /// The models, in order (the order sums are taken in).
+    pub models: Vec<Entry>,
+    /// Parameters for every model and tensor, below each model's own.
+    pub parameters: Vec<(String, Setting)>,
+    /// The dtype inputs are cast to before merging (`dtype`).
+    pub dtype: Option<DType>,
+    /// The dtype of the written tensors (`out_dtype`; default `dtype`).
+    pub out_dtype: Option<DType>,
+    /// The model whose tokenizer files an output folder gets (`base`, a
+    /// model, or none: the base model's).
+    pub tokenizer_source: Option<String>,
+    /// A chat template for the output's tokenizer config (a template text,
+    /// or a name mergekit knows).
+    pub chat_template: Option<String>,
+    /// The configuration's text, recorded in the output's metadata.
+    pub text: String,
+}
+
+const KEYS: &[&str] = &[
+    "merge_method",
+    "base_model",
+    "models",
+    "parameters",
+    "dtype",
+    "out_dtype",
+    "tokenizer_source",
+    "chat_template",
+    "slices",
+    "modules",
+    "tokenizer",
+    "name",
+];
+
+fn bad(detail: impl Into<String>) -> Error {
+    Error::usage(code::MERGE_CONFIG, detail)
+}
+
+impl MergeConfig {
+    /// Parses mergekit's YAML. Every key is checked: unknown keys, methods
+    /// and parameters are refused by name, as are the parts of mergekit's
+    /// schema not merged here yet (`slices`, `modules`, `tokenizer`).
+    pub fn from_yaml(text: &str) -> Result<MergeConfig> {
+        let doc: Yaml =
+            serde_norway::from_str(text).map_err(|e| bad(format!("not a merge configuration: {e}")))?;
+        let Yaml::Mapping(map) = doc else {
+            return Err(bad(
+                "a merge configuration is a mapping of keys (merge_method, models, ...)",
+            ));
+        };
+        let mut method = None;
+        let mut config = MergeConfig {
+            method: Method::Linear,
+            base_model: None,
+            models: Vec::new(),
+            parameters: Vec::new(),
+            dtype: None,
+            out_dtype: None,
+            tokenizer_source: None,
+            chat_template: None,
+            text: text.to_string(),
+        };
+        for (key, value) in &map {
+            let key = key_text(key)?;
+            match key {
+                "merge_method" => method = Some(Method::named(text_of(key, value)?)?),
+                "base_model" => config.base_model = Some(model_ref(key, value)?),
+                "models" => config.models = entries(value)?,
+                "parameters" => config.parameters = parameters(key, value)?,
+                "dtype" => config.dtype = Some(dtype(key, value)?),
+                "out_dtype" => config.out_dtype = Some(dtype(key, value)?),
+                "tokenizer_source" => config.tokenizer_source = Some(model_ref(key, value)?),
+                "chat_template" => config.chat_template = Some(text_of(key, value)?.to_string()),
+                "name" => {}
+                "slices" | "modules" | "tokenizer" => {
+                    return Err(Error::unsupported(
+                        code::MERGE_CONFIG,
+                        format!("'{key}' (mergekit's layer slices, modules and tokenizer surgery) is not merged by tensorcast yet; use 'models'"),
+                    ))
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown key '{other}' (mergekit's keys: {})",
+                        KEYS.join(", ")
+                    )))
+                }
+            }
+        }
+        config.method = method.ok_or_else(|| bad("no 'merge_method'"))?;
+        if config.models.is_empty() {
+            return Err(bad("no 'models' to merge"));
+        }
+        config.method.check(&config)?;
+        Ok(config)
+    }
+
+    /// The models in the order a tensor group holds them: the base first
+    /// (when the method takes one), then the others in configuration order,
+    /// each once.
+    pub fn inputs(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if self.method.takes_base() {
+            if let Some(base) = &self.base_model {
+                out.push(base.clone());
+            }
+        }
+        for e in &self.models {
+            if !out.contains(&e.model) {
+                out.push(e.model.clone());
+            }
+        }
+        out
+    }
+
+    /// The base model's index in [`MergeConfig::inputs`], for methods that take one.
+    pub fn base_index(&self) -> Option<usize> {
+        (self.method.takes_base() && self.base_model.is_some()).then_some(0)
+    }
+
+    /// Parameter `name` for input `model` (or shared when `None`) of tensor
+    /// `tensor` at layer position `t`: the model's own setting, then the
+    /// global one; None when neither gives a value.
+    pub fn resolve(&self, name: &str, model: Option<&str>, tensor: &str, t: f64) -> Option<Resolved> {
+        let own = model
+            .and_then(|m| self.models.iter().find(|e| e.model == m))
+            .map(|e| e.parameters.as_slice())
+            .unwrap_or(&[]);
+        [own, self.parameters.as_slice()]
+            .into_iter()
+            .flat_map(|list| list.iter().filter(|(k, _)| k == name))
+            .find_map(|(_, s)| s.evaluate(tensor, t))
+            .map(|s| match s {
+                Scalar::Num(x) => Resolved::Num(x),
+                Scalar::Bool(b) => Resolved::Bool(b),
+                // mergekit's validation turns numeric strings into numbers.
+                Scalar::Str(s) => s.parse().map_or(Resolved::Bool(s == "true"), Resolved::Num),
+            })
+    }
+}
+
+fn key_text(key: &Yaml) -> Result<&str> {
+    key.as_str()
+        .ok_or_else(|| bad(format!("a key that is not text: {key:?}")))
+}
+
+fn text_of<'a>(key: &str, value: &'a Yaml) -> Result<&'a str> {
+    value
+        .as_str()
+        .ok_or_else(|| bad(format!("'{key}' must be text, not {value:?}")))
+}
+
+/// A model reference: a path or URL (mergekit's `model+lora` is refused).
+fn model_ref(key: &str, value: &Yaml) -> Result<String> {
+    let text = match value {
+        Yaml::Mapping(m) => m
+            .get("model")
+            .and_then(Yaml::as_str)
+            .ok_or_else(|| bad(format!("'{key}': a model reference needs 'model'")))?,
+        other => text_of(key, other)?,
+    };
+    if text.contains('+') && !text.contains("://") {
+        return Err(Error::unsupported(
+            code::MERGE_CONFIG,
+            format!("'{text}': a model with a LoRA applied (model+lora) is not merged by tensorcast yet"),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+fn dtype(key: &str, value: &Yaml) -> Result<DType> {
+    let text = text_of(key, value)?;
+    let name = match text {
+        "float32" | "fp32" | "f32" => "f32",
+        "bfloat16" | "bf16" => "bf16",
+        "float16" | "fp16" | "f16" => "f16",
+        "float64" | "f64" => "f64",
+        other => {
+            return Err(bad(format!(
+                "'{key}': unknown dtype '{other}' (float32, bfloat16, float16)"
+            )))
+        }
+    };
+    name.parse().map_err(|_| bad(format!("'{key}': dtype '{text}'")))
+}
+
+fn entries(value: &Yaml) -> Result<Vec<Entry>> {
+    let Yaml::Sequence(list) = value else {
+        return Err(bad("'models' must be a list of {model: ..., parameters: ...}"));
+    };
+    list.iter()
+        .map(|item| {
+            let Yaml::Mapping(m) = item else {
+                return Ok(Entry {
+                    model: model_ref("models", item)?,
+                    parameters: Vec::new(),
+                });
+            };
+            let mut entry = Entry {
+                model: String::new(),
+                parameters: Vec::new(),
+            };
+            for (k, v) in m {
+                match key_text(k)? {
+                    "model" => entry.model = model_ref("model", v)?,
+                    "parameters" => entry.parameters = parameters("parameters", v)?,
+                    other => {
+                        return Err(bad(format!(
+                            "unknown key '{other}' in a model entry (model, parameters)"
+                        )))
+                    }
+                }
+            }
+            if entry.model.is_empty() {
+                return Err(bad("a model entry without 'model'"));
+            }
+            Ok(entry)
+        })
+        .collect()
+}
+
+fn parameters(key: &str, value: &Yaml) -> Result<Vec<(String, Setting)>> {
+    match value {
+        Yaml::Null => Ok(Vec::new()),
+        Yaml::Mapping(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let name = key_text(k)?;
+                Ok((name.to_string(), setting(name, v)?))
+            })
+            .collect(),
+        other => Err(bad(format!(
+            "'{key}' must be a mapping of parameter names, not {other:?}"
+        ))),
+    }
+}
+
+fn scalar(name: &str, value: &Yaml) -> Result<Scalar> {
+    match value {
+        Yaml::Bool(b) => Ok(Scalar::Bool(*b)),
+        Yaml::Number(n) => n
+            .as_f64()
+            .map(Scalar::Num)
+            .ok_or_else(|| bad(format!("parameter '{name}': {n} is not a number"))),
+        Yaml::String(s) => Ok(Scalar::Str(s.clone())),
+        other => Err(bad(format!("parameter '{name}': {other:?} is not a value"))),
+    }
+}
+
+fn setting(name: &str, value: &Yaml) -> Result<Setting> {
+    match value {
+        Yaml::Sequence(list) if list.iter().all(|v| !matches!(v, Yaml::Mapping(_))) => Ok(Setting::Gradient(
+            list.iter().map(|v| scalar(name, v)).collect::<Result<_>>()?,
+        )),
+        Yaml::Sequence(list) => Ok(Setting::Filtered(
+            list.iter().map(|v| conditional(name, v)).collect::<Result<_>>()?,
+        )),
+        Yaml::Mapping(_) => Ok(Setting::Filtered(vec![conditional(name, value)?])),
+        other => Ok(Setting::Scalar(scalar(name, other)?)),
+    }
+}
+
+fn conditional(name: &str, value: &Yaml) -> Result<(Option<String>, Setting)> {
+    let Yaml::Mapping(m) = value else {
+        return Err(bad(format!(
+            "parameter '{name}': a list mixing values and {{filter, value}} entries"
+        )));
+    };
+    let mut filter = None;
+    let mut inner = None;
+    for (k, v) in m {
+        match key_text(k)? {
+            "filter" => filter = Some(text_of("filter", v)?.to_string()),
+            "value" => inner = Some(setting(name, v)?),
+            other => {
+                return Err(bad(format!(
+                    "parameter '{name}': unknown key '{other}' (filter, value)"
+                )))
+            }
+        }
+    }
+    let inner = inner.ok_or_else(|| bad(format!("parameter '{name}': a filtered entry without 'value'")))?;
+    Ok((filter, inner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradients_interpolate_as_mergekit_does() {
+        let g = Setting::Gradient(vec![Scalar::Num(0.2), Scalar::Num(0.9), Scalar::Num(0.5)]);
+        assert_eq!(g.evaluate("x", 0.0), Some(Scalar::Num(0.2)));
+        assert_eq!(g.evaluate("x", 1.0), Some(Scalar::Num(0.5)));
+        // t = 0.25: scaled 0.5 between 0.2 and 0.9.
+        assert_eq!(g.evaluate("x", 0.25), Some(Scalar::Num(0.5 * 0.2 + 0.5 * 0.9)));
+        let f = Setting::Filtered(vec![
+            (Some("self_attn".into()), Setting::Scalar(Scalar::Num(1.0))),
+            (None, Setting::Scalar(Scalar::Num(2.0))),
+        ]);
+        assert_eq!(
+            f.evaluate("model.layers.0.self_attn.q_proj.weight", 0.0),
+            Some(Scalar::Num(1.0))
+        );
+        assert_eq!(f.evaluate("model.norm.weight", 0.0), Some(Scalar::Num(2.0)));
+    }
+
+    #[test]
+    fn unknown_keys_methods_and_parameters_are_refused_by_name() {
+        let e = MergeConfig::from_yaml("merge_method: linear\nmodels: [a]\nwat: 1\n").unwrap_err();
+        assert!(e.to_string().contains("'wat'"), "{e}");
+        let e = MergeConfig::from_yaml("merge_method: blend\nmodels: [a]\n").unwrap_err();
+        assert!(e.to_string().contains("'blend'"), "{e}");
+        let e = MergeConfig::from_yaml(
+            "merge_method: ties\nbase_model: b\nmodels: [{model: a, parameters: {weight: 1, densty: 0.5}}]\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("'densty'"), "{e}");
+    }
+}
