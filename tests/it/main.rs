@@ -16,6 +16,7 @@ mod hostile_corpus;
 mod llama_quantize;
 mod matrix;
 mod memory_budget;
+mod merge;
 mod model;
 mod numpy_fixtures;
 mod onnx_fixtures;

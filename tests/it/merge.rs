@@ -1,0 +1,373 @@
+//! `tensorcast merge` against mergekit 0.1.5's own outputs
+//! (fixtures/merge: two fine-tunes of the tiny llama, and mergekit-yaml's
+//! merged weights for each configuration in float32 and bfloat16).
+
+use crate::common::{fixture, reference_read, tensorcast, RefTensor};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn cases() -> PathBuf {
+    fixture("merge/cases")
+}
+
+/// Runs `tensorcast merge ARGS` in the cases folder (the configurations'
+/// model paths are relative to it, as mergekit resolves them from its cwd).
+fn merge(args: &[&str]) {
+    tensorcast()
+        .current_dir(cases())
+        .args(["-q", "merge"])
+        .args(args)
+        .assert()
+        .success();
+}
+
+fn tensors(path: &Path) -> BTreeMap<String, RefTensor> {
+    reference_read(path)
+        .0
+        .into_iter()
+        .map(|t| (t.0.clone(), t))
+        .collect()
+}
+
+fn values(t: &RefTensor) -> Vec<f32> {
+    match t.1.as_str() {
+        "F32" => {
+            t.3.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        }
+        "BF16" => {
+            t.3.chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect()
+        }
+        other => panic!("{other}"),
+    }
+}
+
+fn model(name: &str) -> BTreeMap<String, RefTensor> {
+    let path = match name {
+        "base" => fixture("model/llama/hf/model.safetensors"),
+        ft => fixture(&format!("merge/{ft}/model.safetensors")),
+    };
+    tensors(&path)
+}
+
+/// Elements whose magnitude in some task vector ties exactly with a value
+/// at a keep cut of that vector (the sorted positions either side of each
+/// boundary): there torch's unstable sort decides which survive, so a
+/// different choice is allowed. `cuts(n)` gives a vector's boundaries.
+fn at_ties(name: &str, bf16: bool, models: &[(&str, &dyn Fn(usize) -> Vec<usize>)]) -> Vec<bool> {
+    let base = values(&model("base")[name]);
+    let round = |x: f32| if bf16 { half::bf16::from_f32(x).to_f32() } else { x };
+    let mut ambiguous = vec![false; base.len()];
+    for (ft, cuts) in models {
+        let tuned = values(&model(ft)[name]);
+        let mags: Vec<f32> = tuned
+            .iter()
+            .zip(&base)
+            .map(|(&x, &b)| round(round(x) - round(b)).abs())
+            .collect();
+        let mut sorted = mags.clone();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let edge: Vec<f32> = cuts(mags.len())
+            .into_iter()
+            .flat_map(|c| [c.checked_sub(1), Some(c)])
+            .flatten()
+            .filter_map(|i| sorted.get(i).copied())
+            .collect();
+        for (a, m) in ambiguous.iter_mut().zip(&mags) {
+            *a |= edge.contains(m);
+        }
+    }
+    ambiguous
+}
+
+/// Ascending-order boundaries of `magnitude` (the `k` largest kept).
+fn top(density: f64) -> impl Fn(usize) -> Vec<usize> {
+    move |n| vec![n - ((density * n as f64) as usize).max(1)]
+}
+
+/// Ascending-order boundaries of `magnitude_outliers`.
+fn middle(density: f64, gamma: f64) -> impl Fn(usize) -> Vec<usize> {
+    move |n| {
+        let target = (density * n as f64) as usize;
+        let bottom = n.saturating_sub(target + (gamma * n as f64) as usize);
+        vec![bottom, bottom + target]
+    }
+}
+
+fn check_case(case: &str, ties: &[(&str, &dyn Fn(usize) -> Vec<usize>)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged.safetensors");
+    merge(&[&format!("{case}.yml"), "-o", out.to_str().unwrap()]);
+    let ours = tensors(&out);
+    let theirs = tensors(&cases().join(format!("{case}.safetensors")));
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>(),
+        "{case}"
+    );
+    let bf16 = case.ends_with("bfloat16");
+    let mut at_a_tie = 0;
+    for (name, want) in &theirs {
+        let got = &ours[name];
+        assert_eq!(
+            (&got.1, &got.2),
+            (&want.1, &want.2),
+            "{case} {name}: dtype and shape"
+        );
+        if got.3 == want.3 {
+            continue;
+        }
+        assert!(!ties.is_empty(), "{case} {name}: bytes differ from mergekit's");
+        let ambiguous = at_ties(name, bf16, ties);
+        for (i, (a, b)) in values(got).iter().zip(values(want)).enumerate() {
+            if a.to_bits() != b.to_bits() {
+                assert!(
+                    ambiguous[i],
+                    "{case} {name}[{i}]: {a} vs mergekit's {b}, not at a magnitude tie"
+                );
+                at_a_tie += 1;
+            }
+        }
+    }
+    eprintln!("{case}: bit-identical to mergekit except {at_a_tie} elements at exact magnitude ties");
+}
+
+#[test]
+fn deterministic_methods_are_bit_identical_to_mergekit() {
+    let (t1, t2) = (top(0.5), top(0.7));
+    let (u1, u2) = (top(0.3), top(0.9));
+    let (b1, b2) = (middle(0.8, 0.02), middle(0.6, 0.01));
+    let (c1, c2) = (middle(0.8, 0.05), middle(0.7, 0.01));
+    for dtype in ["float32", "bfloat16"] {
+        for case in [
+            "linear",
+            "linear_unnormalized",
+            "task_arithmetic",
+            "nearswap",
+            "passthrough",
+        ] {
+            check_case(&format!("{case}.{dtype}"), &[]);
+        }
+        check_case(&format!("ties.{dtype}"), &[("ft1", &t1), ("ft2", &t2)]);
+        check_case(
+            &format!("ties_unnormalized.{dtype}"),
+            &[("ft1", &u1), ("ft2", &u2)],
+        );
+        check_case(&format!("breadcrumbs.{dtype}"), &[("ft1", &b1), ("ft2", &b2)]);
+        check_case(
+            &format!("breadcrumbs_ties.{dtype}"),
+            &[("ft1", &c1), ("ft2", &c2)],
+        );
+    }
+}
+
+/// slerp's norms, angle and sines are transcendental and summed over the
+/// whole tensor: float32 within 1e-6 of the tensor's largest magnitude,
+/// bfloat16 within one unit in the last place.
+#[test]
+fn slerp_is_mergekit_s_within_rounding() {
+    for case in [
+        "slerp.float32",
+        "slerp.bfloat16",
+        "slerp_filtered.float32",
+        "slerp_filtered.bfloat16",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("merged.safetensors");
+        merge(&[&format!("{case}.yml"), "-o", out.to_str().unwrap()]);
+        let ours = tensors(&out);
+        let theirs = tensors(&cases().join(format!("{case}.safetensors")));
+        let mut worst = 0.0f64;
+        for (name, want) in &theirs {
+            let (a, b) = (values(&ours[name]), values(want));
+            let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs())) as f64;
+            for (x, y) in a.iter().zip(&b) {
+                let err = (f64::from(*x) - f64::from(*y)).abs();
+                if case.ends_with("bfloat16") {
+                    let ulp = f64::from(y.abs().max(f32::MIN_POSITIVE)) / 128.0;
+                    assert!(err <= ulp, "{case} {name}: {x} vs {y}");
+                } else {
+                    worst = worst.max(err / scale);
+                }
+            }
+        }
+        assert!(worst <= 1e-6, "{case}: {worst:e} of the tensor's scale");
+        eprintln!("{case}: worst difference {worst:e} of the tensor's scale");
+    }
+}
+
+/// The flag form writes the configuration a user would have written.
+#[test]
+fn the_flag_form_is_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged.safetensors");
+    merge(&[
+        "../ft1",
+        "../ft2",
+        "../../model/llama/hf",
+        "--method",
+        "linear",
+        "--weight",
+        "0.7,0.45,0.2",
+        "--dtype",
+        "float32",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let ours = tensors(&out);
+    let theirs = tensors(&cases().join("linear.float32.safetensors"));
+    assert_eq!(ours, theirs);
+    let meta = reference_read(&out).1.unwrap();
+    assert_eq!(meta["merge_method"], "linear");
+    assert!(meta["mergekit_config"].contains("weight: 0.45"), "{meta:?}");
+}
+
+/// A GGUF fine-tune merges with its Hugging Face base: matched by Hugging
+/// Face names through the architecture table, Q/K permutations undone, the
+/// result the all-HF merge's bit for bit.
+#[test]
+fn a_gguf_input_merges_as_its_hugging_face_folder_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("ft1.gguf");
+    tensorcast()
+        .args(["-q", "convert"])
+        .arg(fixture("merge/ft1"))
+        .arg("-o")
+        .arg(&gguf)
+        .assert()
+        .success();
+    let yaml = std::fs::read_to_string(cases().join("ties.float32.yml"))
+        .unwrap()
+        .replace("../ft1", gguf.to_str().unwrap());
+    let config = dir.path().join("ties.yml");
+    std::fs::write(&config, yaml).unwrap();
+    let out = dir.path().join("merged.safetensors");
+    merge(&[config.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(tensors(&out), tensors(&cases().join("ties.float32.safetensors")));
+}
+
+/// A folder output is a model: the merged weights, the base's config (its
+/// dtype the merged one) and tokenizer files; nothing replaced without --force.
+#[test]
+fn a_folder_output_is_a_model_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged");
+    merge(&[
+        "task_arithmetic.bfloat16.yml",
+        "-o",
+        out.to_str().unwrap(),
+        "--to",
+        "hf",
+    ]);
+    for name in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ] {
+        assert!(out.join(name).is_file(), "{name}");
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["dtype"], "bfloat16");
+    assert_eq!(config["num_hidden_layers"], 2);
+    assert_eq!(
+        tensors(&out.join("model.safetensors")),
+        tensors(&cases().join("task_arithmetic.bfloat16.safetensors"))
+    );
+    tensorcast()
+        .current_dir(cases())
+        .args(["-q", "merge", "task_arithmetic.bfloat16.yml", "--to", "hf", "-o"])
+        .arg(&out)
+        .assert()
+        .failure();
+}
+
+/// DARE draws its masks from a seeded counter-based generator: the same
+/// seed gives the same bytes, another seed others; the kept fraction is
+/// within 4 sigma of the density, dropped elements are the base's, kept
+/// ones the task vector rescaled to its L1 norm (mergekit 0.1.5's rescale).
+#[test]
+fn dare_is_seeded_and_rescales_what_it_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |seed: &str, name: &str| {
+        let out = dir.path().join(name);
+        merge(&[
+            "../ft2",
+            "--base",
+            "../../model/llama/hf",
+            "--method",
+            "dare_linear",
+            "--weight",
+            "1.0",
+            "--density",
+            "0.3",
+            "--dtype",
+            "float32",
+            "--seed",
+            seed,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        tensors(&out)
+    };
+    let a = run("7", "a.safetensors");
+    assert_eq!(a, run("7", "b.safetensors"));
+    assert_ne!(a, run("8", "c.safetensors"));
+    let (base, ft) = (model("base"), model("ft2"));
+    let (mut kept, mut total) = (0usize, 0usize);
+    for (name, merged) in &a {
+        let (b, x, m) = (values(&base[name]), values(&ft[name]), values(merged));
+        let delta: Vec<f32> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
+        let keep: Vec<bool> = m.iter().zip(&b).map(|(m, b)| m != b).collect();
+        let before: f64 = delta.iter().map(|d| f64::from(d.abs())).sum();
+        let after: f64 = delta
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(d, _)| f64::from(d.abs()))
+            .sum();
+        let scale = before as f32 / after as f32;
+        for i in 0..m.len() {
+            if keep[i] {
+                assert_eq!(m[i], b[i] + delta[i] * scale, "{name}[{i}]");
+            }
+        }
+        // A zero delta looks dropped either way: count the others.
+        kept += keep.iter().filter(|k| **k).count();
+        total += delta.iter().filter(|d| **d != 0.0).count();
+    }
+    let sd = (total as f64 * 0.3 * 0.7).sqrt();
+    assert!(
+        (kept as f64 - 0.3 * total as f64).abs() < 4.0 * sd,
+        "{kept} of {total} kept"
+    );
+}
+
+#[test]
+fn unknown_methods_and_parameters_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yml");
+    for (yaml, named) in [
+        ("merge_method: blend\nmodels: [{model: a}]\n", "'blend'"),
+        ("merge_method: della\nmodels: [{model: a}]\n", "'della'"),
+        ("merge_method: ties\nbase_model: b\nmodels: [{model: a, parameters: {weight: 1, desnity: 0.5}}]\n", "'desnity'"),
+        ("merge_method: linear\nmodels: [{model: a}]\nmerge_mode: x\n", "'merge_mode'"),
+    ] {
+        std::fs::write(&config, yaml).unwrap();
+        let out = tensorcast()
+            .args(["merge"])
+            .arg(&config)
+            .args(["-o", "x.safetensors"])
+            .current_dir(dir.path())
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(named), "{err}");
+        assert!(!dir.path().join("x.safetensors").exists());
+    }
+}
