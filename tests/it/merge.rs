@@ -53,11 +53,15 @@ fn model(name: &str) -> BTreeMap<String, RefTensor> {
     tensors(&path)
 }
 
+/// A fine-tune and the keep-cut boundaries of its task vectors, given
+/// their length (positions in ascending magnitude order).
+type Cuts<'a> = (&'a str, &'a dyn Fn(usize) -> Vec<usize>);
+
 /// Elements whose magnitude in some task vector ties exactly with a value
 /// at a keep cut of that vector (the sorted positions either side of each
 /// boundary): there torch's unstable sort decides which survive, so a
 /// different choice is allowed. `cuts(n)` gives a vector's boundaries.
-fn at_ties(name: &str, bf16: bool, models: &[(&str, &dyn Fn(usize) -> Vec<usize>)]) -> Vec<bool> {
+fn at_ties(name: &str, bf16: bool, models: &[Cuts]) -> Vec<bool> {
     let base = values(&model("base")[name]);
     let round = |x: f32| if bf16 { half::bf16::from_f32(x).to_f32() } else { x };
     let mut ambiguous = vec![false; base.len()];
@@ -97,7 +101,7 @@ fn middle(density: f64, gamma: f64) -> impl Fn(usize) -> Vec<usize> {
     }
 }
 
-fn check_case(case: &str, ties: &[(&str, &dyn Fn(usize) -> Vec<usize>)]) {
+fn check_case(case: &str, ties: &[Cuts]) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("merged.safetensors");
     merge(&[&format!("{case}.yml"), "-o", out.to_str().unwrap()]);
