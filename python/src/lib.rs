@@ -195,6 +195,31 @@ fn edit(
     Ok((r.header_bytes, r.data_bytes, r.in_place))
 }
 
+/// Merges the models a mergekit configuration (YAML or JSON text) names
+/// into `output` (see `tensorcast merge`); returns the tensor count.
+#[pyfunction]
+#[pyo3(signature = (config, output, to = None, force = false, seed = 0))]
+fn merge(
+    py: Python<'_>,
+    config: String,
+    output: &Bound<'_, PyAny>,
+    to: Option<String>,
+    force: bool,
+    seed: u64,
+) -> PyResult<usize> {
+    let output = location::location(output)?;
+    let config = tensorcast::merge::MergeConfig::from_yaml(&config).map_err(|e| errors::to_py(py, e))?;
+    let opts = tensorcast::ConvertOptions {
+        to,
+        force,
+        ..Default::default()
+    };
+    let report = py
+        .detach(|| tensorcast::merge::merge(&config, output, &opts, seed))
+        .map_err(|e| errors::to_py(py, e))?;
+    Ok(report.tensors)
+}
+
 /// The module `tensorcast._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -210,5 +235,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(digest, m)?)?;
     m.add_function(wrap_pyfunction!(edit, m)?)?;
     m.add_function(wrap_pyfunction!(refs, m)?)?;
+    m.add_function(wrap_pyfunction!(merge, m)?)?;
     Ok(())
 }

@@ -46,6 +46,7 @@ __all__ = [
     "edit",
     "inspect",
     "load_file",
+    "merge",
     "refs",
     "safe_open",
     "save_file",
@@ -402,6 +403,65 @@ def edit(filename, set: dict | None = None, delete=(), *, types: dict | None = N
     out = None if output is None else _where(output)
     header, data, in_place = _native.edit(_where(filename), sets, list(delete), out, force)
     return {"header_bytes": header, "data_bytes": data, "in_place": in_place}
+
+
+def merge(
+    config,
+    output,
+    *,
+    method: str | None = None,
+    weight=None,
+    base=None,
+    dtype: str | None = None,
+    seed: int = 0,
+    to: str | None = None,
+    force: bool = False,
+    **parameters,
+) -> dict:
+    """Merges models with mergekit's methods (``tensorcast merge``).
+
+    ``config``: a mergekit YAML file's path, a configuration as a dict (the
+    YAML's keys), or a list of models with ``method`` (and ``weight``: one
+    per model, ``base``, ``dtype``, other parameters such as ``density`` or
+    ``t`` as keywords: per-model when given as a list, shared otherwise).
+    Models are folders, files of any format (GGUF included) or URLs.
+    ``output``: a folder (``to="hf"``, or a path without extension) or a file
+    of any writable format. ``seed`` keys DARE's masks. Returns
+    ``{"tensors": N}``."""
+    if isinstance(config, (list, tuple)):
+        if method is None:
+            raise TypeError("merging a list of models needs method=")
+        weights = list(weight) if weight is not None else None
+        if weights is not None and len(weights) != len(config):
+            raise ValueError(f"{len(weights)} weights for {len(config)} models")
+        models = []
+        shared = {}
+        for k, v in parameters.items():
+            if not isinstance(v, (list, tuple)):
+                shared[k] = v
+        for i, m in enumerate(config):
+            p = {k: v[i] for k, v in parameters.items() if isinstance(v, (list, tuple))}
+            if weights is not None:
+                p["weight"] = weights[i]
+            models.append({"model": _json_path(m), "parameters": p} if p else {"model": _json_path(m)})
+        config = {"merge_method": method, "models": models}
+        if base is not None:
+            config["base_model"] = _json_path(base)
+        if shared:
+            config["parameters"] = shared
+        if dtype is not None:
+            config["dtype"] = dtype
+    if isinstance(config, dict):
+        # JSON is YAML: mergekit's schema either way.
+        text = _json.dumps(config)
+    else:
+        with open(_where(config), encoding="utf-8") as f:
+            text = f.read()
+    return {"tensors": _native.merge(text, _where(output), to, force, seed)}
+
+
+def _json_path(p) -> str:
+    return p if isinstance(p, str) else str(_os.fspath(p))
 
 
 def refs(

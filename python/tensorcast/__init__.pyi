@@ -136,6 +136,22 @@ def edit(
 ) -> Dict[str, Any]:
     """Changes metadata without rewriting tensors; in place unless ``output``."""
 
+def merge(
+    config: Any,
+    output: _Path,
+    *,
+    method: Optional[str] = None,
+    weight: Optional[Sequence[float]] = None,
+    base: Optional[_Path] = None,
+    dtype: Optional[str] = None,
+    seed: int = 0,
+    to: Optional[str] = None,
+    force: bool = False,
+    **parameters: Any,
+) -> Dict[str, Any]:
+    """Merges models with mergekit's methods: a YAML file, a config dict, or
+    a list of models with ``method``."""
+
 def refs(
     src: _Path,
     dst: _Path,
