@@ -19,10 +19,12 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod kernel;
 mod method;
 mod numeric;
 mod select;
 mod source;
+mod stream;
 
 pub use config::{Entry, MergeConfig, Setting};
 pub use method::Method;

@@ -2,9 +2,11 @@
 //! each computed on demand from the same-named tensor of every input.
 
 use crate::config::MergeConfig;
-use crate::method::Group;
-use crate::numeric::{from_f32, to_f32, Prec};
-use tensorcast_core::{code, Error, Metadata, Result, Source, TensorData, TensorInfo, Value, CHUNK_BYTES};
+use crate::kernel::{self, Plan};
+use crate::method::Params;
+use crate::numeric::{from_f32, Prec};
+use crate::stream::Lockstep;
+use tensorcast_core::{code, DType, Error, Metadata, Result, Source, TensorData, TensorInfo, Value};
 
 /// A merge of several sources, one tensor at a time.
 pub struct MergedSource {
@@ -155,30 +157,52 @@ impl Source for MergedSource {
             .get(index)
             .ok_or_else(|| Error::usage(code::INTERNAL, format!("no tensor {index}")))?;
         let prec = self.prec[index];
-        let mut values = Vec::with_capacity(self.inputs.len());
-        for (source, &i) in self.inputs.iter().zip(&self.found[index]) {
-            let dtype = source.tensors()[i].dtype;
-            let bytes = source.tensor_data(i)?.into_vec()?;
-            let mut v = to_f32(dtype, &bytes)?;
-            if Prec::of(dtype)? != prec {
-                for x in &mut v {
-                    *x = prec.r(*x);
-                }
-            }
-            values.push(v);
-        }
-        let group = Group {
-            name: &info.name,
-            shape: &info.shape,
-            t: self.t_of(&info.name),
-            values,
-            prec,
-            models: &self.models,
-            seed: self.seed,
+        let n = info.shape.iter().product::<u64>();
+        let mut open = || -> Result<Lockstep<'_>> {
+            let inputs = self
+                .inputs
+                .iter()
+                .zip(&self.found[index])
+                .map(|(source, &i)| Ok((source.tensor_data(i)?, source.tensors()[i].dtype)))
+                .collect::<Result<Vec<_>>>()?;
+            Lockstep::new(inputs, prec, n as usize)
         };
-        let merged = self.config.method.merge(&self.config, group)?;
-        let bytes = from_f32(&merged, info.dtype)?;
-        let pieces: Vec<Vec<u8>> = bytes.chunks(CHUNK_BYTES).map(<[u8]>::to_vec).collect();
-        Ok(TensorData::Chunks(Box::new(pieces.into_iter().map(Ok))))
+        let params = Params {
+            config: &self.config,
+            name: &info.name,
+            t: self.t_of(&info.name),
+            models: &self.models,
+        };
+        let plan = kernel::plan(self.config.method, &params, prec, n, self.seed, &mut open)?;
+        Ok(TensorData::Chunks(Box::new(Merged {
+            plan,
+            pass: open()?,
+            prec,
+            at: 0,
+            dtype: info.dtype,
+        })))
+    }
+}
+
+/// The output pass: each chunk of every input merged and encoded.
+struct Merged<'a> {
+    plan: Plan,
+    pass: Lockstep<'a>,
+    prec: Prec,
+    at: u64,
+    dtype: DType,
+}
+
+impl Iterator for Merged<'_> {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Result<Vec<u8>>> {
+        let chunk = match self.pass.next_chunk()? {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        let values = self.plan.apply(self.prec, self.at, &chunk);
+        self.at += values.len() as u64;
+        Some(from_f32(&values, self.dtype))
     }
 }

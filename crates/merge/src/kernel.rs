@@ -1,0 +1,417 @@
+//! One tensor's merge, planned then applied a chunk at a time: mergekit
+//! 0.1.5's arithmetic (`merge_methods/*.py`) op for op, in the dtype it
+//! computes in. What needs the whole tensor (a sparsifier's cut, a rescale's
+//! norms, slerp's angle) is gathered in streaming passes first, so no step
+//! holds more than a chunk of each input.
+
+use crate::method::{Method, Params, Sparsify};
+use crate::numeric::{sign, Prec};
+use crate::select::{self, Finder, Keeper, Ranks};
+use crate::stream::Lockstep;
+use tensorcast_core::Result;
+
+/// What a task vector keeps.
+#[derive(Clone)]
+enum Mask {
+    All,
+    Nothing,
+    Cut(Keeper),
+    Random { density: f64, seed: u64, stream: u64 },
+}
+
+impl Mask {
+    /// Whether element `i`, of task-vector value `d`, is kept (called in
+    /// index order).
+    fn keep(&mut self, i: u64, d: f32) -> bool {
+        match self {
+            Mask::All => true,
+            Mask::Nothing => false,
+            Mask::Cut(k) => k.keep(select::key(d)),
+            Mask::Random {
+                density,
+                seed,
+                stream,
+            } => select::random_at(i, *density, *seed, *stream),
+        }
+    }
+}
+
+/// The task-arithmetic family's resolved state.
+pub(crate) struct Tasks {
+    /// Per non-base input: weight (in the merge's dtype), mask, rescale.
+    weights: Vec<f32>,
+    masks: Vec<Mask>,
+    scales: Vec<Option<f32>>,
+    elect: bool,
+    normalize: bool,
+    lambda: Option<f32>,
+}
+
+/// One tensor's merge, ready to apply chunk by chunk.
+pub(crate) enum Plan {
+    Linear { weights: Vec<f32>, normalize: bool },
+    Scale(f32),
+    Nearswap(f32),
+    Slerp { ca: f32, cb: f32 },
+    Tasks(Box<Tasks>),
+}
+
+/// Plans tensor `p.name` (`n` elements) for `method`; `open` starts a
+/// fresh pass over every input's values.
+pub(crate) fn plan<'a>(
+    method: Method,
+    p: &Params,
+    prec: Prec,
+    n: u64,
+    seed: u64,
+    open: &mut dyn FnMut() -> Result<Lockstep<'a>>,
+) -> Result<Plan> {
+    Ok(match method {
+        Method::Linear => Plan::Linear {
+            weights: (0..p.models.len())
+                .map(|i| p.num("weight", Some(i)).map(|w| w as f32))
+                .collect::<Result<_>>()?,
+            normalize: p.flag("normalize")?,
+        },
+        Method::Passthrough => Plan::Scale(p.num("scale", Some(0))? as f32),
+        Method::Nearswap => Plan::Nearswap(p.num("t", None)? as f32),
+        Method::Slerp => slerp_plan(f64::from(p.num("t", None)? as f32), open)?,
+        _ => Plan::Tasks(Box::new(tasks_plan(method, p, prec, n, seed, open)?)),
+    })
+}
+
+/// `slerp` over the whole tensor (mergekit batches same-shaped tensors and
+/// interpolates each tensor of a batch as one vector): the angle between
+/// the two, from their norms and dot product (double precision here, summed
+/// float32 chunks in mergekit), then float32 coefficients
+/// `sin((1-t)θ)/sin θ` and `sin(tθ)/sin θ`, or `1-t` and `t` where the two
+/// are nearly collinear (|cos θ| > 0.9995).
+fn slerp_plan<'a>(t: f64, open: &mut dyn FnMut() -> Result<Lockstep<'a>>) -> Result<Plan> {
+    let (mut aa, mut bb, mut ab) = (0.0f64, 0.0f64, 0.0f64);
+    let mut pass = open()?;
+    while let Some(chunk) = pass.next_chunk() {
+        let chunk = chunk?;
+        for (&x, &y) in chunk[0].iter().zip(&chunk[1]) {
+            let (x, y) = (f64::from(x), f64::from(y));
+            aa += x * x;
+            bb += y * y;
+            ab += x * y;
+        }
+    }
+    let na = if aa.sqrt() > 1e-8 { aa.sqrt() } else { 1.0 };
+    let nb = if bb.sqrt() > 1e-8 { bb.sqrt() } else { 1.0 };
+    let dot = (ab / (na * nb)).clamp(-1.0, 1.0);
+    let (ca, cb) = if dot.abs() > 0.9995 {
+        (1.0 - t, t)
+    } else {
+        let theta = dot.acos();
+        let s = theta.sin();
+        (((1.0 - t) * theta).sin() / s, (t * theta).sin() / s)
+    };
+    Ok(Plan::Slerp {
+        ca: ca as f32,
+        cb: cb as f32,
+    })
+}
+
+/// The task vector of input `j` (1-based: 0 is the base) at element `e`.
+#[inline]
+fn delta(prec: Prec, chunk: &[Vec<f32>], j: usize, e: usize) -> f32 {
+    prec.r(chunk[j][e] - chunk[0][e])
+}
+
+fn tasks_plan<'a>(
+    method: Method,
+    p: &Params,
+    prec: Prec,
+    n: u64,
+    seed: u64,
+    open: &mut dyn FnMut() -> Result<Lockstep<'a>>,
+) -> Result<Tasks> {
+    let others = p.models.len() - 1;
+    let rescale = p.flag("rescale")?;
+    let mut masks = Vec::with_capacity(others);
+    let mut finders: Vec<Option<(Finder, bool)>> = Vec::with_capacity(others);
+    let mut weights = Vec::with_capacity(others);
+    for j in 1..=others {
+        let density = p.num("density", Some(j))?;
+        let (ranks, first) = match method.sparsify() {
+            Sparsify::None => (None, false),
+            Sparsify::Magnitude => (Ranks::magnitude(n, density), true),
+            Sparsify::Outliers => (Ranks::outliers(n, density, p.num("gamma", Some(j))?), false),
+            Sparsify::Random => {
+                let stream = select::name_key(p.name) ^ select::splitmix(j as u64);
+                masks.push(if density >= 1.0 {
+                    Mask::All
+                } else {
+                    Mask::Random {
+                        density,
+                        seed,
+                        stream,
+                    }
+                });
+                finders.push(None);
+                weights.push(prec.r(p.num("weight", Some(j))? as f32));
+                continue;
+            }
+        };
+        match ranks {
+            None => masks.push(Mask::All),
+            Some(r) if r.lo >= r.hi => masks.push(Mask::Nothing),
+            Some(r) => {
+                masks.push(Mask::All); // replaced once the cut is found
+                finders.push(Some((Finder::new(r), first)));
+                weights.push(prec.r(p.num("weight", Some(j))? as f32));
+                continue;
+            }
+        }
+        finders.push(None);
+        weights.push(prec.r(p.num("weight", Some(j))? as f32));
+    }
+    if finders.iter().any(Option::is_some) {
+        for stage in 0..2 {
+            let mut pass = open()?;
+            while let Some(chunk) = pass.next_chunk() {
+                let chunk = chunk?;
+                for (j, f) in finders.iter_mut().enumerate() {
+                    let Some((f, _)) = f else { continue };
+                    for e in 0..chunk[0].len() {
+                        let k = select::key(delta(prec, &chunk, j + 1, e));
+                        if stage == 0 {
+                            f.count_high(k);
+                        } else {
+                            f.count_low(k);
+                        }
+                    }
+                }
+            }
+            if stage == 0 {
+                finders.iter_mut().flatten().for_each(|(f, _)| f.end_high());
+            }
+        }
+        for (mask, f) in masks.iter_mut().zip(finders) {
+            if let Some((f, first)) = f {
+                *mask = Mask::Cut(f.keeper(first));
+            }
+        }
+    }
+    let mut scales = vec![None; others];
+    if rescale && masks.iter().any(|m| !matches!(m, Mask::All)) {
+        scales = l1_rescales(prec, &masks, open)?;
+    }
+    let lambda = p.num("lambda", None)?;
+    Ok(Tasks {
+        weights,
+        masks,
+        scales,
+        elect: method.elects_signs(),
+        normalize: p.flag("normalize")?,
+        lambda: (lambda != 1.0).then_some(lambda as f32),
+    })
+}
+
+/// mergekit's `rescaled_masked_tensor` with the L1 norm: each kept task
+/// vector times `Σ|δ| / Σ|kept δ|` (unless either is below 1e-7), the sums
+/// taken in double precision, the ratio in the merge's dtype.
+fn l1_rescales<'a>(
+    prec: Prec,
+    masks: &[Mask],
+    open: &mut dyn FnMut() -> Result<Lockstep<'a>>,
+) -> Result<Vec<Option<f32>>> {
+    let mut masks = masks.to_vec();
+    let mut sums = vec![(0.0f64, 0.0f64); masks.len()];
+    let mut pass = open()?;
+    let mut at = 0u64;
+    while let Some(chunk) = pass.next_chunk() {
+        let chunk = chunk?;
+        for e in 0..chunk[0].len() {
+            for (j, (mask, (before, after))) in masks.iter_mut().zip(&mut sums).enumerate() {
+                let d = delta(prec, &chunk, j + 1, e);
+                *before += f64::from(d.abs());
+                if mask.keep(at + e as u64, d) {
+                    *after += f64::from(d.abs());
+                }
+            }
+        }
+        at += chunk[0].len() as u64;
+    }
+    Ok(sums
+        .into_iter()
+        .zip(&masks)
+        .map(|((before, after), m)| {
+            let (b, a) = (prec.r(before as f32), prec.r(after as f32));
+            (!matches!(m, Mask::All) && b >= 1e-7 && a >= 1e-7).then(|| prec.r(b / a))
+        })
+        .collect())
+}
+
+impl Plan {
+    /// The merged values of elements `at..at + chunk[0].len()`, in `prec`.
+    /// Called for consecutive chunks in order.
+    pub(crate) fn apply(&mut self, prec: Prec, at: u64, chunk: &[Vec<f32>]) -> Vec<f32> {
+        let r = |x: f32| prec.r(x);
+        let n = chunk[0].len();
+        match self {
+            // `result.addcmul_(tensor, w)` from zero in model order (one
+            // fused multiply-add each), divided by the float32 sum of the
+            // weights; float32 whatever the inputs.
+            Plan::Linear { weights, normalize } => {
+                let denominator = weights.iter().fold(0.0f32, |a, &w| a + w);
+                (0..n)
+                    .map(|e| {
+                        let mut acc = 0.0f32;
+                        for (x, &w) in chunk.iter().zip(weights.iter()) {
+                            acc = x[e].mul_add(w, acc);
+                        }
+                        r(if *normalize { acc / denominator } else { acc })
+                    })
+                    .collect()
+            }
+            Plan::Scale(s) => chunk[0]
+                .iter()
+                .map(|&x| if *s == 1.0 { x } else { r(x * *s) })
+                .collect(),
+            // `w = clamp(t / max(|a - b|, 1e-6), 0, 1)` (Python's `t / tensor`
+            // is torch's `tensor.reciprocal() * t`), then `w * b + (1 - w) * a`.
+            Plan::Nearswap(t) => {
+                let floor = r(1e-6);
+                chunk[0]
+                    .iter()
+                    .zip(&chunk[1])
+                    .map(|(&a, &b)| {
+                        let diff = r((a - b).abs()).max(floor);
+                        let w = r(r(1.0 / diff) * *t).clamp(0.0, 1.0);
+                        r(r(w * b) + r(r(1.0 - w) * a))
+                    })
+                    .collect()
+            }
+            // `coef_a * x + coef_b * y` in float32, then the inputs' dtype.
+            Plan::Slerp { ca, cb } => chunk[0]
+                .iter()
+                .zip(&chunk[1])
+                .map(|(&x, &y)| r(*ca * x + *cb * y))
+                .collect(),
+            Plan::Tasks(t) => t.apply(prec, at, chunk),
+        }
+    }
+}
+
+impl Tasks {
+    /// Task vectors sparsified (and rescaled), weighted, sign-elected when
+    /// the method does, summed, normalized, times lambda, plus the base;
+    /// every op rounded to the merge's dtype, sums accumulated in float32.
+    fn apply(&mut self, prec: Prec, at: u64, chunk: &[Vec<f32>]) -> Vec<f32> {
+        let r = |x: f32| prec.r(x);
+        let n = chunk[0].len();
+        let total_weight = {
+            let w = r(self.weights.iter().fold(0.0f32, |a, &w| a + w));
+            if w.abs() < 1e-8 {
+                1.0
+            } else {
+                w
+            }
+        };
+        let mut deltas = vec![0.0f32; self.weights.len()];
+        let mut out = Vec::with_capacity(n);
+        for e in 0..n {
+            for (j, slot) in deltas.iter_mut().enumerate() {
+                let mut d = delta(prec, chunk, j + 1, e);
+                if !self.masks[j].keep(at + e as u64, d) {
+                    d *= 0.0;
+                }
+                if let Some(s) = self.scales[j] {
+                    d = r(d * s);
+                }
+                *slot = r(d * self.weights[j]);
+            }
+            let (mut mixed, divisor) = if self.elect {
+                // Sign election by sum: the sum's sign, zero counting as +.
+                let total = deltas.iter().fold(0.0f32, |a, &d| a + d);
+                let majority = if total >= 0.0 { 1.0 } else { -1.0 };
+                let (mut m, mut w) = (0.0f32, 0.0f32);
+                for (&d, &wt) in deltas.iter().zip(&self.weights) {
+                    let agree = sign(d) == majority;
+                    m += if agree { d } else { d * 0.0 };
+                    w += if agree { wt } else { 0.0 };
+                }
+                let w = r(w);
+                (r(m), if w == 0.0 { 1.0 } else { w })
+            } else {
+                (r(deltas.iter().fold(0.0f32, |a, &d| a + d)), total_weight)
+            };
+            if self.normalize {
+                mixed = r(mixed / divisor);
+            }
+            if let Some(l) = self.lambda {
+                mixed = r(mixed * l);
+            }
+            out.push(r(chunk[0][e] + mixed));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MergeConfig;
+    use tensorcast_core::{DType, TensorData};
+
+    /// Every plan gives the same bytes whatever the chunking: the passes
+    /// and the keepers carry their state across chunk boundaries.
+    #[test]
+    fn chunking_changes_nothing() {
+        let n = 1000usize;
+        let mut x = 1u64;
+        let mut noise = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few distinct values, so magnitudes tie at the cuts.
+            ((x % 64) as f32 - 32.0) / 64.0
+        };
+        let inputs: Vec<Vec<u8>> = (0..3)
+            .map(|_| (0..n).flat_map(|_| noise().to_le_bytes()).collect())
+            .collect();
+        let models = ["b".to_string(), "x".to_string(), "y".to_string()];
+        for (method, extra) in [
+            ("ties", "density: 0.37"),
+            ("breadcrumbs_ties", "density: 0.5, gamma: 0.1"),
+            ("dare_ties", "density: 0.4"),
+            ("task_arithmetic", "density: 1.0"),
+        ] {
+            let yaml = format!(
+                "merge_method: {method}\nbase_model: b\nmodels:\n  - {{model: x, parameters: {{weight: 0.7, {extra}}}}}\n  - {{model: y, parameters: {{weight: 0.4, {extra}}}}}\n"
+            );
+            let config = MergeConfig::from_yaml(&yaml).unwrap();
+            let p = Params {
+                config: &config,
+                name: "w",
+                t: 0.0,
+                models: &models,
+            };
+            let run = |chunk: usize| {
+                let mut open = || {
+                    let data = inputs
+                        .iter()
+                        .map(|b| (TensorData::Borrowed(b), DType::F32))
+                        .collect();
+                    Lockstep::with_chunk(data, Prec::Bf16, n, chunk)
+                };
+                let mut plan = plan(config.method, &p, Prec::Bf16, n as u64, 5, &mut open).unwrap();
+                let mut pass = open().unwrap();
+                let (mut out, mut at) = (Vec::new(), 0u64);
+                while let Some(c) = pass.next_chunk() {
+                    let v = plan.apply(Prec::Bf16, at, &c.unwrap());
+                    at += v.len() as u64;
+                    out.extend(v.iter().map(|f| f.to_bits()));
+                }
+                out
+            };
+            let whole = run(n);
+            for chunk in [1, 7, 333] {
+                assert_eq!(run(chunk), whole, "{method}, {chunk} per chunk");
+            }
+        }
+    }
+}
