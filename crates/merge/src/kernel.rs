@@ -8,7 +8,11 @@ use crate::method::{Method, Params, Sparsify};
 use crate::numeric::{sign, Prec};
 use crate::select::{self, Finder, Keeper, Ranks};
 use crate::stream::Lockstep;
+use rayon::prelude::*;
 use tensorcast_core::Result;
+
+/// Elements per parallel part of a chunk.
+const PART: usize = 1 << 16;
 
 /// What a task vector keeps.
 #[derive(Clone)]
@@ -173,8 +177,9 @@ fn tasks_plan<'a>(
             let mut pass = open()?;
             while let Some(chunk) = pass.next_chunk() {
                 let chunk = chunk?;
-                for (j, f) in finders.iter_mut().enumerate() {
-                    let Some((f, _)) = f else { continue };
+                // One input per core: each finder sees its own task vector.
+                finders.par_iter_mut().enumerate().for_each(|(j, f)| {
+                    let Some((f, _)) = f else { return };
                     for e in 0..chunk[0].len() {
                         let k = select::key(delta(prec, &chunk, j + 1, e));
                         if stage == 0 {
@@ -183,7 +188,7 @@ fn tasks_plan<'a>(
                             f.count_low(k);
                         }
                     }
-                }
+                });
             }
             if stage == 0 {
                 finders.iter_mut().flatten().for_each(|(f, _)| f.end_high());
@@ -247,50 +252,45 @@ fn l1_rescales<'a>(
 
 impl Plan {
     /// The merged values of elements `at..at + chunk[0].len()`, in `prec`.
-    /// Called for consecutive chunks in order.
+    /// Called for consecutive chunks in order; computed on every core.
     pub(crate) fn apply(&mut self, prec: Prec, at: u64, chunk: &[Vec<f32>]) -> Vec<f32> {
         let r = |x: f32| prec.r(x);
-        let n = chunk[0].len();
+        let each = |f: &(dyn Fn(usize) -> f32 + Sync)| (0..chunk[0].len()).into_par_iter().map(f).collect();
         match self {
             // `result.addcmul_(tensor, w)` from zero in model order (one
             // fused multiply-add each), divided by the float32 sum of the
             // weights; float32 whatever the inputs.
             Plan::Linear { weights, normalize } => {
                 let denominator = weights.iter().fold(0.0f32, |a, &w| a + w);
-                (0..n)
-                    .map(|e| {
-                        let mut acc = 0.0f32;
-                        for (x, &w) in chunk.iter().zip(weights.iter()) {
-                            acc = x[e].mul_add(w, acc);
-                        }
-                        r(if *normalize { acc / denominator } else { acc })
-                    })
-                    .collect()
+                let (weights, normalize) = (&*weights, *normalize);
+                each(&|e| {
+                    let mut acc = 0.0f32;
+                    for (x, &w) in chunk.iter().zip(weights) {
+                        acc = x[e].mul_add(w, acc);
+                    }
+                    r(if normalize { acc / denominator } else { acc })
+                })
             }
-            Plan::Scale(s) => chunk[0]
-                .iter()
-                .map(|&x| if *s == 1.0 { x } else { r(x * *s) })
-                .collect(),
+            Plan::Scale(s) => {
+                let s = *s;
+                each(&|e| if s == 1.0 { chunk[0][e] } else { r(chunk[0][e] * s) })
+            }
             // `w = clamp(t / max(|a - b|, 1e-6), 0, 1)` (Python's `t / tensor`
             // is torch's `tensor.reciprocal() * t`), then `w * b + (1 - w) * a`.
             Plan::Nearswap(t) => {
-                let floor = r(1e-6);
-                chunk[0]
-                    .iter()
-                    .zip(&chunk[1])
-                    .map(|(&a, &b)| {
-                        let diff = r((a - b).abs()).max(floor);
-                        let w = r(r(1.0 / diff) * *t).clamp(0.0, 1.0);
-                        r(r(w * b) + r(r(1.0 - w) * a))
-                    })
-                    .collect()
+                let (t, floor) = (*t, r(1e-6));
+                each(&|e| {
+                    let (a, b) = (chunk[0][e], chunk[1][e]);
+                    let diff = r((a - b).abs()).max(floor);
+                    let w = r(r(1.0 / diff) * t).clamp(0.0, 1.0);
+                    r(r(w * b) + r(r(1.0 - w) * a))
+                })
             }
             // `coef_a * x + coef_b * y` in float32, then the inputs' dtype.
-            Plan::Slerp { ca, cb } => chunk[0]
-                .iter()
-                .zip(&chunk[1])
-                .map(|(&x, &y)| r(*ca * x + *cb * y))
-                .collect(),
+            Plan::Slerp { ca, cb } => {
+                let (ca, cb) = (*ca, *cb);
+                each(&|e| r(ca * chunk[0][e] + cb * chunk[1][e]))
+            }
             Plan::Tasks(t) => t.apply(prec, at, chunk),
         }
     }
@@ -300,54 +300,93 @@ impl Tasks {
     /// Task vectors sparsified (and rescaled), weighted, sign-elected when
     /// the method does, summed, normalized, times lambda, plus the base;
     /// every op rounded to the merge's dtype, sums accumulated in float32.
+    /// The chunk is cut in parts merged on every core, each part's masks
+    /// moved past the parts before it.
     fn apply(&mut self, prec: Prec, at: u64, chunk: &[Vec<f32>]) -> Vec<f32> {
-        let r = |x: f32| prec.r(x);
         let n = chunk[0].len();
-        let total_weight = {
-            let w = r(self.weights.iter().fold(0.0f32, |a, &w| a + w));
-            if w.abs() < 1e-8 {
-                1.0
-            } else {
-                w
-            }
-        };
-        let mut deltas = vec![0.0f32; self.weights.len()];
-        let mut out = Vec::with_capacity(n);
-        for e in 0..n {
-            for (j, slot) in deltas.iter_mut().enumerate() {
-                let mut d = delta(prec, chunk, j + 1, e);
-                if !self.masks[j].keep(at + e as u64, d) {
-                    d *= 0.0;
+        let deltas: Vec<Vec<f32>> = (1..chunk.len())
+            .into_par_iter()
+            .map(|j| (0..n).map(|e| delta(prec, chunk, j, e)).collect())
+            .collect();
+        let mut starts = Vec::with_capacity(n.div_ceil(PART));
+        for part in (0..n).step_by(PART) {
+            starts.push(self.masks.clone());
+            let end = (part + PART).min(n);
+            for (mask, d) in self.masks.iter_mut().zip(&deltas) {
+                if let Mask::Cut(k) = mask {
+                    k.advance(d[part..end].iter().map(|&x| select::key(x)));
                 }
-                if let Some(s) = self.scales[j] {
-                    d = r(d * s);
-                }
-                *slot = r(d * self.weights[j]);
             }
-            let (mut mixed, divisor) = if self.elect {
-                // Sign election by sum: the sum's sign, zero counting as +.
-                let total = deltas.iter().fold(0.0f32, |a, &d| a + d);
-                let majority = if total >= 0.0 { 1.0 } else { -1.0 };
-                let (mut m, mut w) = (0.0f32, 0.0f32);
-                for (&d, &wt) in deltas.iter().zip(&self.weights) {
-                    let agree = sign(d) == majority;
-                    m += if agree { d } else { d * 0.0 };
-                    w += if agree { wt } else { 0.0 };
-                }
-                let w = r(w);
-                (r(m), if w == 0.0 { 1.0 } else { w })
-            } else {
-                (r(deltas.iter().fold(0.0f32, |a, &d| a + d)), total_weight)
-            };
-            if self.normalize {
-                mixed = r(mixed / divisor);
-            }
-            if let Some(l) = self.lambda {
-                mixed = r(mixed * l);
-            }
-            out.push(r(chunk[0][e] + mixed));
         }
-        out
+        let this = &*self;
+        let parts: Vec<Vec<f32>> = starts
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, mut masks)| {
+                let (from, to) = (i * PART, ((i + 1) * PART).min(n));
+                (from..to)
+                    .map(|e| this.element(prec, &mut masks, &deltas, chunk[0][e], at + e as u64, e))
+                    .collect()
+            })
+            .collect();
+        parts.concat()
+    }
+
+    /// Element `e` of the chunk (`i` in the tensor), of base value `base`.
+    fn element(
+        &self,
+        prec: Prec,
+        masks: &mut [Mask],
+        deltas: &[Vec<f32>],
+        base: f32,
+        i: u64,
+        e: usize,
+    ) -> f32 {
+        let r = |x: f32| prec.r(x);
+        let mut weighted = [0.0f32; 8];
+        let mut spill = Vec::new();
+        let slots: &mut [f32] = if deltas.len() <= weighted.len() {
+            &mut weighted[..deltas.len()]
+        } else {
+            spill.resize(deltas.len(), 0.0);
+            &mut spill
+        };
+        for (j, slot) in slots.iter_mut().enumerate() {
+            let mut d = deltas[j][e];
+            if !masks[j].keep(i, d) {
+                d *= 0.0;
+            }
+            if let Some(s) = self.scales[j] {
+                d = r(d * s);
+            }
+            *slot = r(d * self.weights[j]);
+        }
+        let (mut mixed, divisor) = if self.elect {
+            // Sign election by sum: the sum's sign, zero counting as +.
+            let total = slots.iter().fold(0.0f32, |a, &d| a + d);
+            let majority = if total >= 0.0 { 1.0 } else { -1.0 };
+            let (mut m, mut w) = (0.0f32, 0.0f32);
+            for (&d, &wt) in slots.iter().zip(&self.weights) {
+                let agree = sign(d) == majority;
+                m += if agree { d } else { d * 0.0 };
+                w += if agree { wt } else { 0.0 };
+            }
+            let w = r(w);
+            (r(m), if w == 0.0 { 1.0 } else { w })
+        } else {
+            let w = r(self.weights.iter().fold(0.0f32, |a, &w| a + w));
+            (
+                r(slots.iter().fold(0.0f32, |a, &d| a + d)),
+                if w.abs() < 1e-8 { 1.0 } else { w },
+            )
+        };
+        if self.normalize {
+            mixed = r(mixed / divisor);
+        }
+        if let Some(l) = self.lambda {
+            mixed = r(mixed * l);
+        }
+        r(base + mixed)
     }
 }
 

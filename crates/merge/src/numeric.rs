@@ -61,6 +61,28 @@ impl Prec {
 
 /// A tensor's elements as `f32` (exact for every float dtype up to f32).
 pub fn to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>> {
+    // The merge dtypes directly, without an intermediate byte buffer.
+    match dtype {
+        DType::F32 => {
+            return Ok(bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        }
+        DType::BF16 => {
+            return Ok(bytes
+                .chunks_exact(2)
+                .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
+                .collect())
+        }
+        DType::F16 => {
+            return Ok(bytes
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect())
+        }
+        _ => {}
+    }
     let mut out = Vec::new();
     cast::cast_slice(dtype, DType::F32, bytes, &mut out)
         .map_err(|e| Error::unsupported(code::CAST, format!("{e}")))?;
@@ -72,10 +94,23 @@ pub fn to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>> {
 
 /// `values` written as `dtype` (round to nearest even, as torch's `.to()`).
 pub fn from_f32(values: &[f32], dtype: DType) -> Result<Vec<u8>> {
-    let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    if dtype == DType::F32 {
-        return Ok(raw);
+    match dtype {
+        DType::F32 => return Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        DType::BF16 => {
+            return Ok(values
+                .iter()
+                .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+                .collect())
+        }
+        DType::F16 => {
+            return Ok(values
+                .iter()
+                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                .collect())
+        }
+        _ => {}
     }
+    let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     let mut out = Vec::new();
     cast::cast_slice(DType::F32, dtype, &raw, &mut out)
         .map_err(|e| Error::unsupported(code::CAST, format!("{e}")))?;

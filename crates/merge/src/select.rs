@@ -143,6 +143,18 @@ pub struct Keeper {
 }
 
 impl Keeper {
+    /// Moves past elements of keys `keys` as [`Keeper::keep`] would, so a
+    /// copy can decide a later part of the tensor.
+    pub fn advance(&mut self, keys: impl Iterator<Item = u32>) {
+        for k in keys {
+            if k == self.lo_key {
+                self.seen_lo += 1;
+            } else if k == self.hi_key {
+                self.seen_hi += 1;
+            }
+        }
+    }
+
     /// Whether the next element (in index order), of magnitude key `k`, is kept.
     pub fn keep(&mut self, k: u32) -> bool {
         if k < self.lo_key || k > self.hi_key {

@@ -2,6 +2,7 @@
 //! a merge pass holds one chunk per input, never a whole tensor.
 
 use crate::numeric::{to_f32, Prec};
+use rayon::prelude::*;
 use std::borrow::Cow;
 use tensorcast_core::{code, DType, Error, Result, TensorData};
 
@@ -96,15 +97,18 @@ impl<'a> Lockstep<'a> {
         }
         let n = self.left.min(self.chunk);
         self.left -= n;
-        let mut out = Vec::with_capacity(self.readers.len());
-        for r in &mut self.readers {
-            let mut v = Vec::with_capacity(n);
-            if let Err(e) = r.take(n, &mut v) {
-                self.left = 0;
-                return Some(Err(e));
-            }
-            out.push(v);
+        // One input per core: decoding (a cast, dequantized blocks) is the work.
+        let out: Result<Vec<Vec<f32>>> = self
+            .readers
+            .par_iter_mut()
+            .map(|r| {
+                let mut v = Vec::with_capacity(n);
+                r.take(n, &mut v).map(|()| v)
+            })
+            .collect();
+        if out.is_err() {
+            self.left = 0;
         }
-        Some(Ok(out))
+        Some(out)
     }
 }
