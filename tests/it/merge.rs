@@ -291,6 +291,26 @@ fn a_folder_output_is_a_model_folder() {
         .failure();
 }
 
+/// Layer slices renumber the layers: a frankenmerge folder says how many.
+#[test]
+fn a_frankenmerge_folder_has_the_sliced_layer_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("franken");
+    merge(&[
+        "frankenmerge.float32.yml",
+        "-o",
+        out.to_str().unwrap(),
+        "--to",
+        "hf",
+    ]);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["num_hidden_layers"], 3);
+    let names = tensors(&out.join("model.safetensors"));
+    assert!(names.contains_key("model.layers.2.mlp.up_proj.weight"));
+    assert!(!names.contains_key("model.layers.3.mlp.up_proj.weight"));
+}
+
 /// DARE draws its masks from a seeded counter-based generator: the same
 /// seed gives the same bytes, another seed others; the kept fraction is
 /// within 4 sigma of the density, dropped elements are the base's, kept

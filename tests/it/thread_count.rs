@@ -14,25 +14,32 @@ use std::process::Command;
 const TENSORS: usize = 24;
 const ELEMENTS: usize = 1_100_000;
 
+/// Written a tensor at a time: the test process stays small, since the
+/// memory-budget tests measure children forked from it.
 fn f16_safetensors(path: &Path) {
+    use std::io::Write;
     let mut header = serde_json::Map::new();
-    let mut data = Vec::new();
     for i in 0..TENSORS {
-        let start = data.len();
-        // Finite halves: the low byte is noise, the high byte a small exponent.
-        for (k, b) in noise(ELEMENTS, i as u64 + 1).into_iter().enumerate() {
-            data.extend_from_slice(&[b, 0x30 + (k % 8) as u8]);
-        }
+        let (start, end) = (i * ELEMENTS * 2, (i + 1) * ELEMENTS * 2);
         header.insert(
             format!("layers.{i}.weight"),
-            serde_json::json!({"dtype": "F16", "shape": [1100, 1000], "data_offsets": [start, data.len()]}),
+            serde_json::json!({"dtype": "F16", "shape": [1100, 1000], "data_offsets": [start, end]}),
         );
     }
     let header = serde_json::to_vec(&header).unwrap();
-    let mut file = (header.len() as u64).to_le_bytes().to_vec();
-    file.extend_from_slice(&header);
-    file.extend_from_slice(&data);
-    std::fs::write(path, file).unwrap();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    file.write_all(&(header.len() as u64).to_le_bytes()).unwrap();
+    file.write_all(&header).unwrap();
+    for i in 0..TENSORS {
+        // Finite halves: the low byte is noise, the high byte a small exponent.
+        let data: Vec<u8> = noise(ELEMENTS, i as u64 + 1)
+            .into_iter()
+            .enumerate()
+            .flat_map(|(k, b)| [b, 0x30 + (k % 8) as u8])
+            .collect();
+        file.write_all(&data).unwrap();
+    }
+    file.flush().unwrap();
 }
 
 /// Threads `tensorcast ARGS` started, or None where PID namespaces cannot be

@@ -85,6 +85,27 @@ pub struct Entry {
     pub parameters: Vec<(String, Setting)>,
 }
 
+/// One model's layers in a slice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SliceSource {
+    /// The model.
+    pub model: String,
+    /// Its layers `start..end`.
+    pub layers: (u64, u64),
+    /// Its parameters in this slice, highest precedence.
+    pub parameters: Vec<(String, Setting)>,
+}
+
+/// A run of output layers (mergekit's `slices`): layer `k` of the run
+/// merges layer `start + k` of each source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slice {
+    /// The sources, each with the same number of layers.
+    pub sources: Vec<SliceSource>,
+    /// Parameters for this slice, below its sources' own.
+    pub parameters: Vec<(String, Setting)>,
+}
+
 /// A merge: mergekit's configuration.
 #[derive(Clone, Debug)]
 pub struct MergeConfig {
@@ -96,6 +117,9 @@ pub struct MergeConfig {
     pub models: Vec<Entry>,
     /// Parameters for every model and tensor, below each model's own.
     pub parameters: Vec<(String, Setting)>,
+    /// Layer slices (instead of `models`): output layers taken, or merged,
+    /// from ranges of the sources' layers (frankenmerges).
+    pub slices: Vec<Slice>,
     /// The dtype inputs are cast to before merging (`dtype`).
     pub dtype: Option<DType>,
     /// The dtype of the written tensors (`out_dtype`; default `dtype`).
@@ -147,6 +171,7 @@ impl MergeConfig {
             base_model: None,
             models: Vec::new(),
             parameters: Vec::new(),
+            slices: Vec::new(),
             dtype: None,
             out_dtype: None,
             tokenizer_source: None,
@@ -165,10 +190,11 @@ impl MergeConfig {
                 "tokenizer_source" => config.tokenizer_source = Some(model_ref(key, value)?),
                 "chat_template" => config.chat_template = Some(text_of(key, value)?.to_string()),
                 "name" => {}
-                "slices" | "modules" | "tokenizer" => {
+                "slices" => config.slices = slices(value)?,
+                "modules" | "tokenizer" => {
                     return Err(Error::unsupported(
                         code::MERGE_CONFIG,
-                        format!("'{key}' (mergekit's layer slices, modules and tokenizer surgery) is not merged by tensorcast yet; use 'models'"),
+                        format!("'{key}' (mergekit's modules and tokenizer surgery) is not merged by tensorcast yet; use 'models' or 'slices'"),
                     ))
                 }
                 other => {
@@ -180,8 +206,10 @@ impl MergeConfig {
             }
         }
         config.method = method.ok_or_else(|| bad("no 'merge_method'"))?;
-        if config.models.is_empty() {
-            return Err(bad("no 'models' to merge"));
+        match (config.models.is_empty(), config.slices.is_empty()) {
+            (true, true) => return Err(bad("no 'models' (or 'slices') to merge")),
+            (false, false) => return Err(bad("give 'models' or 'slices', not both")),
+            _ => {}
         }
         config.method.check(&config)?;
         Ok(config)
@@ -197,9 +225,34 @@ impl MergeConfig {
                 out.push(base.clone());
             }
         }
-        for e in &self.models {
-            if !out.contains(&e.model) {
-                out.push(e.model.clone());
+        let sliced = self
+            .slices
+            .iter()
+            .flat_map(|s| s.sources.iter().map(|x| &x.model));
+        for m in self.models.iter().map(|e| &e.model).chain(sliced) {
+            if !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+
+    /// The models a tensor group holds, in order: those of `slice` (its
+    /// sources; the base first when the method takes one), or all of
+    /// [`MergeConfig::inputs`].
+    pub fn group(&self, slice: Option<usize>) -> Vec<String> {
+        let Some(s) = slice.and_then(|i| self.slices.get(i)) else {
+            return self.inputs();
+        };
+        let mut out: Vec<String> = Vec::new();
+        if let Some(base) = self.base_model.as_ref().filter(|_| self.method.takes_base()) {
+            if s.sources.iter().any(|x| &x.model == base) {
+                out.push(base.clone());
+            }
+        }
+        for x in &s.sources {
+            if !out.contains(&x.model) {
+                out.push(x.model.clone());
             }
         }
         out
@@ -211,14 +264,29 @@ impl MergeConfig {
     }
 
     /// Parameter `name` for input `model` (or shared when `None`) of tensor
-    /// `tensor` at layer position `t`: the model's own setting, then the
-    /// global one; None when neither gives a value.
-    pub fn resolve(&self, name: &str, model: Option<&str>, tensor: &str, t: f64) -> Option<Resolved> {
-        let own = model
-            .and_then(|m| self.models.iter().find(|e| e.model == m))
-            .map(|e| e.parameters.as_slice())
-            .unwrap_or(&[]);
-        [own, self.parameters.as_slice()]
+    /// `tensor` at layer position `t`, in `slice` if any: the model's own
+    /// setting, then the slice's, then the global one; None when none gives
+    /// a value.
+    pub fn resolve(
+        &self,
+        name: &str,
+        model: Option<&str>,
+        slice: Option<usize>,
+        tensor: &str,
+        t: f64,
+    ) -> Option<Resolved> {
+        let slice = slice.and_then(|i| self.slices.get(i));
+        let own = match slice {
+            Some(s) => model
+                .and_then(|m| s.sources.iter().find(|x| x.model == m))
+                .map(|x| x.parameters.as_slice()),
+            None => model
+                .and_then(|m| self.models.iter().find(|e| e.model == m))
+                .map(|e| e.parameters.as_slice()),
+        }
+        .unwrap_or(&[]);
+        let shared = slice.map_or(&[][..], |s| s.parameters.as_slice());
+        [own, shared, self.parameters.as_slice()]
             .into_iter()
             .flat_map(|list| list.iter().filter(|(k, _)| k == name))
             .find_map(|(_, s)| s.evaluate(tensor, t))
@@ -307,6 +375,93 @@ fn entries(value: &Yaml) -> Result<Vec<Entry>> {
                 return Err(bad("a model entry without 'model'"));
             }
             Ok(entry)
+        })
+        .collect()
+}
+
+fn slices(value: &Yaml) -> Result<Vec<Slice>> {
+    let Yaml::Sequence(list) = value else {
+        return Err(bad("'slices' must be a list of {sources: [...]}"));
+    };
+    list.iter()
+        .map(|item| {
+            let Yaml::Mapping(m) = item else {
+                return Err(bad("a slice is a mapping with 'sources'"));
+            };
+            let mut slice = Slice {
+                sources: Vec::new(),
+                parameters: Vec::new(),
+            };
+            for (k, v) in m {
+                match key_text(k)? {
+                    "sources" => slice.sources = sources(v)?,
+                    "parameters" => slice.parameters = parameters("parameters", v)?,
+                    "base_model" | "residual_weight" => {
+                        return Err(Error::unsupported(
+                            code::MERGE_CONFIG,
+                            format!("a slice's '{}' is not merged by tensorcast yet", key_text(k)?),
+                        ))
+                    }
+                    other => {
+                        return Err(bad(format!(
+                            "unknown key '{other}' in a slice (sources, parameters)"
+                        )))
+                    }
+                }
+            }
+            let lengths: Vec<u64> = slice.sources.iter().map(|x| x.layers.1 - x.layers.0).collect();
+            if lengths.is_empty() {
+                return Err(bad("a slice without sources"));
+            }
+            if lengths.iter().any(|&l| l != lengths[0]) {
+                return Err(bad(format!(
+                    "the sources of a slice must have the same number of layers, not {lengths:?}"
+                )));
+            }
+            Ok(slice)
+        })
+        .collect()
+}
+
+fn sources(value: &Yaml) -> Result<Vec<SliceSource>> {
+    let Yaml::Sequence(list) = value else {
+        return Err(bad("'sources' must be a list of {model, layer_range}"));
+    };
+    list.iter()
+        .map(|item| {
+            let Yaml::Mapping(m) = item else {
+                return Err(bad("a slice source is a mapping of model and layer_range"));
+            };
+            let (mut model, mut layers, mut params) = (None, None, Vec::new());
+            for (k, v) in m {
+                match key_text(k)? {
+                    "model" => model = Some(model_ref("model", v)?),
+                    "layer_range" => {
+                        let range = v
+                            .as_sequence()
+                            .filter(|r| r.len() == 2)
+                            .and_then(|r| Some((r[0].as_u64()?, r[1].as_u64()?)))
+                            .filter(|(a, b)| a < b)
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "layer_range must be [start, end] with start < end, not {v:?}"
+                                ))
+                            })?;
+                        layers = Some(range);
+                    }
+                    "parameters" => params = parameters("parameters", v)?,
+                    other => {
+                        return Err(bad(format!(
+                            "unknown key '{other}' in a slice source (model, layer_range, parameters)"
+                        )))
+                    }
+                }
+            }
+            Ok(SliceSource {
+                model: model.ok_or_else(|| bad("a slice source without 'model'"))?,
+                layers: layers.ok_or_else(|| bad("a slice source without 'layer_range'"))?,
+                parameters: params,
+            })
         })
         .collect()
 }

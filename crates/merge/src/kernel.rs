@@ -428,6 +428,7 @@ mod tests {
                 name: "w",
                 t: 0.0,
                 models: &models,
+                slice: None,
             };
             let run = |chunk: usize| {
                 let mut open = || {

@@ -157,10 +157,16 @@ impl Method {
     pub fn check(self, config: &MergeConfig) -> Result<()> {
         let bad = |d: String| Error::usage(code::MERGE_CONFIG, d);
         let known = self.parameters();
+        let sliced = config.slices.iter().flat_map(|s| {
+            s.parameters
+                .iter()
+                .chain(s.sources.iter().flat_map(|x| x.parameters.iter()))
+        });
         let names = config
             .parameters
             .iter()
             .chain(config.models.iter().flat_map(|e| e.parameters.iter()))
+            .chain(sliced)
             .map(|(k, _)| k);
         for name in names {
             if !known.iter().any(|(k, _, _)| k == name) {
@@ -172,19 +178,45 @@ impl Method {
                 )));
             }
         }
-        let inputs = config.inputs().len();
-        match self {
-            Method::Passthrough if inputs != 1 => {
-                Err(bad(format!("passthrough takes one model, not {inputs}")))
+        let groups: Vec<usize> = if config.slices.is_empty() {
+            vec![config.inputs().len()]
+        } else {
+            (0..config.slices.len())
+                .map(|i| config.group(Some(i)).len())
+                .collect()
+        };
+        if let (true, Some(base)) = (self.takes_base() && !config.slices.is_empty(), &config.base_model) {
+            if let Some(i) = config
+                .slices
+                .iter()
+                .position(|s| s.sources.iter().all(|x| &x.model != base))
+            {
+                return Err(bad(format!(
+                    "{} takes its base_model from each slice, and slice {i} has none",
+                    self.name()
+                )));
             }
-            Method::Slerp | Method::Nearswap if config.base_model.is_none() || inputs != 2 => Err(bad(
-                format!("{} takes a base_model and one other model", self.name()),
-            )),
-            m if m.takes_base() && config.base_model.is_none() => {
-                Err(bad(format!("{} needs a base_model", self.name())))
-            }
-            _ => Ok(()),
         }
+        for inputs in groups {
+            match self {
+                Method::Passthrough if inputs != 1 => {
+                    return Err(bad(format!(
+                        "passthrough takes one model (per slice), not {inputs}"
+                    )))
+                }
+                Method::Slerp | Method::Nearswap if config.base_model.is_none() || inputs != 2 => {
+                    return Err(bad(format!(
+                        "{} takes a base_model and one other model",
+                        self.name()
+                    )))
+                }
+                m if m.takes_base() && config.base_model.is_none() => {
+                    return Err(bad(format!("{} needs a base_model", self.name())))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -197,6 +229,8 @@ pub(crate) struct Params<'a> {
     pub(crate) t: f64,
     /// The models, in input order.
     pub(crate) models: &'a [String],
+    /// The slice the tensor is in, if the merge has slices.
+    pub(crate) slice: Option<usize>,
 }
 
 impl Params<'_> {
@@ -209,7 +243,7 @@ impl Params<'_> {
             .ok_or_else(|| Error::usage(code::INTERNAL, format!("no parameter {name}")))?;
         let model = input.map(|i| self.models[i].as_str());
         self.config
-            .resolve(name, model, self.name, self.t)
+            .resolve(name, model, self.slice, self.name, self.t)
             .or_else(|| default.clone())
             .ok_or_else(|| {
                 Error::usage(

@@ -12,25 +12,55 @@ use tensorcast_core::{code, DType, Error, Metadata, Result, Source, TensorData, 
 pub struct MergedSource {
     config: MergeConfig,
     inputs: Vec<Box<dyn Source>>,
-    /// The models, parallel to `inputs`.
-    models: Vec<String>,
-    /// Output tensors and, per tensor, its index in every input.
     tensors: Vec<TensorInfo>,
-    found: Vec<Vec<usize>>,
-    /// Per tensor: the precision it is merged in.
-    prec: Vec<Prec>,
-    /// Layers in the model, for gradients.
-    layers: Option<u64>,
+    /// Per output tensor: where its inputs are and how it is merged.
+    outs: Vec<Out>,
+    /// Layers of the merged model when slices renumber them.
+    layers_out: Option<u64>,
     metadata: Metadata,
     seed: u64,
+}
+
+/// One output tensor's group.
+struct Out {
+    /// (input, tensor index in it), in group order (the base first).
+    parts: Vec<(usize, usize)>,
+    /// The group's models, parallel to `parts`.
+    models: Vec<String>,
+    slice: Option<usize>,
+    /// Gradient position.
+    t: f64,
+    prec: Prec,
+}
+
+/// Which part of a model a tensor is, for slices: before the layers
+/// (embeddings), a layer's, or after them (final norm, output head).
+fn is_pre(name: &str) -> bool {
+    ["embed", "wte", "wpe"].iter().any(|p| name.contains(p))
+}
+
+/// `name` with its layer index replaced by `layer`.
+fn with_layer(name: &str, layer: u64) -> String {
+    let mut parts: Vec<String> = name.split('.').map(str::to_string).collect();
+    if let Some(i) = (0..parts.len().saturating_sub(1)).find(|&i| {
+        matches!(parts[i].as_str(), "layers" | "h" | "blocks" | "layer")
+            && parts[i + 1].parse::<u64>().is_ok()
+    }) {
+        parts[i + 1] = layer.to_string();
+    }
+    parts.join(".")
 }
 
 impl MergedSource {
     /// Merges `inputs`, opened in the order of [`MergeConfig::inputs`] and
     /// named alike (Hugging Face names), per `config`. `layers` is the
     /// model's layer count (`num_hidden_layers`) when known; otherwise the
-    /// highest layer index in the names plus one. Every tensor of the first
-    /// input must be in every other, with the same shape.
+    /// highest layer index in the names plus one. Without slices the output
+    /// has the first input's tensors, each merged from the same-named tensor
+    /// of every input; with slices, the first slice's embeddings, each
+    /// slice's layers renumbered in order, and the last slice's final
+    /// tensors. Tensors missing from an input or of another shape are
+    /// refused by name.
     pub fn new(
         config: MergeConfig,
         inputs: Vec<Box<dyn Source>>,
@@ -44,87 +74,152 @@ impl MergedSource {
                 format!("{} sources for {} models", inputs.len(), models.len()),
             ));
         }
-        let mut tensors = Vec::new();
-        let mut found = Vec::new();
-        let mut prec = Vec::new();
-        for info in inputs[0].tensors() {
-            let mut at = Vec::with_capacity(inputs.len());
+        let index_of = |m: &str| models.iter().position(|x| x == m).unwrap_or(0);
+        // (output name, [(input, its tensor name)], group models, slice, t)
+        type Wanted = (String, Vec<(usize, String)>, Vec<String>, Option<usize>, f64);
+        let mut wanted: Vec<Wanted> = Vec::new();
+        let mut layers_out = None;
+        if config.slices.is_empty() {
+            let layers = layers.or_else(|| {
+                inputs[0]
+                    .tensors()
+                    .iter()
+                    .filter_map(|t| layer_of(&t.name))
+                    .max()
+                    .map(|i| i + 1)
+            });
+            for info in inputs[0].tensors() {
+                let t = match (layer_of(&info.name), layers) {
+                    (Some(i), Some(l)) if l > 1 => i as f64 / (l - 1) as f64,
+                    (Some(_), _) => 1.0,
+                    (None, _) => 0.0,
+                };
+                let parts = (0..inputs.len()).map(|i| (i, info.name.clone())).collect();
+                wanted.push((info.name.clone(), parts, models.clone(), None, t));
+            }
+        } else {
+            let first = &config.slices[0].sources[0];
+            let reference = &inputs[index_of(&first.model)];
+            let names: Vec<&str> = reference.tensors().iter().map(|t| t.name.as_str()).collect();
+            let template: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| layer_of(n) == Some(first.layers.0))
+                .collect();
+            let last = config.slices.len() - 1;
+            let group_parts = |slice: usize, name: &dyn Fn(u64) -> String, offset: u64| {
+                let s = &config.slices[slice];
+                config
+                    .group(Some(slice))
+                    .iter()
+                    .map(|m| {
+                        let src = s.sources.iter().find(|x| &x.model == m).map_or(0, |x| x.layers.0);
+                        (index_of(m), name(src + offset))
+                    })
+                    .collect::<Vec<_>>()
+            };
+            for n in names.iter().filter(|n| layer_of(n).is_none() && is_pre(n)) {
+                let parts = group_parts(0, &|_| n.to_string(), 0);
+                wanted.push((n.to_string(), parts, config.group(Some(0)), Some(0), 0.0));
+            }
+            let mut out_layer = 0u64;
+            for (si, s) in config.slices.iter().enumerate() {
+                let len = s.sources[0].layers.1 - s.sources[0].layers.0;
+                for k in 0..len {
+                    let t = if len > 1 { k as f64 / (len - 1) as f64 } else { 1.0 };
+                    for tpl in &template {
+                        let parts = group_parts(si, &|l| with_layer(tpl, l), k);
+                        wanted.push((
+                            with_layer(tpl, out_layer),
+                            parts,
+                            config.group(Some(si)),
+                            Some(si),
+                            t,
+                        ));
+                    }
+                    out_layer += 1;
+                }
+            }
+            for n in names.iter().filter(|n| layer_of(n).is_none() && !is_pre(n)) {
+                let parts = group_parts(last, &|_| n.to_string(), 0);
+                wanted.push((n.to_string(), parts, config.group(Some(last)), Some(last), 0.0));
+            }
+            layers_out = Some(out_layer);
+        }
+        let mut tensors = Vec::with_capacity(wanted.len());
+        let mut outs = Vec::with_capacity(wanted.len());
+        for (name, parts, group, slice, t) in wanted {
+            let mut found = Vec::with_capacity(parts.len());
+            let mut shape: Option<&Vec<u64>> = None;
             let mut p: Option<Prec> = None;
-            for (source, model) in inputs.iter().zip(&models) {
-                let i = source.find(&info.name).ok_or_else(|| {
+            for ((input, tensor), model) in parts.iter().zip(&group) {
+                let source = &inputs[*input];
+                let i = source.find(tensor).ok_or_else(|| {
                     Error::usage(
                         code::MERGE_MISMATCH,
-                        format!("tensor '{}' is not in {model}", info.name),
+                        format!("tensor '{tensor}' is not in {model}"),
                     )
                 })?;
-                let other = &source.tensors()[i];
-                if other.shape != info.shape {
+                let info = &source.tensors()[i];
+                if let Some(s) = shape.filter(|s| **s != info.shape) {
                     return Err(Error::usage(
                         code::MERGE_MISMATCH,
                         format!(
-                            "tensor '{}' is {:?} in {} but {:?} in {model}",
-                            info.name, info.shape, models[0], other.shape
+                            "tensor '{tensor}' is {:?} in {model} but {s:?} in {}",
+                            info.shape, group[0]
                         ),
                     ));
                 }
-                let this = Prec::of(other.dtype).map_err(|_| {
+                shape = Some(&info.shape);
+                let this = Prec::of(info.dtype).map_err(|_| {
                     Error::unsupported(
                         code::MERGE_MISMATCH,
                         format!(
-                            "tensor '{}' of {model} is {}: only float tensors merge",
-                            info.name, other.dtype
+                            "tensor '{tensor}' of {model} is {}: only float tensors merge",
+                            info.dtype
                         ),
                     )
                 })?;
                 p = Some(p.map_or(this, |q| q.promote(this)));
-                at.push(i);
+                found.push((*input, i));
             }
-            let p = match config.dtype {
+            let prec = match config.dtype {
                 Some(d) => Prec::of(d)?,
                 None => p.unwrap_or(Prec::F32),
             };
-            let out = config.out_dtype.unwrap_or(p.dtype());
-            let described = TensorInfo::new(info.name.clone(), out, info.shape.clone()).ok_or_else(|| {
-                Error::usage(
-                    code::TOO_LARGE,
-                    format!("tensor '{}': shape {:?}", info.name, info.shape),
-                )
-            })?;
-            tensors.push(described);
-            found.push(at);
-            prec.push(p);
+            let shape = shape.cloned().unwrap_or_default();
+            let out = config.out_dtype.unwrap_or(prec.dtype());
+            tensors.push(
+                TensorInfo::new(name.clone(), out, shape.clone()).ok_or_else(|| {
+                    Error::usage(code::TOO_LARGE, format!("tensor '{name}': shape {shape:?}"))
+                })?,
+            );
+            outs.push(Out {
+                parts: found,
+                models: group,
+                slice,
+                t,
+                prec,
+            });
         }
-        let layers = layers.or_else(|| {
-            tensors
-                .iter()
-                .filter_map(|t| layer_of(&t.name))
-                .max()
-                .map(|i| i + 1)
-        });
         let mut metadata = Metadata::new();
         metadata.insert("merge_method", Value::Str(config.method.name().to_string()));
         metadata.insert("mergekit_config", Value::Str(config.text.clone()));
         Ok(MergedSource {
             config,
             inputs,
-            models,
             tensors,
-            found,
-            prec,
-            layers,
+            outs,
+            layers_out,
             metadata,
             seed,
         })
     }
 
-    /// Gradient position of tensor `name`: layer `i` of `L` at `i / (L-1)`
-    /// (1 for a one-layer model), 0 outside the layers, as mergekit plans.
-    fn t_of(&self, name: &str) -> f64 {
-        match (layer_of(name), self.layers) {
-            (Some(i), Some(l)) if l > 1 => i as f64 / (l - 1) as f64,
-            (Some(_), _) => 1.0,
-            (None, _) => 0.0,
-        }
+    /// The merged model's layer count when slices set it (a folder's
+    /// `num_hidden_layers`), else None (the base's).
+    pub fn layers(&self) -> Option<u64> {
+        self.layers_out
     }
 }
 
@@ -156,22 +251,26 @@ impl Source for MergedSource {
             .tensors
             .get(index)
             .ok_or_else(|| Error::usage(code::INTERNAL, format!("no tensor {index}")))?;
-        let prec = self.prec[index];
+        let out = &self.outs[index];
+        let prec = out.prec;
         let n = info.shape.iter().product::<u64>();
         let mut open = || -> Result<Lockstep<'_>> {
-            let inputs = self
-                .inputs
+            let inputs = out
+                .parts
                 .iter()
-                .zip(&self.found[index])
-                .map(|(source, &i)| Ok((source.tensor_data(i)?, source.tensors()[i].dtype)))
+                .map(|&(input, i)| {
+                    let source = &self.inputs[input];
+                    Ok((source.tensor_data(i)?, source.tensors()[i].dtype))
+                })
                 .collect::<Result<Vec<_>>>()?;
             Lockstep::new(inputs, prec, n as usize)
         };
         let params = Params {
             config: &self.config,
             name: &info.name,
-            t: self.t_of(&info.name),
-            models: &self.models,
+            t: out.t,
+            models: &out.models,
+            slice: out.slice,
         };
         let plan = kernel::plan(self.config.method, &params, prec, n, self.seed, &mut open)?;
         Ok(TensorData::Chunks(Box::new(Merged {

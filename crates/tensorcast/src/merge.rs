@@ -133,6 +133,7 @@ pub fn merge(
         }
     }
     let out_dtype = merged.tensors().first().map(|t| t.dtype);
+    let layers_out = merged.layers();
     let created = !occupied(dir);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let group = CommitGroup::new();
@@ -155,7 +156,7 @@ pub fn merge(
             }
             let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
             let bytes = match name {
-                "config.json" => with_dtype(&bytes, out_dtype),
+                "config.json" => with_dtype(&bytes, out_dtype, layers_out),
                 "tokenizer_config.json" => with_template(&bytes, config.chat_template.as_deref()),
                 _ => bytes,
             };
@@ -185,8 +186,9 @@ fn read_json(path: &Path) -> Option<serde_json::Value> {
 }
 
 /// config.json with its dtype key (`dtype`, or transformers 4's
-/// `torch_dtype`) saying the merged weights' dtype, as mergekit writes it.
-fn with_dtype(bytes: &[u8], dtype: Option<DType>) -> Vec<u8> {
+/// `torch_dtype`) saying the merged weights' dtype, and the layer count
+/// slices made, as mergekit writes it.
+fn with_dtype(bytes: &[u8], dtype: Option<DType>, layers: Option<u64>) -> Vec<u8> {
     let name = match dtype {
         Some(DType::F32) => "float32",
         Some(DType::BF16) => "bfloat16",
@@ -200,6 +202,9 @@ fn with_dtype(bytes: &[u8], dtype: Option<DType>) -> Vec<u8> {
         if map.contains_key(key) {
             map.insert(key.to_string(), name.into());
         }
+    }
+    if let Some(n) = layers {
+        map.insert("num_hidden_layers".to_string(), n.into());
     }
     serde_json::to_vec_pretty(&map).unwrap_or_else(|_| bytes.to_vec())
 }
