@@ -152,6 +152,7 @@ fn deterministic_methods_are_bit_identical_to_mergekit() {
             "task_arithmetic",
             "nearswap",
             "passthrough",
+            "frankenmerge",
         ] {
             check_case(&format!("{case}.{dtype}"), &[]);
         }
@@ -166,11 +167,17 @@ fn deterministic_methods_are_bit_identical_to_mergekit() {
             &[("ft1", &c1), ("ft2", &c2)],
         );
     }
+    // model_stock's scalar chain rounds to bfloat16 at every step, which
+    // hides the order its sums were taken in: bit-identical there.
+    for case in ["model_stock.bfloat16", "model_stock_filter_wise.bfloat16"] {
+        check_case(case, &[]);
+    }
 }
 
-/// slerp's norms, angle and sines are transcendental and summed over the
-/// whole tensor: float32 within 1e-6 of the tensor's largest magnitude,
-/// bfloat16 within one unit in the last place.
+/// slerp's and model_stock's norms, angles and sines are transcendental and
+/// summed over the whole tensor (or row): float32 within 1e-6 of the
+/// tensor's largest magnitude, bfloat16 within one unit in the last place
+/// (or that). (model_stock in bfloat16 is bit-identical: see the deterministic test.)
 #[test]
 fn slerp_is_mergekit_s_within_rounding() {
     for case in [
@@ -178,6 +185,10 @@ fn slerp_is_mergekit_s_within_rounding() {
         "slerp.bfloat16",
         "slerp_filtered.float32",
         "slerp_filtered.bfloat16",
+        "sliced_slerp.float32",
+        "sliced_slerp.bfloat16",
+        "model_stock.float32",
+        "model_stock_filter_wise.float32",
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("merged.safetensors");
@@ -191,8 +202,10 @@ fn slerp_is_mergekit_s_within_rounding() {
             for (x, y) in a.iter().zip(&b) {
                 let err = (f64::from(*x) - f64::from(*y)).abs();
                 if case.ends_with("bfloat16") {
+                    // One ulp, or the float32 criterion where the result
+                    // is a near-cancellation far below the tensor's scale.
                     let ulp = f64::from(y.abs().max(f32::MIN_POSITIVE)) / 128.0;
-                    assert!(err <= ulp, "{case} {name}: {x} vs {y}");
+                    assert!(err <= ulp.max(1e-6 * scale), "{case} {name}: {x} vs {y}");
                 } else {
                     worst = worst.max(err / scale);
                 }

@@ -53,10 +53,21 @@ pub(crate) struct Tasks {
 
 /// One tensor's merge, ready to apply chunk by chunk.
 pub(crate) enum Plan {
-    Linear { weights: Vec<f32>, normalize: bool },
+    Linear {
+        weights: Vec<f32>,
+        normalize: bool,
+    },
     Scale(f32),
     Nearswap(f32),
-    Slerp { ca: f32, cb: f32 },
+    Slerp {
+        ca: f32,
+        cb: f32,
+    },
+    /// model_stock: per row (one row unless filter-wise), the factor `t`.
+    Stock {
+        t: Vec<f32>,
+        row: usize,
+    },
     Tasks(Box<Tasks>),
 }
 
@@ -80,6 +91,7 @@ pub(crate) fn plan<'a>(
         Method::Passthrough => Plan::Scale(p.num("scale", Some(0))? as f32),
         Method::Nearswap => Plan::Nearswap(p.num("t", None)? as f32),
         Method::Slerp => slerp_plan(f64::from(p.num("t", None)? as f32), open)?,
+        Method::ModelStock => stock_plan(p, prec, n, open)?,
         _ => Plan::Tasks(Box::new(tasks_plan(method, p, prec, n, seed, open)?)),
     })
 }
@@ -116,6 +128,71 @@ fn slerp_plan<'a>(t: f64, open: &mut dyn FnMut() -> Result<Lockstep<'a>>) -> Res
         ca: ca as f32,
         cb: cb as f32,
     })
+}
+
+/// `model_stock` (arXiv 2403.19522, mergekit's `model_stock.py`): the
+/// cosines between every pair of task vectors (over the whole tensor, or
+/// per row of its last dimension when `filter_wise`), their mean `c`, and
+/// `t = k c / (1 + (k - 1) c)` for `k` fine-tunes (0 where the denominator
+/// is within 1e-6 of 0). Norms and dot products are summed in double
+/// precision, then every scalar step rounded to the merge's dtype as torch
+/// computes them on tensors of that dtype.
+fn stock_plan<'a>(
+    p: &Params,
+    prec: Prec,
+    n: u64,
+    open: &mut dyn FnMut() -> Result<Lockstep<'a>>,
+) -> Result<Plan> {
+    let r = |x: f64| f64::from(prec.r(x as f32));
+    let row = if p.flag("filter_wise")? && p.last_dim > 0 && p.rank > 1 {
+        p.last_dim as usize
+    } else {
+        n.max(1) as usize
+    };
+    let rows = (n as usize).div_ceil(row).max(1);
+    let k = p.models.len() - 1;
+    let pairs: Vec<(usize, usize)> = (0..k).flat_map(|a| (a + 1..k).map(move |b| (a, b))).collect();
+    // Per row: each task vector's squared norm, each pair's dot product.
+    let mut norms = vec![vec![0.0f64; k]; rows];
+    let mut dots = vec![vec![0.0f64; pairs.len()]; rows];
+    let mut pass = open()?;
+    let mut at = 0usize;
+    while let Some(chunk) = pass.next_chunk() {
+        let chunk = chunk?;
+        for e in 0..chunk[0].len() {
+            let i = (at + e) / row;
+            let d: Vec<f32> = (1..=k).map(|j| delta(prec, &chunk, j, e)).collect();
+            for (j, x) in d.iter().enumerate() {
+                norms[i][j] += f64::from(*x) * f64::from(*x);
+            }
+            for (q, &(a, b)) in pairs.iter().enumerate() {
+                dots[i][q] += f64::from(prec.r(d[a] * d[b]));
+            }
+        }
+        at += chunk[0].len();
+    }
+    let count = k as f64;
+    let t = norms
+        .iter()
+        .zip(&dots)
+        .map(|(norm, dot)| {
+            let norm: Vec<f64> = norm.iter().map(|s| r(s.sqrt())).collect();
+            let cos: f64 = pairs
+                .iter()
+                .zip(dot)
+                .map(|(&(a, b), &d)| (r(d) / r(norm[a] * norm[b]).max(r(1e-6))).clamp(-1.0, 1.0))
+                .map(r)
+                .sum::<f64>();
+            let cos = r(cos / pairs.len().max(1) as f64);
+            let denominator = r(1.0 + r((count - 1.0) * cos));
+            if denominator.abs() < 1e-6 {
+                0.0
+            } else {
+                prec.r((r(count * cos) / denominator) as f32)
+            }
+        })
+        .collect();
+    Ok(Plan::Stock { t, row })
 }
 
 /// The task vector of input `j` (1-based: 0 is the base) at element `e`.
@@ -291,6 +368,18 @@ impl Plan {
                 let (ca, cb) = (*ca, *cb);
                 each(&|e| r(ca * chunk[0][e] + cb * chunk[1][e]))
             }
+            // `average = sum(ws) / k` (Python's sum: from 0, one model at a
+            // time), then `t * average + (1 - t) * w0`.
+            Plan::Stock { t, row } => {
+                let (t, row) = (&*t, *row);
+                let k = (chunk.len() - 1) as f32;
+                each(&|e| {
+                    let t = t[(at as usize + e) / row];
+                    let sum = chunk[1..].iter().fold(0.0f32, |a, w| r(a + w[e]));
+                    let average = r(sum / k);
+                    r(r(t * average) + r(r(1.0 - t) * chunk[0][e]))
+                })
+            }
             Plan::Tasks(t) => t.apply(prec, at, chunk),
         }
     }
@@ -429,6 +518,8 @@ mod tests {
                 t: 0.0,
                 models: &models,
                 slice: None,
+                rank: 1,
+                last_dim: n as u64,
             };
             let run = |chunk: usize| {
                 let mut open = || {

@@ -26,6 +26,9 @@ pub enum Method {
     Nearswap,
     /// One model's tensors, optionally scaled (`passthrough`).
     Passthrough,
+    /// The base moved toward the fine-tunes' average by their agreement
+    /// (`model_stock`).
+    ModelStock,
 }
 
 /// How a task-arithmetic family method sparsifies each task vector.
@@ -48,6 +51,7 @@ const METHODS: &[(&str, Method)] = &[
     ("slerp", Method::Slerp),
     ("nearswap", Method::Nearswap),
     ("passthrough", Method::Passthrough),
+    ("model_stock", Method::ModelStock),
 ];
 
 /// mergekit's other methods: named, refused as not merged here yet.
@@ -57,7 +61,6 @@ const NOT_YET: &[&str] = &[
     "nuslerp",
     "multislerp",
     "karcher",
-    "model_stock",
     "sce",
     "arcee_fusion",
     "ram",
@@ -130,6 +133,7 @@ impl Method {
             ],
             Method::Slerp | Method::Nearswap => vec![("t", Scope::Shared, None)],
             Method::Passthrough => vec![("scale", Scope::Input, Some(Num(1.0)))],
+            Method::ModelStock => vec![("filter_wise", Scope::Shared, Some(Bool(false)))],
             _ => {
                 let (normalize, rescale) = match self {
                     Method::Ties => (true, false),
@@ -204,6 +208,11 @@ impl Method {
                         "passthrough takes one model (per slice), not {inputs}"
                     )))
                 }
+                Method::ModelStock if inputs < 3 => {
+                    return Err(bad(format!(
+                        "model_stock takes a base_model and two or more other models, not {inputs} models"
+                    )))
+                }
                 Method::Slerp | Method::Nearswap if config.base_model.is_none() || inputs != 2 => {
                     return Err(bad(format!(
                         "{} takes a base_model and one other model",
@@ -231,6 +240,9 @@ pub(crate) struct Params<'a> {
     pub(crate) models: &'a [String],
     /// The slice the tensor is in, if the merge has slices.
     pub(crate) slice: Option<usize>,
+    /// The tensor's rank and last dimension (model_stock's rows).
+    pub(crate) rank: usize,
+    pub(crate) last_dim: u64,
 }
 
 impl Params<'_> {

@@ -271,6 +271,8 @@ impl Source for MergedSource {
             t: out.t,
             models: &out.models,
             slice: out.slice,
+            rank: info.shape.len(),
+            last_dim: info.shape.last().copied().unwrap_or(1),
         };
         let plan = kernel::plan(self.config.method, &params, prec, n, self.seed, &mut open)?;
         Ok(TensorData::Chunks(Box::new(Merged {
