@@ -12,6 +12,15 @@ pub(crate) fn run(args: MergeArgs, cx: &Session) -> anyhow::Result<()> {
             let [config] = args.inputs.as_slice() else {
                 anyhow::bail!("give one configuration file (CONFIG.yml), or the models and --method");
             };
+            // A regular file of bounded size: a FIFO would block the read
+            // forever, /dev/zero never end it.
+            let meta = std::fs::metadata(config).with_context(|| format!("reading {config}"))?;
+            if !meta.is_file() || meta.len() > tensorcast::merge::MAX_CONFIG_BYTES as u64 {
+                anyhow::bail!(
+                    "{config}: a merge configuration is a regular file of at most {} bytes",
+                    tensorcast::merge::MAX_CONFIG_BYTES
+                );
+            }
             std::fs::read_to_string(config).with_context(|| format!("reading {config}"))?
         }
         Some(method) => yaml_from_flags(method, &args)?,

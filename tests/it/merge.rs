@@ -408,3 +408,47 @@ fn unknown_methods_and_parameters_are_refused_by_name() {
         assert!(!dir.path().join("x.safetensors").exists());
     }
 }
+
+/// A configuration that is not a regular file (a FIFO blocks a read
+/// forever, /dev/zero never ends it), nests without end (the YAML parser is
+/// quadratic in depth) or expands aliases without end is refused at once.
+#[test]
+fn hostile_configurations_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.yml");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let deep = dir.path().join("deep.yml");
+    std::fs::write(
+        &deep,
+        format!(
+            "merge_method: linear\nmodels: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        ),
+    )
+    .unwrap();
+    let bomb = dir.path().join("bomb.yml");
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        text += &format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", "));
+    }
+    std::fs::write(&bomb, text + "merge_method: linear\nmodels: [*a9]\n").unwrap();
+    for (config, said) in [
+        (fifo.as_path(), "regular file"),
+        (Path::new("/dev/zero"), "regular file"),
+        (deep.as_path(), "nested deeper than 64"),
+        (bomb.as_path(), "repetition limit"),
+    ] {
+        let out = tensorcast()
+            .current_dir(dir.path())
+            .arg("merge")
+            .arg(config)
+            .args(["-o", "x.safetensors"])
+            .assert()
+            .code(1);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(said), "{}: {err}", config.display());
+    }
+}

@@ -134,6 +134,13 @@ pub struct MergeConfig {
     pub text: String,
 }
 
+/// The largest configuration text taken (mergekit's are a few KB; a chat
+/// template may add some).
+pub const MAX_TEXT: usize = 16 << 20;
+
+/// The deepest bracket nesting taken.
+const MAX_NESTING: usize = 64;
+
 const KEYS: &[&str] = &[
     "merge_method",
     "base_model",
@@ -158,6 +165,29 @@ impl MergeConfig {
     /// and parameters are refused by name, as are the parts of mergekit's
     /// schema not merged here yet (`slices`, `modules`, `tokenizer`).
     pub fn from_yaml(text: &str) -> Result<MergeConfig> {
+        if text.len() > MAX_TEXT {
+            return Err(bad(format!(
+                "a merge configuration of {} bytes: at most {MAX_TEXT}",
+                text.len()
+            )));
+        }
+        // The YAML parser takes quadratic time in its nesting depth (100 000
+        // nested lists: 51 s before it refused them); mergekit's schema
+        // nests a few levels. Brackets are counted even inside strings:
+        // a chat template's `{{ }}` and `{% %}` stay shallow.
+        let mut depth = 0usize;
+        for b in text.bytes() {
+            match b {
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(bad(format!("brackets nested deeper than {MAX_NESTING}")));
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
         let doc: Yaml =
             serde_norway::from_str(text).map_err(|e| bad(format!("not a merge configuration: {e}")))?;
         let Yaml::Mapping(map) = doc else {
@@ -550,6 +580,28 @@ mod tests {
             Some(Scalar::Num(1.0))
         );
         assert_eq!(f.evaluate("model.norm.weight", 0.0), Some(Scalar::Num(2.0)));
+    }
+
+    #[test]
+    fn deep_nesting_and_alias_bombs_are_refused_at_once() {
+        let deep = format!(
+            "merge_method: linear\nmodels: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(MergeConfig::from_yaml(&deep)
+            .unwrap_err()
+            .to_string()
+            .contains("nested deeper"));
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            bomb += &format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", "));
+        }
+        bomb += "merge_method: linear\nmodels: [*a9]\n";
+        assert!(MergeConfig::from_yaml(&bomb)
+            .unwrap_err()
+            .to_string()
+            .contains("repetition limit"));
     }
 
     #[test]

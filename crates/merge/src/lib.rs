@@ -26,6 +26,6 @@ mod select;
 mod source;
 mod stream;
 
-pub use config::{Entry, MergeConfig, Setting};
+pub use config::{Entry, MergeConfig, Setting, Slice, SliceSource, MAX_TEXT as MAX_CONFIG_TEXT};
 pub use method::Method;
 pub use source::MergedSource;

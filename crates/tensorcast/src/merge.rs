@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use tensorcast_core::{code, CommitGroup, DType, Error, FileTarget, Location, Result, Source, WriteTarget};
 pub use tensorcast_merge::{MergeConfig, MergedSource, Method};
 
+/// The largest merge configuration read (its text, in bytes).
+pub const MAX_CONFIG_BYTES: usize = tensorcast_merge::MAX_CONFIG_TEXT;
+
 /// The files of a model folder besides its weights: the model's own and the
 /// tokenizer's (taken from `tokenizer_source` when the configuration names one).
 const MODEL_FILES: &[&str] = &["config.json", "generation_config.json"];
