@@ -169,7 +169,11 @@ fn deterministic_methods_are_bit_identical_to_mergekit() {
     }
     // model_stock's scalar chain rounds to bfloat16 at every step, which
     // hides the order its sums were taken in: bit-identical there.
-    for case in ["model_stock.bfloat16", "model_stock_filter_wise.bfloat16"] {
+    for case in [
+        "model_stock.bfloat16",
+        "model_stock_filter_wise.bfloat16",
+        "sce_all.bfloat16",
+    ] {
         check_case(case, &[]);
     }
 }
@@ -189,6 +193,8 @@ fn slerp_is_mergekit_s_within_rounding() {
         "sliced_slerp.bfloat16",
         "model_stock.float32",
         "model_stock_filter_wise.float32",
+        "sce.float32",
+        "sce_all.float32",
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("merged.safetensors");

@@ -16,7 +16,7 @@ const PART: usize = 1 << 16;
 
 /// What a task vector keeps.
 #[derive(Clone)]
-enum Mask {
+pub(crate) enum Mask {
     All,
     Nothing,
     Cut(Keeper),
@@ -68,6 +68,11 @@ pub(crate) enum Plan {
         t: Vec<f32>,
         row: usize,
     },
+    /// sce: the variance selection and each task vector's weight.
+    Sce {
+        keep: Mask,
+        weights: Vec<f32>,
+    },
     Tasks(Box<Tasks>),
 }
 
@@ -92,6 +97,7 @@ pub(crate) fn plan<'a>(
         Method::Nearswap => Plan::Nearswap(p.num("t", None)? as f32),
         Method::Slerp => slerp_plan(f64::from(p.num("t", None)? as f32), open)?,
         Method::ModelStock => stock_plan(p, prec, n, open)?,
+        Method::Sce => sce_plan(p, prec, n, open)?,
         _ => Plan::Tasks(Box::new(tasks_plan(method, p, prec, n, seed, open)?)),
     })
 }
@@ -193,6 +199,90 @@ fn stock_plan<'a>(
         })
         .collect();
     Ok(Plan::Stock { t, row })
+}
+
+/// `sce` (arXiv 2408.07990, mergekit's `sce.py`): with `select_topk < 1`,
+/// only elements among the `int(nonzero * select_topk)` largest variances
+/// across the task vectors (population variance, in double precision, then
+/// the merge's dtype; ties at the cut by index) keep their task vectors;
+/// each task vector is weighted by its mean square over its share of the
+/// whole, `1/k` each when the squares sum to under 1e-6.
+fn sce_plan<'a>(
+    p: &Params,
+    prec: Prec,
+    n: u64,
+    open: &mut dyn FnMut() -> Result<Lockstep<'a>>,
+) -> Result<Plan> {
+    let topk = p.num("select_topk", None)?;
+    let k = p.models.len() - 1;
+    let var = |chunk: &[Vec<f32>], e: usize| {
+        let d: Vec<f64> = (1..=k).map(|j| f64::from(delta(prec, chunk, j, e))).collect();
+        let mean = d.iter().sum::<f64>() / k as f64;
+        prec.r((d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / k as f64) as f32)
+    };
+    let mut keep = Mask::All;
+    if topk <= 0.0 {
+        keep = Mask::Nothing;
+    } else if topk < 1.0 {
+        // Pass 1: the nonzero variances, and the high bits of every one.
+        let mut high = Finder::new(Ranks { lo: 0, hi: 1 });
+        let mut nonzero = 0u64;
+        let mut pass = open()?;
+        while let Some(chunk) = pass.next_chunk() {
+            let chunk = chunk?;
+            for e in 0..chunk[0].len() {
+                let v = var(&chunk, e);
+                nonzero += u64::from(v != 0.0);
+                high.count_high(select::key(v));
+            }
+        }
+        let take = (nonzero as f64 * topk) as u64;
+        if take == 0 {
+            keep = Mask::Nothing;
+        } else {
+            let mut f = high.with_ranks(Ranks { lo: n - take, hi: n });
+            let mut pass = open()?;
+            while let Some(chunk) = pass.next_chunk() {
+                let chunk = chunk?;
+                for e in 0..chunk[0].len() {
+                    f.count_low(select::key(var(&chunk, e)));
+                }
+            }
+            keep = Mask::Cut(f.keeper(true));
+        }
+    }
+    // The weights: each kept task vector's mean square, over their sum.
+    let mut squares = vec![0.0f64; k];
+    let mut mask = keep.clone();
+    let mut pass = open()?;
+    let mut at = 0u64;
+    while let Some(chunk) = pass.next_chunk() {
+        let chunk = chunk?;
+        for e in 0..chunk[0].len() {
+            let kept = match &mut mask {
+                Mask::Cut(keeper) => keeper.keep(select::key(var(&chunk, e))),
+                m => m.keep(at + e as u64, 0.0),
+            };
+            if kept {
+                for (j, sq) in squares.iter_mut().enumerate() {
+                    let d = delta(prec, &chunk, j + 1, e);
+                    *sq += f64::from(prec.r(d * d));
+                }
+            }
+        }
+        at += chunk[0].len() as u64;
+    }
+    let means: Vec<f32> = squares
+        .iter()
+        .map(|s| prec.r((s / n.max(1) as f64) as f32))
+        .collect();
+    let total = f64::from(prec.r(means.iter().map(|&m| f64::from(m)).sum::<f64>() as f32));
+    let weights = if total.abs() < 1e-6 {
+        vec![prec.r(1.0 / k as f32); k]
+    } else {
+        means.iter().map(|&m| prec.r(m / total as f32)).collect()
+    };
+    Ok(Plan::Sce { keep, weights })
 }
 
 /// The task vector of input `j` (1-based: 0 is the base) at element `e`.
@@ -379,6 +469,46 @@ impl Plan {
                     let average = r(sum / k);
                     r(r(t * average) + r(r(1.0 - t) * chunk[0][e]))
                 })
+            }
+            // Task vectors (selected), sign-elected by sum, weighted and
+            // summed, over the sum of the weights that agree (at least 1e-6).
+            Plan::Sce { keep, weights } => {
+                let k = weights.len();
+                let floor = r(1e-6);
+                (0..chunk[0].len())
+                    .map(|e| {
+                        let kept = match &mut *keep {
+                            Mask::Cut(keeper) => {
+                                let d: Vec<f64> =
+                                    (1..=k).map(|j| f64::from(delta(prec, chunk, j, e))).collect();
+                                let mean = d.iter().sum::<f64>() / k as f64;
+                                let v = d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / k as f64;
+                                keeper.keep(select::key(prec.r(v as f32)))
+                            }
+                            m => m.keep(at + e as u64, 0.0),
+                        };
+                        let tv: Vec<f32> = (1..=k)
+                            .map(|j| {
+                                let d = delta(prec, chunk, j, e);
+                                if kept {
+                                    d
+                                } else {
+                                    d * 0.0
+                                }
+                            })
+                            .collect();
+                        let total = tv.iter().fold(0.0f32, |a, &d| a + d);
+                        let majority = if total >= 0.0 { 1.0 } else { -1.0 };
+                        let (mut merged, mut weight) = (0.0f32, 0.0f32);
+                        for (&d, &w) in tv.iter().zip(weights.iter()) {
+                            let ew = if sign(d) == majority { w } else { 0.0 };
+                            merged += r(d * ew);
+                            weight += ew;
+                        }
+                        let denominator = r(weight).max(floor);
+                        r(chunk[0][e] + r(r(merged) / denominator))
+                    })
+                    .collect()
             }
             Plan::Tasks(t) => t.apply(prec, at, chunk),
         }

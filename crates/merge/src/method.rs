@@ -29,6 +29,9 @@ pub enum Method {
     /// The base moved toward the fine-tunes' average by their agreement
     /// (`model_stock`).
     ModelStock,
+    /// Task vectors selected by variance across models, weighted by their
+    /// energy, sign-elected (`sce`).
+    Sce,
 }
 
 /// How a task-arithmetic family method sparsifies each task vector.
@@ -52,6 +55,7 @@ const METHODS: &[(&str, Method)] = &[
     ("nearswap", Method::Nearswap),
     ("passthrough", Method::Passthrough),
     ("model_stock", Method::ModelStock),
+    ("sce", Method::Sce),
 ];
 
 /// mergekit's other methods: named, refused as not merged here yet.
@@ -61,7 +65,6 @@ const NOT_YET: &[&str] = &[
     "nuslerp",
     "multislerp",
     "karcher",
-    "sce",
     "arcee_fusion",
     "ram",
     "core_space",
@@ -134,6 +137,10 @@ impl Method {
             Method::Slerp | Method::Nearswap => vec![("t", Scope::Shared, None)],
             Method::Passthrough => vec![("scale", Scope::Input, Some(Num(1.0)))],
             Method::ModelStock => vec![("filter_wise", Scope::Shared, Some(Bool(false)))],
+            Method::Sce => vec![
+                ("int8_mask", Scope::Shared, Some(Bool(false))),
+                ("select_topk", Scope::Shared, Some(Num(1.0))),
+            ],
             _ => {
                 let (normalize, rescale) = match self {
                     Method::Ties => (true, false),

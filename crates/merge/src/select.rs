@@ -68,6 +68,14 @@ impl Finder {
         }
     }
 
+    /// The same high histogram for other ranks (known only after pass 1).
+    pub fn with_ranks(mut self, ranks: Ranks) -> Finder {
+        self.ranks = [ranks.lo, ranks.hi - 1];
+        self.ends.clear();
+        self.end_high();
+        self
+    }
+
     /// Pass 1: every key.
     pub fn count_high(&mut self, key: u32) {
         self.high[(key >> 16) as usize] += 1;
