@@ -330,12 +330,20 @@ fn a_frankenmerge_folder_has_the_sliced_layer_count() {
     assert!(!names.contains_key("model.layers.3.mlp.up_proj.weight"));
 }
 
-/// DARE draws its masks from a seeded counter-based generator: the same
+/// DARE and DELLA draw their masks from a seeded counter-based generator: the same
 /// seed gives the same bytes, another seed others; the kept fraction is
 /// within 4 sigma of the density, dropped elements are the base's, kept
 /// ones the task vector rescaled to its L1 norm (mergekit 0.1.5's rescale).
 #[test]
-fn dare_is_seeded_and_rescales_what_it_keeps() {
+fn dare_and_della_are_seeded_and_rescale_what_they_keep() {
+    for method in ["dare_linear", "della_linear"] {
+        seeded_and_rescaled(method);
+    }
+}
+
+/// DELLA keeps by magnitude rank within each row, with probabilities
+/// `0.3 ± 0.15` averaging the density: the same checks hold.
+fn seeded_and_rescaled(method: &str) {
     let dir = tempfile::tempdir().unwrap();
     let run = |seed: &str, name: &str| {
         let out = dir.path().join(name);
@@ -344,7 +352,7 @@ fn dare_is_seeded_and_rescales_what_it_keeps() {
             "--base",
             "../../model/llama/hf",
             "--method",
-            "dare_linear",
+            method,
             "--weight",
             "1.0",
             "--density",
@@ -362,7 +370,10 @@ fn dare_is_seeded_and_rescales_what_it_keeps() {
     assert_eq!(a, run("7", "b.safetensors"));
     assert_ne!(a, run("8", "c.safetensors"));
     let (base, ft) = (model("base"), model("ft2"));
-    let (mut kept, mut total) = (0usize, 0usize);
+    // Kept count against its expectation and variance over the nonzero
+    // deltas: DARE keeps each with p = 0.3; DELLA with p = 0.15 + 0.3 (r-1)/(m-1)
+    // for ascending magnitude rank r of m in its row (zeros rank lowest).
+    let (mut kept, mut expected, mut variance) = (0usize, 0.0f64, 0.0f64);
     for (name, merged) in &a {
         let (b, x, m) = (values(&base[name]), values(&ft[name]), values(merged));
         let delta: Vec<f32> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
@@ -382,13 +393,26 @@ fn dare_is_seeded_and_rescales_what_it_keeps() {
         }
         // A zero delta looks dropped either way: count the others.
         kept += keep.iter().filter(|k| **k).count();
-        total += delta.iter().filter(|d| **d != 0.0).count();
+        let shape = &merged.2;
+        let row = if shape.len() == 2 { shape[1] } else { delta.len() };
+        for r in delta.chunks(row) {
+            let zeros = r.iter().filter(|d| **d == 0.0).count();
+            for rank in zeros + 1..=r.len() {
+                let p = if method == "della_linear" && r.len() > 1 {
+                    0.15 + 0.3 * (rank - 1) as f64 / (r.len() - 1) as f64
+                } else {
+                    0.3
+                };
+                expected += p;
+                variance += p * (1.0 - p);
+            }
+        }
     }
-    let sd = (total as f64 * 0.3 * 0.7).sqrt();
     assert!(
-        (kept as f64 - 0.3 * total as f64).abs() < 4.0 * sd,
-        "{kept} of {total} kept"
+        (kept as f64 - expected).abs() < 4.0 * variance.sqrt(),
+        "{method}: {kept} kept, {expected:.0} expected"
     );
+    eprintln!("{method}: {kept} nonzero task-vector entries kept, {expected:.0} expected");
 }
 
 #[test]
@@ -397,7 +421,7 @@ fn unknown_methods_and_parameters_are_refused_by_name() {
     let config = dir.path().join("c.yml");
     for (yaml, named) in [
         ("merge_method: blend\nmodels: [{model: a}]\n", "'blend'"),
-        ("merge_method: della\nmodels: [{model: a}]\n", "'della'"),
+        ("merge_method: karcher\nmodels: [{model: a}]\n", "'karcher'"),
         ("merge_method: ties\nbase_model: b\nmodels: [{model: a, parameters: {weight: 1, desnity: 0.5}}]\n", "'desnity'"),
         ("merge_method: linear\nmodels: [{model: a}]\nmerge_mode: x\n", "'merge_mode'"),
     ] {

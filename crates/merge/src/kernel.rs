@@ -20,7 +20,59 @@ pub(crate) enum Mask {
     All,
     Nothing,
     Cut(Keeper),
-    Random { density: f64, seed: u64, stream: u64 },
+    Random {
+        density: f64,
+        seed: u64,
+        stream: u64,
+    },
+    /// DELLA: decided a chunk of whole rows at a time ([`Mask::prepare`]).
+    Ranked(Box<Ranked>),
+}
+
+/// DELLA's drop (mergekit's `della_magprune`): in each row (a 2-D tensor's
+/// rows; a 1-D tensor is one row), element of ascending magnitude rank `r`
+/// of `m` is kept with probability `density - epsilon + 2 epsilon (r-1)/(m-1)`
+/// (ranks and probabilities in the merge's dtype, as mergekit computes them
+/// in bf16 for bf16 inputs, else in float32; ties by index), drawn from the
+/// counter-based generator.
+#[derive(Clone)]
+pub(crate) struct Ranked {
+    density: f64,
+    epsilon: f64,
+    seed: u64,
+    stream: u64,
+    row: usize,
+    /// The decisions for elements `at..at + kept.len()`.
+    at: u64,
+    kept: std::sync::Arc<Vec<bool>>,
+}
+
+impl Ranked {
+    fn decide(&mut self, prec: Prec, at: u64, deltas: &[f32]) {
+        let r = |x: f32| prec.r(x);
+        let m = self.row.max(1);
+        let mut kept = vec![false; deltas.len()];
+        let low = (self.density - self.epsilon) as f32;
+        let (min, max) = (r(1.0), r(m as f32));
+        for (r0, row) in deltas.chunks(m).enumerate() {
+            let mut order: Vec<(u32, usize)> = row
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (select::key(*d), i))
+                .collect();
+            order.sort_unstable();
+            for (rank0, &(_, i)) in order.iter().enumerate() {
+                let rank = r((rank0 + 1) as f32);
+                let norm = r(r(rank - min) / r(max - min)).clamp(0.0, 1.0);
+                let norm = if norm.is_nan() { 0.0 } else { norm };
+                let p = r(low + r(r(norm * 2.0) * self.epsilon as f32));
+                let e = r0 * m + i;
+                kept[e] = select::random_at(at + e as u64, f64::from(p), self.seed, self.stream);
+            }
+        }
+        self.at = at;
+        self.kept = std::sync::Arc::new(kept);
+    }
 }
 
 impl Mask {
@@ -36,6 +88,15 @@ impl Mask {
                 seed,
                 stream,
             } => select::random_at(i, *density, *seed, *stream),
+            Mask::Ranked(r) => r.kept.get((i - r.at) as usize).copied().unwrap_or(false),
+        }
+    }
+
+    /// Before a chunk (of whole rows) starting at element `at`: the
+    /// decisions that need the chunk's task-vector values.
+    fn prepare(&mut self, prec: Prec, at: u64, deltas: &[f32]) {
+        if let Mask::Ranked(r) = self {
+            r.decide(prec, at, deltas);
         }
     }
 }
@@ -310,6 +371,36 @@ fn tasks_plan<'a>(
             Sparsify::None => (None, false),
             Sparsify::Magnitude => (Ranks::magnitude(n, density), true),
             Sparsify::Outliers => (Ranks::outliers(n, density, p.num("gamma", Some(j))?), false),
+            Sparsify::Ranked => {
+                let epsilon = p.num("epsilon", Some(j))?;
+                if density < 1.0 && density > 0.0 && (density + epsilon >= 1.0 || density - epsilon <= 0.0) {
+                    return Err(tensorcast_core::Error::usage(
+                        tensorcast_core::code::MERGE_CONFIG,
+                        format!(
+                            "{}: epsilon {epsilon} must keep density {density} +/- epsilon inside (0, 1)",
+                            p.models[j]
+                        ),
+                    ));
+                }
+                masks.push(if density >= 1.0 {
+                    Mask::All
+                } else if density <= 0.0 {
+                    Mask::Nothing
+                } else {
+                    Mask::Ranked(Box::new(Ranked {
+                        density,
+                        epsilon,
+                        seed,
+                        stream: select::name_key(p.name) ^ select::splitmix(j as u64),
+                        row: p.row,
+                        at: 0,
+                        kept: Default::default(),
+                    }))
+                });
+                finders.push(None);
+                weights.push(prec.r(p.num("weight", Some(j))? as f32));
+                continue;
+            }
             Sparsify::Random => {
                 let stream = select::name_key(p.name) ^ select::splitmix(j as u64);
                 masks.push(if density >= 1.0 {
@@ -396,6 +487,14 @@ fn l1_rescales<'a>(
     let mut at = 0u64;
     while let Some(chunk) = pass.next_chunk() {
         let chunk = chunk?;
+        for (j, mask) in masks.iter_mut().enumerate() {
+            if matches!(mask, Mask::Ranked(_)) {
+                let d: Vec<f32> = (0..chunk[0].len())
+                    .map(|e| delta(prec, &chunk, j + 1, e))
+                    .collect();
+                mask.prepare(prec, at, &d);
+            }
+        }
         for e in 0..chunk[0].len() {
             for (j, (mask, (before, after))) in masks.iter_mut().zip(&mut sums).enumerate() {
                 let d = delta(prec, &chunk, j + 1, e);
@@ -527,6 +626,9 @@ impl Tasks {
             .into_par_iter()
             .map(|j| (0..n).map(|e| delta(prec, chunk, j, e)).collect())
             .collect();
+        for (mask, d) in self.masks.iter_mut().zip(&deltas) {
+            mask.prepare(prec, at, d);
+        }
         let mut starts = Vec::with_capacity(n.div_ceil(PART));
         for part in (0..n).step_by(PART) {
             starts.push(self.masks.clone());
@@ -636,6 +738,7 @@ mod tests {
             ("ties", "density: 0.37"),
             ("breadcrumbs_ties", "density: 0.5, gamma: 0.1"),
             ("dare_ties", "density: 0.4"),
+            ("della", "density: 0.4, epsilon: 0.1"),
             ("task_arithmetic", "density: 1.0"),
         ] {
             let yaml = format!(
@@ -650,6 +753,7 @@ mod tests {
                 slice: None,
                 rank: 1,
                 last_dim: n as u64,
+                row: 10,
             };
             let run = |chunk: usize| {
                 let mut open = || {
@@ -670,7 +774,13 @@ mod tests {
                 out
             };
             let whole = run(n);
-            for chunk in [1, 7, 333] {
+            // DELLA ranks within rows (of 10 here): its chunks hold whole rows.
+            let chunks = if method == "della" {
+                [10, 70, 330]
+            } else {
+                [1, 7, 333]
+            };
+            for chunk in chunks {
                 assert_eq!(run(chunk), whole, "{method}, {chunk} per chunk");
             }
         }

@@ -18,6 +18,11 @@ pub enum Method {
     DareTies,
     /// Task vectors without their largest and smallest entries (`breadcrumbs`).
     Breadcrumbs,
+    /// Task vectors dropped at random, the larger in a row less likely,
+    /// rescaled, signs elected (`della`).
+    Della,
+    /// DELLA without the sign election (`della_linear`).
+    DellaLinear,
     /// Breadcrumbs with TIES' sign election (`breadcrumbs_ties`).
     BreadcrumbsTies,
     /// Spherical interpolation per output row (`slerp`).
@@ -41,6 +46,8 @@ pub(crate) enum Sparsify {
     Magnitude,
     Random,
     Outliers,
+    /// DELLA's magnitude-ranked drop probabilities, per row.
+    Ranked,
 }
 
 const METHODS: &[(&str, Method)] = &[
@@ -51,6 +58,8 @@ const METHODS: &[(&str, Method)] = &[
     ("dare_ties", Method::DareTies),
     ("breadcrumbs", Method::Breadcrumbs),
     ("breadcrumbs_ties", Method::BreadcrumbsTies),
+    ("della", Method::Della),
+    ("della_linear", Method::DellaLinear),
     ("slerp", Method::Slerp),
     ("nearswap", Method::Nearswap),
     ("passthrough", Method::Passthrough),
@@ -60,8 +69,6 @@ const METHODS: &[(&str, Method)] = &[
 
 /// mergekit's other methods: named, refused as not merged here yet.
 const NOT_YET: &[&str] = &[
-    "della",
-    "della_linear",
     "nuslerp",
     "multislerp",
     "karcher",
@@ -118,12 +125,16 @@ impl Method {
             Method::Ties => Sparsify::Magnitude,
             Method::DareLinear | Method::DareTies => Sparsify::Random,
             Method::Breadcrumbs | Method::BreadcrumbsTies => Sparsify::Outliers,
+            Method::Della | Method::DellaLinear => Sparsify::Ranked,
             _ => Sparsify::None,
         }
     }
 
     pub(crate) fn elects_signs(self) -> bool {
-        matches!(self, Method::Ties | Method::DareTies | Method::BreadcrumbsTies)
+        matches!(
+            self,
+            Method::Ties | Method::DareTies | Method::BreadcrumbsTies | Method::Della
+        )
     }
 
     /// The parameters the method takes, their scope and default.
@@ -144,7 +155,8 @@ impl Method {
             _ => {
                 let (normalize, rescale) = match self {
                     Method::Ties => (true, false),
-                    Method::DareLinear | Method::DareTies => (false, true),
+                    Method::DareLinear | Method::DareTies | Method::DellaLinear => (false, true),
+                    Method::Della => (true, true),
                     _ => (false, false),
                 };
                 let mut p = vec![
@@ -157,6 +169,9 @@ impl Method {
                 ];
                 if self.sparsify() == Sparsify::Outliers {
                     p.push(("gamma", Scope::NonBase, Some(Num(0.01))));
+                }
+                if self.sparsify() == Sparsify::Ranked {
+                    p.push(("epsilon", Scope::NonBase, Some(Num(0.15))));
                 }
                 p
             }
@@ -250,6 +265,9 @@ pub(crate) struct Params<'a> {
     /// The tensor's rank and last dimension (model_stock's rows).
     pub(crate) rank: usize,
     pub(crate) last_dim: u64,
+    /// Elements per row for row-wise sparsifiers (DELLA): a 2-D tensor's
+    /// last dimension, else the whole tensor; chunks hold whole rows.
+    pub(crate) row: usize,
 }
 
 impl Params<'_> {

@@ -3,9 +3,9 @@
 
 use crate::config::MergeConfig;
 use crate::kernel::{self, Plan};
-use crate::method::Params;
+use crate::method::{Params, Sparsify};
 use crate::numeric::{from_f32, Prec};
-use crate::stream::Lockstep;
+use crate::stream::{Lockstep, CHUNK_ELEMENTS};
 use tensorcast_core::{code, DType, Error, Metadata, Result, Source, TensorData, TensorInfo, Value};
 
 /// A merge of several sources, one tensor at a time.
@@ -254,6 +254,29 @@ impl Source for MergedSource {
         let out = &self.outs[index];
         let prec = out.prec;
         let n = info.shape.iter().product::<u64>();
+        // Row-wise sparsifiers see whole rows in every chunk.
+        let ranked = self.config.method.sparsify() == Sparsify::Ranked;
+        if ranked && info.shape.len() > 2 {
+            return Err(Error::unsupported(
+                code::MERGE_CONFIG,
+                format!(
+                    "tensor '{}' has {} dimensions: {} ranks 1-D and 2-D tensors only",
+                    info.name,
+                    info.shape.len(),
+                    self.config.method.name()
+                ),
+            ));
+        }
+        let row = match info.shape.as_slice() {
+            [_, cols] => *cols as usize,
+            _ => n as usize,
+        }
+        .max(1);
+        let chunk = if ranked {
+            (CHUNK_ELEMENTS / row).max(1) * row
+        } else {
+            CHUNK_ELEMENTS
+        };
         let mut open = || -> Result<Lockstep<'_>> {
             let inputs = out
                 .parts
@@ -263,7 +286,7 @@ impl Source for MergedSource {
                     Ok((source.tensor_data(i)?, source.tensors()[i].dtype))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Lockstep::new(inputs, prec, n as usize)
+            Lockstep::with_chunk(inputs, prec, n as usize, chunk)
         };
         let params = Params {
             config: &self.config,
@@ -272,6 +295,7 @@ impl Source for MergedSource {
             models: &out.models,
             slice: out.slice,
             rank: info.shape.len(),
+            row,
             last_dim: info.shape.last().copied().unwrap_or(1),
         };
         let plan = kernel::plan(self.config.method, &params, prec, n, self.seed, &mut open)?;

@@ -57,12 +57,8 @@ pub struct Lockstep<'a> {
 
 impl<'a> Lockstep<'a> {
     /// `inputs`: each input's bytes and dtype; `prec`: the precision the
-    /// values are rounded to; `n`: the element count.
-    pub fn new(inputs: Vec<(TensorData<'a>, DType)>, prec: Prec, n: usize) -> Result<Lockstep<'a>> {
-        Lockstep::with_chunk(inputs, prec, n, CHUNK_ELEMENTS)
-    }
-
-    /// [`Lockstep::new`] with `chunk` elements per step.
+    /// values are rounded to; `n`: the element count; `chunk`: elements per
+    /// step (a multiple of the row for row-wise methods).
     pub fn with_chunk(
         inputs: Vec<(TensorData<'a>, DType)>,
         prec: Prec,
