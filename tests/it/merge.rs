@@ -195,6 +195,8 @@ fn slerp_is_mergekit_s_within_rounding() {
         "model_stock_filter_wise.float32",
         "sce.float32",
         "sce_all.float32",
+        "multislerp.float32",
+        "multislerp_no_base.float32",
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("merged.safetensors");

@@ -134,6 +134,12 @@ pub(crate) enum Plan {
         keep: Mask,
         weights: Vec<f32>,
     },
+    /// multislerp: `base + coefficient_j * task vector j` summed (the
+    /// result is a multiple of the weighted mean of the unit task vectors).
+    Combine {
+        coefficients: Vec<f32>,
+        base: bool,
+    },
     Tasks(Box<Tasks>),
 }
 
@@ -159,6 +165,7 @@ pub(crate) fn plan<'a>(
         Method::Slerp => slerp_plan(f64::from(p.num("t", None)? as f32), open)?,
         Method::ModelStock => stock_plan(p, prec, n, open)?,
         Method::Sce => sce_plan(p, prec, n, open)?,
+        Method::Multislerp => multislerp_plan(p, open)?,
         _ => Plan::Tasks(Box::new(tasks_plan(method, p, prec, n, seed, open)?)),
     })
 }
@@ -344,6 +351,88 @@ fn sce_plan<'a>(
         means.iter().map(|&m| prec.r(m / total as f32)).collect()
     };
     Ok(Plan::Sce { keep, weights })
+}
+
+/// `multislerp` (mergekit's `multislerp.py`): the task vectors (against the
+/// base when there is one, else the models themselves) projected to the unit
+/// sphere, their weighted mean `m` (norm `M`), the tangent space at `m̂`, and
+/// back. The whole of it is a multiple of `m`: with `D = Σ w_j (u_j · m̂)`
+/// the tangent result is `m (1 - D/M)` of norm `|M - D|`, so
+/// `result = m (cos τ / M + (1 - D/M) sin τ / τ) · Σ w_j |v_j|`, `τ = |M - D| + eps`.
+/// One pass gathers the Gram matrix of the task vectors (double precision);
+/// the output is then a weighted sum per element.
+fn multislerp_plan<'a>(p: &Params, open: &mut dyn FnMut() -> Result<Lockstep<'a>>) -> Result<Plan> {
+    let base = p.config.base_model.is_some();
+    let first = usize::from(base);
+    let k = p.models.len() - first;
+    let mut weights: Vec<f64> = (first..p.models.len())
+        .map(|j| p.num("weight", Some(j)))
+        .collect::<Result<_>>()?;
+    if k == 1 {
+        // One model: its own tensor (mergekit returns it before subtracting).
+        let mut coefficients = vec![0.0; p.models.len()];
+        coefficients[first] = 1.0;
+        return Ok(Plan::Combine {
+            coefficients,
+            base: false,
+        });
+    }
+    if p.flag("normalize_weights")? {
+        let total: f64 = weights.iter().sum();
+        weights.iter_mut().for_each(|w| *w /= total);
+    }
+    let eps = p.num("eps", None)?;
+    let mut gram = vec![vec![0.0f64; k]; k];
+    let mut pass = open()?;
+    while let Some(chunk) = pass.next_chunk() {
+        let chunk = chunk?;
+        let mut v = vec![0.0f64; k];
+        for e in 0..chunk[0].len() {
+            let b = if base { f64::from(chunk[0][e]) } else { 0.0 };
+            for (x, input) in v.iter_mut().zip(&chunk[first..]) {
+                *x = f64::from(input[e]) - b;
+            }
+            for (row, &va) in gram.iter_mut().zip(&v) {
+                for (g, &vb) in row.iter_mut().zip(&v) {
+                    *g += va * vb;
+                }
+            }
+        }
+    }
+    let norms: Vec<f64> = (0..k).map(|j| gram[j][j].sqrt()).collect();
+    let a: Vec<f64> = (0..k).map(|j| weights[j] / (norms[j] + eps)).collect();
+    let m2: f64 = (0..k)
+        .flat_map(|x| (0..k).map(move |y| (x, y)))
+        .map(|(x, y)| a[x] * a[y] * gram[x][y])
+        .sum();
+    let m = m2.max(0.0).sqrt();
+    let mut coefficients = vec![0.0f32; p.models.len()];
+    if m < eps {
+        if k != 2 {
+            return Err(tensorcast_core::Error::unsupported(
+                tensorcast_core::code::MERGE_CONFIG,
+                format!(
+                    "tensor '{}': the weighted sum of the task vectors is zero (antipodal vectors whose weights balance): multislerp is undefined",
+                    p.name
+                ),
+            ));
+        }
+        for j in 0..k {
+            coefficients[first + j] = weights[j] as f32;
+        }
+        return Ok(Plan::Combine { coefficients, base });
+    }
+    // D = Σ_j w_j (u_j · m̂), u_j · m = Σ_k a_k G_jk / (|v_j| + eps).
+    let d: f64 = (0..k)
+        .map(|j| weights[j] * (0..k).map(|x| a[x] * gram[j][x]).sum::<f64>() / (norms[j] + eps) / m)
+        .sum();
+    let tau = (m - d).abs() + eps;
+    let c = tau.cos() / m + (1.0 - d / m) * tau.sin() / tau;
+    let average: f64 = (0..k).map(|j| norms[j] * weights[j]).sum();
+    for j in 0..k {
+        coefficients[first + j] = (c * average * a[j]) as f32;
+    }
+    Ok(Plan::Combine { coefficients, base })
 }
 
 /// The task vector of input `j` (1-based: 0 is the base) at element `e`.
@@ -608,6 +697,20 @@ impl Plan {
                         r(chunk[0][e] + r(r(merged) / denominator))
                     })
                     .collect()
+            }
+            // Σ c_j v_j (+ the base), the task vectors v_j = x_j - base.
+            Plan::Combine { coefficients, base } => {
+                let (coefficients, base) = (&*coefficients, *base);
+                each(&|e| {
+                    let b = if base { chunk[0][e] } else { 0.0 };
+                    let mut acc = 0.0f64;
+                    for (j, &c) in coefficients.iter().enumerate() {
+                        if c != 0.0 {
+                            acc += f64::from(c) * (f64::from(chunk[j][e]) - f64::from(b));
+                        }
+                    }
+                    r((acc + f64::from(b)) as f32)
+                })
             }
             Plan::Tasks(t) => t.apply(prec, at, chunk),
         }

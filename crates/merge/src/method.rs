@@ -37,6 +37,8 @@ pub enum Method {
     /// Task vectors selected by variance across models, weighted by their
     /// energy, sign-elected (`sce`).
     Sce,
+    /// Barycentric interpolation on the hypersphere (`multislerp`).
+    Multislerp,
 }
 
 /// How a task-arithmetic family method sparsifies each task vector.
@@ -65,17 +67,11 @@ const METHODS: &[(&str, Method)] = &[
     ("passthrough", Method::Passthrough),
     ("model_stock", Method::ModelStock),
     ("sce", Method::Sce),
+    ("multislerp", Method::Multislerp),
 ];
 
 /// mergekit's other methods: named, refused as not merged here yet.
-const NOT_YET: &[&str] = &[
-    "nuslerp",
-    "multislerp",
-    "karcher",
-    "arcee_fusion",
-    "ram",
-    "core_space",
-];
+const NOT_YET: &[&str] = &["nuslerp", "karcher", "arcee_fusion", "ram", "core_space"];
 
 /// What a parameter applies to, as mergekit's `ParameterScope`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -120,6 +116,11 @@ impl Method {
         !matches!(self, Method::Linear | Method::Passthrough)
     }
 
+    /// Whether the method can do without a base (it takes one if given).
+    fn base_optional(self) -> bool {
+        matches!(self, Method::Multislerp)
+    }
+
     pub(crate) fn sparsify(self) -> Sparsify {
         match self {
             Method::Ties => Sparsify::Magnitude,
@@ -148,6 +149,11 @@ impl Method {
             Method::Slerp | Method::Nearswap => vec![("t", Scope::Shared, None)],
             Method::Passthrough => vec![("scale", Scope::Input, Some(Num(1.0)))],
             Method::ModelStock => vec![("filter_wise", Scope::Shared, Some(Bool(false)))],
+            Method::Multislerp => vec![
+                ("weight", Scope::NonBase, None),
+                ("normalize_weights", Scope::Shared, Some(Bool(true))),
+                ("eps", Scope::Shared, Some(Num(1e-8))),
+            ],
             Method::Sce => vec![
                 ("int8_mask", Scope::Shared, Some(Bool(false))),
                 ("select_topk", Scope::Shared, Some(Num(1.0))),
@@ -241,7 +247,7 @@ impl Method {
                         self.name()
                     )))
                 }
-                m if m.takes_base() && config.base_model.is_none() => {
+                m if m.takes_base() && !m.base_optional() && config.base_model.is_none() => {
                     return Err(bad(format!("{} needs a base_model", self.name())))
                 }
                 _ => {}
