@@ -197,6 +197,9 @@ fn slerp_is_mergekit_s_within_rounding() {
         "sce_all.float32",
         "multislerp.float32",
         "multislerp_no_base.float32",
+        "nuslerp.float32",
+        "nuslerp_rows.float32",
+        "nuslerp_row_wise.float32",
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("merged.safetensors");

@@ -140,6 +140,14 @@ pub(crate) enum Plan {
         coefficients: Vec<f32>,
         base: bool,
     },
+    /// nuslerp: per vector group `g(e)` (the whole tensor, its rows or its
+    /// columns), `base + ca[g] v0 + cb[g] v1`.
+    Pairwise {
+        group: Grouping,
+        ca: Vec<f64>,
+        cb: Vec<f64>,
+        base: bool,
+    },
     Tasks(Box<Tasks>),
 }
 
@@ -166,6 +174,7 @@ pub(crate) fn plan<'a>(
         Method::ModelStock => stock_plan(p, prec, n, open)?,
         Method::Sce => sce_plan(p, prec, n, open)?,
         Method::Multislerp => multislerp_plan(p, open)?,
+        Method::Nuslerp => nuslerp_plan(p, n, open)?,
         _ => Plan::Tasks(Box::new(tasks_plan(method, p, prec, n, seed, open)?)),
     })
 }
@@ -435,6 +444,84 @@ fn multislerp_plan<'a>(p: &Params, open: &mut dyn FnMut() -> Result<Lockstep<'a>
     Ok(Plan::Combine { coefficients, base })
 }
 
+/// How nuslerp cuts a tensor into the vectors it interpolates.
+#[derive(Clone, Copy)]
+pub(crate) enum Grouping {
+    /// The whole tensor (`nuslerp_flatten`, the default).
+    Whole,
+    /// Each row of the last dimension.
+    Rows(usize),
+    /// Each column (`nuslerp_row_wise`: vectors along the first dimension).
+    Columns(usize),
+}
+
+impl Grouping {
+    fn of(self, e: usize) -> usize {
+        match self {
+            Grouping::Whole => 0,
+            Grouping::Rows(len) => e / len.max(1),
+            Grouping::Columns(len) => e % len.max(1),
+        }
+    }
+}
+
+/// `nuslerp` (mergekit's `nuslerp.py`): SLERP of the two models (their task
+/// vectors when there is a base) with `t = w1 / (w0 + w1)` (0.5 when the
+/// weights sum to under 1e-6), per vector of the grouping: normalized
+/// vectors (norms at least 1e-7), the angle, `sin((1-t)θ)/sin θ` and
+/// `sin(tθ)/sin θ`, or `1-t` and `t` where `1 - cos² θ <= 1e-16`. Norms and
+/// dot products in double precision.
+fn nuslerp_plan<'a>(p: &Params, n: u64, open: &mut dyn FnMut() -> Result<Lockstep<'a>>) -> Result<Plan> {
+    let base = p.config.base_model.is_some();
+    let first = usize::from(base);
+    let (w0, w1) = (p.num("weight", Some(first))?, p.num("weight", Some(first + 1))?);
+    let total = w0 + w1;
+    let t = if total.abs() < 1e-6 { 0.5 } else { w1 / total };
+    let last = p.last_dim.max(1) as usize;
+    let group = if p.flag("nuslerp_flatten")? || p.rank < 2 {
+        Grouping::Whole
+    } else if p.flag("nuslerp_row_wise")? {
+        Grouping::Columns(last)
+    } else {
+        Grouping::Rows(last)
+    };
+    let groups = match group {
+        Grouping::Whole => 1,
+        Grouping::Rows(len) => (n as usize).div_ceil(len),
+        Grouping::Columns(len) => len,
+    };
+    let mut sums = vec![(0.0f64, 0.0f64, 0.0f64); groups];
+    let mut pass = open()?;
+    let mut at = 0usize;
+    while let Some(chunk) = pass.next_chunk() {
+        let chunk = chunk?;
+        for e in 0..chunk[0].len() {
+            let b = if base { f64::from(chunk[0][e]) } else { 0.0 };
+            let (x, y) = (f64::from(chunk[first][e]) - b, f64::from(chunk[first + 1][e]) - b);
+            let s = &mut sums[group.of(at + e)];
+            s.0 += x * x;
+            s.1 += y * y;
+            s.2 += x * y;
+        }
+        at += chunk[0].len();
+    }
+    let (mut ca, mut cb) = (Vec::with_capacity(groups), Vec::with_capacity(groups));
+    for (xx, yy, xy) in sums {
+        let (nx, ny) = (xx.sqrt().max(1e-7), yy.sqrt().max(1e-7));
+        let cos = (xy / (nx * ny)).clamp(-1.0, 1.0);
+        if 1.0 - cos * cos <= 1e-16 {
+            ca.push(1.0 - t);
+            cb.push(t);
+        } else {
+            let theta = cos.acos();
+            let s = theta.sin();
+            ca.push(((1.0 - t) * theta).sin() / s);
+            cb.push((t * theta).sin() / s);
+        }
+    }
+    Ok(Plan::Pairwise { group, ca, cb, base })
+}
+
 /// The task vector of input `j` (1-based: 0 is the base) at element `e`.
 #[inline]
 fn delta(prec: Prec, chunk: &[Vec<f32>], j: usize, e: usize) -> f32 {
@@ -697,6 +784,16 @@ impl Plan {
                         r(chunk[0][e] + r(r(merged) / denominator))
                     })
                     .collect()
+            }
+            Plan::Pairwise { group, ca, cb, base } => {
+                let (group, ca, cb, base) = (*group, &*ca, &*cb, *base);
+                let first = usize::from(base);
+                each(&|e| {
+                    let g = group.of(at as usize + e);
+                    let b = if base { f64::from(chunk[0][e]) } else { 0.0 };
+                    let (x, y) = (f64::from(chunk[first][e]) - b, f64::from(chunk[first + 1][e]) - b);
+                    r((b + ca[g] * x + cb[g] * y) as f32)
+                })
             }
             // Σ c_j v_j (+ the base), the task vectors v_j = x_j - base.
             Plan::Combine { coefficients, base } => {

@@ -39,6 +39,8 @@ pub enum Method {
     Sce,
     /// Barycentric interpolation on the hypersphere (`multislerp`).
     Multislerp,
+    /// SLERP of two models (or task vectors) by their weights (`nuslerp`).
+    Nuslerp,
 }
 
 /// How a task-arithmetic family method sparsifies each task vector.
@@ -68,6 +70,7 @@ const METHODS: &[(&str, Method)] = &[
     ("model_stock", Method::ModelStock),
     ("sce", Method::Sce),
     ("multislerp", Method::Multislerp),
+    ("nuslerp", Method::Nuslerp),
 ];
 
 /// mergekit's other methods: named, refused as not merged here yet.
@@ -118,7 +121,7 @@ impl Method {
 
     /// Whether the method can do without a base (it takes one if given).
     fn base_optional(self) -> bool {
-        matches!(self, Method::Multislerp)
+        matches!(self, Method::Multislerp | Method::Nuslerp)
     }
 
     pub(crate) fn sparsify(self) -> Sparsify {
@@ -153,6 +156,11 @@ impl Method {
                 ("weight", Scope::NonBase, None),
                 ("normalize_weights", Scope::Shared, Some(Bool(true))),
                 ("eps", Scope::Shared, Some(Num(1e-8))),
+            ],
+            Method::Nuslerp => vec![
+                ("weight", Scope::NonBase, None),
+                ("nuslerp_row_wise", Scope::Shared, Some(Bool(false))),
+                ("nuslerp_flatten", Scope::Shared, Some(Bool(true))),
             ],
             Method::Sce => vec![
                 ("int8_mask", Scope::Shared, Some(Bool(false))),
@@ -234,6 +242,11 @@ impl Method {
                 Method::Passthrough if inputs != 1 => {
                     return Err(bad(format!(
                         "passthrough takes one model (per slice), not {inputs}"
+                    )))
+                }
+                Method::Nuslerp if inputs - usize::from(config.base_model.is_some()) != 2 => {
+                    return Err(bad(format!(
+                        "nuslerp takes two models (and an optional base_model), not {inputs} models"
                     )))
                 }
                 Method::ModelStock if inputs < 3 => {
