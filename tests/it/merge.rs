@@ -333,6 +333,24 @@ fn a_frankenmerge_folder_has_the_sliced_layer_count() {
     let names = tensors(&out.join("model.safetensors"));
     assert!(names.contains_key("model.layers.2.mlp.up_proj.weight"));
     assert!(!names.contains_key("model.layers.3.mlp.up_proj.weight"));
+    // A range past the layers the model holds (here 10^9 of 2) is refused
+    // at once, before a layer is planned.
+    let huge = dir.path().join("huge.yml");
+    std::fs::write(
+        &huge,
+        "merge_method: passthrough\nslices:\n  - sources: [{model: ../ft1, layer_range: [0, 1000000000]}]\n",
+    )
+    .unwrap();
+    let out = tensorcast()
+        .current_dir(cases())
+        .args(["merge"])
+        .arg(&huge)
+        .arg("-o")
+        .arg(dir.path().join("x.safetensors"))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("the model holds 2 layers"), "{err}");
 }
 
 /// DARE and DELLA draw their masks from a seeded counter-based generator: the same

@@ -122,6 +122,26 @@ impl MergedSource {
                 let parts = group_parts(0, &|_| n.to_string(), 0);
                 wanted.push((n.to_string(), parts, config.group(Some(0)), Some(0), 0.0));
             }
+            // Every range within the layers its model holds, checked before
+            // anything is planned: a range from a configuration is otherwise
+            // a count nothing bounds ([0, 10^9] planned forever).
+            for x in config.slices.iter().flat_map(|s| &s.sources) {
+                let held = inputs[index_of(&x.model)]
+                    .tensors()
+                    .iter()
+                    .filter_map(|t| layer_of(&t.name))
+                    .max()
+                    .map_or(0, |i| i + 1);
+                if x.layers.1 > held {
+                    return Err(Error::usage(
+                        code::MERGE_MISMATCH,
+                        format!(
+                            "layer_range [{}, {}] of {}: the model holds {held} layers",
+                            x.layers.0, x.layers.1, x.model
+                        ),
+                    ));
+                }
+            }
             let mut out_layer = 0u64;
             for (si, s) in config.slices.iter().enumerate() {
                 let len = s.sources[0].layers.1 - s.sources[0].layers.0;
