@@ -108,6 +108,8 @@ pub(crate) struct Tasks {
     masks: Vec<Mask>,
     scales: Vec<Option<f32>>,
     elect: bool,
+    /// Without the sign election: the divisor, the weights' sum (1 near 0).
+    total: f32,
     normalize: bool,
     lambda: Option<f32>,
 }
@@ -292,11 +294,7 @@ fn sce_plan<'a>(
 ) -> Result<Plan> {
     let topk = p.num("select_topk", None)?;
     let k = p.models.len() - 1;
-    let var = |chunk: &[Vec<f32>], e: usize| {
-        let d: Vec<f64> = (1..=k).map(|j| f64::from(delta(prec, chunk, j, e))).collect();
-        let mean = d.iter().sum::<f64>() / k as f64;
-        prec.r((d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / k as f64) as f32)
-    };
+    let var = |chunk: &[Vec<f32>], e: usize| variance(prec, chunk, k, e);
     let mut keep = Mask::All;
     if topk <= 0.0 {
         keep = Mask::Nothing;
@@ -522,6 +520,14 @@ fn nuslerp_plan<'a>(p: &Params, n: u64, open: &mut dyn FnMut() -> Result<Lockste
     Ok(Plan::Pairwise { group, ca, cb, base })
 }
 
+/// sce's population variance of the `k` task vectors at element `e`, taken
+/// in double precision and rounded to the merge's dtype.
+fn variance(prec: Prec, chunk: &[Vec<f32>], k: usize, e: usize) -> f32 {
+    let d: Vec<f64> = (1..=k).map(|j| f64::from(delta(prec, chunk, j, e))).collect();
+    let mean = d.iter().sum::<f64>() / k as f64;
+    prec.r((d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / k as f64) as f32)
+}
+
 /// The task vector of input `j` (1-based: 0 is the base) at element `e`.
 #[inline]
 fn delta(prec: Prec, chunk: &[Vec<f32>], j: usize, e: usize) -> f32 {
@@ -639,11 +645,13 @@ fn tasks_plan<'a>(
         scales = l1_rescales(prec, &masks, open)?;
     }
     let lambda = p.num("lambda", None)?;
+    let total = prec.r(weights.iter().fold(0.0f32, |a, &w| a + w));
     Ok(Tasks {
         weights,
         masks,
         scales,
         elect: method.elects_signs(),
+        total: if total.abs() < 1e-8 { 1.0 } else { total },
         normalize: p.flag("normalize")?,
         lambda: (lambda != 1.0).then_some(lambda as f32),
     })
@@ -753,13 +761,7 @@ impl Plan {
                 (0..chunk[0].len())
                     .map(|e| {
                         let kept = match &mut *keep {
-                            Mask::Cut(keeper) => {
-                                let d: Vec<f64> =
-                                    (1..=k).map(|j| f64::from(delta(prec, chunk, j, e))).collect();
-                                let mean = d.iter().sum::<f64>() / k as f64;
-                                let v = d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / k as f64;
-                                keeper.keep(select::key(prec.r(v as f32)))
-                            }
+                            Mask::Cut(keeper) => keeper.keep(select::key(variance(prec, chunk, k, e))),
                             m => m.keep(at + e as u64, 0.0),
                         };
                         let tv: Vec<f32> = (1..=k)
@@ -895,11 +897,7 @@ impl Tasks {
             let w = r(w);
             (r(m), if w == 0.0 { 1.0 } else { w })
         } else {
-            let w = r(self.weights.iter().fold(0.0f32, |a, &w| a + w));
-            (
-                r(slots.iter().fold(0.0f32, |a, &d| a + d)),
-                if w.abs() < 1e-8 { 1.0 } else { w },
-            )
+            (r(slots.iter().fold(0.0f32, |a, &d| a + d)), self.total)
         };
         if self.normalize {
             mixed = r(mixed / divisor);
