@@ -558,4 +558,12 @@ pub(crate) struct MergeArgs {
     /// Replace an existing output.
     #[arg(long)]
     pub(crate) force: bool,
+    /// A GGUF output: write this llama-quantize file type (Q4_K_M, Q8_0,
+    /// ...; see `convert --help`), with llama.cpp's per-tensor plan, so the
+    /// merged model is quantized in the same pass.
+    #[arg(long, value_name = "FTYPE", value_parser = parse_quant)]
+    pub(crate) quantize: Option<tensorcast::FileType>,
+    /// With --quantize: an importance matrix from llama.cpp's llama-imatrix.
+    #[arg(long, value_name = "FILE", value_parser = location(), requires = "quantize")]
+    pub(crate) imatrix: Option<tensorcast::Location>,
 }

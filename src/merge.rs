@@ -29,6 +29,8 @@ pub(crate) fn run(args: MergeArgs, cx: &Session) -> anyhow::Result<()> {
     let mut opts = tensorcast::ConvertOptions {
         force: args.force,
         to: args.to.clone(),
+        quantize: args.quantize,
+        imatrix: args.imatrix.clone(),
         ..Default::default()
     };
     opts.options.limits = cx.limits.clone();

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let Ok(input) = files.input("config.json") else { return };
     let options = tensorcast_core::Options::default();
-    if let Ok(source) = tensorcast_model::HfToGguf::open(input, &options, None, None) {
+    if let Ok(source) = tensorcast_model::HfToGguf::open(input, &options, None, None, None) {
         let _ = source.metadata().len();
         common::read_all(&*source, data.len() + WEIGHTS.len());
     }

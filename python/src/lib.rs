@@ -198,7 +198,8 @@ fn edit(
 /// Merges the models a mergekit configuration (YAML or JSON text) names
 /// into `output` (see `tensorcast merge`); returns the tensor count.
 #[pyfunction]
-#[pyo3(signature = (config, output, to = None, force = false, seed = 0))]
+#[pyo3(signature = (config, output, to = None, force = false, seed = 0, quantize = None, imatrix = None))]
+#[allow(clippy::too_many_arguments)]
 fn merge(
     py: Python<'_>,
     config: String,
@@ -206,12 +207,16 @@ fn merge(
     to: Option<String>,
     force: bool,
     seed: u64,
+    quantize: Option<String>,
+    imatrix: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<usize> {
     let output = location::location(output)?;
     let config = tensorcast::merge::MergeConfig::from_yaml(&config).map_err(|e| errors::to_py(py, e))?;
     let opts = tensorcast::ConvertOptions {
         to,
         force,
+        quantize: quantize.as_deref().map(options::quant).transpose()?,
+        imatrix: imatrix.map(location::location).transpose()?,
         ..Default::default()
     };
     let report = py

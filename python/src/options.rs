@@ -220,7 +220,7 @@ fn cast_dtype(s: &str) -> PyResult<DType> {
     }
 }
 
-fn quant(s: &str) -> PyResult<tensorcast::FileType> {
+pub(crate) fn quant(s: &str) -> PyResult<tensorcast::FileType> {
     tensorcast::FileType::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = tensorcast::quant::file_type_names().collect();
         errors::usage(format!(

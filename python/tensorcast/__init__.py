@@ -416,6 +416,8 @@ def merge(
     seed: int = 0,
     to: str | None = None,
     force: bool = False,
+    quantize: str | None = None,
+    imatrix=None,
     **parameters,
 ) -> dict:
     """Merges models with mergekit's methods (``tensorcast merge``).
@@ -426,8 +428,10 @@ def merge(
     ``t`` as keywords: per-model when given as a list, shared otherwise).
     Models are folders, files of any format (GGUF included) or URLs.
     ``output``: a folder (``to="hf"``, or a path without extension) or a file
-    of any writable format. ``seed`` keys DARE's masks. Returns
-    ``{"tensors": N}``."""
+    of any writable format; a ``.gguf`` output is the merged model as
+    llama.cpp loads it, quantized in the same pass with ``quantize`` (a
+    llama-quantize file type such as ``"Q4_K_M"``; ``imatrix``: an importance
+    matrix file). ``seed`` keys DARE's masks. Returns ``{"tensors": N}``."""
     if isinstance(config, (list, tuple)):
         if method is None:
             raise TypeError("merging a list of models needs method=")
@@ -457,7 +461,8 @@ def merge(
     else:
         with open(_where(config), encoding="utf-8") as f:
             text = f.read()
-    return {"tensors": _native.merge(text, _where(output), to, force, seed)}
+    im = _where(imatrix) if imatrix is not None else None
+    return {"tensors": _native.merge(text, _where(output), to, force, seed, quantize, im)}
 
 
 def _json_path(p) -> str:

@@ -147,6 +147,8 @@ def merge(
     seed: int = 0,
     to: Optional[str] = None,
     force: bool = False,
+    quantize: Optional[str] = None,
+    imatrix: Optional[_Path] = None,
     **parameters: Any,
 ) -> Dict[str, Any]:
     """Merges models with mergekit's methods: a YAML file, a config dict, or

@@ -56,3 +56,21 @@ def test_a_dict_config_and_refusals(in_cases, tmp_path):
         tensorcast.merge(dict(cfg, merge_method="blend"), tmp_path / "x.safetensors")
     assert e.value.code == "merge-config" and "'blend'" in str(e.value)
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_a_gguf_output_is_the_merged_model_quantized_in_one_pass(in_cases, tmp_path):
+    import gguf
+
+    out = tmp_path / "merged.gguf"
+    assert tensorcast.merge("ties.float32.yml", out, quantize="Q8_0") == {"tensors": 21}
+    r = gguf.GGUFReader(out)
+    assert r.fields["general.architecture"].contents() == "llama"
+    assert r.fields["general.file_type"].contents() == 7  # LLAMA_FTYPE_MOSTLY_Q8_0
+    types = {t.name: t.tensor_type.name for t in r.tensors}
+    assert types["blk.0.attn_q.weight"] == "Q8_0" and types["output_norm.weight"] == "F32"
+    # The merged norms (kept in f32) are mergekit's merged norms.
+    want = load_file("ties.float32.safetensors")["model.norm.weight"]
+    got = next(t for t in r.tensors if t.name == "output_norm.weight").data
+    assert np.array_equal(np.asarray(got), want)
+    with pytest.raises(tensorcast.TensorcastError):
+        tensorcast.merge("ties.float32.yml", out, quantize="Q9_X")

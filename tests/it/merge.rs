@@ -200,6 +200,8 @@ fn slerp_is_mergekit_s_within_rounding() {
         "nuslerp.float32",
         "nuslerp_rows.float32",
         "nuslerp_row_wise.float32",
+        "karcher.float32",
+        "karcher_base.float32",
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("merged.safetensors");
@@ -224,6 +226,79 @@ fn slerp_is_mergekit_s_within_rounding() {
         }
         assert!(worst <= 1e-6, "{case}: {worst:e} of the tensor's scale");
         eprintln!("{case}: worst difference {worst:e} of the tensor's scale");
+    }
+}
+
+/// In bfloat16, the hypersphere methods (karcher, multislerp, nuslerp) are
+/// their double-precision merge of the bfloat16-rounded inputs, rounded
+/// once: the float32 merge of the same inputs (the path checked against
+/// mergekit's float32 results above) rounded to bfloat16, within one unit
+/// in the last place where rounding through float32 rounds twice. (mergekit
+/// computes norms, means and angles in bfloat16 itself, and drifts from
+/// both by up to 1% of the tensor's scale.)
+#[test]
+fn hypersphere_methods_in_bfloat16_are_the_double_precision_merge_rounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (name, from) in [
+        ("ft1", fixture("merge/ft1")),
+        ("ft2", fixture("merge/ft2")),
+        ("base", fixture("model/llama/hf")),
+    ] {
+        let to = dir.path().join(name);
+        std::fs::create_dir(&to).unwrap();
+        std::fs::copy(from.join("config.json"), to.join("config.json")).unwrap();
+        tensorcast()
+            .args(["-q", "convert", "--names", "keep", "--dtype", "bf16"])
+            .arg(from.join("model.safetensors"))
+            .arg("-o")
+            .arg(to.join("model.safetensors"))
+            .assert()
+            .success();
+        paths.push((name, to));
+    }
+    for case in [
+        "karcher",
+        "karcher_base",
+        "multislerp",
+        "multislerp_no_base",
+        "nuslerp",
+        "nuslerp_rows",
+    ] {
+        let mut yaml = std::fs::read_to_string(cases().join(format!("{case}.bfloat16.yml"))).unwrap();
+        for (name, path) in &paths {
+            let rel = if *name == "base" {
+                "../../model/llama/hf".to_string()
+            } else {
+                format!("../{name}")
+            };
+            yaml = yaml.replace(&rel, path.to_str().unwrap());
+        }
+        let mut out = Vec::new();
+        for dtype in ["bfloat16", "float32"] {
+            let config = dir.path().join(format!("{case}.{dtype}.yml"));
+            std::fs::write(
+                &config,
+                yaml.replace("dtype: bfloat16", &format!("dtype: {dtype}")),
+            )
+            .unwrap();
+            let merged = dir.path().join(format!("{case}.{dtype}.safetensors"));
+            merge(&[config.to_str().unwrap(), "-o", merged.to_str().unwrap()]);
+            out.push(tensors(&merged));
+        }
+        let (mut exact, mut total) = (0usize, 0usize);
+        for (name, half) in &out[0] {
+            assert_eq!(half.1, "BF16", "{case} {name}");
+            for (x, y) in values(half).iter().zip(values(&out[1][name])) {
+                let rounded = half::bf16::from_f32(y).to_f32();
+                let ulp = f64::from(rounded.abs().max(f32::MIN_POSITIVE)) / 128.0;
+                assert!(f64::from((x - rounded).abs()) <= ulp, "{case} {name}: {x} vs {y}");
+                exact += usize::from(*x == rounded);
+                total += 1;
+            }
+        }
+        assert!(exact * 1000 >= total * 999, "{case}: {exact} of {total} exact");
+        eprintln!("{case}: {exact} of {total} bfloat16 values are the float32 merge rounded");
     }
 }
 
@@ -275,6 +350,54 @@ fn a_gguf_input_merges_as_its_hugging_face_folder_does() {
     let out = dir.path().join("merged.safetensors");
     merge(&[config.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(tensors(&out), tensors(&cases().join("ties.float32.safetensors")));
+}
+
+/// A GGUF output is the merged model as llama.cpp loads it, quantized in
+/// the same pass with `--quantize`: byte for byte what converting the
+/// merged folder gives (`convert FOLDER -o X.gguf --quantize`, itself
+/// checked against convert_hf_to_gguf.py and llama_model_quantize), for a
+/// plain and a frankenmerge (its layer count from the slices).
+#[test]
+fn a_gguf_output_is_the_merged_folder_converted() {
+    let dir = tempfile::tempdir().unwrap();
+    for (case, quantize) in [
+        ("ties.bfloat16", None),
+        ("slerp.float32", Some("Q8_0")),
+        ("frankenmerge.float32", Some("Q4_K_M")),
+    ] {
+        // Named as the GGUF is: the model's name comes from either.
+        let folder = dir.path().join(case);
+        merge(&[
+            &format!("{case}.yml"),
+            "--to",
+            "hf",
+            "-o",
+            folder.to_str().unwrap(),
+        ]);
+        let via_folder = dir.path().join(format!("{case}-via-folder.gguf"));
+        let mut convert = tensorcast();
+        convert
+            .args(["-q", "convert"])
+            .arg(&folder)
+            .arg("-o")
+            .arg(&via_folder);
+        let direct = dir.path().join(format!("{case}.gguf"));
+        assert_eq!(direct.file_stem(), folder.file_name());
+        let mut args = vec![format!("{case}.yml"), "-o".into(), direct.display().to_string()];
+        if let Some(q) = quantize {
+            convert.args(["--quantize", q]);
+            args.extend(["--quantize".into(), q.into()]);
+        }
+        convert.assert().success();
+        merge(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let (a, b) = (
+            std::fs::read(&direct).unwrap(),
+            std::fs::read(&via_folder).unwrap(),
+        );
+        assert!(a == b, "{case}: the merged GGUF differs from the merged folder's");
+        let text = String::from_utf8_lossy(&a);
+        assert!(text.contains("llama.block_count"), "{case}: not a llama model");
+    }
 }
 
 /// A folder output is a model: the merged weights, the base's config (its
@@ -444,9 +567,19 @@ fn unknown_methods_and_parameters_are_refused_by_name() {
     let config = dir.path().join("c.yml");
     for (yaml, named) in [
         ("merge_method: blend\nmodels: [{model: a}]\n", "'blend'"),
-        ("merge_method: karcher\nmodels: [{model: a}]\n", "'karcher'"),
+        ("merge_method: arcee_fusion\nmodels: [{model: a}]\n", "'arcee_fusion'"),
         ("merge_method: ties\nbase_model: b\nmodels: [{model: a, parameters: {weight: 1, desnity: 0.5}}]\n", "'desnity'"),
         ("merge_method: linear\nmodels: [{model: a}]\nmerge_mode: x\n", "'merge_mode'"),
+        // An iteration count without end (each iteration is quick, but
+        // 10^12 of them per tensor never finish).
+        (
+            &format!(
+                "merge_method: karcher\nmodels: [{{model: {}}}, {{model: {}}}]\nparameters: {{max_iter: 1000000000000}}\n",
+                fixture("merge/ft1").display(),
+                fixture("merge/ft2").display()
+            ),
+            "max_iter must be a whole number from 0 to 1000000",
+        ),
     ] {
         std::fs::write(&config, yaml).unwrap();
         let out = tensorcast()

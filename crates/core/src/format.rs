@@ -134,6 +134,9 @@ pub trait Format: Send + Sync {
     /// `quantize` is given (the metadata says the file type); a refusal
     /// when `target` holds none. The facade falls back to nothing: a folder
     /// converts as a model or, with its names kept, as its weights.
+    /// `weights`, when given, stand in for the weights stored beside the
+    /// entry (a merge's output, under the folder's own tensor names), so a
+    /// model is made from tensors that never were a folder.
     fn open_as_model_for(
         &self,
         input: Input,
@@ -141,8 +144,9 @@ pub trait Format: Send + Sync {
         options: &Options,
         dtype: Option<crate::DType>,
         quantize: Option<crate::QuantType>,
+        weights: Option<Box<dyn Source>>,
     ) -> Result<Box<dyn Source>> {
-        let _ = (input, options, dtype, quantize);
+        let _ = (input, options, dtype, quantize, weights);
         Err(Error::unsupported(
             crate::code::MODEL_FOLDER,
             format!(

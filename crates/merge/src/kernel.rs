@@ -177,6 +177,7 @@ pub(crate) fn plan<'a>(
         Method::Sce => sce_plan(p, prec, n, open)?,
         Method::Multislerp => multislerp_plan(p, open)?,
         Method::Nuslerp => nuslerp_plan(p, n, open)?,
+        Method::Karcher => karcher_plan(p, open)?,
         _ => Plan::Tasks(Box::new(tasks_plan(method, p, prec, n, seed, open)?)),
     })
 }
@@ -440,6 +441,126 @@ fn multislerp_plan<'a>(p: &Params, open: &mut dyn FnMut() -> Result<Lockstep<'a>
         coefficients[first + j] = (c * average * a[j]) as f32;
     }
     Ok(Plan::Combine { coefficients, base })
+}
+
+/// The most iterations `karcher` may be asked for: each costs a few
+/// products of a k-by-k matrix, so even this many is quick, while an
+/// unbounded count from a configuration would never finish.
+const KARCHER_MAX_ITER: f64 = 1_000_000.0;
+
+/// `karcher` (arXiv 2603.04972, mergekit's `karcher.py`): the weighted
+/// Karcher mean of the models' unit vectors (equal weights over those whose
+/// norm exceeds `tol`), found by at most `max_iter` Riemannian gradient
+/// steps from their normalized average, then scaled by the mean norm of all
+/// the models. Every iterate lies in the span of the unit vectors, so it is
+/// kept as coefficients over them: one pass gathers the Gram matrix of the
+/// models (double precision), the iteration runs on coefficients, and the
+/// output is a weighted sum per element.
+fn karcher_plan<'a>(p: &Params, open: &mut dyn FnMut() -> Result<Lockstep<'a>>) -> Result<Plan> {
+    let k = p.models.len();
+    let max_iter = p.num("max_iter", None)?;
+    let tol = p.num("tol", None)?;
+    if !(0.0..=KARCHER_MAX_ITER).contains(&max_iter) || max_iter.fract() != 0.0 {
+        return Err(tensorcast_core::Error::usage(
+            tensorcast_core::code::MERGE_CONFIG,
+            format!("karcher's max_iter must be a whole number from 0 to {KARCHER_MAX_ITER}, not {max_iter}"),
+        ));
+    }
+    let mut coefficients = vec![0.0f32; k];
+    if k == 1 {
+        coefficients[0] = 1.0;
+        return Ok(Plan::Combine {
+            coefficients,
+            base: false,
+        });
+    }
+    let mut gram = vec![vec![0.0f64; k]; k];
+    let mut pass = open()?;
+    while let Some(chunk) = pass.next_chunk() {
+        let chunk = chunk?;
+        for (a, row) in gram.iter_mut().enumerate() {
+            for (b, g) in row.iter_mut().enumerate().skip(a) {
+                *g += chunk[a]
+                    .iter()
+                    .zip(&chunk[b])
+                    .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                    .sum::<f64>();
+            }
+        }
+    }
+    let norms: Vec<f64> = (0..k).map(|j| gram[j][j].sqrt()).collect();
+    // The unit vectors' Gram matrix (a zero model's unit vector is zero).
+    let unit = |a: usize, b: usize| {
+        let (a, b) = (a.min(b), a.max(b));
+        if norms[a] == 0.0 || norms[b] == 0.0 {
+            0.0
+        } else {
+            gram[a][b] / (norms[a] * norms[b])
+        }
+    };
+    let dot = |x: &[f64], y: &[f64]| -> f64 {
+        (0..k)
+            .flat_map(|a| (0..k).map(move |b| (a, b)))
+            .map(|(a, b)| x[a] * y[b] * unit(a, b))
+            .sum()
+    };
+    let valid: Vec<usize> = (0..k).filter(|&j| norms[j] > tol).collect();
+    let scale: f64 = norms.iter().map(|n| n / k as f64).sum();
+    if valid.is_empty() {
+        return Ok(Plan::Combine {
+            coefficients,
+            base: false,
+        });
+    }
+    let alpha = 1.0 / valid.len() as f64;
+    // The mean, as coefficients over the unit vectors.
+    let mut mean = vec![0.0f64; k];
+    for &j in &valid {
+        mean[j] = alpha;
+    }
+    let norm = dot(&mean, &mean).max(0.0).sqrt();
+    if norm < tol {
+        mean = vec![0.0; k];
+        mean[valid[0]] = 1.0;
+    } else {
+        mean.iter_mut().for_each(|c| *c /= norm);
+    }
+    for _ in 0..max_iter as u64 {
+        let mut tangent = vec![0.0f64; k];
+        for &j in &valid {
+            let mut e = vec![0.0f64; k];
+            e[j] = 1.0;
+            let cos = dot(&mean, &e).clamp(-1.0, 1.0);
+            let theta = cos.acos();
+            if theta < tol {
+                continue;
+            }
+            let f = alpha * theta / theta.sin();
+            for (x, (t, m)) in tangent.iter_mut().zip(e.iter().zip(&mean)) {
+                *x += f * (t - cos * m);
+            }
+        }
+        let step = dot(&tangent, &tangent).max(0.0).sqrt();
+        if step < tol {
+            break;
+        }
+        for (m, t) in mean.iter_mut().zip(&tangent) {
+            *m = step.cos() * *m + step.sin() * (t / step);
+        }
+        let norm = dot(&mean, &mean).max(0.0).sqrt();
+        if norm > tol {
+            mean.iter_mut().for_each(|c| *c /= norm);
+        }
+    }
+    for j in 0..k {
+        if norms[j] > 0.0 {
+            coefficients[j] = (scale * mean[j] / norms[j]) as f32;
+        }
+    }
+    Ok(Plan::Combine {
+        coefficients,
+        base: false,
+    })
 }
 
 /// How nuslerp cuts a tensor into the vectors it interpolates.

@@ -41,6 +41,9 @@ pub enum Method {
     Multislerp,
     /// SLERP of two models (or task vectors) by their weights (`nuslerp`).
     Nuslerp,
+    /// The weighted Karcher (Riemannian) mean on the unit hypersphere,
+    /// scaled by the models' mean norm (`karcher`).
+    Karcher,
 }
 
 /// How a task-arithmetic family method sparsifies each task vector.
@@ -71,10 +74,11 @@ const METHODS: &[(&str, Method)] = &[
     ("sce", Method::Sce),
     ("multislerp", Method::Multislerp),
     ("nuslerp", Method::Nuslerp),
+    ("karcher", Method::Karcher),
 ];
 
 /// mergekit's other methods: named, refused as not merged here yet.
-const NOT_YET: &[&str] = &["nuslerp", "karcher", "arcee_fusion", "ram", "core_space"];
+const NOT_YET: &[&str] = &["arcee_fusion", "ram", "core_space"];
 
 /// What a parameter applies to, as mergekit's `ParameterScope`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -121,7 +125,7 @@ impl Method {
 
     /// Whether the method can do without a base (it takes one if given).
     fn base_optional(self) -> bool {
-        matches!(self, Method::Multislerp | Method::Nuslerp)
+        matches!(self, Method::Multislerp | Method::Nuslerp | Method::Karcher)
     }
 
     pub(crate) fn sparsify(self) -> Sparsify {
@@ -161,6 +165,10 @@ impl Method {
                 ("weight", Scope::NonBase, None),
                 ("nuslerp_row_wise", Scope::Shared, Some(Bool(false))),
                 ("nuslerp_flatten", Scope::Shared, Some(Bool(true))),
+            ],
+            Method::Karcher => vec![
+                ("max_iter", Scope::Shared, Some(Num(10.0))),
+                ("tol", Scope::Shared, Some(Num(1e-5))),
             ],
             Method::Sce => vec![
                 ("int8_mask", Scope::Shared, Some(Bool(false))),

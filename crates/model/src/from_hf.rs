@@ -181,11 +181,14 @@ impl HfToGguf {
     ///
     /// `quantized`: the block type the matrices will be quantized to after
     /// (it decides `general.file_type`, as convert_hf_to_gguf's outtype does).
+    /// `weights`, when given, are read instead of the folder's own (tensors
+    /// under its Hugging Face names, such as a merge's output).
     pub fn open(
         input: Input,
         options: &Options,
         outtype: Option<DType>,
         quantized: Option<tensorcast_core::QuantType>,
+        weights: Option<Box<dyn Source>>,
     ) -> Result<Box<dyn Source>> {
         let config: Json = serde_json::from_slice(&input.bytes).map_err(|e| {
             Error::unsupported(
@@ -201,7 +204,10 @@ impl HfToGguf {
                 arch::known().join(", ")
             ))
         })?;
-        let weights = open_weights(&input, options)?;
+        let weights = match weights {
+            Some(w) => w,
+            None => open_weights(&input, options)?,
+        };
         let heads = int_field(&config, "num_attention_heads");
         let kv_heads = int_field(&config, "num_key_value_heads").or(heads);
         let mut order: Vec<usize> = (0..weights.tensors().len()).collect();

@@ -80,6 +80,7 @@ impl Format for HfFolder {
         options: &Options,
         dtype: Option<DType>,
         quantize: Option<QuantType>,
+        weights: Option<Box<dyn Source>>,
     ) -> Result<Box<dyn Source>> {
         if target.name() != GGUF {
             let folder = input.name.parent().unwrap_or(&input.name).display().to_string();
@@ -91,7 +92,7 @@ impl Format for HfFolder {
                 ),
             ));
         }
-        HfToGguf::open(input, options, dtype, quantize)
+        HfToGguf::open(input, options, dtype, quantize, weights)
     }
 
     fn can_write(&self) -> bool {

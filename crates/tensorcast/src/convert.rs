@@ -416,7 +416,8 @@ fn convert_folder(
         return select_adapt_write(source, format, target, &opts);
     }
     let input = opts.registry.input(&entry, &opts.options.limits)?;
-    let source = folder.open_as_model_for(input, format, &opts.options, opts.dtype, quantized_to(opts))?;
+    let source =
+        folder.open_as_model_for(input, format, &opts.options, opts.dtype, quantized_to(opts), None)?;
     refuse_occupied(output, opts)?;
     // The model view casts already; the quantizer still follows it.
     let opts = ConvertOptions {
@@ -428,7 +429,7 @@ fn convert_folder(
 
 /// The block type a `--quantize` file type starts its tensors from, which a
 /// model view records as the file's type the way convert_hf_to_gguf does.
-fn quantized_to(opts: &ConvertOptions) -> Option<tensorcast_core::QuantType> {
+pub(crate) fn quantized_to(opts: &ConvertOptions) -> Option<tensorcast_core::QuantType> {
     match opts.quantize?.default_type() {
         DType::Quant(q) => Some(q),
         _ => None,

@@ -2,10 +2,12 @@
 //! by their Hugging Face names, merged tensor by tensor into any writer or a
 //! model folder.
 
-use crate::convert::{occupied, select_adapt_write};
+use crate::convert::{occupied, quantized_to, select_adapt_write};
 use crate::{ConvertOptions, Report};
 use std::path::{Path, PathBuf};
-use tensorcast_core::{code, CommitGroup, DType, Error, FileTarget, Location, Result, Source, WriteTarget};
+use tensorcast_core::{
+    code, CommitGroup, DType, Error, FileTarget, Format, Location, MemoryFiles, Result, Source, WriteTarget,
+};
 pub use tensorcast_merge::{MergeConfig, MergedSource, Method};
 
 /// The largest merge configuration read (its text, in bytes).
@@ -22,6 +24,7 @@ const TOKENIZER_FILES: &[&str] = &[
     "vocab.json",
     "merges.txt",
     "chat_template.jinja",
+    "added_tokens.json",
 ];
 
 /// Opens the model `text` names (a folder, a file of any format, a URL)
@@ -88,30 +91,53 @@ pub fn merge(
     let format = opts
         .registry
         .output_format(output.as_path(), opts.to.as_deref())?;
-    let Some(weights) = format.folder_target() else {
-        if !opts.force && occupied(&output) {
-            return Err(Error::usage(
-                code::OUTPUT_EXISTS,
-                format!("{output} already exists"),
-            ));
-        }
-        return select_adapt_write(merged, format, crate::remote::target(&output, format)?, opts);
-    };
-    let Location::Local(dir) = &output else {
-        return Err(Error::unsupported(
-            code::MODEL_FOLDER,
-            format!("{output}: a merged model folder is written on this machine; name a local folder"),
+    if let Some(weights) = format.folder_target() {
+        return write_folder(config, merged, &output, weights, opts);
+    }
+    // A format some folder format converts its models into (GGUF): the
+    // merged weights become that model, with the base's config and the
+    // tokenizer's files, so the output loads in that format's clients.
+    let folder = opts
+        .registry
+        .formats()
+        .find(|f| f.folder_entry().is_some() && f.folder_converts_to(format));
+    if let Some(folder) = folder {
+        return write_model(config, merged, &output, folder, format, opts);
+    }
+    if !opts.force && occupied(&output) {
+        return Err(Error::usage(
+            code::OUTPUT_EXISTS,
+            format!("{output} already exists"),
         ));
-    };
-    let base = local_folder(&models[0]).ok_or_else(|| {
+    }
+    select_adapt_write(merged, format, crate::remote::target(&output, format)?, opts)
+}
+
+/// The base model's folder: where a model output's config comes from.
+fn base_folder(config: &MergeConfig, what: &str) -> Result<PathBuf> {
+    let models = config.inputs();
+    local_folder(&models[0]).ok_or_else(|| {
         Error::unsupported(
             code::MODEL_FOLDER,
             format!(
-                "a merged model folder takes its config.json from the base model, and {} is not a model folder: name a file output (e.g. model.safetensors)",
+                "a merged {what} takes its config.json from the base model, and {} is not a model folder: name a file output (e.g. model.safetensors)",
                 models[0]
             ),
         )
-    })?;
+    })
+}
+
+/// The files of the merged model besides its weights, read from the base
+/// (config) and the tokenizer source (tokenizer): config.json saying the
+/// merged dtype and layer count, tokenizer_config.json the configured chat
+/// template. Each at most `max_bytes` (a FIFO or a giant file is refused).
+fn side_files(
+    config: &MergeConfig,
+    merged: &MergedSource,
+    max_bytes: u64,
+    what: &str,
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let base = base_folder(config, what)?;
     let tokenizer = match config.tokenizer_source.as_deref() {
         None | Some("base") => base.clone(),
         Some("union") => {
@@ -127,6 +153,102 @@ pub fn merge(
             )
         })?,
     };
+    let out_dtype = merged.tensors().first().map(|t| t.dtype);
+    let sides = MODEL_FILES
+        .iter()
+        .map(|n| (base.join(n), *n))
+        .chain(TOKENIZER_FILES.iter().map(|n| (tokenizer.join(n), *n)));
+    let mut files = Vec::new();
+    for (from, name) in sides {
+        let Ok(meta) = std::fs::metadata(&from) else {
+            continue;
+        };
+        if !meta.is_file() || meta.len() > max_bytes {
+            return Err(Error::unsupported(
+                code::MODEL_FOLDER,
+                format!(
+                    "{}: a model's {name} is a regular file of at most {max_bytes} bytes (the limit on headers read whole)",
+                    from.display()
+                ),
+            ));
+        }
+        let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
+        let bytes = match name {
+            "config.json" => with_dtype(&bytes, out_dtype, merged.layers()),
+            "tokenizer_config.json" => with_template(&bytes, config.chat_template.as_deref()),
+            _ => bytes,
+        };
+        files.push((name, bytes));
+    }
+    Ok(files)
+}
+
+/// The merged model in a format a folder format converts its models into:
+/// the merged weights under their Hugging Face names stand in for the
+/// folder's own, beside the base's side files (held in memory), and the
+/// conversion runs as `convert FOLDER -o OUTPUT` would, `--quantize` included.
+fn write_model(
+    config: &MergeConfig,
+    merged: Box<MergedSource>,
+    output: &Location,
+    folder: &dyn Format,
+    format: &dyn Format,
+    opts: &ConvertOptions,
+) -> Result<Report> {
+    let what = format!("{} model", format.name());
+    let mut files = MemoryFiles::new();
+    for (name, bytes) in side_files(config, &merged, opts.options.limits.max_header_bytes, &what)? {
+        files.insert(name, bytes);
+    }
+    let entry = folder.folder_entry().unwrap_or_default();
+    let mut input = files.input(entry)?;
+    // Named as if in a folder called as the output is (`merged.gguf` from
+    // `merged/`): the model's name (general.name) comes from there.
+    let stem = output.as_path().file_stem().unwrap_or_default();
+    input.name = Path::new(stem).join(entry);
+    let model = folder.open_as_model_for(
+        input,
+        format,
+        &opts.options,
+        opts.dtype,
+        quantized_to(opts),
+        Some(merged),
+    )?;
+    if !opts.force && occupied(output) {
+        return Err(Error::usage(
+            code::OUTPUT_EXISTS,
+            format!("{output} already exists"),
+        ));
+    }
+    // The model view casts already; the quantizer still follows it.
+    let opts = ConvertOptions {
+        dtype: None,
+        ..opts.clone()
+    };
+    select_adapt_write(model, format, crate::remote::target(output, format)?, &opts)
+}
+
+/// The merged model as a folder: its weights (`weights`, in the format
+/// that file name says) and side files, committed together, config.json last.
+fn write_folder(
+    config: &MergeConfig,
+    merged: Box<MergedSource>,
+    output: &Location,
+    weights: &str,
+    opts: &ConvertOptions,
+) -> Result<Report> {
+    let Location::Local(dir) = output else {
+        return Err(Error::unsupported(
+            code::MODEL_FOLDER,
+            format!("{output}: a merged model folder is written on this machine; name a local folder"),
+        ));
+    };
+    let sides = side_files(
+        config,
+        &merged,
+        opts.options.limits.max_header_bytes,
+        "model folder",
+    )?;
     for name in [weights, "config.json"] {
         if !opts.force && occupied(dir.join(name)) {
             return Err(Error::usage(
@@ -135,8 +257,6 @@ pub fn merge(
             ));
         }
     }
-    let out_dtype = merged.tensors().first().map(|t| t.dtype);
-    let layers_out = merged.layers();
     let created = !occupied(dir);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let group = CommitGroup::new();
@@ -149,20 +269,7 @@ pub fn merge(
             Box::new(FileTarget::grouped(&target, &group)),
             opts,
         )?;
-        let sides = MODEL_FILES
-            .iter()
-            .map(|n| (base.join(n), *n))
-            .chain(TOKENIZER_FILES.iter().map(|n| (tokenizer.join(n), *n)));
-        for (from, name) in sides {
-            if !from.is_file() {
-                continue;
-            }
-            let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
-            let bytes = match name {
-                "config.json" => with_dtype(&bytes, out_dtype, layers_out),
-                "tokenizer_config.json" => with_template(&bytes, config.chat_template.as_deref()),
-                _ => bytes,
-            };
+        for (name, bytes) in sides {
             let mut file = FileTarget::grouped(dir.join(name), &group);
             file.write_all(&bytes)?;
             Box::new(file).commit()?;

@@ -370,8 +370,13 @@ impl Format for ToyFolder {
         options: &Options,
         _: Option<DType>,
         _: Option<tensorcast::QuantType>,
+        weights: Option<Box<dyn Source>>,
     ) -> Result<Box<dyn Source>> {
-        Ok(Box::new(Renamed::new(self.open(input, options)?, true)?))
+        let weights = match weights {
+            Some(w) => w,
+            None => self.open(input, options)?,
+        };
+        Ok(Box::new(Renamed::new(weights, true)?))
     }
     fn view_for_writing(&self, source: Box<dyn Source>) -> Result<Box<dyn Source>> {
         Ok(Box::new(Renamed::new(source, false)?))
