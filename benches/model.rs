@@ -1,6 +1,8 @@
 //! Model-aware conversion against the two Python anchors, side by side in one
 //! run: a generated Llama-shaped Hugging Face folder (random f32 weights,
-//! the fixture's SentencePiece tokenizer) at two sizes.
+//! the fixture's SentencePiece tokenizer) at two sizes, and a Mixtral-shaped
+//! mixture of experts (8 experts per layer, stacked into GGUF's 3-D expert
+//! tensors one expert at a time) at two sizes, to show memory stays flat.
 //!
 //! - HF folder -> GGUF: tensorcast vs llama.cpp's `convert_hf_to_gguf.py
 //!   --outtype f32` (whose output must be byte-identical to ours);
@@ -26,6 +28,9 @@ const FFN: usize = 5632;
 const HEADS: usize = 16;
 const KV_HEADS: usize = 4;
 const VOCAB: usize = 400;
+/// The experts of the MoE folder and each one's FFN width (Mixtral-like).
+const EXPERTS: usize = 8;
+const EXPERT_FFN: usize = 1408;
 
 /// transformers' route from a GGUF to a saved state dict, fsynced.
 const TRANSFORMERS_ROUTE: &str = r#"
@@ -49,8 +54,9 @@ fn llama_cpp() -> Option<PathBuf> {
     p.join("convert_hf_to_gguf.py").exists().then_some(p)
 }
 
-/// The tensors of a Llama with `layers` blocks, HF names, row-major shapes.
-fn tensors(layers: usize) -> Vec<(String, Vec<usize>)> {
+/// The tensors of a Llama with `layers` blocks (a Mixtral with `experts`
+/// experts per block when not 0), HF names, row-major shapes.
+fn tensors(layers: usize, experts: usize) -> Vec<(String, Vec<usize>)> {
     let kv = HIDDEN / HEADS * KV_HEADS;
     let mut t = vec![
         ("lm_head.weight".to_string(), vec![VOCAB, HIDDEN]),
@@ -65,6 +71,16 @@ fn tensors(layers: usize) -> Vec<(String, Vec<usize>)> {
         t.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, HIDDEN]));
         t.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, HIDDEN]));
         t.push((format!("{p}.self_attn.o_proj.weight"), vec![HIDDEN, HIDDEN]));
+        if experts > 0 {
+            let m = format!("{p}.block_sparse_moe");
+            t.push((format!("{m}.gate.weight"), vec![experts, HIDDEN]));
+            for e in 0..experts {
+                t.push((format!("{m}.experts.{e}.w1.weight"), vec![EXPERT_FFN, HIDDEN]));
+                t.push((format!("{m}.experts.{e}.w2.weight"), vec![HIDDEN, EXPERT_FFN]));
+                t.push((format!("{m}.experts.{e}.w3.weight"), vec![EXPERT_FFN, HIDDEN]));
+            }
+            continue;
+        }
         t.push((format!("{p}.mlp.gate_proj.weight"), vec![FFN, HIDDEN]));
         t.push((format!("{p}.mlp.up_proj.weight"), vec![FFN, HIDDEN]));
         t.push((format!("{p}.mlp.down_proj.weight"), vec![HIDDEN, FFN]));
@@ -73,10 +89,12 @@ fn tensors(layers: usize) -> Vec<(String, Vec<usize>)> {
     t
 }
 
-/// A Hugging Face folder with `layers` blocks of random f32 weights.
-fn make_folder(dir: &Path, layers: usize) {
+/// A Hugging Face folder with `layers` blocks of random f32 weights (of
+/// `experts` experts each when not 0).
+fn make_folder(dir: &Path, layers: usize, experts: usize) {
     std::fs::create_dir_all(dir).unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/model/llama/hf");
+    let arch = if experts > 0 { "mixtral" } else { "llama" };
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/model/{arch}/hf"));
     for f in [
         "tokenizer.model",
         "tokenizer.json",
@@ -94,12 +112,16 @@ fn make_folder(dir: &Path, layers: usize) {
     config["num_key_value_heads"] = KV_HEADS.into();
     config["head_dim"] = (HIDDEN / HEADS).into();
     config["max_position_embeddings"] = 2048.into();
+    if experts > 0 {
+        config["num_local_experts"] = experts.into();
+        config["intermediate_size"] = EXPERT_FFN.into();
+    }
     std::fs::write(
         dir.join("config.json"),
         serde_json::to_vec_pretty(&config).unwrap(),
     )
     .unwrap();
-    let ts = tensors(layers);
+    let ts = tensors(layers, experts);
     let mut header = serde_json::Map::new();
     header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
     let mut offset = 0usize;
@@ -187,23 +209,33 @@ fn main() {
     let py = oracle_python();
     let llama = llama_cpp();
     let dir = scratch("model");
-    // ~180 MiB of f32 per block at this shape.
-    for (label, layers) in [("small", 2), ("large", 6 * gib)] {
+    // ~180 MiB of f32 per dense block at this shape, ~320 MiB per MoE block.
+    for (label, layers, experts) in [
+        ("small", 2, 0),
+        ("large", 6 * gib, 0),
+        ("moesmall", 1, EXPERTS),
+        ("moelarge", 4 * gib, EXPERTS),
+    ] {
         // One word: gguf-py's name heuristics read "llama-2" as basename
         // "llama", version "2" (tensorcast does not replicate those yet).
         let folder = dir.join(format!("llama{label}"));
         if !folder.join("model.safetensors").exists() {
-            make_folder(&folder, layers);
+            make_folder(&folder, layers, experts);
         }
         let size = std::fs::metadata(folder.join("model.safetensors")).unwrap().len();
         println!(
-            "== {layers} layers: model.safetensors {:.2} GiB, {runs} rounds, order rotating",
+            "== {label}: {layers} layers{}: model.safetensors {:.2} GiB, {runs} rounds, order rotating",
+            if experts > 0 {
+                format!(" of {experts} experts")
+            } else {
+                String::new()
+            },
             size as f64 / (1u64 << 30) as f64
         );
-        let gguf = dir.join(format!("llama-{layers}.gguf"));
-        let py_gguf = dir.join(format!("llama-{layers}-py.gguf"));
-        let hf_out = dir.join(format!("hf-{layers}"));
-        let py_out = dir.join(format!("py-{layers}.safetensors"));
+        let gguf = dir.join(format!("llama-{label}.gguf"));
+        let py_gguf = dir.join(format!("llama-{label}-py.gguf"));
+        let hf_out = dir.join(format!("hf-{label}"));
+        let py_out = dir.join(format!("py-{label}.safetensors"));
         // The commands borrow these; the closures are built from references.
         let (folder_r, gguf_r, py_gguf_r, hf_out_r, py_out_r) = (&folder, &gguf, &py_gguf, &hf_out, &py_out);
         let mut to_gguf = vec![Contender {
@@ -256,7 +288,9 @@ fn main() {
             }),
             output: hf_out.clone(),
         }];
-        if let Some(py) = &py {
+        // transformers' loader reads a Mixtral GGUF as a dense Llama (no
+        // experts): no anchor for the MoE folder that way.
+        if let (Some(py), 0) = (&py, experts) {
             to_hf.push(Contender {
                 name: "transformers GGUF loader + save",
                 command: Box::new(move || {
@@ -274,5 +308,19 @@ fn main() {
         }
         race("GGUF -> HF", &to_hf, runs, size);
         let _ = std::fs::remove_file(&py_out);
+        if experts > 0 {
+            // The experts come back as the folder held them (in another order).
+            let same = Command::new(bin)
+                .arg("diff")
+                .arg(hf_out.join("model.safetensors"))
+                .arg(folder.join("model.safetensors"))
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            println!("GGUF -> HF: the MoE folder's tensors come back bit-identical: {same}");
+            assert!(same, "the MoE round trip changed tensors");
+        }
+        let _ = std::fs::remove_dir_all(&hf_out);
     }
 }

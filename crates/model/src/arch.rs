@@ -62,6 +62,14 @@ pub struct Arch {
     /// config.json states the rotary fraction of a head (`rope_parameters.
     /// partial_rotary_factor`, from `rope.dimension_count`), as Phi-3's does.
     pub partial_rotary: bool,
+    /// Mixture-of-experts layers: each GGUF 3-D tensor (after `blk.N.`,
+    /// without `.weight`) and the per-expert HF tensor it stacks (after the
+    /// block prefix and number, `{}` the expert), in the order the
+    /// reference converter emits them. Empty for dense models.
+    pub experts: &'static [(&'static str, &'static str)],
+    /// config.json's expert count field as transformers 5 writes it (read
+    /// from any of [`EXPERT_COUNT_FIELDS`]).
+    pub expert_count_field: &'static str,
 }
 
 /// transformers' builder for a SentencePiece vocabulary of this architecture.
@@ -120,6 +128,12 @@ pub enum Key {
     LayerNormEps,
     /// `{arch}.attention.causal = false` (encoders).
     NotCausal,
+    /// `{arch}.expert_count` and `{arch}.expert_used_count` (from the
+    /// table's expert count field and `num_experts_per_tok`), where
+    /// config.json has them.
+    ExpertCounts,
+    /// `{arch}.expert_feed_forward_length` from `moe_intermediate_size`.
+    ExpertFeedForwardLength,
 }
 
 impl Key {
@@ -235,6 +249,8 @@ pub const LLAMA: Arch = Arch {
     norm_offset: false,
     vocab: VocabStyle::Llama,
     partial_rotary: false,
+    experts: &[],
+    expert_count_field: "",
 };
 
 /// Llama's blocks, which Qwen 2 shares (its Q/K/V biases map by suffix).
@@ -264,6 +280,8 @@ pub const QWEN2: Arch = Arch {
     norm_offset: false,
     vocab: VocabStyle::Llama,
     partial_rotary: false,
+    experts: &[],
+    expert_count_field: "",
 };
 
 /// Qwen 3: Qwen 2 without biases, with RMS norms on Q and K per head.
@@ -303,6 +321,8 @@ pub const QWEN3: Arch = Arch {
     norm_offset: false,
     vocab: VocabStyle::Llama,
     partial_rotary: false,
+    experts: &[],
+    expert_count_field: "",
 };
 
 /// Gemma 3 (text): tied embeddings, four zero-centred norms per block plus
@@ -359,6 +379,8 @@ pub const GEMMA3: Arch = Arch {
     norm_offset: true,
     vocab: VocabStyle::Gemma,
     partial_rotary: false,
+    experts: &[],
+    expert_count_field: "",
 };
 
 /// Gemma 2: tied embeddings, four zero-centred norms per block, logit
@@ -410,6 +432,8 @@ pub const GEMMA2: Arch = Arch {
     norm_offset: true,
     vocab: VocabStyle::Gemma,
     partial_rotary: false,
+    experts: &[],
+    expert_count_field: "",
 };
 
 /// Phi-3: fused QKV (`attn_qkv`) and gate/up (`ffn_up`) projections, kept
@@ -457,6 +481,8 @@ pub const PHI3: Arch = Arch {
     norm_offset: false,
     vocab: VocabStyle::Phi3,
     partial_rotary: true,
+    experts: &[],
+    expert_count_field: "",
 };
 
 /// BERT (an encoder, as embedding models are): LayerNorm with biases,
@@ -510,10 +536,153 @@ pub const BERT: Arch = Arch {
     norm_offset: false,
     vocab: VocabStyle::Llama,
     partial_rotary: false,
+    experts: &[],
+    expert_count_field: "",
 };
 
-/// Every architecture with a table, by GGUF name.
-pub const ARCHES: &[&Arch] = &[&LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3, &BERT];
+/// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
+/// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
+pub const MIXTRAL: Arch = Arch {
+    gguf: "llama",
+    model_type: "mixtral",
+    hf_class: "MixtralForCausalLM",
+    globals: LLAMA.globals,
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_gate_inp", "block_sparse_moe.gate"),
+    ],
+    block_prefix: "model.layers.",
+    dropped: &["rotary_emb.inv_freq"],
+    permute_qk: true,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("output_router_logits", "false"),
+        ("router_aux_loss_coef", "0.001"),
+        ("router_jitter_noise", "0.0"),
+        ("sliding_window", "null"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::ExpertCounts,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::VocabSize,
+        Key::RopeDimensionCount,
+    ],
+    no_space_prefix: false,
+    norm_offset: false,
+    vocab: VocabStyle::Llama,
+    partial_rotary: false,
+    experts: &[
+        ("ffn_gate_exps", "block_sparse_moe.experts.{}.w1"),
+        ("ffn_down_exps", "block_sparse_moe.experts.{}.w2"),
+        ("ffn_up_exps", "block_sparse_moe.experts.{}.w3"),
+    ],
+    expert_count_field: "num_local_experts",
+};
+
+/// Qwen3-MoE (Qwen3-30B-A3B, Qwen3-235B-A22B): Qwen 3's attention, every
+/// layer a routed MoE block (top-k weights renormalized, as llama.cpp does).
+pub const QWEN3MOE: Arch = Arch {
+    gguf: "qwen3moe",
+    model_type: "qwen3_moe",
+    hf_class: "Qwen3MoeForCausalLM",
+    globals: LLAMA.globals,
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_gate_inp", "mlp.gate"),
+    ],
+    block_prefix: "model.layers.",
+    dropped: &["rotary_emb.inv_freq"],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        // llama.cpp renormalizes the top-k router weights of every qwen3moe
+        // (its graph's norm_w); transformers' default is false.
+        ("norm_topk_prob", "true"),
+        ("decoder_sparse_step", "1"),
+        ("mlp_only_layers", "[]"),
+        ("output_router_logits", "false"),
+        ("router_aux_loss_coef", "0.001"),
+        ("use_sliding_window", "false"),
+        ("sliding_window", "null"),
+        ("max_window_layers", "28"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::ExpertCounts,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::ExpertFeedForwardLength,
+    ],
+    no_space_prefix: false,
+    norm_offset: false,
+    vocab: VocabStyle::Llama,
+    partial_rotary: false,
+    experts: &[
+        ("ffn_down_exps", "mlp.experts.{}.down_proj"),
+        ("ffn_gate_exps", "mlp.experts.{}.gate_proj"),
+        ("ffn_up_exps", "mlp.experts.{}.up_proj"),
+    ],
+    // transformers 5 writes Qwen3-MoE's `num_experts` under this name (its
+    // attribute map reads either).
+    expert_count_field: "num_local_experts",
+};
+
+/// The fields config.json files name the expert count by, in the order
+/// the reference converter looks for them.
+pub const EXPERT_COUNT_FIELDS: &[&str] = &["num_local_experts", "num_experts", "n_routed_experts"];
+
+/// Every architecture with a table, by GGUF name (the first of a name is
+/// its dense form; [`for_gguf`] picks the MoE one by its expert count).
+pub const ARCHES: &[&Arch] = &[
+    &LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3, &BERT, &MIXTRAL, &QWEN3MOE,
+];
+
+/// The table for a GGUF of architecture `name` with `expert_count` experts
+/// (llama.cpp's `llama` holds both Llama and Mixtral).
+pub fn for_gguf(name: &str, expert_count: Option<i64>) -> Option<&'static Arch> {
+    let moe = expert_count.is_some_and(|n| n > 0);
+    ARCHES
+        .iter()
+        .copied()
+        .filter(|a| a.gguf == name)
+        .find(|a| a.experts.is_empty() != moe)
+        .or_else(|| by_gguf_name(name))
+}
 
 /// The table for `general.architecture` = `name`.
 pub fn by_gguf_name(name: &str) -> Option<&'static Arch> {
@@ -527,10 +696,40 @@ pub fn by_model_type(name: &str) -> Option<&'static Arch> {
 
 /// The names of every architecture with a table.
 pub fn known() -> Vec<&'static str> {
-    ARCHES.iter().map(|a| a.gguf).collect()
+    let mut names: Vec<&str> = ARCHES.iter().map(|a| a.gguf).collect();
+    names.dedup();
+    names
 }
 
 impl Arch {
+    /// For a stacked expert tensor (`blk.N.ffn_gate_exps.weight`): the HF
+    /// name of expert `e`'s slice of it; `None` for any other name.
+    pub fn expert_hf_name(&self, name: &str, e: u64) -> Option<String> {
+        let (stem, suffix) = split_suffix(name)?;
+        let (block, part) = stem.strip_prefix("blk.")?.split_once('.')?;
+        block.parse::<u32>().ok()?;
+        let (_, hf) = self.experts.iter().find(|(g, _)| *g == part)?;
+        let hf = hf.replacen("{}", &e.to_string(), 1);
+        Some(format!("{}{block}.{hf}.{suffix}", self.block_prefix))
+    }
+
+    /// For an HF per-expert tensor: the stacked GGUF tensor's name, its
+    /// block, its place in [`Arch::experts`] and the expert's number.
+    pub fn expert_of(&self, name: &str) -> Option<(String, u32, usize, u64)> {
+        let (stem, suffix) = split_suffix(name)?;
+        let (block, part) = stem.strip_prefix(self.block_prefix)?.split_once('.')?;
+        let block = block.parse::<u32>().ok()?;
+        self.experts.iter().enumerate().find_map(|(i, (g, hf))| {
+            let (before, after) = hf.split_once("{}")?;
+            let e = part.strip_prefix(before)?.strip_suffix(after)?;
+            if e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let e = e.parse::<u64>().ok()?;
+            Some((format!("blk.{block}.{g}.{suffix}"), block, i, e))
+        })
+    }
+
     /// The HF name of GGUF tensor `name`, or `None` if the table has none.
     pub fn hf_name(&self, name: &str) -> Option<String> {
         let (stem, suffix) = split_suffix(name)?;
@@ -596,6 +795,37 @@ mod tests {
             assert_eq!(a.params().count(), mirrored, "{}", a.gguf);
         }
         assert_eq!(Key::RopeFreqBase.param(), None);
+    }
+
+    /// Experts: per-expert HF names and the stacked GGUF tensor, both ways;
+    /// anything but a plain expert number is not an expert.
+    #[test]
+    fn expert_names_map_both_ways() {
+        assert_eq!(
+            MIXTRAL.expert_of("model.layers.3.block_sparse_moe.experts.7.w2.weight"),
+            Some(("blk.3.ffn_down_exps.weight".to_string(), 3, 1, 7))
+        );
+        assert_eq!(
+            QWEN3MOE
+                .expert_hf_name("blk.0.ffn_up_exps.weight", 127)
+                .as_deref(),
+            Some("model.layers.0.mlp.experts.127.up_proj.weight")
+        );
+        for not_one in [
+            "model.layers.0.mlp.experts..up_proj.weight",
+            "model.layers.0.mlp.experts.x.up_proj.weight",
+            "model.layers.0.mlp.experts.1.2.up_proj.weight",
+            "model.layers.0.mlp.gate.weight",
+        ] {
+            assert_eq!(QWEN3MOE.expert_of(not_one), None, "{not_one}");
+        }
+        assert_eq!(QWEN3MOE.expert_hf_name("blk.0.ffn_up.weight", 0), None);
+        assert_eq!(for_gguf("llama", Some(8)).map(|a| a.model_type), Some("mixtral"));
+        assert_eq!(for_gguf("llama", None).map(|a| a.model_type), Some("llama"));
+        assert_eq!(
+            for_gguf("qwen3moe", Some(128)).map(|a| a.model_type),
+            Some("qwen3_moe")
+        );
     }
 
     #[test]

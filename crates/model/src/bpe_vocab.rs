@@ -322,6 +322,9 @@ fn specials(
             }
         }
     }
+    // gguf-py's SpecialVocab: first every kind tokenizer_config.json names
+    // by a token of the file, then the kinds still missing from
+    // config.json's ids (so a BOS only config.json gives comes after them).
     let mut special = Vec::new();
     for kind in SPECIAL_TYPES {
         // gguf-py has no CLS key to write.
@@ -339,7 +342,15 @@ fn specials(
                 .find(|a| a["content"].as_str() == Some(t.as_str()))
                 .and_then(|a| a["id"].as_u64())
         });
-        if let Some(id) = from_tokens.or_else(|| config[format!("{kind}_token_id")].as_u64()) {
+        if let Some(id) = from_tokens {
+            special.push((*kind, id));
+        }
+    }
+    for kind in SPECIAL_TYPES {
+        if *kind == "cls" || special.iter().any(|(k, _)| k == kind) {
+            continue;
+        }
+        if let Some(id) = config[format!("{kind}_token_id")].as_u64() {
             special.push((*kind, id));
         }
     }

@@ -87,6 +87,17 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     if let Some(v) = int(metadata, &key("rope.scaling.original_context_length")) {
         c.insert("original_max_position_embeddings".into(), json!(v));
     }
+    if !arch.experts.is_empty() {
+        for (gguf, hf) in [
+            ("expert_count", arch.expert_count_field),
+            ("expert_used_count", "num_experts_per_tok"),
+            ("expert_feed_forward_length", "moe_intermediate_size"),
+        ] {
+            if let Some(v) = int(metadata, &key(gguf)) {
+                c.insert(hf.into(), json!(v));
+            }
+        }
+    }
     if let Some(v) = int(metadata, "tokenizer.ggml.token_type_count") {
         c.insert("type_vocab_size".into(), json!(v));
     }

@@ -11,7 +11,7 @@ use tensorcast_core::cast::CastSource;
 use tensorcast_core::code;
 use tensorcast_core::{
     Array, DType, Error, Input, Metadata, MultiPart, Options, Result, Source, Strings, TensorData,
-    TensorInfo, Value,
+    TensorInfo, Value, CHUNK_BYTES,
 };
 use tensorcast_safetensors::SafetensorsFile;
 
@@ -36,6 +36,9 @@ enum Step {
     Permute(u64),
     /// A zero-centred norm: `w + 1` in its own dtype.
     AddOne,
+    /// Experts stacked into one 3-D tensor: the weights' tensors listed in
+    /// `HfToGguf::stacks[n]`, one after another.
+    Stack(usize),
 }
 
 /// The GGUF view of a Hugging Face folder: GGUF names and row order, in
@@ -44,6 +47,8 @@ pub struct HfToGguf {
     weights: Box<dyn Source>,
     /// For each output tensor: its index in `weights` and its transform.
     picks: Vec<(usize, Step)>,
+    /// For each [`Step::Stack`]: the experts' tensors, in expert order.
+    stacks: Vec<Vec<usize>>,
     tensors: Vec<TensorInfo>,
     metadata: Metadata,
     /// What the reference converter also writes but warns about.
@@ -109,8 +114,10 @@ pub(crate) fn open_weights(input: &Input, options: &Options) -> Result<Box<dyn S
 /// when `None`), f32 for vectors and norms, as llama.cpp requires.
 fn gguf_dtype(name: &str, t: &TensorInfo, outtype: Option<DType>) -> DType {
     // The reference's list of tensors kept f32 whatever the outtype, as far
-    // as the tables here name them (learned positions, token types).
-    let always_f32 = matches!(name, "position_embd.weight" | "token_types.weight");
+    // as the tables here name them (learned positions, token types, MoE
+    // routers).
+    let always_f32 = matches!(name, "position_embd.weight" | "token_types.weight")
+        || name.ends_with(".ffn_gate_inp.weight");
     if t.shape.len() <= 1 || name.ends_with("_norm.weight") || always_f32 || !t.dtype.is_float() {
         return if t.dtype.is_float() { DType::F32 } else { t.dtype };
     }
@@ -129,6 +136,26 @@ fn file_type(tensors: &[TensorInfo]) -> u32 {
         Some(DType::F16) => 1,
         Some(DType::BF16) => 32,
         _ => 0,
+    }
+}
+
+/// gguf-py's label for a model's tensors: its parameter count, or for a
+/// mixture of experts `{experts}x{shared + one expert's}` (`8x7.2B`).
+fn moe_size_label(tensors: &[TensorInfo]) -> String {
+    let (mut shared, mut expert, mut experts, mut stacks) = (0u64, 0u64, 0u64, 0u64);
+    for t in tensors {
+        match (t.name.contains("_exps."), t.shape.first()) {
+            (true, Some(&e)) if t.shape.len() >= 3 && e > 0 => {
+                expert += t.numel() / e;
+                experts += e;
+                stacks += 1;
+            }
+            _ => shared += t.numel(),
+        }
+    }
+    match experts.checked_div(stacks) {
+        Some(count) if count > 0 => format!("{count}x{}", size_label(shared + expert)),
+        _ => size_label(shared),
     }
 }
 
@@ -214,9 +241,23 @@ impl HfToGguf {
         // The reference reads names sorted, as safetensors' `keys()` gives them.
         order.sort_by(|&a, &b| weights.tensors()[a].name.cmp(&weights.tensors()[b].name));
         let (mut picks, mut tensors, mut cast_to) = (Vec::new(), Vec::new(), Vec::new());
+        let mut stacks = Vec::new();
+        let mut experts = Experts::new(arch, &config, &input)?;
         for i in order {
             let t = &weights.tensors()[i];
             if arch.dropped.iter().any(|d| t.name.ends_with(d)) {
+                continue;
+            }
+            if let Some(expert) = arch.expert_of(&t.name) {
+                // As the reference: the block's stacked tensors, in the
+                // table's order, where its last expert tensor sorts.
+                for (name, members) in experts.add(expert, i, weights.tensors())? {
+                    let info = stacked(&name, &members, weights.tensors())?;
+                    cast_to.push(gguf_dtype(&info.name, &info, outtype));
+                    picks.push((members[0], Step::Stack(stacks.len())));
+                    stacks.push(members);
+                    tensors.push(info);
+                }
                 continue;
             }
             let name = arch.gguf_name(&t.name).ok_or_else(|| {
@@ -256,6 +297,7 @@ impl HfToGguf {
                 ..t.clone()
             })
             .collect();
+        experts.finish()?;
         let mut warnings = consistency(&config, &written, &input)?;
         let given_pre = options.get::<ModelOptions>().tokenizer_pre;
         let (mut metadata, more) = gguf_metadata(arch, &config, &input, &written, given_pre.as_deref())?;
@@ -275,6 +317,7 @@ impl HfToGguf {
         let view = HfToGguf {
             weights,
             picks,
+            stacks,
             tensors,
             metadata,
             warnings,
@@ -310,10 +353,16 @@ impl Source for HfToGguf {
             .picks
             .get(index)
             .ok_or_else(|| Error::usage(code::CALL_ORDER, format!("no tensor #{index}")))?;
+        if let Step::Stack(n) = step {
+            // Each expert read when its turn comes, not before.
+            let weights = &*self.weights;
+            let parts = self.stacks[n].iter().map(move |&m| weights.tensor_data(m));
+            return Ok(TensorData::Chunks(Box::new(parts.flat_map(chunks_of))));
+        }
         let data = self.weights.tensor_data(i)?;
         let t = &self.weights.tensors()[i];
         match step {
-            Step::Plain => Ok(data),
+            Step::Plain | Step::Stack(_) => Ok(data),
             // As the reference: `data_torch + 1` in the tensor's own dtype.
             Step::AddOne => crate::offset::add(data, t.dtype, t.dtype, 1.0),
             Step::Permute(heads) => {
@@ -321,6 +370,132 @@ impl Source for HfToGguf {
                 let row_bytes = usize::try_from(t.nbytes / rows).unwrap_or(0);
                 permute_rows(data, rows, row_bytes, heads, Direction::ToGguf)
             }
+        }
+    }
+}
+
+/// A tensor's bytes as owned chunks of at most [`CHUNK_BYTES`] (a stacked
+/// tensor is its experts' bytes in turn, never held whole).
+fn chunks_of(data: Result<TensorData<'_>>) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + Send + '_> {
+    match data {
+        Err(e) => Box::new(std::iter::once(Err(e))),
+        Ok(data) => Box::new(
+            data.aligned_chunks(1, CHUNK_BYTES)
+                .map(|c| c.map(std::borrow::Cow::into_owned)),
+        ),
+    }
+}
+
+/// config.json's expert count, under any name the reference reads.
+fn expert_count(config: &Json) -> Option<u64> {
+    crate::arch::EXPERT_COUNT_FIELDS
+        .iter()
+        .find_map(|f| int_field(config, f))
+}
+
+/// A stacked expert tensor's descriptor: `[experts, ...one expert's shape]`
+/// in the experts' dtype.
+fn stacked(name: &str, members: &[usize], all: &[TensorInfo]) -> Result<TensorInfo> {
+    let first = &all[members[0]];
+    if let Some(m) = members
+        .iter()
+        .map(|&m| &all[m])
+        .find(|m| m.shape != first.shape || m.dtype != first.dtype)
+    {
+        return Err(Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!(
+                "expert tensor '{}' is {:?} {:?}, unlike '{}' ({:?} {:?}): experts stack only when alike",
+                m.name, m.dtype, m.shape, first.name, first.dtype, first.shape
+            ),
+        ));
+    }
+    let mut shape = vec![members.len() as u64];
+    shape.extend(&first.shape);
+    TensorInfo::new(name, first.dtype, shape)
+        .ok_or_else(|| Error::unsupported(code::TOO_LARGE, format!("tensor '{name}': size overflows")))
+}
+
+/// The experts of each block as they arrive in sorted order, until a
+/// block has all of them (count from config.json's expert count field).
+struct Experts {
+    count: u64,
+    parts: usize,
+    /// Block → (table part, expert) → weights index.
+    pending: std::collections::BTreeMap<u32, std::collections::BTreeMap<(usize, u64), usize>>,
+    names: std::collections::BTreeMap<(u32, usize), String>,
+}
+
+impl Experts {
+    fn new(arch: &Arch, config: &Json, input: &Input) -> Result<Experts> {
+        let count = if arch.experts.is_empty() {
+            0
+        } else {
+            expert_count(config).ok_or_else(|| {
+                Error::unsupported(
+                    code::NOT_A_MODEL,
+                    format!(
+                        "{}: config.json has no expert count ({}) for its mixture-of-experts layers",
+                        input.name.display(),
+                        crate::arch::EXPERT_COUNT_FIELDS.join(", ")
+                    ),
+                )
+            })?
+        };
+        Ok(Experts {
+            count,
+            parts: arch.experts.len(),
+            pending: Default::default(),
+            names: Default::default(),
+        })
+    }
+
+    /// Records expert tensor `index`; returns the block's stacked tensors
+    /// (name, members in expert order) once it has every expert of every part.
+    fn add(
+        &mut self,
+        (name, block, part, e): (String, u32, usize, u64),
+        index: usize,
+        all: &[TensorInfo],
+    ) -> Result<Vec<(String, Vec<usize>)>> {
+        if e >= self.count {
+            return Err(Error::unsupported(
+                code::MODEL_INCONSISTENT,
+                format!(
+                    "tensor '{}' is expert {e}, and config.json says {} experts",
+                    all[index].name, self.count
+                ),
+            ));
+        }
+        self.names.insert((block, part), name);
+        let block_experts = self.pending.entry(block).or_default();
+        block_experts.insert((part, e), index);
+        if (block_experts.len() as u64) < self.count * self.parts as u64 {
+            return Ok(Vec::new());
+        }
+        let done = self.pending.remove(&block).unwrap_or_default();
+        Ok((0..self.parts)
+            .map(|p| {
+                let members = done.range((p, 0)..(p + 1, 0)).map(|(_, &i)| i).collect();
+                (self.names.remove(&(block, p)).unwrap_or_default(), members)
+            })
+            .collect())
+    }
+
+    /// Refuses a block whose experts never all arrived.
+    fn finish(&self) -> Result<()> {
+        match self.pending.iter().next() {
+            None => Ok(()),
+            Some((block, have)) => Err(Error::unsupported(
+                code::MODEL_INCONSISTENT,
+                format!(
+                    "layer {block} holds {} of its {} expert tensors ({} experts x {} parts)",
+                    have.len(),
+                    self.count * self.parts as u64,
+                    self.count,
+                    self.parts
+                ),
+            )),
         }
     }
 }
@@ -404,8 +579,7 @@ fn gguf_metadata(
         .and_then(|n| n.to_str())
         .unwrap_or("model");
     m.insert("general.name", Value::Str(model_name(dir_name)));
-    let params: u64 = tensors.iter().map(|t| t.numel()).sum();
-    m.insert("general.size_label", Value::Str(size_label(params)));
+    m.insert("general.size_label", Value::Str(moe_size_label(tensors)));
     let max_tokens = token_bound(config, tensors, input)?;
     let vocab = match input.sibling("tokenizer.model") {
         Ok(_) => Vocabulary::SentencePiece(vocabulary(
@@ -549,6 +723,19 @@ fn gguf_metadata(
                 }
             }
             Key::NotCausal => m.insert(format!("{a}.attention.causal"), Value::Bool(false)),
+            Key::ExpertCounts => {
+                if let Some(n) = expert_count(config) {
+                    m.insert(format!("{a}.expert_count"), u32v(n));
+                }
+                if let Some(n) = int_field(config, "num_experts_per_tok") {
+                    m.insert(format!("{a}.expert_used_count"), u32v(n));
+                }
+            }
+            Key::ExpertFeedForwardLength => {
+                if let Some(n) = int_field(config, "moe_intermediate_size") {
+                    m.insert(format!("{a}.expert_feed_forward_length"), u32v(n));
+                }
+            }
             Key::OriginalContextLength => {
                 if let Some(v) = int_field(config, "original_max_position_embeddings") {
                     m.insert(format!("{a}.rope.scaling.original_context_length"), u32v(v));

@@ -18,6 +18,12 @@ enum Transform {
     /// A zero-centred norm stored as `w + 1`: minus 1 in f32, as
     /// transformers' loader computes it, written as f32.
     SubtractOne,
+    /// Expert `e` of a stacked 3-D tensor of `count` experts: its slice of
+    /// the bytes (whole rows, so whole blocks of a quantized tensor).
+    Expert {
+        e: u64,
+        count: u64,
+    },
 }
 
 /// A GGUF source seen as a Hugging Face model.
@@ -25,7 +31,8 @@ pub struct GgufToHf<S> {
     inner: S,
     arch: &'static Arch,
     tensors: Vec<TensorInfo>,
-    transforms: Vec<Transform>,
+    /// Per output tensor: the GGUF tensor it comes from and how.
+    transforms: Vec<(usize, Transform)>,
 }
 
 /// The architecture table a GGUF's metadata names, or a refusal naming it.
@@ -36,7 +43,8 @@ pub fn arch_of(metadata: &Metadata) -> Result<&'static Arch> {
             "the GGUF has no general.architecture: it is not a model file",
         )
     })?;
-    arch::by_gguf_name(name).ok_or_else(|| {
+    let experts = int(metadata, &format!("{name}.expert_count"));
+    arch::for_gguf(name, experts).ok_or_else(|| {
         Error::unsupported(code::NO_MODEL_TABLE, format!(
             "architecture '{name}' has no model table yet (known: {}); convert the container with its names kept instead",
             arch::known().join(", ")
@@ -53,7 +61,34 @@ impl<S: Source> GgufToHf<S> {
         let kv_heads = int(metadata, &format!("{}.attention.head_count_kv", arch.gguf)).or(heads);
         let mut tensors = Vec::with_capacity(inner.tensors().len());
         let mut transforms = Vec::with_capacity(inner.tensors().len());
-        for t in inner.tensors() {
+        for (index, t) in inner.tensors().iter().enumerate() {
+            if arch.expert_hf_name(&t.name, 0).is_some() {
+                let count = t
+                    .shape
+                    .first()
+                    .copied()
+                    .filter(|&c| c > 0 && t.shape.len() == 3 && t.nbytes % c == 0);
+                let count = count.ok_or_else(|| {
+                    Error::unsupported(
+                        code::MODEL_INCONSISTENT,
+                        format!(
+                            "tensor '{}' holds experts, so it is 3-D of whole experts, not {:?} in {} bytes",
+                            t.name, t.shape, t.nbytes
+                        ),
+                    )
+                })?;
+                let each = t.nbytes / count;
+                for e in 0..count {
+                    let mut info = t.clone();
+                    info.name = arch.expert_hf_name(&t.name, e).unwrap_or_default();
+                    info.shape = t.shape[1..].to_vec();
+                    info.nbytes = each;
+                    info.file_offset = t.file_offset.map(|o| o + e * each);
+                    tensors.push(info);
+                    transforms.push((index, Transform::Expert { e, count }));
+                }
+                continue;
+            }
             let name = arch.hf_name(&t.name).ok_or_else(|| {
                 Error::unsupported(
                     code::NO_MODEL_TABLE,
@@ -82,7 +117,7 @@ impl<S: Source> GgufToHf<S> {
             let mut info = t.clone();
             info.name = name;
             match transform {
-                Transform::None => {}
+                Transform::None | Transform::Expert { .. } => {}
                 Transform::Unpermute(_) => info.file_offset = None,
                 Transform::SubtractOne => {
                     info = TensorInfo::new(&info.name, DType::F32, info.shape.clone()).ok_or_else(|| {
@@ -91,7 +126,7 @@ impl<S: Source> GgufToHf<S> {
                 }
             }
             tensors.push(info);
-            transforms.push(transform);
+            transforms.push((index, transform));
         }
         Ok(GgufToHf {
             inner,
@@ -115,11 +150,19 @@ impl<S: Source> Source for GgufToHf<S> {
     }
 
     fn tensor_data(&self, index: usize) -> Result<TensorData<'_>> {
-        let data = self.inner.tensor_data(index)?;
-        match self.transforms.get(index).copied().unwrap_or(Transform::None) {
+        let &(inner, transform) = self
+            .transforms
+            .get(index)
+            .ok_or_else(|| Error::usage(code::CALL_ORDER, format!("no tensor #{index}")))?;
+        let data = self.inner.tensor_data(inner)?;
+        match transform {
             Transform::None => Ok(data),
+            Transform::Expert { e, count } => {
+                let each = self.inner.tensors()[inner].nbytes / count;
+                Ok(byte_range(data, e * each, each))
+            }
             Transform::SubtractOne => {
-                let from = self.inner.tensors()[index].dtype;
+                let from = self.inner.tensors()[inner].dtype;
                 crate::offset::add(data, from, DType::F32, -1.0)
             }
             Transform::Unpermute(heads) => {
@@ -128,6 +171,39 @@ impl<S: Source> Source for GgufToHf<S> {
                 let row_bytes = usize::try_from(t.nbytes / rows).unwrap_or(0);
                 permute_rows(data, rows, row_bytes, heads, Direction::ToHf)
             }
+        }
+    }
+}
+
+/// Bytes `start..start + len` of a tensor's data, borrowed where it is.
+fn byte_range(data: TensorData<'_>, start: u64, len: u64) -> TensorData<'_> {
+    let (start, len) = (
+        usize::try_from(start).unwrap_or(usize::MAX),
+        usize::try_from(len).unwrap_or(usize::MAX),
+    );
+    let end = start.saturating_add(len);
+    match data {
+        TensorData::Borrowed(bytes) => TensorData::Borrowed(bytes.get(start..end).unwrap_or_default()),
+        TensorData::Located { bytes, origin } => TensorData::Located {
+            bytes: bytes.get(start..end).unwrap_or_default(),
+            origin: origin.advanced(start as u64),
+        },
+        other => {
+            // Pieces produced in turn: skip to `start`, keep `len` bytes.
+            let mut at = 0usize;
+            let pieces = other
+                .aligned_chunks(1, tensorcast_core::CHUNK_BYTES)
+                .filter_map(move |c| {
+                    let c = match c {
+                        Ok(c) => c,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    let (lo, hi) = (at, at + c.len());
+                    at = hi;
+                    let (a, b) = (start.clamp(lo, hi) - lo, end.clamp(lo, hi) - lo);
+                    (a < b).then(|| Ok(c[a..b].to_vec()))
+                });
+            TensorData::Chunks(Box::new(pieces))
         }
     }
 }
