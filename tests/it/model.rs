@@ -413,14 +413,15 @@ fn round_trips_give_back_the_same_model_for(arch: &str) {
         .iter()
         .filter(|(k, _)| b.metadata().get(k).is_none())
         .collect();
-    // (A byte-level BPE vocabulary's GGUF already says add_bos_token.)
-    let mut expected = vec![
+    // (Unless the reference GGUF says them already: a byte-level BPE
+    // vocabulary's add_bos_token, a real tokenizer_config.json's flags.)
+    let expected: Vec<(&str, &tensorcast::Value)> = [
         ("tokenizer.ggml.add_bos_token", &tensorcast::Value::Bool(true)),
         ("tokenizer.ggml.add_eos_token", &tensorcast::Value::Bool(false)),
-    ];
-    if !pre_args(arch).is_empty() {
-        expected.remove(0);
-    }
+    ]
+    .into_iter()
+    .filter(|(k, _)| b.metadata().get(k).is_none())
+    .collect();
     assert_eq!(extra, expected, "{arch}");
 }
 
@@ -685,4 +686,49 @@ fn names_keep_converts_the_container_explicitly() {
     let a = tensorcast::open(&st, &Default::default()).unwrap();
     let b = tensorcast::open(fixture("model/llama/hf/model.safetensors"), &Default::default()).unwrap();
     assert!(tensorcast::diff(&*a, &*b, None).unwrap().is_empty());
+}
+
+/// Real chat templates (llama.cpp's copies of Qwen3's, Mistral Nemo's and
+/// Hermes 2 Pro's tool_use template; fixtures/model/generate.py
+/// REAL_TEMPLATES) survive both ways: a transformers 5 folder's
+/// chat_template.jinja and a tokenizer_config.json list of named templates
+/// become the reference's GGUF keys (byte-identical, checked above) and come
+/// back into tokenizer_config.json with the BOS/EOS flags, from the
+/// reference GGUF and through a round trip of the original folder.
+#[test]
+fn real_chat_templates_and_flags_survive_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    for arch in ["qwen3moe", "mixtral"] {
+        let original = json(&fx(arch, "hf/tokenizer_config.json"));
+        let want = match std::fs::read_to_string(fx(arch, "hf/chat_template.jinja")) {
+            Ok(text) => serde_json::Value::String(text),
+            Err(_) => original["chat_template"].clone(),
+        };
+        assert!(
+            want.to_string().contains("{%"),
+            "{arch}: no template in the fixture"
+        );
+        let from_reference = dir.path().join(format!("{arch}-from-reference"));
+        to_hf(&fx(arch, "reference-f32.gguf"), &from_reference);
+        let gguf = dir.path().join(format!("{arch}.gguf"));
+        tensorcast()
+            .arg("convert")
+            .arg(fx(arch, "hf"))
+            .arg("-o")
+            .arg(&gguf)
+            .args(pre_args(arch))
+            .assert()
+            .success();
+        let round_trip = dir.path().join(format!("{arch}-round-trip"));
+        to_hf(&gguf, &round_trip);
+        for folder in [&from_reference, &round_trip] {
+            let config = json(&folder.join("tokenizer_config.json"));
+            assert_eq!(config["chat_template"], want, "{arch}: {}", folder.display());
+            for flag in ["add_bos_token", "add_eos_token"] {
+                if !original[flag].is_null() {
+                    assert_eq!(config[flag], original[flag], "{arch}: {flag}");
+                }
+            }
+        }
+    }
 }

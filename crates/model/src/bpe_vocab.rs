@@ -24,7 +24,7 @@ pub struct BpeVocab {
     pre: String,
     special: Vec<(&'static str, u64)>,
     add: Vec<(&'static str, bool)>,
-    chat_template: Option<String>,
+    chat_templates: crate::chat_template::ChatTemplates,
 }
 
 /// The special token kinds gguf-py looks for, in its order.
@@ -97,6 +97,7 @@ pub fn read(
     given_pre: Option<&str>,
     name: &str,
     max_tokens: u64,
+    chat_templates: crate::chat_template::ChatTemplates,
 ) -> Result<BpeVocab> {
     // Counts first, before the tokenizer library builds anything: a
     // vocabulary or added tokens past the model's tokens, or merges many
@@ -229,7 +230,7 @@ pub fn read(
         pre,
         special,
         add,
-        chat_template: tokenizer_config["chat_template"].as_str().map(String::from),
+        chat_templates,
     })
 }
 
@@ -379,9 +380,7 @@ impl BpeVocab {
         for (kind, flag) in self.add {
             m.insert(format!("tokenizer.ggml.add_{kind}_token"), Value::Bool(flag));
         }
-        if let Some(t) = self.chat_template {
-            m.insert("tokenizer.chat_template", Value::Str(t));
-        }
+        self.chat_templates.write(m);
         if let Some(b) = self.lowercase {
             m.insert("tokenizer.ggml.normalizer.lowercase", Value::Bool(b));
         }

@@ -600,6 +600,7 @@ fn gguf_metadata(
             })?;
             let tok_config = read_json(input, "tokenizer_config.json")?.unwrap_or(Json::Null);
             let name = file.name.display().to_string();
+            let templates = crate::chat_template::ChatTemplates::read(input, &tok_config)?;
             Vocabulary::Bpe(crate::bpe_vocab::read(
                 &file.bytes,
                 &tok_config,
@@ -607,6 +608,7 @@ fn gguf_metadata(
                 given_pre,
                 &name,
                 max_tokens,
+                templates,
             )?)
         }
     };
@@ -777,7 +779,7 @@ struct Vocab {
     skipped: Vec<String>,
     add_bos: Option<bool>,
     add_eos: Option<bool>,
-    chat_template: Option<String>,
+    chat_templates: crate::chat_template::ChatTemplates,
 }
 
 /// The vocabulary of `tokenizer.model`, with the added tokens the tokenizer
@@ -932,10 +934,7 @@ fn vocabulary(input: &Input, config: &Json, phi3: bool, max_tokens: u64) -> Resu
         skipped,
         add_bos: tok_config.get("add_bos_token").and_then(Json::as_bool),
         add_eos: tok_config.get("add_eos_token").and_then(Json::as_bool),
-        chat_template: tok_config
-            .get("chat_template")
-            .and_then(Json::as_str)
-            .map(String::from),
+        chat_templates: crate::chat_template::ChatTemplates::read(input, &tok_config)?,
     })
 }
 
@@ -958,9 +957,7 @@ impl Vocab {
         if let Some(b) = self.add_eos {
             m.insert("tokenizer.ggml.add_eos_token", Value::Bool(b));
         }
-        if let Some(t) = self.chat_template {
-            m.insert("tokenizer.chat_template", Value::Str(t));
-        }
+        self.chat_templates.write(m);
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod arch;
 mod bpe;
 mod bpe_vocab;
+mod chat_template;
 mod config;
 mod folder;
 mod from_hf;

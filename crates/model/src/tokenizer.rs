@@ -90,8 +90,8 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
     }
     config.insert("add_bos_token".into(), json!(add_bos(metadata, model)));
     config.insert("add_eos_token".into(), json!(add_eos(metadata)));
-    if let Some(t) = string(metadata, "tokenizer.chat_template") {
-        config.insert("chat_template".into(), json!(t));
+    if let Some(t) = crate::chat_template::ChatTemplates::from_gguf(metadata) {
+        config.insert("chat_template".into(), t);
     }
     config.insert("clean_up_tokenization_spaces".into(), json!(false));
     config.insert(
