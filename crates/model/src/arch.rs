@@ -540,6 +540,21 @@ pub const BERT: Arch = Arch {
     expert_count_field: "",
 };
 
+/// Mistral: Llama's layout under its own class; llama.cpp calls it `llama`
+/// (so a GGUF of it comes back as [`LLAMA`], which transformers runs alike).
+pub const MISTRAL: Arch = Arch {
+    model_type: "mistral",
+    hf_class: "MistralForCausalLM",
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("sliding_window", "null"),
+        ("use_cache", "true"),
+    ],
+    ..LLAMA
+};
+
 /// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
 /// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
 pub const MIXTRAL: Arch = Arch {
@@ -669,7 +684,7 @@ pub const EXPERT_COUNT_FIELDS: &[&str] = &["num_local_experts", "num_experts", "
 /// Every architecture with a table, by GGUF name (the first of a name is
 /// its dense form; [`for_gguf`] picks the MoE one by its expert count).
 pub const ARCHES: &[&Arch] = &[
-    &LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3, &BERT, &MIXTRAL, &QWEN3MOE,
+    &LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3, &BERT, &MISTRAL, &MIXTRAL, &QWEN3MOE,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts
@@ -696,8 +711,12 @@ pub fn by_model_type(name: &str) -> Option<&'static Arch> {
 
 /// The names of every architecture with a table.
 pub fn known() -> Vec<&'static str> {
-    let mut names: Vec<&str> = ARCHES.iter().map(|a| a.gguf).collect();
-    names.dedup();
+    let mut names: Vec<&str> = Vec::new();
+    for a in ARCHES {
+        if !names.contains(&a.gguf) {
+            names.push(a.gguf);
+        }
+    }
     names
 }
 
