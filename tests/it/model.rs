@@ -23,22 +23,22 @@ fn json(path: &Path) -> serde_json::Value {
 
 /// The architectures with fixtures (fixtures/model/generate.py's ARCHES).
 const ARCHES: &[&str] = &[
-    "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "qwen3moe", "mixtral", "mistral",
+    "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "qwen3moe", "mixtral", "mistral", "qwen2moe",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
-/// the Qwen3-MoE GGUF (it ignores the expert FFN size), and it loads the
+/// the Qwen3-MoE and Qwen2-MoE GGUFs (it ignores the expert FFN size), and it loads the
 /// Mixtral GGUF as a dense Llama with the experts dropped and random MLPs,
 /// without an error. Their reference is the original model folder (its
 /// weights and config), which the GGUF was made from.
-const LOADER_WRONG: &[&str] = &["qwen3moe", "mixtral"];
+const LOADER_WRONG: &[&str] = &["qwen3moe", "mixtral", "qwen2moe"];
 
 /// The flags a folder needs into GGUF: a freshly trained byte-level BPE
 /// vocabulary's check hash is in no table, so its pre-tokenizer is named
 /// as the reference run named it (fixtures/model/generate.py BPE_ARCHES).
 fn pre_args(arch: &str) -> &'static [&'static str] {
     match arch {
-        "qwen3moe" => &["--tokenizer-pre", "qwen2"],
+        "qwen3moe" | "qwen2moe" => &["--tokenizer-pre", "qwen2"],
         _ => &[],
     }
 }
@@ -141,8 +141,10 @@ fn gguf_to_hf_folder_equals_transformers_gguf_loader_for(arch: &str) {
     // renormalized (llama.cpp always does for these two).
     for key in [
         "num_local_experts",
+        "num_experts",
         "num_experts_per_tok",
         "moe_intermediate_size",
+        "shared_expert_intermediate_size",
         "norm_topk_prob",
     ] {
         assert_eq!(config[key], want[key], "{arch}: config.json {key}");
@@ -249,7 +251,7 @@ fn f16_gguf_keeps_f16_and_equals_the_original_cast_by_torch_rules_for(arch: &str
         .arg(fx(arch, "hf/model.safetensors"))
         .arg("-o")
         .arg(&cast)
-        // (MoE routers, `*.gate.weight`, stay f32 as norms do.)
+        // (MoE routers, `*.gate.weight`, and shared-expert gates stay f32 as norms do.)
         .args([
             "--dtype",
             "f16",
@@ -259,6 +261,8 @@ fn f16_gguf_keeps_f16_and_equals_the_original_cast_by_torch_rules_for(arch: &str
             "*.bias",
             "--exclude",
             "*.gate.weight",
+            "--exclude",
+            "*.shared_expert_gate.weight",
         ])
         .assert()
         .success();
@@ -704,7 +708,7 @@ fn names_keep_converts_the_container_explicitly() {
 #[test]
 fn real_chat_templates_and_flags_survive_both_ways() {
     let dir = tempfile::tempdir().unwrap();
-    for arch in ["qwen3moe", "mixtral"] {
+    for arch in ["qwen3moe", "mixtral", "qwen2moe"] {
         let original = json(&fx(arch, "hf/tokenizer_config.json"));
         let want = match std::fs::read_to_string(fx(arch, "hf/chat_template.jinja")) {
             Ok(text) => serde_json::Value::String(text),

@@ -134,6 +134,9 @@ pub enum Key {
     ExpertCounts,
     /// `{arch}.expert_feed_forward_length` from `moe_intermediate_size`.
     ExpertFeedForwardLength,
+    /// `{arch}.expert_shared_feed_forward_length` from
+    /// `shared_expert_intermediate_size`.
+    ExpertSharedFeedForwardLength,
 }
 
 impl Key {
@@ -681,10 +684,69 @@ pub const QWEN3MOE: Arch = Arch {
 /// the reference converter looks for them.
 pub const EXPERT_COUNT_FIELDS: &[&str] = &["num_local_experts", "num_experts", "n_routed_experts"];
 
+/// Qwen2-MoE (Qwen1.5-MoE-A2.7B, Qwen2-57B-A14B): Qwen 2's attention
+/// (Q/K/V biases), routed experts whose top-k weights are not renormalized,
+/// and a shared expert behind a sigmoid gate (`[1, hidden]` both sides).
+pub const QWEN2MOE: Arch = Arch {
+    gguf: "qwen2moe",
+    model_type: "qwen2_moe",
+    hf_class: "Qwen2MoeForCausalLM",
+    globals: LLAMA.globals,
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_gate_inp", "mlp.gate"),
+        ("ffn_gate_shexp", "mlp.shared_expert.gate_proj"),
+        ("ffn_up_shexp", "mlp.shared_expert.up_proj"),
+        ("ffn_down_shexp", "mlp.shared_expert.down_proj"),
+        ("ffn_gate_inp_shexp", "mlp.shared_expert_gate"),
+    ],
+    block_prefix: "model.layers.",
+    dropped: &["rotary_emb.inv_freq"],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        // llama.cpp's qwen2moe graph does not renormalize (norm_w false).
+        ("norm_topk_prob", "false"),
+        ("decoder_sparse_step", "1"),
+        ("mlp_only_layers", "[]"),
+        ("output_router_logits", "false"),
+        ("router_aux_loss_coef", "0.001"),
+        ("use_sliding_window", "false"),
+        ("sliding_window", "null"),
+        ("max_window_layers", "28"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::ExpertCounts,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::ExpertFeedForwardLength,
+        Key::ExpertSharedFeedForwardLength,
+    ],
+    experts: QWEN3MOE.experts,
+    expert_count_field: "num_experts",
+    ..QWEN2
+};
+
 /// Every architecture with a table, by GGUF name (the first of a name is
 /// its dense form; [`for_gguf`] picks the MoE one by its expert count).
 pub const ARCHES: &[&Arch] = &[
-    &LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3, &BERT, &MISTRAL, &MIXTRAL, &QWEN3MOE,
+    &LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3, &BERT, &MISTRAL, &MIXTRAL, &QWEN3MOE, &QWEN2MOE,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

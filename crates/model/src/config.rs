@@ -92,6 +92,10 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
             ("expert_count", arch.expert_count_field),
             ("expert_used_count", "num_experts_per_tok"),
             ("expert_feed_forward_length", "moe_intermediate_size"),
+            (
+                "expert_shared_feed_forward_length",
+                "shared_expert_intermediate_size",
+            ),
         ] {
             if let Some(v) = int(metadata, &key(gguf)) {
                 c.insert(hf.into(), json!(v));

@@ -117,7 +117,8 @@ fn gguf_dtype(name: &str, t: &TensorInfo, outtype: Option<DType>) -> DType {
     // as the tables here name them (learned positions, token types, MoE
     // routers).
     let always_f32 = matches!(name, "position_embd.weight" | "token_types.weight")
-        || name.ends_with(".ffn_gate_inp.weight");
+        || name.ends_with(".ffn_gate_inp.weight")
+        || name.ends_with(".ffn_gate_inp_shexp.weight");
     if t.shape.len() <= 1 || name.ends_with("_norm.weight") || always_f32 || !t.dtype.is_float() {
         return if t.dtype.is_float() { DType::F32 } else { t.dtype };
     }
@@ -736,6 +737,11 @@ fn gguf_metadata(
             Key::ExpertFeedForwardLength => {
                 if let Some(n) = int_field(config, "moe_intermediate_size") {
                     m.insert(format!("{a}.expert_feed_forward_length"), u32v(n));
+                }
+            }
+            Key::ExpertSharedFeedForwardLength => {
+                if let Some(n) = int_field(config, "shared_expert_intermediate_size") {
+                    m.insert(format!("{a}.expert_shared_feed_forward_length"), u32v(n));
                 }
             }
             Key::OriginalContextLength => {
