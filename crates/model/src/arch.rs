@@ -137,7 +137,20 @@ pub enum Key {
     /// `{arch}.expert_shared_feed_forward_length` from
     /// `shared_expert_intermediate_size`.
     ExpertSharedFeedForwardLength,
+    /// Granite's multipliers, where config.json has them (non-zero):
+    /// `attention.scale`, `embedding_scale`, `residual_scale`, `logit_scale`
+    /// from [`GRANITE_SCALES`]' fields.
+    GraniteScales,
 }
+
+/// Granite's scale keys (after `{arch}.`) and the config.json fields they
+/// come from, in the reference's order.
+pub const GRANITE_SCALES: &[(&str, &str)] = &[
+    ("attention.scale", "attention_multiplier"),
+    ("embedding_scale", "embedding_multiplier"),
+    ("residual_scale", "residual_multiplier"),
+    ("logit_scale", "logits_scaling"),
+];
 
 impl Key {
     /// The config.json field this key mirrors one to one, if it is such a
@@ -558,6 +571,85 @@ pub const MISTRAL: Arch = Arch {
     ..LLAMA
 };
 
+/// OLMo 2: no pre-norms; RMS norms after attention and after the MLP, and
+/// on the whole Q and K projections (not per head); no Q/K permutation.
+pub const OLMO2: Arch = Arch {
+    gguf: "olmo2",
+    model_type: "olmo2",
+    hf_class: "Olmo2ForCausalLM",
+    blocks: &[
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("post_attention_norm", "post_attention_layernorm"),
+        ("post_ffw_norm", "post_feedforward_layernorm"),
+        ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+    ],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("use_cache", "true"),
+    ],
+    keys: BASE_KEYS,
+    ..LLAMA
+};
+
+/// Granite 3: Llama's layout (Q/K permuted) scaled by four multipliers.
+pub const GRANITE: Arch = Arch {
+    gguf: "granite",
+    model_type: "granite",
+    hf_class: "GraniteForCausalLM",
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "false"),
+        ("mlp_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::FileType,
+        Key::VocabSize,
+        Key::RopeDimensionCount,
+        Key::GraniteScales,
+    ],
+    ..LLAMA
+};
+
+/// SmolLM3: Llama's layout (Q/K permuted); llama.cpp skips rotary
+/// embeddings on every fourth layer by itself, as `no_rope_layer_interval` 4 says.
+pub const SMOLLM3: Arch = Arch {
+    gguf: "smollm3",
+    model_type: "smollm3",
+    hf_class: "SmolLM3ForCausalLM",
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "false"),
+        ("mlp_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("no_rope_layer_interval", "4"),
+        ("use_cache", "true"),
+    ],
+    ..LLAMA
+};
+
 /// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
 /// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
 pub const MIXTRAL: Arch = Arch {
@@ -746,7 +838,8 @@ pub const QWEN2MOE: Arch = Arch {
 /// Every architecture with a table, by GGUF name (the first of a name is
 /// its dense form; [`for_gguf`] picks the MoE one by its expert count).
 pub const ARCHES: &[&Arch] = &[
-    &LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3, &BERT, &MISTRAL, &MIXTRAL, &QWEN3MOE, &QWEN2MOE,
+    &LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3, &BERT, &MISTRAL, &MIXTRAL, &QWEN3MOE, &QWEN2MOE, &OLMO2,
+    &GRANITE, &SMOLLM3,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

@@ -87,6 +87,13 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     if let Some(v) = int(metadata, &key("rope.scaling.original_context_length")) {
         c.insert("original_max_position_embeddings".into(), json!(v));
     }
+    if arch.keys.contains(&crate::arch::Key::GraniteScales) {
+        for (gguf, hf) in crate::arch::GRANITE_SCALES {
+            if let Some(v) = float(metadata, &key(gguf)) {
+                c.insert((*hf).into(), json!(v));
+            }
+        }
+    }
     if !arch.experts.is_empty() {
         for (gguf, hf) in [
             ("expert_count", arch.expert_count_field),
@@ -104,6 +111,14 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     }
     if let Some(v) = int(metadata, "tokenizer.ggml.token_type_count") {
         c.insert("type_vocab_size".into(), json!(v));
+    }
+    // SmolLM3: the layers without rotary embeddings, every fourth as
+    // llama.cpp's graph skips them (transformers' own rule for the interval).
+    if let Some((_, every)) = arch.defaults.iter().find(|(k, _)| *k == "no_rope_layer_interval") {
+        let every: u64 = every.parse().unwrap_or(4).max(1);
+        let layers = int(metadata, &key("block_count")).unwrap_or(0).max(0) as u64;
+        let flags: Vec<u8> = (0..layers).map(|i| u8::from((i + 1) % every != 0)).collect();
+        c.insert("no_rope_layers".into(), json!(flags));
     }
     // Defaults only where the file said nothing.
     for (k, v) in arch.defaults {

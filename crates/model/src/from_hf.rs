@@ -739,6 +739,13 @@ fn gguf_metadata(
                     m.insert(format!("{a}.expert_feed_forward_length"), u32v(n));
                 }
             }
+            Key::GraniteScales => {
+                for (gguf, hf) in crate::arch::GRANITE_SCALES {
+                    if let Some(v) = config.get(*hf).and_then(Json::as_f64).filter(|&v| v != 0.0) {
+                        m.insert(format!("{a}.{gguf}"), Value::F32(v as f32));
+                    }
+                }
+            }
             Key::ExpertSharedFeedForwardLength => {
                 if let Some(n) = int_field(config, "shared_expert_intermediate_size") {
                     m.insert(format!("{a}.expert_shared_feed_forward_length"), u32v(n));
