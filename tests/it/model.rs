@@ -23,8 +23,23 @@ fn json(path: &Path) -> serde_json::Value {
 
 /// The architectures with fixtures (fixtures/model/generate.py's ARCHES).
 const ARCHES: &[&str] = &[
-    "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "qwen3moe", "mixtral", "mistral", "qwen2moe",
-    "olmo2", "granite", "smollm3",
+    "llama",
+    "qwen2",
+    "qwen3",
+    "gemma2",
+    "gemma3",
+    "phi3",
+    "qwen3moe",
+    "mixtral",
+    "mistral",
+    "qwen2moe",
+    "olmo2",
+    "granite",
+    "smollm3",
+    "olmoe",
+    "nemotron",
+    "stablelm",
+    "starcoder2",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -40,14 +55,16 @@ const LOADER_WRONG: &[&str] = &["qwen3moe", "mixtral", "qwen2moe"];
 fn pre_args(arch: &str) -> &'static [&'static str] {
     match arch {
         "qwen3moe" | "qwen2moe" => &["--tokenizer-pre", "qwen2"],
-        "olmo2" => &["--tokenizer-pre", "olmo"],
+        "olmo2" | "olmoe" => &["--tokenizer-pre", "olmo"],
+        "stablelm" => &["--tokenizer-pre", "stablelm2"],
+        "starcoder2" => &["--tokenizer-pre", "starcoder"],
         _ => &[],
     }
 }
 
 /// Architectures whose norms llama.cpp stores as `w + 1`: their round trip
 /// through a GGUF gives `(w + 1) - 1` in f32, as transformers' loader does.
-const NORM_OFFSET: &[&str] = &["gemma2", "gemma3"];
+const NORM_OFFSET: &[&str] = &["gemma2", "gemma3", "nemotron"];
 
 /// What transformers' GGUF loader makes of the reference GGUF, as a folder
 /// holds it: a tied lm_head (the embedding itself) is not stored.

@@ -70,6 +70,15 @@ pub struct Arch {
     /// config.json's expert count field as transformers 5 writes it (read
     /// from any of [`EXPERT_COUNT_FIELDS`]).
     pub expert_count_field: &'static str,
+    /// config.json's name for the norm epsilon when not the key's own
+    /// (`norm_eps`, `norm_epsilon`); empty for the usual one.
+    pub eps_field: &'static str,
+    /// config.json flags that say whether tensors exist, set from the
+    /// weights: (field, HF tensor suffix in the first block).
+    pub bias_flags: &'static [(&'static str, &'static str)],
+    /// Special token ids the reference converter sets whatever the
+    /// tokenizer says: (`tokenizer.ggml.{kind}_token_id`, id).
+    pub special_overrides: &'static [(&'static str, u64)],
 }
 
 /// transformers' builder for a SentencePiece vocabulary of this architecture.
@@ -137,6 +146,12 @@ pub enum Key {
     /// `{arch}.expert_shared_feed_forward_length` from
     /// `shared_expert_intermediate_size`.
     ExpertSharedFeedForwardLength,
+    /// `{arch}.use_parallel_residual` from `use_parallel_residual` (true
+    /// when absent).
+    ParallelResidual,
+    /// `{arch}.rope.scaling.type`: `linear` with its factor where
+    /// config.json has one, else `none`.
+    RopeScalingType,
     /// Granite's multipliers, where config.json has them (non-zero):
     /// `attention.scale`, `embedding_scale`, `residual_scale`, `logit_scale`
     /// from [`GRANITE_SCALES`]' fields.
@@ -267,6 +282,9 @@ pub const LLAMA: Arch = Arch {
     partial_rotary: false,
     experts: &[],
     expert_count_field: "",
+    eps_field: "",
+    bias_flags: &[],
+    special_overrides: &[],
 };
 
 /// Llama's blocks, which Qwen 2 shares (its Q/K/V biases map by suffix).
@@ -298,6 +316,9 @@ pub const QWEN2: Arch = Arch {
     partial_rotary: false,
     experts: &[],
     expert_count_field: "",
+    eps_field: "",
+    bias_flags: &[],
+    special_overrides: &[],
 };
 
 /// Qwen 3: Qwen 2 without biases, with RMS norms on Q and K per head.
@@ -339,6 +360,9 @@ pub const QWEN3: Arch = Arch {
     partial_rotary: false,
     experts: &[],
     expert_count_field: "",
+    eps_field: "",
+    bias_flags: &[],
+    special_overrides: &[],
 };
 
 /// Gemma 3 (text): tied embeddings, four zero-centred norms per block plus
@@ -397,6 +421,9 @@ pub const GEMMA3: Arch = Arch {
     partial_rotary: false,
     experts: &[],
     expert_count_field: "",
+    eps_field: "",
+    bias_flags: &[],
+    special_overrides: &[],
 };
 
 /// Gemma 2: tied embeddings, four zero-centred norms per block, logit
@@ -450,6 +477,9 @@ pub const GEMMA2: Arch = Arch {
     partial_rotary: false,
     experts: &[],
     expert_count_field: "",
+    eps_field: "",
+    bias_flags: &[],
+    special_overrides: &[],
 };
 
 /// Phi-3: fused QKV (`attn_qkv`) and gate/up (`ffn_up`) projections, kept
@@ -499,6 +529,9 @@ pub const PHI3: Arch = Arch {
     partial_rotary: true,
     experts: &[],
     expert_count_field: "",
+    eps_field: "",
+    bias_flags: &[],
+    special_overrides: &[],
 };
 
 /// BERT (an encoder, as embedding models are): LayerNorm with biases,
@@ -554,6 +587,9 @@ pub const BERT: Arch = Arch {
     partial_rotary: false,
     experts: &[],
     expert_count_field: "",
+    eps_field: "",
+    bias_flags: &[],
+    special_overrides: &[],
 };
 
 /// Mistral: Llama's layout under its own class; llama.cpp calls it `llama`
@@ -650,6 +686,175 @@ pub const SMOLLM3: Arch = Arch {
     ..LLAMA
 };
 
+/// OLMoE: OLMo's full-width Q/K norms with pre-norms, and a routed MoE
+/// block (top-k weights not renormalized, as llama.cpp computes).
+pub const OLMOE: Arch = Arch {
+    gguf: "olmoe",
+    model_type: "olmoe",
+    hf_class: "OlmoeForCausalLM",
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_gate_inp", "mlp.gate"),
+    ],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("norm_topk_prob", "false"),
+        ("output_router_logits", "false"),
+        ("router_aux_loss_coef", "0.01"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::ExpertCounts,
+        Key::KeyValueLength,
+        Key::FileType,
+    ],
+    experts: QWEN3MOE.experts,
+    expert_count_field: "num_experts",
+    ..LLAMA
+};
+
+/// Nemotron (Minitron): LayerNorm1p with biases (llama.cpp stores the
+/// weights as `w + 1`), a squared-ReLU MLP without a gate, partial rotary
+/// embeddings; pad 0 and unk 1 whatever the tokenizer says.
+pub const NEMOTRON: Arch = Arch {
+    gguf: "nemotron",
+    model_type: "nemotron",
+    hf_class: "NemotronForCausalLM",
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+    ],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"relu2\""),
+        ("attention_bias", "false"),
+        ("mlp_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.0134"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::VocabSize,
+        Key::LayerNormEps,
+        Key::RopeDimensionCount,
+        Key::RopeScalingType,
+    ],
+    norm_offset: true,
+    partial_rotary: true,
+    eps_field: "norm_eps",
+    special_overrides: &[("padding", 0), ("unknown", 1)],
+    ..LLAMA
+};
+
+/// StableLM 2: LayerNorm with biases, Q/K/V biases, a quarter of each
+/// head rotary, no Q/K permutation.
+pub const STABLELM: Arch = Arch {
+    gguf: "stablelm",
+    model_type: "stablelm",
+    hf_class: "StableLmForCausalLM",
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("qk_layernorm", "false"),
+        ("hidden_dropout", "0.0"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::BlockCount,
+        Key::FeedForwardLength,
+        Key::RopeDimensionCount,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::ParallelResidual,
+        Key::LayerNormEps,
+        Key::FileType,
+    ],
+    partial_rotary: true,
+    bias_flags: &[("use_qkv_bias", "self_attn.q_proj.bias")],
+    ..LLAMA
+};
+
+/// StarCoder 2: LayerNorm with biases, biases on every projection, a
+/// GELU MLP (`c_fc`, `c_proj`), no Q/K permutation.
+pub const STARCODER2: Arch = Arch {
+    gguf: "starcoder2",
+    model_type: "starcoder2",
+    hf_class: "Starcoder2ForCausalLM",
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_up", "mlp.c_fc"),
+        ("ffn_down", "mlp.c_proj"),
+    ],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"gelu_pytorch_tanh\""),
+        ("attention_dropout", "0.0"),
+        ("residual_dropout", "0.0"),
+        ("embedding_dropout", "0.0"),
+        ("initializer_range", "0.018042"),
+        ("sliding_window", "null"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::LayerNormEps,
+        Key::FileType,
+    ],
+    eps_field: "norm_epsilon",
+    bias_flags: &[("use_bias", "self_attn.q_proj.bias")],
+    ..LLAMA
+};
+
 /// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
 /// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
 pub const MIXTRAL: Arch = Arch {
@@ -704,6 +909,9 @@ pub const MIXTRAL: Arch = Arch {
         ("ffn_up_exps", "block_sparse_moe.experts.{}.w3"),
     ],
     expert_count_field: "num_local_experts",
+    eps_field: "",
+    bias_flags: &[],
+    special_overrides: &[],
 };
 
 /// Qwen3-MoE (Qwen3-30B-A3B, Qwen3-235B-A22B): Qwen 3's attention, every
@@ -770,6 +978,9 @@ pub const QWEN3MOE: Arch = Arch {
     // transformers 5 writes Qwen3-MoE's `num_experts` under this name (its
     // attribute map reads either).
     expert_count_field: "num_local_experts",
+    eps_field: "",
+    bias_flags: &[],
+    special_overrides: &[],
 };
 
 /// The fields config.json files name the expert count by, in the order
@@ -838,8 +1049,24 @@ pub const QWEN2MOE: Arch = Arch {
 /// Every architecture with a table, by GGUF name (the first of a name is
 /// its dense form; [`for_gguf`] picks the MoE one by its expert count).
 pub const ARCHES: &[&Arch] = &[
-    &LLAMA, &QWEN2, &QWEN3, &GEMMA2, &GEMMA3, &PHI3, &BERT, &MISTRAL, &MIXTRAL, &QWEN3MOE, &QWEN2MOE, &OLMO2,
-    &GRANITE, &SMOLLM3,
+    &LLAMA,
+    &QWEN2,
+    &QWEN3,
+    &GEMMA2,
+    &GEMMA3,
+    &PHI3,
+    &BERT,
+    &MISTRAL,
+    &MIXTRAL,
+    &QWEN3MOE,
+    &QWEN2MOE,
+    &OLMO2,
+    &GRANITE,
+    &SMOLLM3,
+    &OLMOE,
+    &NEMOTRON,
+    &STABLELM,
+    &STARCODER2,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

@@ -5,7 +5,7 @@ use crate::arch::{Arch, ParamKind};
 use crate::gguf_kv::{float, int, strings};
 use serde_json::{json, Map, Value as Json};
 use tensorcast_core::code;
-use tensorcast_core::{DType, Error, Metadata, Result, TensorInfo};
+use tensorcast_core::{DType, Error, Metadata, Result, TensorInfo, Value};
 
 /// The `config.json` for a model of `arch` with GGUF `metadata`, whose
 /// converted tensors are `tensors` (HF names).
@@ -29,7 +29,19 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
                 ),
             )
         })?;
-        c.insert(p.hf.into(), v);
+        // The epsilon under the architecture's own field name, if it has one.
+        let field = match p.gguf.ends_with("epsilon") && !arch.eps_field.is_empty() {
+            true => arch.eps_field,
+            false => p.hf,
+        };
+        c.insert(field.into(), v);
+    }
+    for (field, suffix) in arch.bias_flags {
+        let name = format!("{}0.{suffix}", arch.block_prefix);
+        c.insert((*field).into(), json!(tensors.iter().any(|t| t.name == name)));
+    }
+    if let Some(Value::Bool(b)) = metadata.get(&key("use_parallel_residual")) {
+        c.insert("use_parallel_residual".into(), json!(b));
     }
     // Only where the GGUF states it; otherwise transformers derives it
     // (hidden / heads), and a folder that never had one keeps it that way.

@@ -660,8 +660,15 @@ fn gguf_metadata(
         if let Some(p) = key.param() {
             let value = match key {
                 Key::HeadCountKv => u32v(int_field(config, p.hf).unwrap_or(heads)),
-                Key::RmsEps => float(p.hf).unwrap_or(Value::F32(1e-6)),
-                Key::LayerNormEps => float(p.hf).unwrap_or(Value::F32(1e-12)),
+                // The names the reference looks the epsilons up by, in its order.
+                Key::RmsEps => ["rms_norm_eps", "norm_eps"]
+                    .iter()
+                    .find_map(|f| float(f))
+                    .unwrap_or(Value::F32(1e-6)),
+                Key::LayerNormEps => ["layer_norm_eps", "layer_norm_epsilon", "norm_epsilon", "norm_eps"]
+                    .iter()
+                    .find_map(|f| float(f))
+                    .unwrap_or(Value::F32(1e-12)),
                 _ => match p.kind {
                     ParamKind::Int => uint(p.hf)?,
                     ParamKind::Float => float(p.hf).ok_or_else(|| {
@@ -739,6 +746,26 @@ fn gguf_metadata(
                     m.insert(format!("{a}.expert_feed_forward_length"), u32v(n));
                 }
             }
+            Key::ParallelResidual => {
+                let parallel = config.get("use_parallel_residual").and_then(Json::as_bool);
+                m.insert(
+                    format!("{a}.use_parallel_residual"),
+                    Value::Bool(parallel.unwrap_or(true)),
+                )
+            }
+            Key::RopeScalingType => {
+                let factor = rope
+                    .and_then(|r| r.get("factor"))
+                    .or_else(|| config.get("factor"))
+                    .and_then(Json::as_f64);
+                match factor {
+                    Some(f) => {
+                        m.insert(format!("{a}.rope.scaling.type"), Value::Str("linear".into()));
+                        m.insert(format!("{a}.rope.scaling.factor"), Value::F32(f as f32));
+                    }
+                    None => m.insert(format!("{a}.rope.scaling.type"), Value::Str("none".into())),
+                }
+            }
             Key::GraniteScales => {
                 for (gguf, hf) in crate::arch::GRANITE_SCALES {
                     if let Some(v) = config.get(*hf).and_then(Json::as_f64).filter(|&v| v != 0.0) {
@@ -768,6 +795,10 @@ fn gguf_metadata(
     match vocab {
         Vocabulary::SentencePiece(v) => v.write(&mut m),
         Vocabulary::Bpe(v) => v.write(&mut m),
+    }
+    // As gguf-py's writer: a key it has is replaced where it stands.
+    for (kind, id) in arch.special_overrides {
+        m.insert(format!("tokenizer.ggml.{kind}_token_id"), u32v(*id));
     }
     if arch.no_space_prefix {
         m.insert("tokenizer.ggml.add_space_prefix", Value::Bool(false));

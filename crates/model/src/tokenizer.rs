@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use tensorcast_core::code;
 use tensorcast_core::{Error, Metadata, Result, Value};
 
-/// Token types of `tokenizer.ggml.token_type`.
+/// Token types of `tokenizer.ggml.token_type` (gguf-py's): the unknown
+/// piece, control tokens, user-defined ones.
+const UNKNOWN: i64 = 2;
 const CONTROL: i64 = 3;
 const USER_DEFINED: i64 = 4;
 
@@ -396,7 +398,9 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
             .and_then(|i| tokens.get(i).map(|t| (i, *t)))
     };
     // The tokenizer class's own specials first (unk, bos, eos), then the
-    // file's other control tokens and its user-defined ones.
+    // file's other control tokens, its unknown piece (when the file's unk id
+    // points elsewhere, as Nemotron's converter sets it) and its
+    // user-defined ones.
     let mut added: Vec<Json> = Vec::new();
     let mut listed = std::collections::HashSet::new();
     let class_specials: &[&str] = match style {
@@ -417,8 +421,8 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
         }
     }
     for (i, (t, ty)) in tokens.iter().zip(types).enumerate() {
-        if (*ty == CONTROL || *ty == USER_DEFINED) && listed.insert(i) {
-            added.push(added_token(i, t, *ty == CONTROL));
+        if matches!(*ty, CONTROL | USER_DEFINED | UNKNOWN) && listed.insert(i) {
+            added.push(added_token(i, t, *ty != USER_DEFINED));
         }
     }
     // Serialized by id, as the tokenizers library writes them.
