@@ -40,6 +40,7 @@ const ARCHES: &[&str] = &[
     "nemotron",
     "stablelm",
     "starcoder2",
+    "gpt2",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -47,7 +48,9 @@ const ARCHES: &[&str] = &[
 /// Mixtral GGUF as a dense Llama with the experts dropped and random MLPs,
 /// without an error. Their reference is the original model folder (its
 /// weights and config), which the GGUF was made from.
-const LOADER_WRONG: &[&str] = &["qwen3moe", "mixtral", "qwen2moe"];
+/// (GPT-2 too: the loader cannot load the tiny model, and its config says
+/// 1024 positions where the file has 256.)
+const LOADER_WRONG: &[&str] = &["qwen3moe", "mixtral", "qwen2moe", "gpt2"];
 
 /// The flags a folder needs into GGUF: a freshly trained byte-level BPE
 /// vocabulary's check hash is in no table, so its pre-tokenizer is named
@@ -58,6 +61,7 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
         "olmo2" | "olmoe" => &["--tokenizer-pre", "olmo"],
         "stablelm" => &["--tokenizer-pre", "stablelm2"],
         "starcoder2" => &["--tokenizer-pre", "starcoder"],
+        "gpt2" => &["--tokenizer-pre", "gpt-2"],
         _ => &[],
     }
 }
@@ -201,6 +205,12 @@ fn gguf_to_hf_folder_equals_transformers_gguf_loader_for(arch: &str) {
         "eos_token_id",
         "tie_word_embeddings",
         "hidden_act",
+        // GPT-2's own names for them.
+        "n_embd",
+        "n_layer",
+        "n_head",
+        "n_positions",
+        "n_ctx",
     ] {
         if key == "rms_norm_eps" {
             // GGUF holds it as f32: the original's value, widened from f32.
@@ -329,6 +339,11 @@ fn f16_gguf_keeps_f16_and_equals_the_original_cast_by_torch_rules_for(arch: &str
             "*.gate.weight",
             "--exclude",
             "*.shared_expert_gate.weight",
+            // GPT-2's LayerNorms and learned positions.
+            "--exclude",
+            "*.ln_*",
+            "--exclude",
+            "*.wpe.*",
         ])
         .assert()
         .success();
@@ -807,4 +822,52 @@ fn real_chat_templates_and_flags_survive_both_ways() {
             }
         }
     }
+}
+
+/// A quantized GPT-2 GGUF into a folder: its Conv1D matrices are decoded
+/// (bit-identical to gguf-py's dequantization, tested elsewhere) and then
+/// transposed back to `[in, out]`, element for element.
+#[test]
+fn quantized_transposed_matrices_are_decoded_then_transposed() {
+    let dir = tempfile::tempdir().unwrap();
+    let q8 = dir.path().join("gpt2-q8.gguf");
+    tensorcast()
+        .arg("convert")
+        .arg(fx("gpt2", "reference-f32.gguf"))
+        .args(["--quantize", "Q8_0", "-o"])
+        .arg(&q8)
+        .assert()
+        .success();
+    let folder = dir.path().join("hf");
+    to_hf(&q8, &folder);
+    // The same GGUF decoded with its names and orientation kept.
+    let flat = dir.path().join("flat.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(&q8)
+        .args(["--names", "keep", "-o"])
+        .arg(&flat)
+        .assert()
+        .success();
+    let (ours, decoded) = (tensors(&folder.join("model.safetensors")), tensors(&flat));
+    let mut checked = 0;
+    for (hf, gguf) in [
+        ("transformer.h.0.attn.c_attn.weight", "blk.0.attn_qkv.weight"),
+        ("transformer.h.1.mlp.c_fc.weight", "blk.1.ffn_up.weight"),
+        ("transformer.h.1.mlp.c_proj.weight", "blk.1.ffn_down.weight"),
+    ] {
+        let (o, d) = (&ours[hf], &decoded[gguf]);
+        assert_eq!(d.0, "F32", "{gguf}");
+        assert_eq!(o.0, "F32", "{hf}");
+        let (rows, cols) = (d.1[0], d.1[1]);
+        assert_eq!(o.1, vec![cols, rows], "{hf}");
+        for r in 0..rows {
+            for c in 0..cols {
+                let (a, b) = ((c * rows + r) * 4, (r * cols + c) * 4);
+                assert_eq!(o.2[a..a + 4], d.2[b..b + 4], "{hf} [{c}, {r}]");
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
 }

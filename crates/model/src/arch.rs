@@ -79,6 +79,15 @@ pub struct Arch {
     /// Special token ids the reference converter sets whatever the
     /// tokenizer says: (`tokenizer.ggml.{kind}_token_id`, id).
     pub special_overrides: &'static [(&'static str, u64)],
+    /// HF matrices stored transposed (`[in, out]`, GPT-2's Conv1D), by
+    /// suffix after the block: transposed both ways.
+    pub transposed: &'static [&'static str],
+    /// config.json fields under the family's own names: (the name the
+    /// tables use, the family's), read from the first present, all written.
+    pub config_aliases: &'static [(&'static str, &'static str)],
+    /// `intermediate_size` when config.json leaves it null: this many times
+    /// `hidden_size` (GPT-2's `n_inner`); 0 for none.
+    pub ffn_multiple: u64,
 }
 
 /// transformers' builder for a SentencePiece vocabulary of this architecture.
@@ -285,6 +294,9 @@ pub const LLAMA: Arch = Arch {
     eps_field: "",
     bias_flags: &[],
     special_overrides: &[],
+    transposed: &[],
+    config_aliases: &[],
+    ffn_multiple: 0,
 };
 
 /// Llama's blocks, which Qwen 2 shares (its Q/K/V biases map by suffix).
@@ -319,6 +331,9 @@ pub const QWEN2: Arch = Arch {
     eps_field: "",
     bias_flags: &[],
     special_overrides: &[],
+    transposed: &[],
+    config_aliases: &[],
+    ffn_multiple: 0,
 };
 
 /// Qwen 3: Qwen 2 without biases, with RMS norms on Q and K per head.
@@ -363,6 +378,9 @@ pub const QWEN3: Arch = Arch {
     eps_field: "",
     bias_flags: &[],
     special_overrides: &[],
+    transposed: &[],
+    config_aliases: &[],
+    ffn_multiple: 0,
 };
 
 /// Gemma 3 (text): tied embeddings, four zero-centred norms per block plus
@@ -424,6 +442,9 @@ pub const GEMMA3: Arch = Arch {
     eps_field: "",
     bias_flags: &[],
     special_overrides: &[],
+    transposed: &[],
+    config_aliases: &[],
+    ffn_multiple: 0,
 };
 
 /// Gemma 2: tied embeddings, four zero-centred norms per block, logit
@@ -480,6 +501,9 @@ pub const GEMMA2: Arch = Arch {
     eps_field: "",
     bias_flags: &[],
     special_overrides: &[],
+    transposed: &[],
+    config_aliases: &[],
+    ffn_multiple: 0,
 };
 
 /// Phi-3: fused QKV (`attn_qkv`) and gate/up (`ffn_up`) projections, kept
@@ -532,6 +556,9 @@ pub const PHI3: Arch = Arch {
     eps_field: "",
     bias_flags: &[],
     special_overrides: &[],
+    transposed: &[],
+    config_aliases: &[],
+    ffn_multiple: 0,
 };
 
 /// BERT (an encoder, as embedding models are): LayerNorm with biases,
@@ -590,6 +617,9 @@ pub const BERT: Arch = Arch {
     eps_field: "",
     bias_flags: &[],
     special_overrides: &[],
+    transposed: &[],
+    config_aliases: &[],
+    ffn_multiple: 0,
 };
 
 /// Mistral: Llama's layout under its own class; llama.cpp calls it `llama`
@@ -855,6 +885,66 @@ pub const STARCODER2: Arch = Arch {
     ..LLAMA
 };
 
+/// GPT-2: fused QKV, learned positions, LayerNorm with biases, tied
+/// embeddings; its Conv1D matrices are stored `[in, out]` and llama.cpp
+/// holds them transposed; config.json names its fields `n_*`.
+pub const GPT2: Arch = Arch {
+    gguf: "gpt2",
+    model_type: "gpt2",
+    hf_class: "GPT2LMHeadModel",
+    globals: &[
+        ("token_embd", "transformer.wte"),
+        ("position_embd", "transformer.wpe"),
+        ("output_norm", "transformer.ln_f"),
+    ],
+    blocks: &[
+        ("attn_norm", "ln_1"),
+        ("attn_qkv", "attn.c_attn"),
+        ("attn_output", "attn.c_proj"),
+        ("ffn_norm", "ln_2"),
+        ("ffn_up", "mlp.c_fc"),
+        ("ffn_down", "mlp.c_proj"),
+    ],
+    block_prefix: "transformer.h.",
+    dropped: &[".attn.bias", ".attn.masked_bias"],
+    permute_qk: false,
+    defaults: &[
+        ("activation_function", "\"gelu_new\""),
+        ("attn_pdrop", "0.1"),
+        ("embd_pdrop", "0.1"),
+        ("resid_pdrop", "0.1"),
+        ("initializer_range", "0.02"),
+        ("scale_attn_weights", "true"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::LayerNormEps,
+        Key::FileType,
+    ],
+    transposed: &[
+        "attn.c_attn.weight",
+        "attn.c_proj.weight",
+        "mlp.c_fc.weight",
+        "mlp.c_proj.weight",
+    ],
+    config_aliases: &[
+        ("max_position_embeddings", "n_ctx"),
+        ("max_position_embeddings", "n_positions"),
+        ("hidden_size", "n_embd"),
+        ("num_hidden_layers", "n_layer"),
+        ("num_attention_heads", "n_head"),
+        ("intermediate_size", "n_inner"),
+        ("layer_norm_eps", "layer_norm_epsilon"),
+    ],
+    ffn_multiple: 4,
+    ..LLAMA
+};
+
 /// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
 /// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
 pub const MIXTRAL: Arch = Arch {
@@ -912,6 +1002,9 @@ pub const MIXTRAL: Arch = Arch {
     eps_field: "",
     bias_flags: &[],
     special_overrides: &[],
+    transposed: &[],
+    config_aliases: &[],
+    ffn_multiple: 0,
 };
 
 /// Qwen3-MoE (Qwen3-30B-A3B, Qwen3-235B-A22B): Qwen 3's attention, every
@@ -981,6 +1074,9 @@ pub const QWEN3MOE: Arch = Arch {
     eps_field: "",
     bias_flags: &[],
     special_overrides: &[],
+    transposed: &[],
+    config_aliases: &[],
+    ffn_multiple: 0,
 };
 
 /// The fields config.json files name the expert count by, in the order
@@ -1067,6 +1163,7 @@ pub const ARCHES: &[&Arch] = &[
     &NEMOTRON,
     &STABLELM,
     &STARCODER2,
+    &GPT2,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts
@@ -1142,6 +1239,37 @@ impl Arch {
         }
         let (_, hf) = self.globals.iter().find(|(g, _)| *g == stem)?;
         Some(format!("{hf}.{suffix}"))
+    }
+
+    /// Whether HF tensor `name` (or GGUF tensor `name` of HF name `hf`) is
+    /// one of the table's transposed matrices.
+    pub fn is_transposed(&self, hf: &str) -> bool {
+        hf.strip_prefix(self.block_prefix)
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(_, part)| self.transposed.contains(&part))
+    }
+
+    /// config.json with the family's own field names read into the
+    /// tables' names (the first present wins), and a null FFN width
+    /// derived as the family derives it.
+    pub fn normalize_config(&self, config: &serde_json::Value) -> serde_json::Value {
+        let mut c = config.clone();
+        if let Some(map) = c.as_object_mut() {
+            for (standard, own) in self.config_aliases {
+                if map.get(*standard).is_none_or(|v| v.is_null()) {
+                    if let Some(v) = config.get(*own).filter(|v| !v.is_null()) {
+                        map.insert((*standard).to_string(), v.clone());
+                    }
+                }
+            }
+            let hidden = map.get("hidden_size").and_then(serde_json::Value::as_u64);
+            if let (true, Some(h)) = (self.ffn_multiple > 0, hidden) {
+                if map.get("intermediate_size").is_none_or(|v| v.is_null()) {
+                    map.insert("intermediate_size".into(), (h * self.ffn_multiple).into());
+                }
+            }
+        }
+        c
     }
 
     /// The GGUF name of HF tensor `name`, or `None` if the table has none.

@@ -66,7 +66,10 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
         }),
         None => rope,
     };
-    c.insert("rope_parameters".into(), rope);
+    // Learned positions (BERT, GPT-2) instead of rotary ones: no rope.
+    if !arch.globals.iter().any(|(g, _)| *g == "position_embd") {
+        c.insert("rope_parameters".into(), rope);
+    }
     // 0 is how Phi-3's converter writes "no window".
     if let Some(w) = int(metadata, &key("attention.sliding_window")).filter(|&w| w > 0) {
         c.insert("sliding_window".into(), json!(w));
@@ -136,6 +139,14 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     for (k, v) in arch.defaults {
         c.entry(*k)
             .or_insert_with(|| serde_json::from_str(v).unwrap_or(Json::Null));
+    }
+    // The family's own field names (GPT-2's n_embd...), every alias written.
+    for (standard, _) in arch.config_aliases {
+        if let Some(v) = c.remove(*standard) {
+            for (_, own) in arch.config_aliases.iter().filter(|(s, _)| s == standard) {
+                c.insert((*own).into(), v.clone());
+            }
+        }
     }
     c.insert("transformers_version".into(), json!("5.23.0"));
     Ok(Json::Object(c))

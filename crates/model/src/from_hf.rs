@@ -36,6 +36,8 @@ enum Step {
     Permute(u64),
     /// A zero-centred norm: `w + 1` in its own dtype.
     AddOne,
+    /// A matrix stored `[in, out]` (GPT-2's Conv1D), transposed.
+    Transpose,
     /// Experts stacked into one 3-D tensor: the weights' tensors listed in
     /// `HfToGguf::stacks[n]`, one after another.
     Stack(usize),
@@ -232,6 +234,8 @@ impl HfToGguf {
                 arch::known().join(", ")
             ))
         })?;
+        // The family's own field names (GPT-2's n_embd...) read as the tables'.
+        let config = arch.normalize_config(&config);
         let weights = match weights {
             Some(w) => w,
             None => open_weights(&input, options)?,
@@ -279,10 +283,14 @@ impl HfToGguf {
             let step = match permute {
                 Some(h) => Step::Permute(h),
                 None if arch.norm_offset && name.ends_with("norm.weight") => Step::AddOne,
+                None if arch.is_transposed(&t.name) && t.shape.len() == 2 => Step::Transpose,
                 None => Step::Plain,
             };
             let mut info = t.clone();
             info.name = name;
+            if matches!(step, Step::Transpose) {
+                info.shape.reverse();
+            }
             if !matches!(step, Step::Plain) {
                 info.file_offset = None;
             }
@@ -371,6 +379,7 @@ impl Source for HfToGguf {
                 let row_bytes = usize::try_from(t.nbytes / rows).unwrap_or(0);
                 permute_rows(data, rows, row_bytes, heads, Direction::ToGguf)
             }
+            Step::Transpose => crate::permute::transpose(data, t),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! `convert_hf_to_gguf.py`, undone by transformers' `reverse_permute_weights`.
 
 use tensorcast_core::code;
-use tensorcast_core::{Error, Result, TensorData, CHUNK_BYTES};
+use tensorcast_core::{Error, Result, TensorData, TensorInfo, CHUNK_BYTES};
 
 /// Which way rows move.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +75,47 @@ pub fn permute_rows<'a>(
         Ok(out)
     });
     Ok(TensorData::Chunks(Box::new(chunks)))
+}
+
+/// A 2-D tensor `[rows, cols]` of a plain dtype as `[cols, rows]` (one
+/// matrix held at a time: GPT-2's Conv1D weights).
+pub fn transpose<'a>(data: TensorData<'a>, t: &TensorInfo) -> Result<TensorData<'a>> {
+    let refuse = |why: &str| {
+        Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!("tensor '{}' {:?} {:?}: {why}", t.name, t.dtype, t.shape),
+        )
+    };
+    let [rows, cols] = t.shape[..] else {
+        return Err(refuse("a transposed matrix is 2-D"));
+    };
+    let size = t
+        .dtype
+        .byte_size()
+        .ok_or_else(|| refuse("a transposed matrix has a plain element type"))?;
+    let (rows, cols) = (
+        usize::try_from(rows).unwrap_or(0),
+        usize::try_from(cols).unwrap_or(0),
+    );
+    let bytes = data.into_vec()?;
+    if rows.checked_mul(cols).and_then(|n| n.checked_mul(size)) != Some(bytes.len()) {
+        return Err(refuse("its bytes are not its shape"));
+    }
+    // Output element j is column j / rows, row j % rows of the input; the
+    // output is made a chunk at a time from the input held whole.
+    let n = rows * cols;
+    let per_chunk = (CHUNK_BYTES / size).max(1);
+    let pieces = (0..n).step_by(per_chunk).map(move |start| {
+        let end = (start + per_chunk).min(n);
+        let mut out = Vec::with_capacity((end - start) * size);
+        for j in start..end {
+            let (c, r) = (j / rows, j % rows);
+            let from = (r * cols + c) * size;
+            out.extend_from_slice(&bytes[from..from + size]);
+        }
+        Ok(out)
+    });
+    Ok(TensorData::Chunks(Box::new(pieces)))
 }
 
 #[cfg(test)]

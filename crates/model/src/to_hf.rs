@@ -18,6 +18,9 @@ enum Transform {
     /// A zero-centred norm stored as `w + 1`: minus 1 in f32, as
     /// transformers' loader computes it, written as f32.
     SubtractOne,
+    /// A matrix the family stores `[in, out]` (GPT-2's Conv1D): transposed
+    /// back, quantized blocks decoded to f32 first.
+    Transpose,
     /// Expert `e` of a stacked 3-D tensor of `count` experts: its slice of
     /// the bytes (whole rows, so whole blocks of a quantized tensor).
     Expert {
@@ -105,6 +108,7 @@ impl<S: Source> GgufToHf<S> {
                 _ => None,
             };
             let transform = match heads {
+                None if arch.is_transposed(&name) && t.shape.len() == 2 => Transform::Transpose,
                 Some(h) => {
                     let h = u64::try_from(h).unwrap_or(0);
                     let rows = t.shape.first().copied().unwrap_or(0);
@@ -118,6 +122,16 @@ impl<S: Source> GgufToHf<S> {
             info.name = name;
             match transform {
                 Transform::None | Transform::Expert { .. } => {}
+                Transform::Transpose => {
+                    let dtype = match t.dtype {
+                        DType::Quant(_) => DType::F32,
+                        d => d,
+                    };
+                    let shape = vec![t.shape[1], t.shape[0]];
+                    info = TensorInfo::new(&info.name, dtype, shape).ok_or_else(|| {
+                        Error::unsupported(code::TOO_LARGE, format!("tensor '{}': size overflows", t.name))
+                    })?;
+                }
                 Transform::Unpermute(_) => info.file_offset = None,
                 Transform::SubtractOne => {
                     info = TensorInfo::new(&info.name, DType::F32, info.shape.clone()).ok_or_else(|| {
@@ -160,6 +174,24 @@ impl<S: Source> Source for GgufToHf<S> {
             Transform::Expert { e, count } => {
                 let each = self.inner.tensors()[inner].nbytes / count;
                 Ok(byte_range(data, e * each, each))
+            }
+            Transform::Transpose => {
+                let stored = &self.inner.tensors()[inner];
+                let data = match stored.dtype {
+                    DType::Quant(q) => {
+                        let n = usize::try_from(stored.numel()).unwrap_or(usize::MAX);
+                        let mut out = vec![0f32; n];
+                        tensorcast_quant::dequantize(q, &data.into_vec()?, &mut out).map_err(|e| {
+                            Error::unsupported(code::BLOCK_TYPE, format!("tensor '{}': {e}", stored.name))
+                        })?;
+                        let bytes: Vec<u8> = out.iter().flat_map(|v| v.to_le_bytes()).collect();
+                        TensorData::Chunks(Box::new(std::iter::once(Ok(bytes))))
+                    }
+                    _ => data,
+                };
+                let mut as_stored = self.tensors[index].clone();
+                as_stored.shape.reverse();
+                crate::permute::transpose(data, &as_stored)
             }
             Transform::SubtractOne => {
                 let from = self.inner.tensors()[inner].dtype;
