@@ -41,6 +41,7 @@ const ARCHES: &[&str] = &[
     "stablelm",
     "starcoder2",
     "gpt2",
+    "gptoss",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -50,7 +51,7 @@ const ARCHES: &[&str] = &[
 /// weights and config), which the GGUF was made from.
 /// (GPT-2 too: the loader cannot load the tiny model, and its config says
 /// 1024 positions where the file has 256.)
-const LOADER_WRONG: &[&str] = &["qwen3moe", "mixtral", "qwen2moe", "gpt2"];
+const LOADER_WRONG: &[&str] = &["qwen3moe", "mixtral", "qwen2moe", "gpt2", "gptoss"];
 
 /// The flags a folder needs into GGUF: a freshly trained byte-level BPE
 /// vocabulary's check hash is in no table, so its pre-tokenizer is named
@@ -62,6 +63,7 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
         "stablelm" => &["--tokenizer-pre", "stablelm2"],
         "starcoder2" => &["--tokenizer-pre", "starcoder"],
         "gpt2" => &["--tokenizer-pre", "gpt-2"],
+        "gptoss" => &["--tokenizer-pre", "gpt-4o"],
         _ => &[],
     }
 }
@@ -344,6 +346,13 @@ fn f16_gguf_keeps_f16_and_equals_the_original_cast_by_torch_rules_for(arch: &str
             "*.ln_*",
             "--exclude",
             "*.wpe.*",
+            // gpt-oss's biases, sinks and router.
+            "--exclude",
+            "*_bias",
+            "--exclude",
+            "*.sinks",
+            "--exclude",
+            "*.router.*",
         ])
         .assert()
         .success();
@@ -870,4 +879,69 @@ fn quantized_transposed_matrices_are_decoded_then_transposed() {
         checked += 1;
     }
     assert_eq!(checked, 3);
+}
+
+/// gpt-oss with MXFP4 experts (llama-quantize's MXFP4_MOE, as gpt-oss GGUFs
+/// ship): into a folder, each expert's blocks are decoded (bit-identical to
+/// gguf-py, tested elsewhere) and woven back into transformers' layout:
+/// `gate_up_proj[e, h, 2r + p]` is gate (p = 0) or up (p = 1) at `[e, r, h]`,
+/// `down_proj[e, f, h]` is `ffn_down_exps[e, h, f]`.
+#[test]
+fn mxfp4_experts_are_decoded_and_woven_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = dir.path().join("gptoss-mxfp4.gguf");
+    tensorcast()
+        .arg("convert")
+        .arg(fx("gptoss", "reference-f32.gguf"))
+        .args(["--quantize", "MXFP4_MOE", "-o"])
+        .arg(&q)
+        .assert()
+        .success();
+    let stored = tensorcast::open(&q, &Default::default()).unwrap();
+    let kind = |n: &str| stored.tensors().iter().find(|t| t.name == n).unwrap().dtype;
+    assert_eq!(kind("blk.0.ffn_gate_exps.weight").to_string(), "MXFP4");
+    let folder = dir.path().join("hf");
+    to_hf(&q, &folder);
+    let flat = dir.path().join("flat.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(&q)
+        .args(["--names", "keep", "-o"])
+        .arg(&flat)
+        .assert()
+        .success();
+    let (ours, decoded) = (tensors(&folder.join("model.safetensors")), tensors(&flat));
+    let f = |v: &[u8], i: usize| f32::from_le_bytes(v[i * 4..i * 4 + 4].try_into().unwrap());
+    for block in 0..2 {
+        let gate_up = &ours[&format!("model.layers.{block}.mlp.experts.gate_up_proj")];
+        let gate = &decoded[&format!("blk.{block}.ffn_gate_exps.weight")];
+        let up = &decoded[&format!("blk.{block}.ffn_up_exps.weight")];
+        let (e, ff, h) = (gate.1[0], gate.1[1], gate.1[2]);
+        assert_eq!(gate_up.1, vec![e, h, 2 * ff]);
+        for x in 0..e {
+            for r in 0..ff {
+                for c in 0..h {
+                    let at = (x * h + c) * 2 * ff + 2 * r;
+                    let from = (x * ff + r) * h + c;
+                    assert_eq!(f(&gate_up.2, at).to_bits(), f(&gate.2, from).to_bits());
+                    assert_eq!(f(&gate_up.2, at + 1).to_bits(), f(&up.2, from).to_bits());
+                }
+            }
+        }
+        let down = &ours[&format!("model.layers.{block}.mlp.experts.down_proj")];
+        let stacked = &decoded[&format!("blk.{block}.ffn_down_exps.weight")];
+        let (e, h, ff) = (stacked.1[0], stacked.1[1], stacked.1[2]);
+        assert_eq!(down.1, vec![e, ff, h]);
+        for x in 0..e {
+            for r in 0..h {
+                for c in 0..ff {
+                    let at = (x * ff + c) * h + r;
+                    assert_eq!(
+                        f(&down.2, at).to_bits(),
+                        f(&stacked.2, (x * h + r) * ff + c).to_bits()
+                    );
+                }
+            }
+        }
+    }
 }

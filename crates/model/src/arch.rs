@@ -88,6 +88,12 @@ pub struct Arch {
     /// `intermediate_size` when config.json leaves it null: this many times
     /// `hidden_size` (GPT-2's `n_inner`); 0 for none.
     pub ffn_multiple: u64,
+    /// Experts as gpt-oss keeps them (gate and up interleaved in one
+    /// `[in, out]` tensor; see `interleaved.rs`) instead of per expert.
+    pub interleaved_experts: bool,
+    /// HF tensors (after the block) that carry no `.weight`: named with
+    /// one in GGUF (gpt-oss's `self_attn.sinks`).
+    pub bare: &'static [&'static str],
 }
 
 /// transformers' builder for a SentencePiece vocabulary of this architecture.
@@ -161,6 +167,14 @@ pub enum Key {
     /// `{arch}.rope.scaling.type`: `linear` with its factor where
     /// config.json has one, else `none`.
     RopeScalingType,
+    /// YaRN rope scaling, where `rope_parameters.rope_type` says `yarn`:
+    /// `rope.scaling.type`, `factor`, `original_context_length`,
+    /// `yarn_beta_fast`, `yarn_beta_slow`.
+    RopeYarn,
+    /// `{arch}.attention.sliding_window` from `sliding_window`, whatever the layers.
+    SlidingWindowAlways,
+    /// `{arch}.expert_feed_forward_length` from `intermediate_size` (gpt-oss).
+    ExpertFeedForwardFromIntermediate,
     /// Granite's multipliers, where config.json has them (non-zero):
     /// `attention.scale`, `embedding_scale`, `residual_scale`, `logit_scale`
     /// from [`GRANITE_SCALES`]' fields.
@@ -297,6 +311,8 @@ pub const LLAMA: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
+    interleaved_experts: false,
+    bare: &[],
 };
 
 /// Llama's blocks, which Qwen 2 shares (its Q/K/V biases map by suffix).
@@ -334,6 +350,8 @@ pub const QWEN2: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
+    interleaved_experts: false,
+    bare: &[],
 };
 
 /// Qwen 3: Qwen 2 without biases, with RMS norms on Q and K per head.
@@ -381,6 +399,8 @@ pub const QWEN3: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
+    interleaved_experts: false,
+    bare: &[],
 };
 
 /// Gemma 3 (text): tied embeddings, four zero-centred norms per block plus
@@ -445,6 +465,8 @@ pub const GEMMA3: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
+    interleaved_experts: false,
+    bare: &[],
 };
 
 /// Gemma 2: tied embeddings, four zero-centred norms per block, logit
@@ -504,6 +526,8 @@ pub const GEMMA2: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
+    interleaved_experts: false,
+    bare: &[],
 };
 
 /// Phi-3: fused QKV (`attn_qkv`) and gate/up (`ffn_up`) projections, kept
@@ -559,6 +583,8 @@ pub const PHI3: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
+    interleaved_experts: false,
+    bare: &[],
 };
 
 /// BERT (an encoder, as embedding models are): LayerNorm with biases,
@@ -620,6 +646,8 @@ pub const BERT: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
+    interleaved_experts: false,
+    bare: &[],
 };
 
 /// Mistral: Llama's layout under its own class; llama.cpp calls it `llama`
@@ -945,6 +973,59 @@ pub const GPT2: Arch = Arch {
     ..LLAMA
 };
 
+/// gpt-oss (20b, 120b): biases everywhere, attention sinks, alternating
+/// sliding-window layers, YaRN rope, and experts as one interleaved
+/// gate/up tensor plus a down tensor per layer (`interleaved.rs`).
+pub const GPTOSS: Arch = Arch {
+    gguf: "gpt-oss",
+    model_type: "gpt_oss",
+    hf_class: "GptOssForCausalLM",
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_sinks", "self_attn.sinks"),
+        ("post_attention_norm", "post_attention_layernorm"),
+        ("ffn_gate_inp", "mlp.router"),
+    ],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "true"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("swiglu_limit", "7.0"),
+        // gpt-oss's YaRN does not round its correction range (llama.cpp's
+        // does; the model's own configuration says false).
+        ("rope_parameters.truncate", "false"),
+        ("output_router_logits", "false"),
+        ("router_aux_loss_coef", "0.9"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeYarn,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::ExpertCounts,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::SlidingWindowAlways,
+        Key::ExpertFeedForwardFromIntermediate,
+    ],
+    expert_count_field: "num_local_experts",
+    interleaved_experts: true,
+    bare: &["self_attn.sinks"],
+    ..LLAMA
+};
+
 /// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
 /// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
 pub const MIXTRAL: Arch = Arch {
@@ -1005,6 +1086,8 @@ pub const MIXTRAL: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
+    interleaved_experts: false,
+    bare: &[],
 };
 
 /// Qwen3-MoE (Qwen3-30B-A3B, Qwen3-235B-A22B): Qwen 3's attention, every
@@ -1077,6 +1160,8 @@ pub const QWEN3MOE: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
+    interleaved_experts: false,
+    bare: &[],
 };
 
 /// The fields config.json files name the expert count by, in the order
@@ -1164,6 +1249,7 @@ pub const ARCHES: &[&Arch] = &[
     &STABLELM,
     &STARCODER2,
     &GPT2,
+    &GPTOSS,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts
@@ -1235,6 +1321,9 @@ impl Arch {
             let (block, part) = rest.split_once('.')?;
             block.parse::<u32>().ok()?;
             let (_, hf) = self.blocks.iter().find(|(g, _)| *g == part)?;
+            if self.bare.contains(hf) && suffix == "weight" {
+                return Some(format!("{}{block}.{hf}", self.block_prefix));
+            }
             return Some(format!("{}{block}.{hf}.{suffix}", self.block_prefix));
         }
         let (_, hf) = self.globals.iter().find(|(g, _)| *g == stem)?;
@@ -1274,6 +1363,14 @@ impl Arch {
 
     /// The GGUF name of HF tensor `name`, or `None` if the table has none.
     pub fn gguf_name(&self, name: &str) -> Option<String> {
+        if let Some((block, part)) = name
+            .strip_prefix(self.block_prefix)
+            .and_then(|r| r.split_once('.'))
+        {
+            if self.bare.contains(&part) {
+                return self.gguf_name(&format!("{}{block}.{part}.weight", self.block_prefix));
+            }
+        }
         let (stem, suffix) = split_suffix(name)?;
         if let Some(rest) = stem.strip_prefix(self.block_prefix) {
             let (block, part) = rest.split_once('.')?;

@@ -50,6 +50,27 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     }
     let theta = float(metadata, &key("rope.freq_base")).unwrap_or(10000.0);
     let mut rope = json!({"rope_theta": theta, "rope_type": "default"});
+    // Rope scaling the GGUF states: linear or YaRN, with their parameters.
+    let scaling = crate::gguf_kv::string(metadata, &key("rope.scaling.type"));
+    if let (Some(kind @ ("linear" | "yarn")), Some(factor)) =
+        (scaling, float(metadata, &key("rope.scaling.factor")))
+    {
+        rope["rope_type"] = json!(kind);
+        rope["factor"] = json!(factor);
+        if let Some(n) = int(metadata, &key("rope.scaling.original_context_length")) {
+            rope["original_max_position_embeddings"] = json!(n);
+        }
+        for (gguf, hf) in [
+            ("rope.scaling.yarn_ext_factor", "extrapolation_factor"),
+            ("rope.scaling.yarn_attn_factor", "attention_factor"),
+            ("rope.scaling.yarn_beta_fast", "beta_fast"),
+            ("rope.scaling.yarn_beta_slow", "beta_slow"),
+        ] {
+            if let Some(v) = float(metadata, &key(gguf)) {
+                rope[hf] = json!(v);
+            }
+        }
+    }
     if arch.partial_rotary {
         let hidden = int(metadata, &key("embedding_length")).unwrap_or(0);
         let heads = int(metadata, &key("attention.head_count")).unwrap_or(1).max(1);
@@ -109,7 +130,7 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
             }
         }
     }
-    if !arch.experts.is_empty() {
+    if !arch.experts.is_empty() || arch.interleaved_experts {
         for (gguf, hf) in [
             ("expert_count", arch.expert_count_field),
             ("expert_used_count", "num_experts_per_tok"),
@@ -119,6 +140,10 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
                 "shared_expert_intermediate_size",
             ),
         ] {
+            // gpt-oss's expert width is its intermediate_size, written above.
+            if arch.interleaved_experts && gguf == "expert_feed_forward_length" {
+                continue;
+            }
             if let Some(v) = int(metadata, &key(gguf)) {
                 c.insert(hf.into(), json!(v));
             }
@@ -136,9 +161,20 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
         c.insert("no_rope_layers".into(), json!(flags));
     }
     // Defaults only where the file said nothing.
+    // (`parent.child` for a field of an object config.json has, such as
+    // gpt-oss's `rope_parameters.truncate`.)
     for (k, v) in arch.defaults {
-        c.entry(*k)
-            .or_insert_with(|| serde_json::from_str(v).unwrap_or(Json::Null));
+        let value = || serde_json::from_str(v).unwrap_or(Json::Null);
+        match k.split_once('.') {
+            Some((parent, child)) => {
+                if let Some(Json::Object(inner)) = c.get_mut(parent) {
+                    inner.entry(child).or_insert_with(value);
+                }
+            }
+            None => {
+                c.entry(*k).or_insert_with(value);
+            }
+        }
     }
     // The family's own field names (GPT-2's n_embd...), every alias written.
     for (standard, _) in arch.config_aliases {

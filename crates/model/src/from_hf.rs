@@ -38,6 +38,8 @@ enum Step {
     AddOne,
     /// A matrix stored `[in, out]` (GPT-2's Conv1D), transposed.
     Transpose,
+    /// gpt-oss's interleaved experts, gathered per expert.
+    Gather(crate::interleaved::Gather),
     /// Experts stacked into one 3-D tensor: the weights' tensors listed in
     /// `HfToGguf::stacks[n]`, one after another.
     Stack(usize),
@@ -120,7 +122,9 @@ fn gguf_dtype(name: &str, t: &TensorInfo, outtype: Option<DType>) -> DType {
     // routers).
     let always_f32 = matches!(name, "position_embd.weight" | "token_types.weight")
         || name.ends_with(".ffn_gate_inp.weight")
-        || name.ends_with(".ffn_gate_inp_shexp.weight");
+        || name.ends_with(".ffn_gate_inp_shexp.weight")
+        // Anything but a weight (gpt-oss's 2-D expert biases too).
+        || !name.ends_with(".weight");
     if t.shape.len() <= 1 || name.ends_with("_norm.weight") || always_f32 || !t.dtype.is_float() {
         return if t.dtype.is_float() { DType::F32 } else { t.dtype };
     }
@@ -253,6 +257,15 @@ impl HfToGguf {
             if arch.dropped.iter().any(|d| t.name.ends_with(d)) {
                 continue;
             }
+            if let Some(parts) = crate::interleaved::to_gguf(&t.name).filter(|_| arch.interleaved_experts) {
+                for (name, g) in parts {
+                    let info = crate::interleaved::gathered_info(&name, t, g)?;
+                    cast_to.push(gguf_dtype(&info.name, &info, outtype));
+                    picks.push((i, Step::Gather(g)));
+                    tensors.push(info);
+                }
+                continue;
+            }
             if let Some(expert) = arch.expert_of(&t.name) {
                 // As the reference: the block's stacked tensors, in the
                 // table's order, where its last expert tensor sorts.
@@ -380,6 +393,7 @@ impl Source for HfToGguf {
                 permute_rows(data, rows, row_bytes, heads, Direction::ToGguf)
             }
             Step::Transpose => crate::permute::transpose(data, t),
+            Step::Gather(g) => crate::interleaved::gather(data, t, g),
         }
     }
 }
@@ -752,6 +766,39 @@ fn gguf_metadata(
             }
             Key::ExpertFeedForwardLength => {
                 if let Some(n) = int_field(config, "moe_intermediate_size") {
+                    m.insert(format!("{a}.expert_feed_forward_length"), u32v(n));
+                }
+            }
+            Key::RopeYarn => {
+                let yarn = rope.filter(|r| r.get("rope_type").and_then(Json::as_str) == Some("yarn"));
+                if let Some(r) = yarn.filter(|r| r.get("factor").is_some()) {
+                    let f = |k: &str| r.get(k).and_then(Json::as_f64).map(|v| Value::F32(v as f32));
+                    m.insert(format!("{a}.rope.scaling.type"), Value::Str("yarn".into()));
+                    if let Some(v) = f("factor") {
+                        m.insert(format!("{a}.rope.scaling.factor"), v);
+                    }
+                    if let Some(v) = r.get("original_max_position_embeddings").and_then(Json::as_u64) {
+                        m.insert(format!("{a}.rope.scaling.original_context_length"), u32v(v));
+                    }
+                    for (hf, gguf) in [
+                        ("extrapolation_factor", "yarn_ext_factor"),
+                        ("attention_factor", "yarn_attn_factor"),
+                        ("beta_fast", "yarn_beta_fast"),
+                        ("beta_slow", "yarn_beta_slow"),
+                    ] {
+                        if let Some(v) = f(hf) {
+                            m.insert(format!("{a}.rope.scaling.{gguf}"), v);
+                        }
+                    }
+                }
+            }
+            Key::SlidingWindowAlways => {
+                if let Some(w) = int_field(config, "sliding_window") {
+                    m.insert(format!("{a}.attention.sliding_window"), u32v(w));
+                }
+            }
+            Key::ExpertFeedForwardFromIntermediate => {
+                if let Some(n) = int_field(config, "intermediate_size") {
                     m.insert(format!("{a}.expert_feed_forward_length"), u32v(n));
                 }
             }

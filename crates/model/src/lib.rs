@@ -17,6 +17,7 @@ mod config;
 mod folder;
 mod from_hf;
 pub mod gguf_kv;
+mod interleaved;
 mod offset;
 pub mod permute;
 mod plugin;

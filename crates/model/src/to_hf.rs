@@ -21,6 +21,16 @@ enum Transform {
     /// A matrix the family stores `[in, out]` (GPT-2's Conv1D): transposed
     /// back, quantized blocks decoded to f32 first.
     Transpose,
+    /// gpt-oss's down experts (or a bias), per expert back to `[in, out]`.
+    Unstack {
+        transpose: bool,
+    },
+    /// gpt-oss's gate experts (or bias) interleaved with the up ones (GGUF
+    /// tensor `up`) into one `gate_up_proj`.
+    Weave {
+        up: usize,
+        transpose: bool,
+    },
     /// Expert `e` of a stacked 3-D tensor of `count` experts: its slice of
     /// the bytes (whole rows, so whole blocks of a quantized tensor).
     Expert {
@@ -65,6 +75,41 @@ impl<S: Source> GgufToHf<S> {
         let mut tensors = Vec::with_capacity(inner.tensors().len());
         let mut transforms = Vec::with_capacity(inner.tensors().len());
         for (index, t) in inner.tensors().iter().enumerate() {
+            if let Some(role) = crate::interleaved::from_gguf(&t.name).filter(|_| arch.interleaved_experts) {
+                use crate::interleaved::{hf_info, FromGguf};
+                let find = |name: &str| {
+                    inner
+                        .tensors()
+                        .iter()
+                        .position(|u| u.name == name)
+                        .ok_or_else(|| {
+                            Error::unsupported(
+                                code::MODEL_INCONSISTENT,
+                                format!("tensor '{}' has no '{name}' to interleave with", t.name),
+                            )
+                        })
+                };
+                let (info, transform) = match role {
+                    FromGguf::Alone { name, transpose } => (
+                        hf_info(&name, t, false, transpose)?,
+                        Transform::Unstack { transpose },
+                    ),
+                    FromGguf::Woven { name, up, transpose } => {
+                        let up = find(&up)?;
+                        (
+                            hf_info(&name, t, true, transpose)?,
+                            Transform::Weave { up, transpose },
+                        )
+                    }
+                    FromGguf::Consumed => {
+                        find(&t.name.replace("ffn_up_exps", "ffn_gate_exps"))?;
+                        continue;
+                    }
+                };
+                tensors.push(info);
+                transforms.push((index, transform));
+                continue;
+            }
             if arch.expert_hf_name(&t.name, 0).is_some() {
                 let count = t
                     .shape
@@ -121,7 +166,10 @@ impl<S: Source> GgufToHf<S> {
             let mut info = t.clone();
             info.name = name;
             match transform {
-                Transform::None | Transform::Expert { .. } => {}
+                Transform::None
+                | Transform::Expert { .. }
+                | Transform::Unstack { .. }
+                | Transform::Weave { .. } => {}
                 Transform::Transpose => {
                     let dtype = match t.dtype {
                         DType::Quant(_) => DType::F32,
@@ -174,6 +222,14 @@ impl<S: Source> Source for GgufToHf<S> {
             Transform::Expert { e, count } => {
                 let each = self.inner.tensors()[inner].nbytes / count;
                 Ok(byte_range(data, e * each, each))
+            }
+            Transform::Unstack { transpose } => {
+                crate::interleaved::unstack(data, &self.inner.tensors()[inner], transpose)
+            }
+            Transform::Weave { up, transpose } => {
+                let all = self.inner.tensors();
+                let up_data = self.inner.tensor_data(up)?;
+                crate::interleaved::weave(data, up_data, &all[inner], &all[up], transpose)
             }
             Transform::Transpose => {
                 let stored = &self.inner.tensors()[inner];
