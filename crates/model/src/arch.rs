@@ -94,6 +94,9 @@ pub struct Arch {
     /// HF tensors (after the block) that carry no `.weight`: named with
     /// one in GGUF (gpt-oss's `self_attn.sinks`).
     pub bare: &'static [&'static str],
+    /// Falcon's fused QKV rows, grouped by KV head in HF, regrouped as all
+    /// queries, all keys, all values in GGUF (the "jploski" layout).
+    pub qkv_regroup: bool,
 }
 
 /// transformers' builder for a SentencePiece vocabulary of this architecture.
@@ -175,6 +178,9 @@ pub enum Key {
     SlidingWindowAlways,
     /// `{arch}.expert_feed_forward_length` from `intermediate_size` (gpt-oss).
     ExpertFeedForwardFromIntermediate,
+    /// Falcon's `context_length` (2048, not in its config.json) and its
+    /// `tensor_data_layout` (`jploski`: the QKV rows regrouped).
+    FalconLayout,
     /// Granite's multipliers, where config.json has them (non-zero):
     /// `attention.scale`, `embedding_scale`, `residual_scale`, `logit_scale`
     /// from [`GRANITE_SCALES`]' fields.
@@ -313,6 +319,7 @@ pub const LLAMA: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
+    qkv_regroup: false,
 };
 
 /// Llama's blocks, which Qwen 2 shares (its Q/K/V biases map by suffix).
@@ -352,6 +359,7 @@ pub const QWEN2: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
+    qkv_regroup: false,
 };
 
 /// Qwen 3: Qwen 2 without biases, with RMS norms on Q and K per head.
@@ -401,6 +409,7 @@ pub const QWEN3: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
+    qkv_regroup: false,
 };
 
 /// Gemma 3 (text): tied embeddings, four zero-centred norms per block plus
@@ -467,6 +476,7 @@ pub const GEMMA3: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
+    qkv_regroup: false,
 };
 
 /// Gemma 2: tied embeddings, four zero-centred norms per block, logit
@@ -528,6 +538,7 @@ pub const GEMMA2: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
+    qkv_regroup: false,
 };
 
 /// Phi-3: fused QKV (`attn_qkv`) and gate/up (`ffn_up`) projections, kept
@@ -585,6 +596,7 @@ pub const PHI3: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
+    qkv_regroup: false,
 };
 
 /// BERT (an encoder, as embedding models are): LayerNorm with biases,
@@ -648,6 +660,7 @@ pub const BERT: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
+    qkv_regroup: false,
 };
 
 /// Mistral: Llama's layout under its own class; llama.cpp calls it `llama`
@@ -1026,6 +1039,58 @@ pub const GPTOSS: Arch = Arch {
     ..LLAMA
 };
 
+/// Falcon (7B, 40B): fused QKV whose rows llama.cpp regroups, LayerNorm with
+/// biases, a 4x GELU MLP, parallel attention and MLP.
+pub const FALCON: Arch = Arch {
+    gguf: "falcon",
+    model_type: "falcon",
+    hf_class: "FalconForCausalLM",
+    globals: &[
+        ("token_embd", "transformer.word_embeddings"),
+        ("output_norm", "transformer.ln_f"),
+        ("output", "lm_head"),
+    ],
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_qkv", "self_attention.query_key_value"),
+        ("attn_output", "self_attention.dense"),
+        ("ffn_up", "mlp.dense_h_to_4h"),
+        ("ffn_down", "mlp.dense_4h_to_h"),
+    ],
+    block_prefix: "transformer.h.",
+    permute_qk: false,
+    defaults: &[
+        // What the GGUF's context_length always says.
+        ("max_position_embeddings", "2048"),
+        ("parallel_attn", "true"),
+        ("new_decoder_architecture", "false"),
+        ("bias", "false"),
+        ("alibi", "false"),
+        ("attention_dropout", "0.0"),
+        ("hidden_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::FalconLayout,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::BlockCount,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::LayerNormEps,
+        Key::FileType,
+    ],
+    config_aliases: &[
+        ("num_key_value_heads", "num_kv_heads"),
+        ("layer_norm_eps", "layer_norm_epsilon"),
+        ("intermediate_size", "ffn_hidden_size"),
+    ],
+    ffn_multiple: 4,
+    qkv_regroup: true,
+    ..LLAMA
+};
+
 /// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
 /// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
 pub const MIXTRAL: Arch = Arch {
@@ -1088,6 +1153,7 @@ pub const MIXTRAL: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
+    qkv_regroup: false,
 };
 
 /// Qwen3-MoE (Qwen3-30B-A3B, Qwen3-235B-A22B): Qwen 3's attention, every
@@ -1162,6 +1228,7 @@ pub const QWEN3MOE: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
+    qkv_regroup: false,
 };
 
 /// The fields config.json files name the expert count by, in the order
@@ -1250,6 +1317,7 @@ pub const ARCHES: &[&Arch] = &[
     &STARCODER2,
     &GPT2,
     &GPTOSS,
+    &FALCON,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

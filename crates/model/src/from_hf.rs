@@ -38,6 +38,8 @@ enum Step {
     AddOne,
     /// A matrix stored `[in, out]` (GPT-2's Conv1D), transposed.
     Transpose,
+    /// Falcon's QKV head blocks regrouped (`n_head`, `n_kv` heads).
+    Regroup(u64, u64),
     /// gpt-oss's interleaved experts, gathered per expert.
     Gather(crate::interleaved::Gather),
     /// Experts stacked into one 3-D tensor: the weights' tensors listed in
@@ -297,6 +299,10 @@ impl HfToGguf {
                 Some(h) => Step::Permute(h),
                 None if arch.norm_offset && name.ends_with("norm.weight") => Step::AddOne,
                 None if arch.is_transposed(&t.name) && t.shape.len() == 2 => Step::Transpose,
+                None if arch.qkv_regroup && part == "attn_qkv" => {
+                    let heads = heads.unwrap_or(1);
+                    Step::Regroup(heads, int_field(&config, "num_key_value_heads").unwrap_or(1))
+                }
                 None => Step::Plain,
             };
             let mut info = t.clone();
@@ -394,6 +400,11 @@ impl Source for HfToGguf {
             }
             Step::Transpose => crate::permute::transpose(data, t),
             Step::Gather(g) => crate::interleaved::gather(data, t, g),
+            Step::Regroup(heads, kv) => {
+                let order = crate::permute::falcon_qkv_order(heads as usize, kv as usize);
+                let block = usize::try_from(t.nbytes).unwrap_or(0) / order.len().max(1);
+                crate::permute::reorder_blocks(data, block, &order, &t.name)
+            }
         }
     }
 }
@@ -801,6 +812,11 @@ fn gguf_metadata(
                 if let Some(n) = int_field(config, "intermediate_size") {
                     m.insert(format!("{a}.expert_feed_forward_length"), u32v(n));
                 }
+            }
+            Key::FalconLayout => {
+                // Not in Falcon's config.json: the reference writes 2048.
+                m.insert(format!("{a}.context_length"), Value::U32(2048));
+                m.insert(format!("{a}.tensor_data_layout"), Value::Str("jploski".into()));
             }
             Key::ParallelResidual => {
                 let parallel = config.get("use_parallel_residual").and_then(Json::as_bool);

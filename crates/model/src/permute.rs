@@ -118,9 +118,73 @@ pub fn transpose<'a>(data: TensorData<'a>, t: &TensorInfo) -> Result<TensorData<
     Ok(TensorData::Chunks(Box::new(pieces)))
 }
 
+/// Falcon's QKV row blocks (one head of `head_dim` rows each): in HF,
+/// `n_kv` groups of `n_head / n_kv` queries, a key and a value; in GGUF all
+/// queries, then all keys, then all values. The GGUF order as HF block
+/// indices (its inverse undoes it).
+pub fn falcon_qkv_order(n_head: usize, n_kv: usize) -> Vec<usize> {
+    let n_kv = n_kv.max(1);
+    let per = n_head / n_kv + 2;
+    let queries = (0..n_kv).flat_map(|g| (0..per - 2).map(move |s| g * per + s));
+    let keys = (0..n_kv).map(|g| g * per + per - 2);
+    let values = (0..n_kv).map(|g| g * per + per - 1);
+    queries.chain(keys).chain(values).collect()
+}
+
+/// `order[i]`'s inverse: where each block goes.
+pub fn inverse(order: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; order.len()];
+    for (i, &o) in order.iter().enumerate() {
+        if let Some(slot) = inv.get_mut(o) {
+            *slot = i;
+        }
+    }
+    inv
+}
+
+/// Rows in blocks of `block_bytes`, block `i` of the output being block
+/// `order[i]` of the input.
+pub fn reorder_blocks<'a>(
+    data: TensorData<'a>,
+    block_bytes: usize,
+    order: &[usize],
+    name: &str,
+) -> Result<TensorData<'a>> {
+    let bytes = data.into_vec()?;
+    if block_bytes == 0 || bytes.len() != block_bytes * order.len() || order.iter().any(|&o| o >= order.len())
+    {
+        return Err(Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!(
+                "tensor '{name}': {} bytes are not {} head blocks of {block_bytes}",
+                bytes.len(),
+                order.len()
+            ),
+        ));
+    }
+    // A head block per chunk (64 rows of a 40B model's 8192: 1 MiB in bf16).
+    let order = order.to_vec();
+    let blocks = order
+        .into_iter()
+        .map(move |o| Ok(bytes[o * block_bytes..(o + 1) * block_bytes].to_vec()));
+    Ok(TensorData::Chunks(Box::new(blocks)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Falcon-40B-like: 8 heads in 2 KV groups of 4 queries, a key and a
+    /// value (`view(n_kv, n_head / n_kv + 2, head_dim, hidden)` in the
+    /// reference) regroup as the 8 queries, 2 keys, 2 values.
+    #[test]
+    fn falcon_groups_regroup_and_back() {
+        let order = falcon_qkv_order(8, 2);
+        assert_eq!(order, [0, 1, 2, 3, 6, 7, 8, 9, 4, 10, 5, 11]);
+        let inv = inverse(&order);
+        assert!((0..12).all(|i| order[inv[i]] == i));
+        assert_eq!(falcon_qkv_order(4, 1), [0, 1, 2, 3, 4, 5]);
+    }
 
     /// The reference's reshape/swapaxes on row indices, written out.
     fn reference_to_gguf(rows: u64, heads: u64) -> Vec<u64> {

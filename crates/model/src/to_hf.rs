@@ -21,6 +21,8 @@ enum Transform {
     /// A matrix the family stores `[in, out]` (GPT-2's Conv1D): transposed
     /// back, quantized blocks decoded to f32 first.
     Transpose,
+    /// Falcon's QKV head blocks back in HF's groups (`n_head`, `n_kv`).
+    Regroup(u64, u64),
     /// gpt-oss's down experts (or a bias), per expert back to `[in, out]`.
     Unstack {
         transpose: bool,
@@ -72,6 +74,7 @@ impl<S: Source> GgufToHf<S> {
         let arch = arch_of(metadata)?;
         let heads = int(metadata, &format!("{}.attention.head_count", arch.gguf));
         let kv_heads = int(metadata, &format!("{}.attention.head_count_kv", arch.gguf)).or(heads);
+        let all_heads = heads;
         let mut tensors = Vec::with_capacity(inner.tensors().len());
         let mut transforms = Vec::with_capacity(inner.tensors().len());
         for (index, t) in inner.tensors().iter().enumerate() {
@@ -154,6 +157,10 @@ impl<S: Source> GgufToHf<S> {
             };
             let transform = match heads {
                 None if arch.is_transposed(&name) && t.shape.len() == 2 => Transform::Transpose,
+                None if arch.qkv_regroup && part == "attn_qkv" => {
+                    let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(1);
+                    Transform::Regroup(count(all_heads), count(kv_heads))
+                }
                 Some(h) => {
                     let h = u64::try_from(h).unwrap_or(0);
                     let rows = t.shape.first().copied().unwrap_or(0);
@@ -167,6 +174,7 @@ impl<S: Source> GgufToHf<S> {
             info.name = name;
             match transform {
                 Transform::None
+                | Transform::Regroup(..)
                 | Transform::Expert { .. }
                 | Transform::Unstack { .. }
                 | Transform::Weave { .. } => {}
@@ -222,6 +230,13 @@ impl<S: Source> Source for GgufToHf<S> {
             Transform::Expert { e, count } => {
                 let each = self.inner.tensors()[inner].nbytes / count;
                 Ok(byte_range(data, e * each, each))
+            }
+            Transform::Regroup(heads, kv) => {
+                let order =
+                    crate::permute::inverse(&crate::permute::falcon_qkv_order(heads as usize, kv as usize));
+                let t = &self.inner.tensors()[inner];
+                let block = usize::try_from(t.nbytes).unwrap_or(0) / order.len().max(1);
+                crate::permute::reorder_blocks(data, block, &order, &t.name)
             }
             Transform::Unstack { transpose } => {
                 crate::interleaved::unstack(data, &self.inner.tensors()[inner], transpose)
