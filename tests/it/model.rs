@@ -43,6 +43,7 @@ const ARCHES: &[&str] = &[
     "gpt2",
     "gptoss",
     "falcon",
+    "bloom",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -67,6 +68,7 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
         "gpt2" => &["--tokenizer-pre", "gpt-2"],
         "gptoss" => &["--tokenizer-pre", "gpt-4o"],
         "falcon" => &["--tokenizer-pre", "falcon"],
+        "bloom" => &["--tokenizer-pre", "bloom"],
         _ => &[],
     }
 }

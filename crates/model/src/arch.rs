@@ -83,7 +83,8 @@ pub struct Arch {
     /// suffix after the block: transposed both ways.
     pub transposed: &'static [&'static str],
     /// config.json fields under the family's own names: (the name the
-    /// tables use, the family's), read from the first present, all written.
+    /// tables use, the family's), read from the first present, all written
+    /// (an empty name: the family has no such field, none is written).
     pub config_aliases: &'static [(&'static str, &'static str)],
     /// `intermediate_size` when config.json leaves it null: this many times
     /// `hidden_size` (GPT-2's `n_inner`); 0 for none.
@@ -94,9 +95,20 @@ pub struct Arch {
     /// HF tensors (after the block) that carry no `.weight`: named with
     /// one in GGUF (gpt-oss's `self_attn.sinks`).
     pub bare: &'static [&'static str],
-    /// Falcon's fused QKV rows, grouped by KV head in HF, regrouped as all
-    /// queries, all keys, all values in GGUF (the "jploski" layout).
-    pub qkv_regroup: bool,
+    /// How a fused QKV's head blocks are regrouped between HF and GGUF
+    /// (GGUF holds all queries, then all keys, then all values).
+    pub qkv_regroup: QkvRegroup,
+}
+
+/// The HF order of a fused QKV's head blocks, where it is not GGUF's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QkvRegroup {
+    /// Already GGUF's order (or no fused QKV).
+    None,
+    /// Falcon: per KV group, its queries, a key and a value ("jploski").
+    Falcon,
+    /// BLOOM: per head, its query, key and value.
+    Bloom,
 }
 
 /// transformers' builder for a SentencePiece vocabulary of this architecture.
@@ -178,6 +190,11 @@ pub enum Key {
     SlidingWindowAlways,
     /// `{arch}.expert_feed_forward_length` from `intermediate_size` (gpt-oss).
     ExpertFeedForwardFromIntermediate,
+    /// BLOOM's `context_length`: `seq_length`, else the hidden size (the
+    /// reference's fallback).
+    BloomContextLength,
+    /// `{arch}.attention.head_count_kv` equal to the head count.
+    HeadCountKvAll,
     /// Falcon's `context_length` (2048, not in its config.json) and its
     /// `tensor_data_layout` (`jploski`: the QKV rows regrouped).
     FalconLayout,
@@ -319,7 +336,7 @@ pub const LLAMA: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
-    qkv_regroup: false,
+    qkv_regroup: QkvRegroup::None,
 };
 
 /// Llama's blocks, which Qwen 2 shares (its Q/K/V biases map by suffix).
@@ -359,7 +376,7 @@ pub const QWEN2: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
-    qkv_regroup: false,
+    qkv_regroup: QkvRegroup::None,
 };
 
 /// Qwen 3: Qwen 2 without biases, with RMS norms on Q and K per head.
@@ -409,7 +426,7 @@ pub const QWEN3: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
-    qkv_regroup: false,
+    qkv_regroup: QkvRegroup::None,
 };
 
 /// Gemma 3 (text): tied embeddings, four zero-centred norms per block plus
@@ -476,7 +493,7 @@ pub const GEMMA3: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
-    qkv_regroup: false,
+    qkv_regroup: QkvRegroup::None,
 };
 
 /// Gemma 2: tied embeddings, four zero-centred norms per block, logit
@@ -538,7 +555,7 @@ pub const GEMMA2: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
-    qkv_regroup: false,
+    qkv_regroup: QkvRegroup::None,
 };
 
 /// Phi-3: fused QKV (`attn_qkv`) and gate/up (`ffn_up`) projections, kept
@@ -596,7 +613,7 @@ pub const PHI3: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
-    qkv_regroup: false,
+    qkv_regroup: QkvRegroup::None,
 };
 
 /// BERT (an encoder, as embedding models are): LayerNorm with biases,
@@ -660,7 +677,7 @@ pub const BERT: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
-    qkv_regroup: false,
+    qkv_regroup: QkvRegroup::None,
 };
 
 /// Mistral: Llama's layout under its own class; llama.cpp calls it `llama`
@@ -1087,7 +1104,60 @@ pub const FALCON: Arch = Arch {
         ("intermediate_size", "ffn_hidden_size"),
     ],
     ffn_multiple: 4,
-    qkv_regroup: true,
+    qkv_regroup: QkvRegroup::Falcon,
+    ..LLAMA
+};
+
+/// BLOOM: fused QKV per head (regrouped by llama.cpp), ALiBi positions, an
+/// embedding LayerNorm, LayerNorm with biases, tied embeddings.
+pub const BLOOM: Arch = Arch {
+    gguf: "bloom",
+    model_type: "bloom",
+    hf_class: "BloomForCausalLM",
+    globals: &[
+        ("token_embd", "transformer.word_embeddings"),
+        ("token_embd_norm", "transformer.word_embeddings_layernorm"),
+        ("output_norm", "transformer.ln_f"),
+    ],
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_qkv", "self_attention.query_key_value"),
+        ("attn_output", "self_attention.dense"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_up", "mlp.dense_h_to_4h"),
+        ("ffn_down", "mlp.dense_4h_to_h"),
+    ],
+    block_prefix: "transformer.h.",
+    permute_qk: false,
+    defaults: &[
+        ("apply_residual_connection_post_layernorm", "false"),
+        ("attention_dropout", "0.0"),
+        ("hidden_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("slow_but_exact", "false"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BloomContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::BlockCount,
+        Key::HeadCount,
+        Key::HeadCountKvAll,
+        Key::LayerNormEps,
+        Key::FileType,
+    ],
+    config_aliases: &[
+        ("num_attention_heads", "n_head"),
+        ("num_hidden_layers", "n_layer"),
+        ("layer_norm_eps", "layer_norm_epsilon"),
+        // BLOOM's MLP is always 4x wide, and its positions ALiBi: no
+        // fields for either.
+        ("intermediate_size", ""),
+        ("rope_parameters", ""),
+    ],
+    ffn_multiple: 4,
+    qkv_regroup: QkvRegroup::Bloom,
     ..LLAMA
 };
 
@@ -1153,7 +1223,7 @@ pub const MIXTRAL: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
-    qkv_regroup: false,
+    qkv_regroup: QkvRegroup::None,
 };
 
 /// Qwen3-MoE (Qwen3-30B-A3B, Qwen3-235B-A22B): Qwen 3's attention, every
@@ -1228,7 +1298,7 @@ pub const QWEN3MOE: Arch = Arch {
     ffn_multiple: 0,
     interleaved_experts: false,
     bare: &[],
-    qkv_regroup: false,
+    qkv_regroup: QkvRegroup::None,
 };
 
 /// The fields config.json files name the expert count by, in the order
@@ -1318,6 +1388,7 @@ pub const ARCHES: &[&Arch] = &[
     &GPT2,
     &GPTOSS,
     &FALCON,
+    &BLOOM,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

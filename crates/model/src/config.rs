@@ -179,7 +179,11 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     // The family's own field names (GPT-2's n_embd...), every alias written.
     for (standard, _) in arch.config_aliases {
         if let Some(v) = c.remove(*standard) {
-            for (_, own) in arch.config_aliases.iter().filter(|(s, _)| s == standard) {
+            for (_, own) in arch
+                .config_aliases
+                .iter()
+                .filter(|(s, o)| s == standard && !o.is_empty())
+            {
                 c.insert((*own).into(), v.clone());
             }
         }

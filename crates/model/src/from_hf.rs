@@ -55,6 +55,8 @@ pub struct HfToGguf {
     picks: Vec<(usize, Step)>,
     /// For each [`Step::Stack`]: the experts' tensors, in expert order.
     stacks: Vec<Vec<usize>>,
+    /// How the table's fused QKV head blocks are regrouped.
+    regroup: crate::arch::QkvRegroup,
     tensors: Vec<TensorInfo>,
     metadata: Metadata,
     /// What the reference converter also writes but warns about.
@@ -299,7 +301,7 @@ impl HfToGguf {
                 Some(h) => Step::Permute(h),
                 None if arch.norm_offset && name.ends_with("norm.weight") => Step::AddOne,
                 None if arch.is_transposed(&t.name) && t.shape.len() == 2 => Step::Transpose,
-                None if arch.qkv_regroup && part == "attn_qkv" => {
+                None if arch.qkv_regroup != crate::arch::QkvRegroup::None && part == "attn_qkv" => {
                     let heads = heads.unwrap_or(1);
                     Step::Regroup(heads, int_field(&config, "num_key_value_heads").unwrap_or(1))
                 }
@@ -346,6 +348,7 @@ impl HfToGguf {
             weights,
             picks,
             stacks,
+            regroup: arch.qkv_regroup,
             tensors,
             metadata,
             warnings,
@@ -401,7 +404,7 @@ impl Source for HfToGguf {
             Step::Transpose => crate::permute::transpose(data, t),
             Step::Gather(g) => crate::interleaved::gather(data, t, g),
             Step::Regroup(heads, kv) => {
-                let order = crate::permute::falcon_qkv_order(heads as usize, kv as usize);
+                let order = crate::permute::qkv_order(self.regroup, heads as usize, kv as usize);
                 let block = usize::try_from(t.nbytes).unwrap_or(0) / order.len().max(1);
                 crate::permute::reorder_blocks(data, block, &order, &t.name)
             }
@@ -813,6 +816,11 @@ fn gguf_metadata(
                     m.insert(format!("{a}.expert_feed_forward_length"), u32v(n));
                 }
             }
+            Key::BloomContextLength => {
+                let n = int_field(config, "seq_length").or_else(|| int_field(config, "hidden_size"));
+                m.insert(format!("{a}.context_length"), u32v(n.unwrap_or(0)));
+            }
+            Key::HeadCountKvAll => m.insert(format!("{a}.attention.head_count_kv"), u32v(heads)),
             Key::FalconLayout => {
                 // Not in Falcon's config.json: the reference writes 2048.
                 m.insert(format!("{a}.context_length"), Value::U32(2048));

@@ -131,6 +131,23 @@ pub fn falcon_qkv_order(n_head: usize, n_kv: usize) -> Vec<usize> {
     queries.chain(keys).chain(values).collect()
 }
 
+/// The GGUF order of a fused QKV's head blocks, as HF block indices.
+pub fn qkv_order(kind: crate::arch::QkvRegroup, n_head: usize, n_kv: usize) -> Vec<usize> {
+    match kind {
+        crate::arch::QkvRegroup::Falcon => falcon_qkv_order(n_head, n_kv),
+        crate::arch::QkvRegroup::Bloom => bloom_qkv_order(n_head),
+        crate::arch::QkvRegroup::None => (0..n_head + 2 * n_kv).collect(),
+    }
+}
+
+/// BLOOM's QKV head blocks: per head its query, key and value in HF; all
+/// queries, keys, values in GGUF. The GGUF order as HF block indices.
+pub fn bloom_qkv_order(n_head: usize) -> Vec<usize> {
+    (0..3)
+        .flat_map(|part| (0..n_head).map(move |h| h * 3 + part))
+        .collect()
+}
+
 /// `order[i]`'s inverse: where each block goes.
 pub fn inverse(order: &[usize]) -> Vec<usize> {
     let mut inv = vec![0; order.len()];
@@ -184,6 +201,8 @@ mod tests {
         let inv = inverse(&order);
         assert!((0..12).all(|i| order[inv[i]] == i));
         assert_eq!(falcon_qkv_order(4, 1), [0, 1, 2, 3, 4, 5]);
+        // BLOOM: q0 k0 v0 q1 k1 v1 ... into q0 q1 ... k0 k1 ... v0 v1 ...
+        assert_eq!(bloom_qkv_order(3), [0, 3, 6, 1, 4, 7, 2, 5, 8]);
     }
 
     /// The reference's reshape/swapaxes on row indices, written out.

@@ -157,7 +157,7 @@ impl<S: Source> GgufToHf<S> {
             };
             let transform = match heads {
                 None if arch.is_transposed(&name) && t.shape.len() == 2 => Transform::Transpose,
-                None if arch.qkv_regroup && part == "attn_qkv" => {
+                None if arch.qkv_regroup != crate::arch::QkvRegroup::None && part == "attn_qkv" => {
                     let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(1);
                     Transform::Regroup(count(all_heads), count(kv_heads))
                 }
@@ -232,8 +232,11 @@ impl<S: Source> Source for GgufToHf<S> {
                 Ok(byte_range(data, e * each, each))
             }
             Transform::Regroup(heads, kv) => {
-                let order =
-                    crate::permute::inverse(&crate::permute::falcon_qkv_order(heads as usize, kv as usize));
+                let order = crate::permute::inverse(&crate::permute::qkv_order(
+                    self.arch.qkv_regroup,
+                    heads as usize,
+                    kv as usize,
+                ));
                 let t = &self.inner.tensors()[inner];
                 let block = usize::try_from(t.nbytes).unwrap_or(0) / order.len().max(1);
                 crate::permute::reorder_blocks(data, block, &order, &t.name)
