@@ -44,6 +44,7 @@ const ARCHES: &[&str] = &[
     "gptoss",
     "falcon",
     "bloom",
+    "granitemoe",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load

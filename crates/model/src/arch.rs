@@ -89,15 +89,28 @@ pub struct Arch {
     /// `intermediate_size` when config.json leaves it null: this many times
     /// `hidden_size` (GPT-2's `n_inner`); 0 for none.
     pub ffn_multiple: u64,
-    /// Experts as gpt-oss keeps them (gate and up interleaved in one
-    /// `[in, out]` tensor; see `interleaved.rs`) instead of per expert.
-    pub interleaved_experts: bool,
+    /// Experts whose gate and up are one fused tensor (`interleaved.rs`),
+    /// instead of per expert or apart.
+    pub fused_experts: FusedExperts,
     /// HF tensors (after the block) that carry no `.weight`: named with
     /// one in GGUF (gpt-oss's `self_attn.sinks`).
     pub bare: &'static [&'static str],
     /// How a fused QKV's head blocks are regrouped between HF and GGUF
     /// (GGUF holds all queries, then all keys, then all values).
     pub qkv_regroup: QkvRegroup,
+}
+
+/// How a family fuses its experts' gate and up projections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FusedExperts {
+    /// Not fused (or no experts).
+    None,
+    /// gpt-oss: one `[experts, in, 2 x out]` tensor, gate and up columns
+    /// alternating, down `[experts, in, out]`, biases.
+    Interleaved,
+    /// Granite MoE (JetMoE's layout): one `[experts, 2 x out, in]`
+    /// `input_linear`, gate rows then up rows.
+    Halves,
 }
 
 /// The HF order of a fused QKV's head blocks, where it is not GGUF's.
@@ -334,7 +347,7 @@ pub const LLAMA: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
-    interleaved_experts: false,
+    fused_experts: FusedExperts::None,
     bare: &[],
     qkv_regroup: QkvRegroup::None,
 };
@@ -374,7 +387,7 @@ pub const QWEN2: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
-    interleaved_experts: false,
+    fused_experts: FusedExperts::None,
     bare: &[],
     qkv_regroup: QkvRegroup::None,
 };
@@ -424,7 +437,7 @@ pub const QWEN3: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
-    interleaved_experts: false,
+    fused_experts: FusedExperts::None,
     bare: &[],
     qkv_regroup: QkvRegroup::None,
 };
@@ -491,7 +504,7 @@ pub const GEMMA3: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
-    interleaved_experts: false,
+    fused_experts: FusedExperts::None,
     bare: &[],
     qkv_regroup: QkvRegroup::None,
 };
@@ -553,7 +566,7 @@ pub const GEMMA2: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
-    interleaved_experts: false,
+    fused_experts: FusedExperts::None,
     bare: &[],
     qkv_regroup: QkvRegroup::None,
 };
@@ -611,7 +624,7 @@ pub const PHI3: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
-    interleaved_experts: false,
+    fused_experts: FusedExperts::None,
     bare: &[],
     qkv_regroup: QkvRegroup::None,
 };
@@ -675,7 +688,7 @@ pub const BERT: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
-    interleaved_experts: false,
+    fused_experts: FusedExperts::None,
     bare: &[],
     qkv_regroup: QkvRegroup::None,
 };
@@ -1051,7 +1064,7 @@ pub const GPTOSS: Arch = Arch {
         Key::ExpertFeedForwardFromIntermediate,
     ],
     expert_count_field: "num_local_experts",
-    interleaved_experts: true,
+    fused_experts: FusedExperts::Interleaved,
     bare: &["self_attn.sinks"],
     ..LLAMA
 };
@@ -1161,6 +1174,43 @@ pub const BLOOM: Arch = Arch {
     ..LLAMA
 };
 
+/// Granite 3 MoE: Granite's layout and scales with experts whose gate and
+/// up are one `input_linear` (split in halves by llama.cpp), the down
+/// `output_linear` stacked as GGUF holds it.
+pub const GRANITEMOE: Arch = Arch {
+    gguf: "granitemoe",
+    model_type: "granitemoe",
+    hf_class: "GraniteMoeForCausalLM",
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_gate_inp", "block_sparse_moe.router.layer"),
+        ("ffn_down_exps", "block_sparse_moe.output_linear"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::ExpertCounts,
+        Key::FileType,
+        Key::VocabSize,
+        Key::RopeDimensionCount,
+        Key::GraniteScales,
+    ],
+    expert_count_field: "num_local_experts",
+    fused_experts: FusedExperts::Halves,
+    ..GRANITE
+};
+
 /// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
 /// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
 pub const MIXTRAL: Arch = Arch {
@@ -1221,7 +1271,7 @@ pub const MIXTRAL: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
-    interleaved_experts: false,
+    fused_experts: FusedExperts::None,
     bare: &[],
     qkv_regroup: QkvRegroup::None,
 };
@@ -1296,7 +1346,7 @@ pub const QWEN3MOE: Arch = Arch {
     transposed: &[],
     config_aliases: &[],
     ffn_multiple: 0,
-    interleaved_experts: false,
+    fused_experts: FusedExperts::None,
     bare: &[],
     qkv_regroup: QkvRegroup::None,
 };
@@ -1389,6 +1439,7 @@ pub const ARCHES: &[&Arch] = &[
     &GPTOSS,
     &FALCON,
     &BLOOM,
+    &GRANITEMOE,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

@@ -130,7 +130,7 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
             }
         }
     }
-    if !arch.experts.is_empty() || arch.interleaved_experts {
+    if !arch.experts.is_empty() || arch.fused_experts != crate::arch::FusedExperts::None {
         for (gguf, hf) in [
             ("expert_count", arch.expert_count_field),
             ("expert_used_count", "num_experts_per_tok"),
@@ -141,7 +141,9 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
             ),
         ] {
             // gpt-oss's expert width is its intermediate_size, written above.
-            if arch.interleaved_experts && gguf == "expert_feed_forward_length" {
+            if arch.fused_experts == crate::arch::FusedExperts::Interleaved
+                && gguf == "expert_feed_forward_length"
+            {
                 continue;
             }
             if let Some(v) = int(metadata, &key(gguf)) {

@@ -261,7 +261,7 @@ impl HfToGguf {
             if arch.dropped.iter().any(|d| t.name.ends_with(d)) {
                 continue;
             }
-            if let Some(parts) = crate::interleaved::to_gguf(&t.name).filter(|_| arch.interleaved_experts) {
+            if let Some(parts) = crate::interleaved::to_gguf(arch.fused_experts, &t.name) {
                 for (name, g) in parts {
                     let info = crate::interleaved::gathered_info(&name, t, g)?;
                     cast_to.push(gguf_dtype(&info.name, &info, outtype));

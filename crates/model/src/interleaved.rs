@@ -1,4 +1,7 @@
-//! gpt-oss's experts, as transformers keeps them unquantized: one
+//! Experts whose gate and up projections are one fused tensor, apart in
+//! GGUF. Granite MoE (JetMoE's layout) stacks gate rows over up rows in
+//! each expert's `input_linear` `[experts, 2 x ffn, hidden]`: halves.
+//! gpt-oss, as transformers keeps it unquantized, has one
 //! `gate_up_proj` of `[experts, hidden, 2 x ffn]` whose columns alternate
 //! gate and up, a `down_proj` of `[experts, ffn, hidden]` (both `[in, out]`),
 //! and their biases. llama.cpp holds them as GGUF's stacked `[experts, out,
@@ -7,34 +10,60 @@
 //! input's slab (borrowed from the mapped file, or decoded from its blocks),
 //! a chunk per expert (35 MB for one of gpt-oss-120b's in bf16).
 
+use crate::arch::FusedExperts;
 use tensorcast_core::{code, DType, Error, Result, TensorData, TensorInfo};
 
 /// How one expert's slab of an output tensor is gathered from the input's:
 /// the input slab is `[rows, cols]`; the output takes every `stride`-th
-/// column from `offset`, transposed or not.
+/// column from `offset`, transposed or not, of the rows of part `half`
+/// (0 or 1 of the slab's two halves of rows; `None` for all rows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Gather {
     pub stride: usize,
     pub offset: usize,
     pub transpose: bool,
+    pub half: Option<usize>,
 }
 
 /// The GGUF tensors an HF expert tensor of block `block` becomes: (name,
 /// gather). `None` for any other tensor.
-pub(crate) fn to_gguf(name: &str) -> Option<Vec<(String, Gather)>> {
+pub(crate) fn to_gguf(kind: FusedExperts, name: &str) -> Option<Vec<(String, Gather)>> {
     let rest = name.strip_prefix("model.layers.")?;
     let (block, part) = rest.split_once('.')?;
     block.parse::<u32>().ok()?;
     let g = |n: &str, stride, offset, transpose| {
+        let half = None;
         (
             format!("blk.{block}.{n}"),
             Gather {
                 stride,
                 offset,
                 transpose,
+                half,
             },
         )
     };
+    if kind == FusedExperts::Halves {
+        if part != "block_sparse_moe.input_linear.weight" {
+            return None;
+        }
+        let half = |n: &str, h| {
+            let g = Gather {
+                stride: 1,
+                offset: 0,
+                transpose: false,
+                half: Some(h),
+            };
+            (format!("blk.{block}.{n}"), g)
+        };
+        return Some(vec![
+            half("ffn_gate_exps.weight", 0),
+            half("ffn_up_exps.weight", 1),
+        ]);
+    }
+    if kind != FusedExperts::Interleaved {
+        return None;
+    }
     Some(match part {
         "mlp.experts.gate_up_proj" => vec![
             g("ffn_gate_exps.weight", 2, 0, true),
@@ -56,33 +85,52 @@ pub(crate) fn to_gguf(name: &str) -> Option<Vec<(String, Gather)>> {
 pub(crate) enum FromGguf {
     /// Transposed (weights) or as it is (biases): down_proj and its bias.
     Alone { name: String, transpose: bool },
-    /// Gate, interleaved with the up tensor named here.
+    /// Gate, interleaved with the up tensor named here (or, `halves`,
+    /// stacked over it).
     Woven {
         name: String,
         up: String,
         transpose: bool,
+        halves: bool,
     },
     /// Up: part of its gate's output.
     Consumed,
 }
 
 /// How GGUF tensor `name` maps back, or `None` for other tensors.
-pub(crate) fn from_gguf(name: &str) -> Option<FromGguf> {
+pub(crate) fn from_gguf(kind: FusedExperts, name: &str) -> Option<FromGguf> {
     let rest = name.strip_prefix("blk.")?;
     let (block, part) = rest.split_once('.')?;
     block.parse::<u32>().ok()?;
     let hf = |n: &str| format!("model.layers.{block}.mlp.experts.{n}");
     let up = |s: &str| format!("blk.{block}.ffn_up_exps.{s}");
+    if kind == FusedExperts::Halves {
+        return Some(match part {
+            "ffn_gate_exps.weight" => FromGguf::Woven {
+                name: format!("model.layers.{block}.block_sparse_moe.input_linear.weight"),
+                up: up("weight"),
+                transpose: false,
+                halves: true,
+            },
+            "ffn_up_exps.weight" => FromGguf::Consumed,
+            _ => return None,
+        });
+    }
+    if kind != FusedExperts::Interleaved {
+        return None;
+    }
     Some(match part {
         "ffn_gate_exps.weight" => FromGguf::Woven {
             name: hf("gate_up_proj"),
             up: up("weight"),
             transpose: true,
+            halves: false,
         },
         "ffn_gate_exps.bias" => FromGguf::Woven {
             name: hf("gate_up_proj_bias"),
             up: up("bias"),
             transpose: false,
+            halves: false,
         },
         "ffn_up_exps.weight" | "ffn_up_exps.bias" => FromGguf::Consumed,
         "ffn_down_exps.weight" => FromGguf::Alone {
@@ -113,6 +161,19 @@ fn dims(t: &TensorInfo) -> Result<(usize, usize, usize)> {
 /// The output descriptor of gathering `t` by `g` into `name`.
 pub(crate) fn gathered_info(name: &str, t: &TensorInfo, g: Gather) -> Result<TensorInfo> {
     let (e, rows, cols) = dims(t)?;
+    if g.half.is_some() {
+        if rows % 2 != 0 {
+            return Err(Error::unsupported(
+                code::MODEL_INCONSISTENT,
+                format!(
+                    "expert tensor '{}' {:?}: {rows} rows do not halve",
+                    t.name, t.shape
+                ),
+            ));
+        }
+        return TensorInfo::new(name, t.dtype, vec![e as u64, (rows / 2) as u64, cols as u64])
+            .ok_or_else(|| Error::unsupported(code::TOO_LARGE, format!("tensor '{name}': size overflows")));
+    }
     if g.stride == 0 || cols % g.stride != 0 {
         return Err(Error::unsupported(
             code::MODEL_INCONSISTENT,
@@ -166,6 +227,15 @@ pub(crate) fn gather<'a>(data: TensorData<'a>, t: &TensorInfo, g: Gather) -> Res
         ));
     }
     let taken = cols / g.stride.max(1);
+    if let Some(h) = g.half {
+        // A contiguous half of each expert's rows.
+        let half = slab / 2;
+        let pieces = (0..experts).map(move |e| {
+            let at = e * slab + h * half;
+            Ok(bytes[at..at + half].to_vec())
+        });
+        return Ok(TensorData::Chunks(Box::new(pieces)));
+    }
     let pieces = (0..experts).map(move |e| {
         let input = &bytes[e * slab..(e + 1) * slab];
         let mut out = Vec::with_capacity(rows * taken * size);
@@ -241,6 +311,7 @@ pub(crate) fn weave<'a>(
     tg: &TensorInfo,
     tu: &TensorInfo,
     transpose: bool,
+    halves: bool,
 ) -> Result<TensorData<'a>> {
     let (experts, rows, cols) = dims(tg)?;
     if dims(tu)? != (experts, rows, cols) || plain(tg.dtype) != plain(tu.dtype) {
@@ -261,7 +332,11 @@ pub(crate) fn weave<'a>(
             slab_elements(&up, &tu, e, experts)?,
         ];
         let mut out = Vec::with_capacity(2 * parts[0].len());
-        if transpose {
+        if halves {
+            // Granite: the expert's gate rows, then its up rows.
+            out.extend_from_slice(&parts[0]);
+            out.extend_from_slice(&parts[1]);
+        } else if transpose {
             // Output [cols (hidden), 2 x rows (ffn)]: element (c, 2r + p) is part p's (r, c).
             for c in 0..cols {
                 for r in 0..rows {
@@ -289,6 +364,7 @@ pub(crate) fn weave<'a>(
 /// The HF descriptor of a woven or unstacked expert tensor.
 pub(crate) fn hf_info(name: &str, t: &TensorInfo, woven: bool, transpose: bool) -> Result<TensorInfo> {
     let (e, rows, cols) = dims(t)?;
+    // (Granite's halves stack as `[e, 2 x rows, cols]`: the untransposed case.)
     let k = if woven { 2 } else { 1 };
     let shape: Vec<u64> = match (transpose, t.shape.len()) {
         (true, _) => vec![e as u64, cols as u64, (k * rows) as u64],
@@ -317,7 +393,7 @@ mod tests {
         // Row h, column 2r + p: value 100h + 10r + p.
         let vals = [0.0, 1.0, 10.0, 11.0, 100.0, 101.0, 110.0, 111.0];
         let t = info("model.layers.0.mlp.experts.gate_up_proj", vec![1, 2, 4]);
-        let parts = to_gguf(&t.name).unwrap();
+        let parts = to_gguf(FusedExperts::Interleaved, &t.name).unwrap();
         let mut out = Vec::new();
         for (name, g) in &parts {
             let o = gathered_info(name, &t, *g).unwrap();
@@ -338,6 +414,7 @@ mod tests {
             &out[0].0,
             &out[1].0,
             true,
+            false,
         )
         .unwrap()
         .into_vec()

@@ -27,11 +27,13 @@ enum Transform {
     Unstack {
         transpose: bool,
     },
-    /// gpt-oss's gate experts (or bias) interleaved with the up ones (GGUF
-    /// tensor `up`) into one `gate_up_proj`.
+    /// Fused experts' gate (or bias) with the up ones (GGUF tensor `up`):
+    /// interleaved into gpt-oss's `gate_up_proj`, or stacked in `halves`
+    /// into Granite's `input_linear`.
     Weave {
         up: usize,
         transpose: bool,
+        halves: bool,
     },
     /// Expert `e` of a stacked 3-D tensor of `count` experts: its slice of
     /// the bytes (whole rows, so whole blocks of a quantized tensor).
@@ -78,7 +80,7 @@ impl<S: Source> GgufToHf<S> {
         let mut tensors = Vec::with_capacity(inner.tensors().len());
         let mut transforms = Vec::with_capacity(inner.tensors().len());
         for (index, t) in inner.tensors().iter().enumerate() {
-            if let Some(role) = crate::interleaved::from_gguf(&t.name).filter(|_| arch.interleaved_experts) {
+            if let Some(role) = crate::interleaved::from_gguf(arch.fused_experts, &t.name) {
                 use crate::interleaved::{hf_info, FromGguf};
                 let find = |name: &str| {
                     inner
@@ -97,12 +99,19 @@ impl<S: Source> GgufToHf<S> {
                         hf_info(&name, t, false, transpose)?,
                         Transform::Unstack { transpose },
                     ),
-                    FromGguf::Woven { name, up, transpose } => {
+                    FromGguf::Woven {
+                        name,
+                        up,
+                        transpose,
+                        halves,
+                    } => {
                         let up = find(&up)?;
-                        (
-                            hf_info(&name, t, true, transpose)?,
-                            Transform::Weave { up, transpose },
-                        )
+                        let transform = Transform::Weave {
+                            up,
+                            transpose,
+                            halves,
+                        };
+                        (hf_info(&name, t, true, transpose)?, transform)
                     }
                     FromGguf::Consumed => {
                         find(&t.name.replace("ffn_up_exps", "ffn_gate_exps"))?;
@@ -244,10 +253,14 @@ impl<S: Source> Source for GgufToHf<S> {
             Transform::Unstack { transpose } => {
                 crate::interleaved::unstack(data, &self.inner.tensors()[inner], transpose)
             }
-            Transform::Weave { up, transpose } => {
+            Transform::Weave {
+                up,
+                transpose,
+                halves,
+            } => {
                 let all = self.inner.tensors();
                 let up_data = self.inner.tensor_data(up)?;
-                crate::interleaved::weave(data, up_data, &all[inner], &all[up], transpose)
+                crate::interleaved::weave(data, up_data, &all[inner], &all[up], transpose, halves)
             }
             Transform::Transpose => {
                 let stored = &self.inner.tensors()[inner];
