@@ -45,6 +45,7 @@ const ARCHES: &[&str] = &[
     "falcon",
     "bloom",
     "granitemoe",
+    "minimaxm2",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -55,7 +56,18 @@ const ARCHES: &[&str] = &[
 /// (GPT-2 too: the loader cannot load the tiny model, and its config says
 /// 1024 positions where the file has 256; and Falcon: the loader ties the
 /// output to the embedding, dropping the file's own output matrix.)
-const LOADER_WRONG: &[&str] = &["qwen3moe", "mixtral", "qwen2moe", "gpt2", "gptoss", "falcon"];
+/// MiniMax-M2's loader output is right but recorded as its in-memory state
+/// dict (experts fused as transformers 5 holds them, `mlp.experts.gate_up_proj`);
+/// a folder holds the checkpoint layout, which the original folder is.
+const LOADER_WRONG: &[&str] = &[
+    "qwen3moe",
+    "mixtral",
+    "qwen2moe",
+    "gpt2",
+    "gptoss",
+    "falcon",
+    "minimaxm2",
+];
 
 /// The flags a folder needs into GGUF: a freshly trained byte-level BPE
 /// vocabulary's check hash is in no table, so its pre-tokenizer is named
@@ -70,6 +82,7 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
         "gptoss" => &["--tokenizer-pre", "gpt-4o"],
         "falcon" => &["--tokenizer-pre", "falcon"],
         "bloom" => &["--tokenizer-pre", "bloom"],
+        "minimaxm2" => &["--tokenizer-pre", "minimax-m2"],
         _ => &[],
     }
 }

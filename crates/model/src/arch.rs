@@ -92,9 +92,13 @@ pub struct Arch {
     /// Experts whose gate and up are one fused tensor (`interleaved.rs`),
     /// instead of per expert or apart.
     pub fused_experts: FusedExperts,
-    /// HF tensors (after the block) that carry no `.weight`: named with
-    /// one in GGUF (gpt-oss's `self_attn.sinks`).
-    pub bare: &'static [&'static str],
+    /// HF tensors (after the block) without a `.weight`/`.bias` suffix and
+    /// the GGUF name (after `blk.N.`, with its suffix) they have: gpt-oss's
+    /// `self_attn.sinks`, MiniMax-M2's `e_score_correction_bias`.
+    pub bare: &'static [(&'static str, &'static str)],
+    /// config.json's field for the rotary dimensions (`rope.dimension_count`),
+    /// where the family states it so (MiniMax-M2's `rotary_dim`); empty for none.
+    pub rotary_dim_field: &'static str,
     /// How a fused QKV's head blocks are regrouped between HF and GGUF
     /// (GGUF holds all queries, then all keys, then all values).
     pub qkv_regroup: QkvRegroup,
@@ -349,6 +353,7 @@ pub const LLAMA: Arch = Arch {
     ffn_multiple: 0,
     fused_experts: FusedExperts::None,
     bare: &[],
+    rotary_dim_field: "",
     qkv_regroup: QkvRegroup::None,
 };
 
@@ -389,6 +394,7 @@ pub const QWEN2: Arch = Arch {
     ffn_multiple: 0,
     fused_experts: FusedExperts::None,
     bare: &[],
+    rotary_dim_field: "",
     qkv_regroup: QkvRegroup::None,
 };
 
@@ -439,6 +445,7 @@ pub const QWEN3: Arch = Arch {
     ffn_multiple: 0,
     fused_experts: FusedExperts::None,
     bare: &[],
+    rotary_dim_field: "",
     qkv_regroup: QkvRegroup::None,
 };
 
@@ -506,6 +513,7 @@ pub const GEMMA3: Arch = Arch {
     ffn_multiple: 0,
     fused_experts: FusedExperts::None,
     bare: &[],
+    rotary_dim_field: "",
     qkv_regroup: QkvRegroup::None,
 };
 
@@ -568,6 +576,7 @@ pub const GEMMA2: Arch = Arch {
     ffn_multiple: 0,
     fused_experts: FusedExperts::None,
     bare: &[],
+    rotary_dim_field: "",
     qkv_regroup: QkvRegroup::None,
 };
 
@@ -626,6 +635,7 @@ pub const PHI3: Arch = Arch {
     ffn_multiple: 0,
     fused_experts: FusedExperts::None,
     bare: &[],
+    rotary_dim_field: "",
     qkv_regroup: QkvRegroup::None,
 };
 
@@ -690,6 +700,7 @@ pub const BERT: Arch = Arch {
     ffn_multiple: 0,
     fused_experts: FusedExperts::None,
     bare: &[],
+    rotary_dim_field: "",
     qkv_regroup: QkvRegroup::None,
 };
 
@@ -1065,7 +1076,7 @@ pub const GPTOSS: Arch = Arch {
     ],
     expert_count_field: "num_local_experts",
     fused_experts: FusedExperts::Interleaved,
-    bare: &["self_attn.sinks"],
+    bare: &[("self_attn.sinks", "attn_sinks.weight")],
     ..LLAMA
 };
 
@@ -1211,6 +1222,57 @@ pub const GRANITEMOE: Arch = Arch {
     ..GRANITE
 };
 
+/// MiniMax-M2: full-width Q/K norms, partial rotary embeddings
+/// (`rotary_dim`), Mixtral's expert names with a sigmoid router whose
+/// score correction bias llama.cpp calls `exp_probs_b`.
+pub const MINIMAXM2: Arch = Arch {
+    gguf: "minimax-m2",
+    model_type: "minimax_m2",
+    hf_class: "MiniMaxM2ForCausalLM",
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_gate_inp", "block_sparse_moe.gate"),
+    ],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("output_router_logits", "false"),
+        ("router_aux_loss_coef", "0.001"),
+        ("router_jitter_noise", "0.0"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::ExpertCounts,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::ExpertFeedForwardFromIntermediate,
+        Key::RopeDimensionCount,
+    ],
+    partial_rotary: true,
+    experts: MIXTRAL.experts,
+    expert_count_field: "num_local_experts",
+    bare: &[("block_sparse_moe.e_score_correction_bias", "exp_probs_b.bias")],
+    rotary_dim_field: "rotary_dim",
+    ..LLAMA
+};
+
 /// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
 /// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
 pub const MIXTRAL: Arch = Arch {
@@ -1273,6 +1335,7 @@ pub const MIXTRAL: Arch = Arch {
     ffn_multiple: 0,
     fused_experts: FusedExperts::None,
     bare: &[],
+    rotary_dim_field: "",
     qkv_regroup: QkvRegroup::None,
 };
 
@@ -1348,6 +1411,7 @@ pub const QWEN3MOE: Arch = Arch {
     ffn_multiple: 0,
     fused_experts: FusedExperts::None,
     bare: &[],
+    rotary_dim_field: "",
     qkv_regroup: QkvRegroup::None,
 };
 
@@ -1440,6 +1504,7 @@ pub const ARCHES: &[&Arch] = &[
     &FALCON,
     &BLOOM,
     &GRANITEMOE,
+    &MINIMAXM2,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts
@@ -1510,10 +1575,11 @@ impl Arch {
         if let Some(rest) = stem.strip_prefix("blk.") {
             let (block, part) = rest.split_once('.')?;
             block.parse::<u32>().ok()?;
-            let (_, hf) = self.blocks.iter().find(|(g, _)| *g == part)?;
-            if self.bare.contains(hf) && suffix == "weight" {
+            let full = format!("{part}.{suffix}");
+            if let Some((hf, _)) = self.bare.iter().find(|(_, g)| *g == full) {
                 return Some(format!("{}{block}.{hf}", self.block_prefix));
             }
+            let (_, hf) = self.blocks.iter().find(|(g, _)| *g == part)?;
             return Some(format!("{}{block}.{hf}.{suffix}", self.block_prefix));
         }
         let (_, hf) = self.globals.iter().find(|(g, _)| *g == stem)?;
@@ -1557,8 +1623,9 @@ impl Arch {
             .strip_prefix(self.block_prefix)
             .and_then(|r| r.split_once('.'))
         {
-            if self.bare.contains(&part) {
-                return self.gguf_name(&format!("{}{block}.{part}.weight", self.block_prefix));
+            if let Some((_, g)) = self.bare.iter().find(|(h, _)| *h == part) {
+                block.parse::<u32>().ok()?;
+                return Some(format!("blk.{block}.{g}"));
             }
         }
         let (stem, suffix) = split_suffix(name)?;

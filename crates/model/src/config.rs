@@ -79,6 +79,20 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
             rope["partial_rotary_factor"] = json!(dims as f64 / head_dim as f64);
         }
     }
+    let gating = match int(metadata, &key("expert_gating_func")) {
+        Some(1) => Some("softmax"),
+        Some(2) => Some("sigmoid"),
+        Some(4) => Some("sqrtsoftplus"),
+        _ => None,
+    };
+    if let Some(g) = gating {
+        c.insert("scoring_func".into(), json!(g));
+    }
+    if !arch.rotary_dim_field.is_empty() {
+        if let Some(dims) = int(metadata, &key("rope.dimension_count")) {
+            c.insert(arch.rotary_dim_field.into(), json!(dims));
+        }
+    }
     // Sliding-window layers with their own theta: one entry per layer type.
     let rope = match float(metadata, &key("rope.freq_base_swa")) {
         Some(swa) => json!({
@@ -140,10 +154,12 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
                 "shared_expert_intermediate_size",
             ),
         ] {
-            // gpt-oss's expert width is its intermediate_size, written above.
-            if arch.fused_experts == crate::arch::FusedExperts::Interleaved
-                && gguf == "expert_feed_forward_length"
-            {
+            // An expert width that is the intermediate_size (gpt-oss,
+            // MiniMax-M2) was written above.
+            let from_intermediate = arch
+                .keys
+                .contains(&crate::arch::Key::ExpertFeedForwardFromIntermediate);
+            if from_intermediate && gguf == "expert_feed_forward_length" {
                 continue;
             }
             if let Some(v) = int(metadata, &key(gguf)) {

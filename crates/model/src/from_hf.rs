@@ -746,7 +746,11 @@ fn gguf_metadata(
             Key::FileType => m.insert("general.file_type", Value::U32(file_type(tensors))),
             Key::VocabSize => m.insert(format!("{a}.vocab_size"), u32v(n_tokens as u64)),
             Key::RopeDimensionCount => {
-                let dims = (head_dim as f64 * partial) as u64;
+                // The family's own field when it has one (MiniMax-M2's rotary_dim).
+                let stated = Some(arch.rotary_dim_field)
+                    .filter(|f| !f.is_empty())
+                    .and_then(|f| int_field(config, f));
+                let dims = stated.unwrap_or((head_dim as f64 * partial) as u64);
                 m.insert(format!("{a}.rope.dimension_count"), u32v(dims))
             }
             Key::SlidingWindow => {
@@ -776,6 +780,35 @@ fn gguf_metadata(
                 }
                 if let Some(n) = int_field(config, "num_experts_per_tok") {
                     m.insert(format!("{a}.expert_used_count"), u32v(n));
+                }
+                // The router's function, under any name the reference reads.
+                let score = [
+                    "score_function",
+                    "scoring_func",
+                    "score_func",
+                    "moe_router_activation",
+                    "moe_router_activation_func",
+                    "expert_selection_fn",
+                ]
+                .iter()
+                .find_map(|f| config.get(*f).and_then(Json::as_str));
+                let gating = match score {
+                    Some("softmax") => Some(1),
+                    Some("sigmoid") => Some(2),
+                    Some("sqrtsoftplus") => Some(4),
+                    Some(other) => {
+                        return Err(Error::unsupported(
+                            code::MODEL_INCONSISTENT,
+                            format!(
+                                "{}: expert scoring function '{other}' is not one llama.cpp has",
+                                input.name.display()
+                            ),
+                        ))
+                    }
+                    None => None,
+                };
+                if let Some(g) = gating {
+                    m.insert(format!("{a}.expert_gating_func"), Value::U32(g));
                 }
             }
             Key::ExpertFeedForwardLength => {
