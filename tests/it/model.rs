@@ -46,6 +46,7 @@ const ARCHES: &[&str] = &[
     "bloom",
     "granitemoe",
     "minimaxm2",
+    "deepseek3",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -83,6 +84,7 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
         "falcon" => &["--tokenizer-pre", "falcon"],
         "bloom" => &["--tokenizer-pre", "bloom"],
         "minimaxm2" => &["--tokenizer-pre", "minimax-m2"],
+        "deepseek3" => &["--tokenizer-pre", "deepseek-v3"],
         _ => &[],
     }
 }

@@ -212,6 +212,16 @@ pub enum Key {
     BloomContextLength,
     /// `{arch}.attention.head_count_kv` equal to the head count.
     HeadCountKvAll,
+    /// `{arch}.attention.head_count_kv` = 1: latent attention is MQA-like
+    /// in llama.cpp (DeepSeek).
+    HeadCountKvOne,
+    /// DeepSeek's `attention.key_length` (`kv_lora_rank + qk_rope_head_dim`)
+    /// and `value_length` (`kv_lora_rank`), where the head dims go.
+    MlaLengths,
+    /// DeepSeek's own keys after the file type: leading dense blocks,
+    /// vocabulary size, Q and KV LoRA ranks, the MLA key/value lengths,
+    /// expert width, shared experts, routed scale and norm, rotary dims.
+    DeepseekTail,
     /// Falcon's `context_length` (2048, not in its config.json) and its
     /// `tensor_data_layout` (`jploski`: the QKV rows regrouped).
     FalconLayout,
@@ -1273,6 +1283,62 @@ pub const MINIMAXM2: Arch = Arch {
     ..LLAMA
 };
 
+/// DeepSeek V2/V3 (and R1, Kimi K2; llama.cpp's `deepseek2`): multi-head
+/// latent attention (`mla.rs` splits `kv_b_proj` per head), dense leading
+/// layers, routed experts beside shared ones, a sigmoid router (V3) with a
+/// score correction bias.
+pub const DEEPSEEK: Arch = Arch {
+    gguf: "deepseek2",
+    model_type: "deepseek_v3",
+    hf_class: "DeepseekV3ForCausalLM",
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_q_a", "self_attn.q_a_proj"),
+        ("attn_q_a_norm", "self_attn.q_a_layernorm"),
+        ("attn_q_b", "self_attn.q_b_proj"),
+        ("attn_kv_a_mqa", "self_attn.kv_a_proj_with_mqa"),
+        ("attn_kv_a_norm", "self_attn.kv_a_layernorm"),
+        ("attn_output", "self_attn.o_proj"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+        ("ffn_gate_inp", "mlp.gate"),
+        ("ffn_gate_shexp", "mlp.shared_experts.gate_proj"),
+        ("ffn_up_shexp", "mlp.shared_experts.up_proj"),
+        ("ffn_down_shexp", "mlp.shared_experts.down_proj"),
+    ],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("rope_interleave", "true"),
+        ("topk_method", "\"noaux_tc\""),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKvOne,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::ExpertCounts,
+        Key::MlaLengths,
+        Key::FileType,
+        Key::DeepseekTail,
+    ],
+    experts: QWEN3MOE.experts,
+    expert_count_field: "n_routed_experts",
+    bare: &[("mlp.gate.e_score_correction_bias", "exp_probs_b.bias")],
+    ..LLAMA
+};
+
 /// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
 /// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
 pub const MIXTRAL: Arch = Arch {
@@ -1505,6 +1571,7 @@ pub const ARCHES: &[&Arch] = &[
     &BLOOM,
     &GRANITEMOE,
     &MINIMAXM2,
+    &DEEPSEEK,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

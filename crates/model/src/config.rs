@@ -79,6 +79,9 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
             rope["partial_rotary_factor"] = json!(dims as f64 / head_dim as f64);
         }
     }
+    if arch.keys.contains(&crate::arch::Key::DeepseekTail) {
+        crate::mla::config_fields(&mut c, metadata, &key);
+    }
     let gating = match int(metadata, &key("expert_gating_func")) {
         Some(1) => Some("softmax"),
         Some(2) => Some("sigmoid"),

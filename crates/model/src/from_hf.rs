@@ -38,6 +38,8 @@ enum Step {
     AddOne,
     /// A matrix stored `[in, out]` (GPT-2's Conv1D), transposed.
     Transpose,
+    /// DeepSeek's `kv_b_proj`: K's part (true) or V's, per head.
+    Mla(crate::mla::Mla, bool),
     /// Falcon's QKV head blocks regrouped (`n_head`, `n_kv` heads).
     Regroup(u64, u64),
     /// gpt-oss's interleaved experts, gathered per expert.
@@ -261,6 +263,32 @@ impl HfToGguf {
             if arch.dropped.iter().any(|d| t.name.ends_with(d)) {
                 continue;
             }
+            // DeepSeek: multi-token-prediction layers past the model's own
+            // are left out, as the reference leaves them.
+            let mla = arch.keys.contains(&arch::Key::MlaLengths);
+            if mla
+                && block_of(&t.name, arch).is_some_and(|b| Some(b) >= int_field(&config, "num_hidden_layers"))
+            {
+                continue;
+            }
+            if let (true, Some(stem)) = (mla, t.name.strip_suffix("self_attn.kv_b_proj.weight")) {
+                let block = stem
+                    .strip_prefix(arch.block_prefix)
+                    .unwrap_or("")
+                    .trim_end_matches('.');
+                let geometry = crate::mla::Mla {
+                    heads: int_field(&config, "num_key_value_heads").or(heads).unwrap_or(1) as usize,
+                    nope: int_field(&config, "qk_nope_head_dim").unwrap_or(0) as usize,
+                    v: int_field(&config, "v_head_dim").unwrap_or(0) as usize,
+                };
+                for (part, k) in [("attn_k_b", true), ("attn_v_b", false)] {
+                    let info = geometry.split_info(&format!("blk.{block}.{part}.weight"), t, k)?;
+                    cast_to.push(gguf_dtype(&info.name, &info, outtype));
+                    picks.push((i, Step::Mla(geometry, k)));
+                    tensors.push(info);
+                }
+                continue;
+            }
             if let Some(parts) = crate::interleaved::to_gguf(arch.fused_experts, &t.name) {
                 for (name, g) in parts {
                     let info = crate::interleaved::gathered_info(&name, t, g)?;
@@ -403,6 +431,7 @@ impl Source for HfToGguf {
             }
             Step::Transpose => crate::permute::transpose(data, t),
             Step::Gather(g) => crate::interleaved::gather(data, t, g),
+            Step::Mla(geometry, k) => geometry.split(data, t, k),
             Step::Regroup(heads, kv) => {
                 let order = crate::permute::qkv_order(self.regroup, heads as usize, kv as usize);
                 let block = usize::try_from(t.nbytes).unwrap_or(0) / order.len().max(1);
@@ -422,6 +451,15 @@ fn chunks_of(data: Result<TensorData<'_>>) -> Box<dyn Iterator<Item = Result<Vec
                 .map(|c| c.map(std::borrow::Cow::into_owned)),
         ),
     }
+}
+
+/// The block number of HF tensor `name` in `arch`'s layout.
+fn block_of(name: &str, arch: &Arch) -> Option<u64> {
+    name.strip_prefix(arch.block_prefix)?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// config.json's expert count, under any name the reference reads.
@@ -781,6 +819,13 @@ fn gguf_metadata(
                 if let Some(n) = int_field(config, "num_experts_per_tok") {
                     m.insert(format!("{a}.expert_used_count"), u32v(n));
                 }
+                // Expert groups (DeepSeek's n_group, topk_group).
+                if let Some(n) = int_field(config, "n_group") {
+                    m.insert(format!("{a}.expert_group_count"), u32v(n));
+                }
+                if let Some(n) = int_field(config, "topk_group") {
+                    m.insert(format!("{a}.expert_group_used_count"), u32v(n));
+                }
                 // The router's function, under any name the reference reads.
                 let score = [
                     "score_function",
@@ -854,6 +899,14 @@ fn gguf_metadata(
                 m.insert(format!("{a}.context_length"), u32v(n.unwrap_or(0)));
             }
             Key::HeadCountKvAll => m.insert(format!("{a}.attention.head_count_kv"), u32v(heads)),
+            Key::HeadCountKvOne => m.insert(format!("{a}.attention.head_count_kv"), Value::U32(1)),
+            Key::MlaLengths => {
+                let rank = int_field(config, "kv_lora_rank").unwrap_or(512);
+                let rope = int_field(config, "qk_rope_head_dim").unwrap_or(0);
+                m.insert(format!("{a}.attention.key_length"), u32v(rank + rope));
+                m.insert(format!("{a}.attention.value_length"), u32v(rank));
+            }
+            Key::DeepseekTail => crate::mla::tail_keys(&mut m, a, config, n_tokens as u64),
             Key::FalconLayout => {
                 // Not in Falcon's config.json: the reference writes 2048.
                 m.insert(format!("{a}.context_length"), Value::U32(2048));

@@ -18,6 +18,7 @@ mod folder;
 mod from_hf;
 pub mod gguf_kv;
 mod interleaved;
+mod mla;
 mod offset;
 pub mod permute;
 mod plugin;

@@ -21,6 +21,11 @@ enum Transform {
     /// A matrix the family stores `[in, out]` (GPT-2's Conv1D): transposed
     /// back, quantized blocks decoded to f32 first.
     Transpose,
+    /// DeepSeek's `attn_k_b` with `attn_v_b` (GGUF tensor `v`) merged back
+    /// into `kv_b_proj`.
+    MlaMerge {
+        v: usize,
+    },
     /// Falcon's QKV head blocks back in HF's groups (`n_head`, `n_kv`).
     Regroup(u64, u64),
     /// gpt-oss's down experts (or a bias), per expert back to `[in, out]`.
@@ -80,6 +85,38 @@ impl<S: Source> GgufToHf<S> {
         let mut tensors = Vec::with_capacity(inner.tensors().len());
         let mut transforms = Vec::with_capacity(inner.tensors().len());
         for (index, t) in inner.tensors().iter().enumerate() {
+            if arch.keys.contains(&arch::Key::MlaLengths) {
+                let find = |name: &str| {
+                    inner
+                        .tensors()
+                        .iter()
+                        .position(|u| u.name == name)
+                        .ok_or_else(|| {
+                            Error::unsupported(
+                                code::MODEL_INCONSISTENT,
+                                format!("tensor '{}' has no '{name}' to make kv_b_proj with", t.name),
+                            )
+                        })
+                };
+                if let Some(stem) = t.name.strip_suffix("attn_k_b.weight") {
+                    let v = find(&format!("{stem}attn_v_b.weight"))?;
+                    let (me, rank) = crate::mla::Mla::of_gguf(t, &inner.tensors()[v])?;
+                    let block = stem.trim_start_matches("blk.").trim_end_matches('.');
+                    let name = format!("{}{block}.self_attn.kv_b_proj.weight", arch.block_prefix);
+                    let rows = (me.heads * (me.nope + me.v)) as u64;
+                    let info = TensorInfo::new(&name, crate::mla::plain(t.dtype), vec![rows, rank as u64])
+                        .ok_or_else(|| {
+                            Error::unsupported(code::TOO_LARGE, format!("tensor '{name}': size overflows"))
+                        })?;
+                    tensors.push(info);
+                    transforms.push((index, Transform::MlaMerge { v }));
+                    continue;
+                }
+                if let Some(stem) = t.name.strip_suffix("attn_v_b.weight") {
+                    find(&format!("{stem}attn_k_b.weight"))?;
+                    continue;
+                }
+            }
             if let Some(role) = crate::interleaved::from_gguf(arch.fused_experts, &t.name) {
                 use crate::interleaved::{hf_info, FromGguf};
                 let find = |name: &str| {
@@ -183,6 +220,7 @@ impl<S: Source> GgufToHf<S> {
             info.name = name;
             match transform {
                 Transform::None
+                | Transform::MlaMerge { .. }
                 | Transform::Regroup(..)
                 | Transform::Expert { .. }
                 | Transform::Unstack { .. }
@@ -249,6 +287,11 @@ impl<S: Source> Source for GgufToHf<S> {
                 let t = &self.inner.tensors()[inner];
                 let block = usize::try_from(t.nbytes).unwrap_or(0) / order.len().max(1);
                 crate::permute::reorder_blocks(data, block, &order, &t.name)
+            }
+            Transform::MlaMerge { v } => {
+                let all = self.inner.tensors();
+                let v_data = self.inner.tensor_data(v)?;
+                crate::mla::Mla::merge(data, v_data, &all[inner], &all[v])
             }
             Transform::Unstack { transpose } => {
                 crate::interleaved::unstack(data, &self.inner.tensors()[inner], transpose)
