@@ -222,6 +222,9 @@ pub enum Key {
     /// vocabulary size, Q and KV LoRA ranks, the MLA key/value lengths,
     /// expert width, shared experts, routed scale and norm, rotary dims.
     DeepseekTail,
+    /// Ministral 3's YaRN log multiplier (`mscale_all_dim`) and Llama 4's
+    /// attention temperature scale (`llama_4_scaling_beta`).
+    Ministral3Scales,
     /// Falcon's `context_length` (2048, not in its config.json) and its
     /// `tensor_data_layout` (`jploski`: the QKV rows regrouped).
     FalconLayout,
@@ -1339,6 +1342,38 @@ pub const DEEPSEEK: Arch = Arch {
     ..LLAMA
 };
 
+/// Ministral 3 (text; llama.cpp's `mistral3`): Llama's layout with YaRN
+/// rope and Llama 4's attention temperature scaling.
+pub const MINISTRAL3: Arch = Arch {
+    gguf: "mistral3",
+    model_type: "ministral3",
+    hf_class: "Ministral3ForCausalLM",
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("sliding_window", "null"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeYarn,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::VocabSize,
+        Key::RopeDimensionCount,
+        Key::Ministral3Scales,
+    ],
+    ..LLAMA
+};
+
 /// Mixtral: Llama's attention (Q/K permuted) and a sparse MoE block of
 /// `w1`/`w2`/`w3` experts; GGUF calls it `llama` with expert keys.
 pub const MIXTRAL: Arch = Arch {
@@ -1572,6 +1607,7 @@ pub const ARCHES: &[&Arch] = &[
     &GRANITEMOE,
     &MINIMAXM2,
     &DEEPSEEK,
+    &MINISTRAL3,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

@@ -60,6 +60,21 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
         if let Some(n) = int(metadata, &key("rope.scaling.original_context_length")) {
             rope["original_max_position_embeddings"] = json!(n);
         }
+        if arch.keys.contains(&crate::arch::Key::Ministral3Scales) {
+            // Ministral 3's YaRN: its log multiplier is mscale_all_dim (and
+            // mscale, equal in its configs), its temperature Llama 4's beta.
+            if let Some(v) = float(metadata, &key("rope.scaling.yarn_log_multiplier")) {
+                rope["mscale_all_dim"] = json!(v);
+                rope["mscale"] = json!(v);
+            }
+            if let Some(v) = float(metadata, &key("attention.temperature_scale")) {
+                rope["llama_4_scaling_beta"] = json!(v);
+            }
+            if let Some(n) = int(metadata, &key("context_length")) {
+                rope["max_position_embeddings"] = json!(n);
+            }
+            rope["type"] = json!(kind);
+        }
         for (gguf, hf) in [
             ("rope.scaling.yarn_ext_factor", "extrapolation_factor"),
             ("rope.scaling.yarn_attn_factor", "attention_factor"),

@@ -899,6 +899,18 @@ fn gguf_metadata(
                 m.insert(format!("{a}.context_length"), u32v(n.unwrap_or(0)));
             }
             Key::HeadCountKvAll => m.insert(format!("{a}.attention.head_count_kv"), u32v(heads)),
+            Key::Ministral3Scales => {
+                let get = |k: &str| rope.and_then(|r| r.get(k)).and_then(Json::as_f64);
+                if let Some(v) = get("mscale_all_dim") {
+                    m.insert(
+                        format!("{a}.rope.scaling.yarn_log_multiplier"),
+                        Value::F32(v as f32),
+                    );
+                }
+                if let Some(v) = get("llama_4_scaling_beta") {
+                    m.insert(format!("{a}.attention.temperature_scale"), Value::F32(v as f32));
+                }
+            }
             Key::HeadCountKvOne => m.insert(format!("{a}.attention.head_count_kv"), Value::U32(1)),
             Key::MlaLengths => {
                 let rank = int_field(config, "kv_lora_rank").unwrap_or(512);
