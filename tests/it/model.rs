@@ -996,3 +996,46 @@ fn mxfp4_experts_are_decoded_and_woven_back() {
         }
     }
 }
+
+/// Head and expert counts come from config.json: counts the weights cannot
+/// hold are refused by tensor name at once (nothing is sized by them).
+#[test]
+fn counts_the_weights_cannot_hold_are_refused() {
+    for (arch, field, value, says) in [
+        (
+            "falcon",
+            "num_attention_heads",
+            1_000_000_000_000u64,
+            "fused Q/K/V",
+        ),
+        ("deepseek3", "num_key_value_heads", 1_000_000_000_000, "heads of"),
+        (
+            "qwen3moe",
+            "num_local_experts",
+            1_000_000_000_000,
+            "expert tensors",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("hf");
+        std::fs::create_dir(&folder).unwrap();
+        for entry in std::fs::read_dir(fx(arch, "hf")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), folder.join(entry.file_name())).unwrap();
+        }
+        let mut config = json(&folder.join("config.json"));
+        config[field] = value.into();
+        std::fs::write(folder.join("config.json"), config.to_string()).unwrap();
+        let out = tensorcast()
+            .arg("convert")
+            .arg(&folder)
+            .arg("-o")
+            .arg(dir.path().join("m.gguf"))
+            .args(pre_args(arch))
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(says), "{arch}: {err}");
+        assert!(!dir.path().join("m.gguf").exists());
+    }
+}

@@ -330,8 +330,13 @@ impl HfToGguf {
                 None if arch.norm_offset && name.ends_with("norm.weight") => Step::AddOne,
                 None if arch.is_transposed(&t.name) && t.shape.len() == 2 => Step::Transpose,
                 None if arch.qkv_regroup != crate::arch::QkvRegroup::None && part == "attn_qkv" => {
-                    let heads = heads.unwrap_or(1);
-                    Step::Regroup(heads, int_field(&config, "num_key_value_heads").unwrap_or(1))
+                    let (heads, kv) = (
+                        heads.unwrap_or(1),
+                        int_field(&config, "num_key_value_heads").unwrap_or(1),
+                    );
+                    let rows = t.shape.first().copied().unwrap_or(0);
+                    crate::permute::check_qkv_blocks(&t.name, rows, arch.qkv_regroup, heads, kv)?;
+                    Step::Regroup(heads, kv)
                 }
                 None => Step::Plain,
             };

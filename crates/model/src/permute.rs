@@ -131,6 +131,31 @@ pub fn falcon_qkv_order(n_head: usize, n_kv: usize) -> Vec<usize> {
     queries.chain(keys).chain(values).collect()
 }
 
+/// Refuses head counts a fused QKV of `rows` rows cannot hold (before any
+/// order of that many blocks is built: counts come from config.json).
+pub fn check_qkv_blocks(
+    name: &str,
+    rows: u64,
+    kind: crate::arch::QkvRegroup,
+    heads: u64,
+    kv: u64,
+) -> Result<()> {
+    let blocks = match kind {
+        crate::arch::QkvRegroup::Falcon if kv > 0 && heads % kv == 0 => {
+            heads.checked_add(kv.saturating_mul(2))
+        }
+        crate::arch::QkvRegroup::Bloom => heads.checked_mul(3),
+        _ => None,
+    };
+    match blocks {
+        Some(b) if b > 0 && b <= rows && rows % b == 0 => Ok(()),
+        _ => Err(Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!("tensor '{name}': {rows} rows are not the fused Q/K/V of {heads} heads and {kv} key/value heads"),
+        )),
+    }
+}
+
 /// The GGUF order of a fused QKV's head blocks, as HF block indices.
 pub fn qkv_order(kind: crate::arch::QkvRegroup, n_head: usize, n_kv: usize) -> Vec<usize> {
     match kind {

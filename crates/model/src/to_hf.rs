@@ -205,7 +205,10 @@ impl<S: Source> GgufToHf<S> {
                 None if arch.is_transposed(&name) && t.shape.len() == 2 => Transform::Transpose,
                 None if arch.qkv_regroup != crate::arch::QkvRegroup::None && part == "attn_qkv" => {
                     let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(1);
-                    Transform::Regroup(count(all_heads), count(kv_heads))
+                    let (h, kv) = (count(all_heads), count(kv_heads));
+                    let rows = t.shape.first().copied().unwrap_or(0);
+                    crate::permute::check_qkv_blocks(&t.name, rows, arch.qkv_regroup, h, kv)?;
+                    Transform::Regroup(h, kv)
                 }
                 Some(h) => {
                     let h = u64::try_from(h).unwrap_or(0);
