@@ -141,14 +141,14 @@ pub fn check_qkv_blocks(
     kv: u64,
 ) -> Result<()> {
     let blocks = match kind {
-        crate::arch::QkvRegroup::Falcon if kv > 0 && heads % kv == 0 => {
+        crate::arch::QkvRegroup::Falcon if kv > 0 && heads.is_multiple_of(kv) => {
             heads.checked_add(kv.saturating_mul(2))
         }
         crate::arch::QkvRegroup::Bloom => heads.checked_mul(3),
         _ => None,
     };
     match blocks {
-        Some(b) if b > 0 && b <= rows && rows % b == 0 => Ok(()),
+        Some(b) if b > 0 && b <= rows && rows.is_multiple_of(b) => Ok(()),
         _ => Err(Error::unsupported(
             code::MODEL_INCONSISTENT,
             format!("tensor '{name}': {rows} rows are not the fused Q/K/V of {heads} heads and {kv} key/value heads"),
