@@ -340,3 +340,50 @@ fn block_holding_outputs_keep_quantized_blocks_by_default() {
         );
     }
 }
+
+/// A ComfyUI-GGUF diffusion-model file (fixtures/gguf/comfy: FLUX-style,
+/// made with gguf-py as ComfyUI-GGUF's converter makes them): a plain
+/// conversion gives every tensor as ComfyUI-GGUF's loader does: decoded
+/// (bit-identical to gguf.quants.dequantize) and back in the original shape
+/// `comfy.gguf.orig_shape.*` records, saying so. Into GGUF the tensors stay
+/// as stored (blocks need their 256-wide rows), the shapes still recorded.
+#[test]
+fn comfy_reshaped_tensors_get_their_original_shapes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("gguf/comfy/flux-tiny.gguf");
+    let out = dir.path().join("flux.safetensors");
+    let run = tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(err.contains("restored the original shapes of 2 tensors"), "{err}");
+    let ours = reference_read(&out).0;
+    let want = reference_read(&fixture("gguf/comfy/expected.safetensors")).0;
+    let by_name =
+        |v: &Vec<crate::common::RefTensor>| -> std::collections::BTreeMap<String, crate::common::RefTensor> {
+            v.iter().map(|t| (t.0.clone(), t.clone())).collect()
+        };
+    assert_eq!(by_name(&ours), by_name(&want));
+    // Into GGUF: as stored, the original shapes still in the metadata.
+    let again = dir.path().join("again.gguf");
+    tensorcast()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(&again)
+        .assert()
+        .success();
+    let (a, b) = (
+        tensorcast::open(&again, &Default::default()).unwrap(),
+        tensorcast::open(&input, &Default::default()).unwrap(),
+    );
+    assert_eq!(a.tensors(), b.tensors());
+    assert!(a
+        .metadata()
+        .get("comfy.gguf.orig_shape.img_in.conv.weight")
+        .is_some());
+}

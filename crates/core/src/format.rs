@@ -157,6 +157,14 @@ pub trait Format: Send + Sync {
         ))
     }
 
+    /// A source this format read, its blocks decoded, on its way into a
+    /// format without blocks: with the shapes the file records as the
+    /// tensors' original ones where it records them (ComfyUI-GGUF's
+    /// reshaped tensors), saying so in its warnings; as it is otherwise.
+    fn restore_shapes(&self, source: Box<dyn Source>) -> Result<Box<dyn Source>> {
+        Ok(source)
+    }
+
     /// Opens `input` as a source.
     fn open(&self, input: Input, options: &Options) -> Result<Box<dyn Source>>;
 

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod comfy;
 mod edit;
 mod plugin;
 mod read;

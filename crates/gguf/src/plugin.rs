@@ -29,6 +29,11 @@ impl Format for Gguf {
         FORMAT
     }
 
+    /// ComfyUI-GGUF's reshaped tensors get their recorded shapes back.
+    fn restore_shapes(&self, source: Box<dyn Source>) -> Result<Box<dyn Source>> {
+        crate::comfy::restore_shapes(source)
+    }
+
     fn extensions(&self) -> &'static [&'static str] {
         &["gguf"]
     }

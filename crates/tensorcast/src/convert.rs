@@ -122,6 +122,13 @@ pub fn adapt(source: Box<dyn Source>, target: &dyn Format, opts: &ConvertOptions
     if quantized && !keep {
         source = Box::new(tensorcast_quant::Dequantize::new(source)?);
     }
+    // Into a format without blocks, the shapes the file records as its
+    // tensors' original ones (the reader's format knows where).
+    if !target.holds_blocks() {
+        if let Some(reader) = opts.registry.get(source.format()) {
+            source = reader.restore_shapes(source)?;
+        }
+    }
     if let Some(dtype) = opts.dtype {
         source = Box::new(CastSource::floats_to(source, dtype)?);
     }
