@@ -11,7 +11,7 @@
 //! a chunk per expert (35 MB for one of gpt-oss-120b's in bf16).
 
 use crate::arch::FusedExperts;
-use tensorcast_core::{code, DType, Error, Result, TensorData, TensorInfo};
+use tensorcast_core::{code, Error, Result, TensorData, TensorInfo};
 
 /// How one expert's slab of an output tensor is gathered from the input's:
 /// the input slab is `[rows, cols]`; the output takes every `stride`-th
@@ -258,24 +258,8 @@ pub(crate) fn gather<'a>(data: TensorData<'a>, t: &TensorInfo, g: Gather) -> Res
 fn slab_elements(bytes: &[u8], t: &TensorInfo, e: usize, experts: usize) -> Result<Vec<u8>> {
     let each = bytes.len() / experts.max(1);
     let slab = &bytes[e * each..(e + 1) * each];
-    match t.dtype {
-        DType::Quant(q) => {
-            let n = usize::try_from(t.numel()).unwrap_or(0) / experts.max(1);
-            let mut out = vec![0f32; n];
-            tensorcast_quant::dequantize(q, slab, &mut out)
-                .map_err(|err| Error::unsupported(code::BLOCK_TYPE, format!("tensor '{}': {err}", t.name)))?;
-            Ok(out.iter().flat_map(|v| v.to_le_bytes()).collect())
-        }
-        _ => Ok(slab.to_vec()),
-    }
-}
-
-/// The element type an expert tensor has once out of GGUF (blocks decode to f32).
-pub(crate) fn plain(dtype: DType) -> DType {
-    match dtype {
-        DType::Quant(_) => DType::F32,
-        d => d,
-    }
+    let n = t.numel() / experts.max(1) as u64;
+    Ok(crate::decode::elements(slab, t.dtype, n, &t.name)?.into_owned())
 }
 
 /// A GGUF expert tensor `[experts, out, in]` back as `[experts, in, out]`
@@ -283,7 +267,7 @@ pub(crate) fn plain(dtype: DType) -> DType {
 pub(crate) fn unstack<'a>(data: TensorData<'a>, t: &TensorInfo, transpose: bool) -> Result<TensorData<'a>> {
     let (experts, rows, cols) = dims(t)?;
     let bytes = whole(data)?;
-    let size = plain(t.dtype).byte_size().unwrap_or(4);
+    let size = crate::decode::plain(t.dtype).byte_size().unwrap_or(4);
     let t = t.clone();
     let pieces = (0..experts).map(move |e| {
         let slab = slab_elements(&bytes, &t, e, experts)?;
@@ -314,7 +298,8 @@ pub(crate) fn weave<'a>(
     halves: bool,
 ) -> Result<TensorData<'a>> {
     let (experts, rows, cols) = dims(tg)?;
-    if dims(tu)? != (experts, rows, cols) || plain(tg.dtype) != plain(tu.dtype) {
+    if dims(tu)? != (experts, rows, cols) || crate::decode::plain(tg.dtype) != crate::decode::plain(tu.dtype)
+    {
         return Err(Error::unsupported(
             code::MODEL_INCONSISTENT,
             format!(
@@ -324,7 +309,7 @@ pub(crate) fn weave<'a>(
         ));
     }
     let (gate, up) = (whole(gate)?, whole(up)?);
-    let size = plain(tg.dtype).byte_size().unwrap_or(4);
+    let size = crate::decode::plain(tg.dtype).byte_size().unwrap_or(4);
     let (tg, tu) = (tg.clone(), tu.clone());
     let pieces = (0..experts).map(move |e| {
         let parts = [
@@ -371,13 +356,14 @@ pub(crate) fn hf_info(name: &str, t: &TensorInfo, woven: bool, transpose: bool) 
         (false, 2) => vec![e as u64, (k * cols) as u64],
         (false, _) => vec![e as u64, (k * rows) as u64, cols as u64],
     };
-    TensorInfo::new(name, plain(t.dtype), shape)
+    TensorInfo::new(name, crate::decode::plain(t.dtype), shape)
         .ok_or_else(|| Error::unsupported(code::TOO_LARGE, format!("tensor '{name}': size overflows")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tensorcast_core::DType;
 
     fn info(name: &str, shape: Vec<u64>) -> TensorInfo {
         TensorInfo::new(name, DType::F32, shape).unwrap()

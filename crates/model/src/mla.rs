@@ -5,7 +5,7 @@
 //! attention) and `attn_v_b` `[heads, v, kv_lora]`
 //! (`convert_hf_to_gguf.py`'s DeepseekV2Model). A head at a time both ways.
 
-use tensorcast_core::{code, DType, Error, Result, TensorData, TensorInfo};
+use tensorcast_core::{code, Error, Result, TensorData, TensorInfo};
 
 /// The head geometry of a `kv_b_proj`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,31 +19,16 @@ fn refuse(name: &str, why: String) -> Error {
     Error::unsupported(code::MODEL_INCONSISTENT, format!("tensor '{name}': {why}"))
 }
 
-/// The whole tensor as plain little-endian elements (blocks decoded to f32).
+/// The whole tensor as plain little-endian elements (blocks decoded to
+/// f32) and the size of one.
 fn elements(data: TensorData<'_>, t: &TensorInfo) -> Result<(Vec<u8>, usize)> {
-    let bytes = data.into_vec()?;
-    match t.dtype {
-        DType::Quant(q) => {
-            let n = usize::try_from(t.numel()).unwrap_or(0);
-            let mut out = vec![0f32; n];
-            tensorcast_quant::dequantize(q, &bytes, &mut out).map_err(|e| refuse(&t.name, e))?;
-            Ok((out.iter().flat_map(|v| v.to_le_bytes()).collect(), 4))
-        }
-        d => {
-            let size = d
-                .byte_size()
-                .ok_or_else(|| refuse(&t.name, format!("{d:?} is not a plain dtype")))?;
-            Ok((bytes, size))
-        }
-    }
-}
-
-/// The element type a part has once out of GGUF (blocks decode to f32).
-pub(crate) fn plain(dtype: DType) -> DType {
-    match dtype {
-        DType::Quant(_) => DType::F32,
-        d => d,
-    }
+    let size = crate::decode::plain(t.dtype)
+        .byte_size()
+        .ok_or_else(|| refuse(&t.name, format!("{:?} is not a plain dtype", t.dtype)))?;
+    Ok((
+        crate::decode::owned_elements(data.into_vec()?, t.dtype, t.numel(), &t.name)?,
+        size,
+    ))
 }
 
 impl Mla {
@@ -125,7 +110,7 @@ impl Mla {
         tv: &TensorInfo,
     ) -> Result<TensorData<'a>> {
         let (me, r) = Mla::of_gguf(tk, tv)?;
-        if plain(tk.dtype) != plain(tv.dtype) {
+        if crate::decode::plain(tk.dtype) != crate::decode::plain(tv.dtype) {
             return Err(refuse(
                 &tk.name,
                 format!("{:?} beside '{}' {:?}", tk.dtype, tv.name, tv.dtype),
@@ -259,6 +244,7 @@ pub(crate) fn config_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tensorcast_core::DType;
 
     /// Two heads, nope 2, v 1, kv_lora 3: split and merged back exactly.
     #[test]

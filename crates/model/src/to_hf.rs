@@ -86,25 +86,14 @@ impl<S: Source> GgufToHf<S> {
         let mut transforms = Vec::with_capacity(inner.tensors().len());
         for (index, t) in inner.tensors().iter().enumerate() {
             if arch.keys.contains(&arch::Key::MlaLengths) {
-                let find = |name: &str| {
-                    inner
-                        .tensors()
-                        .iter()
-                        .position(|u| u.name == name)
-                        .ok_or_else(|| {
-                            Error::unsupported(
-                                code::MODEL_INCONSISTENT,
-                                format!("tensor '{}' has no '{name}' to make kv_b_proj with", t.name),
-                            )
-                        })
-                };
+                let find = |name: &str| partner(inner.tensors(), name, &t.name, "make kv_b_proj with");
                 if let Some(stem) = t.name.strip_suffix("attn_k_b.weight") {
                     let v = find(&format!("{stem}attn_v_b.weight"))?;
                     let (me, rank) = crate::mla::Mla::of_gguf(t, &inner.tensors()[v])?;
                     let block = stem.trim_start_matches("blk.").trim_end_matches('.');
                     let name = format!("{}{block}.self_attn.kv_b_proj.weight", arch.block_prefix);
                     let rows = (me.heads * (me.nope + me.v)) as u64;
-                    let info = TensorInfo::new(&name, crate::mla::plain(t.dtype), vec![rows, rank as u64])
+                    let info = TensorInfo::new(&name, crate::decode::plain(t.dtype), vec![rows, rank as u64])
                         .ok_or_else(|| {
                             Error::unsupported(code::TOO_LARGE, format!("tensor '{name}': size overflows"))
                         })?;
@@ -119,18 +108,7 @@ impl<S: Source> GgufToHf<S> {
             }
             if let Some(role) = crate::interleaved::from_gguf(arch.fused_experts, &t.name) {
                 use crate::interleaved::{hf_info, FromGguf};
-                let find = |name: &str| {
-                    inner
-                        .tensors()
-                        .iter()
-                        .position(|u| u.name == name)
-                        .ok_or_else(|| {
-                            Error::unsupported(
-                                code::MODEL_INCONSISTENT,
-                                format!("tensor '{}' has no '{name}' to interleave with", t.name),
-                            )
-                        })
-                };
+                let find = |name: &str| partner(inner.tensors(), name, &t.name, "interleave with");
                 let (info, transform) = match role {
                     FromGguf::Alone { name, transpose } => (
                         hf_info(&name, t, false, transpose)?,
@@ -229,10 +207,7 @@ impl<S: Source> GgufToHf<S> {
                 | Transform::Unstack { .. }
                 | Transform::Weave { .. } => {}
                 Transform::Transpose => {
-                    let dtype = match t.dtype {
-                        DType::Quant(_) => DType::F32,
-                        d => d,
-                    };
+                    let dtype = crate::decode::plain(t.dtype);
                     let shape = vec![t.shape[1], t.shape[0]];
                     info = TensorInfo::new(&info.name, dtype, shape).ok_or_else(|| {
                         Error::unsupported(code::TOO_LARGE, format!("tensor '{}': size overflows", t.name))
@@ -311,13 +286,10 @@ impl<S: Source> Source for GgufToHf<S> {
             Transform::Transpose => {
                 let stored = &self.inner.tensors()[inner];
                 let data = match stored.dtype {
-                    DType::Quant(q) => {
-                        let n = usize::try_from(stored.numel()).unwrap_or(usize::MAX);
-                        let mut out = vec![0f32; n];
-                        tensorcast_quant::dequantize(q, &data.into_vec()?, &mut out).map_err(|e| {
-                            Error::unsupported(code::BLOCK_TYPE, format!("tensor '{}': {e}", stored.name))
-                        })?;
-                        let bytes: Vec<u8> = out.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    DType::Quant(_) => {
+                        let bytes = data.into_vec()?;
+                        let bytes =
+                            crate::decode::owned_elements(bytes, stored.dtype, stored.numel(), &stored.name)?;
                         TensorData::Chunks(Box::new(std::iter::once(Ok(bytes))))
                     }
                     _ => data,
@@ -371,4 +343,15 @@ fn byte_range(data: TensorData<'_>, start: u64, len: u64) -> TensorData<'_> {
             TensorData::Chunks(Box::new(pieces))
         }
     }
+}
+
+/// The index of tensor `name`, which `of` is read with (`why`), or a
+/// refusal naming both.
+fn partner(tensors: &[TensorInfo], name: &str, of: &str, why: &str) -> Result<usize> {
+    tensors.iter().position(|u| u.name == name).ok_or_else(|| {
+        Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!("tensor '{of}' has no '{name}' to {why}"),
+        )
+    })
 }
