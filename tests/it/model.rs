@@ -1015,6 +1015,9 @@ fn counts_the_weights_cannot_hold_are_refused() {
             1_000_000_000_000,
             "expert tensors",
         ),
+        // Sizes that overflow when multiplied out.
+        ("deepseek3", "qk_nope_head_dim", 1 << 62, "heads of"),
+        ("gpt2", "n_embd", 1 << 63, "hidden_size"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("hf");

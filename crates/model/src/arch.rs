@@ -437,7 +437,10 @@ impl Arch {
             let hidden = map.get("hidden_size").and_then(serde_json::Value::as_u64);
             if let (true, Some(h)) = (self.ffn_multiple > 0, hidden) {
                 if map.get("intermediate_size").is_none_or(|v| v.is_null()) {
-                    map.insert("intermediate_size".into(), (h * self.ffn_multiple).into());
+                    map.insert(
+                        "intermediate_size".into(),
+                        h.saturating_mul(self.ffn_multiple).into(),
+                    );
                 }
             }
         }

@@ -920,7 +920,10 @@ fn gguf_metadata(
             Key::MlaLengths => {
                 let rank = int_field(config, "kv_lora_rank").unwrap_or(512);
                 let rope = int_field(config, "qk_rope_head_dim").unwrap_or(0);
-                m.insert(format!("{a}.attention.key_length"), u32v(rank + rope));
+                m.insert(
+                    format!("{a}.attention.key_length"),
+                    u32v(rank.saturating_add(rope)),
+                );
                 m.insert(format!("{a}.attention.value_length"), u32v(rank));
             }
             Key::DeepseekTail => crate::mla::tail_keys(&mut m, a, config, n_tokens as u64),

@@ -32,10 +32,16 @@ fn elements(data: TensorData<'_>, t: &TensorInfo) -> Result<(Vec<u8>, usize)> {
 }
 
 impl Mla {
+    /// `kv_b_proj`'s row count, `None` where config.json's counts overflow.
+    pub(crate) fn rows(&self) -> Option<u64> {
+        let per_head = self.nope.checked_add(self.v)?;
+        u64::try_from(self.heads.checked_mul(per_head)?).ok()
+    }
+
     /// `kv_b_proj`'s `[heads x (nope + v), kv_lora]`, checked.
     fn rank(&self, t: &TensorInfo) -> Result<usize> {
         match t.shape[..] {
-            [rows, r] if rows as usize == self.heads * (self.nope + self.v) => Ok(r as usize),
+            [rows, r] if Some(rows) == self.rows() => Ok(r as usize),
             _ => Err(refuse(
                 &t.name,
                 format!(
@@ -157,7 +163,10 @@ pub(crate) fn tail_keys(m: &mut tensorcast_core::Metadata, a: &str, config: &ser
     );
     let rope = int("qk_rope_head_dim").unwrap_or(0);
     let nope = int("qk_nope_head_dim").unwrap_or(0);
-    m.insert(format!("{a}.attention.key_length_mla"), u32v(nope + rope));
+    m.insert(
+        format!("{a}.attention.key_length_mla"),
+        u32v(nope.saturating_add(rope)),
+    );
     m.insert(
         format!("{a}.attention.value_length_mla"),
         u32v(int("v_head_dim").unwrap_or(0)),
@@ -218,7 +227,7 @@ pub(crate) fn config_fields(
     put_int(
         c,
         "qk_nope_head_dim",
-        int(metadata, &key("attention.key_length_mla")).map(|k| k - rope),
+        int(metadata, &key("attention.key_length_mla")).map(|k| k.saturating_sub(rope)),
     );
     put_int(c, "v_head_dim", int(metadata, &key("attention.value_length_mla")));
     put_int(c, "n_shared_experts", int(metadata, &key("expert_shared_count")));

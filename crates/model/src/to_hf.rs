@@ -92,7 +92,7 @@ impl<S: Source> GgufToHf<S> {
                     let (me, rank) = crate::mla::Mla::of_gguf(t, &inner.tensors()[v])?;
                     let block = stem.trim_start_matches("blk.").trim_end_matches('.');
                     let name = format!("{}{block}.self_attn.kv_b_proj.weight", arch.block_prefix);
-                    let rows = (me.heads * (me.nope + me.v)) as u64;
+                    let rows = me.rows().unwrap_or(u64::MAX);
                     let info = TensorInfo::new(&name, crate::decode::plain(t.dtype), vec![rows, rank as u64])
                         .ok_or_else(|| {
                             Error::unsupported(code::TOO_LARGE, format!("tensor '{name}': size overflows"))
