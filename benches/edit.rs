@@ -13,6 +13,9 @@
 //!   `TENSORCAST_BENCH_NO_XFS=1`): the goal is ≤ 0.2 s at any model size;
 //! - on that XFS, `convert` GGUF -> GGUF of the file (blocks kept): its
 //!   tensors and the padding between them are one run cloned by the kernel;
+//!   and safetensors -> safetensors of it renaming every tensor (the data
+//!   keeps its offset mod 4096), against the same on the scratch file
+//!   system, whose bytes must be equal;
 //! - `tensorcast digest` of the same file against `sha256sum`, warm cache.
 //!
 //! `TENSORCAST_BENCH_GIB` sets the size (default 1), `TENSORCAST_BENCH_RUNS`
@@ -190,7 +193,7 @@ fn main() {
     edit_side_by_side("scratch fs (ext4 here)", &input, &dir, python.as_deref(), runs);
 
     // XFS: the input, our output and the reference's full copy fit.
-    if let Some(xfs) = Xfs::make(&dir, size * 4 + (512 << 20)) {
+    if let Some(xfs) = Xfs::make(&dir, size * 5 + (512 << 20)) {
         let on_xfs = xfs.mount.join("input.gguf");
         std::fs::copy(&input, &on_xfs).unwrap();
         let _ = Command::new("sync").status();
@@ -245,6 +248,40 @@ fn main() {
             "xfs: GGUF -> GGUF of the {size}-byte file {:.3} s (median of {runs}), {used} bytes of new space, output identical to the input: {same}",
             median(times).as_secs_f64()
         );
+        // safetensors -> safetensors renaming every tensor: the header grows,
+        // the data keeps its offset mod 4096 (blank padding), so it is one
+        // run cloned by the kernel; the same conversion on the scratch file
+        // system (a kernel copy there) must give the same bytes.
+        let convert = |from: &Path, to: &Path, rename: bool| {
+            let mut cmd = Command::new(bin);
+            cmd.args(["-q", "convert"]).arg(from).arg("-o").arg(to);
+            cmd.args(["--names", "keep", "--force"]);
+            if rename {
+                cmd.args(["--rename", "blk.=model.layers."]);
+            }
+            run(&mut cmd).time
+        };
+        let st = xfs.mount.join("input.safetensors");
+        convert(&on_xfs, &st, false);
+        let renamed = xfs.mount.join("renamed.safetensors");
+        let _ = Command::new("sync").status();
+        let before = free(&xfs.mount);
+        let times: Vec<Duration> = (0..runs).map(|_| convert(&st, &renamed, true)).collect();
+        let _ = Command::new("sync").status();
+        let used = before.saturating_sub(free(&xfs.mount));
+        let (st_ext, renamed_ext) = (dir.join("input.safetensors"), dir.join("renamed.safetensors"));
+        convert(&input, &st_ext, false);
+        let ext = convert(&st_ext, &renamed_ext, true);
+        let same = std::fs::read(&renamed).ok() == std::fs::read(&renamed_ext).ok();
+        println!(
+            "xfs: safetensors -> safetensors renaming every tensor of the {}-byte file {:.3} s (median of {runs}), {used} bytes of new space; scratch fs {:.3} s; outputs identical: {same}",
+            std::fs::metadata(&st).map(|m| m.len()).unwrap_or(0),
+            median(times).as_secs_f64(),
+            ext.as_secs_f64()
+        );
+        for p in [&st_ext, &renamed_ext] {
+            let _ = std::fs::remove_file(p);
+        }
     }
 
     // Content id against sha256sum, both from a warm cache.

@@ -432,3 +432,69 @@ fn a_killed_edit_leaves_the_original_or_the_new_file() {
         }
     }
 }
+
+#[test]
+fn safetensors_renames_keep_large_data_congruent_and_small_files_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |p: &Path| {
+        let b = std::fs::read(p).unwrap();
+        8 + u64::from_le_bytes(b[..8].try_into().unwrap())
+    };
+    // 20 MiB of tensors behind a header of unaligned length: its data
+    // offset is not 8-aligned, so the first conversion pads to 8 only.
+    let raw = dir.path().join("raw.safetensors");
+    crate::common::write_big_f32(&raw, 5, 1 << 20);
+    let plain = dir.path().join("plain.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(&raw)
+        .arg("-o")
+        .arg(&plain)
+        .assert()
+        .success();
+    let b = std::fs::read(&plain).unwrap();
+    let json_end = b[8..start(&plain) as usize]
+        .iter()
+        .rposition(|&c| c == b'}')
+        .unwrap()
+        + 9;
+    assert_eq!(start(&plain), (json_end as u64).next_multiple_of(8));
+    // From an 8-aligned input, a rename lengthens the header and the data
+    // still starts at the input's offset modulo 4096 (blank padding), so a
+    // reflink file system shares it; the tensors are the input's.
+    let renamed = dir.path().join("renamed.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(&plain)
+        .arg("-o")
+        .arg(&renamed)
+        .args(["--rename", "w.=model.layers.weight_"])
+        .assert()
+        .success();
+    assert_ne!(start(&renamed), start(&plain));
+    assert_eq!(start(&renamed) % 4096, start(&plain) % 4096);
+    let (got, _) = crate::common::reference_read(&renamed);
+    let (want, _) = crate::common::reference_read(&plain);
+    assert_eq!(got.len(), 5);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.0, w.0.replacen("w.", "model.layers.weight_", 1));
+        assert_eq!((&g.1, &g.2, &g.3), (&w.1, &w.2, &w.3));
+    }
+    // A small file keeps the reference writer's 8-byte padding.
+    let small = dir.path().join("small.safetensors");
+    tensorcast()
+        .arg("convert")
+        .arg(fixture("safetensors/valid/all_dtypes.safetensors"))
+        .arg("-o")
+        .arg(&small)
+        .args(["--rename", "a=b"])
+        .assert()
+        .success();
+    let b = std::fs::read(&small).unwrap();
+    let json_end = b[8..start(&small) as usize]
+        .iter()
+        .rposition(|&c| c == b'}')
+        .unwrap()
+        + 9;
+    assert_eq!(start(&small), (json_end as u64).next_multiple_of(8));
+}

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use tensorcast_core::code;
+use tensorcast_core::edit::congruent_offset;
 use tensorcast_core::{
-    check_size, DType, Error, FileTarget, Metadata, Plan, Result, Sink, TensorData, TensorInfo, Value,
-    WriteTarget,
+    check_size, DType, Error, FileTarget, Metadata, Origin, Plan, Result, Sink, SourceId, TensorData,
+    TensorInfo, Value, WriteTarget,
 };
 
 /// Writes one safetensors file, or Hugging Face-style shards plus an index
@@ -198,6 +199,30 @@ fn header_bytes(tensors: &[TensorInfo], metadata: &Metadata) -> Vec<u8> {
     out
 }
 
+/// Shards holding at least this many tensor bytes whose first tensor lies
+/// in an input file get their header padded so that the data starts at the
+/// same offset modulo 4096 as there ([`pad_congruent`]).
+const CONGRUENT_FROM: u64 = 16 << 20;
+
+/// Pads `header` (length prefix included) with spaces so that the data after
+/// it starts congruent modulo 4096 with `source_offset`, where the first
+/// tensor lies in its input. Tensors laid out as in their input (a rename,
+/// new metadata, a subset of a safetensors file) then form runs the file
+/// target copies kernel-side, which XFS and btrfs turn into shared extents:
+/// O(header) instead of a copy. The padding, under 4 KiB, is JSON whitespace
+/// (the format pads with spaces to 8 anyway), and depends only on the input's
+/// layout, so every file system gets the same bytes. An input offset that is
+/// not 8-aligned (early writers) keeps the plain 8-byte padding.
+fn pad_congruent(header: &mut Vec<u8>, source_offset: u64) {
+    let len = header.len() as u64;
+    let Some(start) = congruent_offset(len, source_offset, 8) else {
+        return;
+    };
+    header.resize(start as usize, b' ');
+    let n = start - 8;
+    header[..8].copy_from_slice(&n.to_le_bytes());
+}
+
 impl Sink for SafetensorsWriter {
     fn begin(&mut self, plan: &Plan) -> Result<()> {
         tensorcast_core::sparse::refuse_sparse(&plan.tensors, "safetensors")?;
@@ -228,7 +253,11 @@ impl Sink for SafetensorsWriter {
         }
         let shard = self.shard_of(index);
         if self.open[shard].is_none() {
-            self.open[shard] = Some(self.start_shard(shard)?);
+            let first = match &data {
+                TensorData::Located { origin, .. } => Some(*origin),
+                _ => None,
+            };
+            self.open[shard] = Some(self.start_shard(shard, first)?);
         }
         let file = self.open[shard]
             .as_mut()
@@ -253,7 +282,7 @@ impl Sink for SafetensorsWriter {
         // Shards without tensors (only with an empty plan) still need a file.
         for k in 0..self.shards.len() {
             if self.open[k].is_none() {
-                self.open[k] = Some(self.start_shard(k)?);
+                self.open[k] = Some(self.start_shard(k, None)?);
             }
         }
         let files: Vec<Box<dyn WriteTarget>> = self.open.iter_mut().filter_map(Option::take).collect();
@@ -268,7 +297,18 @@ impl Sink for SafetensorsWriter {
 }
 
 impl SafetensorsWriter {
-    fn start_shard(&mut self, k: usize) -> Result<Box<dyn WriteTarget>> {
+    /// Opens shard `k` and writes its header; `first` is where its first
+    /// tensor's bytes lie in an input file, if they do.
+    fn start_shard(&mut self, k: usize, first: Option<Origin<'_>>) -> Result<Box<dyn WriteTarget>> {
+        let bytes: u64 = self.tensors[self.shards[k].tensors.clone()]
+            .iter()
+            .map(|t| t.nbytes)
+            .fold(0, u64::saturating_add);
+        if let Some(origin) =
+            first.filter(|o| bytes >= CONGRUENT_FROM && matches!(o.key().0, SourceId::File(..)))
+        {
+            pad_congruent(&mut self.shards[k].header, origin.offset());
+        }
         let shard = &self.shards[k];
         let mut f = match &shard.file_name {
             None => self
