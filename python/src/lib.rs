@@ -12,6 +12,7 @@ mod handle;
 mod location;
 mod options;
 mod values;
+mod virtual_zarr;
 
 use pyo3::prelude::*;
 use std::path::PathBuf;
@@ -233,6 +234,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handle::Handle>()?;
     m.add_class::<handle::RawTensor>()?;
     m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(virtual_zarr::zarr_manifest, m)?)?;
+    m.add_function(wrap_pyfunction!(virtual_zarr::decode_f32, m)?)?;
     m.add_function(wrap_pyfunction!(convert, m)?)?;
     m.add_function(wrap_pyfunction!(save, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_json, m)?)?;

@@ -26,6 +26,7 @@ mod refs;
 mod registry;
 pub mod remote;
 mod select;
+mod zarr_manifest;
 
 pub use batch::{
     check_batch, jobs_from_dir, jobs_from_list, jobs_from_prefix, run_batch, take_shard, Job, Outcome, Shard,
@@ -46,10 +47,13 @@ pub use tensorcast_core::edit::{EditReport, MetaEdit};
 pub use tensorcast_core::{
     cast, convert, sparse, Array, Bytes, DType, Detection, Error, ErrorKind, FileTarget, Format, FormatError,
     FormatOptions, Input, InputRole, Limits, Location, MemoryFiles, MemoryStore, MemoryTarget, Metadata,
-    MultiPart, Options, Plan, QuantType, RawLocation, ReadAt, Refusal, Result, Sink, Source, Stage, Strings,
-    Subject, TensorBuf, TensorData, TensorInfo, Value, ValueKind, WriteTarget,
+    MultiPart, Options, Plan, QuantType, RawLocation, ReadAt, Refusal, Result, SiblingFiles, Sink, Source,
+    Stage, Strings, Subject, TensorBuf, TensorData, TensorInfo, Value, ValueKind, WriteTarget,
 };
 pub use tensorcast_core::{code, parts, remove_temporaries};
+pub use zarr_manifest::{
+    decodable, decode_to_f32, zarr_manifest, Encoding, ManifestOptions, VirtualArray, ZarrManifest,
+};
 
 #[doc(hidden)] // for the crash-safety tests (feature crash-points)
 pub use tensorcast_core::{CRASH_AT_VAR, PAUSE_AT_VAR, PAUSE_FILE_VAR};

@@ -100,7 +100,7 @@ fn zarr_dtype(dtype: DType) -> Option<(&'static str, Option<&'static str>)> {
 }
 
 /// Whether `name` can be a Zarr array key in a flat group.
-fn zarr_name_ok(name: &str) -> bool {
+pub(crate) fn zarr_name_ok(name: &str) -> bool {
     !name.is_empty() && !name.contains('/') && !name.starts_with('.') && !name.starts_with("__")
 }
 
@@ -130,7 +130,7 @@ fn rows_per_chunk(n: u64, max: u64) -> u64 {
 /// `n` near `max`, or all `n` rows in one chunk when `n` has none (a prime
 /// row count would otherwise give one reference per row: a 64 MiB byte
 /// tensor of prime length, 64 million references).
-fn chunk_rows(n: u64, max: u64) -> u64 {
+pub(crate) fn chunk_rows(n: u64, max: u64) -> u64 {
     let rows = rows_per_chunk(n, max);
     if rows.saturating_mul(4) < max.min(n) {
         n.max(1)
@@ -140,7 +140,7 @@ fn chunk_rows(n: u64, max: u64) -> u64 {
 }
 
 /// `url` with its last path component replaced by `file`.
-fn beside(url: &str, file: &str) -> String {
+pub(crate) fn beside(url: &str, file: &str) -> String {
     match url.rfind('/') {
         Some(i) => format!("{}{}", &url[..=i], file),
         None => file.to_string(),
@@ -247,19 +247,8 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
             (Some(_), None) => match sidecar.write(&*source, index, info)? {
                 Some(place) => place,
                 None => {
-                    let sparse = original.sparse.as_ref().map(|s| {
-                        format!(
-                            "{}: Zarr has no sparse arrays; inlining or materializing gives its dense form",
-                            s.describe()
-                        )
-                    });
-                    out.not_virtualizable.push((
-                        info.name.clone(),
-                        sparse.or_else(|| source.storage_note(index).map(|n| format!("stored {n}, not as raw bytes")))
-                            .unwrap_or_else(|| {
-                                "its bytes are not stored raw in the file (compressed, byte-swapped or strided)".into()
-                            }),
-                    ));
+                    out.not_virtualizable
+                        .push((info.name.clone(), not_virtual_reason(&*source, index, original)));
                     continue;
                 }
             },
@@ -275,6 +264,26 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
     sidecar.commit()?;
     out.json = json!({"version": 1, "refs": Json::Object(refs)});
     Ok(out)
+}
+
+/// Why tensor `index` of `source` (as `original` describes it before any
+/// densifying) is not a byte range of its file.
+pub(crate) fn not_virtual_reason(source: &dyn Source, index: usize, original: &TensorInfo) -> String {
+    let sparse = original.sparse.as_ref().map(|s| {
+        format!(
+            "{}: Zarr has no sparse arrays; inlining or materializing gives its dense form",
+            s.describe()
+        )
+    });
+    sparse
+        .or_else(|| {
+            source
+                .storage_note(index)
+                .map(|n| format!("stored {n}, not as raw bytes"))
+        })
+        .unwrap_or_else(|| {
+            "its bytes are not stored raw in the file (compressed, byte-swapped or strided)".into()
+        })
 }
 
 /// Why a tensor has no Zarr element type.

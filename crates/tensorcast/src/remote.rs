@@ -7,10 +7,11 @@
 
 use crate::Registry;
 use std::path::Path;
+use std::sync::Arc;
 use tensorcast_core::code;
 #[cfg(not(feature = "remote"))]
 use tensorcast_core::Error;
-use tensorcast_core::{FileTarget, Format, Input, Limits, Location, Result, WriteTarget};
+use tensorcast_core::{Bytes, FileTarget, Format, Input, Limits, Location, ReadAt, Result, WriteTarget};
 
 #[cfg(not(feature = "remote"))]
 fn no_remote(url: &str) -> Error {
@@ -164,16 +165,36 @@ pub fn modified(location: &Location) -> Option<std::time::SystemTime> {
     }
 }
 
+/// First bytes fetched for detection (the registry looks at 512).
+const DETECT_BYTES: u64 = 512;
+
+/// The bytes of an object read by range (a remote object, or one a caller
+/// reads for us: a Python store): the ranges its format parses fetched, the
+/// rest read on demand; or, for formats whose structure is spread through
+/// the file, the whole object in a temporary file.
+pub fn object_bytes(registry: &Registry, object: Arc<dyn ReadAt>, limits: &Limits) -> Result<Bytes> {
+    let mut bytes = Bytes::ranged(Arc::clone(&object))?;
+    bytes.fetch(0, DETECT_BYTES)?;
+    let head = &bytes[..ReadAt::len(&bytes).min(DETECT_BYTES) as usize];
+    // Only a format that fetched what it parses gets ranged bytes; any
+    // other object (a side file such as config.json, an undetected file
+    // whose reader is chosen by name) is downloaded whole, so no reader
+    // ever sees bytes that were not fetched.
+    if let Some(format) = registry.detect_head(head) {
+        if format.prepare_ranged(&mut bytes, limits)? {
+            return Ok(bytes);
+        }
+    }
+    Bytes::spooled(object)
+}
+
 #[cfg(feature = "remote")]
 mod imp {
     use crate::Registry;
     use std::path::PathBuf;
     use std::sync::Arc;
-    use tensorcast_core::{Bytes, Input, Limits, ReadAt, Result, SiblingFiles};
+    use tensorcast_core::{Bytes, Input, Limits, Result, SiblingFiles};
     use tensorcast_remote::{Location, RemoteObject};
-
-    /// First bytes fetched for detection (the registry looks at 512).
-    const DETECT_BYTES: u64 = 512;
 
     pub(super) fn open_url(registry: &Registry, url: &str, limits: &Limits) -> Result<Input> {
         let location = Location::parse(url)?;
@@ -188,24 +209,8 @@ mod imp {
         })
     }
 
-    /// The object's bytes: the ranges its format parses fetched, the rest
-    /// streamed on demand; or, for formats whose structure is spread through
-    /// the file, the whole object in a temporary file.
     fn ranged(registry: &Registry, location: Location, limits: &Limits) -> Result<Bytes> {
-        let object: Arc<dyn ReadAt> = Arc::new(RemoteObject::open(location)?);
-        let mut bytes = Bytes::ranged(Arc::clone(&object))?;
-        bytes.fetch(0, DETECT_BYTES)?;
-        let head = &bytes[..ReadAt::len(&bytes).min(DETECT_BYTES) as usize];
-        // Only a format that fetched what it parses gets ranged bytes; any
-        // other object (a side file such as config.json, an undetected file
-        // whose reader is chosen by name) is downloaded whole, so no reader
-        // ever sees bytes that were not fetched.
-        if let Some(format) = registry.detect_head(head) {
-            if format.prepare_ranged(&mut bytes, limits)? {
-                return Ok(bytes);
-            }
-        }
-        Bytes::spooled(object)
+        super::object_bytes(registry, Arc::new(RemoteObject::open(location)?), limits)
     }
 
     /// The objects beside a URL: shards, split parts, a model's files.
