@@ -236,6 +236,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(virtual_zarr::zarr_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(virtual_zarr::decode_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(virtual_zarr::element_count, m)?)?;
     m.add_function(wrap_pyfunction!(convert, m)?)?;
     m.add_function(wrap_pyfunction!(save, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_json, m)?)?;

@@ -202,3 +202,15 @@ pub fn decode_f32<'py>(
         Ok(())
     })
 }
+
+/// How many elements of `dtype` `nbytes` stored bytes hold (whole elements,
+/// whole blocks for ggml types); an error otherwise.
+#[pyfunction]
+pub fn element_count(dtype: &str, nbytes: u64) -> PyResult<u64> {
+    let parsed: DType = dtype.parse().map_err(PyValueError::new_err)?;
+    tensorcast::elements_in(parsed, nbytes).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "tensorcast.decode ({dtype}): {nbytes} bytes are not whole elements"
+        ))
+    })
+}

@@ -201,7 +201,7 @@ class Parser:
         store = MemoryStore()
         registry.register(base, store)
         done = set()
-        with safe_open(local, "np", options=self.options or None) as f:
+        with safe_open(local, "numpy", **self.options) as f:
             for name in wanted:
                 try:
                     value = np.ascontiguousarray(f.get_tensor(name))
@@ -252,10 +252,10 @@ def _manifest_array(a: dict):
         offsets[...] = np.array([c[1] for c in chunks], dtype=np.uint64).reshape(flat)
         lengths[...] = np.array([c[2] for c in chunks], dtype=np.uint64).reshape(flat)
     manifest = ChunkManifest.from_arrays(paths=paths, offsets=offsets, lengths=lengths)
-    if a["decode"] is None:
-        codecs = [{"name": "bytes", "configuration": {"endian": "little"}}]
-    else:
-        codecs = [zarr_codec.DecodeCodec(dtype=a["decode"]).to_dict()]
+    # Stored bytes -> (tensorcast.decode: float32 bytes) -> elements.
+    codecs = [{"name": "bytes", "configuration": {"endian": "little"}}]
+    if a["decode"] is not None:
+        codecs.append(zarr_codec.DecodeCodec(dtype=a["decode"]).to_dict())
     metadata = create_v3_array_metadata(
         shape=shape,
         data_type=np.dtype(a["data_type"]),

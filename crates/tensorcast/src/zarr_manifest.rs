@@ -124,6 +124,23 @@ pub fn decodable(dtype: DType) -> bool {
     }
 }
 
+/// How many elements `nbytes` stored bytes of `dtype` hold, when they are
+/// whole elements (whole blocks for ggml types).
+pub fn elements_in(dtype: DType, nbytes: u64) -> Option<u64> {
+    match dtype {
+        DType::Quant(q) => {
+            let (bytes, elems) = (u64::from(q.block_bytes()), u64::from(q.block_elems()));
+            (bytes > 0 && nbytes.is_multiple_of(bytes)).then(|| (nbytes / bytes).checked_mul(elems))?
+        }
+        d => {
+            let one = d
+                .storage_bytes(1)
+                .filter(|&b| b > 0 && d.storage_bytes(8) == Some(8 * b))?;
+            nbytes.is_multiple_of(one).then_some(nbytes / one)
+        }
+    }
+}
+
 /// Decodes `count` elements of `dtype` stored in `bytes` to float32: the
 /// codec's work. ggml blocks are dequantized bit-identically to gguf-py;
 /// bf16 and fp8 widen exactly.

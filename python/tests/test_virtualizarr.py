@@ -1,0 +1,420 @@
+"""tensorcast.virtualizarr: VirtualiZarr's parser protocol for every format
+tensorcast reads. Every virtual variable read through VirtualiZarr/xarray
+equals the reference reader's tensor (bit for bit; quantized GGUF blocks
+as gguf.quants.dequantize gives them, bf16/fp8 widened to float32 as
+ml_dtypes does); what is not a byte range is named with its reason; a slice
+fetches only the chunks it needs, locally and over HTTP."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import warnings
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import gguf
+import ml_dtypes
+import numpy as np
+import pytest
+import safetensors
+import xarray as xr
+
+import tensorcast
+from conftest import FIXTURES
+
+vz = pytest.importorskip("virtualizarr")
+from obspec_utils.registry import ObjectStoreRegistry  # noqa: E402
+from obstore.store import HTTPStore, LocalStore  # noqa: E402
+
+from tensorcast.virtualizarr import Parser  # noqa: E402
+
+# tensorcast's dtype name -> the ml_dtypes type whose widening to float32
+# the codec must equal.
+WIDENED = {
+    "BF16": ml_dtypes.bfloat16,
+    "F8_E4M3": ml_dtypes.float8_e4m3fn,
+    "F8_E5M2": ml_dtypes.float8_e5m2,
+    "F8_E4M3FNUZ": ml_dtypes.float8_e4m3fnuz,
+    "F8_E5M2FNUZ": ml_dtypes.float8_e5m2fnuz,
+    "F8_E8M0": ml_dtypes.float8_e8m0fnu,
+}
+
+
+def local_registry():
+    return ObjectStoreRegistry({"file://": LocalStore()})
+
+
+def url_of(path):
+    return path.absolute().as_uri()
+
+
+def expected(dtype, raw, shape):
+    """What a virtual variable holding `raw` bytes of `dtype` reads as."""
+    if dtype in WIDENED:
+        return np.frombuffer(raw, WIDENED[dtype]).astype(np.float32).reshape(shape)
+    return raw
+
+
+def same_floats(got, want):
+    """Bit-identical float32 values, except that a NaN matches any NaN: the
+    codec widens fp8 NaNs as torch does (payload kept), ml_dtypes makes
+    them canonical."""
+    got, want = np.asarray(got, np.float32), np.ascontiguousarray(want, np.float32)
+    nan = np.isnan(want)
+    return np.array_equal(np.isnan(got), nan) and got[~nan].tobytes() == want[~nan].tobytes()
+
+
+def st_reference(path):
+    return {k: (v["dtype"], bytes(v["data"]), v["shape"]) for k, v in safetensors.deserialize(path.read_bytes())}
+
+
+def gguf_reference(paths):
+    out = {}
+    for path in paths:
+        for t in gguf.GGUFReader(path).tensors:
+            name = t.tensor_type.name
+            shape = [int(d) for d in reversed(t.shape)]
+            if name in ("F32", "F16", "F64", "I8", "I16", "I32", "I64"):
+                out[t.name] = (name, np.ascontiguousarray(t.data).tobytes(), shape)
+            else:
+                values = gguf.quants.dequantize(t.data, t.tensor_type)
+                out[t.name] = (name, values.astype(np.float32).reshape(shape), shape)
+    return out
+
+
+def torch_recorded(path):
+    spec = json.loads(path.with_name(path.name + ".expected.json").read_text())["tensors"]
+    return {k: (v["dtype"], bytes.fromhex(v["hex"]), v["shape"]) for k, v in spec.items()}
+
+
+def numpy_reference(path):
+    arrays = {path.stem: np.load(path)} if path.suffix == ".npy" else dict(np.load(path))
+    return {
+        k: ("", np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<"))).tobytes(), list(a.shape))
+        for k, a in arrays.items()
+    }
+
+
+def zt_reference(path):
+    import ztensor
+
+    f = ztensor.open(str(path))
+    names = {
+        "bf16": "BF16",
+        "f8_e4m3fn": "F8_E4M3",
+        "f8_e5m2": "F8_E5M2",
+        "f8_e4m3fnuz": "F8_E4M3FNUZ",
+        "f8_e5m2fnuz": "F8_E5M2FNUZ",
+        "f8_e8m0": "F8_E8M0",
+    }
+    out = {}
+    for k in f.keys():
+        t = f.get(k)
+        out[k] = (names.get(t.logical or t.dtype, ""), t.tobytes(), list(t.shape))
+    return out
+
+
+PT = FIXTURES / "pytorch/valid"
+SHARDED = FIXTURES / "safetensors/valid/sharded/model.safetensors.index.json"
+SPLIT = sorted((FIXTURES / "gguf/split").glob("*.gguf"))
+ALL_DTYPES = FIXTURES / "safetensors/valid/all_dtypes.safetensors"
+VIEWS = {"transposed", "stepped", "columns", "expanded", "channels_last", "neg_imag", "conj"}
+
+# (file, its reference tensors, the exact set that cannot be virtual)
+CASES = [
+    (ALL_DTYPES, st_reference, {"f4", 'odd "name"/ünï\\code'}),
+    (SHARDED, lambda p: {k: v for s in sorted(p.parent.glob("*.safetensors")) for k, v in st_reference(s).items()}, set()),
+    (FIXTURES / "gguf/quants.gguf", lambda p: gguf_reference([p]), set()),
+    (FIXTURES / "gguf/align64.gguf", lambda p: gguf_reference([p]), set()),
+    (SPLIT[0], lambda p: gguf_reference(SPLIT), set()),
+    (FIXTURES / "model/llama/reference-f16.gguf", lambda p: gguf_reference([p]), set()),
+    (PT / "dtypes.pt", torch_recorded, set()),
+    (PT / "views.pt", torch_recorded, VIEWS),
+    (PT / "deflated.pt", torch_recorded, set(json.loads((PT / "deflated.pt.expected.json").read_text())["tensors"])),
+    (FIXTURES / "numpy/f32.npy", numpy_reference, set()),
+    (FIXTURES / "numpy/all.npz", numpy_reference, {"f64_fortran", "i32_big", "c64_big", "f32_fortran_big"}),
+    (FIXTURES / "numpy/compressed.npz", numpy_reference, set(np.load(FIXTURES / "numpy/compressed.npz").files)),
+    (FIXTURES / "tpack/raw.tpack", lambda p: st_reference(ALL_DTYPES), {"f4", 'odd "name"/ünï\\code'}),
+    (FIXTURES / "ztensor/dense.zt", zt_reference, set()),
+]
+
+
+def read_virtual(path, parser=None, registry=None):
+    """The file through the parser: VirtualiZarr's dataset, and the values
+    as xarray reads them from the ManifestStore."""
+    registry = registry or local_registry()
+    parser = parser or Parser()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vds = vz.open_virtual_dataset(url_of(path), registry=registry, parser=parser)
+        store = parser(url_of(path), registry)
+    return vds, xr.open_zarr(store, zarr_format=3, consolidated=False)
+
+
+@pytest.mark.parametrize("path,reference,left_out", CASES, ids=lambda c: c.name if hasattr(c, "name") else "")
+def test_every_variable_equals_the_reference_readers_tensor(path, reference, left_out):
+    if path.suffix == ".zt":
+        pytest.importorskip("ztensor")
+    parser = Parser()
+    vds, ds = read_virtual(path, parser)
+    assert {n for n, _ in parser.not_virtual} == left_out
+    assert all(reason for _, reason in parser.not_virtual)
+    want = reference(path)
+    assert set(vds.data_vars) == set(want) - left_out
+    assert set(ds.attrs.get("tensorcast_not_virtual", {})) == left_out
+    for name in vds.data_vars:
+        dtype, raw, shape = want[name]
+        got = ds[name].values
+        assert list(got.shape) == list(shape), name
+        value = expected(dtype, raw, shape) if isinstance(raw, bytes) else raw
+        if isinstance(value, bytes):
+            assert got.tobytes() == value, name
+        else:
+            assert got.dtype == np.float32, name
+            if dtype in WIDENED:
+                assert same_floats(got, value), (name, dtype)
+            else:
+                assert got.tobytes() == np.ascontiguousarray(value).tobytes(), (name, dtype)
+
+
+def test_quantized_chunk_lengths_are_the_raw_blocks():
+    path = FIXTURES / "gguf/quants.gguf"
+    vds, _ = read_virtual(path)
+    reader = gguf.GGUFReader(path)
+    for t in reader.tensors:
+        manifest = vds[t.name].data.manifest
+        assert int(manifest._lengths.sum()) == t.n_bytes, t.name
+        assert vds[t.name].attrs["original_gguf_dtype"] == t.tensor_type.name
+        assert vds[t.name].dtype == np.float32
+
+
+def test_attrs_dims_and_skipped_variables():
+    path = FIXTURES / "gguf/metadata.gguf"
+    reader = gguf.GGUFReader(path)
+    first = reader.tensors[0]
+    dims = {first.name: [f"d{i}" for i in range(len(first.shape))]}
+    parser = Parser(dimension_names=dims, skip_variables=[reader.tensors[-1].name])
+    vds, ds = read_virtual(path, parser)
+    assert vds.attrs["general.architecture"] == "llama"
+    assert vds.attrs["t.u8"] == reader.fields["t.u8"].contents()
+    assert vds[first.name].dims == tuple(dims[first.name])
+    assert reader.tensors[-1].name not in vds
+    st_vds, st_ds = read_virtual(ALL_DTYPES)
+    attrs = dict(st_vds.attrs)
+    assert set(attrs.pop("tensorcast_not_virtual")) == {"f4", 'odd "name"/ünï\\code'}
+    assert attrs == safetensors.safe_open(ALL_DTYPES, "numpy").metadata()
+    assert st_vds["bf16"].attrs["original_safetensors_dtype"] == "BF16"
+    pt_vds, _ = read_virtual(PT / "dtypes.pt")
+    assert pt_vds["bfloat16"].attrs["original_torch_dtype"] == "torch.bfloat16"
+    assert all(k.startswith("original_") for v in pt_vds.data_vars.values() for k in v.attrs)
+
+
+def test_loadable_variables_are_eager_and_equal():
+    path = FIXTURES / "gguf/quants.gguf"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vds = vz.open_virtual_dataset(
+            url_of(path), registry=local_registry(), parser=Parser(), loadable_variables=["q4_k", "q8_0"]
+        )
+    want = gguf_reference([path])
+    for name in ("q4_k", "q8_0"):
+        assert isinstance(vds[name].data, np.ndarray), name
+        assert vds[name].values.tobytes() == want[name][1].tobytes(), name
+    assert type(vds["q6_k"].data).__name__ == "ManifestArray"
+
+
+def test_what_is_not_a_byte_range_is_named_and_loadable_on_request():
+    path = PT / "deflated.pt"
+    want = torch_recorded(path)
+    with pytest.warns(UserWarning, match="not byte ranges"):
+        Parser()(url_of(path), local_registry())
+    registry = local_registry()
+    vds = vz.open_virtual_dataset(
+        url_of(path), registry=registry, parser=Parser(load=True), loadable_variables=list(want)
+    )
+    for name, (dtype, raw, shape) in want.items():
+        value = expected(dtype, raw, shape)
+        got = vds[name].values
+        if isinstance(value, bytes):
+            assert got.tobytes() == value, name
+        else:
+            assert same_floats(got, value), name
+
+
+class CountingStore:
+    """A store that records every range it is asked for."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.ranges = []
+
+    def head(self, path):
+        return self.inner.head(path)
+
+    def get_range(self, path, *, start, end=None, length=None):
+        self.ranges.append((path, start, end))
+        return self.inner.get_range(path, start=start, end=end, length=length)
+
+    async def get_range_async(self, path, *, start, end=None, length=None):
+        self.ranges.append((path, start, end))
+        return await self.inner.get_range_async(path, start=start, end=end, length=length)
+
+
+def big_q8_0(tmp_path):
+    """A 512 x 4096 Q8_0 tensor (2.2 MB of blocks) quantized and written by
+    gguf-py."""
+    rows, cols = 512, 4096
+    values = np.random.default_rng(5).standard_normal((rows, cols)).astype(np.float32)
+    blocks = gguf.quants.quantize(values, gguf.GGMLQuantizationType.Q8_0)
+    path = tmp_path / "big.gguf"
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_tensor("w", blocks, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path, blocks
+
+
+def test_a_slice_of_a_quantized_tensor_fetches_only_its_block_rows(tmp_path):
+    path, blocks = big_q8_0(tmp_path)
+    store = CountingStore(LocalStore())
+    registry = ObjectStoreRegistry({"file://": store})
+    row_bytes = blocks.shape[1]
+    parser = Parser(chunk_bytes=64 * row_bytes)  # chunks of 64 block-rows
+    manifest_store = parser(url_of(path), registry)
+    vds = vz.open_virtual_dataset(url_of(path), registry=registry, parser=parser)
+    offsets = vds["w"].data.manifest._offsets.ravel()
+    assert vds["w"].data.chunks == (64, 4096) and len(offsets) == 8
+    ds = xr.open_zarr(manifest_store, zarr_format=3, consolidated=False)
+    store.ranges.clear()
+    part = ds["w"][130:140].values
+    want = gguf.quants.dequantize(blocks, gguf.GGMLQuantizationType.Q8_0)
+    assert part.tobytes() == want[130:140].tobytes()
+    # Rows 130-139 lie in chunk 2 (rows 128-191): one range, its 64 rows.
+    assert store.ranges == [(store.ranges[0][0], int(offsets[2]), int(offsets[2]) + 64 * row_bytes)]
+
+
+class RangeHandler(SimpleHTTPRequestHandler):
+    """A static server answering Range requests (http.server does not), and
+    recording them."""
+
+    log = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_HEAD(self):
+        self.send_file(head=True)
+
+    def do_GET(self):
+        self.send_file(head=False)
+
+    def send_file(self, head):
+        path = self.translate_path(self.path)
+        if not os.path.isfile(path):
+            self.send_error(404)
+            return
+        size = os.path.getsize(path)
+        rng = self.headers.get("Range")
+        RangeHandler.log.append((self.command, self.path, rng))
+        start, end = 0, size - 1
+        if rng and rng.startswith("bytes="):
+            a, b = rng[6:].split("-")
+            start = int(a)
+            end = min(int(b), size - 1) if b else size - 1
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", '"v1"')
+        self.send_header("Last-Modified", "Sat, 05 Dec 2026 00:00:00 GMT")
+        if rng:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if not head:
+            with open(path, "rb") as f:
+                f.seek(start)
+                self.wfile.write(f.read(end - start + 1))
+
+
+@pytest.fixture
+def http_dir(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def fetched(log, name):
+    total = 0
+    for method, path, rng in log:
+        if method == "GET" and path.endswith(name):
+            assert rng, f"a whole-object GET of {path}"
+            a, b = rng[6:].split("-")
+            total += int(b) - int(a) + 1
+    return total
+
+
+def test_remote_over_http_fetches_headers_and_needed_ranges(http_dir):
+    root, base = http_dir
+    path, blocks = big_q8_0(root)
+    row_bytes = blocks.shape[1]
+    registry = ObjectStoreRegistry({base: HTTPStore.from_url(base, client_options={"allow_http": True})})
+    RangeHandler.log.clear()
+    parser = Parser(chunk_bytes=64 * row_bytes)
+    store = parser(f"{base}/big.gguf", registry)
+    header = fetched(RangeHandler.log, "big.gguf")
+    # The header and a small read-ahead, not the 2.2 MB of blocks.
+    assert header <= 4 << 20 and header < path.stat().st_size
+    RangeHandler.log.clear()
+    ds = xr.open_zarr(store, zarr_format=3, consolidated=False)
+    part = ds["w"][0:10].values
+    want = gguf.quants.dequantize(blocks, gguf.GGMLQuantizationType.Q8_0)
+    assert part.tobytes() == want[0:10].tobytes()
+    assert fetched(RangeHandler.log, "big.gguf") == 64 * row_bytes
+    # A sharded safetensors checkpoint over HTTP: index and shards resolved
+    # through the same store.
+    for shard in SHARDED.parent.iterdir():
+        (root / shard.name).write_bytes(shard.read_bytes())
+    store = Parser()(f"{base}/{SHARDED.name}", registry)
+    ds = xr.open_zarr(store, zarr_format=3, consolidated=False)
+    want = {k: v for s in sorted(SHARDED.parent.glob("*.safetensors")) for k, v in st_reference(s).items()}
+    assert set(ds.data_vars) == set(want)
+    for name, (dtype, raw, shape) in want.items():
+        value = expected(dtype, raw, shape)
+        got = ds[name].values
+        assert got.tobytes() == value if isinstance(value, bytes) else same_floats(got, value), name
+
+
+def test_kerchunk_round_trip_decodes_in_a_process_that_never_imports_tensorcast(tmp_path):
+    path = FIXTURES / "gguf/quants.gguf"
+    vds, _ = read_virtual(path)
+    refs = tmp_path / "refs.json"
+    vds.vz.to_kerchunk(str(refs), format="json")
+    code = f"""
+import sys, json
+import numpy as np, xarray as xr
+import virtualizarr as vz
+from obspec_utils.registry import ObjectStoreRegistry
+from obstore.store import LocalStore
+from virtualizarr.parsers import KerchunkJSONParser
+# Nothing here imports tensorcast: zarr finds the codec by its entry point.
+assert "tensorcast" not in sys.modules
+registry = ObjectStoreRegistry({{"file://": LocalStore()}})
+store = KerchunkJSONParser()({refs.as_uri()!r}, registry)
+ds = xr.open_zarr(store, zarr_format=3, consolidated=False)
+out = {{k: ds[k].values.tobytes().hex() for k in ds.data_vars}}
+assert "tensorcast.zarr_codec" in sys.modules
+json.dump(out, sys.stdout)
+"""
+    env = dict(os.environ)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads(result.stdout)
+    want = gguf_reference([path])
+    assert set(got) == set(want)
+    for name, (_, value, _) in want.items():
+        assert bytes.fromhex(got[name]) == value.tobytes(), name
