@@ -418,3 +418,108 @@ json.dump(out, sys.stdout)
     assert set(got) == set(want)
     for name, (_, value, _) in want.items():
         assert bytes.fromhex(got[name]) == value.tobytes(), name
+
+
+def test_icechunk_round_trip_decodes_in_a_fresh_process(tmp_path):
+    icechunk = pytest.importorskip("icechunk")
+    path = FIXTURES / "gguf/quants.gguf"
+    vds, _ = read_virtual(path)
+    prefix = str(FIXTURES) + "/"
+    storage = icechunk.local_filesystem_storage(str(tmp_path / "repo"))
+    config = icechunk.RepositoryConfig.default()
+    config.set_virtual_chunk_container(
+        icechunk.VirtualChunkContainer("file://" + prefix, icechunk.local_filesystem_store(prefix))
+    )
+    session = icechunk.Repository.create(storage, config).writable_session("main")
+    vds.vz.to_icechunk(session.store)
+    session.commit("virtual GGUF")
+    code = f"""
+import sys, json
+import icechunk, xarray as xr
+assert "tensorcast" not in sys.modules
+storage = icechunk.local_filesystem_storage({str(tmp_path / "repo")!r})
+repo = icechunk.Repository.open(storage, authorize_virtual_chunk_access={{{"file://" + prefix!r}: None}})
+ds = xr.open_zarr(repo.readonly_session("main").store, consolidated=False, zarr_format=3)
+with open("values.json", "w") as f:  # icechunk logs on stdout
+    json.dump({{k: ds[k].values.tobytes().hex() for k in ds.data_vars}}, f)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads((tmp_path / "values.json").read_text())
+    want = gguf_reference([path])
+    assert set(got) == set(want)
+    for name, (_, value, _) in want.items():
+        assert bytes.fromhex(got[name]) == value.tobytes(), name
+
+
+def readme_guide():
+    """The README's VirtualiZarr guide block, as written."""
+    text = (FIXTURES.parent / "README.md").read_text()
+    start = text.index("<!-- guide: virtualizarr")
+    block = text[start:].split("```python\n", 1)[1].split("```", 1)[0]
+    return block
+
+
+def moto_or_skip(tmp_path):
+    """moto's S3 server on loopback (TENSORCAST_MOTO_SERVER, which CI sets)."""
+    import shutil
+    import socket
+    import time
+    import urllib.request
+
+    program = os.environ.get("TENSORCAST_MOTO_SERVER") or shutil.which("moto_server")
+    if not program:
+        assert "CI" not in os.environ, "CI must run the S3 guide (set TENSORCAST_MOTO_SERVER)"
+        pytest.skip("moto_server not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([program, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    while True:  # ready when it answers; fails only if it exits
+        try:
+            urllib.request.urlopen(endpoint + "/", timeout=30).read()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("moto_server exited at start")
+            time.sleep(0.05)
+    return proc, endpoint
+
+
+def test_the_readme_guide_runs_as_written(tmp_path, http_dir):
+    import urllib.request
+
+    model = FIXTURES / "safetensors/cast/source.safetensors"
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "model.safetensors").write_bytes(model.read_bytes())
+    root, base = http_dir
+    repo = root / "HuggingFaceTB/SmolLM2-135M/resolve/main"
+    repo.mkdir(parents=True)
+    (repo / "model.safetensors").write_bytes(model.read_bytes())
+    proc, endpoint = moto_or_skip(tmp_path)
+    try:
+        for method, path, body in [("PUT", "/my-bucket", b""), ("PUT", "/my-bucket/models/model.safetensors", model.read_bytes())]:
+            urllib.request.urlopen(urllib.request.Request(endpoint + path, data=body, method=method, headers={"Content-Type": "application/octet-stream"})).read()
+        env = dict(
+            os.environ,
+            HF_ENDPOINT=base,
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ALLOW_HTTP="true",
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_REGION="us-east-1",
+        )
+        result = subprocess.run([sys.executable, "-c", readme_guide()], capture_output=True, text=True, cwd=work, env=env)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "{'format': 'pt'}" and lines[1] == "F32"
+    f32 = safetensors.safe_open(model, "numpy").get_tensor("f32")
+    assert "\n".join(lines[2:]) == str(f32[0:2])
+    # The persisted refs hold the Hub's variables, by their URLs.
+    refs = json.loads((work / "refs.json").read_text())["refs"]
+    assert refs["f32/0.0"][0] == f"{base}/HuggingFaceTB/SmolLM2-135M/resolve/main/model.safetensors"
