@@ -523,3 +523,13 @@ def test_the_readme_guide_runs_as_written(tmp_path, http_dir):
     # The persisted refs hold the Hub's variables, by their URLs.
     refs = json.loads((work / "refs.json").read_text())["refs"]
     assert refs["f32/0.0"][0] == f"{base}/HuggingFaceTB/SmolLM2-135M/resolve/main/model.safetensors"
+
+
+def test_dimension_names_are_checked_as_xarray_reads_them():
+    src = FIXTURES / "safetensors/cast/source.safetensors"
+    # f32 is 16 x 64, randn_f32 64 x 64: "a" cannot be both 16 and 64 long.
+    parser = Parser(dimension_names={"f32": ["a", "b"], "randn_f32": ["a", "c"]})
+    with pytest.raises(ValueError, match="dimension 'a' is 16 long in 'f32' and 64 in 'randn_f32'"):
+        parser(url_of(src), local_registry())
+    with pytest.raises(ValueError, match="name 2 dimensions; the tensor has 1"):
+        Parser(dimension_names={"mask": ["x", "y"]})(url_of(src), local_registry())

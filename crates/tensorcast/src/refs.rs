@@ -191,7 +191,7 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
         inlined: 0,
         materialized: 0,
     };
-    check_dimensions(source.tensors(), opts)?;
+    check_dimensions(source.tensors(), &opts.dims)?;
     let mut inlined_bytes = 0u64;
     let mut sidecar = Sidecar::new(opts.materialize.as_ref());
     for (index, (info, original)) in source.tensors().iter().zip(&originals).enumerate() {
@@ -305,12 +305,12 @@ fn not_elements(info: &TensorInfo) -> String {
 /// name, and a name that is also a variable's is that variable's own single
 /// dimension (xarray takes it as the coordinate). Refs breaking these
 /// opened nowhere; they are refused before any is written.
-fn check_dimensions(tensors: &[TensorInfo], opts: &RefsOptions) -> Result<()> {
+pub(crate) fn check_dimensions(tensors: &[TensorInfo], all_dims: &HashMap<String, Vec<String>>) -> Result<()> {
     let bad = |msg: String| Error::usage(code::BAD_OPTION, msg);
     let mut lengths: HashMap<String, (u64, &str)> = HashMap::new();
     let names: HashMap<&str, &TensorInfo> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     for t in tensors {
-        let Some(dims) = opts.dims.get(&t.name) else {
+        let Some(dims) = all_dims.get(&t.name) else {
             continue;
         };
         if dims.len() != t.shape.len() {
@@ -333,8 +333,7 @@ fn check_dimensions(tensors: &[TensorInfo], opts: &RefsOptions) -> Result<()> {
                 }
             }
             if let Some(v) = names.get(d.as_str()).filter(|v| v.name != t.name) {
-                let own = opts
-                    .dims
+                let own = all_dims
                     .get(&v.name)
                     .is_some_and(|vd| vd.len() == 1 && vd[0] == *d);
                 if !own || v.shape != [len] {

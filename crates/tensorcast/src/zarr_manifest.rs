@@ -8,7 +8,7 @@
 //! variables whose chunks a codec decodes (`tensorcast.decode`), chunked by
 //! whole rows so every chunk is whole blocks of the file.
 
-use crate::refs::{beside, chunk_rows, not_virtual_reason, zarr_name_ok};
+use crate::refs::{beside, check_dimensions, chunk_rows, not_virtual_reason, zarr_name_ok};
 use std::collections::HashMap;
 use tensorcast_core::code;
 use tensorcast_core::{DType, Error, Metadata, Result, Source, TensorInfo};
@@ -190,6 +190,7 @@ pub fn zarr_manifest(source: &dyn Source, opts: &ManifestOptions) -> Result<Zarr
         metadata: source.metadata().clone(),
         format,
     };
+    check_dimensions(source.tensors(), &opts.dims)?;
     for (index, info) in source.tensors().iter().enumerate() {
         if opts.skip.contains(&info.name) {
             continue;
