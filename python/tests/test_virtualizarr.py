@@ -5,6 +5,7 @@ as gguf.quants.dequantize gives them, bf16/fp8 widened to float32 as
 ml_dtypes does); what is not a byte range is named with its reason; a slice
 fetches only the chunks it needs, locally and over HTTP."""
 
+import ast
 import json
 import os
 import subprocess
@@ -487,42 +488,73 @@ def moto_or_skip(tmp_path):
     return proc, endpoint
 
 
+def guide_model(path):
+    """The guide's model: weight, bias, two small tensors and a large one
+    (bf16, as real checkpoints hold), written by safetensors-py."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(7)
+    tensors = {
+        "weight": rng.standard_normal((16, 8)).astype(np.float32),
+        "bias": rng.standard_normal(8).astype(np.float32),
+        "small_tensor1": np.arange(4, dtype=np.int64),
+        "small_tensor2": np.ones(3, np.float16),
+        "large_tensor": rng.standard_normal((256, 512)).astype(ml_dtypes.bfloat16),
+    }
+    save_file(tensors, str(path), metadata={"format": "pt", "source": "guide"})
+    return tensors
+
+
 def test_the_readme_guide_runs_as_written(tmp_path, http_dir):
     import urllib.request
 
-    model = FIXTURES / "safetensors/cast/source.safetensors"
     work = tmp_path / "work"
     work.mkdir()
-    (work / "model.safetensors").write_bytes(model.read_bytes())
+    tensors = guide_model(work / "model.safetensors")
+    model = (work / "model.safetensors").read_bytes()
+    (work / "model_weights.safetensors").write_bytes(model)
     root, base = http_dir
-    repo = root / "HuggingFaceTB/SmolLM2-135M/resolve/main"
+    repo = root / "openai-community/gpt2/resolve/main"
     repo.mkdir(parents=True)
-    (repo / "model.safetensors").write_bytes(model.read_bytes())
+    (repo / "model.safetensors").write_bytes(model)
     proc, endpoint = moto_or_skip(tmp_path)
     try:
-        for method, path, body in [("PUT", "/my-bucket", b""), ("PUT", "/my-bucket/models/model.safetensors", model.read_bytes())]:
-            urllib.request.urlopen(urllib.request.Request(endpoint + path, data=body, method=method, headers={"Content-Type": "application/octet-stream"})).read()
-        env = dict(
-            os.environ,
-            HF_ENDPOINT=base,
-            AWS_ENDPOINT_URL=endpoint,
-            AWS_ALLOW_HTTP="true",
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_REGION="us-east-1",
-        )
+        for path, body in [("/my-bucket", b""), ("/my-bucket/model.safetensors", model)]:
+            request = urllib.request.Request(
+                endpoint + path, data=body, method="PUT", headers={"Content-Type": "application/octet-stream"}
+            )
+            urllib.request.urlopen(request).read()
+        env = dict(os.environ, HF_ENDPOINT=base, AWS_ENDPOINT_URL=endpoint, AWS_ALLOW_HTTP="true")
         result = subprocess.run([sys.executable, "-c", readme_guide()], capture_output=True, text=True, cwd=work, env=env)
     finally:
         proc.kill()
         proc.wait()
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert lines[0] == "{'format': 'pt'}" and lines[1] == "F32"
-    f32 = safetensors.safe_open(model, "numpy").get_tensor("f32")
-    assert "\n".join(lines[2:]) == str(f32[0:2])
-    # The persisted refs hold the Hub's variables, by their URLs.
-    refs = json.loads((work / "refs.json").read_text())["refs"]
-    assert refs["f32/0.0"][0] == f"{base}/HuggingFaceTB/SmolLM2-135M/resolve/main/model.safetensors"
+    assert lines[:2] == ["('input_dims', 'output_dims')", "('output_dims',)"]
+    assert ast.literal_eval(lines[2]) == {"format": "pt", "source": "guide"}
+    assert ast.literal_eval(lines[3]) == {"original_safetensors_dtype": "F32"}
+    assert lines[4] == "Original dtype: F32"
+    # The persisted refs: the S3 object's variables, equal to the tensors.
+    refs_path = work / "refs.json"
+    refs = json.loads(refs_path.read_text())["refs"]
+    assert refs["weight/0.0"][0] == "s3://my-bucket/model.safetensors"
+    # And the eager variables are numpy arrays equal to the file's, the
+    # large one virtual (checked here, in this process, the guide's way).
+    registry = local_registry()
+    vds = vz.open_virtual_dataset(
+        url_of(work / "model_weights.safetensors"),
+        registry=registry,
+        parser=Parser(),
+        loadable_variables=["small_tensor1", "small_tensor2"],
+    )
+    for name in ("small_tensor1", "small_tensor2"):
+        assert isinstance(vds[name].data, np.ndarray)
+        assert vds[name].values.tobytes() == tensors[name].tobytes()
+    assert type(vds["large_tensor"].data).__name__ == "ManifestArray"
+    store = Parser()(url_of(work / "model.safetensors"), registry)
+    large = xr.open_zarr(store, zarr_format=3, consolidated=False)["large_tensor"].values
+    assert large.tobytes() == tensors["large_tensor"].astype(np.float32).tobytes()
 
 
 def test_dimension_names_are_checked_as_xarray_reads_them():
