@@ -305,7 +305,10 @@ fn not_elements(info: &TensorInfo) -> String {
 /// name, and a name that is also a variable's is that variable's own single
 /// dimension (xarray takes it as the coordinate). Refs breaking these
 /// opened nowhere; they are refused before any is written.
-pub(crate) fn check_dimensions(tensors: &[TensorInfo], all_dims: &HashMap<String, Vec<String>>) -> Result<()> {
+pub(crate) fn check_dimensions(
+    tensors: &[TensorInfo],
+    all_dims: &HashMap<String, Vec<String>>,
+) -> Result<()> {
     let bad = |msg: String| Error::usage(code::BAD_OPTION, msg);
     let mut lengths: HashMap<String, (u64, &str)> = HashMap::new();
     let names: HashMap<&str, &TensorInfo> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
