@@ -40,6 +40,7 @@ fn main() {
     let tc_out = dir.join("tc.safetensors");
     let (mut cp_times, mut tc_times, mut tc_peak) = (Vec::new(), Vec::new(), 0u64);
     let (mut cast_times, mut cast_peak, mut cp_half_times) = (Vec::new(), 0u64, Vec::new());
+    let mut dd_times = Vec::new();
     let bf16_out = dir.join("cast.safetensors");
     for round in 0..runs {
         // Every contender starts with its output gone and the file system
@@ -76,6 +77,11 @@ fn main() {
             .arg("-o")
             .arg(&bf16_out)
             .args(["--dtype", "bf16"]));
+        // The floor for writing that many new bytes.
+        let dd_out = dir.join("dd.out");
+        settle(&[&dd_out]);
+        dd_times.push(dd_floor(&dd_out, size).time);
+        settle(&[&dd_out]);
         cp_times.push(cp.time);
         tc_times.push(tc.time);
         tc_peak = tc_peak.max(tc.peak_anon_kib);
@@ -104,6 +110,12 @@ fn main() {
     println!(
         "throughput ratio (tensorcast / cp+fsync): {:.2}x (target >= 0.9x)",
         cp.as_secs_f64() / tc.as_secs_f64()
+    );
+    let dd = median(dd_times);
+    println!(
+        "fresh-write floor (dd bs=4M conv=fsync, same size): median {:.3} s; tensorcast / floor {:.2}x",
+        dd.as_secs_f64(),
+        dd.as_secs_f64() / tc.as_secs_f64()
     );
     let (cph, cast) = (median(cp_half_times), median(cast_times));
     println!(

@@ -230,7 +230,7 @@ fn end_to_end(fixtures: &GgufFile, dir: &Path) {
     let bin = env!("CARGO_BIN_EXE_tensorcast");
     let out = dir.join("model.safetensors");
     let cp_src = dir.join(format!("output-sized-{gib}.bin"));
-    let (mut tc_t, mut cp_t, mut peak) = (Vec::new(), Vec::new(), 0);
+    let (mut tc_t, mut cp_t, mut dd_t, mut peak) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for round in 0..3 {
         settle(&[&out]);
         let tc = run(Command::new(bin).arg("convert").arg(&input).arg("-o").arg(&out));
@@ -242,19 +242,25 @@ fn end_to_end(fixtures: &GgufFile, dir: &Path) {
         let cp_out = dir.join("cp.out");
         settle(&[&cp_out]);
         let cp = cp_fsync(&cp_src, &cp_out);
+        settle(&[&cp_out]);
+        let dd_out = dir.join("dd.out");
+        dd_t.push(dd_floor(&dd_out, std::fs::metadata(&out).unwrap().len()).time);
+        settle(&[&dd_out]);
         tc_t.push(tc.time);
         cp_t.push(cp.time);
         peak = peak.max(tc.peak_anon_kib);
     }
     let size = std::fs::metadata(&out).unwrap().len() as f64;
-    let (tc, cp) = (median(tc_t), median(cp_t));
+    let (tc, cp, dd) = (median(tc_t), median(cp_t), median(dd_t));
     println!(
-        "GGUF ({:.0} MiB, Q4_K/Q6_K/Q8_0/IQ4_XS) -> safetensors ({:.2} GiB f32): tensorcast {:.3} s, cp+fsync of output-sized file {:.3} s, ratio {:.2}x (target >= 0.8x), peak RssAnon {:.1} MiB",
+        "GGUF ({:.0} MiB, Q4_K/Q6_K/Q8_0/IQ4_XS) -> safetensors ({:.2} GiB f32): tensorcast {:.3} s, cp+fsync of output-sized file {:.3} s, ratio {:.2}x (target >= 0.8x), fresh-write floor (dd) {:.3} s, ratio {:.2}x, peak RssAnon {:.1} MiB",
         std::fs::metadata(&input).unwrap().len() as f64 / (1 << 20) as f64,
         size / (1u64 << 30) as f64,
         tc.as_secs_f64(),
         cp.as_secs_f64(),
         cp.as_secs_f64() / tc.as_secs_f64(),
+        dd.as_secs_f64(),
+        dd.as_secs_f64() / tc.as_secs_f64(),
         peak as f64 / 1024.0
     );
 }

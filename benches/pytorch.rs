@@ -70,15 +70,17 @@ fn main() {
     let cp_out = dir.join("cp.out");
     let tc_out = dir.join("tc.safetensors");
     let py_out = dir.join("py.safetensors");
+    let dd_out = dir.join("dd.out");
     let names = [
         "cp + fsync",
         "tensorcast",
         "torch.load + save_file",
         "torch.load(mmap) + save_file",
+        "dd new bytes + fsync (floor)",
     ];
     let mut times = vec![Vec::new(); names.len()];
     let mut peaks = vec![0u64; names.len()];
-    let outs = [&cp_out, &tc_out, &py_out, &py_out];
+    let outs = [&cp_out, &tc_out, &py_out, &py_out, &dd_out];
     for round in 0..runs {
         // Rotate who goes first: on this VM a write right after another
         // contender's large write or delete is slower, whatever the tool.
@@ -94,6 +96,7 @@ fn main() {
                     .arg(&input)
                     .arg("-o")
                     .arg(&tc_out)),
+                4 => dd_floor(&dd_out, size),
                 2 => run(Command::new(&py)
                     .arg("-c")
                     .arg(PYTHON_ROUTE)
@@ -135,6 +138,10 @@ fn main() {
             peaks[i] as f64 / 1024.0
         );
     }
+    println!(
+        "tensorcast throughput vs the fresh-write floor (dd): {:.2}x",
+        medians[4] / medians[1]
+    );
     println!(
         "tensorcast throughput vs cp + fsync: {:.2}x",
         medians[0] / medians[1]

@@ -74,15 +74,6 @@ fn fetch(what: &str, dir: &Path) -> Option<PathBuf> {
     }
 }
 
-/// `dd` of `bytes` new zero bytes, fsynced: the floor for writing new data.
-fn dd_floor(dst: &Path, bytes: u64) -> Run {
-    let blocks = bytes.div_ceil(4 << 20);
-    run(Command::new("dd")
-        .arg("if=/dev/zero")
-        .arg(format!("of={}", dst.display()))
-        .args(["bs=4M", &format!("count={blocks}"), "conv=fsync", "status=none"]))
-}
-
 type Step<'a> = Box<dyn Fn() -> Run + 'a>;
 
 fn bench(name: &str, input: &Path, dir: &Path, runs: usize) {

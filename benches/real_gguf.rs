@@ -101,6 +101,9 @@ fn main() {
         settle(&[&cp_out]);
         warm(&st);
         record("cp + fsync (f32 output size)", cp_fsync(&st, &cp_out));
+        settle(&[&cp_out]);
+        let size = std::fs::metadata(&st).map(|m| m.len()).unwrap_or(0);
+        record("dd new bytes + fsync (f32 output size)", dd_floor(&cp_out, size));
         warm(&input);
         record("inspect gguf", run(&mut tc(&[&"inspect", &input])));
         warm(&tp);

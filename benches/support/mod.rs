@@ -57,6 +57,17 @@ pub fn cp_fsync(src: &Path, dst: &Path) -> Run {
     )))
 }
 
+/// `dd` of `bytes` new zero bytes into `dst`, fsynced: the floor for writing
+/// that many new bytes (a conversion that writes new data cannot beat it,
+/// while `cp` may share or reuse what the file system already holds).
+pub fn dd_floor(dst: &Path, bytes: u64) -> Run {
+    let blocks = bytes.div_ceil(4 << 20);
+    run(Command::new("dd")
+        .arg("if=/dev/zero")
+        .arg(format!("of={}", dst.display()))
+        .args(["bs=4M", &format!("count={blocks}"), "conv=fsync", "status=none"]))
+}
+
 /// Removes `paths` and lets the file system settle (this VM's ext4 discards
 /// freed blocks), so one contender's cleanup does not slow the next one down.
 pub fn settle(paths: &[&Path]) {
