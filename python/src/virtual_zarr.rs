@@ -98,7 +98,7 @@ impl SiblingFiles for PySiblings {
 /// each array a dict of name, shape, data_type, decode (a dtype name or
 /// None), chunk_shape, dims, chunks (list of (url, offset, length)), attrs.
 #[pyfunction]
-#[pyo3(signature = (url, path = None, read = None, size = None, sibling = None, dims = None, skip = None, chunk_bytes = None, options = None))]
+#[pyo3(signature = (url, path = None, read = None, size = None, sibling = None, dims = None, skip = None, chunk_bytes = None, load = None, options = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn zarr_manifest<'py>(
     py: Python<'py>,
@@ -110,6 +110,7 @@ pub fn zarr_manifest<'py>(
     dims: Option<HashMap<String, Vec<String>>>,
     skip: Option<Vec<String>>,
     chunk_bytes: Option<u64>,
+    load: Option<&Bound<'py, PyAny>>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let read_opts = crate::options::read_options(options)?;
@@ -117,6 +118,17 @@ pub fn zarr_manifest<'py>(
     opts.dims = dims.unwrap_or_default();
     opts.skip = skip.unwrap_or_default();
     opts.chunk_bytes = chunk_bytes.unwrap_or(tensorcast::DEFAULT_CHUNK_BYTES).max(1);
+    opts.load = match load {
+        None => tensorcast::Load::Nothing,
+        Some(v) if v.is_instance_of::<pyo3::types::PyBool>() => {
+            if v.extract::<bool>()? {
+                tensorcast::Load::All
+            } else {
+                tensorcast::Load::Nothing
+            }
+        }
+        Some(v) => tensorcast::Load::Named(v.extract()?),
+    };
     let registry = opts.registry.clone();
     let manifest = py
         .detach(|| {
@@ -177,6 +189,17 @@ pub fn zarr_manifest<'py>(
     }
     out.set_item("arrays", arrays)?;
     out.set_item("not_virtual", &manifest.not_virtual)?;
+    let loaded = PyList::empty(py);
+    for a in &manifest.loaded {
+        let d = PyDict::new(py);
+        d.set_item("name", &a.name)?;
+        d.set_item("shape", &a.shape)?;
+        d.set_item("data_type", a.data_type)?;
+        d.set_item("bytes", PyBytes::new(py, &a.bytes))?;
+        d.set_item("attrs", a.attrs.iter().cloned().collect::<HashMap<_, _>>())?;
+        loaded.append(d)?;
+    }
+    out.set_item("loaded", loaded)?;
     Ok(out)
 }
 

@@ -36,7 +36,6 @@ variables to name in ``loadable_variables``. Nothing is dropped silently.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 import warnings
@@ -146,6 +145,7 @@ class Parser:
             dims=self.dimension_names,
             skip=self.skip_variables,
             chunk_bytes=self.chunk_bytes,
+            load=self.load,
             options=self.options,
         )
         if local is not None:
@@ -162,7 +162,7 @@ class Parser:
             manifest = _native.zarr_manifest(url, read=read, size=size, sibling=sibling, **common)
         arrays = {a["name"]: _manifest_array(a) for a in manifest["arrays"]}
         self.not_virtual = [tuple(x) for x in manifest["not_virtual"]]
-        loaded = self._load(url, local, registry, arrays)
+        loaded = _serve_loaded(manifest["loaded"], registry, arrays, self.dimension_names)
         attrs = _json_safe(manifest["metadata"])
         attrs = {str(k): v for k, v in attrs.items()}
         left = [(n, r) for n, r in self.not_virtual if n not in loaded]
@@ -179,59 +179,37 @@ class Parser:
         group = ManifestGroup(arrays=arrays, attributes=attrs)
         return ManifestStore(group=group, registry=registry)
 
-    def _load(self, url: str, local: str | None, registry: Any, arrays: dict) -> set:
-        """Decodes the tensors ``load`` asks for that are not byte ranges into
-        an in-memory store registered under a fresh ``memory://`` URL."""
-        wanted = [
-            name
-            for name, _ in self.not_virtual
-            if self.load is True or (self.load and name in self.load)
-        ]
-        if not wanted:
-            return set()
-        from obstore.store import MemoryStore
-        from . import safe_open
 
-        if local is None:
-            raise NotImplementedError(
-                f"{url}: loading tensors that are not byte ranges needs a local file "
-                f"({', '.join(wanted)})"
-            )
-        base = f"memory://tensorcast-{uuid.uuid4().hex}/"
-        store = MemoryStore()
-        registry.register(base, store)
-        done = set()
-        with safe_open(local, "numpy", **self.options) as f:
-            for name in wanted:
-                try:
-                    value = np.ascontiguousarray(f.get_tensor(name))
-                except Exception as e:  # the reason stays listed
-                    warnings.warn(f"{url}: tensor '{name}' cannot be loaded: {e}", stacklevel=3)
-                    continue
-                stored = value
-                if value.dtype.kind == "V" or value.dtype.name in ("bfloat16",) or value.dtype.name.startswith("float8"):
-                    stored = value.astype(np.float32)
-                raw = stored.tobytes()
-                key = name
-                store.put(key, raw)
-                shape = list(stored.shape)
-                arrays[name] = _manifest_array(
-                    {
-                        "name": name,
-                        "shape": shape,
-                        "data_type": stored.dtype.name,
-                        "decode": None,
-                        "chunk_shape": [max(d, 1) for d in shape],
-                        "dims": self.dimension_names.get(name, [f"{name}_dim_{i}" for i in range(len(shape))]),
-                        "chunks": [(base + key, 0, len(raw))] if stored.size else [],
-                        "attrs": {
-                            "tensorcast_loaded": dict(self.not_virtual)[name]
-                            + "; decoded into memory by the parser",
-                        },
-                    }
-                )
-                done.add(name)
-        return done
+def _serve_loaded(loaded: list, registry: Any, arrays: dict, dims: Mapping[str, Sequence[str]]) -> set:
+    """Tensors the native side read and decoded (those ``load`` asked for
+    that are not byte ranges), served from an in-memory store the registry
+    gains under a fresh ``memory://`` URL, so ``loadable_variables`` loads
+    them through the ManifestStore like any other variable."""
+    if not loaded:
+        return set()
+    from obstore.store import MemoryStore
+
+    base = f"memory://tensorcast-{uuid.uuid4().hex}"
+    store = MemoryStore()
+    registry.register(base, store)
+    for a in loaded:
+        name = a["name"]
+        store.put(name, a["bytes"])
+        shape = [int(d) for d in a["shape"]]
+        numel = int(np.prod(shape)) if shape else 1
+        arrays[name] = _manifest_array(
+            {
+                "name": name,
+                "shape": shape,
+                "data_type": a["data_type"],
+                "decode": None,
+                "chunk_shape": [max(d, 1) for d in shape],
+                "dims": list(dims.get(name, [f"{name}_dim_{i}" for i in range(len(shape))])),
+                "chunks": [(f"{base}/{name}", 0, len(a["bytes"]))] if numel else [],
+                "attrs": a["attrs"],
+            }
+        )
+    return {a["name"] for a in loaded}
 
 
 def _manifest_array(a: dict):

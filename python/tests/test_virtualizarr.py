@@ -359,6 +359,23 @@ def fetched(log, name):
     return total
 
 
+def test_tensors_that_are_not_ranges_load_from_a_remote_file_too(http_dir):
+    root, base = http_dir
+    path = PT / "deflated.pt"
+    (root / path.name).write_bytes(path.read_bytes())
+    registry = ObjectStoreRegistry({base: HTTPStore.from_url(base, client_options={"allow_http": True})})
+    want = torch_recorded(path)
+    vds = vz.open_virtual_dataset(
+        f"{base}/{path.name}", registry=registry, parser=Parser(load=True), loadable_variables=list(want)
+    )
+    for name, (dtype, raw, shape) in want.items():
+        value = expected(dtype, raw, shape)
+        got = vds[name].values
+        assert list(got.shape) == list(shape), name
+        assert got.tobytes() == value if isinstance(value, bytes) else same_floats(got, value), name
+        assert "decoded into memory" in vds[name].attrs["tensorcast_loaded"]
+
+
 def test_remote_over_http_fetches_headers_and_needed_ranges(http_dir):
     root, base = http_dir
     path, blocks = big_q8_0(root)

@@ -52,8 +52,8 @@ pub use tensorcast_core::{
 };
 pub use tensorcast_core::{code, parts, remove_temporaries};
 pub use zarr_manifest::{
-    decodable, decode_to_f32, elements_in, zarr_manifest, Encoding, ManifestOptions, VirtualArray,
-    ZarrManifest,
+    decodable, decode_to_f32, elements_in, zarr_manifest, Encoding, Load, LoadedArray, ManifestOptions,
+    VirtualArray, ZarrManifest,
 };
 
 #[doc(hidden)] // for the crash-safety tests (feature crash-points)

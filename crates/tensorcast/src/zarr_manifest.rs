@@ -26,8 +26,48 @@ pub struct ManifestOptions {
     /// Split tensors larger than this many stored bytes along their first
     /// axis (whole rows: whole blocks for ggml types).
     pub chunk_bytes: u64,
+    /// Tensors that are not byte ranges to read and decode into memory
+    /// ([`ZarrManifest::loaded`]), so a front end can serve them eagerly.
+    pub load: Load,
     /// The formats, to ask how each spells its dtypes.
     pub registry: crate::Registry,
+}
+
+/// Which tensors that are not byte ranges [`zarr_manifest`] decodes.
+#[derive(Clone, Debug, Default)]
+pub enum Load {
+    /// None: they are only listed.
+    #[default]
+    Nothing,
+    /// These, by name.
+    Named(Vec<String>),
+    /// Every one.
+    All,
+}
+
+impl Load {
+    fn wants(&self, name: &str) -> bool {
+        match self {
+            Load::Nothing => false,
+            Load::Named(names) => names.iter().any(|n| n == name),
+            Load::All => true,
+        }
+    }
+}
+
+/// A tensor read and decoded whole: its elements as the variable holds them.
+#[derive(Clone, Debug)]
+pub struct LoadedArray {
+    /// The tensor's name.
+    pub name: String,
+    /// Its shape.
+    pub shape: Vec<u64>,
+    /// The Zarr v3 data type of `bytes` (float32 for decoded kinds).
+    pub data_type: &'static str,
+    /// Little-endian elements, row-major.
+    pub bytes: Vec<u8>,
+    /// Attributes: the original dtype and why it was loaded.
+    pub attrs: Vec<(String, String)>,
 }
 
 impl ManifestOptions {
@@ -38,6 +78,7 @@ impl ManifestOptions {
             dims: HashMap::new(),
             skip: Vec::new(),
             chunk_bytes: crate::DEFAULT_CHUNK_BYTES,
+            load: Load::Nothing,
             registry: crate::Registry::builtin(),
         }
     }
@@ -83,6 +124,8 @@ pub struct ZarrManifest {
     pub arrays: Vec<VirtualArray>,
     /// Tensors that are not byte ranges of the files, with the reason.
     pub not_virtual: Vec<(String, String)>,
+    /// Those of them [`ManifestOptions::load`] asked for, decoded.
+    pub loaded: Vec<LoadedArray>,
     /// The file's metadata (group attributes).
     pub metadata: Metadata,
     /// The format read.
@@ -187,6 +230,7 @@ pub fn zarr_manifest(source: &dyn Source, opts: &ManifestOptions) -> Result<Zarr
     let mut out = ZarrManifest {
         arrays: Vec::new(),
         not_virtual: Vec::new(),
+        loaded: Vec::new(),
         metadata: source.metadata().clone(),
         format,
     };
@@ -219,8 +263,12 @@ pub fn zarr_manifest(source: &dyn Source, opts: &ManifestOptions) -> Result<Zarr
             }
         };
         if info.sparse.is_some() || source.raw_location(index).is_none() {
-            out.not_virtual
-                .push((info.name.clone(), not_virtual_reason(source, index, info)));
+            let reason = not_virtual_reason(source, index, info);
+            if opts.load.wants(&info.name) && info.sparse.is_none() {
+                out.loaded
+                    .push(load(source, index, info, data_type, &encoding, &reason, opts)?);
+            }
+            out.not_virtual.push((info.name.clone(), reason));
             continue;
         }
         let loc = source.raw_location(index).expect("checked above");
@@ -231,6 +279,44 @@ pub fn zarr_manifest(source: &dyn Source, opts: &ManifestOptions) -> Result<Zarr
             .push(array(info, data_type, encoding, url, loc.offset, format, opts)?);
     }
     Ok(out)
+}
+
+/// Reads tensor `index` whole (the reader undoes compression, strides and
+/// byte order) and decodes it as its variable holds it.
+fn load(
+    source: &dyn Source,
+    index: usize,
+    info: &TensorInfo,
+    data_type: &'static str,
+    encoding: &Encoding,
+    reason: &str,
+    opts: &ManifestOptions,
+) -> Result<LoadedArray> {
+    let raw = source.tensor_data(index)?.into_vec()?;
+    let bytes = match encoding {
+        Encoding::Plain => raw,
+        Encoding::Decode(_) => decode_to_f32(info.dtype, &raw, info.numel())?
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+    };
+    let (key, value) = match opts.registry.get(source.format()) {
+        Some(f) => f.dtype_attribute(info.dtype),
+        None => ("original_dtype", info.dtype.name().into()),
+    };
+    Ok(LoadedArray {
+        name: info.name.clone(),
+        shape: info.shape.clone(),
+        data_type,
+        bytes,
+        attrs: vec![
+            (key.to_string(), value),
+            (
+                "tensorcast_loaded".into(),
+                format!("{reason}; decoded into memory by the parser"),
+            ),
+        ],
+    })
 }
 
 /// One variable's chunking, dims and attributes.
