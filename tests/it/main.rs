@@ -12,6 +12,7 @@ mod edit;
 mod gguf_fixtures;
 mod golden;
 mod hardening;
+mod hdf5_fixtures;
 mod hostile_corpus;
 mod llama_quantize;
 mod matrix;

@@ -62,4 +62,4 @@ pub use source::{RawLocation, Source, TensorData, CHUNK_BYTES};
 pub use target::{CommitGroup, FileTarget, MemoryStore, MemoryTarget, TargetWriter, WriteTarget};
 pub use temporaries::{register_temporary, remove_temporaries, Registered};
 pub use tensor::{element_count, TensorInfo};
-pub use zipcheck::{check_zip_spans, ZipSpan};
+pub use zipcheck::{check_zip_entries, check_zip_spans, ZipSpan};

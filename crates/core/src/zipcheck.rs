@@ -52,6 +52,21 @@ pub fn check_zip_spans(spans: &mut [ZipSpan<'_>]) -> Option<(String, String)> {
     None
 }
 
+/// [`check_zip_spans`] over entries listed as `(name, start, stored,
+/// inflated)`, as readers collect them from a zip's central directory.
+pub fn check_zip_entries(entries: &[(String, u64, u64, Option<u64>)]) -> Option<(String, String)> {
+    let mut spans: Vec<ZipSpan<'_>> = entries
+        .iter()
+        .map(|(name, start, stored, inflated)| ZipSpan {
+            name,
+            start: *start,
+            stored: *stored,
+            inflated: *inflated,
+        })
+        .collect();
+    check_zip_spans(&mut spans)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,16 +126,7 @@ fn parse_npz(bytes: &[u8], limits: &Limits) -> Result<Vec<(String, Array)>, Form
             deflated.then(|| file.size()),
         ));
     }
-    let mut checked: Vec<tensorcast_core::ZipSpan<'_>> = spans
-        .iter()
-        .map(|(name, start, stored, inflated)| tensorcast_core::ZipSpan {
-            name,
-            start: *start,
-            stored: *stored,
-            inflated: *inflated,
-        })
-        .collect();
-    if let Some((name, why)) = tensorcast_core::check_zip_spans(&mut checked) {
+    if let Some((name, why)) = tensorcast_core::check_zip_entries(&spans) {
         return Err(bad(format!("member '{name}': {why}")));
     }
     let mut out = Vec::new();

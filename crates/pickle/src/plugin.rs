@@ -16,7 +16,9 @@ impl FormatOptions for PytorchOptions {
 
 /// A zip whose first member is not a `.npy` (NumPy's `.npz` starts with one).
 fn is_torch_zip(head: &[u8]) -> bool {
-    zip_first_member(head).is_some_and(|n| !n.ends_with(b".npy"))
+    // NumPy's .npz starts with an array, a Keras 3 archive with its JSON.
+    zip_first_member(head)
+        .is_some_and(|n| !n.ends_with(b".npy") && n != b"metadata.json" && n != b"config.json")
 }
 
 impl Format for Pytorch {

@@ -57,6 +57,10 @@ impl Registry {
         r.register(tensorcast_safetensors::Safetensors);
         #[cfg(feature = "onnx")]
         r.register(tensorcast_onnx::Onnx);
+        #[cfg(feature = "hdf5")]
+        r.register(tensorcast_hdf5::Hdf5);
+        #[cfg(feature = "hdf5")]
+        r.register(tensorcast_hdf5::Keras);
         #[cfg(feature = "model")]
         r.register(tensorcast_model::HfFolder);
         r
