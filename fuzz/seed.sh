@@ -4,12 +4,13 @@
 set -e
 cd "$(dirname "$0")"
 F=../fixtures
-mkdir -p corpus/model_folder corpus/ztensor corpus/onnx corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline corpus/numpy corpus/encode
+mkdir -p corpus/model_folder corpus/ztensor corpus/onnx corpus/safetensors corpus/gguf corpus/pickle_vm corpus/pytorch corpus/tpack corpus/pipeline corpus/numpy corpus/encode corpus/hdf5
 find $F/numpy $F/hostile -name "*.np[yz]" -exec cp {} corpus/numpy/ \;
 find $F/safetensors $F/hostile -name '*.safetensors' -exec cp {} corpus/safetensors/ \;
 find $F/gguf -name '*.gguf' -exec cp {} corpus/gguf/ \;
 find $F/onnx -name '*.onnx' -exec cp {} corpus/onnx/ \;
 find $F/ztensor -name '*.zt' -exec cp {} corpus/ztensor/ \;
+find $F/hdf5 -name '*.h5' -exec cp {} corpus/hdf5/ \;
 for f in $(find $F/pytorch -name '*.pt' -o -name '*.ckpt' -o -name '*.pkl' -o -name '*.tar'); do
   cp "$f" corpus/pytorch/
 done

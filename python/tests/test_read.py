@@ -281,3 +281,16 @@ def test_a_tensor_of_a_type_without_equivalent_is_listed_not_read():
         with pytest.raises(tensorcast.TensorcastError) as e:
             f.get_tensor("w")
     assert e.value.rule == "unsupported-dtype" and e.value.tensor == "w", e.value
+
+
+def test_hdf5_and_keras_read_as_h5py_wrote_them():
+    """HDF5 datasets (h5py) and a Keras archive through safe_open, equal to
+    the arrays the fixture generator recorded with safetensors-py."""
+    for name in ("latest.h5", "model.weights.h5", "model.keras"):
+        path = FIXTURES / "hdf5" / name
+        want = safetensors.safe_open(str(path) + ".expected.safetensors", "numpy")
+        with tensorcast.safe_open(path, framework="numpy") as f:
+            for key in want.keys():
+                assert_same(f.get_tensor(key), want.get_tensor(key), f"{name}: {key}")
+            if name == "model.keras":
+                assert "keras.config" in f.metadata()

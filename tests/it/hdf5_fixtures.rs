@@ -142,3 +142,39 @@ fn every_reject_fixture_fails_with_its_rule() {
         );
     }
 }
+
+#[test]
+fn verify_and_diff_read_hdf5_like_any_input() {
+    tensorcast()
+        .arg("verify")
+        .arg(fixture("hdf5/latest.h5"))
+        .assert()
+        .success();
+    // A fletcher32 mismatch is damage verify reports by tensor.
+    let out = tensorcast()
+        .arg("verify")
+        .arg(fixture("hdf5/reject/checksum.h5"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let all = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        all.contains("tensor 'w'") && all.contains("[rule hdf5/read]"),
+        "{all}"
+    );
+    // The archive's weights are the .weights.h5 file's, and both are h5py's.
+    for (a, b) in [
+        ("hdf5/model.keras", "hdf5/model.weights.h5"),
+        (
+            "hdf5/model.weights.h5",
+            "hdf5/model.weights.h5.expected.safetensors",
+        ),
+    ] {
+        tensorcast()
+            .arg("diff")
+            .arg(fixture(a))
+            .arg(fixture(b))
+            .assert()
+            .success();
+    }
+}

@@ -94,6 +94,8 @@ fn readers() -> Vec<(&'static str, PathBuf)> {
         ("ztensor", fixture("ztensor/dense.zt")),
         ("ztensor (zstd)", fixture("ztensor/zstd.zt")),
         ("onnx (external data)", fixture("onnx/external.onnx")),
+        ("hdf5 (keras weights)", fixture("hdf5/model.weights.h5")),
+        ("keras archive", fixture("hdf5/model.keras")),
     ]
 }
 

@@ -135,6 +135,16 @@ fn open(format: &str, bytes: Vec<u8>) -> Result<Box<dyn Source>, tensorcast::Err
             .map(|f| Box::new(f) as _),
         "tpack" => tensorcast_tpack::TpackFile::from_bytes("s.tpack".as_ref(), bytes.into(), &limits)
             .map(|f| Box::new(f) as _),
+        // Datasets decode whole: the bomb fixture's 64 MiB (and any damaged
+        // file's claim past this) is refused by the limit, as --max-alloc does.
+        "hdf5" => {
+            let limits = Limits {
+                max_alloc_bytes: 32 << 20,
+                ..limits
+            };
+            tensorcast::hdf5::Hdf5File::from_bytes("s.h5".as_ref(), bytes.into(), &limits, Default::default())
+                .map(|f| Box::new(f) as _)
+        }
         "ztensor" => tensorcast::ztensor::ZtFile::from_bytes("s.zt".as_ref(), bytes.into(), &limits)
             .map(|f| Box::new(f) as _),
         "onnx" => {
@@ -237,6 +247,11 @@ fn all_fixtures() -> Vec<(&'static str, PathBuf)> {
             files(&["ztensor", "ztensor/reject"], "zt")
                 .into_iter()
                 .map(|p| ("ztensor", p)),
+        )
+        .chain(
+            files(&["hdf5", "hdf5/reject"], "h5")
+                .into_iter()
+                .map(|p| ("hdf5", p)),
         )
         .chain(
             files(&["onnx", "onnx/reject"], "onnx")

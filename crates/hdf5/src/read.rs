@@ -24,6 +24,9 @@ impl AsRef<[u8]> for Shared {
     }
 }
 
+/// Deflate's best case, about 1032:1 (the bound the zip readers use too).
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
 /// One dataset the walk found.
 struct Entry {
     /// Its path in the file (`/group/weight`).
@@ -41,6 +44,8 @@ pub struct Hdf5File {
     metadata: Metadata,
     limits: Limits,
     warnings: Vec<String>,
+    /// The file's length, bounding what its datasets can decode to.
+    file_len: u64,
 }
 
 /// The tensorcast dtype of an HDF5 element type, and whether it is stored
@@ -186,6 +191,7 @@ impl Hdf5File {
     /// `extra` metadata (a Keras archive's config) comes first.
     pub fn from_bytes(path: &Path, bytes: Bytes, limits: &Limits, extra: Metadata) -> Result<Hdf5File> {
         let fail = |e: FormatError| Error::from(e.in_file(path));
+        let file_len = bytes.len() as u64;
         let cap = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let options = hdf5_reader::OpenOptions {
             // Each dataset is read once: no chunk is worth keeping.
@@ -253,6 +259,7 @@ impl Hdf5File {
             metadata,
             limits: limits.clone(),
             warnings,
+            file_len,
         })
     }
 }
@@ -338,6 +345,22 @@ impl Source for Hdf5File {
         self.limits
             .check_alloc(info.nbytes, "this HDF5 dataset decoded whole")
             .map_err(|d| fail(err(rules::ALLOC_LIMIT, d).limit("max_alloc_bytes")))?;
+        // And by what the file can hold: deflate's best ratio over every
+        // byte of it. A truncated or damaged file declaring more is refused
+        // before the decoder allocates the dataset's buffer.
+        let most = self
+            .file_len
+            .saturating_mul(MAX_DEFLATE_RATIO)
+            .saturating_add(1 << 20);
+        if info.nbytes > most {
+            return Err(fail(err(
+                rules::SIZE,
+                format!(
+                    "declares {} bytes, more than a {}-byte file can hold even deflated (an unwritten dataset of fill values this large is refused too)",
+                    info.nbytes, self.file_len
+                ),
+            )));
+        }
         let ds = self
             .file
             .dataset(&entry.path)

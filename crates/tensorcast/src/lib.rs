@@ -64,6 +64,8 @@ pub type OpenOptions = Options;
 
 #[cfg(feature = "gguf")]
 pub use tensorcast_gguf as gguf;
+#[cfg(feature = "hdf5")]
+pub use tensorcast_hdf5 as hdf5;
 #[cfg(feature = "model")]
 pub use tensorcast_model as model;
 #[cfg(feature = "numpy")]
