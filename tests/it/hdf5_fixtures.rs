@@ -107,7 +107,10 @@ fn attributes_are_metadata_and_other_types_are_listed_then_refused() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("refused/"), "{stderr}");
+    assert!(
+        stderr.contains("refused/") && stderr.contains("[rule hdf5/unsupported-dtype]"),
+        "{stderr}"
+    );
 }
 
 #[test]
