@@ -1,8 +1,8 @@
 //! HDF5 and Keras inputs (fixtures/hdf5, made by h5py 3.16 and Keras 3.15
 //! with the torch backend; generate.py and the pins beside them): every
 //! numeric dataset converts to safetensors equal to h5py's array byte for
-//! byte (the bytes committed in NAME.expected.safetensors, the large ones as
-//! their SHA-256), root attributes are metadata, strings/compounds/vlen/
+//! byte (the bytes committed in NAME.expected.safetensors, the large ones
+//! deflated in NAME.expected-big.zip), root attributes are metadata, strings/compounds/vlen/
 //! references are listed and refused by name, and each reject fixture fails
 //! with its rule.
 
@@ -14,6 +14,17 @@ const VALID: &[&str] = &["v0.h5", "latest.h5", "model.weights.h5", "model.keras"
 
 fn expected(name: &str) -> Json {
     serde_json::from_slice(&std::fs::read(fixture(&format!("hdf5/{name}.expected.json"))).unwrap()).unwrap()
+}
+
+/// h5py's bytes of a large tensor, from the fixture's deflated zip.
+fn big_bytes(file: &str, tensor: &str) -> Vec<u8> {
+    use std::io::Read;
+    let zip = std::fs::File::open(fixture(&format!("hdf5/{file}.expected-big.zip"))).unwrap();
+    let mut zip = zip::ZipArchive::new(zip).unwrap();
+    let mut member = zip.by_name(&format!("{}.bin", tensor.replace('/', "."))).unwrap();
+    let mut out = Vec::new();
+    member.read_to_end(&mut out).unwrap();
+    out
 }
 
 #[test]
@@ -53,6 +64,7 @@ fn every_numeric_dataset_converts_equal_to_h5py() {
                         "{name}: {}",
                         t.0
                     );
+                    assert_eq!(t.3, big_bytes(name, &t.0), "{name}: {}", t.0);
                     let shape: Vec<usize> = big["shape"]
                         .as_array()
                         .unwrap()
