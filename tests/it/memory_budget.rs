@@ -13,52 +13,33 @@ use std::process::Command;
 /// seconds). CPU time (user + system, from the kernel) is what the work
 /// cost, whatever else the machine is doing; it is not wall-clock time.
 ///
-/// The child is forked, not vforked: Linux carries the address space's
-/// high-water mark across exec, and a vfork child's address space is the
-/// test process's own (whose peak is not the child's). A forked child starts
-/// from the test process's current size, a few MiB, since every generator
-/// here streams its file to disk.
+/// Linux carries an address space's high-water mark across exec, and a
+/// child forked from this test process starts as large as it is resident
+/// (other tests run beside these and leave freed heap behind; a full run
+/// measured 280-390 MiB for cases that peak under 20 MiB alone). So the CLI
+/// is started by a small helper, a fresh Python, through posix_spawn, and
+/// the helper reports the CLI's own rusage (wait4) on stdout.
 fn peak(args: &[&str]) -> (i32, u64, f64) {
-    use std::os::unix::process::CommandExt;
+    const SPAWN: &str = "import os, sys\n\
+null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) for fd in (1, 2)]\n\
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=null)\n\
+_, status, ru = os.wait4(pid, 0)\n\
+print(os.waitstatus_to_exitcode(status), ru.ru_maxrss, ru.ru_utime + ru.ru_stime)\n";
     let bin = assert_cmd::cargo::cargo_bin("tensorcast");
-    let mut command = Command::new(bin);
-    command
+    let out = Command::new("python3")
+        .args(["-c", SPAWN])
+        .arg(&bin)
         .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    // SAFETY: the closure calls nothing that is unsafe after fork; its
-    // presence makes std fork and exec instead of vfork/posix_spawn.
-    unsafe {
-        command.pre_exec(|| Ok(()));
-    }
-    // A forked child starts as large as this process is resident, and the
-    // kernel keeps that in its peak: memory other tests freed but malloc
-    // kept (golden's hashed outputs) goes back to the system first.
-    // SAFETY: malloc_trim only returns free heap pages; nothing is freed
-    // that is in use.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-    // Reaped below by wait4 (which also yields its rusage), not by Child::wait.
-    #[allow(clippy::zombie_processes)]
-    let child = command.spawn().expect("spawn tensorcast");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our child, not yet waited for; the pointers are valid.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("python3 runs the CLI for its rusage");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(fields.len(), 3, "helper output: {text:?}");
     (
-        code,
-        usage.ru_maxrss as u64 * 1024,
-        secs(usage.ru_utime) + secs(usage.ru_stime),
+        fields[0].parse().unwrap(),
+        fields[1].parse::<u64>().unwrap() * 1024,
+        fields[2].parse().unwrap(),
     )
 }
 
