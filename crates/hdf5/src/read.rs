@@ -379,23 +379,8 @@ impl Source for Hdf5File {
             )));
         }
         if entry.big_endian {
-            swap(&mut bytes, info.dtype);
+            info.dtype.swap_byte_order(&mut bytes);
         }
         Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(bytes)))))
-    }
-}
-
-/// Big-endian elements to little-endian, in place (complex numbers swap
-/// each half).
-fn swap(bytes: &mut [u8], dtype: DType) {
-    let width = match dtype {
-        DType::C64 => 4,
-        DType::C128 => 8,
-        d => d.storage_bytes(1).unwrap_or(1) as usize,
-    };
-    if width > 1 {
-        for e in bytes.chunks_exact_mut(width) {
-            e.reverse();
-        }
     }
 }

@@ -100,7 +100,7 @@ fn zarr_dtype(dtype: DType) -> Option<(&'static str, Option<&'static str>)> {
 }
 
 /// Whether `name` can be a Zarr array key in a flat group.
-pub(crate) fn zarr_name_ok(name: &str) -> bool {
+fn zarr_name_ok(name: &str) -> bool {
     !name.is_empty() && !name.contains('/') && !name.starts_with('.') && !name.starts_with("__")
 }
 
@@ -195,16 +195,8 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
     let mut inlined_bytes = 0u64;
     let mut sidecar = Sidecar::new(opts.materialize.as_ref());
     for (index, (info, original)) in source.tensors().iter().zip(&originals).enumerate() {
-        if !zarr_name_ok(&info.name) {
-            out.not_virtualizable
-                .push((info.name.clone(), "the name cannot be a Zarr array key".into()));
-            continue;
-        }
-        if let Some(kind) = &info.unreadable {
-            out.not_virtualizable.push((
-                info.name.clone(),
-                format!("{kind} elements, which tensorcast does not read"),
-            ));
+        if let Some(why) = not_a_variable(info) {
+            out.not_virtualizable.push((info.name.clone(), why));
             continue;
         }
         let named = opts.inline.contains(&info.name);
@@ -264,6 +256,17 @@ pub fn references(source: Box<dyn Source>, opts: &RefsOptions) -> Result<Refs> {
     sidecar.commit()?;
     out.json = json!({"version": 1, "refs": Json::Object(refs)});
     Ok(out)
+}
+
+/// Why a tensor can be no Zarr variable at all, whatever its bytes: a name
+/// Zarr cannot key, or elements tensorcast does not read.
+pub(crate) fn not_a_variable(info: &TensorInfo) -> Option<String> {
+    if !zarr_name_ok(&info.name) {
+        return Some("the name cannot be a Zarr array key".into());
+    }
+    info.unreadable
+        .as_ref()
+        .map(|kind| format!("{kind} elements, which tensorcast does not read"))
 }
 
 /// Why tensor `index` of `source` (as `original` describes it before any

@@ -8,7 +8,7 @@
 //! variables whose chunks a codec decodes (`tensorcast.decode`), chunked by
 //! whole rows so every chunk is whole blocks of the file.
 
-use crate::refs::{beside, check_dimensions, chunk_rows, not_virtual_reason, zarr_name_ok};
+use crate::refs::{beside, check_dimensions, chunk_rows, not_a_variable, not_virtual_reason};
 use std::collections::HashMap;
 use tensorcast_core::code;
 use tensorcast_core::{DType, Error, Metadata, Result, Source, TensorInfo};
@@ -239,16 +239,8 @@ pub fn zarr_manifest(source: &dyn Source, opts: &ManifestOptions) -> Result<Zarr
         if opts.skip.contains(&info.name) {
             continue;
         }
-        if !zarr_name_ok(&info.name) {
-            out.not_virtual
-                .push((info.name.clone(), "the name cannot be a Zarr array key".into()));
-            continue;
-        }
-        if let Some(kind) = &info.unreadable {
-            out.not_virtual.push((
-                info.name.clone(),
-                format!("{kind} elements, which tensorcast does not read"),
-            ));
+        if let Some(why) = not_a_variable(info) {
+            out.not_virtual.push((info.name.clone(), why));
             continue;
         }
         let (data_type, encoding) = match plain_type(info.dtype) {
@@ -262,16 +254,18 @@ pub fn zarr_manifest(source: &dyn Source, opts: &ManifestOptions) -> Result<Zarr
                 continue;
             }
         };
-        if info.sparse.is_some() || source.raw_location(index).is_none() {
-            let reason = not_virtual_reason(source, index, info);
-            if opts.load.wants(&info.name) && info.sparse.is_none() {
-                out.loaded
-                    .push(load(source, index, info, data_type, &encoding, &reason, opts)?);
+        let loc = match source.raw_location(index) {
+            Some(loc) if info.sparse.is_none() => loc,
+            _ => {
+                let reason = not_virtual_reason(source, index, info);
+                if opts.load.wants(&info.name) && info.sparse.is_none() {
+                    out.loaded
+                        .push(load(source, index, info, data_type, &encoding, &reason, opts)?);
+                }
+                out.not_virtual.push((info.name.clone(), reason));
+                continue;
             }
-            out.not_virtual.push((info.name.clone(), reason));
-            continue;
-        }
-        let loc = source.raw_location(index).expect("checked above");
+        };
         let url = loc
             .file
             .map_or_else(|| opts.url.clone(), |f| beside(&opts.url, f));
