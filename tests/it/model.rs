@@ -48,6 +48,8 @@ const ARCHES: &[&str] = &[
     "minimaxm2",
     "deepseek3",
     "ministral3",
+    "qwen35",
+    "qwen35moe",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -86,13 +88,20 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
         "bloom" => &["--tokenizer-pre", "bloom"],
         "minimaxm2" => &["--tokenizer-pre", "minimax-m2"],
         "deepseek3" => &["--tokenizer-pre", "deepseek-v3"],
+        "qwen35" | "qwen35moe" => &["--tokenizer-pre", "qwen35"],
         _ => &[],
     }
 }
 
 /// Architectures whose norms llama.cpp stores as `w + 1`: their round trip
 /// through a GGUF gives `(w + 1) - 1` in f32, as transformers' loader does.
-const NORM_OFFSET: &[&str] = &["gemma2", "gemma3", "nemotron"];
+const NORM_OFFSET: &[&str] = &["gemma2", "gemma3", "nemotron", "qwen35", "qwen35moe"];
+
+/// Whether `name` is one of the offset norms of an [`NORM_OFFSET`]
+/// architecture (Qwen3.5's MTP norms too, whose names end otherwise).
+fn offset_norm(arch: &str, name: &str) -> bool {
+    NORM_OFFSET.contains(&arch) && (name.ends_with("norm.weight") || name.starts_with("mtp.pre_fc_norm"))
+}
 
 /// What transformers' GGUF loader makes of the reference GGUF, as a folder
 /// holds it: a tied lm_head (the embedding itself) is not stored.
@@ -105,11 +114,59 @@ fn loader_state(arch: &str) -> BTreeMap<String, (String, Vec<usize>, Vec<u8>)> {
     if fx(arch, "from-gguf/loader-error.txt").exists() || LOADER_WRONG.contains(&arch) {
         return tensors(&fx(arch, "hf/model.safetensors"));
     }
-    let mut state = tensors(&fx(arch, "from-gguf/state_dict.safetensors"));
+    let mut state = per_expert(tensors(&fx(arch, "from-gguf/state_dict.safetensors")));
     if json(&fx(arch, "from-gguf/config.json"))["tie_word_embeddings"] == true {
         state.remove("lm_head.weight");
     }
+    // Qwen3.5's MTP layers, which the loader drops (it has no MTP module),
+    // with the loader's transforms (generate.py's mtp_reference).
+    if fx(arch, "from-gguf/mtp.safetensors").exists() {
+        state.extend(tensors(&fx(arch, "from-gguf/mtp.safetensors")));
+    }
     state
+}
+
+/// A state dict with transformers 5's in-memory fused experts
+/// (`mlp.experts.gate_up_proj` `[E, 2I, H]`, `mlp.experts.down_proj`
+/// `[E, H, I]`) split per expert as checkpoints hold them: a layout
+/// change of the loader's own bytes.
+fn per_expert(
+    state: BTreeMap<String, (String, Vec<usize>, Vec<u8>)>,
+) -> BTreeMap<String, (String, Vec<usize>, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    for (name, (dtype, shape, bytes)) in state {
+        let stem = name
+            .strip_suffix("mlp.experts.gate_up_proj")
+            .map(|s| (s, true))
+            .or_else(|| name.strip_suffix("mlp.experts.down_proj").map(|s| (s, false)));
+        let Some((stem, fused)) = stem else {
+            out.insert(name, (dtype, shape, bytes));
+            continue;
+        };
+        let each = bytes.len() / shape[0];
+        for (e, expert) in bytes.chunks(each).enumerate() {
+            let prefix = format!("{stem}mlp.experts.{e}.");
+            if fused {
+                let (gate, up) = expert.split_at(each / 2);
+                let half = vec![shape[1] / 2, shape[2]];
+                out.insert(
+                    format!("{prefix}gate_proj.weight"),
+                    (dtype.clone(), half.clone(), gate.to_vec()),
+                );
+                out.insert(
+                    format!("{prefix}up_proj.weight"),
+                    (dtype.clone(), half, up.to_vec()),
+                );
+            } else {
+                let one = shape[1..].to_vec();
+                out.insert(
+                    format!("{prefix}down_proj.weight"),
+                    (dtype.clone(), one, expert.to_vec()),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// JSON values equal once every number is rounded to f32.
@@ -184,7 +241,7 @@ fn gguf_to_hf_folder_equals_transformers_gguf_loader_for(arch: &str) {
     let original = tensors(&fx(arch, "hf/model.safetensors"));
     assert_eq!(ours.len(), original.len(), "{arch}");
     for (name, want) in &original {
-        let offset = NORM_OFFSET.contains(&arch) && name.ends_with("norm.weight");
+        let offset = offset_norm(arch, name);
         assert!(
             offset || ours[name] == *want,
             "{arch}: {name} is not the original"
@@ -404,6 +461,13 @@ fn f16_gguf_keeps_f16_and_equals_the_original_cast_by_torch_rules_for(arch: &str
             "*.sinks",
             "--exclude",
             "*.router.*",
+            // Qwen3.5's delta-net vectors and convolution.
+            "--exclude",
+            "*.A_log",
+            "--exclude",
+            "*.dt_bias",
+            "--exclude",
+            "*.conv1d.*",
         ])
         .assert()
         .success();

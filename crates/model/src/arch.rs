@@ -240,6 +240,13 @@ pub enum Key {
     /// `attention.scale`, `embedding_scale`, `residual_scale`, `logit_scale`
     /// from [`GRANITE_SCALES`]' fields.
     GraniteScales,
+    /// `{arch}.rope.dimension_sections`: M-RoPE's sections from
+    /// `rope_parameters.mrope_section`, padded to four.
+    MropeSections,
+    /// Qwen3.5's keys after the file type (`gated_delta.rs`): the MTP
+    /// layer count, the gated delta-net's geometry (`ssm.*`), which layers
+    /// are recurrent, the full-attention interval and the rotary width.
+    GatedDeltaNet,
 }
 
 /// Granite's scale keys (after `{arch}.`) and the config.json fields they
@@ -332,6 +339,8 @@ pub const ARCHES: &[&Arch] = &[
     &MINIMAXM2,
     &DEEPSEEK,
     &MINISTRAL3,
+    &QWEN35,
+    &QWEN35MOE,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts
@@ -398,14 +407,17 @@ impl Arch {
 
     /// The HF name of GGUF tensor `name`, or `None` if the table has none.
     pub fn hf_name(&self, name: &str) -> Option<String> {
+        // Tensors the table names bare (with their GGUF suffix, if any).
+        if let Some((block, part)) = name.strip_prefix("blk.").and_then(|r| r.split_once('.')) {
+            if let Some((hf, _)) = self.bare.iter().find(|(_, g)| *g == part) {
+                block.parse::<u32>().ok()?;
+                return Some(format!("{}{block}.{hf}", self.block_prefix));
+            }
+        }
         let (stem, suffix) = split_suffix(name)?;
         if let Some(rest) = stem.strip_prefix("blk.") {
             let (block, part) = rest.split_once('.')?;
             block.parse::<u32>().ok()?;
-            let full = format!("{part}.{suffix}");
-            if let Some((hf, _)) = self.bare.iter().find(|(_, g)| *g == full) {
-                return Some(format!("{}{block}.{hf}", self.block_prefix));
-            }
             let (_, hf) = self.blocks.iter().find(|(g, _)| *g == part)?;
             return Some(format!("{}{block}.{hf}.{suffix}", self.block_prefix));
         }

@@ -47,6 +47,9 @@ enum Step {
     /// Experts stacked into one 3-D tensor: the weights' tensors listed in
     /// `HfToGguf::stacks[n]`, one after another.
     Stack(usize),
+    /// A gated delta-net tensor: value heads tiled, `A_log` negated and
+    /// exponentiated (`gated_delta.rs`).
+    Delta(crate::gated_delta::Geometry, crate::gated_delta::Part),
 }
 
 /// The GGUF view of a Hugging Face folder: GGUF names and row order, in
@@ -129,6 +132,7 @@ fn gguf_dtype(name: &str, t: &TensorInfo, outtype: Option<DType>) -> DType {
     let always_f32 = matches!(name, "position_embd.weight" | "token_types.weight")
         || name.ends_with(".ffn_gate_inp.weight")
         || name.ends_with(".ffn_gate_inp_shexp.weight")
+        || name.ends_with(".ssm_conv1d.weight")
         // Anything but a weight (gpt-oss's 2-D expert biases too).
         || !name.ends_with(".weight");
     if t.shape.len() <= 1 || name.ends_with("_norm.weight") || always_f32 || !t.dtype.is_float() {
@@ -258,11 +262,37 @@ impl HfToGguf {
         let (mut picks, mut tensors, mut cast_to) = (Vec::new(), Vec::new(), Vec::new());
         let mut stacks = Vec::new();
         let mut experts = Experts::new(arch, &config, &input)?;
+        let delta = crate::gated_delta::Geometry::from_config(&config);
+        let layers = int_field(&config, "num_hidden_layers").unwrap_or(0);
         for i in order {
             let t = &weights.tensors()[i];
             if arch.dropped.iter().any(|d| t.name.ends_with(d)) {
                 continue;
             }
+            // Qwen3.5's MTP layers: blocks past the model's (`mtp.rs`).
+            let mtp = match arch.keys.contains(&arch::Key::GatedDeltaNet) {
+                true => crate::mtp::from_hf(&t.name, layers, arch.block_prefix),
+                false => None,
+            };
+            let hf_name = match mtp {
+                Some(crate::mtp::Into::Named(name)) => {
+                    let step = match name.ends_with("norm.weight") {
+                        true => Step::AddOne,
+                        false => Step::Plain,
+                    };
+                    let info = TensorInfo {
+                        name,
+                        file_offset: None,
+                        ..t.clone()
+                    };
+                    cast_to.push(gguf_dtype(&info.name, t, outtype));
+                    picks.push((i, step));
+                    tensors.push(info);
+                    continue;
+                }
+                Some(crate::mtp::Into::Block(name)) => name,
+                None => t.name.clone(),
+            };
             // DeepSeek: multi-token-prediction layers past the model's own
             // are left out, as the reference leaves them.
             let mla = arch.keys.contains(&arch::Key::MlaLengths);
@@ -289,7 +319,7 @@ impl HfToGguf {
                 }
                 continue;
             }
-            if let Some(parts) = crate::interleaved::to_gguf(arch.fused_experts, &t.name) {
+            if let Some(parts) = crate::interleaved::to_gguf(arch.fused_experts, &hf_name) {
                 for (name, g) in parts {
                     let info = crate::interleaved::gathered_info(&name, t, g)?;
                     cast_to.push(gguf_dtype(&info.name, &info, outtype));
@@ -298,7 +328,7 @@ impl HfToGguf {
                 }
                 continue;
             }
-            if let Some(expert) = arch.expert_of(&t.name) {
+            if let Some(expert) = arch.expert_of(&hf_name) {
                 // As the reference: the block's stacked tensors, in the
                 // table's order, where its last expert tensor sorts.
                 for (name, members) in experts.add(expert, i, weights.tensors())? {
@@ -310,7 +340,7 @@ impl HfToGguf {
                 }
                 continue;
             }
-            let name = arch.gguf_name(&t.name).ok_or_else(|| {
+            let name = arch.gguf_name(&hf_name).ok_or_else(|| {
                 Error::unsupported(
                     code::NO_MODEL_TABLE,
                     format!("tensor '{}' has no GGUF name in the {} table", t.name, arch.gguf),
@@ -325,11 +355,18 @@ impl HfToGguf {
             if let Some(h) = permute {
                 check(&t.name, t.shape.first().copied().unwrap_or(0), h)?;
             }
-            let step = match permute {
-                Some(h) => Step::Permute(h),
-                None if arch.norm_offset && name.ends_with("norm.weight") => Step::AddOne,
-                None if arch.is_transposed(&t.name) && t.shape.len() == 2 => Step::Transpose,
-                None if arch.qkv_regroup != crate::arch::QkvRegroup::None && part == "attn_qkv" => {
+            let delta_part = delta.zip(crate::gated_delta::part_of(&hf_name));
+            let step = match (permute, delta_part) {
+                (Some(h), _) => Step::Permute(h),
+                (None, Some((g, part))) => Step::Delta(g, part),
+                _ if arch.norm_offset
+                    && name.ends_with("norm.weight")
+                    && !crate::gated_delta::plain_norm(&name) =>
+                {
+                    Step::AddOne
+                }
+                _ if arch.is_transposed(&hf_name) && t.shape.len() == 2 => Step::Transpose,
+                _ if arch.qkv_regroup != crate::arch::QkvRegroup::None && part == "attn_qkv" => {
                     let (heads, kv) = (
                         heads.unwrap_or(1),
                         int_field(&config, "num_key_value_heads").unwrap_or(1),
@@ -338,12 +375,15 @@ impl HfToGguf {
                     crate::permute::check_qkv_blocks(&t.name, rows, arch.qkv_regroup, heads, kv)?;
                     Step::Regroup(heads, kv)
                 }
-                None => Step::Plain,
+                _ => Step::Plain,
             };
             let mut info = t.clone();
             info.name = name;
             if matches!(step, Step::Transpose) {
                 info.shape.reverse();
+            }
+            if let Step::Delta(_, part) = step {
+                info.shape = crate::gated_delta::gguf_shape(t, part);
             }
             if !matches!(step, Step::Plain) {
                 info.file_offset = None;
@@ -435,6 +475,7 @@ impl Source for HfToGguf {
                 permute_rows(data, rows, row_bytes, heads, Direction::ToGguf)
             }
             Step::Transpose => crate::permute::transpose(data, t),
+            Step::Delta(g, part) => g.apply(data, t, part, Direction::ToGguf),
             Step::Gather(g) => crate::interleaved::gather(data, t, g),
             Step::Mla(geometry, k) => geometry.split(data, t, k),
             Step::Regroup(heads, kv) => {
@@ -618,8 +659,11 @@ fn consistency(config: &Json, tensors: &[TensorInfo], input: &Input) -> Result<V
         })
         .max()
         .map(|b| b + 1);
+    let mtp = crate::gated_delta::mtp_layers(config);
     if let (Some(layers), Some(blocks)) = (int_field(config, "num_hidden_layers"), blocks) {
-        if layers != blocks {
+        // Qwen3.5's MTP layers are blocks too, past the model's own.
+        let mtp_blocks = tensors.iter().any(|t| t.name.contains(".nextn.")) as u64 * mtp;
+        if layers + mtp_blocks != blocks {
             return Err(refuse(format!(
                 "config.json's num_hidden_layers {layers} is not the {blocks} layers the weights hold"
             )));
@@ -739,6 +783,10 @@ fn gguf_metadata(
         // reference converter's defaults when config.json omits them.
         if let Some(p) = key.param() {
             let value = match key {
+                // The MTP layers past the model's are blocks too (Qwen3.5).
+                Key::BlockCount if arch.keys.contains(&Key::GatedDeltaNet) => {
+                    u32v(int_field(config, p.hf).unwrap_or(0) + crate::gated_delta::mtp_layers(config))
+                }
                 Key::HeadCountKv => u32v(int_field(config, p.hf).unwrap_or(heads)),
                 // The names the reference looks the epsilons up by, in its order.
                 Key::RmsEps => ["rms_norm_eps", "norm_eps"]
@@ -964,6 +1012,8 @@ fn gguf_metadata(
                     m.insert(format!("{a}.expert_shared_feed_forward_length"), u32v(n));
                 }
             }
+            Key::MropeSections => crate::gated_delta::mrope_key(&mut m, a, config),
+            Key::GatedDeltaNet => crate::gated_delta::tail_keys(&mut m, a, config)?,
             Key::OriginalContextLength => {
                 if let Some(v) = int_field(config, "original_max_position_embeddings") {
                     m.insert(format!("{a}.rope.scaling.original_context_length"), u32v(v));

@@ -1,6 +1,7 @@
 //! Gemma's RMSNorm weights are zero-centred: llama.cpp stores `w + 1`
 //! (computed in the source dtype, as torch adds), transformers' loader
-//! subtracts 1 in f32. Element-wise, on f32/f16/bf16 bytes.
+//! subtracts 1 in f32. Element-wise, on f32/f16/bf16 bytes (and any other
+//! element-wise transform, [`map`]).
 
 use tensorcast_core::cast::float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 use tensorcast_core::code;
@@ -9,20 +10,31 @@ use tensorcast_core::{DType, Error, Result, TensorData};
 /// `data` (of `dtype`) with `delta` added to every element, each computed in
 /// f32 and rounded back to `out` (f32, or the same half type).
 pub fn add(data: TensorData<'_>, dtype: DType, out: DType, delta: f32) -> Result<TensorData<'_>> {
+    map(data, dtype, out, move |x| x + delta)
+}
+
+/// `data` (of `dtype`) with `f` applied to every element widened to f32,
+/// each result rounded to `out` (f32, or the same half type).
+pub fn map<'a>(
+    data: TensorData<'a>,
+    dtype: DType,
+    out: DType,
+    f: impl Fn(f32) -> f32 + Send + 'a,
+) -> Result<TensorData<'a>> {
     let elem = match dtype {
         DType::F32 => 4,
         DType::F16 | DType::BF16 => 2,
         other => {
             return Err(Error::unsupported(
                 code::CAST,
-                format!("a norm offset on {other} weights"),
+                format!("an element-wise transform of {other} weights"),
             ))
         }
     };
     if out != DType::F32 && out != dtype {
         return Err(Error::unsupported(
             code::CAST,
-            format!("a norm offset from {dtype} into {out}"),
+            format!("an element-wise transform from {dtype} into {out}"),
         ));
     }
     let chunks = data
@@ -36,7 +48,7 @@ pub fn add(data: TensorData<'_>, dtype: DType, out: DType, delta: f32) -> Result
                     DType::F16 => f16_to_f32(u16::from_le_bytes([e[0], e[1]])),
                     _ => bf16_to_f32(u16::from_le_bytes([e[0], e[1]])),
                 };
-                let y = x + delta;
+                let y = f(x);
                 match out {
                     DType::F32 => v.extend_from_slice(&y.to_le_bytes()),
                     DType::F16 => v.extend_from_slice(&f32_to_f16(y).to_le_bytes()),

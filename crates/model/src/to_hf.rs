@@ -46,6 +46,9 @@ enum Transform {
         e: u64,
         count: u64,
     },
+    /// A gated delta-net tensor: value heads grouped again, `ssm_a` back
+    /// to `A_log` (`gated_delta.rs`).
+    Delta(crate::gated_delta::Geometry, crate::gated_delta::Part),
 }
 
 /// A GGUF source seen as a Hugging Face model.
@@ -84,7 +87,35 @@ impl<S: Source> GgufToHf<S> {
         let all_heads = heads;
         let mut tensors = Vec::with_capacity(inner.tensors().len());
         let mut transforms = Vec::with_capacity(inner.tensors().len());
+        // Qwen3.5: the delta-net's geometry, and the decoder's layers (the
+        // blocks past them are MTP layers, `mtp.rs`).
+        let hybrid = arch.keys.contains(&arch::Key::GatedDeltaNet);
+        let delta = crate::gated_delta::Geometry::from_gguf(metadata, arch.gguf).filter(|_| hybrid);
+        let layers = match hybrid {
+            true => {
+                let blocks = int(metadata, &format!("{}.block_count", arch.gguf)).unwrap_or(0);
+                let mtp = int(metadata, &format!("{}.nextn_predict_layers", arch.gguf)).unwrap_or(0);
+                u64::try_from(blocks.saturating_sub(mtp)).unwrap_or(0)
+            }
+            false => u64::MAX,
+        };
         for (index, t) in inner.tensors().iter().enumerate() {
+            if let Some(name) = crate::mtp::around_hf(&t.name, layers) {
+                let transform = match t.name.ends_with("norm.weight") {
+                    true => Transform::SubtractOne,
+                    false => Transform::None,
+                };
+                let mut info = t.clone();
+                info.name = name;
+                if let Transform::SubtractOne = transform {
+                    info = TensorInfo::new(&info.name, DType::F32, info.shape.clone()).ok_or_else(|| {
+                        Error::unsupported(code::TOO_LARGE, format!("tensor '{}': size overflows", t.name))
+                    })?;
+                }
+                tensors.push(info);
+                transforms.push((index, transform));
+                continue;
+            }
             if arch.keys.contains(&arch::Key::MlaLengths) {
                 let find = |name: &str| partner(inner.tensors(), name, &t.name, "make kv_b_proj with");
                 if let Some(stem) = t.name.strip_suffix("attn_k_b.weight") {
@@ -179,23 +210,31 @@ impl<S: Source> GgufToHf<S> {
                 (true, "attn_k", true) => kv_heads,
                 _ => None,
             };
-            let transform = match heads {
-                None if arch.is_transposed(&name) && t.shape.len() == 2 => Transform::Transpose,
-                None if arch.qkv_regroup != crate::arch::QkvRegroup::None && part == "attn_qkv" => {
+            let delta_part = delta.zip(crate::gated_delta::part_of(&name));
+            let transform = match (heads, delta_part) {
+                (None, Some((g, part))) => Transform::Delta(g, part),
+                (None, _) if arch.is_transposed(&name) && t.shape.len() == 2 => Transform::Transpose,
+                (None, _) if arch.qkv_regroup != crate::arch::QkvRegroup::None && part == "attn_qkv" => {
                     let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(1);
                     let (h, kv) = (count(all_heads), count(kv_heads));
                     let rows = t.shape.first().copied().unwrap_or(0);
                     crate::permute::check_qkv_blocks(&t.name, rows, arch.qkv_regroup, h, kv)?;
                     Transform::Regroup(h, kv)
                 }
-                Some(h) => {
+                (Some(h), _) => {
                     let h = u64::try_from(h).unwrap_or(0);
                     let rows = t.shape.first().copied().unwrap_or(0);
                     check(&t.name, rows, h)?;
                     Transform::Unpermute(h)
                 }
-                None if arch.norm_offset && t.name.ends_with("norm.weight") => Transform::SubtractOne,
-                None => Transform::None,
+                (None, _)
+                    if arch.norm_offset
+                        && t.name.ends_with("norm.weight")
+                        && !crate::gated_delta::plain_norm(&t.name) =>
+                {
+                    Transform::SubtractOne
+                }
+                (None, _) => Transform::None,
             };
             let mut info = t.clone();
             info.name = name;
@@ -214,6 +253,17 @@ impl<S: Source> GgufToHf<S> {
                     })?;
                 }
                 Transform::Unpermute(_) => info.file_offset = None,
+                Transform::Delta(_, part) => {
+                    let shape = crate::gated_delta::hf_shape(t, part);
+                    // out_proj's columns move element by element: blocks decoded.
+                    let dtype = match part {
+                        crate::gated_delta::Part::Out => crate::decode::plain(t.dtype),
+                        _ => t.dtype,
+                    };
+                    info = TensorInfo::new(&info.name, dtype, shape).ok_or_else(|| {
+                        Error::unsupported(code::TOO_LARGE, format!("tensor '{}': size overflows", t.name))
+                    })?;
+                }
                 Transform::SubtractOne => {
                     info = TensorInfo::new(&info.name, DType::F32, info.shape.clone()).ok_or_else(|| {
                         Error::unsupported(code::TOO_LARGE, format!("tensor '{}': size overflows", t.name))
@@ -222,6 +272,12 @@ impl<S: Source> GgufToHf<S> {
             }
             tensors.push(info);
             transforms.push((index, transform));
+        }
+        // The blocks past the decoder's are Qwen3.5's MTP layers.
+        if hybrid {
+            for t in &mut tensors {
+                t.name = crate::mtp::rename_hf(std::mem::take(&mut t.name), layers, arch.block_prefix);
+            }
         }
         Ok(GgufToHf {
             inner,
@@ -298,6 +354,7 @@ impl<S: Source> Source for GgufToHf<S> {
                 as_stored.shape.reverse();
                 crate::permute::transpose(data, &as_stored)
             }
+            Transform::Delta(g, part) => g.apply(data, &self.inner.tensors()[inner], part, Direction::ToHf),
             Transform::SubtractOne => {
                 let from = self.inner.tensors()[inner].dtype;
                 crate::offset::add(data, from, DType::F32, -1.0)

@@ -841,3 +841,84 @@ pub const MINISTRAL3: Arch = Arch {
     ],
     ..LLAMA
 };
+
+/// Qwen3.5's blocks: gated delta-net layers (`linear_attn`, llama.cpp's
+/// `ssm_*`) and full-attention ones with an output gate folded into Q
+/// (twice the rows), Q/K norms, zero-centred norms stored `w + 1` but for
+/// the delta-net's gated one (`gated_delta.rs`).
+const QWEN35_BLOCKS: &[(&str, &str)] = &[
+    ("attn_norm", "input_layernorm"),
+    ("attn_q", "self_attn.q_proj"),
+    ("attn_k", "self_attn.k_proj"),
+    ("attn_v", "self_attn.v_proj"),
+    ("attn_output", "self_attn.o_proj"),
+    ("attn_q_norm", "self_attn.q_norm"),
+    ("attn_k_norm", "self_attn.k_norm"),
+    ("post_attention_norm", "post_attention_layernorm"),
+    ("attn_qkv", "linear_attn.in_proj_qkv"),
+    ("attn_gate", "linear_attn.in_proj_z"),
+    ("ssm_alpha", "linear_attn.in_proj_a"),
+    ("ssm_beta", "linear_attn.in_proj_b"),
+    ("ssm_conv1d", "linear_attn.conv1d"),
+    ("ssm_norm", "linear_attn.norm"),
+    ("ssm_out", "linear_attn.out_proj"),
+    ("ffn_gate", "mlp.gate_proj"),
+    ("ffn_up", "mlp.up_proj"),
+    ("ffn_down", "mlp.down_proj"),
+];
+
+/// Qwen3.5 and 3.6 dense (text; llama.cpp's `qwen35`): three gated
+/// delta-net layers to one full-attention layer, interleaved M-RoPE over a
+/// quarter of each head, and the multi-token-prediction layer its
+/// checkpoints carry (`mtp.*` ⇄ the blocks past the model's, `mtp.rs`).
+pub const QWEN35: Arch = Arch {
+    gguf: "qwen35",
+    model_type: "qwen3_5_text",
+    hf_class: "Qwen3_5ForCausalLM",
+    globals: LLAMA.globals,
+    blocks: QWEN35_BLOCKS,
+    block_prefix: "model.layers.",
+    dropped: &["rotary_emb.inv_freq"],
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("mtp_use_dedicated_embeddings", "false"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::MropeSections,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::GatedDeltaNet,
+    ],
+    no_space_prefix: false,
+    norm_offset: true,
+    vocab: VocabStyle::Llama,
+    partial_rotary: true,
+    experts: &[],
+    expert_count_field: "",
+    eps_field: "",
+    bias_flags: &[],
+    special_overrides: &[],
+    transposed: &[],
+    config_aliases: &[],
+    ffn_multiple: 0,
+    fused_experts: FusedExperts::None,
+    bare: &[
+        ("linear_attn.A_log", "ssm_a"),
+        ("linear_attn.dt_bias", "ssm_dt.bias"),
+    ],
+    rotary_dim_field: "",
+    qkv_regroup: QkvRegroup::None,
+};

@@ -1,6 +1,6 @@
 //! The tables of mixture-of-experts architectures: one `Arch` each.
 
-use super::{Arch, FusedExperts, Key, QkvRegroup, VocabStyle, GRANITE, LLAMA, QWEN2};
+use super::{Arch, FusedExperts, Key, QkvRegroup, VocabStyle, GRANITE, LLAMA, QWEN2, QWEN35};
 
 /// OLMoE: OLMo's full-width Q/K norms with pre-norms, and a routed MoE
 /// block (top-k weights not renormalized, as llama.cpp computes).
@@ -444,4 +444,65 @@ pub const QWEN2MOE: Arch = Arch {
     experts: QWEN3MOE.experts,
     expert_count_field: "num_experts",
     ..QWEN2
+};
+
+/// Qwen3.5 and 3.6 MoE (text; llama.cpp's `qwen35moe`): Qwen3.5's layers
+/// with routed experts beside a shared expert behind a sigmoid gate, in
+/// every layer (the MTP layer's too).
+pub const QWEN35MOE: Arch = Arch {
+    gguf: "qwen35moe",
+    model_type: "qwen3_5_moe_text",
+    hf_class: "Qwen3_5MoeForCausalLM",
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("post_attention_norm", "post_attention_layernorm"),
+        ("attn_qkv", "linear_attn.in_proj_qkv"),
+        ("attn_gate", "linear_attn.in_proj_z"),
+        ("ssm_alpha", "linear_attn.in_proj_a"),
+        ("ssm_beta", "linear_attn.in_proj_b"),
+        ("ssm_conv1d", "linear_attn.conv1d"),
+        ("ssm_norm", "linear_attn.norm"),
+        ("ssm_out", "linear_attn.out_proj"),
+        ("ffn_gate_inp", "mlp.gate"),
+        ("ffn_gate_shexp", "mlp.shared_expert.gate_proj"),
+        ("ffn_up_shexp", "mlp.shared_expert.up_proj"),
+        ("ffn_down_shexp", "mlp.shared_expert.down_proj"),
+        ("ffn_gate_inp_shexp", "mlp.shared_expert_gate"),
+    ],
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("mtp_use_dedicated_embeddings", "false"),
+        ("output_router_logits", "false"),
+        ("router_aux_loss_coef", "0.001"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::MropeSections,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::ExpertCounts,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::ExpertFeedForwardLength,
+        Key::ExpertSharedFeedForwardLength,
+        Key::GatedDeltaNet,
+    ],
+    experts: QWEN3MOE.experts,
+    expert_count_field: "num_experts",
+    ..QWEN35
 };
