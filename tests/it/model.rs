@@ -1106,3 +1106,39 @@ fn counts_the_weights_cannot_hold_are_refused() {
         assert!(!dir.path().join("m.gguf").exists());
     }
 }
+
+/// Qwen3.5 as its real checkpoints are (Qwen3_5ForConditionalGeneration:
+/// `text_config`, `model.language_model.*`, a vision tower, the MTP layer)
+/// converts to the GGUF convert_hf_to_gguf.py makes of it, byte for byte:
+/// the text model, without the vision tower; and back to the text model's
+/// folder, the weights the multimodal folder holds under their text names.
+#[test]
+fn multimodal_checkpoint_converts_its_text_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("vlm.gguf");
+    tensorcast()
+        .arg("convert")
+        .arg(fx("qwen35", "vlm"))
+        .arg("-o")
+        .arg(&out)
+        .args(pre_args("qwen35"))
+        .assert()
+        .success();
+    let reference = fx("qwen35", "reference-vlm-f32.gguf");
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap());
+    let source = tensors(&fx("qwen35", "vlm/model.safetensors"));
+    assert!(source.keys().any(|k| k.starts_with("model.visual.")));
+    let back = dir.path().join("back");
+    to_hf(&out, &back);
+    let ours = tensors(&back.join("model.safetensors"));
+    let mut text = 0;
+    for (name, want) in &source {
+        let Some(rest) = name.strip_prefix("model.language_model.") else {
+            continue;
+        };
+        text += 1;
+        let name = format!("model.{rest}");
+        assert!(offset_norm("qwen35", &name) || ours[&name] == *want, "{name}");
+    }
+    assert!(text > 40 && ours.keys().all(|k| !k.contains("visual")));
+}

@@ -240,6 +240,8 @@ impl HfToGguf {
                 format!("{}: not JSON: {e}", input.name.display()),
             )
         })?;
+        // A multimodal folder's text model (`text_config`, `language_model.`).
+        let config = crate::text_model::config(config);
         let model_type = config.get("model_type").and_then(Json::as_str).unwrap_or("");
         let arch = arch::by_model_type(model_type).ok_or_else(|| {
             Error::unsupported(code::NO_MODEL_TABLE, format!(
@@ -269,9 +271,12 @@ impl HfToGguf {
             if arch.dropped.iter().any(|d| t.name.ends_with(d)) {
                 continue;
             }
+            let Some(text_name) = crate::text_model::name(&t.name) else {
+                continue;
+            };
             // Qwen3.5's MTP layers: blocks past the model's (`mtp.rs`).
             let mtp = match arch.keys.contains(&arch::Key::GatedDeltaNet) {
-                true => crate::mtp::from_hf(&t.name, layers, arch.block_prefix),
+                true => crate::mtp::from_hf(&text_name, layers, arch.block_prefix),
                 false => None,
             };
             let hf_name = match mtp {
@@ -291,7 +296,7 @@ impl HfToGguf {
                     continue;
                 }
                 Some(crate::mtp::Into::Block(name)) => name,
-                None => t.name.clone(),
+                None => text_name.into_owned(),
             };
             // DeepSeek: multi-token-prediction layers past the model's own
             // are left out, as the reference leaves them.
