@@ -50,6 +50,7 @@ const ARCHES: &[&str] = &[
     "ministral3",
     "qwen35",
     "qwen35moe",
+    "lfm2",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -89,6 +90,7 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
         "minimaxm2" => &["--tokenizer-pre", "minimax-m2"],
         "deepseek3" => &["--tokenizer-pre", "deepseek-v3"],
         "qwen35" | "qwen35moe" => &["--tokenizer-pre", "qwen35"],
+        "lfm2" => &["--tokenizer-pre", "lfm2"],
         _ => &[],
     }
 }
@@ -468,6 +470,9 @@ fn f16_gguf_keeps_f16_and_equals_the_original_cast_by_torch_rules_for(arch: &str
             "*.dt_bias",
             "--exclude",
             "*.conv1d.*",
+            // LFM2's convolution kernels.
+            "--exclude",
+            "*.conv.conv.*",
         ])
         .assert()
         .success();

@@ -247,6 +247,11 @@ pub enum Key {
     /// layer count, the gated delta-net's geometry (`ssm.*`), which layers
     /// are recurrent, the full-attention interval and the rotary width.
     GatedDeltaNet,
+    /// LFM2's `attention.head_count_kv`, one per layer: the KV heads on
+    /// attention layers, 0 on convolution ones (`short_conv.rs`).
+    ShortConvHeadsKv,
+    /// LFM2's `shortconv.l_cache` from `conv_L_cache`.
+    ShortConvCache,
 }
 
 /// Granite's scale keys (after `{arch}.`) and the config.json fields they
@@ -341,6 +346,7 @@ pub const ARCHES: &[&Arch] = &[
     &MINISTRAL3,
     &QWEN35,
     &QWEN35MOE,
+    &LFM2,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

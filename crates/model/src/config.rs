@@ -126,6 +126,9 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     if arch.keys.contains(&crate::arch::Key::GatedDeltaNet) {
         crate::gated_delta::config_fields(&mut c, metadata, &key);
     }
+    if arch.keys.contains(&crate::arch::Key::ShortConvHeadsKv) {
+        crate::short_conv::config_fields(&mut c, metadata, &key);
+    }
     // 0 is how Phi-3's converter writes "no window".
     if let Some(w) = int(metadata, &key("attention.sliding_window")).filter(|&w| w > 0) {
         c.insert("sliding_window".into(), json!(w));

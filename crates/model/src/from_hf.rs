@@ -133,6 +133,7 @@ fn gguf_dtype(name: &str, t: &TensorInfo, outtype: Option<DType>) -> DType {
         || name.ends_with(".ffn_gate_inp.weight")
         || name.ends_with(".ffn_gate_inp_shexp.weight")
         || name.ends_with(".ssm_conv1d.weight")
+        || name.ends_with(".shortconv.conv.weight")
         // Anything but a weight (gpt-oss's 2-D expert biases too).
         || !name.ends_with(".weight");
     if t.shape.len() <= 1 || name.ends_with("_norm.weight") || always_f32 || !t.dtype.is_float() {
@@ -389,6 +390,13 @@ impl HfToGguf {
             }
             if let Step::Delta(_, part) = step {
                 info.shape = crate::gated_delta::gguf_shape(t, part);
+            }
+            // LFM2's convolution kernel, squeezed (its bytes as they are).
+            if arch.keys.contains(&Key::ShortConvCache)
+                && crate::short_conv::is_kernel(&hf_name)
+                && t.shape.len() == 3
+            {
+                info.shape.remove(1);
             }
             if !matches!(step, Step::Plain) {
                 info.file_offset = None;
@@ -789,6 +797,18 @@ fn gguf_metadata(
         if let Some(p) = key.param() {
             let value = match key {
                 // The MTP layers past the model's are blocks too (Qwen3.5).
+                // The width LFM2's config derives.
+                Key::FeedForwardLength if arch.keys.contains(&Key::ShortConvCache) => {
+                    u32v(crate::short_conv::ffn_width(config).ok_or_else(|| {
+                        Error::unsupported(
+                            code::NOT_A_MODEL,
+                            format!(
+                                "{}: config.json has no block_ff_dim or intermediate_size",
+                                input.name.display()
+                            ),
+                        )
+                    })?)
+                }
                 Key::BlockCount if arch.keys.contains(&Key::GatedDeltaNet) => {
                     u32v(int_field(config, p.hf).unwrap_or(0) + crate::gated_delta::mtp_layers(config))
                 }
@@ -1018,6 +1038,12 @@ fn gguf_metadata(
                 }
             }
             Key::MropeSections => crate::gated_delta::mrope_key(&mut m, a, config),
+            Key::ShortConvHeadsKv => crate::short_conv::heads_kv_key(&mut m, a, config),
+            Key::ShortConvCache => {
+                if let Some(l) = int_field(config, "conv_L_cache") {
+                    m.insert(format!("{a}.shortconv.l_cache"), u32v(l));
+                }
+            }
             Key::GatedDeltaNet => crate::gated_delta::tail_keys(&mut m, a, config)?,
             Key::OriginalContextLength => {
                 if let Some(v) = int_field(config, "original_max_position_embeddings") {

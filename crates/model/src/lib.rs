@@ -27,6 +27,7 @@ pub mod permute;
 mod plugin;
 mod pre_hashes;
 mod sentencepiece;
+mod short_conv;
 mod text_model;
 mod to_hf;
 pub mod tokenizer;

@@ -238,6 +238,10 @@ impl<S: Source> GgufToHf<S> {
             };
             let mut info = t.clone();
             info.name = name;
+            // LFM2's convolution kernel regains its middle axis.
+            if arch.keys.contains(&arch::Key::ShortConvCache) && crate::short_conv::is_kernel(&info.name) {
+                info.shape = crate::short_conv::hf_shape(&t.shape);
+            }
             match transform {
                 Transform::None
                 | Transform::MlaMerge { .. }

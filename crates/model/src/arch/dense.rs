@@ -922,3 +922,60 @@ pub const QWEN35: Arch = Arch {
     rotary_dim_field: "",
     qkv_regroup: QkvRegroup::None,
 };
+
+/// LFM2 and LFM2.5 (Liquid; llama.cpp's `lfm2`): gated short-convolution
+/// layers beside attention layers with Q/K norms, the final norm named as
+/// an embedding norm, tied embeddings (`short_conv.rs`: per-layer KV
+/// heads, the convolution squeezed, the FFN width the config derives).
+pub const LFM2: Arch = Arch {
+    gguf: "lfm2",
+    model_type: "lfm2",
+    hf_class: "Lfm2ForCausalLM",
+    globals: &[
+        ("token_embd", "model.embed_tokens"),
+        ("token_embd_norm", "model.embedding_norm"),
+        ("output", "lm_head"),
+    ],
+    blocks: &[
+        ("attn_norm", "operator_norm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.out_proj"),
+        ("attn_q_norm", "self_attn.q_layernorm"),
+        ("attn_k_norm", "self_attn.k_layernorm"),
+        ("shortconv.conv", "conv.conv"),
+        ("shortconv.in_proj", "conv.in_proj"),
+        ("shortconv.out_proj", "conv.out_proj"),
+        ("ffn_norm", "ffn_norm"),
+        ("ffn_gate", "feed_forward.w1"),
+        ("ffn_up", "feed_forward.w3"),
+        ("ffn_down", "feed_forward.w2"),
+    ],
+    defaults: &[
+        // The width written is the final one: nothing to adjust.
+        ("block_auto_adjust_ff_dim", "false"),
+        ("block_multiple_of", "256"),
+        ("block_ffn_dim_multiplier", "1.0"),
+        ("full_attn_idxs", "null"),
+        ("initializer_range", "0.02"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::ShortConvHeadsKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::FileType,
+        Key::VocabSize,
+        Key::ShortConvCache,
+    ],
+    permute_qk: false,
+    eps_field: "norm_eps",
+    bias_flags: &[("conv_bias", "conv.in_proj.bias")],
+    ..LLAMA
+};
