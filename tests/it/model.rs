@@ -51,6 +51,7 @@ const ARCHES: &[&str] = &[
     "qwen35",
     "qwen35moe",
     "lfm2",
+    "mamba",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -91,6 +92,7 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
         "deepseek3" => &["--tokenizer-pre", "deepseek-v3"],
         "qwen35" | "qwen35moe" => &["--tokenizer-pre", "qwen35"],
         "lfm2" => &["--tokenizer-pre", "lfm2"],
+        "mamba" => &["--tokenizer-pre", "gpt-2"],
         _ => &[],
     }
 }
@@ -470,9 +472,11 @@ fn f16_gguf_keeps_f16_and_equals_the_original_cast_by_torch_rules_for(arch: &str
             "*.dt_bias",
             "--exclude",
             "*.conv1d.*",
-            // LFM2's convolution kernels.
+            // LFM2's convolution kernels, Mamba's D.
             "--exclude",
             "*.conv.conv.*",
+            "--exclude",
+            "*.D",
         ])
         .assert()
         .success();

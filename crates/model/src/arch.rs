@@ -252,6 +252,8 @@ pub enum Key {
     ShortConvHeadsKv,
     /// LFM2's `shortconv.l_cache` from `conv_L_cache`.
     ShortConvCache,
+    /// Mamba's keys, all of them in the reference's order (`mamba.rs`).
+    Mamba,
 }
 
 /// Granite's scale keys (after `{arch}.`) and the config.json fields they
@@ -347,6 +349,7 @@ pub const ARCHES: &[&Arch] = &[
     &QWEN35,
     &QWEN35MOE,
     &LFM2,
+    &MAMBA,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

@@ -119,12 +119,18 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
         }),
         None => rope,
     };
-    // Learned positions (BERT, GPT-2) instead of rotary ones: no rope.
-    if !arch.globals.iter().any(|(g, _)| *g == "position_embd") {
+    // Learned positions (BERT, GPT-2) instead of rotary ones, or no
+    // attention at all (Mamba): no rope.
+    let no_rope = arch.globals.iter().any(|(g, _)| *g == "position_embd")
+        || arch.keys.contains(&crate::arch::Key::Mamba);
+    if !no_rope {
         c.insert("rope_parameters".into(), rope);
     }
     if arch.keys.contains(&crate::arch::Key::GatedDeltaNet) {
         crate::gated_delta::config_fields(&mut c, metadata, &key);
+    }
+    if arch.keys.contains(&crate::arch::Key::Mamba) {
+        crate::mamba::config_fields(&mut c, metadata, &key);
     }
     if arch.keys.contains(&crate::arch::Key::ShortConvHeadsKv) {
         crate::short_conv::config_fields(&mut c, metadata, &key);

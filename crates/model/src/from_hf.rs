@@ -50,6 +50,8 @@ enum Step {
     /// A gated delta-net tensor: value heads tiled, `A_log` negated and
     /// exponentiated (`gated_delta.rs`).
     Delta(crate::gated_delta::Geometry, crate::gated_delta::Part),
+    /// Mamba's `A_log` as `-exp(A_log)`.
+    NegExp,
 }
 
 /// The GGUF view of a Hugging Face folder: GGUF names and row order, in
@@ -252,7 +254,10 @@ impl HfToGguf {
             ))
         })?;
         // The family's own field names (GPT-2's n_embd...) read as the tables'.
-        let config = arch.normalize_config(&config);
+        let mut config = arch.normalize_config(&config);
+        if arch.keys.contains(&Key::Mamba) {
+            crate::mamba::padded_vocab(&mut config);
+        }
         let weights = match weights {
             Some(w) => w,
             None => open_weights(&input, options)?,
@@ -365,6 +370,7 @@ impl HfToGguf {
             let step = match (permute, delta_part) {
                 (Some(h), _) => Step::Permute(h),
                 (None, Some((g, part))) => Step::Delta(g, part),
+                _ if arch.keys.contains(&Key::Mamba) && name.ends_with(".ssm_a") => Step::NegExp,
                 _ if arch.norm_offset
                     && name.ends_with("norm.weight")
                     && !crate::gated_delta::plain_norm(&name) =>
@@ -391,11 +397,10 @@ impl HfToGguf {
             if let Step::Delta(_, part) = step {
                 info.shape = crate::gated_delta::gguf_shape(t, part);
             }
-            // LFM2's convolution kernel, squeezed (its bytes as they are).
-            if arch.keys.contains(&Key::ShortConvCache)
-                && crate::short_conv::is_kernel(&hf_name)
-                && t.shape.len() == 3
-            {
+            // LFM2's and Mamba's convolution kernels, squeezed (their bytes as they are).
+            let kernel = (arch.keys.contains(&Key::ShortConvCache) && crate::short_conv::is_kernel(&hf_name))
+                || (arch.keys.contains(&Key::Mamba) && info.name.ends_with(".ssm_conv1d.weight"));
+            if kernel && t.shape.len() == 3 && t.shape[1] == 1 {
                 info.shape.remove(1);
             }
             if !matches!(step, Step::Plain) {
@@ -489,6 +494,7 @@ impl Source for HfToGguf {
             }
             Step::Transpose => crate::permute::transpose(data, t),
             Step::Delta(g, part) => g.apply(data, t, part, Direction::ToGguf),
+            Step::NegExp => crate::gated_delta::a_log(data, t, Direction::ToGguf),
             Step::Gather(g) => crate::interleaved::gather(data, t, g),
             Step::Mla(geometry, k) => geometry.split(data, t, k),
             Step::Regroup(heads, kv) => {
@@ -1039,6 +1045,7 @@ fn gguf_metadata(
             }
             Key::MropeSections => crate::gated_delta::mrope_key(&mut m, a, config),
             Key::ShortConvHeadsKv => crate::short_conv::heads_kv_key(&mut m, a, config),
+            Key::Mamba => crate::mamba::keys(&mut m, a, config)?,
             Key::ShortConvCache => {
                 if let Some(l) = int_field(config, "conv_L_cache") {
                     m.insert(format!("{a}.shortconv.l_cache"), u32v(l));

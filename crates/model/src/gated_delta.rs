@@ -208,7 +208,11 @@ fn refuse(name: &str, why: String) -> Error {
 }
 
 /// `-exp(A_log)` into GGUF, `log(-a)` back, in the tensor's float dtype.
-fn a_log<'a>(data: TensorData<'a>, t: &TensorInfo, direction: Direction) -> Result<TensorData<'a>> {
+pub(crate) fn a_log<'a>(
+    data: TensorData<'a>,
+    t: &TensorInfo,
+    direction: Direction,
+) -> Result<TensorData<'a>> {
     let f = match direction {
         Direction::ToGguf => |x: f32| -(x as f64).exp() as f32,
         Direction::ToHf => |a: f32| (-(a as f64)).ln() as f32,

@@ -20,6 +20,7 @@ mod from_hf;
 mod gated_delta;
 pub mod gguf_kv;
 mod interleaved;
+mod mamba;
 mod mla;
 mod mtp;
 mod offset;

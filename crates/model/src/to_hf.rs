@@ -49,6 +49,8 @@ enum Transform {
     /// A gated delta-net tensor: value heads grouped again, `ssm_a` back
     /// to `A_log` (`gated_delta.rs`).
     Delta(crate::gated_delta::Geometry, crate::gated_delta::Part),
+    /// Mamba's `ssm_a` back to `A_log`.
+    LogNeg,
 }
 
 /// A GGUF source seen as a Hugging Face model.
@@ -213,6 +215,9 @@ impl<S: Source> GgufToHf<S> {
             let delta_part = delta.zip(crate::gated_delta::part_of(&name));
             let transform = match (heads, delta_part) {
                 (None, Some((g, part))) => Transform::Delta(g, part),
+                (None, _) if arch.keys.contains(&arch::Key::Mamba) && t.name.ends_with(".ssm_a") => {
+                    Transform::LogNeg
+                }
                 (None, _) if arch.is_transposed(&name) && t.shape.len() == 2 => Transform::Transpose,
                 (None, _) if arch.qkv_regroup != crate::arch::QkvRegroup::None && part == "attn_qkv" => {
                     let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(1);
@@ -238,8 +243,11 @@ impl<S: Source> GgufToHf<S> {
             };
             let mut info = t.clone();
             info.name = name;
-            // LFM2's convolution kernel regains its middle axis.
-            if arch.keys.contains(&arch::Key::ShortConvCache) && crate::short_conv::is_kernel(&info.name) {
+            // LFM2's and Mamba's convolution kernels regain their middle axis.
+            let kernel = (arch.keys.contains(&arch::Key::ShortConvCache)
+                && crate::short_conv::is_kernel(&info.name))
+                || (arch.keys.contains(&arch::Key::Mamba) && t.name.ends_with(".ssm_conv1d.weight"));
+            if kernel {
                 info.shape = crate::short_conv::hf_shape(&t.shape);
             }
             match transform {
@@ -248,7 +256,8 @@ impl<S: Source> GgufToHf<S> {
                 | Transform::Regroup(..)
                 | Transform::Expert { .. }
                 | Transform::Unstack { .. }
-                | Transform::Weave { .. } => {}
+                | Transform::Weave { .. }
+                | Transform::LogNeg => {}
                 Transform::Transpose => {
                     let dtype = crate::decode::plain(t.dtype);
                     let shape = vec![t.shape[1], t.shape[0]];
@@ -359,6 +368,9 @@ impl<S: Source> Source for GgufToHf<S> {
                 crate::permute::transpose(data, &as_stored)
             }
             Transform::Delta(g, part) => g.apply(data, &self.inner.tensors()[inner], part, Direction::ToHf),
+            Transform::LogNeg => {
+                crate::gated_delta::a_log(data, &self.inner.tensors()[inner], Direction::ToHf)
+            }
             Transform::SubtractOne => {
                 let from = self.inner.tensors()[inner].dtype;
                 crate::offset::add(data, from, DType::F32, -1.0)

@@ -979,3 +979,45 @@ pub const LFM2: Arch = Arch {
     bias_flags: &[("conv_bias", "conv.in_proj.bias")],
     ..LLAMA
 };
+
+/// Mamba (state-spaces/mamba-*-hf): selective state-space layers only
+/// (`mamba.rs`), tied embeddings.
+pub const MAMBA: Arch = Arch {
+    gguf: "mamba",
+    model_type: "mamba",
+    hf_class: "MambaForCausalLM",
+    globals: &[
+        ("token_embd", "backbone.embeddings"),
+        ("output_norm", "backbone.norm_f"),
+        ("output", "lm_head"),
+    ],
+    blocks: &[
+        ("attn_norm", "norm"),
+        ("ssm_in", "mixer.in_proj"),
+        ("ssm_conv1d", "mixer.conv1d"),
+        ("ssm_x", "mixer.x_proj"),
+        ("ssm_dt", "mixer.dt_proj"),
+        ("ssm_out", "mixer.out_proj"),
+    ],
+    block_prefix: "backbone.layers.",
+    permute_qk: false,
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("initializer_range", "0.1"),
+        ("rescale_prenorm_residual", "false"),
+        ("residual_in_fp32", "true"),
+        ("time_step_floor", "0.0001"),
+        ("time_step_init_scheme", "\"random\""),
+        ("time_step_max", "0.1"),
+        ("time_step_min", "0.001"),
+        ("time_step_scale", "1.0"),
+        ("use_associative_scan", "true"),
+        ("use_bias", "false"),
+        ("use_cache", "true"),
+        ("use_mambapy", "false"),
+    ],
+    keys: &[Key::Mamba, Key::FileType],
+    bias_flags: &[("use_conv_bias", "mixer.conv1d.bias")],
+    bare: &[("mixer.A_log", "ssm_a"), ("mixer.D", "ssm_d")],
+    ..LLAMA
+};
