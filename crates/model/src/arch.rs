@@ -145,6 +145,10 @@ pub enum VocabStyle {
     Gemma,
     /// Llama's, with the prefix space from a normalizer instead of Metaspace.
     Phi3,
+    /// Gemma 4's: `tokenizer.json` (BPE with byte fallback) read as gguf-py's
+    /// `LlamaHfVocab` into `tokenizer.ggml.model = gemma4` with its merges;
+    /// rebuilt as Gemma's.
+    Gemma4,
 }
 
 /// One hyper-parameter key of the GGUF, as the reference converter writes it.
@@ -254,6 +258,8 @@ pub enum Key {
     ShortConvCache,
     /// Mamba's keys, all of them in the reference's order (`mamba.rs`).
     Mamba,
+    /// Gemma 4's keys after Gemma 3's (`gemma4.rs`).
+    Gemma4Tail,
 }
 
 /// Granite's scale keys (after `{arch}.`) and the config.json fields they
@@ -350,6 +356,7 @@ pub const ARCHES: &[&Arch] = &[
     &QWEN35MOE,
     &LFM2,
     &MAMBA,
+    &GEMMA4,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

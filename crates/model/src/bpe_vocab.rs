@@ -11,10 +11,35 @@ use sha2::{Digest, Sha256};
 use tensorcast_core::code;
 use tensorcast_core::{Array, Error, Metadata, Result, Strings, Value};
 
+/// How a `tokenizer.json` is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VocabKind<'a> {
+    /// Byte-level BPE (`gpt2`) or WordPiece (`bert`), the pre-tokenizer
+    /// named by its check hash, else by the name given.
+    ByteLevel(Option<&'a str>),
+    /// Gemma 4's BPE with byte fallback, as gguf-py's `LlamaHfVocab` reads
+    /// it (`gemma4`): every score -1000, byte, control and user-defined
+    /// types, the tokens Gemma 4's chat parser reads shown as user-defined.
+    Gemma4,
+}
+
+/// Gemma 4's tokens the reference marks user-defined so that they render.
+const GEMMA4_VISIBLE: &[&str] = &[
+    "<|channel>",
+    "<channel|>",
+    "<|tool_call>",
+    "<tool_call|>",
+    "<|tool_response>",
+    "<tool_response|>",
+    "<|\"|>",
+];
+
 /// The vocabulary, ready to write.
 pub struct BpeVocab {
-    /// `tokenizer.ggml.model`: `gpt2` (BPE) or `bert` (WordPiece).
+    /// `tokenizer.ggml.model`: `gpt2` (BPE), `bert` (WordPiece) or `gemma4`.
     model: &'static str,
+    /// `tokenizer.ggml.scores`, where the vocabulary has them (Gemma 4's).
+    scores: Option<Vec<f32>>,
     lowercase: Option<bool>,
     strip_accents: Option<bool>,
     /// Tokens in id order.
@@ -94,10 +119,10 @@ pub fn read(
     tokenizer_json: &[u8],
     tokenizer_config: &Json,
     config: &Json,
-    given_pre: Option<&str>,
     name: &str,
     max_tokens: u64,
     chat_templates: crate::chat_template::ChatTemplates,
+    kind: VocabKind<'_>,
 ) -> Result<BpeVocab> {
     // Counts first, before the tokenizer library builds anything: a
     // vocabulary or added tokens past the model's tokens, or merges many
@@ -124,7 +149,10 @@ pub fn read(
     }
     // The pre-tokenizer first: the Hugging Face tokenizer it loads is gone
     // before the JSON tree is built (both at once doubled the peak memory).
-    let pre = pre_name(tokenizer_json, given_pre, name)?;
+    let pre = match kind {
+        VocabKind::ByteLevel(given_pre) => pre_name(tokenizer_json, given_pre, name)?,
+        VocabKind::Gemma4 => String::new(),
+    };
     let file: crate::tokenizer_file::TokenizerFile = serde_json::from_slice(tokenizer_json).map_err(|e| {
         Error::unsupported(
             code::TOKENIZER,
@@ -150,6 +178,7 @@ pub fn read(
         }
     };
     let mut by_id: std::collections::BTreeMap<u64, String> = std::collections::BTreeMap::new();
+    let base = model.vocab.0.len() as u64;
     for (t, id) in model.vocab.0 {
         by_id.insert(id, t);
     }
@@ -159,10 +188,13 @@ pub fn read(
             by_id.insert(id, c.to_string());
         }
     }
-    let count = config["vocab_size"]
-        .as_u64()
-        .or_else(|| by_id.keys().last().map(|k| k + 1))
-        .unwrap_or(0);
+    // LlamaHfVocab counts the tokenizer's own tokens, not config.json's.
+    let count = match kind {
+        VocabKind::ByteLevel(_) => config["vocab_size"].as_u64(),
+        VocabKind::Gemma4 => None,
+    }
+    .or_else(|| by_id.keys().last().map(|k| k + 1))
+    .unwrap_or(0);
     if count > max_tokens {
         // An id of 10^12 in added_tokens would be padded up to with
         // placeholder tokens: refused before any is made.
@@ -194,7 +226,7 @@ pub fn read(
             Some(_) => 4,
             None => 1,
         };
-        let t = if ty == 4 {
+        let t = if ty == 4 && kind != VocabKind::Gemma4 {
             t.replace('\u{2581}', " ")
         } else {
             t.clone()
@@ -211,6 +243,9 @@ pub fn read(
         tokens.push(t);
         types.push(ty);
     }
+    if kind == VocabKind::Gemma4 {
+        types = gemma4_types(&tokens, base, &added_by_id, tokenizer_config);
+    }
     let merges = model.merges.0;
     let (special, add) = specials(&tj, tokenizer_config, config, &added);
     let normalizer = &normalizer;
@@ -220,8 +255,14 @@ pub fn read(
     let strip_accents = (normalizer["type"] == "BertNormalizer")
         .then(|| normalizer["strip_accents"].as_bool())
         .flatten();
+    let scores = (kind == VocabKind::Gemma4).then(|| vec![-1000.0; tokens.len()]);
     Ok(BpeVocab {
-        model: if wordpiece { "bert" } else { "gpt2" },
+        model: match (kind, wordpiece) {
+            (VocabKind::Gemma4, _) => "gemma4",
+            (_, true) => "bert",
+            (_, false) => "gpt2",
+        },
+        scores,
         lowercase,
         strip_accents,
         tokens,
@@ -232,6 +273,54 @@ pub fn read(
         add,
         chat_templates,
     })
+}
+
+/// Token types as gguf-py's `LlamaHfVocab` gives them, and Gemma 4's
+/// visible tokens user-defined: the tokenizer's own tokens are byte tokens
+/// (`<0xNN>`), control tokens (the special tokens tokenizer_config.json
+/// names, its extra and additional ones too) or normal; added tokens past
+/// them control when special so, else user-defined.
+fn gemma4_types(
+    tokens: &[String],
+    base: u64,
+    added_by_id: &std::collections::HashMap<u64, &Json>,
+    tc: &Json,
+) -> Vec<i32> {
+    let named = |v: &Json| match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Object(o) => o.get("content").and_then(Json::as_str).map(String::from),
+        _ => None,
+    };
+    let mut special: std::collections::HashSet<String> = ["bos", "eos", "unk", "sep", "pad", "cls", "mask"]
+        .iter()
+        .filter_map(|k| named(&tc[format!("{k}_token")]))
+        .collect();
+    for list in ["extra_special_tokens", "additional_special_tokens"] {
+        special.extend(tc[list].as_array().into_iter().flatten().filter_map(named));
+    }
+    let is_byte = |t: &str| {
+        t.len() == 6
+            && t.starts_with("<0x")
+            && t.ends_with('>')
+            && t[3..5].bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if GEMMA4_VISIBLE.contains(&t.as_str()) {
+                return 4;
+            }
+            let added_past = i as u64 >= base && added_by_id.contains_key(&(i as u64));
+            match (added_past, special.contains(t)) {
+                (true, true) => 3,
+                (true, false) => 4,
+                (false, _) if is_byte(t) => 6,
+                (false, true) => 3,
+                (false, false) => 1,
+            }
+        })
+        .collect()
 }
 
 /// Special token ids (tokenizer_config's names through tokenizer.json's added
@@ -362,11 +451,16 @@ impl BpeVocab {
     /// Writes `tokenizer.ggml.*` in the reference's order.
     pub fn write(self, m: &mut Metadata) {
         m.insert("tokenizer.ggml.model", Value::Str(self.model.into()));
-        m.insert("tokenizer.ggml.pre", Value::Str(self.pre));
+        if !self.pre.is_empty() {
+            m.insert("tokenizer.ggml.pre", Value::Str(self.pre));
+        }
         m.insert(
             "tokenizer.ggml.tokens",
             Value::Array(Array::from(self.tokens.iter().collect::<Strings>())),
         );
+        if let Some(scores) = self.scores {
+            m.insert("tokenizer.ggml.scores", Value::Array(Array::F32(scores)));
+        }
         m.insert("tokenizer.ggml.token_type", Value::Array(Array::I32(self.types)));
         if !self.merges.is_empty() {
             m.insert(
@@ -386,6 +480,11 @@ impl BpeVocab {
         }
         if let Some(b) = self.strip_accents {
             m.insert("tokenizer.ggml.normalizer.strip_accents", Value::Bool(b));
+        }
+        if self.model == "gemma4" {
+            // Gemma4Model.set_vocab's last words, whatever the files said.
+            m.insert("tokenizer.ggml.add_space_prefix", Value::Bool(false));
+            m.insert("tokenizer.ggml.add_bos_token", Value::Bool(true));
         }
     }
 }

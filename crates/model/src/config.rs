@@ -129,6 +129,14 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     if arch.keys.contains(&crate::arch::Key::GatedDeltaNet) {
         crate::gated_delta::config_fields(&mut c, metadata, &key);
     }
+    if arch.keys.contains(&crate::arch::Key::Gemma4Tail) {
+        let per_layer_vocab = tensors
+            .iter()
+            .find(|t| t.name == "model.embed_tokens_per_layer.weight")
+            .and_then(|t| t.shape.first().copied());
+        let fraction = float(metadata, crate::to_hf::ROTARY_FRACTION_KEY);
+        crate::gemma4::config_fields(&mut c, metadata, &key, per_layer_vocab, fraction);
+    }
     if arch.keys.contains(&crate::arch::Key::Mamba) {
         crate::mamba::config_fields(&mut c, metadata, &key);
     }

@@ -52,6 +52,8 @@ enum Step {
     Delta(crate::gated_delta::Geometry, crate::gated_delta::Part),
     /// Mamba's `A_log` as `-exp(A_log)`.
     NegExp,
+    /// A tensor the reference generates: `HfToGguf::constants[n]`.
+    Constant(usize),
 }
 
 /// The GGUF view of a Hugging Face folder: GGUF names and row order, in
@@ -62,6 +64,8 @@ pub struct HfToGguf {
     picks: Vec<(usize, Step)>,
     /// For each [`Step::Stack`]: the experts' tensors, in expert order.
     stacks: Vec<Vec<usize>>,
+    /// For each [`Step::Constant`]: its bytes.
+    constants: Vec<Vec<u8>>,
     /// How the table's fused QKV head blocks are regrouped.
     regroup: crate::arch::QkvRegroup,
     tensors: Vec<TensorInfo>,
@@ -271,6 +275,19 @@ impl HfToGguf {
         let mut stacks = Vec::new();
         let mut experts = Experts::new(arch, &config, &input)?;
         let delta = crate::gated_delta::Geometry::from_config(&config);
+        let mut constants = Vec::new();
+        // Gemma 4: the full layers' rope frequencies, first, as the reference.
+        if arch.keys.contains(&Key::Gemma4Tail) {
+            let bytes = crate::gemma4::rope_freqs(&config)?;
+            let name = crate::gemma4::ROPE_FREQS;
+            let info = TensorInfo::new(name, DType::F32, vec![bytes.len() as u64 / 4]).ok_or_else(|| {
+                Error::unsupported(code::TOO_LARGE, format!("tensor '{name}': size overflows"))
+            })?;
+            cast_to.push(DType::F32);
+            picks.push((0, Step::Constant(constants.len())));
+            tensors.push(info);
+            constants.push(bytes);
+        }
         let layers = int_field(&config, "num_hidden_layers").unwrap_or(0);
         for i in order {
             let t = &weights.tensors()[i];
@@ -439,6 +456,7 @@ impl HfToGguf {
             weights,
             picks,
             stacks,
+            constants,
             regroup: arch.qkv_regroup,
             tensors,
             metadata,
@@ -475,6 +493,9 @@ impl Source for HfToGguf {
             .picks
             .get(index)
             .ok_or_else(|| Error::usage(code::CALL_ORDER, format!("no tensor #{index}")))?;
+        if let Step::Constant(n) = step {
+            return Ok(TensorData::Borrowed(&self.constants[n]));
+        }
         if let Step::Stack(n) = step {
             // Each expert read when its turn comes, not before.
             let weights = &*self.weights;
@@ -484,7 +505,7 @@ impl Source for HfToGguf {
         let data = self.weights.tensor_data(i)?;
         let t = &self.weights.tensors()[i];
         match step {
-            Step::Plain | Step::Stack(_) => Ok(data),
+            Step::Plain | Step::Stack(_) | Step::Constant(_) => Ok(data),
             // As the reference: `data_torch + 1` in the tensor's own dtype.
             Step::AddOne => crate::offset::add(data, t.dtype, t.dtype, 1.0),
             Step::Permute(heads) => {
@@ -725,8 +746,17 @@ fn gguf_metadata(
     m.insert("general.name", Value::Str(model_name(dir_name)));
     m.insert("general.size_label", Value::Str(moe_size_label(tensors)));
     let max_tokens = token_bound(config, tensors, input)?;
-    let vocab = match input.sibling("tokenizer.model") {
-        Ok(_) => Vocabulary::SentencePiece(vocabulary(
+    // Gemma 4's tokenizer.json is read whatever else the folder has.
+    let sentencepiece = match arch.vocab {
+        VocabStyle::Gemma4 => Err(()),
+        _ => input.sibling("tokenizer.model").map(|_| ()).map_err(|_| ()),
+    };
+    let kind = match arch.vocab {
+        VocabStyle::Gemma4 => crate::bpe_vocab::VocabKind::Gemma4,
+        _ => crate::bpe_vocab::VocabKind::ByteLevel(given_pre),
+    };
+    let vocab = match sentencepiece {
+        Ok(()) => Vocabulary::SentencePiece(vocabulary(
             input,
             config,
             arch.vocab == VocabStyle::Phi3,
@@ -749,10 +779,10 @@ fn gguf_metadata(
                 &file.bytes,
                 &tok_config,
                 config,
-                given_pre,
                 &name,
                 max_tokens,
                 templates,
+                kind,
             )?)
         }
     };
@@ -1046,6 +1076,7 @@ fn gguf_metadata(
             Key::MropeSections => crate::gated_delta::mrope_key(&mut m, a, config),
             Key::ShortConvHeadsKv => crate::short_conv::heads_kv_key(&mut m, a, config),
             Key::Mamba => crate::mamba::keys(&mut m, a, config)?,
+            Key::Gemma4Tail => crate::gemma4::tail_keys(&mut m, a, config)?,
             Key::ShortConvCache => {
                 if let Some(l) = int_field(config, "conv_L_cache") {
                     m.insert(format!("{a}.shortconv.l_cache"), u32v(l));

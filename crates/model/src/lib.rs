@@ -18,6 +18,7 @@ mod decode;
 mod folder;
 mod from_hf;
 mod gated_delta;
+mod gemma4;
 pub mod gguf_kv;
 mod interleaved;
 mod mamba;

@@ -60,7 +60,14 @@ pub struct GgufToHf<S> {
     tensors: Vec<TensorInfo>,
     /// Per output tensor: the GGUF tensor it comes from and how.
     transforms: Vec<(usize, Transform)>,
+    /// The GGUF's key/values with what config.json needs from its
+    /// generated tensors (Gemma 4's rotary fraction), where it has any.
+    metadata: Option<tensorcast_core::Metadata>,
 }
+
+/// The key carrying what Gemma 4's `rope_freqs` says (the rotated share of
+/// the full heads) to config.json: derived by tensorcast, not llama.cpp's.
+pub const ROTARY_FRACTION_KEY: &str = "tensorcast.rope_freqs.rotary_fraction";
 
 /// The architecture table a GGUF's metadata names, or a refusal naming it.
 pub fn arch_of(metadata: &Metadata) -> Result<&'static Arch> {
@@ -101,7 +108,36 @@ impl<S: Source> GgufToHf<S> {
             }
             false => u64::MAX,
         };
+        let mut derived = None;
         for (index, t) in inner.tensors().iter().enumerate() {
+            // Gemma 4's generated rope frequencies: no HF tensor, the
+            // rotary fraction they encode goes to config.json.
+            if arch.keys.contains(&arch::Key::Gemma4Tail) && t.name == crate::gemma4::ROPE_FREQS {
+                let dim = int(metadata, &format!("{}.attention.key_length", arch.gguf)).unwrap_or(0);
+                let values = match t.dtype {
+                    DType::F32 => inner.tensor_data(index)?.into_vec()?,
+                    other => {
+                        return Err(Error::unsupported(
+                            code::MODEL_INCONSISTENT,
+                            format!("tensor '{}' is {other}, where llama.cpp writes f32", t.name),
+                        ))
+                    }
+                };
+                let fraction = crate::gemma4::rotary_fraction(&values, u64::try_from(dim).unwrap_or(0));
+                let fraction = fraction.ok_or_else(|| {
+                    Error::unsupported(
+                        code::MODEL_INCONSISTENT,
+                        format!(
+                            "tensor '{}' is not one value per pair of the {dim}-wide full heads",
+                            t.name
+                        ),
+                    )
+                })?;
+                let mut m = metadata.clone();
+                m.insert(ROTARY_FRACTION_KEY, tensorcast_core::Value::F64(fraction));
+                derived = Some(m);
+                continue;
+            }
             if let Some(name) = crate::mtp::around_hf(&t.name, layers) {
                 let transform = match t.name.ends_with("norm.weight") {
                     true => Transform::SubtractOne,
@@ -297,6 +333,7 @@ impl<S: Source> GgufToHf<S> {
             arch,
             tensors,
             transforms,
+            metadata: derived,
         })
     }
 
@@ -307,7 +344,17 @@ impl<S: Source> GgufToHf<S> {
 }
 
 impl<S: Source> Source for GgufToHf<S> {
-    tensorcast_core::forward_to_inner!();
+    fn format(&self) -> &'static str {
+        self.inner.format()
+    }
+
+    fn metadata(&self) -> &tensorcast_core::Metadata {
+        self.metadata.as_ref().unwrap_or_else(|| self.inner.metadata())
+    }
+
+    fn warnings(&self) -> &[String] {
+        self.inner.warnings()
+    }
 
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors

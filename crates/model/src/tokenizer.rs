@@ -57,7 +57,7 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
         .and_then(arch::by_gguf_name)
         .map_or(VocabStyle::Llama, |a| a.vocab);
     let tokenizer = match model {
-        "llama" => sentencepiece_bpe(metadata, &tokens, &types, style)?,
+        "llama" | "gemma4" => sentencepiece_bpe(metadata, &tokens, &types, style)?,
         "gpt2" => byte_level_bpe(metadata, &tokens, &types)?,
         "bert" => wordpiece(metadata, &tokens, &types)?,
         other => {
@@ -132,6 +132,11 @@ fn value_float(v: &Value) -> f64 {
 /// transformers' rule: a SentencePiece vocabulary that does not say
 /// otherwise gets BOS, as llama.cpp does.
 fn add_bos(metadata: &Metadata, model: &str) -> bool {
+    // Gemma 4's files say true, but its chat template writes <bos> itself:
+    // transformers' loader (and Gemma 4's own tokenizer) add none.
+    if model == "gemma4" {
+        return false;
+    }
     boolean(metadata, "tokenizer.ggml.add_bos_token").unwrap_or(model == "llama")
 }
 
@@ -367,7 +372,7 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     let respelled: Vec<String> = tokens
         .iter()
         .map(|t| match style {
-            VocabStyle::Gemma if t.contains(' ') && t.trim().is_empty() => {
+            VocabStyle::Gemma | VocabStyle::Gemma4 if t.contains(' ') && t.trim().is_empty() => {
                 "\u{2581}".repeat(t.chars().count())
             }
             _ => t.to_string(),
@@ -378,7 +383,7 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     let order_scores: Vec<f64>;
     let merge_scores = match style {
         VocabStyle::Llama | VocabStyle::Phi3 => &scores,
-        VocabStyle::Gemma => {
+        VocabStyle::Gemma | VocabStyle::Gemma4 => {
             order_scores = (0..tokens.len()).map(|i| -(i as f64)).collect();
             &order_scores
         }
@@ -388,10 +393,18 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     for (i, t) in tokens.iter().enumerate() {
         vocab.insert(t.to_string(), json!(i));
     }
-    let merges: Vec<Json> = merges_from_scores(tokens, merge_scores)?
-        .into_iter()
-        .map(|(l, r)| json!([l, r]))
-        .collect();
+    // The file's own merges where it has them (Gemma 4's), as transformers
+    // takes them; recovered otherwise.
+    let stated = strings(metadata, "tokenizer.ggml.merges").filter(|m| !m.is_empty());
+    let pairs = match stated {
+        Some(m) => m
+            .iter()
+            .filter_map(|m| m.split_once(' '))
+            .map(|(l, r)| (l.to_string(), r.to_string()))
+            .collect(),
+        None => merges_from_scores(tokens, merge_scores)?,
+    };
+    let merges: Vec<Json> = pairs.into_iter().map(|(l, r)| json!([l, r])).collect();
     let token_at = |key: &str| {
         int(metadata, &format!("tokenizer.ggml.{key}"))
             .and_then(|i| usize::try_from(i).ok())
@@ -405,7 +418,7 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     let mut listed = std::collections::HashSet::new();
     let class_specials: &[&str] = match style {
         VocabStyle::Llama | VocabStyle::Phi3 => &["unknown_token_id", "bos_token_id", "eos_token_id"],
-        VocabStyle::Gemma => &[
+        VocabStyle::Gemma | VocabStyle::Gemma4 => &[
             "padding_token_id",
             "eos_token_id",
             "bos_token_id",
@@ -427,7 +440,8 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     }
     // Serialized by id, as the tokenizers library writes them.
     added.sort_by_key(|t| t["id"].as_u64());
-    let bos = token_at("bos_token_id").filter(|_| add_bos(metadata, "llama"));
+    let model = string(metadata, "tokenizer.ggml.model").unwrap_or("llama");
+    let bos = token_at("bos_token_id").filter(|_| add_bos(metadata, model));
     let eos = token_at("eos_token_id").filter(|_| add_eos(metadata));
     let replace = json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "});
     let (normalizer, pre_tokenizer, decoders, unk) = match style {
@@ -457,7 +471,7 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
                 ),
             }
         }
-        VocabStyle::Gemma => (
+        VocabStyle::Gemma | VocabStyle::Gemma4 => (
             json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"}),
             json!({"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false}),
             vec![replace, json!({"type": "ByteFallback"}), json!({"type": "Fuse"})],

@@ -1021,3 +1021,76 @@ pub const MAMBA: Arch = Arch {
     bare: &[("mixer.A_log", "ssm_a"), ("mixer.D", "ssm_d")],
     ..LLAMA
 };
+
+/// Gemma 4 (text): Gemma 3's blocks with per-layer input embeddings
+/// (`per_layer_*`), a layer scalar per block, norms stored as they are (no
+/// `w + 1`), sliding and full layers of their own head widths, the
+/// full-attention rope's frequencies generated (`gemma4.rs`); its
+/// vocabulary from tokenizer.json (`VocabStyle::Gemma4`).
+pub const GEMMA4: Arch = Arch {
+    gguf: "gemma4",
+    model_type: "gemma4_text",
+    hf_class: "Gemma4ForCausalLM",
+    globals: &[
+        ("token_embd", "model.embed_tokens"),
+        ("per_layer_token_embd", "model.embed_tokens_per_layer"),
+        ("per_layer_model_proj", "model.per_layer_model_projection"),
+        ("per_layer_proj_norm", "model.per_layer_projection_norm"),
+        ("output_norm", "model.norm"),
+        ("output", "lm_head"),
+    ],
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("post_attention_norm", "post_attention_layernorm"),
+        ("ffn_norm", "pre_feedforward_layernorm"),
+        ("post_ffw_norm", "post_feedforward_layernorm"),
+        ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+        ("inp_gate", "per_layer_input_gate"),
+        ("proj", "per_layer_projection"),
+        ("post_norm", "post_per_layer_input_norm"),
+    ],
+    defaults: &[
+        ("hidden_activation", "\"gelu_pytorch_tanh\""),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("attention_k_eq_v", "false"),
+        ("enable_moe_block", "false"),
+        ("use_double_wide_mlp", "false"),
+        ("num_experts", "null"),
+        ("top_k_experts", "null"),
+        ("moe_intermediate_size", "null"),
+        ("final_logit_softcapping", "null"),
+        ("use_bidirectional_attention", "null"),
+        ("initializer_range", "0.02"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RopeFreqBaseSwa,
+        Key::RmsEps,
+        Key::KeyValueLengthAlways,
+        Key::FileType,
+        Key::FinalLogitSoftcap,
+        Key::SlidingWindow,
+        Key::Gemma4Tail,
+    ],
+    no_space_prefix: false,
+    norm_offset: false,
+    vocab: VocabStyle::Gemma4,
+    bare: &[("layer_scalar", "layer_output_scale.weight")],
+    ..GEMMA3
+};
