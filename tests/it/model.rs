@@ -53,6 +53,7 @@ const ARCHES: &[&str] = &[
     "lfm2",
     "mamba",
     "gemma4",
+    "gemma4moe",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -71,6 +72,7 @@ const ARCHES: &[&str] = &[
 /// the real Gemma 4 vocabulary's EOS ids (106, 50), which the tiny one lacks.
 const LOADER_WRONG: &[&str] = &[
     "gemma4",
+    "gemma4moe",
     "qwen3moe",
     "mixtral",
     "qwen2moe",

@@ -15,6 +15,10 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     c.insert("architectures".into(), json!([arch.hf_class]));
     c.insert("model_type".into(), json!(arch.model_type));
     for p in arch.params() {
+        // Per-layer values (Gemma 4's KV heads): the family's fields say them.
+        if let Some(Value::Array(_)) = metadata.get(&key(p.gguf)) {
+            continue;
+        }
         let v = match p.kind {
             ParamKind::Int => int(metadata, &key(p.gguf)).map(|v| json!(v)),
             ParamKind::Float => float(metadata, &key(p.gguf)).map(|v| json!(v)),
@@ -135,7 +139,22 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
             .find(|t| t.name == "model.embed_tokens_per_layer.weight")
             .and_then(|t| t.shape.first().copied());
         let fraction = float(metadata, crate::to_hf::ROTARY_FRACTION_KEY);
-        crate::gemma4::config_fields(&mut c, metadata, &key, per_layer_vocab, fraction);
+        // attention_k_eq_v: full layers without a V projection.
+        let pattern = crate::gguf_kv::array(metadata, &key("attention.sliding_window_pattern"));
+        let full_layers: Vec<usize> = match pattern {
+            Some(tensorcast_core::Array::Bool(b)) => b
+                .iter()
+                .enumerate()
+                .filter(|(_, &s)| !s)
+                .map(|(i, _)| i)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let keys_are_values = full_layers.iter().any(|i| {
+            let v = format!("{}{i}.self_attn.v_proj.weight", arch.block_prefix);
+            !tensors.iter().any(|t| t.name == v)
+        });
+        crate::gemma4::config_fields(&mut c, metadata, &key, per_layer_vocab, fraction, keys_are_values);
     }
     if arch.keys.contains(&crate::arch::Key::Mamba) {
         crate::mamba::config_fields(&mut c, metadata, &key);

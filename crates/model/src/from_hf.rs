@@ -930,7 +930,11 @@ fn gguf_metadata(
                 if let Some(n) = expert_count(config) {
                     m.insert(format!("{a}.expert_count"), u32v(n));
                 }
-                if let Some(n) = int_field(config, "num_experts_per_tok") {
+                // Under any name the reference reads (Gemma 4's top_k_experts).
+                let used = ["num_experts_per_tok", "num_experts_per_token", "top_k_experts"]
+                    .iter()
+                    .find_map(|f| int_field(config, f));
+                if let Some(n) = used {
                     m.insert(format!("{a}.expert_used_count"), u32v(n));
                 }
                 // Expert groups (DeepSeek's n_group, topk_group).

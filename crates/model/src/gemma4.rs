@@ -149,13 +149,15 @@ pub(crate) fn tail_keys(m: &mut Metadata, a: &str, config: &Json) -> Result<()> 
 /// config.json's Gemma 4 fields from the GGUF: layer types, head widths
 /// (the full layers' in `per_layer_config`, as transformers writes it),
 /// per-layer inputs, shared KV layers, proportional rope over `fraction`
-/// of the full heads.
+/// of the full heads, the MoE block, and whether the full layers' keys are
+/// their values (`keys_are_values`: they have no V projection).
 pub(crate) fn config_fields(
     c: &mut Map<String, Json>,
     metadata: &Metadata,
     key: &dyn Fn(&str) -> String,
     per_layer_vocab: Option<u64>,
     fraction: Option<f64>,
+    keys_are_values: bool,
 ) {
     use crate::gguf_kv::{array, int};
     let pattern = match array(metadata, &key("attention.sliding_window_pattern")) {
@@ -200,6 +202,20 @@ pub(crate) fn config_fields(
     if let Some(v) = per_layer_vocab {
         c.insert("vocab_size_per_layer_input".into(), json!(v));
     }
+    // The MoE block (26B-A4B), where the file has experts.
+    if let Some(n) = int(metadata, &key("expert_count")).filter(|&n| n > 0) {
+        c.insert("enable_moe_block".into(), json!(true));
+        c.insert("num_experts".into(), json!(n));
+        for (gguf, hf) in [
+            ("expert_used_count", "top_k_experts"),
+            ("expert_feed_forward_length", "moe_intermediate_size"),
+        ] {
+            if let Some(v) = int(metadata, &key(gguf)) {
+                c.insert(hf.into(), json!(v));
+            }
+        }
+    }
+    c.insert("attention_k_eq_v".into(), json!(keys_are_values));
     if let Some(Json::Object(rope)) = c.get_mut("rope_parameters") {
         if let Some(Json::Object(full)) = rope.get_mut("full_attention") {
             full.insert("rope_type".into(), json!("proportional"));

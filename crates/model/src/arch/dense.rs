@@ -1056,6 +1056,11 @@ pub const GEMMA4: Arch = Arch {
         ("inp_gate", "per_layer_input_gate"),
         ("proj", "per_layer_projection"),
         ("post_norm", "post_per_layer_input_norm"),
+        // The MoE block beside the MLP (26B-A4B): its router and norms.
+        ("ffn_gate_inp", "router.proj"),
+        ("pre_ffw_norm_2", "pre_feedforward_layernorm_2"),
+        ("post_ffw_norm_1", "post_feedforward_layernorm_1"),
+        ("post_ffw_norm_2", "post_feedforward_layernorm_2"),
     ],
     defaults: &[
         ("hidden_activation", "\"gelu_pytorch_tanh\""),
@@ -1082,6 +1087,7 @@ pub const GEMMA4: Arch = Arch {
         Key::RopeFreqBase,
         Key::RopeFreqBaseSwa,
         Key::RmsEps,
+        Key::ExpertCounts,
         Key::KeyValueLengthAlways,
         Key::FileType,
         Key::FinalLogitSoftcap,
@@ -1091,6 +1097,14 @@ pub const GEMMA4: Arch = Arch {
     no_space_prefix: false,
     norm_offset: false,
     vocab: VocabStyle::Gemma4,
-    bare: &[("layer_scalar", "layer_output_scale.weight")],
+    // The MoE block's experts are stacked in the checkpoints already
+    // (gate and up fused): they map as they are, with the router's scales.
+    bare: &[
+        ("layer_scalar", "layer_output_scale.weight"),
+        ("experts.gate_up_proj", "ffn_gate_up_exps.weight"),
+        ("experts.down_proj", "ffn_down_exps.weight"),
+        ("router.per_expert_scale", "ffn_down_exps.scale"),
+        ("router.scale", "ffn_gate_inp.scale"),
+    ],
     ..GEMMA3
 };
