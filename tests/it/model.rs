@@ -278,6 +278,16 @@ fn gguf_to_hf_folder_equals_transformers_gguf_loader_for(arch: &str) {
         "shared_expert_intermediate_size",
         "norm_topk_prob",
         "no_rope_layers",
+        // Gemma 4's shape: per-layer inputs, shared KV layers, double-wide
+        // MLPs, keys as values, the MoE block.
+        "hidden_size_per_layer_input",
+        "vocab_size_per_layer_input",
+        "num_kv_shared_layers",
+        "use_double_wide_mlp",
+        "attention_k_eq_v",
+        "enable_moe_block",
+        "top_k_experts",
+        "per_layer_config",
     ] {
         assert_eq!(config[key], want[key], "{arch}: config.json {key}");
     }
@@ -344,6 +354,21 @@ fn gguf_to_hf_folder_equals_transformers_gguf_loader_for(arch: &str) {
             continue;
         }
         assert_eq!(config[key], want[key], "{arch}: config.json {key}");
+    }
+    // Qwen3.5's MTP layers, which the folder keeps and the loader drops:
+    // as the original says.
+    let original_config = json(&fx(arch, "hf/config.json"));
+    assert_eq!(
+        config["mtp_num_hidden_layers"], original_config["mtp_num_hidden_layers"],
+        "{arch}: mtp_num_hidden_layers"
+    );
+    // Which layers are which (sliding, linear attention, convolution),
+    // where our folder states it (elsewhere transformers derives it).
+    if !config["layer_types"].is_null() {
+        assert_eq!(
+            config["layer_types"], original_config["layer_types"],
+            "{arch}: layer_types"
+        );
     }
     // transformers derives head_dim itself when its config has none (qwen2).
     if !want["head_dim"].is_null() {

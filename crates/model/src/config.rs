@@ -133,29 +133,6 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     if arch.keys.contains(&crate::arch::Key::GatedDeltaNet) {
         crate::gated_delta::config_fields(&mut c, metadata, &key);
     }
-    if arch.keys.contains(&crate::arch::Key::Gemma4Tail) {
-        let per_layer_vocab = tensors
-            .iter()
-            .find(|t| t.name == "model.embed_tokens_per_layer.weight")
-            .and_then(|t| t.shape.first().copied());
-        let fraction = float(metadata, crate::to_hf::ROTARY_FRACTION_KEY);
-        // attention_k_eq_v: full layers without a V projection.
-        let pattern = crate::gguf_kv::array(metadata, &key("attention.sliding_window_pattern"));
-        let full_layers: Vec<usize> = match pattern {
-            Some(tensorcast_core::Array::Bool(b)) => b
-                .iter()
-                .enumerate()
-                .filter(|(_, &s)| !s)
-                .map(|(i, _)| i)
-                .collect(),
-            _ => Vec::new(),
-        };
-        let keys_are_values = full_layers.iter().any(|i| {
-            let v = format!("{}{i}.self_attn.v_proj.weight", arch.block_prefix);
-            !tensors.iter().any(|t| t.name == v)
-        });
-        crate::gemma4::config_fields(&mut c, metadata, &key, per_layer_vocab, fraction, keys_are_values);
-    }
     if arch.keys.contains(&crate::arch::Key::Mamba) {
         crate::mamba::config_fields(&mut c, metadata, &key);
     }
@@ -169,6 +146,39 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     let vocab = int(metadata, &key("vocab_size"))
         .or_else(|| strings(metadata, "tokenizer.ggml.tokens").map(|t| t.len() as i64));
     c.insert("vocab_size".into(), json!(vocab));
+    if arch.keys.contains(&crate::arch::Key::Gemma4Tail) {
+        // Without per-layer embeddings the field is moot: the vocabulary's
+        // size, as Gemma 4's configs give it.
+        let per_layer_vocab = tensors
+            .iter()
+            .find(|t| t.name == "model.embed_tokens_per_layer.weight")
+            .and_then(|t| t.shape.first().copied())
+            .or_else(|| c.get("vocab_size").and_then(Json::as_u64));
+        let fraction = float(metadata, crate::to_hf::ROTARY_FRACTION_KEY);
+        // attention_k_eq_v: full layers without a V projection (of those
+        // with keys and values of their own: the shared ones have neither).
+        let pattern = crate::gguf_kv::array(metadata, &key("attention.sliding_window_pattern"));
+        let shared = int(metadata, &key("attention.shared_kv_layers"))
+            .unwrap_or(0)
+            .max(0) as usize;
+        let full_layers: Vec<usize> = match pattern {
+            Some(tensorcast_core::Array::Bool(b)) => {
+                let own = b.len().saturating_sub(shared);
+                b.iter()
+                    .take(own)
+                    .enumerate()
+                    .filter(|(_, &s)| !s)
+                    .map(|(i, _)| i)
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        let keys_are_values = full_layers.iter().any(|i| {
+            let v = format!("{}{i}.self_attn.v_proj.weight", arch.block_prefix);
+            !tensors.iter().any(|t| t.name == v)
+        });
+        crate::gemma4::config_fields(&mut c, metadata, &key, per_layer_vocab, fraction, keys_are_values);
+    }
     for (name, gguf) in [
         ("bos_token_id", "bos_token_id"),
         ("eos_token_id", "eos_token_id"),

@@ -201,6 +201,21 @@ fn size_label(params: u64) -> String {
     format!("{scaled:.fix$}{suffix}")
 }
 
+/// Python's `str.title()`: a letter after a letter is lowercased, any other
+/// letter uppercased (`g4kv` → `G4Kv`, as gguf-py names such a folder).
+fn python_title(w: &str) -> String {
+    let mut out = String::with_capacity(w.len());
+    let mut after_letter = false;
+    for c in w.chars() {
+        match after_letter {
+            true => out.extend(c.to_lowercase()),
+            false => out.extend(c.to_uppercase()),
+        }
+        after_letter = c.is_alphabetic();
+    }
+    out
+}
+
 /// The model name gguf-py falls back to: the folder's name, lowercase words
 /// title-cased (version-like and numeric words kept).
 fn model_name(dir_name: &str) -> String {
@@ -213,10 +228,7 @@ fn model_name(dir_name: &str) -> String {
                     && w[1..].chars().all(|c| c.is_ascii_digit() || c == '.')
                     && w.len() > 1);
             if w.chars().any(char::is_lowercase) && !w.chars().any(char::is_uppercase) && !versionish {
-                let mut c = w.chars();
-                c.next()
-                    .map(|f| f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect())
-                    .unwrap_or_default()
+                python_title(w)
             } else {
                 w.to_string()
             }
@@ -1327,5 +1339,10 @@ mod tests {
         assert_eq!(size_label(999), "1.0K");
         assert_eq!(model_name("hf"), "Hf");
         assert_eq!(model_name("tiny-llama-v1.1"), "Tiny Llama v1.1");
+        // Python's str.title() (gguf-py 0.19's values for these folder names).
+        assert_eq!(model_name("g4kv"), "G4Kv");
+        assert_eq!(model_name("qwen2.5-0.5b-instruct"), "Qwen2.5 0.5b Instruct");
+        assert_eq!(model_name("phi3mini"), "Phi3Mini");
+        assert_eq!(model_name("o'neil"), "O'Neil");
     }
 }

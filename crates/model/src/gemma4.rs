@@ -202,6 +202,20 @@ pub(crate) fn config_fields(
     if let Some(v) = per_layer_vocab {
         c.insert("vocab_size_per_layer_input".into(), json!(v));
     }
+    // Per-layer FFN widths: the layers reusing others' keys and values are
+    // twice as wide (use_double_wide_mlp), the rest the intermediate size.
+    let widths: Vec<i64> = match array(metadata, &key("feed_forward_length")) {
+        Some(Array::I32(v)) => v.iter().map(|&w| w as i64).collect(),
+        Some(Array::U32(v)) => v.iter().map(|&w| w as i64).collect(),
+        _ => Vec::new(),
+    };
+    if let Some(&first) = widths.first() {
+        c.insert("intermediate_size".into(), json!(first));
+        c.insert(
+            "use_double_wide_mlp".into(),
+            json!(widths.iter().any(|&w| w == 2 * first)),
+        );
+    }
     // The MoE block (26B-A4B), where the file has experts.
     if let Some(n) = int(metadata, &key("expert_count")).filter(|&n| n > 0) {
         c.insert("enable_moe_block".into(), json!(true));
