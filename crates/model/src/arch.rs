@@ -260,6 +260,9 @@ pub enum Key {
     Mamba,
     /// Gemma 4's keys after Gemma 3's (`gemma4.rs`).
     Gemma4Tail,
+    /// T5's keys, all of them in the reference's order; its names and
+    /// vocabulary come from `t5.rs` too.
+    T5,
 }
 
 /// Granite's scale keys (after `{arch}.`) and the config.json fields they
@@ -357,6 +360,7 @@ pub const ARCHES: &[&Arch] = &[
     &LFM2,
     &MAMBA,
     &GEMMA4,
+    &T5,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

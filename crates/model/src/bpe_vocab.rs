@@ -327,7 +327,7 @@ fn gemma4_types(
 /// tokens, then config.json's ids) and the add flags: from the
 /// post-processor first, tokenizer_config's `add_*_token` for the rest.
 #[allow(clippy::type_complexity)]
-fn specials(
+pub(crate) fn specials(
     tj: &Json,
     tc: &Json,
     config: &Json,
@@ -447,6 +447,20 @@ fn specials(
     (special, add)
 }
 
+/// Special token ids, then the add flags, as gguf-py's SpecialVocab writes them.
+pub(crate) fn write_specials(
+    m: &mut Metadata,
+    special: Vec<(&'static str, u64)>,
+    add: Vec<(&'static str, bool)>,
+) {
+    for (kind, id) in special {
+        m.insert(id_key(kind), Value::U32(u32::try_from(id).unwrap_or(u32::MAX)));
+    }
+    for (kind, flag) in add {
+        m.insert(format!("tokenizer.ggml.add_{kind}_token"), Value::Bool(flag));
+    }
+}
+
 impl BpeVocab {
     /// Writes `tokenizer.ggml.*` in the reference's order.
     pub fn write(self, m: &mut Metadata) {
@@ -468,12 +482,7 @@ impl BpeVocab {
                 Value::Array(Array::from(self.merges.iter().collect::<Strings>())),
             );
         }
-        for (kind, id) in self.special {
-            m.insert(id_key(kind), Value::U32(u32::try_from(id).unwrap_or(u32::MAX)));
-        }
-        for (kind, flag) in self.add {
-            m.insert(format!("tokenizer.ggml.add_{kind}_token"), Value::Bool(flag));
-        }
+        write_specials(m, self.special, self.add);
         self.chat_templates.write(m);
         if let Some(b) = self.lowercase {
             m.insert("tokenizer.ggml.normalizer.lowercase", Value::Bool(b));

@@ -126,7 +126,8 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     // Learned positions (BERT, GPT-2) instead of rotary ones, or no
     // attention at all (Mamba): no rope.
     let no_rope = arch.globals.iter().any(|(g, _)| *g == "position_embd")
-        || arch.keys.contains(&crate::arch::Key::Mamba);
+        || arch.keys.contains(&crate::arch::Key::Mamba)
+        || arch.keys.contains(&crate::arch::Key::T5);
     if !no_rope {
         c.insert("rope_parameters".into(), rope);
     }
@@ -192,6 +193,12 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     // No separate output matrix: the embedding is reused (llama.cpp's rule).
     let tied = !tensors.iter().any(|t| t.name == "lm_head.weight");
     c.insert("tie_word_embeddings".into(), json!(tied));
+    if arch.keys.contains(&crate::arch::Key::T5) {
+        let gated = tensors
+            .iter()
+            .any(|t| t.name.ends_with("DenseReluDense.wi_0.weight"));
+        crate::t5::config_fields(&mut c, metadata, &key, gated);
+    }
     c.insert("dtype".into(), json!(dtype_name(tensors)));
     for (gguf, hf) in [
         ("attn_logit_softcapping", "attn_logit_softcapping"),

@@ -301,6 +301,8 @@ impl HfToGguf {
             constants.push(bytes);
         }
         let layers = int_field(&config, "num_hidden_layers").unwrap_or(0);
+        let t5 = arch.keys.contains(&Key::T5);
+        let mut embedding_seen = false;
         for i in order {
             let t = &weights.tensors()[i];
             if arch.dropped.iter().any(|d| t.name.ends_with(d)) {
@@ -380,7 +382,15 @@ impl HfToGguf {
                 }
                 continue;
             }
-            let name = arch.gguf_name(&hf_name).ok_or_else(|| {
+            // T5: the first of the shared embedding's copies is the one.
+            if t5 && crate::t5::is_embedding(&hf_name) && std::mem::replace(&mut embedding_seen, true) {
+                continue;
+            }
+            let name = match t5 {
+                true => crate::t5::gguf_name(&hf_name),
+                false => arch.gguf_name(&hf_name),
+            };
+            let name = name.ok_or_else(|| {
                 Error::unsupported(
                     code::NO_MODEL_TABLE,
                     format!("tensor '{}' has no GGUF name in the {} table", t.name, arch.gguf),
@@ -768,6 +778,10 @@ fn gguf_metadata(
         _ => crate::bpe_vocab::VocabKind::ByteLevel(given_pre),
     };
     let vocab = match sentencepiece {
+        _ if arch.keys.contains(&Key::T5) => {
+            let tok_config = read_json(input, "tokenizer_config.json")?.unwrap_or(Json::Null);
+            Vocabulary::T5(crate::t5::vocab(input, config, &tok_config, max_tokens)?)
+        }
         Ok(()) => Vocabulary::SentencePiece(vocabulary(
             input,
             config,
@@ -804,6 +818,7 @@ fn gguf_metadata(
             v.tokens.len()
         }
         Vocabulary::Bpe(v) => v.tokens.len(),
+        Vocabulary::T5(v) => v.len(),
     };
     let uint = |hf: &str| -> Result<Value> {
         let v = config.get(hf).and_then(Json::as_u64).ok_or_else(|| {
@@ -1093,6 +1108,7 @@ fn gguf_metadata(
             Key::ShortConvHeadsKv => crate::short_conv::heads_kv_key(&mut m, a, config),
             Key::Mamba => crate::mamba::keys(&mut m, a, config)?,
             Key::Gemma4Tail => crate::gemma4::tail_keys(&mut m, a, config)?,
+            Key::T5 => crate::t5::keys(&mut m, a, config)?,
             Key::ShortConvCache => {
                 if let Some(l) = int_field(config, "conv_L_cache") {
                     m.insert(format!("{a}.shortconv.l_cache"), u32v(l));
@@ -1116,6 +1132,7 @@ fn gguf_metadata(
     match vocab {
         Vocabulary::SentencePiece(v) => v.write(&mut m),
         Vocabulary::Bpe(v) => v.write(&mut m),
+        Vocabulary::T5(v) => v.write(&mut m),
     }
     // As gguf-py's writer: a key it has is replaced where it stands.
     for (kind, id) in arch.special_overrides {
@@ -1131,6 +1148,7 @@ fn gguf_metadata(
 enum Vocabulary {
     SentencePiece(Vocab),
     Bpe(crate::bpe_vocab::BpeVocab),
+    T5(crate::t5::T5Vocab),
 }
 
 /// A SentencePiece vocabulary as `tokenizer.ggml.*`.

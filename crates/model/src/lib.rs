@@ -30,6 +30,7 @@ mod plugin;
 mod pre_hashes;
 mod sentencepiece;
 mod short_conv;
+mod t5;
 mod text_model;
 mod to_hf;
 pub mod tokenizer;

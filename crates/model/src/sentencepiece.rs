@@ -109,6 +109,71 @@ pub fn pieces(bytes: &[u8], max: u64) -> Result<Vec<Piece>> {
     Ok(out)
 }
 
+/// What a SentencePiece model says beside its pieces that a GGUF keeps:
+/// its algorithm (`trainer_spec.model_type`) and its normalizer
+/// (`normalizer_spec`), with the proto's defaults where a field is absent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// Unigram (type 1, the default) rather than BPE (2).
+    pub unigram: bool,
+    /// A space is put before the text (`add_dummy_prefix`, default true).
+    pub add_dummy_prefix: bool,
+    /// Runs of whitespace collapse (`remove_extra_whitespaces`, default true).
+    pub remove_extra_whitespaces: bool,
+    /// The compiled normalization table (T5's NFKC), empty for none.
+    pub charsmap: Vec<u8>,
+}
+
+/// The [`Spec`] of the model in `bytes`.
+pub fn spec(bytes: &[u8]) -> Result<Spec> {
+    let mut out = Spec {
+        unigram: true,
+        add_dummy_prefix: true,
+        remove_extra_whitespaces: true,
+        charsmap: Vec::new(),
+    };
+    let mut r = Reader { buf: bytes, pos: 0 };
+    while let Some((field, wire)) = r.key()? {
+        match (field, wire) {
+            // trainer_spec: model_type is its field 3.
+            (2, 2) => {
+                let n = r.varint()?;
+                let mut t = Reader {
+                    buf: r.take(n)?,
+                    pos: 0,
+                };
+                while let Some((f, w)) = t.key()? {
+                    match (f, w) {
+                        (3, 0) => out.unigram = t.varint()? == 1,
+                        (_, w) => t.skip(w)?,
+                    }
+                }
+            }
+            // normalizer_spec: charsmap 2, add_dummy_prefix 3, remove_extra_whitespaces 4.
+            (3, 2) => {
+                let n = r.varint()?;
+                let mut t = Reader {
+                    buf: r.take(n)?,
+                    pos: 0,
+                };
+                while let Some((f, w)) = t.key()? {
+                    match (f, w) {
+                        (2, 2) => {
+                            let n = t.varint()?;
+                            out.charsmap = t.take(n)?.to_vec();
+                        }
+                        (3, 0) => out.add_dummy_prefix = t.varint()? != 0,
+                        (4, 0) => out.remove_extra_whitespaces = t.varint()? != 0,
+                        (_, w) => t.skip(w)?,
+                    }
+                }
+            }
+            (_, w) => r.skip(w)?,
+        }
+    }
+    Ok(out)
+}
+
 fn piece(bytes: &[u8]) -> Result<Piece> {
     let mut r = Reader { buf: bytes, pos: 0 };
     let mut p = Piece {

@@ -233,7 +233,16 @@ impl<S: Source> GgufToHf<S> {
                 }
                 continue;
             }
-            let name = arch.hf_name(&t.name).ok_or_else(|| {
+            let name = match arch.keys.contains(&arch::Key::T5) {
+                // T5's FFN up is `wi` or `wi_1`, by whether its block has a gate.
+                true => {
+                    let gate = crate::t5::block_of(&t.name).map(|b| format!("{b}ffn_gate.weight"));
+                    let gated = gate.is_some_and(|g| inner.tensors().iter().any(|u| u.name == g));
+                    crate::t5::hf_name(&t.name, gated)
+                }
+                false => arch.hf_name(&t.name),
+            };
+            let name = name.ok_or_else(|| {
                 Error::unsupported(
                     code::NO_MODEL_TABLE,
                     format!(

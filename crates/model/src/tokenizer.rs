@@ -60,6 +60,7 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
         "llama" | "gemma4" => sentencepiece_bpe(metadata, &tokens, &types, style)?,
         "gpt2" => byte_level_bpe(metadata, &tokens, &types)?,
         "bert" => wordpiece(metadata, &tokens, &types)?,
+        "t5" => crate::t5::tokenizer_json(metadata, &tokens, &types)?,
         other => {
             return Err(Error::unsupported(code::TOKENIZER, format!(
                 "tokenizer.ggml.model '{other}' has no conversion yet (llama/SentencePiece, gpt2/byte-level BPE and bert/WordPiece have)"

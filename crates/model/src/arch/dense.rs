@@ -1108,3 +1108,26 @@ pub const GEMMA4: Arch = Arch {
     ],
     ..GEMMA3
 };
+
+/// T5, flan-t5 and UMT5 (encoder-decoder; llama.cpp's `t5`): names,
+/// keys and the Unigram vocabulary in `t5.rs` (two block namespaces the
+/// tables here do not have).
+pub const T5: Arch = Arch {
+    gguf: "t5",
+    model_type: "t5",
+    hf_class: "T5ForConditionalGeneration",
+    globals: &[],
+    blocks: &[],
+    block_prefix: "encoder.block.",
+    permute_qk: false,
+    defaults: &[
+        ("classifier_dropout", "0.0"),
+        ("dropout_rate", "0.1"),
+        ("initializer_factor", "1.0"),
+        ("is_decoder", "false"),
+        ("relative_attention_max_distance", "128"),
+        ("use_cache", "true"),
+    ],
+    keys: &[Key::T5, Key::FileType],
+    ..LLAMA
+};
