@@ -361,6 +361,7 @@ pub const ARCHES: &[&Arch] = &[
     &MAMBA,
     &GEMMA4,
     &T5,
+    &UMT5,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

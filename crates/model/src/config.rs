@@ -198,6 +198,10 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
             .iter()
             .any(|t| t.name.ends_with("DenseReluDense.wi_0.weight"));
         crate::t5::config_fields(&mut c, metadata, &key, gated);
+        if crate::t5::is_umt5(tensors.iter().map(|t| t.name.as_str())) {
+            c.insert("model_type".into(), json!(crate::arch::UMT5.model_type));
+            c.insert("architectures".into(), json!([crate::arch::UMT5.hf_class]));
+        }
     }
     c.insert("dtype".into(), json!(dtype_name(tensors)));
     for (gguf, hf) in [

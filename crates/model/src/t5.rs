@@ -211,6 +211,16 @@ pub(crate) fn config_fields(
     c.remove("head_dim");
 }
 
+/// Whether HF tensors `names` are UMT5's: relative position buckets in a
+/// block past the first (T5 has them in block 0 only).
+pub(crate) fn is_umt5<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
+    names.any(|n| {
+        n.ends_with("SelfAttention.relative_attention_bias.weight")
+            && !n.starts_with("encoder.block.0.")
+            && !n.starts_with("decoder.block.0.")
+    })
+}
+
 /// T5's vocabulary as `T5Model.set_vocab` writes it.
 pub(crate) struct T5Vocab {
     tokens: Vec<String>,

@@ -1131,3 +1131,12 @@ pub const T5: Arch = Arch {
     keys: &[Key::T5, Key::FileType],
     ..LLAMA
 };
+
+/// UMT5 (relative position buckets in every block): T5's names and keys;
+/// llama.cpp converts it as `t5`, and a GGUF whose every block has its own
+/// buckets comes back as UMT5 (`t5.rs`).
+pub const UMT5: Arch = Arch {
+    model_type: "umt5",
+    hf_class: "UMT5ForConditionalGeneration",
+    ..T5
+};
