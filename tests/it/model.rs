@@ -56,6 +56,7 @@ const ARCHES: &[&str] = &[
     "gemma4moe",
     "t5",
     "umt5",
+    "llama31",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -72,7 +73,10 @@ const ARCHES: &[&str] = &[
 /// Gemma 4: the loader fails on the model (it takes the full layers' head
 /// width for every layer: from-gguf/loader-error.txt) and its config adds
 /// the real Gemma 4 vocabulary's EOS ids (106, 50), which the tiny one lacks.
+/// Llama 3.1's scaling: the loader ignores rope_freqs and builds the
+/// default rope (from-gguf/loader-wrong.txt).
 const LOADER_WRONG: &[&str] = &[
+    "llama31",
     "gemma4",
     "gemma4moe",
     "qwen3moe",
@@ -100,6 +104,7 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
         "minimaxm2" => &["--tokenizer-pre", "minimax-m2"],
         "deepseek3" => &["--tokenizer-pre", "deepseek-v3"],
         "qwen35" | "qwen35moe" => &["--tokenizer-pre", "qwen35"],
+        "llama31" => &["--tokenizer-pre", "llama-bpe"],
         "lfm2" => &["--tokenizer-pre", "lfm2"],
         "mamba" => &["--tokenizer-pre", "gpt-2"],
         _ => &[],

@@ -131,6 +131,20 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     if !no_rope {
         c.insert("rope_parameters".into(), rope);
     }
+    // Llama 3.1's rope scaling, recovered from the file's rope_freqs.
+    let llama3 = |k: &str| float(metadata, &format!("{}.{k}", crate::to_hf::LLAMA3_KEY));
+    if let Some(factor) = llama3("factor") {
+        let s = crate::llama3_rope::Scaling {
+            factor,
+            low_freq_factor: llama3("low_freq_factor").unwrap_or(1.0),
+            high_freq_factor: llama3("high_freq_factor").unwrap_or(4.0),
+            original_max_position_embeddings: llama3("original_max_position_embeddings").unwrap_or(8192.0),
+        };
+        c.insert(
+            "rope_parameters".into(),
+            crate::llama3_rope::rope_parameters(s, theta),
+        );
+    }
     if arch.keys.contains(&crate::arch::Key::GatedDeltaNet) {
         crate::gated_delta::config_fields(&mut c, metadata, &key);
     }

@@ -288,10 +288,16 @@ impl HfToGguf {
         let mut experts = Experts::new(arch, &config, &input)?;
         let delta = crate::gated_delta::Geometry::from_config(&config);
         let mut constants = Vec::new();
-        // Gemma 4: the full layers' rope frequencies, first, as the reference.
-        if arch.keys.contains(&Key::Gemma4Tail) {
-            let bytes = crate::gemma4::rope_freqs(&config)?;
-            let name = crate::gemma4::ROPE_FREQS;
+        // The rope factors the reference generates, first, as it does:
+        // Gemma 4's full layers', Llama 3.1's scaling (LlamaModel's family).
+        let generated = match arch.keys.contains(&Key::Gemma4Tail) {
+            true => Some((crate::gemma4::ROPE_FREQS, crate::gemma4::rope_freqs(&config)?)),
+            false if arch.permute_qk => {
+                crate::llama3_rope::tensor(&config).map(|b| (crate::llama3_rope::ROPE_FREQS, b))
+            }
+            false => None,
+        };
+        if let Some((name, bytes)) = generated {
             let info = TensorInfo::new(name, DType::F32, vec![bytes.len() as u64 / 4]).ok_or_else(|| {
                 Error::unsupported(code::TOO_LARGE, format!("tensor '{name}': size overflows"))
             })?;

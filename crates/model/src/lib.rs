@@ -21,6 +21,7 @@ mod gated_delta;
 mod gemma4;
 pub mod gguf_kv;
 mod interleaved;
+mod llama3_rope;
 mod mamba;
 mod mla;
 mod mtp;

@@ -69,6 +69,10 @@ pub struct GgufToHf<S> {
 /// the full heads) to config.json: derived by tensorcast, not llama.cpp's.
 pub const ROTARY_FRACTION_KEY: &str = "tensorcast.rope_freqs.rotary_fraction";
 
+/// The prefix of the keys carrying Llama 3.1's rope scaling, recovered from
+/// `rope_freqs`, to config.json (derived by tensorcast, not llama.cpp's).
+pub const LLAMA3_KEY: &str = "tensorcast.rope_freqs.llama3";
+
 /// The architecture table a GGUF's metadata names, or a refusal naming it.
 pub fn arch_of(metadata: &Metadata) -> Result<&'static Arch> {
     let name = string(metadata, "general.architecture").ok_or_else(|| {
@@ -135,6 +139,49 @@ impl<S: Source> GgufToHf<S> {
                 })?;
                 let mut m = metadata.clone();
                 m.insert(ROTARY_FRACTION_KEY, tensorcast_core::Value::F64(fraction));
+                derived = Some(m);
+                continue;
+            }
+            // Llama 3.1's rope scaling as factors: its parameters, recovered
+            // and checked, go to config.json.
+            if arch.permute_qk && t.name == crate::llama3_rope::ROPE_FREQS {
+                let key = |k: &str| format!("{}.{k}", arch.gguf);
+                let base = crate::gguf_kv::float(metadata, &key("rope.freq_base")).unwrap_or(10000.0);
+                let dim = int(metadata, &key("rope.dimension_count"))
+                    .or_else(|| int(metadata, &key("attention.key_length")))
+                    .or_else(|| {
+                        Some(
+                            int(metadata, &key("embedding_length"))?
+                                / int(metadata, &key("attention.head_count"))?.max(1),
+                        )
+                    })
+                    .unwrap_or(0);
+                let values = match t.dtype {
+                    DType::F32 => inner.tensor_data(index)?.into_vec()?,
+                    _ => Vec::new(),
+                };
+                let s = crate::llama3_rope::recover(&values, base, u64::try_from(dim).unwrap_or(0)).ok_or_else(|| {
+                    Error::unsupported(
+                        code::MODEL_INCONSISTENT,
+                        format!(
+                            "tensor '{}': its {} factors are not Llama 3's rope scaling for base {base} and {dim} rotary dims",
+                            t.name,
+                            t.numel()
+                        ),
+                    )
+                })?;
+                let mut m = derived.take().unwrap_or_else(|| metadata.clone());
+                for (k, v) in [
+                    ("factor", s.factor),
+                    ("low_freq_factor", s.low_freq_factor),
+                    ("high_freq_factor", s.high_freq_factor),
+                    (
+                        "original_max_position_embeddings",
+                        s.original_max_position_embeddings,
+                    ),
+                ] {
+                    m.insert(format!("{LLAMA3_KEY}.{k}"), tensorcast_core::Value::F64(v));
+                }
                 derived = Some(m);
                 continue;
             }
