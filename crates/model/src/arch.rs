@@ -362,6 +362,7 @@ pub const ARCHES: &[&Arch] = &[
     &GEMMA4,
     &T5,
     &UMT5,
+    &MT5,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

@@ -1140,3 +1140,11 @@ pub const UMT5: Arch = Arch {
     hf_class: "UMT5ForConditionalGeneration",
     ..T5
 };
+
+/// mT5 (T5 v1.1's layout): T5's names and keys; llama.cpp converts it as
+/// `t5`, so a GGUF of it comes back as the T5 it is.
+pub const MT5: Arch = Arch {
+    model_type: "mt5",
+    hf_class: "MT5ForConditionalGeneration",
+    ..T5
+};
