@@ -363,6 +363,7 @@ pub const ARCHES: &[&Arch] = &[
     &T5,
     &UMT5,
     &MT5,
+    &T5ENCODER,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts
@@ -385,6 +386,17 @@ pub fn by_gguf_name(name: &str) -> Option<&'static Arch> {
 /// The table for config.json's `model_type` = `name`.
 pub fn by_model_type(name: &str) -> Option<&'static Arch> {
     ARCHES.iter().copied().find(|a| a.model_type == name)
+}
+
+/// The table for config.json's `model_type` and `architectures[0]`: the
+/// one of that class where a model type has several (T5 and its encoder
+/// alone), else the model type's.
+pub fn by_config(model_type: &str, class: Option<&str>) -> Option<&'static Arch> {
+    ARCHES
+        .iter()
+        .copied()
+        .find(|a| a.model_type == model_type && Some(a.hf_class) == class)
+        .or_else(|| by_model_type(model_type))
 }
 
 /// The names of every architecture with a table.

@@ -211,7 +211,8 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
         let gated = tensors
             .iter()
             .any(|t| t.name.ends_with("DenseReluDense.wi_0.weight"));
-        crate::t5::config_fields(&mut c, metadata, &key, gated);
+        let encoder_only = !tensors.iter().any(|t| t.name.starts_with("decoder."));
+        crate::t5::config_fields(&mut c, metadata, &key, gated, encoder_only);
         if crate::t5::is_umt5(tensors.iter().map(|t| t.name.as_str())) {
             c.insert("model_type".into(), json!(crate::arch::UMT5.model_type));
             c.insert("architectures".into(), json!([crate::arch::UMT5.hf_class]));

@@ -262,7 +262,11 @@ impl HfToGguf {
         // A multimodal folder's text model (`text_config`, `language_model.`).
         let config = crate::text_model::config(config);
         let model_type = config.get("model_type").and_then(Json::as_str).unwrap_or("");
-        let arch = arch::by_model_type(model_type).ok_or_else(|| {
+        let class = config
+            .get("architectures")
+            .and_then(|a| a.get(0))
+            .and_then(Json::as_str);
+        let arch = arch::by_config(model_type, class).ok_or_else(|| {
             Error::unsupported(code::NO_MODEL_TABLE, format!(
                 "{}: model_type '{model_type}' has no model table yet (known: {}); convert its weights with their names kept instead",
                 input.name.display(),

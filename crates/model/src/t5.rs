@@ -139,7 +139,9 @@ pub(crate) fn keys(m: &mut Metadata, a: &str, config: &Json) -> Result<()> {
     m.insert(format!("{a}.embedding_length"), u32v(need("d_model")?));
     m.insert(format!("{a}.feed_forward_length"), u32v(need("d_ff")?));
     m.insert(format!("{a}.block_count"), u32v(need("num_layers")?));
-    if let Some(n) = int("num_decoder_layers") {
+    // The encoder alone (t5encoder) has neither decoder key.
+    let decoder = a != "t5encoder";
+    if let (true, Some(n)) = (decoder, int("num_decoder_layers")) {
         m.insert(format!("{a}.decoder_block_count"), u32v(n));
     }
     m.insert(format!("{a}.attention.head_count"), u32v(need("num_heads")?));
@@ -157,20 +159,24 @@ pub(crate) fn keys(m: &mut Metadata, a: &str, config: &Json) -> Result<()> {
         format!("{a}.attention.layer_norm_rms_epsilon"),
         Value::F32(eps as f32),
     );
-    m.insert(
-        format!("{a}.decoder_start_token_id"),
-        u32v(need("decoder_start_token_id")?),
-    );
+    if decoder {
+        m.insert(
+            format!("{a}.decoder_start_token_id"),
+            u32v(need("decoder_start_token_id")?),
+        );
+    }
     Ok(())
 }
 
 /// config.json's T5 fields from the GGUF; `gated` when the FFNs have a
-/// gate (flan-t5's gated GELU, as llama.cpp runs it; ReLU otherwise).
+/// gate (flan-t5's gated GELU, as llama.cpp runs it; ReLU otherwise),
+/// `encoder_only` for the encoder alone.
 pub(crate) fn config_fields(
     c: &mut Map<String, Json>,
     metadata: &Metadata,
     key: &dyn Fn(&str) -> String,
     gated: bool,
+    encoder_only: bool,
 ) {
     use crate::gguf_kv::{float, int};
     for (gguf, hf) in [
@@ -202,7 +208,7 @@ pub(crate) fn config_fields(
     c.insert("feed_forward_proj".into(), json!(proj));
     c.insert("dense_act_fn".into(), json!(act));
     c.insert("is_gated_act".into(), json!(gated));
-    c.insert("is_encoder_decoder".into(), json!(true));
+    c.insert("is_encoder_decoder".into(), json!(!encoder_only));
     // llama.cpp never scales the decoder's output by d_model^-0.5, tied or
     // not; transformers 5 scales unless the config says the embeddings are
     // untied (it ties them in any case).

@@ -1148,3 +1148,12 @@ pub const MT5: Arch = Arch {
     hf_class: "MT5ForConditionalGeneration",
     ..T5
 };
+
+/// T5's encoder alone (`T5EncoderModel`: sentence-t5, the text encoders of
+/// FLUX and SD3; llama.cpp's `t5encoder`): T5's names and vocabulary, its
+/// keys without the decoder's.
+pub const T5ENCODER: Arch = Arch {
+    gguf: "t5encoder",
+    hf_class: "T5EncoderModel",
+    ..T5
+};
