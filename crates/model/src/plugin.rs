@@ -50,6 +50,8 @@ impl Format for HfFolder {
             "tokenizer.json",
             "tokenizer_config.json",
             "special_tokens_map.json",
+            "tokenizer.model",
+            "spiece.model",
         ]
     }
 

@@ -174,6 +174,83 @@ pub fn spec(bytes: &[u8]) -> Result<Spec> {
     Ok(out)
 }
 
+/// Protobuf varint `v` appended to `out`.
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A length-delimited field.
+fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+    put_varint(out, field << 3 | 2);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// A varint field.
+fn put_int(out: &mut Vec<u8>, field: u64, v: u64) {
+    put_varint(out, field << 3);
+    put_varint(out, v);
+}
+
+/// A SentencePiece `ModelProto` holding `pieces` (text, score, type in
+/// id order) and `spec`: what a GGUF's vocabulary holds of the model it
+/// came from, enough for SentencePiece and the reference converter to read
+/// the same pieces back. The trainer spec says the algorithm, the vocabulary
+/// size, byte fallback (when there are byte pieces) and the special ids;
+/// the normalizer spec its flags and table (`identity` without one, as
+/// Llama's models have it; `nmt_nfkc` with one, as T5's).
+pub fn write(pieces: &[Piece], spec: &Spec) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in pieces {
+        let mut m = Vec::with_capacity(p.text.len() + 12);
+        put_bytes(&mut m, 1, p.text.as_bytes());
+        put_varint(&mut m, 2 << 3 | 5);
+        m.extend_from_slice(&p.score.to_le_bytes());
+        // Normal is the proto's default: written only for other types.
+        if p.kind != 1 {
+            put_int(&mut m, 3, p.kind as u64);
+        }
+        put_bytes(&mut out, 1, &m);
+    }
+    let id_of = |kind: i32| pieces.iter().position(|p| p.kind == kind);
+    let named = |text: &str| pieces.iter().position(|p| p.text == text && p.kind == 3);
+    let mut trainer = Vec::new();
+    put_int(&mut trainer, 3, if spec.unigram { 1 } else { 2 });
+    put_int(&mut trainer, 4, pieces.len() as u64);
+    if pieces.iter().any(|p| p.kind == 6) {
+        put_int(&mut trainer, 35, 1);
+    }
+    // unk_id 40, bos_id 41, eos_id 42, pad_id 43 (-1, as a 64-bit varint, for none).
+    let ids = [
+        (40, id_of(2)),
+        (41, named("<s>").or_else(|| named("<bos>"))),
+        (42, named("</s>").or_else(|| named("<eos>"))),
+        (43, named("<pad>")),
+    ];
+    for (field, id) in ids {
+        put_int(&mut trainer, field, id.map_or(u64::MAX, |i| i as u64));
+    }
+    put_bytes(&mut out, 2, &trainer);
+    let mut normalizer = Vec::new();
+    let name = if spec.charsmap.is_empty() {
+        "identity"
+    } else {
+        "nmt_nfkc"
+    };
+    put_bytes(&mut normalizer, 1, name.as_bytes());
+    if !spec.charsmap.is_empty() {
+        put_bytes(&mut normalizer, 2, &spec.charsmap);
+    }
+    put_int(&mut normalizer, 3, u64::from(spec.add_dummy_prefix));
+    put_int(&mut normalizer, 4, u64::from(spec.remove_extra_whitespaces));
+    put_bytes(&mut out, 3, &normalizer);
+    out
+}
+
 fn piece(bytes: &[u8]) -> Result<Piece> {
     let mut r = Reader { buf: bytes, pos: 0 };
     let mut p = Piece {
@@ -243,5 +320,36 @@ mod tests {
         }
         assert!(pieces(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f], u64::MAX).is_err());
         assert!(pieces(&[0x0b], u64::MAX).is_err());
+    }
+
+    #[test]
+    fn written_models_read_back() {
+        let piece = |text: &str, score: f32, kind: i32| Piece {
+            text: text.into(),
+            score,
+            kind,
+        };
+        let ps = vec![
+            piece("<unk>", 0.0, 2),
+            piece("<s>", 0.0, 3),
+            piece("<0x0A>", 0.0, 6),
+            piece("\u{2581}a", -1.5, 1),
+        ];
+        let llama = Spec {
+            unigram: false,
+            add_dummy_prefix: true,
+            remove_extra_whitespaces: false,
+            charsmap: Vec::new(),
+        };
+        let bytes = write(&ps, &llama);
+        assert_eq!(pieces(&bytes, u64::MAX).unwrap(), ps);
+        assert_eq!(spec(&bytes).unwrap(), llama);
+        let t5 = Spec {
+            unigram: true,
+            charsmap: vec![1, 2, 3],
+            remove_extra_whitespaces: true,
+            ..llama
+        };
+        assert_eq!(spec(&write(&ps, &t5)).unwrap(), t5);
     }
 }

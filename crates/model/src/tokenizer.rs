@@ -17,7 +17,9 @@ const USER_DEFINED: i64 = 4;
 
 /// The files a tokenizer becomes, by name.
 pub struct TokenizerFiles {
-    /// `tokenizer.json`, `tokenizer_config.json`, `special_tokens_map.json`.
+    /// `tokenizer.json`, `tokenizer_config.json`, `special_tokens_map.json`,
+    /// and a SentencePiece vocabulary's `tokenizer.model` (`spiece.model`
+    /// for T5's).
     pub files: Vec<(&'static str, Vec<u8>)>,
 }
 
@@ -102,13 +104,53 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
         json!(1_000_000_000_000_000_019_884_624_838_656f64),
     );
     config.insert("tokenizer_class".into(), json!("TokenizersBackend"));
-    Ok(TokenizerFiles {
-        files: vec![
-            ("tokenizer.json", pretty(&tokenizer)),
-            ("tokenizer_config.json", pretty(&Json::Object(config))),
-            ("special_tokens_map.json", pretty(&Json::Object(special))),
-        ],
-    })
+    let mut files = vec![
+        ("tokenizer.json", pretty(&tokenizer)),
+        ("tokenizer_config.json", pretty(&Json::Object(config))),
+        ("special_tokens_map.json", pretty(&Json::Object(special))),
+    ];
+    // A SentencePiece vocabulary's model file too, as the folders it came
+    // from have it: the reference converter reads it, not tokenizer.json.
+    if let Some(name) = match model {
+        "llama" => Some("tokenizer.model"),
+        "t5" => Some("spiece.model"),
+        _ => None,
+    } {
+        files.push((
+            name,
+            sentencepiece_model(metadata, &tokens, &types, model == "t5"),
+        ));
+    }
+    Ok(TokenizerFiles { files })
+}
+
+/// The SentencePiece model of the vocabulary in `metadata`: its pieces
+/// (token, score, type) and normalizer flags as the GGUF holds them.
+fn sentencepiece_model(metadata: &Metadata, tokens: &[&str], types: &[i64], unigram: bool) -> Vec<u8> {
+    let scores: Vec<f64> = array(metadata, "tokenizer.ggml.scores")
+        .map(|a| a.iter().map(|v| value_float(&v)).collect())
+        .unwrap_or_default();
+    let pieces: Vec<crate::sentencepiece::Piece> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| crate::sentencepiece::Piece {
+            text: t.to_string(),
+            score: scores.get(i).copied().unwrap_or(0.0) as f32,
+            kind: types.get(i).map_or(1, |&k| i32::try_from(k).unwrap_or(1)),
+        })
+        .collect();
+    let charsmap = match array(metadata, "tokenizer.ggml.precompiled_charsmap") {
+        Some(tensorcast_core::Array::U8(b)) => b.clone(),
+        _ => Vec::new(),
+    };
+    let spec = crate::sentencepiece::Spec {
+        unigram,
+        add_dummy_prefix: boolean(metadata, "tokenizer.ggml.add_space_prefix").unwrap_or(true),
+        remove_extra_whitespaces: boolean(metadata, "tokenizer.ggml.remove_extra_whitespaces")
+            .unwrap_or(unigram),
+        charsmap,
+    };
+    crate::sentencepiece::write(&pieces, &spec)
 }
 
 fn value_int(v: &Value) -> i64 {
