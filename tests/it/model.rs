@@ -59,6 +59,7 @@ const ARCHES: &[&str] = &[
     "llama31",
     "mt5",
     "t5encoder",
+    "deci",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -365,6 +366,18 @@ fn gguf_to_hf_folder_equals_transformers_gguf_loader_for(arch: &str) {
         // constant): the file does not hold the original's length.
         if arch == "falcon" && key == "max_position_embeddings" {
             assert_eq!(config[key], 2048);
+            continue;
+        }
+        // DeciLM's config names its rope rope_theta and rope_scaling.
+        if arch == "deci" && key == "rope_parameters" {
+            assert!(
+                same_as_f32(&config["rope_scaling"], &want["rope_scaling"]),
+                "{arch}: rope_scaling"
+            );
+            assert!(
+                same_as_f32(&config["rope_theta"], &want["rope_theta"]),
+                "{arch}: rope_theta"
+            );
             continue;
         }
         if key == "rope_parameters" {
@@ -714,13 +727,20 @@ fn round_trips_give_back_the_same_model_for(arch: &str) {
     let stated = json(&folder.join("tokenizer_config.json"));
     let flag = |k: &str| tensorcast::Value::Bool(stated[k].as_bool().expect(k));
     let (bos, eos) = (flag("add_bos_token"), flag("add_eos_token"));
-    let expected: Vec<(&str, &tensorcast::Value)> = [
+    let mut expected: Vec<(&str, &tensorcast::Value)> = [
         ("tokenizer.ggml.add_bos_token", &bos),
         ("tokenizer.ggml.add_eos_token", &eos),
     ]
     .into_iter()
     .filter(|(k, _)| b.metadata().get(k).is_none())
     .collect();
+    // DeciLM's vocabulary is read from tokenizer.json (LlamaHfVocab): its
+    // special flags come from our post-processor, whose pair template adds
+    // no separator, before tokenizer_config.json's.
+    let no_sep = tensorcast::Value::Bool(false);
+    if arch == "deci" {
+        expected.insert(1, ("tokenizer.ggml.add_sep_token", &no_sep));
+    }
     assert_eq!(extra, expected, "{arch}");
 }
 
@@ -1279,4 +1299,37 @@ fn t5_is_llama_cpps_t5() {
         assert_eq!(a[0], b[0]);
         assert!(same_as_f32(&a[1], &b[1]), "{a} vs {b}");
     }
+}
+
+/// DeciLM back from GGUF: each layer's attention (grouped heads, a linear
+/// map, none) as the original's block_configs say it, and an FFN
+/// multiplier giving each layer's width as DeciLM rounds it (the
+/// multiplier itself is one of many that round alike).
+#[test]
+fn deci_layers_come_back_as_block_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("deci");
+    to_hf(&fx("deci", "reference-f32.gguf"), &out);
+    let (ours, original) = (
+        json(&out.join("config.json")),
+        json(&fx("deci", "hf/config.json")),
+    );
+    let (a, b) = (
+        ours["block_configs"].as_array().unwrap(),
+        original["block_configs"].as_array().unwrap(),
+    );
+    assert_eq!(a.len(), 4);
+    let hidden = original["hidden_size"].as_f64().unwrap();
+    let width = |mult: &serde_json::Value| {
+        let n = (2.0 * mult.as_f64().unwrap() * hidden / 3.0) as u64;
+        n.div_ceil(256) * 256
+    };
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x["attention"], y["attention"]);
+        assert_eq!(width(&x["ffn"]["ffn_mult"]), width(&y["ffn"]["ffn_mult"]));
+    }
+    // The linear map that replaces layer 2's attention keeps its name.
+    let weights = tensors(&out.join("model.safetensors"));
+    assert!(weights.contains_key("model.layers.2.self_attn.linear_attn.weight"));
+    assert!(!weights.keys().any(|k| k.starts_with("model.layers.1.self_attn")));
 }

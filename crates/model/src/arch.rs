@@ -149,6 +149,10 @@ pub enum VocabStyle {
     /// `LlamaHfVocab` into `tokenizer.ggml.model = gemma4` with its merges;
     /// rebuilt as Gemma's.
     Gemma4,
+    /// DeciLM's: `tokenizer.json` read as `LlamaHfVocab` into `llama` (but
+    /// Llama 3's 128256-token vocabulary, read as byte-level BPE); rebuilt
+    /// as Llama's.
+    LlamaHf,
 }
 
 /// One hyper-parameter key of the GGUF, as the reference converter writes it.
@@ -263,6 +267,9 @@ pub enum Key {
     /// T5's keys, all of them in the reference's order; its names and
     /// vocabulary come from `t5.rs` too.
     T5,
+    /// DeciLM's keys before the file type: per-layer head, KV head and FFN
+    /// arrays from `block_configs` (`deci.rs`).
+    Deci,
 }
 
 /// Granite's scale keys (after `{arch}.`) and the config.json fields they
@@ -364,6 +371,7 @@ pub const ARCHES: &[&Arch] = &[
     &UMT5,
     &MT5,
     &T5ENCODER,
+    &DECI,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

@@ -21,6 +21,10 @@ pub enum VocabKind<'a> {
     /// it (`gemma4`): every score -1000, byte, control and user-defined
     /// types, the tokens Gemma 4's chat parser reads shown as user-defined.
     Gemma4,
+    /// A Llama SentencePiece vocabulary in tokenizer.json as `LlamaHfVocab`
+    /// reads it for `_set_vocab_llama_hf` (`llama`, pre `default`): as
+    /// Gemma 4's, without merges, visible tokens or its closing flags.
+    LlamaHf,
 }
 
 /// Gemma 4's tokens the reference marks user-defined so that they render.
@@ -152,6 +156,7 @@ pub fn read(
     let pre = match kind {
         VocabKind::ByteLevel(given_pre) => pre_name(tokenizer_json, given_pre, name)?,
         VocabKind::Gemma4 => String::new(),
+        VocabKind::LlamaHf => "default".into(),
     };
     let file: crate::tokenizer_file::TokenizerFile = serde_json::from_slice(tokenizer_json).map_err(|e| {
         Error::unsupported(
@@ -191,7 +196,7 @@ pub fn read(
     // LlamaHfVocab counts the tokenizer's own tokens, not config.json's.
     let count = match kind {
         VocabKind::ByteLevel(_) => config["vocab_size"].as_u64(),
-        VocabKind::Gemma4 => None,
+        VocabKind::Gemma4 | VocabKind::LlamaHf => None,
     }
     .or_else(|| by_id.keys().last().map(|k| k + 1))
     .unwrap_or(0);
@@ -226,7 +231,7 @@ pub fn read(
             Some(_) => 4,
             None => 1,
         };
-        let t = if ty == 4 && kind != VocabKind::Gemma4 {
+        let t = if ty == 4 && matches!(kind, VocabKind::ByteLevel(_)) {
             t.replace('\u{2581}', " ")
         } else {
             t.clone()
@@ -243,10 +248,20 @@ pub fn read(
         tokens.push(t);
         types.push(ty);
     }
-    if kind == VocabKind::Gemma4 {
-        types = gemma4_types(&tokens, base, &added_by_id, tokenizer_config);
+    if matches!(kind, VocabKind::Gemma4 | VocabKind::LlamaHf) {
+        types = gemma4_types(
+            &tokens,
+            base,
+            &added_by_id,
+            tokenizer_config,
+            kind == VocabKind::Gemma4,
+        );
     }
-    let merges = model.merges.0;
+    // LlamaHfVocab's SpecialVocab loads no merges.
+    let merges = match kind {
+        VocabKind::LlamaHf => Vec::new(),
+        _ => model.merges.0,
+    };
     let (special, add) = specials(&tj, tokenizer_config, config, &added);
     let normalizer = &normalizer;
     let lowercase = (normalizer["type"] == "BertNormalizer")
@@ -255,10 +270,11 @@ pub fn read(
     let strip_accents = (normalizer["type"] == "BertNormalizer")
         .then(|| normalizer["strip_accents"].as_bool())
         .flatten();
-    let scores = (kind == VocabKind::Gemma4).then(|| vec![-1000.0; tokens.len()]);
+    let scores = matches!(kind, VocabKind::Gemma4 | VocabKind::LlamaHf).then(|| vec![-1000.0; tokens.len()]);
     Ok(BpeVocab {
         model: match (kind, wordpiece) {
             (VocabKind::Gemma4, _) => "gemma4",
+            (VocabKind::LlamaHf, _) => "llama",
             (_, true) => "bert",
             (_, false) => "gpt2",
         },
@@ -285,6 +301,7 @@ fn gemma4_types(
     base: u64,
     added_by_id: &std::collections::HashMap<u64, &Json>,
     tc: &Json,
+    gemma4: bool,
 ) -> Vec<i32> {
     let named = |v: &Json| match v {
         Json::String(s) => Some(s.clone()),
@@ -308,7 +325,7 @@ fn gemma4_types(
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            if GEMMA4_VISIBLE.contains(&t.as_str()) {
+            if gemma4 && GEMMA4_VISIBLE.contains(&t.as_str()) {
                 return 4;
             }
             let added_past = i as u64 >= base && added_by_id.contains_key(&(i as u64));

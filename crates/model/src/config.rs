@@ -151,6 +151,19 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
     if arch.keys.contains(&crate::arch::Key::Mamba) {
         crate::mamba::config_fields(&mut c, metadata, &key);
     }
+    if arch.keys.contains(&crate::arch::Key::Deci) {
+        crate::deci::config_fields(&mut c, metadata, arch.gguf);
+        // DeciLM's own code reads the rope as rope_theta and rope_scaling.
+        if let Some(Json::Object(rope)) = c.get("rope_parameters").cloned() {
+            let mut scaling = rope.clone();
+            if let Some(theta) = scaling.remove("rope_theta") {
+                c.insert("rope_theta".into(), theta);
+            }
+            if scaling.get("rope_type").and_then(Json::as_str) != Some("default") {
+                c.insert("rope_scaling".into(), Json::Object(scaling));
+            }
+        }
+    }
     if arch.keys.contains(&crate::arch::Key::ShortConvHeadsKv) {
         crate::short_conv::config_fields(&mut c, metadata, &key);
     }

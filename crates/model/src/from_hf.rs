@@ -312,6 +312,10 @@ impl HfToGguf {
         }
         let layers = int_field(&config, "num_hidden_layers").unwrap_or(0);
         let t5 = arch.keys.contains(&Key::T5);
+        let deci_layers = match arch.keys.contains(&Key::Deci) {
+            true => crate::deci::layers(&config)?,
+            false => None,
+        };
         let mut embedding_seen = false;
         for i in order {
             let t = &weights.tensors()[i];
@@ -407,6 +411,15 @@ impl HfToGguf {
                 )
             })?;
             let part = name.split('.').nth(2).unwrap_or("");
+            // DeciLM: each layer's own head counts.
+            let layer = deci_layers
+                .as_ref()
+                .zip(block_of(&hf_name, arch))
+                .and_then(|(l, b)| l.get(b as usize).copied());
+            let (heads, kv_heads) = match layer {
+                Some(l) => (Some(l.heads), Some(l.kv_heads)),
+                None => (heads, kv_heads),
+            };
             let permute = match (arch.permute_qk, part) {
                 (true, "attn_q") => heads,
                 (true, "attn_k") => kv_heads,
@@ -778,13 +791,17 @@ fn gguf_metadata(
     m.insert("general.name", Value::Str(model_name(dir_name)));
     m.insert("general.size_label", Value::Str(moe_size_label(tensors)));
     let max_tokens = token_bound(config, tensors, input)?;
-    // Gemma 4's tokenizer.json is read whatever else the folder has.
+    // Gemma 4's and DeciLM's tokenizer.json is read whatever else the folder has.
     let sentencepiece = match arch.vocab {
-        VocabStyle::Gemma4 => Err(()),
+        VocabStyle::Gemma4 | VocabStyle::LlamaHf => Err(()),
         _ => input.sibling("tokenizer.model").map(|_| ()).map_err(|_| ()),
     };
     let kind = match arch.vocab {
         VocabStyle::Gemma4 => crate::bpe_vocab::VocabKind::Gemma4,
+        // DeciLM's converter reads Llama 3's vocabulary as byte-level BPE.
+        VocabStyle::LlamaHf if int_field(config, "vocab_size").unwrap_or(128256) != 128256 => {
+            crate::bpe_vocab::VocabKind::LlamaHf
+        }
         _ => crate::bpe_vocab::VocabKind::ByteLevel(given_pre),
     };
     let vocab = match sentencepiece {
@@ -1119,6 +1136,7 @@ fn gguf_metadata(
             Key::Mamba => crate::mamba::keys(&mut m, a, config)?,
             Key::Gemma4Tail => crate::gemma4::tail_keys(&mut m, a, config)?,
             Key::T5 => crate::t5::keys(&mut m, a, config)?,
+            Key::Deci => crate::deci::keys(&mut m, a, config)?,
             Key::ShortConvCache => {
                 if let Some(l) = int_field(config, "conv_L_cache") {
                     m.insert(format!("{a}.shortconv.l_cache"), u32v(l));

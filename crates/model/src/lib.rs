@@ -14,6 +14,7 @@ mod bpe;
 mod bpe_vocab;
 mod chat_template;
 mod config;
+mod deci;
 mod decode;
 mod folder;
 mod from_hf;

@@ -113,6 +113,10 @@ impl<S: Source> GgufToHf<S> {
             false => u64::MAX,
         };
         let mut derived = None;
+        let deci_layers = match arch.keys.contains(&arch::Key::Deci) {
+            true => crate::deci::layers_of(metadata, arch.gguf),
+            false => None,
+        };
         for (index, t) in inner.tensors().iter().enumerate() {
             // Gemma 4's generated rope frequencies: no HF tensor, the
             // rotary fraction they encode goes to config.json.
@@ -299,6 +303,22 @@ impl<S: Source> GgufToHf<S> {
                 )
             })?;
             let part = t.name.split('.').nth(2).unwrap_or("");
+            // DeciLM: each layer's own head counts, and the linear map that
+            // replaces a layer's attention (no KV heads) under its name.
+            let layer = deci_layers
+                .as_ref()
+                .zip(gguf_block(&t.name))
+                .and_then(|(l, b)| l.get(b).copied());
+            let (heads, kv_heads) = match layer {
+                Some(l) => (i64::try_from(l.heads).ok(), i64::try_from(l.kv_heads).ok()),
+                None => (heads, kv_heads),
+            };
+            let name = match layer {
+                Some(l) if l.kv_heads == 0 && part == "attn_output" => {
+                    name.replace("self_attn.o_proj", "self_attn.linear_attn")
+                }
+                _ => name,
+            };
             let heads = match (arch.permute_qk, part, t.name.starts_with("blk.")) {
                 (true, "attn_q", true) => heads,
                 (true, "attn_k", true) => kv_heads,
@@ -519,6 +539,11 @@ fn byte_range(data: TensorData<'_>, start: u64, len: u64) -> TensorData<'_> {
             TensorData::Chunks(Box::new(pieces))
         }
     }
+}
+
+/// The block number of GGUF tensor `name` (`blk.N.`).
+fn gguf_block(name: &str) -> Option<usize> {
+    name.strip_prefix("blk.")?.split('.').next()?.parse().ok()
 }
 
 /// The index of tensor `name`, which `of` is read with (`why`), or a

@@ -425,7 +425,7 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     let tokens = &tokens[..];
     let order_scores: Vec<f64>;
     let merge_scores = match style {
-        VocabStyle::Llama | VocabStyle::Phi3 => &scores,
+        VocabStyle::Llama | VocabStyle::Phi3 | VocabStyle::LlamaHf => &scores,
         VocabStyle::Gemma | VocabStyle::Gemma4 => {
             order_scores = (0..tokens.len()).map(|i| -(i as f64)).collect();
             &order_scores
@@ -460,7 +460,9 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     let mut added: Vec<Json> = Vec::new();
     let mut listed = std::collections::HashSet::new();
     let class_specials: &[&str] = match style {
-        VocabStyle::Llama | VocabStyle::Phi3 => &["unknown_token_id", "bos_token_id", "eos_token_id"],
+        VocabStyle::Llama | VocabStyle::Phi3 | VocabStyle::LlamaHf => {
+            &["unknown_token_id", "bos_token_id", "eos_token_id"]
+        }
         VocabStyle::Gemma | VocabStyle::Gemma4 => &[
             "padding_token_id",
             "eos_token_id",
@@ -489,7 +491,7 @@ fn sentencepiece_bpe(metadata: &Metadata, tokens: &[&str], types: &[i64], style:
     let replace = json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "});
     let (normalizer, pre_tokenizer, decoders, unk) = match style {
         // Llama's decoders, which strip the prefix space again.
-        VocabStyle::Phi3 | VocabStyle::Llama => {
+        VocabStyle::Phi3 | VocabStyle::Llama | VocabStyle::LlamaHf => {
             let decoders = vec![
                 replace,
                 json!({"type": "ByteFallback"}),

@@ -1157,3 +1157,32 @@ pub const T5ENCODER: Arch = Arch {
     hf_class: "T5EncoderModel",
     ..T5
 };
+
+/// Nemotron-NAS (DeciLM; llama.cpp's `deci`): Llama's blocks, each layer's
+/// attention and FFN from `block_configs` (`deci.rs`), an attention
+/// replaced by one linear map named `linear_attn`.
+pub const DECI: Arch = Arch {
+    gguf: "deci",
+    model_type: "nemotron-nas",
+    hf_class: "DeciLMForCausalLM",
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_output", "self_attn.linear_attn"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+    ],
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("initializer_range", "0.02"),
+        ("use_cache", "true"),
+    ],
+    keys: &[Key::Deci, Key::FileType, Key::VocabSize, Key::RopeDimensionCount],
+    vocab: VocabStyle::LlamaHf,
+    ..LLAMA
+};
