@@ -185,6 +185,61 @@ fn bench(name: &str, input: &Path, dir: &Path, runs: usize) {
     }
 }
 
+/// The real model's vocabulary through GGUF -> HF -> GGUF: every
+/// `tokenizer.*` key (tokens, scores, types, merges, special ids, flags,
+/// the chat template) comes back, or the bench says which did not.
+fn vocabulary_round_trip(name: &str, input: &Path, dir: &Path) {
+    let bin = env!("CARGO_BIN_EXE_tensorcast");
+    let (folder, back) = (
+        dir.join(format!("{name}-hf")),
+        dir.join(format!("{name}-back.gguf")),
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+    let _ = std::fs::remove_file(&back);
+    let to_hf = Command::new(bin)
+        .args(["-q", "convert"])
+        .arg(input)
+        .args(["--to", "hf", "-o"])
+        .arg(&folder)
+        .status();
+    let again = Command::new(bin)
+        .args(["-q", "convert"])
+        .arg(&folder)
+        .arg("-o")
+        .arg(&back)
+        .status();
+    if !(to_hf.is_ok_and(|s| s.success()) && again.is_ok_and(|s| s.success())) {
+        println!("{name}: vocabulary round trip FAILED to convert");
+        return;
+    }
+    let open = |p: &Path| tensorcast::open(p, &Default::default()).expect("open");
+    let (a, b) = (open(input), open(&back));
+    let keys: Vec<&str> = a
+        .metadata()
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("tokenizer."))
+        .collect();
+    let lost: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| a.metadata().get(k) != b.metadata().get(k))
+        .collect();
+    let gained: Vec<&str> = b
+        .metadata()
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("tokenizer.") && a.metadata().get(k).is_none())
+        .collect();
+    println!(
+        "{name}: GGUF -> HF -> GGUF keeps {} of {} tokenizer keys; differ: {lost:?}; gained: {gained:?}",
+        keys.len() - lost.len(),
+        keys.len()
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+    let _ = std::fs::remove_file(&back);
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -198,6 +253,7 @@ fn main() {
     let work = scratch("real_files");
     for what in ["gemma", "smollm2"] {
         if let Some(input) = fetch(what, &dir) {
+            vocabulary_round_trip(what, &input, &work);
             bench(what, &input, &work, runs);
         }
     }

@@ -1190,6 +1190,7 @@ struct Vocab {
     skipped: Vec<String>,
     add_bos: Option<bool>,
     add_eos: Option<bool>,
+    add_sep: Option<bool>,
     chat_templates: crate::chat_template::ChatTemplates,
 }
 
@@ -1345,6 +1346,7 @@ fn vocabulary(input: &Input, config: &Json, phi3: bool, max_tokens: u64) -> Resu
         skipped,
         add_bos: tok_config.get("add_bos_token").and_then(Json::as_bool),
         add_eos: tok_config.get("add_eos_token").and_then(Json::as_bool),
+        add_sep: tok_config.get("add_sep_token").and_then(Json::as_bool),
         chat_templates: crate::chat_template::ChatTemplates::read(input, &tok_config)?,
     })
 }
@@ -1367,6 +1369,9 @@ impl Vocab {
         }
         if let Some(b) = self.add_eos {
             m.insert("tokenizer.ggml.add_eos_token", Value::Bool(b));
+        }
+        if let Some(b) = self.add_sep {
+            m.insert("tokenizer.ggml.add_sep_token", Value::Bool(b));
         }
         self.chat_templates.write(m);
     }

@@ -93,8 +93,34 @@ pub fn from_gguf(metadata: &Metadata) -> Result<TokenizerFiles> {
         config.insert("bos_token".into(), Json::Null);
         config.insert("eos_token".into(), Json::Null);
     }
+    // The tokens the GGUF's converter took from tokenizer_config.json's
+    // added_tokens_decoder (control or user-defined, score -1000): listed
+    // there again, so that a conversion back gives them the same types
+    // (Gemma's user-defined newline runs would otherwise come back normal).
+    if model == "llama" {
+        let scores: Vec<f64> = array(metadata, "tokenizer.ggml.scores")
+            .map(|a| a.iter().map(|v| value_float(&v)).collect())
+            .unwrap_or_default();
+        let mut decoder = Map::new();
+        for (i, (t, ty)) in tokens.iter().zip(&types).enumerate() {
+            if matches!(*ty, CONTROL | USER_DEFINED) && scores.get(i) == Some(&-1000.0) {
+                decoder.insert(
+                    i.to_string(),
+                    json!({"content": t, "lstrip": false, "normalized": false, "rstrip": false,
+                           "single_word": false, "special": *ty == CONTROL}),
+                );
+            }
+        }
+        if !decoder.is_empty() {
+            config.insert("added_tokens_decoder".into(), Json::Object(decoder));
+        }
+    }
     config.insert("add_bos_token".into(), json!(add_bos(metadata, model)));
     config.insert("add_eos_token".into(), json!(add_eos(metadata)));
+    // A separator flag where the GGUF states one (the reference reads it back).
+    if let Some(sep) = boolean(metadata, "tokenizer.ggml.add_sep_token") {
+        config.insert("add_sep_token".into(), json!(sep));
+    }
     if let Some(t) = crate::chat_template::ChatTemplates::from_gguf(metadata) {
         config.insert("chat_template".into(), t);
     }
