@@ -88,12 +88,13 @@ impl Geometry {
 
     fn new(k_heads: u64, v_heads: u64, k_dim: u64, v_dim: u64) -> Option<Geometry> {
         let v_per_k = v_heads.checked_div(k_heads).filter(|r| r * k_heads == v_heads)?;
-        // Row orders are held as vectors: bound them as tensors are.
+        // Row orders are held as vectors (8 bytes a row): a geometry of more
+        // rows than 2^24 (a thousand times Qwen3.5's widest) is refused.
         let rows = k_heads
             .checked_mul(k_dim)?
             .checked_mul(2)?
             .checked_add(v_heads.checked_mul(v_dim)?)?;
-        (rows <= u32::MAX as u64 && v_per_k > 0).then_some(Geometry {
+        (rows <= 1 << 24 && v_per_k > 0).then_some(Geometry {
             k_heads,
             v_per_k,
             k_dim,
@@ -435,6 +436,8 @@ mod tests {
         let id = same.order(Part::Values, 8, "z", Direction::ToGguf).unwrap();
         assert_eq!(id, (0..8).collect::<Vec<_>>());
         assert_eq!(Geometry::new(4, 6, 2, 2), None);
+        // A geometry whose row order would be gigabytes is refused up front.
+        assert_eq!(Geometry::new(1 << 20, 1 << 20, 1 << 10, 1 << 10), None);
     }
 
     /// Against torch 2.15's `-torch.exp(x)` and `torch.log(-a)` in f32

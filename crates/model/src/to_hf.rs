@@ -123,11 +123,16 @@ impl<S: Source> GgufToHf<S> {
             if arch.keys.contains(&arch::Key::Gemma4Tail) && t.name == crate::gemma4::ROPE_FREQS {
                 let dim = int(metadata, &format!("{}.attention.key_length", arch.gguf)).unwrap_or(0);
                 let values = match t.dtype {
-                    DType::F32 => inner.tensor_data(index)?.into_vec()?,
+                    // One value per rotary pair: a few hundred at most, read whole.
+                    DType::F32 if t.numel() <= 1 << 16 => inner.tensor_data(index)?.into_vec()?,
                     other => {
                         return Err(Error::unsupported(
                             code::MODEL_INCONSISTENT,
-                            format!("tensor '{}' is {other}, where llama.cpp writes f32", t.name),
+                            format!(
+                                "tensor '{}' is {} values of {other}, where llama.cpp writes one f32 per rotary pair",
+                                t.name,
+                                t.numel()
+                            ),
                         ))
                     }
                 };
@@ -161,7 +166,8 @@ impl<S: Source> GgufToHf<S> {
                     })
                     .unwrap_or(0);
                 let values = match t.dtype {
-                    DType::F32 => inner.tensor_data(index)?.into_vec()?,
+                    // One value per rotary pair: a few hundred at most, read whole.
+                    DType::F32 if t.numel() <= 1 << 16 => inner.tensor_data(index)?.into_vec()?,
                     _ => Vec::new(),
                 };
                 let s = crate::llama3_rope::recover(&values, base, u64::try_from(dim).unwrap_or(0)).ok_or_else(|| {
