@@ -60,6 +60,7 @@ const ARCHES: &[&str] = &[
     "mt5",
     "t5encoder",
     "deci",
+    "qwen3next",
 ];
 
 /// Architectures transformers 5.23's GGUF loader gets wrong: it cannot load
@@ -108,6 +109,7 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
         "deepseek3" => &["--tokenizer-pre", "deepseek-v3"],
         "qwen35" | "qwen35moe" => &["--tokenizer-pre", "qwen35"],
         "llama31" => &["--tokenizer-pre", "llama-bpe"],
+        "qwen3next" => &["--tokenizer-pre", "qwen2"],
         "lfm2" => &["--tokenizer-pre", "lfm2"],
         "mamba" => &["--tokenizer-pre", "gpt-2"],
         _ => &[],
@@ -116,7 +118,7 @@ fn pre_args(arch: &str) -> &'static [&'static str] {
 
 /// Architectures whose norms llama.cpp stores as `w + 1`: their round trip
 /// through a GGUF gives `(w + 1) - 1` in f32, as transformers' loader does.
-const NORM_OFFSET: &[&str] = &["gemma2", "gemma3", "nemotron", "qwen35", "qwen35moe"];
+const NORM_OFFSET: &[&str] = &["gemma2", "gemma3", "nemotron", "qwen35", "qwen35moe", "qwen3next"];
 
 /// Whether `name` is one of the offset norms of an [`NORM_OFFSET`]
 /// architecture (Qwen3.5's MTP norms too, whose names end otherwise).
@@ -136,7 +138,20 @@ fn loader_state(arch: &str) -> BTreeMap<String, (String, Vec<usize>, Vec<u8>)> {
         .iter()
         .any(|f| fx(arch, &format!("from-gguf/{f}")).exists());
     if no_record || LOADER_WRONG.contains(&arch) {
-        return tensors(&fx(arch, "hf/model.safetensors"));
+        let mut state = tensors(&fx(arch, "hf/model.safetensors"));
+        // Without a loader's record, offset norms as the two conversions
+        // compute them (Qwen3-Next): w + 1 in f32 into GGUF, minus 1 in f32 back.
+        if NORM_OFFSET.contains(&arch) {
+            for (name, (dtype, _, bytes)) in state.iter_mut() {
+                if offset_norm(arch, name) && !name.contains("linear_attn.norm") && dtype == "F32" {
+                    for c in bytes.chunks_exact_mut(4) {
+                        let w = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        c.copy_from_slice(&((w + 1.0) - 1.0).to_le_bytes());
+                    }
+                }
+            }
+        }
+        return state;
     }
     let mut state = per_expert(tensors(&fx(arch, "from-gguf/state_dict.safetensors")));
     if json(&fx(arch, "from-gguf/config.json"))["tie_word_embeddings"] == true {

@@ -372,6 +372,7 @@ pub const ARCHES: &[&Arch] = &[
     &MT5,
     &T5ENCODER,
     &DECI,
+    &QWEN3NEXT,
 ];
 
 /// The table for a GGUF of architecture `name` with `expert_count` experts

@@ -146,7 +146,8 @@ pub fn config_json(arch: &Arch, metadata: &Metadata, tensors: &[TensorInfo]) -> 
         );
     }
     if arch.keys.contains(&crate::arch::Key::GatedDeltaNet) {
-        crate::gated_delta::config_fields(&mut c, metadata, &key);
+        let qwen35 = arch.keys.contains(&crate::arch::Key::MropeSections);
+        crate::gated_delta::config_fields(&mut c, metadata, &key, qwen35);
     }
     if arch.keys.contains(&crate::arch::Key::Mamba) {
         crate::mamba::config_fields(&mut c, metadata, &key);

@@ -54,6 +54,8 @@ enum Step {
     NegExp,
     /// A tensor the reference generates: `HfToGguf::constants[n]`.
     Constant(usize),
+    /// Qwen3-Next's `in_proj_qkvz` rows of `attn_qkv` (or `attn_gate`).
+    Qkvz(crate::gated_delta::Geometry, bool),
 }
 
 /// The GGUF view of a Hugging Face folder: GGUF names and row order, in
@@ -282,6 +284,25 @@ impl HfToGguf {
             Some(w) => w,
             None => open_weights(&input, options)?,
         };
+        // Qwen3-Next's config does not count its MTP layers: the weights do.
+        if arch.keys.contains(&Key::GatedDeltaNet) && config.get("mtp_num_hidden_layers").is_none() {
+            let mtp = weights
+                .tensors()
+                .iter()
+                .filter_map(|t| {
+                    t.name
+                        .strip_prefix("mtp.layers.")?
+                        .split('.')
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .max()
+                .map_or(0, |i| i + 1);
+            if let (true, Some(map)) = (mtp > 0, config.as_object_mut()) {
+                map.insert("mtp_num_hidden_layers".into(), mtp.into());
+            }
+        }
         let heads = int_field(&config, "num_attention_heads");
         let kv_heads = int_field(&config, "num_key_value_heads").or(heads);
         let mut order: Vec<usize> = (0..weights.tensors().len()).collect();
@@ -290,7 +311,11 @@ impl HfToGguf {
         let (mut picks, mut tensors, mut cast_to) = (Vec::new(), Vec::new(), Vec::new());
         let mut stacks = Vec::new();
         let mut experts = Experts::new(arch, &config, &input)?;
-        let delta = crate::gated_delta::Geometry::from_config(&config);
+        // Qwen3.5's converter tiles the value heads; Qwen3-Next's does not.
+        let delta = crate::gated_delta::Geometry::from_config(&config).map(|mut g| {
+            g.tiled = arch.keys.contains(&Key::MropeSections);
+            g
+        });
         let mut constants = Vec::new();
         // The rope factors the reference generates, first, as it does:
         // Gemma 4's full layers', Llama 3.1's scaling (LlamaModel's family).
@@ -398,6 +423,39 @@ impl HfToGguf {
             }
             // T5: the first of the shared embedding's copies is the one.
             if t5 && crate::t5::is_embedding(&hf_name) && std::mem::replace(&mut embedding_seen, true) {
+                continue;
+            }
+            // Qwen3-Next: one fused in_proj_qkvz, two GGUF tensors.
+            if let (Some(g), Some(stem)) = (delta, hf_name.strip_suffix("linear_attn.in_proj_qkvz.weight")) {
+                let block = stem
+                    .strip_prefix(arch.block_prefix)
+                    .unwrap_or("")
+                    .trim_end_matches('.');
+                if t.shape.first() != Some(&g.qkvz_len()) {
+                    return Err(Error::unsupported(
+                        code::MODEL_INCONSISTENT,
+                        format!(
+                            "tensor '{}': {:?} is not {} rows of q, k, v and z",
+                            t.name,
+                            t.shape,
+                            g.qkvz_len()
+                        ),
+                    ));
+                }
+                for (part, gate) in [("attn_qkv", false), ("attn_gate", true)] {
+                    let mut shape = t.shape.clone();
+                    shape[0] = g.qkvz_rows(gate).len() as u64;
+                    let info = TensorInfo::new(format!("blk.{block}.{part}.weight"), t.dtype, shape)
+                        .ok_or_else(|| {
+                            Error::unsupported(
+                                code::TOO_LARGE,
+                                format!("tensor '{}': size overflows", t.name),
+                            )
+                        })?;
+                    cast_to.push(gguf_dtype(&info.name, &info, outtype));
+                    picks.push((i, Step::Qkvz(g, gate)));
+                    tensors.push(info);
+                }
                 continue;
             }
             let name = match t5 {
@@ -561,6 +619,13 @@ impl Source for HfToGguf {
             Step::Transpose => crate::permute::transpose(data, t),
             Step::Delta(g, part) => g.apply(data, t, part, Direction::ToGguf),
             Step::NegExp => crate::gated_delta::a_log(data, t, Direction::ToGguf),
+            Step::Qkvz(g, gate) => {
+                let rows = t.shape.first().copied().unwrap_or(1).max(1);
+                let row_bytes = usize::try_from(t.nbytes / rows).unwrap_or(0);
+                let bytes = data.into_vec()?;
+                let out = crate::gated_delta::gather_rows(&bytes, row_bytes, &g.qkvz_rows(gate), &t.name)?;
+                Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(out)))))
+            }
             Step::Gather(g) => crate::interleaved::gather(data, t, g),
             Step::Mla(geometry, k) => geometry.split(data, t, k),
             Step::Regroup(heads, kv) => {
@@ -1142,7 +1207,9 @@ fn gguf_metadata(
                     m.insert(format!("{a}.shortconv.l_cache"), u32v(l));
                 }
             }
-            Key::GatedDeltaNet => crate::gated_delta::tail_keys(&mut m, a, config)?,
+            Key::GatedDeltaNet => {
+                crate::gated_delta::tail_keys(&mut m, a, config, arch.keys.contains(&Key::MropeSections))?
+            }
             Key::OriginalContextLength => {
                 if let Some(v) = int_field(config, "original_max_position_embeddings") {
                     m.insert(format!("{a}.rope.scaling.original_context_length"), u32v(v));

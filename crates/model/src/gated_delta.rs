@@ -23,6 +23,9 @@ pub(crate) struct Geometry {
     pub v_per_k: u64,
     pub k_dim: u64,
     pub v_dim: u64,
+    /// Value heads tiled in GGUF (Qwen3.5's converter); Qwen3-Next's keeps
+    /// them grouped, as Hugging Face has them.
+    pub tiled: bool,
 }
 
 /// Which of the delta-net's tensors, by what its rows or columns are.
@@ -39,6 +42,70 @@ pub(crate) enum Part {
     ALog,
     /// `out_proj`: value columns.
     Out,
+}
+
+impl Geometry {
+    /// Qwen3-Next's fused `in_proj_qkvz` `[K x (q, k, v, z)]` rows: the
+    /// rows of GGUF's `attn_qkv` (all queries, keys, values) or, `gate`,
+    /// of `attn_gate` (all z), in order.
+    pub(crate) fn qkvz_rows(&self, gate: bool) -> Vec<usize> {
+        let (kk, hk, hv) = (
+            self.k_heads as usize,
+            self.k_dim as usize,
+            (self.v_per_k * self.v_dim) as usize,
+        );
+        let block = 2 * hk + 2 * hv;
+        let part = |offset: usize, len: usize| {
+            (0..kk).flat_map(move |h| (0..len).map(move |i| h * block + offset + i))
+        };
+        match gate {
+            true => part(2 * hk + hv, hv).collect(),
+            false => part(0, hk).chain(part(hk, hk)).chain(part(2 * hk, hv)).collect(),
+        }
+    }
+
+    /// The rows `in_proj_qkvz` has for this geometry.
+    pub(crate) fn qkvz_len(&self) -> u64 {
+        self.k_heads * (2 * self.k_dim + 2 * self.v_per_k * self.v_dim)
+    }
+}
+
+/// Rows `rows` of a tensor of `row_bytes` rows, in that order.
+pub(crate) fn gather_rows(bytes: &[u8], row_bytes: usize, rows: &[usize], name: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(rows.len() * row_bytes);
+    for &r in rows {
+        let row = bytes
+            .get(r * row_bytes..(r + 1) * row_bytes)
+            .ok_or_else(|| refuse(name, format!("row {r} is past its {} bytes", bytes.len())))?;
+        out.extend_from_slice(row);
+    }
+    Ok(out)
+}
+
+/// Qwen3-Next's `in_proj_qkvz` from GGUF's `attn_qkv` and `attn_gate`
+/// (whole rows, blocks too): each key head's q, k, v and z rows again.
+pub(crate) fn merge_qkvz(
+    qkv: &[u8],
+    gate: &[u8],
+    g: &Geometry,
+    row_bytes: usize,
+    name: &str,
+) -> Result<Vec<u8>> {
+    let total = usize::try_from(g.qkvz_len()).unwrap_or(0);
+    let (q, z) = (g.qkvz_rows(false), g.qkvz_rows(true));
+    if qkv.len() != q.len() * row_bytes || gate.len() != z.len() * row_bytes {
+        return Err(refuse(
+            name,
+            "attn_qkv and attn_gate are not this geometry's rows".into(),
+        ));
+    }
+    let mut out = vec![0u8; total * row_bytes];
+    for (src, rows) in [(qkv, &q), (gate, &z)] {
+        for (i, &r) in rows.iter().enumerate() {
+            out[r * row_bytes..(r + 1) * row_bytes].copy_from_slice(&src[i * row_bytes..(i + 1) * row_bytes]);
+        }
+    }
+    Ok(out)
 }
 
 /// The delta-net part of HF tensor `name`, `None` for any other tensor.
@@ -99,6 +166,7 @@ impl Geometry {
             v_per_k,
             k_dim,
             v_dim,
+            tiled: true,
         })
     }
 
@@ -109,6 +177,9 @@ impl Geometry {
     /// For a value-indexed run of `unit`-sized items (`unit` = `v_dim` for
     /// value elements, 1 for heads), the input item output item `o` takes.
     fn source(&self, o: u64, unit: u64, direction: Direction) -> u64 {
+        if !self.tiled {
+            return o;
+        }
         let (head, x) = (o / unit, o % unit);
         let (kk, r) = (self.k_heads, self.v_per_k);
         let from = match direction {
@@ -160,6 +231,13 @@ impl Geometry {
         direction: Direction,
     ) -> Result<TensorData<'a>> {
         let rows = t.shape.first().copied().unwrap_or(1).max(1);
+        if !self.tiled {
+            // Nothing moves: A_log's values alone change.
+            return match part {
+                Part::ALog => a_log(data, t, direction),
+                _ => Ok(data),
+            };
+        }
         if part == Part::Out {
             return self.columns(data, t, direction);
         }
@@ -279,7 +357,7 @@ pub(crate) fn mrope_key(m: &mut Metadata, a: &str, config: &Json) {
 /// (with the expert widths between): MTP layers, the delta-net's geometry,
 /// which layers are recurrent, the full-attention interval, the rotary
 /// width, and Qwen3.5's default M-RoPE sections where config.json has none.
-pub(crate) fn tail_keys(m: &mut Metadata, a: &str, config: &Json) -> Result<()> {
+pub(crate) fn tail_keys(m: &mut Metadata, a: &str, config: &Json, qwen35: bool) -> Result<()> {
     let f = |k: &str| config.get(k).and_then(Json::as_u64);
     let need = |k: &str| {
         f(k).ok_or_else(|| {
@@ -344,7 +422,7 @@ pub(crate) fn tail_keys(m: &mut Metadata, a: &str, config: &Json) -> Result<()> 
         format!("{a}.rope.dimension_count"),
         u32v((head_dim as f64 * partial) as u64),
     );
-    if sections(config).is_none() {
+    if qwen35 && sections(config).is_none() {
         m.insert(
             format!("{a}.rope.dimension_sections"),
             Value::Array(Array::I32(vec![11, 11, 10, 0])),
@@ -356,13 +434,19 @@ pub(crate) fn tail_keys(m: &mut Metadata, a: &str, config: &Json) -> Result<()> 
 /// config.json's fields for the delta-net family from the GGUF (as
 /// transformers' GGUF loader reads them): the geometry, the layer types,
 /// the MTP layers apart from the decoder's, interleaved M-RoPE.
-pub(crate) fn config_fields(c: &mut Map<String, Json>, metadata: &Metadata, key: &dyn Fn(&str) -> String) {
+pub(crate) fn config_fields(
+    c: &mut Map<String, Json>,
+    metadata: &Metadata,
+    key: &dyn Fn(&str) -> String,
+    qwen35: bool,
+) {
     use crate::gguf_kv::{array, int};
     let mtp = int(metadata, &key("nextn_predict_layers")).unwrap_or(0).max(0);
     let blocks = int(metadata, &key("block_count")).unwrap_or(0);
     let layers = blocks.saturating_sub(mtp).max(0);
     c.insert("num_hidden_layers".into(), json!(layers));
-    if mtp > 0 {
+    // Qwen3.5's configs count the MTP layers; Qwen3-Next's leave them to the weights.
+    if mtp > 0 && qwen35 {
         c.insert("mtp_num_hidden_layers".into(), json!(mtp));
     }
     for (gguf, hf) in [
@@ -391,7 +475,7 @@ pub(crate) fn config_fields(c: &mut Map<String, Json>, metadata: &Metadata, key:
     } else if let Some(every) = int(metadata, &key("full_attention_interval")).filter(|&n| n > 0) {
         c.insert("full_attention_interval".into(), json!(every));
     }
-    if let Some(Json::Object(rope)) = c.get_mut("rope_parameters") {
+    if let (true, Some(Json::Object(rope))) = (qwen35, c.get_mut("rope_parameters")) {
         if let Some(Array::I32(s)) = array(metadata, &key("rope.dimension_sections")) {
             let s: Vec<i32> = s.iter().copied().filter(|&x| x != 0).collect();
             rope.insert("mrope_section".into(), json!(s));
@@ -438,6 +522,26 @@ mod tests {
         assert_eq!(Geometry::new(4, 6, 2, 2), None);
         // A geometry whose row order would be gigabytes is refused up front.
         assert_eq!(Geometry::new(1 << 20, 1 << 20, 1 << 10, 1 << 10), None);
+    }
+
+    /// Qwen3-Next's in_proj_qkvz: per key head q, k, v, z rows; GGUF's
+    /// attn_qkv takes all q, then all k, then all v, attn_gate all z (the
+    /// reference's view(hidden, K, q+k+v+z) and split), and back.
+    #[test]
+    fn qkvz_splits_as_the_reference_and_merges_back() {
+        let g = Geometry {
+            tiled: false,
+            ..Geometry::new(2, 4, 1, 1).unwrap()
+        };
+        // Per head: q, k, v v (2 value heads), z z.
+        assert_eq!(g.qkvz_len(), 12);
+        assert_eq!(g.qkvz_rows(false), [0, 6, 1, 7, 2, 3, 8, 9]);
+        assert_eq!(g.qkvz_rows(true), [4, 5, 10, 11]);
+        let rows: Vec<u8> = (0..12).collect();
+        let qkv = gather_rows(&rows, 1, &g.qkvz_rows(false), "qkvz").unwrap();
+        let z = gather_rows(&rows, 1, &g.qkvz_rows(true), "qkvz").unwrap();
+        assert_eq!(merge_qkvz(&qkv, &z, &g, 1, "qkvz").unwrap(), rows);
+        assert!(gather_rows(&rows, 1, &[12], "qkvz").is_err());
     }
 
     /// Against torch 2.15's `-torch.exp(x)` and `torch.log(-a)` in f32

@@ -51,6 +51,9 @@ enum Transform {
     Delta(crate::gated_delta::Geometry, crate::gated_delta::Part),
     /// Mamba's `ssm_a` back to `A_log`.
     LogNeg,
+    /// Qwen3-Next's `attn_qkv` with `attn_gate` (GGUF tensor `gate`)
+    /// merged back into `in_proj_qkvz`.
+    QkvzMerge(crate::gated_delta::Geometry, usize),
 }
 
 /// A GGUF source seen as a Hugging Face model.
@@ -103,7 +106,12 @@ impl<S: Source> GgufToHf<S> {
         // Qwen3.5: the delta-net's geometry, and the decoder's layers (the
         // blocks past them are MTP layers, `mtp.rs`).
         let hybrid = arch.keys.contains(&arch::Key::GatedDeltaNet);
-        let delta = crate::gated_delta::Geometry::from_gguf(metadata, arch.gguf).filter(|_| hybrid);
+        let delta = crate::gated_delta::Geometry::from_gguf(metadata, arch.gguf)
+            .filter(|_| hybrid)
+            .map(|mut g| {
+                g.tiled = arch.keys.contains(&arch::Key::MropeSections);
+                g
+            });
         let layers = match hybrid {
             true => {
                 let blocks = int(metadata, &format!("{}.block_count", arch.gguf)).unwrap_or(0);
@@ -194,6 +202,36 @@ impl<S: Source> GgufToHf<S> {
                 }
                 derived = Some(m);
                 continue;
+            }
+            // Qwen3-Next: attn_qkv and attn_gate are one in_proj_qkvz.
+            if let (Some(g), false) = (delta, delta.is_some_and(|g| g.tiled)) {
+                if let Some(stem) = t.name.strip_suffix("attn_qkv.weight") {
+                    let gate = partner(
+                        inner.tensors(),
+                        &format!("{stem}attn_gate.weight"),
+                        &t.name,
+                        "merge in_proj_qkvz with",
+                    )?;
+                    let block = stem.trim_start_matches("blk.").trim_end_matches('.');
+                    let name = format!("{}{block}.linear_attn.in_proj_qkvz.weight", arch.block_prefix);
+                    let mut shape = t.shape.clone();
+                    shape[0] = g.qkvz_len();
+                    let info = TensorInfo::new(&name, t.dtype, shape).ok_or_else(|| {
+                        Error::unsupported(code::TOO_LARGE, format!("tensor '{name}': size overflows"))
+                    })?;
+                    tensors.push(info);
+                    transforms.push((index, Transform::QkvzMerge(g, gate)));
+                    continue;
+                }
+                if let Some(stem) = t.name.strip_suffix("attn_gate.weight") {
+                    partner(
+                        inner.tensors(),
+                        &format!("{stem}attn_qkv.weight"),
+                        &t.name,
+                        "merge in_proj_qkvz with",
+                    )?;
+                    continue;
+                }
             }
             if let Some(name) = crate::mtp::around_hf(&t.name, layers) {
                 let transform = match t.name.ends_with("norm.weight") {
@@ -375,7 +413,8 @@ impl<S: Source> GgufToHf<S> {
                 | Transform::Expert { .. }
                 | Transform::Unstack { .. }
                 | Transform::Weave { .. }
-                | Transform::LogNeg => {}
+                | Transform::LogNeg
+                | Transform::QkvzMerge(..) => {}
                 Transform::Transpose => {
                     let dtype = crate::decode::plain(t.dtype);
                     let shape = vec![t.shape[1], t.shape[0]];
@@ -499,6 +538,15 @@ impl<S: Source> Source for GgufToHf<S> {
             Transform::Delta(g, part) => g.apply(data, &self.inner.tensors()[inner], part, Direction::ToHf),
             Transform::LogNeg => {
                 crate::gated_delta::a_log(data, &self.inner.tensors()[inner], Direction::ToHf)
+            }
+            Transform::QkvzMerge(g, gate) => {
+                let t = &self.inner.tensors()[inner];
+                let rows = t.shape.first().copied().unwrap_or(1).max(1);
+                let row_bytes = usize::try_from(t.nbytes / rows).unwrap_or(0);
+                let qkv = data.into_vec()?;
+                let z = self.inner.tensor_data(gate)?.into_vec()?;
+                let out = crate::gated_delta::merge_qkvz(&qkv, &z, &g, row_bytes, &t.name)?;
+                Ok(TensorData::Chunks(Box::new(std::iter::once(Ok(out)))))
             }
             Transform::SubtractOne => {
                 let from = self.inner.tensors()[inner].dtype;

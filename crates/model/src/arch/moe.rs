@@ -506,3 +506,62 @@ pub const QWEN35MOE: Arch = Arch {
     expert_count_field: "num_experts",
     ..QWEN35
 };
+
+/// Qwen3-Next (llama.cpp's `qwen3next`): Qwen3.5's hybrid layers before
+/// it, Q, K, V and Z fused per key head in `in_proj_qkvz` (split into
+/// `attn_qkv` and `attn_gate`), beta and alpha in one `in_proj_ba`, value
+/// heads grouped as Hugging Face has them; its MTP layer counted from the
+/// weights (`gated_delta.rs`, `mtp.rs`).
+pub const QWEN3NEXT: Arch = Arch {
+    gguf: "qwen3next",
+    model_type: "qwen3_next",
+    hf_class: "Qwen3NextForCausalLM",
+    blocks: &[
+        ("attn_norm", "input_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("post_attention_norm", "post_attention_layernorm"),
+        ("ssm_ba", "linear_attn.in_proj_ba"),
+        ("ssm_conv1d", "linear_attn.conv1d"),
+        ("ssm_norm", "linear_attn.norm"),
+        ("ssm_out", "linear_attn.out_proj"),
+        ("ffn_gate_inp", "mlp.gate"),
+        ("ffn_gate_shexp", "mlp.shared_expert.gate_proj"),
+        ("ffn_up_shexp", "mlp.shared_expert.up_proj"),
+        ("ffn_down_shexp", "mlp.shared_expert.down_proj"),
+        ("ffn_gate_inp_shexp", "mlp.shared_expert_gate"),
+    ],
+    defaults: &[
+        ("hidden_act", "\"silu\""),
+        ("attention_bias", "false"),
+        ("attention_dropout", "0.0"),
+        ("initializer_range", "0.02"),
+        ("norm_topk_prob", "true"),
+        ("decoder_sparse_step", "1"),
+        ("mlp_only_layers", "[]"),
+        ("output_router_logits", "false"),
+        ("router_aux_loss_coef", "0.001"),
+        ("use_cache", "true"),
+    ],
+    keys: &[
+        Key::BlockCount,
+        Key::ContextLength,
+        Key::EmbeddingLength,
+        Key::FeedForwardLength,
+        Key::HeadCount,
+        Key::HeadCountKv,
+        Key::RopeFreqBase,
+        Key::RmsEps,
+        Key::ExpertCounts,
+        Key::KeyValueLength,
+        Key::FileType,
+        Key::ExpertFeedForwardLength,
+        Key::ExpertSharedFeedForwardLength,
+        Key::GatedDeltaNet,
+    ],
+    ..QWEN35MOE
+};
