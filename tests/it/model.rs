@@ -1226,40 +1226,57 @@ fn counts_the_weights_cannot_hold_are_refused() {
     }
 }
 
-/// Qwen3.5 as its real checkpoints are (Qwen3_5ForConditionalGeneration:
-/// `text_config`, `model.language_model.*`, a vision tower, the MTP layer)
-/// converts to the GGUF convert_hf_to_gguf.py makes of it, byte for byte:
-/// the text model, without the vision tower; and back to the text model's
-/// folder, the weights the multimodal folder holds under their text names.
+/// Qwen3.5 and Gemma 3 (4B and up) as their real checkpoints are
+/// (`*ForConditionalGeneration`: `text_config`, `model.language_model.*`, a
+/// vision tower; Qwen3.5's MTP layer) convert to the GGUF
+/// convert_hf_to_gguf.py makes of them, byte for byte: the text model,
+/// without the vision tower; and back to the text model's folder, the
+/// weights the multimodal folder holds under their text names.
 #[test]
 fn multimodal_checkpoint_converts_its_text_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("vlm.gguf");
-    tensorcast()
-        .arg("convert")
-        .arg(fx("qwen35", "vlm"))
-        .arg("-o")
-        .arg(&out)
-        .args(pre_args("qwen35"))
-        .assert()
-        .success();
-    let reference = fx("qwen35", "reference-vlm-f32.gguf");
-    assert!(std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap());
-    let source = tensors(&fx("qwen35", "vlm/model.safetensors"));
-    assert!(source.keys().any(|k| k.starts_with("model.visual.")));
-    let back = dir.path().join("back");
-    to_hf(&out, &back);
-    let ours = tensors(&back.join("model.safetensors"));
-    let mut text = 0;
-    for (name, want) in &source {
-        let Some(rest) = name.strip_prefix("model.language_model.") else {
-            continue;
-        };
-        text += 1;
-        let name = format!("model.{rest}");
-        assert!(offset_norm("qwen35", &name) || ours[&name] == *want, "{name}");
+    // (family, its text model's prefix, its vision tower's, text tensors at
+    // least): Gemma 3's checkpoints keep the older names.
+    for (arch, text_prefix, vision, least) in [
+        ("qwen35", "model.language_model.", "model.visual.", 40),
+        ("gemma3", "language_model.model.", "vision_tower.", 20),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("vlm.gguf");
+        tensorcast()
+            .arg("convert")
+            .arg(fx(arch, "vlm"))
+            .arg("-o")
+            .arg(&out)
+            .args(pre_args(arch))
+            .assert()
+            .success();
+        let reference = fx(arch, "reference-vlm-f32.gguf");
+        assert!(
+            std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap(),
+            "{arch}"
+        );
+        let source = tensors(&fx(arch, "vlm/model.safetensors"));
+        assert!(source.keys().any(|k| k.starts_with(vision)), "{arch}");
+        let back = dir.path().join("back");
+        to_hf(&out, &back);
+        let ours = tensors(&back.join("model.safetensors"));
+        let mut text = 0;
+        for (name, want) in &source {
+            let Some(rest) = name.strip_prefix(text_prefix) else {
+                continue;
+            };
+            text += 1;
+            let name = format!("model.{rest}");
+            assert!(offset_norm(arch, &name) || ours[&name] == *want, "{arch}: {name}");
+        }
+        assert!(
+            text > least
+                && ours
+                    .keys()
+                    .all(|k| !k.contains("visual") && !k.contains("vision")),
+            "{arch}"
+        );
     }
-    assert!(text > 40 && ours.keys().all(|k| !k.contains("visual")));
 }
 
 /// T5 back from GGUF as the original folder has it: its own config fields
