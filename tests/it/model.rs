@@ -1365,3 +1365,45 @@ fn deci_layers_come_back_as_block_configs() {
     assert!(weights.contains_key("model.layers.2.self_attn.linear_attn.weight"));
     assert!(!weights.keys().any(|k| k.starts_with("model.layers.1.self_attn")));
 }
+
+/// Key/values that contradict the tensors of the new families' GGUFs
+/// (edited with `tensorcast edit`) are refused with exit 1 and a message
+/// naming the tensor or key, never a crash: the delta-net's head counts,
+/// a geometry of billions of rows, DeciLM's per-layer arrays, Gemma 4's
+/// head width against its rope_freqs, Llama 3's rope base.
+#[test]
+fn contradicting_keys_of_the_new_families_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (arch, set, says) in [
+        ("qwen35", "qwen35.ssm.time_step_rank=8", "rows"),
+        ("qwen3next", "qwen3next.ssm.group_count=1", "rows"),
+        (
+            "qwen3next",
+            "qwen3next.ssm.state_size=4000000000",
+            "no Hugging Face name",
+        ),
+        ("deci", "deci.attention.head_count_kv=[2,0,0,2]", "rows"),
+        ("gemma4", "gemma4.attention.key_length=64", "per pair"),
+        ("llama31", "llama.rope.freq_base=10000", "rope scaling"),
+    ] {
+        let edited = dir.path().join(format!("{arch}.gguf"));
+        tensorcast()
+            .args(["edit", "--force", "-o"])
+            .arg(&edited)
+            .arg(fx(arch, "reference-f32.gguf"))
+            .args(["--set", set])
+            .assert()
+            .success();
+        let out = dir.path().join(format!("{arch}-hf"));
+        let r = tensorcast()
+            .arg("convert")
+            .arg(&edited)
+            .args(["--to", "hf", "-o"])
+            .arg(&out)
+            .assert()
+            .code(1);
+        let err = String::from_utf8_lossy(&r.get_output().stderr).into_owned();
+        assert!(err.contains(says), "{arch} with {set}: {err}");
+        assert!(!out.join("config.json").exists(), "{arch}");
+    }
+}

@@ -121,6 +121,8 @@ impl<S: Source> GgufToHf<S> {
             false => u64::MAX,
         };
         let mut derived = None;
+        let head_width =
+            int(metadata, &format!("{}.attention.key_length", arch.gguf)).and_then(|w| u64::try_from(w).ok());
         let deci_layers = match arch.keys.contains(&arch::Key::Deci) {
             true => crate::deci::layers_of(metadata, arch.gguf),
             false => None,
@@ -214,8 +216,18 @@ impl<S: Source> GgufToHf<S> {
                     )?;
                     let block = stem.trim_start_matches("blk.").trim_end_matches('.');
                     let name = format!("{}{block}.linear_attn.in_proj_qkvz.weight", arch.block_prefix);
-                    let mut shape = t.shape.clone();
-                    shape[0] = g.qkvz_len();
+                    // The query, key and value rows this geometry gives, and no other shape.
+                    let want = g.qkvz_rows(false).len() as u64;
+                    if t.shape.first() != Some(&want) || t.shape.len() != 2 {
+                        return Err(Error::unsupported(
+                            code::MODEL_INCONSISTENT,
+                            format!(
+                                "tensor '{}': {:?} is not {want} rows of queries, keys and values",
+                                t.name, t.shape
+                            ),
+                        ));
+                    }
+                    let shape = vec![g.qkvz_len(), t.shape[1]];
                     let info = TensorInfo::new(&name, t.dtype, shape).ok_or_else(|| {
                         Error::unsupported(code::TOO_LARGE, format!("tensor '{name}': size overflows"))
                     })?;
@@ -386,6 +398,15 @@ impl<S: Source> GgufToHf<S> {
                     let h = u64::try_from(h).unwrap_or(0);
                     let rows = t.shape.first().copied().unwrap_or(0);
                     check(&t.name, rows, h)?;
+                    // Where the file states the head width, the rows are that
+                    // many heads of it (a per-layer head count that disagrees
+                    // would un-permute the wrong rows).
+                    if let Some(width) = head_width.filter(|&w| w > 0 && rows != h.saturating_mul(w)) {
+                        return Err(Error::unsupported(
+                            code::MODEL_INCONSISTENT,
+                            format!("tensor '{}': {rows} rows are not {h} heads of {width}", t.name),
+                        ));
+                    }
                     Transform::Unpermute(h)
                 }
                 (None, _)
