@@ -1407,3 +1407,58 @@ fn contradicting_keys_of_the_new_families_are_refused() {
         assert!(!out.join("config.json").exists(), "{arch}");
     }
 }
+
+/// Counts a config.json states that would be built per layer are refused
+/// before anything is built: an MTP layer count of 10^15 (Qwen3.5), layer
+/// types that do not match the layer count (Gemma 4's per-layer widths and
+/// flags; a layer count the weights do not hold is refused before either).
+#[test]
+fn per_layer_counts_from_config_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    for (arch, key, value, says) in [
+        (
+            "qwen35",
+            "mtp_num_hidden_layers",
+            serde_json::json!(1_000_000_000_000_000u64),
+            "MTP layers",
+        ),
+        (
+            "gemma4",
+            "layer_types",
+            // Layer 3 full, as its per_layer_config says; 8 entries for 6 layers.
+            serde_json::json!([
+                "sliding_attention",
+                "sliding_attention",
+                "sliding_attention",
+                "full_attention",
+                "sliding_attention",
+                "full_attention",
+                "sliding_attention",
+                "full_attention"
+            ]),
+            "layer_types has 8 entries for 6 layers",
+        ),
+    ] {
+        let folder = dir.path().join(arch);
+        std::fs::create_dir(&folder).unwrap();
+        for e in std::fs::read_dir(fx(arch, "hf")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), folder.join(e.file_name())).unwrap();
+        }
+        let mut config = json(&folder.join("config.json"));
+        config[key] = value;
+        std::fs::write(folder.join("config.json"), config.to_string()).unwrap();
+        let out = dir.path().join(format!("{arch}.gguf"));
+        let r = tensorcast()
+            .arg("convert")
+            .arg(&folder)
+            .arg("-o")
+            .arg(&out)
+            .args(pre_args(arch))
+            .assert()
+            .code(1);
+        let err = String::from_utf8_lossy(&r.get_output().stderr).into_owned();
+        assert!(err.contains(says), "{arch}: {err}");
+        assert!(!out.exists());
+    }
+}

@@ -809,11 +809,11 @@ fn consistency(config: &Json, tensors: &[TensorInfo], input: &Input) -> Result<V
         })
         .max()
         .map(|b| b + 1);
-    let mtp = crate::gated_delta::mtp_layers(config);
+    let mtp = crate::gated_delta::mtp_layers(config)?;
     if let (Some(layers), Some(blocks)) = (int_field(config, "num_hidden_layers"), blocks) {
         // Qwen3.5's MTP layers are blocks too, past the model's own.
         let mtp_blocks = tensors.iter().any(|t| t.name.contains(".nextn.")) as u64 * mtp;
-        if layers + mtp_blocks != blocks {
+        if layers.saturating_add(mtp_blocks) != blocks {
             return Err(refuse(format!(
                 "config.json's num_hidden_layers {layers} is not the {blocks} layers the weights hold"
             )));
@@ -964,9 +964,11 @@ fn gguf_metadata(
                         )
                     })?)
                 }
-                Key::BlockCount if arch.keys.contains(&Key::GatedDeltaNet) => {
-                    u32v(int_field(config, p.hf).unwrap_or(0) + crate::gated_delta::mtp_layers(config))
-                }
+                Key::BlockCount if arch.keys.contains(&Key::GatedDeltaNet) => u32v(
+                    int_field(config, p.hf)
+                        .unwrap_or(0)
+                        .saturating_add(crate::gated_delta::mtp_layers(config)?),
+                ),
                 Key::HeadCountKv => u32v(int_field(config, p.hf).unwrap_or(heads)),
                 // The names the reference looks the epsilons up by, in its order.
                 Key::RmsEps => ["rms_norm_eps", "norm_eps"]

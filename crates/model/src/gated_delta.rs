@@ -323,12 +323,20 @@ pub(crate) fn gguf_shape(t: &TensorInfo, part: Part) -> Vec<u64> {
 }
 
 /// The MTP layers config.json counts (Qwen3.5's `mtp_num_hidden_layers`),
-/// which llama.cpp adds to the block count.
-pub(crate) fn mtp_layers(config: &Json) -> u64 {
-    config
+/// which llama.cpp adds to the block count; models have one or a few, more
+/// than 256 is refused (a layer flag is written per block).
+pub(crate) fn mtp_layers(config: &Json) -> Result<u64> {
+    let n = config
         .get("mtp_num_hidden_layers")
         .and_then(Json::as_u64)
-        .unwrap_or(0)
+        .unwrap_or(0);
+    if n > 256 {
+        return Err(Error::unsupported(
+            code::MODEL_INCONSISTENT,
+            format!("config.json's mtp_num_hidden_layers {n}: more than 256 MTP layers"),
+        ));
+    }
+    Ok(n)
 }
 
 /// M-RoPE's sections as llama.cpp's key holds them: padded to four.
@@ -368,7 +376,7 @@ pub(crate) fn tail_keys(m: &mut Metadata, a: &str, config: &Json, qwen35: bool) 
         })
     };
     let u32v = |v: u64| Value::U32(u32::try_from(v).unwrap_or(u32::MAX));
-    let (layers, mtp) = (need("num_hidden_layers")?, mtp_layers(config));
+    let (layers, mtp) = (need("num_hidden_layers")?, mtp_layers(config)?);
     if mtp > 0 {
         m.insert(format!("{a}.nextn_predict_layers"), u32v(mtp));
     }

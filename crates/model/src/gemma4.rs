@@ -96,6 +96,14 @@ pub(crate) fn tail_keys(m: &mut Metadata, a: &str, config: &Json) -> Result<()> 
         .iter()
         .map(|t| t.as_str() == Some("sliding_attention"))
         .collect();
+    // One flag per layer: a layer count its layer_types do not match (or of
+    // billions, whose per-layer widths would be built) is refused.
+    if swa.len() as u64 != layers {
+        return Err(refuse(format!(
+            "layer_types has {} entries for {layers} layers",
+            swa.len()
+        )));
+    }
     m.insert(
         format!("{a}.attention.sliding_window_pattern"),
         Value::Array(Array::Bool(swa.clone())),
