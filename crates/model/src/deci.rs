@@ -59,11 +59,8 @@ pub(crate) fn layers(config: &Json) -> Result<Option<Vec<Layer>>> {
 /// The layers a GGUF's per-layer arrays describe.
 pub(crate) fn layers_of(metadata: &Metadata, arch: &str) -> Option<Vec<Layer>> {
     let ints = |k: &str| -> Option<Vec<u64>> {
-        match crate::gguf_kv::array(metadata, &format!("{arch}.{k}"))? {
-            Array::I32(v) => Some(v.iter().map(|&x| x.max(0) as u64).collect()),
-            Array::U32(v) => Some(v.iter().map(|&x| u64::from(x)).collect()),
-            _ => None,
-        }
+        let v = crate::gguf_kv::ints(metadata, &format!("{arch}.{k}"))?;
+        Some(v.into_iter().map(|x| x.max(0) as u64).collect())
     };
     let (heads, kv, ffn) = (
         ints("attention.head_count")?,

@@ -181,11 +181,7 @@ pub(crate) fn config_fields(
         c.insert("head_dim".into(), json!(d));
     }
     let full = int(metadata, &key("attention.key_length"));
-    let kv: Vec<i64> = match array(metadata, &key("attention.head_count_kv")) {
-        Some(Array::I32(v)) => v.iter().map(|&h| h as i64).collect(),
-        Some(Array::U32(v)) => v.iter().map(|&h| h as i64).collect(),
-        _ => Vec::new(),
-    };
+    let kv = crate::gguf_kv::ints(metadata, &key("attention.head_count_kv")).unwrap_or_default();
     let mut per_layer = Map::new();
     for (i, _) in pattern.iter().enumerate().filter(|(_, &s)| !s) {
         let mut entry = Map::new();
@@ -212,11 +208,7 @@ pub(crate) fn config_fields(
     }
     // Per-layer FFN widths: the layers reusing others' keys and values are
     // twice as wide (use_double_wide_mlp), the rest the intermediate size.
-    let widths: Vec<i64> = match array(metadata, &key("feed_forward_length")) {
-        Some(Array::I32(v)) => v.iter().map(|&w| w as i64).collect(),
-        Some(Array::U32(v)) => v.iter().map(|&w| w as i64).collect(),
-        _ => Vec::new(),
-    };
+    let widths = crate::gguf_kv::ints(metadata, &key("feed_forward_length")).unwrap_or_default();
     if let Some(&first) = widths.first() {
         c.insert("intermediate_size".into(), json!(first));
         c.insert(

@@ -51,6 +51,16 @@ pub fn array<'a>(metadata: &'a Metadata, key: &str) -> Option<&'a Array> {
     }
 }
 
+/// A 32-bit integer array (llama.cpp's per-layer counts: head counts, FFN
+/// widths) as i64s, `None` if it is not one.
+pub fn ints(metadata: &Metadata, key: &str) -> Option<Vec<i64>> {
+    match array(metadata, key)? {
+        Array::I32(v) => Some(v.iter().map(|&x| i64::from(x)).collect()),
+        Array::U32(v) => Some(v.iter().map(|&x| i64::from(x)).collect()),
+        _ => None,
+    }
+}
+
 /// A string array, `None` if it is not one.
 pub fn strings<'a>(metadata: &'a Metadata, key: &str) -> Option<Vec<&'a str>> {
     Some(array(metadata, key)?.strings()?.iter().collect())

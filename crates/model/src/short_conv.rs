@@ -63,11 +63,7 @@ pub(crate) fn heads_kv_key(m: &mut Metadata, a: &str, config: &Json) {
 
 /// config.json's fields from the per-layer KV heads and the cache length.
 pub(crate) fn config_fields(c: &mut Map<String, Json>, metadata: &Metadata, key: &dyn Fn(&str) -> String) {
-    let heads: Vec<i64> = match crate::gguf_kv::array(metadata, &key("attention.head_count_kv")) {
-        Some(Array::I32(v)) => v.iter().map(|&h| h as i64).collect(),
-        Some(Array::U32(v)) => v.iter().map(|&h| h as i64).collect(),
-        _ => Vec::new(),
-    };
+    let heads = crate::gguf_kv::ints(metadata, &key("attention.head_count_kv")).unwrap_or_default();
     if let Some(max) = heads.iter().max() {
         c.insert("num_key_value_heads".into(), json!(max));
     }

@@ -366,14 +366,7 @@ pub(crate) fn tokenizer_json(metadata: &Metadata, tokens: &[&str], types: &[i64]
     use crate::gguf_kv::{array, boolean, int};
     use base64::Engine as _;
     let scores: Vec<f64> = match array(metadata, "tokenizer.ggml.scores") {
-        Some(a) if a.len() == tokens.len() => a
-            .iter()
-            .map(|v| match v {
-                Value::F32(x) => f64::from(x),
-                Value::F64(x) => x,
-                _ => 0.0,
-            })
-            .collect(),
+        Some(a) if a.len() == tokens.len() => a.iter().map(|v| crate::tokenizer::value_float(&v)).collect(),
         _ => {
             return Err(Error::unsupported(
                 code::TOKENIZER,

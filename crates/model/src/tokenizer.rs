@@ -190,7 +190,8 @@ fn value_int(v: &Value) -> i64 {
     }
 }
 
-fn value_float(v: &Value) -> f64 {
+/// A numeric metadata value as f64 (scores are f32 in GGUF).
+pub(crate) fn value_float(v: &Value) -> f64 {
     match v {
         Value::F32(x) => f64::from(*x),
         Value::F64(x) => *x,
