@@ -169,13 +169,56 @@ fn deterministic_methods_are_bit_identical_to_mergekit() {
     }
     // model_stock's scalar chain rounds to bfloat16 at every step, which
     // hides the order its sums were taken in: bit-identical there.
-    for case in [
-        "model_stock.bfloat16",
-        "model_stock_filter_wise.bfloat16",
-        "sce_all.bfloat16",
-    ] {
+    for case in ["model_stock.bfloat16", "model_stock_filter_wise.bfloat16"] {
         check_case(case, &[]);
     }
+    // sce weighs each task vector by its mean square, a whole-tensor sum
+    // taken in torch's cascade order (AVX2), and selects by variance
+    // (Welford, in double): bit-identical in both dtypes.
+    for case in ["sce_all.float32", "sce_all.bfloat16", "sce.float32"] {
+        check_case(case, &[]);
+    }
+}
+
+/// sce's `select_topk` keeps the largest variances through torch.topk,
+/// whose choice among values equal at the cut is its selection
+/// algorithm's (in bfloat16 many variances tie). With that one call made
+/// stable (ties kept lowest index first, as tensorcast keeps them),
+/// mergekit's own code gives tensorcast's bits exactly; its unstable run
+/// differs from its stable run (and from ours) only in the elements whose
+/// variance ties at the cut (and, through the changed mean squares, a
+/// few of their neighbours).
+#[test]
+fn sce_selection_is_mergekit_s_with_a_stable_topk() {
+    for dtype in ["float32", "bfloat16"] {
+        check_case(&format!("sce_stable_topk.{dtype}"), &[]);
+    }
+    let stable = tensors(&cases().join("sce_stable_topk.bfloat16.safetensors"));
+    let unstable = tensors(&cases().join("sce.bfloat16.safetensors"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged.safetensors");
+    merge(&["sce.bfloat16.yml", "-o", out.to_str().unwrap()]);
+    let ours = tensors(&out);
+    let (mut differ, mut total) = (0usize, 0usize);
+    for (name, want) in &unstable {
+        let (a, b, s) = (values(&ours[name]), values(want), values(&stable[name]));
+        for i in 0..a.len() {
+            total += 1;
+            if a[i].to_bits() != b[i].to_bits() {
+                assert_ne!(
+                    s[i].to_bits(),
+                    b[i].to_bits(),
+                    "sce.bfloat16 {name}[{i}]: differs where torch's stable topk agrees"
+                );
+                differ += 1;
+            }
+        }
+    }
+    // 131 of 125,248 with mergekit 0.1.5 and torch 2.15.
+    assert!(differ * 100 < total, "{differ} of {total} differ");
+    eprintln!(
+        "sce.bfloat16: {differ} of {total} elements differ from mergekit's, all where its topk broke ties"
+    );
 }
 
 /// slerp's and model_stock's norms, angles and sines are transcendental and
@@ -193,8 +236,6 @@ fn slerp_is_mergekit_s_within_rounding() {
         "sliced_slerp.bfloat16",
         "model_stock.float32",
         "model_stock_filter_wise.float32",
-        "sce.float32",
-        "sce_all.float32",
         "multislerp.float32",
         "multislerp_no_base.float32",
         "nuslerp.float32",

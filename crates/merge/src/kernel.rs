@@ -8,6 +8,7 @@ use crate::method::{Method, Params, Sparsify};
 use crate::numeric::{sign, Prec};
 use crate::select::{self, Finder, Keeper, Ranks};
 use crate::stream::Lockstep;
+use crate::torch_sum::{self, CascadeSum};
 use rayon::prelude::*;
 use tensorcast_core::Result;
 
@@ -283,10 +284,10 @@ fn stock_plan<'a>(
 
 /// `sce` (arXiv 2408.07990, mergekit's `sce.py`): with `select_topk < 1`,
 /// only elements among the `int(nonzero * select_topk)` largest variances
-/// across the task vectors (population variance, in double precision, then
-/// the merge's dtype; ties at the cut by index) keep their task vectors;
-/// each task vector is weighted by its mean square over its share of the
-/// whole, `1/k` each when the squares sum to under 1e-6.
+/// across the task vectors (see [`variance`]; ties at the cut by index)
+/// keep their task vectors; each task vector is weighted by its mean
+/// square (a whole-tensor sum in torch's order, [`CascadeSum`]) over their
+/// sum, `1/k` each when that sum is under 1e-6.
 fn sce_plan<'a>(
     p: &Params,
     prec: Prec,
@@ -327,8 +328,9 @@ fn sce_plan<'a>(
             keep = Mask::Cut(f.keeper(true));
         }
     }
-    // The weights: each kept task vector's mean square, over their sum.
-    let mut squares = vec![0.0f64; k];
+    // The weights: each task vector's mean square (dropped elements count
+    // as zeros), summed in torch's order, over their sum.
+    let mut squares: Vec<CascadeSum> = (0..k).map(|_| CascadeSum::new(n)).collect();
     let mut mask = keep.clone();
     let mut pass = open()?;
     let mut at = 0u64;
@@ -339,24 +341,22 @@ fn sce_plan<'a>(
                 Mask::Cut(keeper) => keeper.keep(select::key(var(&chunk, e))),
                 m => m.keep(at + e as u64, 0.0),
             };
-            if kept {
-                for (j, sq) in squares.iter_mut().enumerate() {
-                    let d = delta(prec, &chunk, j + 1, e);
-                    *sq += f64::from(prec.r(d * d));
-                }
+            for (j, sq) in squares.iter_mut().enumerate() {
+                let d = if kept { delta(prec, &chunk, j + 1, e) } else { 0.0 };
+                sq.push(prec.r(d * d));
             }
         }
         at += chunk[0].len() as u64;
     }
     let means: Vec<f32> = squares
-        .iter()
-        .map(|s| prec.r((s / n.max(1) as f64) as f32))
+        .into_iter()
+        .map(|s| prec.r(s.finish() / n.max(1) as f32))
         .collect();
-    let total = f64::from(prec.r(means.iter().map(|&m| f64::from(m)).sum::<f64>() as f32));
-    let weights = if total.abs() < 1e-6 {
+    let total = prec.r(torch_sum::sum(&means));
+    let weights = if f64::from(total).abs() < 1e-6 {
         vec![prec.r(1.0 / k as f32); k]
     } else {
-        means.iter().map(|&m| prec.r(m / total as f32)).collect()
+        means.iter().map(|&m| prec.r(m / total)).collect()
     };
     Ok(Plan::Sce { keep, weights })
 }
@@ -641,12 +641,19 @@ fn nuslerp_plan<'a>(p: &Params, n: u64, open: &mut dyn FnMut() -> Result<Lockste
     Ok(Plan::Pairwise { group, ca, cb, base })
 }
 
-/// sce's population variance of the `k` task vectors at element `e`, taken
-/// in double precision and rounded to the merge's dtype.
+/// sce's population variance of the `k` task vectors at element `e`, as
+/// torch's `var(dim=0, unbiased=False)` takes it: Welford's running mean
+/// and sum of squared deviations in double precision, one task vector at
+/// a time, then rounded to the merge's dtype (through float32).
 fn variance(prec: Prec, chunk: &[Vec<f32>], k: usize, e: usize) -> f32 {
-    let d: Vec<f64> = (1..=k).map(|j| f64::from(delta(prec, chunk, j, e))).collect();
-    let mean = d.iter().sum::<f64>() / k as f64;
-    prec.r((d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / k as f64) as f32)
+    let (mut mean, mut m2) = (0.0f64, 0.0f64);
+    for j in 1..=k {
+        let x = f64::from(delta(prec, chunk, j, e));
+        let d = x - mean;
+        mean += d / j as f64;
+        m2 += d * (x - mean);
+    }
+    prec.r((m2 / k as f64) as f32)
 }
 
 /// The task vector of input `j` (1-based: 0 is the base) at element `e`.

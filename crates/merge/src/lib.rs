@@ -25,6 +25,7 @@ mod numeric;
 mod select;
 mod source;
 mod stream;
+mod torch_sum;
 
 pub use config::{Entry, MergeConfig, Setting, Slice, SliceSource, MAX_TEXT as MAX_CONFIG_TEXT};
 pub use method::Method;
