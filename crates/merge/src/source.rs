@@ -15,8 +15,9 @@ pub struct MergedSource {
     tensors: Vec<TensorInfo>,
     /// Per output tensor: where its inputs are and how it is merged.
     outs: Vec<Out>,
-    /// Layers of the merged model when slices renumber them.
-    layers_out: Option<u64>,
+    /// Per layer of the merged model when slices renumber them: the layer
+    /// of its slice's first source it was made from.
+    layers_out: Option<Vec<u64>>,
     metadata: Metadata,
     seed: u64,
 }
@@ -143,9 +144,11 @@ impl MergedSource {
                 }
             }
             let mut out_layer = 0u64;
+            let mut origins = Vec::new();
             for (si, s) in config.slices.iter().enumerate() {
                 let len = s.sources[0].layers.1 - s.sources[0].layers.0;
                 for k in 0..len {
+                    origins.push(s.sources[0].layers.0 + k);
                     let t = if len > 1 { k as f64 / (len - 1) as f64 } else { 1.0 };
                     for tpl in &template {
                         let parts = group_parts(si, &|l| with_layer(tpl, l), k);
@@ -164,7 +167,7 @@ impl MergedSource {
                 let parts = group_parts(last, &|_| n.to_string(), 0);
                 wanted.push((n.to_string(), parts, config.group(Some(last)), Some(last), 0.0));
             }
-            layers_out = Some(out_layer);
+            layers_out = Some(origins);
         }
         let mut tensors = Vec::with_capacity(wanted.len());
         let mut outs = Vec::with_capacity(wanted.len());
@@ -239,7 +242,14 @@ impl MergedSource {
     /// The merged model's layer count when slices set it (a folder's
     /// `num_hidden_layers`), else None (the base's).
     pub fn layers(&self) -> Option<u64> {
-        self.layers_out
+        self.layers_out.as_ref().map(|o| o.len() as u64)
+    }
+
+    /// When slices renumber the layers: for each merged layer, the layer
+    /// (of its slice's first source) it was made from, so per-layer
+    /// settings of a config (`layer_types`) can follow the layers.
+    pub fn layer_origins(&self) -> Option<&[u64]> {
+        self.layers_out.as_deref()
     }
 }
 

@@ -174,7 +174,7 @@ fn side_files(
         }
         let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
         let bytes = match name {
-            "config.json" => with_dtype(&bytes, out_dtype, merged.layers()),
+            "config.json" => with_dtype(&bytes, out_dtype, merged.layer_origins()),
             "tokenizer_config.json" => with_template(&bytes, config.chat_template.as_deref()),
             _ => bytes,
         };
@@ -296,25 +296,45 @@ fn read_json(path: &Path) -> Option<serde_json::Value> {
 }
 
 /// config.json with its dtype key (`dtype`, or transformers 4's
-/// `torch_dtype`) saying the merged weights' dtype, and the layer count
-/// slices made, as mergekit writes it.
-fn with_dtype(bytes: &[u8], dtype: Option<DType>, layers: Option<u64>) -> Vec<u8> {
+/// `torch_dtype`) saying the merged weights' dtype, and, when slices
+/// renumbered the layers, the layer count they made (as mergekit writes
+/// it) and the per-layer settings (`layer_types`, `no_rope_layers`) taken
+/// from the layers each merged layer was made from (mergekit leaves them
+/// as they were, which transformers refuses for Qwen3 or Gemma 3:
+/// "num_hidden_layers must be equal to the number of layer_types").
+fn with_dtype(bytes: &[u8], dtype: Option<DType>, origins: Option<&[u64]>) -> Vec<u8> {
     let name = match dtype {
-        Some(DType::F32) => "float32",
-        Some(DType::BF16) => "bfloat16",
-        Some(DType::F16) => "float16",
-        _ => return bytes.to_vec(),
+        Some(DType::F32) => Some("float32"),
+        Some(DType::BF16) => Some("bfloat16"),
+        Some(DType::F16) => Some("float16"),
+        _ => None,
     };
+    if name.is_none() && origins.is_none() {
+        return bytes.to_vec();
+    }
     let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(bytes) else {
         return bytes.to_vec();
     };
-    for key in ["dtype", "torch_dtype"] {
-        if map.contains_key(key) {
-            map.insert(key.to_string(), name.into());
+    if let Some(name) = name {
+        for key in ["dtype", "torch_dtype"] {
+            if map.contains_key(key) {
+                map.insert(key.to_string(), name.into());
+            }
         }
     }
-    if let Some(n) = layers {
-        map.insert("num_hidden_layers".to_string(), n.into());
+    if let Some(origins) = origins {
+        for key in ["layer_types", "no_rope_layers"] {
+            if let Some(serde_json::Value::Array(per_layer)) = map.get(key) {
+                let remapped: Option<Vec<serde_json::Value>> = origins
+                    .iter()
+                    .map(|&l| per_layer.get(l as usize).cloned())
+                    .collect();
+                if let Some(remapped) = remapped {
+                    map.insert(key.to_string(), remapped.into());
+                }
+            }
+        }
+        map.insert("num_hidden_layers".to_string(), origins.len().into());
     }
     serde_json::to_vec_pretty(&map).unwrap_or_else(|_| bytes.to_vec())
 }
