@@ -10,6 +10,11 @@ use tempfile::NamedTempFile;
 /// larger writes bypass it.
 const BUFFER: usize = 1 << 20;
 
+/// How much new output makes [`AtomicFile::start_writeback`] start the
+/// disk on it.
+#[cfg(target_os = "linux")]
+const WRITEBACK_WINDOW: u64 = 32 << 20;
+
 /// Page size that kernel-side copies want input and output offsets to agree on.
 #[cfg(target_os = "linux")]
 const PAGE: u64 = 4096;
@@ -26,6 +31,8 @@ pub struct AtomicFile {
     out: BufWriter<NamedTempFile>,
     target: PathBuf,
     pending: Option<PendingCopy>,
+    /// Where writeback was last started (see [`AtomicFile::start_writeback`]).
+    writeback_from: u64,
     /// On the list a signal handler clears (dropped after the file is
     /// renamed or removed: fields drop in order).
     _registered: crate::temporaries::Registered,
@@ -121,6 +128,7 @@ impl AtomicFile {
             out: BufWriter::with_capacity(BUFFER, tmp),
             target: target.to_path_buf(),
             pending: None,
+            writeback_from: 0,
             _registered: registered,
         })
     }
@@ -145,7 +153,42 @@ impl AtomicFile {
         }
         self.flush_pending().map_err(|e| Error::io(&self.target, e))?;
         let (out, target) = (&mut self.out, &self.target);
-        data.for_each_chunk(|c| out.write_all(c).map_err(|e| Error::io(target, e)))
+        let n = data.for_each_chunk(|c| out.write_all(c).map_err(|e| Error::io(target, e)))?;
+        self.start_writeback();
+        Ok(n)
+    }
+
+    /// Starts the disk writing what has reached the file since the last
+    /// call, once that is [`WRITEBACK_WINDOW`] or more, instead of leaving
+    /// it all to the final fsync: a conversion that decodes while it writes
+    /// then overlaps its own disk traffic (as `dd conv=fsync` cannot), and
+    /// the page cache holds at most a window or two of dirty output.
+    /// `POSIX_FADV_DONTNEED` is Linux's non-blocking way to do that from
+    /// safe code: it starts writeback of the range's dirty pages and drops
+    /// the ones already written (the previous window's). Advice only: any
+    /// error is ignored, and the final fsync still makes the file durable.
+    /// Measured on the real Gemma 3 GGUF to f32 safetensors (1.08 GB, same
+    /// runs alternating, 8 pairs): 0.90x of the fresh-write floor (`dd
+    /// conv=fsync`'s time over ours) with it, 0.86x without; `TENSORCAST_NO_WRITEBACK` turns it off, for such
+    /// comparisons.
+    fn start_writeback(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            let file = self.out.get_ref().as_file();
+            let Ok(pos) = io::Seek::stream_position(&mut &*file) else {
+                return;
+            };
+            if pos < self.writeback_from + WRITEBACK_WINDOW
+                || std::env::var_os("TENSORCAST_NO_WRITEBACK").is_some()
+            {
+                return;
+            }
+            // From the window before (now written, so dropped) to here.
+            let from = self.writeback_from.saturating_sub(WRITEBACK_WINDOW);
+            let len = std::num::NonZeroU64::new(pos - from);
+            let _ = rustix::fs::fadvise(file, from, len, rustix::fs::Advice::DontNeed);
+            self.writeback_from = pos;
+        }
     }
 
     /// Extends the pending copy when `file[offset..offset + len]` continues
@@ -230,6 +273,7 @@ impl AtomicFile {
             self.out.get_mut().write_all(&buf[..k])?;
             off_in += k as u64;
         }
+        self.start_writeback();
         Ok(())
     }
 
