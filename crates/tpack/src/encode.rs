@@ -297,7 +297,7 @@ const WORTH_SLICE_MIN: usize = 4 << 10;
 const SAMPLE_SLICES: usize = 4;
 /// Levels at which a sampled zstd-codec chunk may use the literal-tuned
 /// compressor instead (the default level and below).
-const LITERAL_UP_TO_LEVEL: i32 = 3;
+pub(crate) const LITERAL_UP_TO_LEVEL: i32 = 3;
 /// How much larger than the level's own output the literal-tuned
 /// compressor's may be on the sample and still be chosen.
 const LITERAL_SLACK: f64 = 0.01;
