@@ -259,46 +259,50 @@ impl<W: ChunkOut + Send> ChunkWriter<W> {
         let mut encoded: Vec<Encoded<'_>> = Vec::new();
         // Stored raw: a checksum is all the work, done here in turn (handing
         // each chunk to the pool cost more in wake-ups than the crc32c).
-        while codec == Codec::Raw {
-            let Some(raw) = pieces.next() else { break };
-            let raw = raw?;
-            let (len, crc, origin) = (raw.len() as u64, crc32c::crc32c(&raw), origin_of(&raw));
-            self.store(vec![(Codec::Raw, raw, len, crc, origin)], &mut stored, info, path)?;
+        let raw_only = codec == Codec::Raw;
+        if raw_only {
+            for raw in pieces.by_ref() {
+                let raw = raw?;
+                let (len, crc, origin) = (raw.len() as u64, crc32c::crc32c(&raw), origin_of(&raw));
+                self.store(vec![(Codec::Raw, raw, len, crc, origin)], &mut stored, info, path)?;
+            }
         }
-        while codec != Codec::Raw {
-            let mut group = Vec::with_capacity(batch);
-            for piece in pieces.by_ref().take(batch) {
-                group.push(piece?);
-            }
-            // The previous group is written while this one is compressed
-            // (writing in turn left the other cores idle meanwhile).
-            let (wrote, next) = rayon::join(
-                || self.store(std::mem::take(&mut encoded), &mut stored, info, path),
-                || {
-                    group
-                        .into_par_iter()
-                        .map(|raw| {
-                            let len = raw.len() as u64;
-                            match encode_or_raw(&raw, codec, level) {
-                                Some((c, bytes)) => {
-                                    let crc = crc32c::crc32c(&bytes);
-                                    (c, Cow::Owned(bytes), len, crc, None)
+        if !raw_only {
+            loop {
+                let mut group = Vec::with_capacity(batch);
+                for piece in pieces.by_ref().take(batch) {
+                    group.push(piece?);
+                }
+                // The previous group is written while this one is compressed
+                // (writing in turn left the other cores idle meanwhile).
+                let (wrote, next) = rayon::join(
+                    || self.store(std::mem::take(&mut encoded), &mut stored, info, path),
+                    || {
+                        group
+                            .into_par_iter()
+                            .map(|raw| {
+                                let len = raw.len() as u64;
+                                match encode_or_raw(&raw, codec, level) {
+                                    Some((c, bytes)) => {
+                                        let crc = crc32c::crc32c(&bytes);
+                                        (c, Cow::Owned(bytes), len, crc, None)
+                                    }
+                                    None => {
+                                        let crc = crc32c::crc32c(&raw);
+                                        let origin = origin_of(&raw);
+                                        (Codec::Raw, raw, len, crc, origin)
+                                    }
                                 }
-                                None => {
-                                    let crc = crc32c::crc32c(&raw);
-                                    let origin = origin_of(&raw);
-                                    (Codec::Raw, raw, len, crc, origin)
-                                }
-                            }
-                        })
-                        .collect::<Vec<Encoded<'_>>>()
-                },
-            );
-            wrote?;
-            if next.is_empty() {
-                break;
+                            })
+                            .collect::<Vec<Encoded<'_>>>()
+                    },
+                );
+                wrote?;
+                if next.is_empty() {
+                    break;
+                }
+                encoded = next;
             }
-            encoded = next;
         }
         let Stored { chunks, written, .. } = stored;
         check_size(info, written)?;
