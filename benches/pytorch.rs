@@ -8,7 +8,7 @@
 //! Needs torch and safetensors in `TENSORCAST_ORACLE_PYTHON` or
 //! `~/.cache/oracle/bin/python` (see fixtures/pytorch/requirements.txt).
 //! `TENSORCAST_BENCH_GIB` sets the checkpoint size (default 1),
-//! `TENSORCAST_BENCH_RUNS` the rounds (default 4; the order rotates each round).
+//! `TENSORCAST_BENCH_RUNS` the rounds (default 6; the order rotates each round).
 
 mod support;
 
@@ -47,7 +47,7 @@ fn main() {
         return;
     };
     let gib = env_num("TENSORCAST_BENCH_GIB", 1);
-    let runs = env_num("TENSORCAST_BENCH_RUNS", 4);
+    let runs = env_num("TENSORCAST_BENCH_RUNS", 6);
     let bin = env!("CARGO_BIN_EXE_tensorcast");
     let dir = scratch("pytorch");
     let input = dir.join(format!("model-{gib}gib.pt"));
@@ -128,6 +128,19 @@ fn main() {
             .collect();
         println!("{name:<30} runs (s): {}", all.join(" "));
     }
+    // Also each ratio as the median over rounds of the ratio within a round
+    // (the contenders of a round met the same disk state: this VM's
+    // writeback makes whole rounds slow).
+    let paired = |num: usize, den: usize| {
+        let mut r: Vec<f64> = times[num]
+            .iter()
+            .zip(&times[den])
+            .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+            .collect();
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    };
+    let (vs_dd, vs_cp) = (paired(4, 1), paired(0, 1));
     let medians: Vec<f64> = times.into_iter().map(|t| median(t).as_secs_f64()).collect();
     let gibs = size as f64 / (1u64 << 30) as f64;
     for (i, name) in names.iter().enumerate() {
@@ -139,11 +152,11 @@ fn main() {
         );
     }
     println!(
-        "tensorcast throughput vs the fresh-write floor (dd): {:.2}x",
+        "tensorcast throughput vs the fresh-write floor (dd): {:.2}x (paired per round {vs_dd:.2}x)",
         medians[4] / medians[1]
     );
     println!(
-        "tensorcast throughput vs cp + fsync: {:.2}x",
+        "tensorcast throughput vs cp + fsync: {:.2}x (paired per round {vs_cp:.2}x)",
         medians[0] / medians[1]
     );
     println!(
