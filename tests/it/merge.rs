@@ -901,3 +901,81 @@ fn a_frankenmerge_s_config_follows_its_layers() {
     assert!(layers.contains_key("model.layers.2.self_attn.q_proj.weight"));
     assert!(!layers.contains_key("model.layers.3.self_attn.q_proj.weight"));
 }
+
+/// `tokenizer_source` makes mergekit lay token rows out by token text and
+/// resize them to the tokenizer; tensorcast merges rows by index, so it
+/// merges only where that is the same thing (every folder's tokenizer.json
+/// gives each token the source's id, one row per token) and refuses by
+/// name otherwise, never merging misaligned rows.
+#[test]
+fn tokenizer_source_merges_only_aligned_vocabularies() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: PathBuf, name: &str| {
+        let to = dir.path().join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(&from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+        to
+    };
+    let base = copy(fixture("model/llama/hf"), "base");
+    let ft1 = copy(fixture("merge/ft1"), "ft1");
+    let ft2 = copy(fixture("merge/ft2"), "ft2");
+    let yaml = std::fs::read_to_string(cases().join("ties.float32.yml"))
+        .unwrap()
+        .replace("../../model/llama/hf", base.to_str().unwrap())
+        .replace("../ft1", ft1.to_str().unwrap())
+        .replace("../ft2", ft2.to_str().unwrap());
+    let config = dir.path().join("ties.yml");
+    std::fs::write(&config, format!("{yaml}tokenizer_source: base\n")).unwrap();
+    let run = |out: &str| {
+        tensorcast()
+            .args(["-q", "merge"])
+            .arg(&config)
+            .arg("-o")
+            .arg(dir.path().join(out))
+            .assert()
+    };
+    // The same vocabulary everywhere: mergekit's merge, rows by index.
+    run("same.safetensors").success();
+    assert_eq!(
+        tensors(&dir.path().join("same.safetensors")),
+        tensors(&cases().join("ties.float32.safetensors"))
+    );
+    // ft2's tokenizer swaps two tokens' ids: refused, naming the token.
+    let edit = |folder: &Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let path = folder.join("tokenizer.json");
+        let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        f(&mut json);
+        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    };
+    let original = std::fs::read(ft2.join("tokenizer.json")).unwrap();
+    edit(&ft2, &|j| {
+        let vocab = j["model"]["vocab"].as_object_mut().unwrap();
+        let (a, b) = (vocab["a"].clone(), vocab["b"].clone());
+        vocab.insert("a".into(), b);
+        vocab.insert("b".into(), a);
+    });
+    let out = run("swapped.safetensors").code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("tokenizer_source: token") && err.contains("ft2"),
+        "{err}"
+    );
+    assert!(!dir.path().join("swapped.safetensors").exists());
+    std::fs::write(ft2.join("tokenizer.json"), original).unwrap();
+    // One more token in every tokenizer than the embeddings have rows:
+    // mergekit would resize them; refused, naming the tensor.
+    for folder in [&base, &ft1, &ft2] {
+        edit(folder, &|j| {
+            j["added_tokens"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"id": 400, "content": "<extra>", "special": true}));
+        });
+    }
+    let out = run("resized.safetensors").code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("has 400 rows and the tokenizer 401 tokens"), "{err}");
+}

@@ -88,6 +88,27 @@ pub fn merge(
         .and_then(|d| read_json(&d.join("config.json")))
         .and_then(|c| c.get("num_hidden_layers")?.as_u64());
     let merged = Box::new(MergedSource::new(config.clone(), inputs, layers, seed)?);
+    if let Some(source) = config.tokenizer_source.as_deref().filter(|s| *s != "union") {
+        let source = if source == "base" {
+            models[0].as_str()
+        } else {
+            source
+        };
+        if let Some(source) = local_folder(source) {
+            let folders: Vec<(String, PathBuf)> = models
+                .iter()
+                .filter_map(|m| Some((m.to_string(), local_folder(m)?)))
+                .collect();
+            let folders: Vec<(String, &Path)> =
+                folders.iter().map(|(m, p)| (m.clone(), p.as_path())).collect();
+            crate::merge_vocab::check(
+                &source,
+                &folders,
+                merged.as_ref(),
+                opts.options.limits.max_header_bytes,
+            )?;
+        }
+    }
     let format = opts
         .registry
         .output_format(output.as_path(), opts.to.as_deref())?;
