@@ -13,8 +13,13 @@ fn cases() -> PathBuf {
 /// Runs `tensorcast merge ARGS` in the cases folder (the configurations'
 /// model paths are relative to it, as mergekit resolves them from its cwd).
 fn merge(args: &[&str]) {
+    merge_in(&cases(), args);
+}
+
+/// Runs `tensorcast merge ARGS` in `dir`.
+fn merge_in(dir: &Path, args: &[&str]) {
     tensorcast()
-        .current_dir(cases())
+        .current_dir(dir)
         .args(["-q", "merge"])
         .args(args)
         .assert()
@@ -318,12 +323,7 @@ fn other_families_merge_as_mergekit_does() {
         let dir = tempfile::tempdir().unwrap();
         for case in &names {
             let out = dir.path().join(format!("{case}.safetensors"));
-            tensorcast()
-                .current_dir(&cases)
-                .args(["-q", "merge", &format!("{case}.yml"), "-o"])
-                .arg(&out)
-                .assert()
-                .success();
+            merge_in(&cases, &[&format!("{case}.yml"), "-o", out.to_str().unwrap()]);
             let (mut ours, theirs) = (tensors(&out), tensors(&cases.join(format!("{case}.safetensors"))));
             if arch == "mixtral" {
                 ours = fused_experts(ours);
@@ -363,14 +363,7 @@ fn other_families_merge_as_mergekit_does() {
         let config = dir.path().join("gguf-input.yml");
         std::fs::write(&config, yaml).unwrap();
         let out = dir.path().join("gguf-input.safetensors");
-        tensorcast()
-            .current_dir(&cases)
-            .args(["-q", "merge"])
-            .arg(&config)
-            .arg("-o")
-            .arg(&out)
-            .assert()
-            .success();
+        merge_in(&cases, &[config.to_str().unwrap(), "-o", out.to_str().unwrap()]);
         let (mut ours, theirs) = (
             tensors(&out),
             tensors(&cases.join(format!("{case}.float32.safetensors"))),

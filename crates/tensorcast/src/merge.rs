@@ -95,12 +95,12 @@ pub fn merge(
             source
         };
         if let Some(source) = local_folder(source) {
+            // The source itself needs no comparing (parsed once).
             let folders: Vec<(String, PathBuf)> = models
                 .iter()
                 .filter_map(|m| Some((m.to_string(), local_folder(m)?)))
+                .filter(|(_, p)| *p != source)
                 .collect();
-            let folders: Vec<(String, &Path)> =
-                folders.iter().map(|(m, p)| (m.clone(), p.as_path())).collect();
             crate::merge_vocab::check(
                 &source,
                 &folders,

@@ -8,14 +8,73 @@
 //! gives each token the same id as the source and the embeddings have one
 //! row per token. Anything else is refused by name, never merged misaligned.
 
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tensorcast_core::{code, Error, Result, Source};
 
-/// Token text to id: tokenizer.json's `model.vocab` (an object for BPE and
-/// WordPiece, a list of `[piece, score]` for Unigram, ids by position)
-/// and its `added_tokens`.
-fn vocabulary(folder: &Path, max_bytes: u64) -> Result<Option<BTreeMap<String, u64>>> {
+/// Token text to id.
+type Vocabulary = BTreeMap<String, u64>;
+
+/// The parts of tokenizer.json read here; everything else (the merges,
+/// the normalizer…) is skipped as it is read. A 262,144-token Gemma 3
+/// tokenizer.json as a `serde_json::Value` held ~150 MiB; this holds one
+/// map entry per token.
+#[derive(Deserialize)]
+struct TokenizerJson {
+    model: ModelPart,
+    #[serde(default)]
+    added_tokens: Vec<Added>,
+}
+
+#[derive(Deserialize)]
+struct ModelPart {
+    vocab: Pairs,
+}
+
+#[derive(Deserialize)]
+struct Added {
+    id: u64,
+    content: String,
+}
+
+/// `model.vocab`: an object of token to id (BPE, WordPiece) or a list of
+/// `[piece, score]` whose ids are positions (Unigram).
+struct Pairs(Vec<(String, u64)>);
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<(String, u64)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of token to id, or a list of [piece, score]")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, u64>()? {
+                    out.push(entry);
+                }
+                Ok(out)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((piece, _score)) = seq.next_element::<(String, IgnoredAny)>()? {
+                    let id = out.len() as u64;
+                    out.push((piece, id));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V).map(Pairs)
+    }
+}
+
+/// A folder's tokenizer.json vocabulary (None when it has none): token text
+/// to id, `model.vocab` and `added_tokens` (which win). The file is parsed
+/// as it is read, never held whole, and at most `max_bytes` of it.
+fn vocabulary(folder: &Path, max_bytes: u64) -> Result<Option<Vocabulary>> {
     let path = folder.join("tokenizer.json");
     let Ok(meta) = std::fs::metadata(&path) else {
         return Ok(None);
@@ -29,33 +88,13 @@ fn vocabulary(folder: &Path, max_bytes: u64) -> Result<Option<BTreeMap<String, u
             ),
         ));
     }
-    let bad = |why: &str| Error::unsupported(code::MODEL_FOLDER, format!("{}: {why}", path.display()));
-    let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(&e.to_string()))?;
-    let mut vocab = BTreeMap::new();
-    match &json["model"]["vocab"] {
-        serde_json::Value::Object(map) => {
-            for (token, id) in map {
-                let id = id
-                    .as_u64()
-                    .ok_or_else(|| bad(&format!("model.vocab[{token:?}] is not an id")))?;
-                vocab.insert(token.clone(), id);
-            }
-        }
-        serde_json::Value::Array(pieces) => {
-            for (id, piece) in pieces.iter().enumerate() {
-                let token = piece[0]
-                    .as_str()
-                    .ok_or_else(|| bad(&format!("model.vocab[{id}] has no piece")))?;
-                vocab.insert(token.to_string(), id as u64);
-            }
-        }
-        _ => return Err(bad("model.vocab is neither a map nor a list")),
-    }
-    for added in json["added_tokens"].as_array().into_iter().flatten() {
-        if let (Some(token), Some(id)) = (added["content"].as_str(), added["id"].as_u64()) {
-            vocab.insert(token.to_string(), id);
-        }
+    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let reader = std::io::BufReader::with_capacity(1 << 16, std::io::Read::take(file, max_bytes));
+    let json: TokenizerJson = serde_json::from_reader(reader)
+        .map_err(|e| Error::unsupported(code::MODEL_FOLDER, format!("{}: {e}", path.display())))?;
+    let mut vocab: Vocabulary = json.model.vocab.0.into_iter().collect();
+    for added in json.added_tokens {
+        vocab.insert(added.content, added.id);
     }
     Ok(Some(vocab))
 }
@@ -68,7 +107,7 @@ fn vocabulary(folder: &Path, max_bytes: u64) -> Result<Option<BTreeMap<String, u
 /// are not checked.
 pub(crate) fn check(
     source: &Path,
-    folders: &[(String, &Path)],
+    folders: &[(String, PathBuf)],
     merged: &dyn Source,
     max_bytes: u64,
 ) -> Result<()> {
