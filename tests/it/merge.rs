@@ -895,80 +895,135 @@ fn a_frankenmerge_s_config_follows_its_layers() {
     assert!(!layers.contains_key("model.layers.3.self_attn.q_proj.weight"));
 }
 
-/// `tokenizer_source` makes mergekit lay token rows out by token text and
-/// resize them to the tokenizer; tensorcast merges rows by index, so it
-/// merges only where that is the same thing (every folder's tokenizer.json
-/// gives each token the source's id, one row per token) and refuses by
-/// name otherwise, never merging misaligned rows.
+/// With a tokenizer source mergekit lays every model's token rows
+/// (`embed_tokens`, `lm_head`) out in that tokenizer's vocabulary by token
+/// text before merging: fixtures/merge/vocab holds two Qwen3 fine-tunes
+/// that added chat tokens through transformers in different orders (so a
+/// token's id differs between them) and mergekit's merges of them with
+/// `tokenizer_source` a model and `base`, and a `tokenizer:` section with
+/// configured rows (zeros, forced from a model, forced from another
+/// token's row). Every tensor equals mergekit's, bit for bit, in float32
+/// and bfloat16, and the folder's config says the new vocabulary size.
 #[test]
-fn tokenizer_source_merges_only_aligned_vocabularies() {
+fn tokenizer_sources_lay_rows_out_as_mergekit_does() {
+    let cases = fixture("merge/vocab/cases");
     let dir = tempfile::tempdir().unwrap();
-    let copy = |from: PathBuf, name: &str| {
-        let to = dir.path().join(name);
-        std::fs::create_dir_all(&to).unwrap();
-        for e in std::fs::read_dir(&from).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    let mut checked = 0;
+    for case in ["source_model", "source_base", "tokens"] {
+        for dtype in ["float32", "bfloat16"] {
+            let stem = format!("{case}.{dtype}");
+            let out = dir.path().join(format!("{stem}.safetensors"));
+            merge_in(&cases, &[&format!("{stem}.yml"), "-o", out.to_str().unwrap()]);
+            let (ours, theirs) = (tensors(&out), tensors(&cases.join(format!("{stem}.safetensors"))));
+            assert_eq!(
+                ours.keys().collect::<Vec<_>>(),
+                theirs.keys().collect::<Vec<_>>(),
+                "{stem}"
+            );
+            for (name, t) in &theirs {
+                assert_eq!(ours[name].2, t.2, "{stem} {name}: shape");
+                assert!(ours[name] == *t, "{stem} {name}: not mergekit's bits");
+            }
+            checked += 1;
         }
-        to
+    }
+    assert_eq!(checked, 6);
+    // The embeddings really were laid out: ft_a's vocabulary has 403 rows,
+    // ft_b's 404, the base's 400.
+    let rows = |stem: &str| {
+        tensors(&dir.path().join(format!("{stem}.safetensors")))["model.embed_tokens.weight"].2[0]
     };
-    let base = copy(fixture("model/llama/hf"), "base");
-    let ft1 = copy(fixture("merge/ft1"), "ft1");
-    let ft2 = copy(fixture("merge/ft2"), "ft2");
-    let yaml = std::fs::read_to_string(cases().join("ties.float32.yml"))
-        .unwrap()
-        .replace("../../model/llama/hf", base.to_str().unwrap())
-        .replace("../ft1", ft1.to_str().unwrap())
-        .replace("../ft2", ft2.to_str().unwrap());
-    let config = dir.path().join("ties.yml");
-    std::fs::write(&config, format!("{yaml}tokenizer_source: base\n")).unwrap();
-    let run = |out: &str| {
-        tensorcast()
+    assert_eq!(
+        [
+            rows("source_model.float32"),
+            rows("source_base.float32"),
+            rows("tokens.float32")
+        ],
+        [403, 400, 404]
+    );
+    // A folder output says the tokenizer source's size and carries its files.
+    let folder = dir.path().join("folder");
+    merge_in(
+        &cases,
+        &[
+            "source_model.float32.yml",
+            "-o",
+            folder.to_str().unwrap(),
+            "--to",
+            "hf",
+        ],
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["vocab_size"], 403);
+    assert_eq!(
+        std::fs::read(folder.join("tokenizer.json")).unwrap(),
+        std::fs::read(fixture("merge/vocab/ft_a/tokenizer.json")).unwrap()
+    );
+}
+
+/// What the tokenizer source cannot be made from is refused by name before
+/// anything is written: a union of vocabularies that differ (a new
+/// tokenizer would be needed), a configured token the output tokenizer
+/// lacks (mergekit would add it), and a tokenizer that puts a token past
+/// its model's rows.
+#[test]
+fn tokenizer_sources_that_cannot_be_laid_out_are_refused_by_name() {
+    let cases = fixture("merge/vocab/cases");
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = std::fs::read_to_string(cases.join("source_model.float32.yml")).unwrap();
+    let refused = |text: String, out: &str| {
+        let config = dir.path().join(format!("{out}.yml"));
+        std::fs::write(&config, text).unwrap();
+        let target = dir.path().join(format!("{out}.safetensors"));
+        let run = tensorcast()
+            .current_dir(&cases)
             .args(["-q", "merge"])
             .arg(&config)
             .arg("-o")
-            .arg(dir.path().join(out))
+            .arg(&target)
             .assert()
+            .code(1);
+        assert!(!target.exists());
+        String::from_utf8_lossy(&run.get_output().stderr).to_string()
     };
-    // The same vocabulary everywhere: mergekit's merge, rows by index.
-    run("same.safetensors").success();
-    assert_eq!(
-        tensors(&dir.path().join("same.safetensors")),
-        tensors(&cases().join("ties.float32.safetensors"))
+    let err = refused(
+        yaml.replace("tokenizer_source: ../ft_a", "tokenizer_source: union"),
+        "union",
     );
-    // ft2's tokenizer swaps two tokens' ids: refused, naming the token.
-    let edit = |folder: &Path, f: &dyn Fn(&mut serde_json::Value)| {
-        let path = folder.join("tokenizer.json");
-        let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        f(&mut json);
-        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
-    };
-    let original = std::fs::read(ft2.join("tokenizer.json")).unwrap();
-    edit(&ft2, &|j| {
-        let vocab = j["model"]["vocab"].as_object_mut().unwrap();
-        let (a, b) = (vocab["a"].clone(), vocab["b"].clone());
-        vocab.insert("a".into(), b);
-        vocab.insert("b".into(), a);
-    });
-    let out = run("swapped.safetensors").code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("'union'") && err.contains("ft_a"), "{err}");
+    let err = refused(
+        yaml.replace(
+            "tokenizer_source: ../ft_a",
+            "tokenizer:\n  source: ../ft_a\n  tokens:\n    <brand_new>:\n      source:\n        kind: zero\n",
+        ),
+        "added",
+    );
     assert!(
-        err.contains("tokenizer_source: token") && err.contains("ft2"),
+        err.contains("\"<brand_new>\"") && err.contains("not in the output tokenizer"),
         "{err}"
     );
-    assert!(!dir.path().join("swapped.safetensors").exists());
-    std::fs::write(ft2.join("tokenizer.json"), original).unwrap();
-    // One more token in every tokenizer than the embeddings have rows:
-    // mergekit would resize them; refused, naming the tensor.
-    for folder in [&base, &ft1, &ft2] {
-        edit(folder, &|j| {
-            j["added_tokens"]
-                .as_array_mut()
-                .unwrap()
-                .push(serde_json::json!({"id": 400, "content": "<extra>", "special": true}));
-        });
+    // ft_a's tokenizer copied beside ft_b's weights cut to 400 rows.
+    let short = dir.path().join("short");
+    std::fs::create_dir_all(&short).unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(fixture("merge/vocab/ft_a").join(f), short.join(f)).unwrap();
     }
-    let out = run("resized.safetensors").code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(err.contains("has 400 rows and the tokenizer 401 tokens"), "{err}");
+    let mut weights = tensors(&fixture("merge/vocab/ft_a/model.safetensors"));
+    for name in ["model.embed_tokens.weight", "lm_head.weight"] {
+        let t = weights.get_mut(name).unwrap();
+        t.2[0] = 400;
+        t.3.truncate(400 * 64 * 4);
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = weights
+        .values()
+        .map(|t| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.2.clone(), &t.3).unwrap();
+            (t.0.clone(), view)
+        })
+        .collect();
+    safetensors::tensor::serialize_to_file(views, None, &short.join("model.safetensors")).unwrap();
+    let err = refused(yaml.replace("../ft_b", short.to_str().unwrap()), "short");
+    assert!(err.contains("has 400 rows") && err.contains("row 402"), "{err}");
 }

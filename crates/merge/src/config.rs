@@ -3,6 +3,7 @@
 //! `evaluate_setting`, `parameter_resolver.py`).
 
 use crate::method::Method;
+use crate::vocab::{TokenRule, TokenSource, TokenizerSection};
 use serde_norway::Value as Yaml;
 use tensorcast_core::{code, DType, Error, Result};
 
@@ -127,6 +128,8 @@ pub struct MergeConfig {
     /// The model whose tokenizer files an output folder gets (`base`, a
     /// model, or none: the base model's).
     pub tokenizer_source: Option<String>,
+    /// mergekit's `tokenizer:` section (source, configured tokens).
+    pub tokenizer: Option<TokenizerSection>,
     /// A chat template for the output's tokenizer config (a template text,
     /// or a name mergekit knows).
     pub chat_template: Option<String>,
@@ -163,7 +166,7 @@ fn bad(detail: impl Into<String>) -> Error {
 impl MergeConfig {
     /// Parses mergekit's YAML. Every key is checked: unknown keys, methods
     /// and parameters are refused by name, as are the parts of mergekit's
-    /// schema not merged here yet (`slices`, `modules`, `tokenizer`).
+    /// schema not merged here yet (`modules`).
     pub fn from_yaml(text: &str) -> Result<MergeConfig> {
         if text.len() > MAX_TEXT {
             return Err(bad(format!(
@@ -205,6 +208,7 @@ impl MergeConfig {
             dtype: None,
             out_dtype: None,
             tokenizer_source: None,
+            tokenizer: None,
             chat_template: None,
             text: text.to_string(),
         };
@@ -221,10 +225,11 @@ impl MergeConfig {
                 "chat_template" => config.chat_template = Some(text_of(key, value)?.to_string()),
                 "name" => {}
                 "slices" => config.slices = slices(value)?,
-                "modules" | "tokenizer" => {
+                "tokenizer" => config.tokenizer = Some(tokenizer_section(value)?),
+                "modules" => {
                     return Err(Error::unsupported(
                         code::MERGE_CONFIG,
-                        format!("'{key}' (mergekit's modules and tokenizer surgery) is not merged by tensorcast yet; use 'models' or 'slices'"),
+                        format!("'{key}' (mergekit's per-module merges) is not merged by tensorcast yet; use 'models' or 'slices'"),
                     ))
                 }
                 other => {
@@ -236,6 +241,9 @@ impl MergeConfig {
             }
         }
         config.method = method.ok_or_else(|| bad("no 'merge_method'"))?;
+        if config.tokenizer_source.is_some() && config.tokenizer.is_some() {
+            return Err(bad("give 'tokenizer_source' or 'tokenizer', not both"));
+        }
         match (config.models.is_empty(), config.slices.is_empty()) {
             (true, true) => return Err(bad("no 'models' (or 'slices') to merge")),
             (false, false) => return Err(bad("give 'models' or 'slices', not both")),
@@ -243,6 +251,14 @@ impl MergeConfig {
         }
         config.method.check(&config)?;
         Ok(config)
+    }
+
+    /// Where the output's tokenizer comes from (`tokenizer_source`, or the
+    /// `tokenizer:` section's source): `base`, `union` or a model.
+    pub fn vocabulary_source(&self) -> Option<&str> {
+        self.tokenizer_source
+            .as_deref()
+            .or(self.tokenizer.as_ref().map(|t| t.source.as_str()))
     }
 
     /// The models in the order a tensor group holds them: the base first
@@ -356,6 +372,121 @@ fn model_ref(key: &str, value: &Yaml) -> Result<String> {
         ));
     }
     Ok(text.to_string())
+}
+
+/// `tokenizer: {source, tokens, pad_to_multiple_of}` (mergekit's
+/// TokenizerConfig; `source` defaults to `union`).
+fn tokenizer_section(value: &Yaml) -> Result<TokenizerSection> {
+    let Yaml::Mapping(map) = value else {
+        return Err(bad(
+            "'tokenizer' must be a mapping (source, tokens, pad_to_multiple_of)",
+        ));
+    };
+    let mut section = TokenizerSection {
+        source: "union".to_string(),
+        tokens: Vec::new(),
+        pad_to_multiple_of: None,
+    };
+    for (key, value) in map {
+        match key_text(key)? {
+            "source" => section.source = model_ref("tokenizer.source", value)?,
+            "pad_to_multiple_of" => {
+                section.pad_to_multiple_of = match value {
+                    Yaml::Null => None,
+                    v => Some(v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
+                        bad(format!(
+                            "'tokenizer.pad_to_multiple_of' must be a positive integer, not {v:?}"
+                        ))
+                    })?),
+                }
+            }
+            "tokens" => {
+                let Yaml::Mapping(tokens) = value else {
+                    return Err(bad("'tokenizer.tokens' must map tokens to {source, force}"));
+                };
+                for (token, rule) in tokens {
+                    let token = key_text(token)?.to_string();
+                    section.tokens.push((token.clone(), token_rule(&token, rule)?));
+                }
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown key 'tokenizer.{other}' (source, tokens, pad_to_multiple_of)"
+                )))
+            }
+        }
+    }
+    Ok(section)
+}
+
+/// One configured token: `{source: MODEL | {kind: zero} | {kind:
+/// model_token, model, token_id | token}, force}`.
+fn token_rule(token: &str, value: &Yaml) -> Result<TokenRule> {
+    let Yaml::Mapping(map) = value else {
+        return Err(bad(format!(
+            "tokenizer.tokens.{token}: a mapping of source and force"
+        )));
+    };
+    let mut rule = TokenRule {
+        source: None,
+        force: false,
+    };
+    for (key, value) in map {
+        match key_text(key)? {
+            "force" => {
+                rule.force = value
+                    .as_bool()
+                    .ok_or_else(|| bad(format!("tokenizer.tokens.{token}.force must be true or false")))?
+            }
+            "source" => {
+                rule.source = match value {
+                    Yaml::Null => None,
+                    Yaml::Mapping(m) if m.contains_key("kind") => {
+                        match m.get("kind").and_then(Yaml::as_str) {
+                            Some("zero") => Some(TokenSource::Zero),
+                            Some("model_token") => {
+                                let model = model_ref("source.model", m.get("model").unwrap_or(&Yaml::Null))?;
+                                let id = match m.get("token_id") {
+                                    None | Some(Yaml::Null) => None,
+                                    Some(v) => Some(v.as_u64().ok_or_else(|| {
+                                        bad(format!(
+                                            "tokenizer.tokens.{token}.source.token_id must be a row number"
+                                        ))
+                                    })?),
+                                };
+                                let named = match m.get("token") {
+                                    None | Some(Yaml::Null) => None,
+                                    Some(v) => Some(text_of("source.token", v)?.to_string()),
+                                };
+                                if id.is_some() == named.is_some() {
+                                    return Err(bad(format!(
+                                        "tokenizer.tokens.{token}.source: give one of token_id and token"
+                                    )));
+                                }
+                                Some(TokenSource::ModelToken {
+                                    model,
+                                    id,
+                                    token: named,
+                                })
+                            }
+                            other => {
+                                return Err(bad(format!(
+                                "tokenizer.tokens.{token}.source: unknown kind {other:?} (zero, model_token)"
+                            )))
+                            }
+                        }
+                    }
+                    other => Some(TokenSource::Model(model_ref("source", other)?)),
+                }
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown key 'tokenizer.tokens.{token}.{other}' (source, force)"
+                )))
+            }
+        }
+    }
+    Ok(rule)
 }
 
 fn dtype(key: &str, value: &Yaml) -> Result<DType> {

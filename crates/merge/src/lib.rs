@@ -4,11 +4,13 @@
 //!
 //! - [`MergeConfig`] is mergekit's YAML as it is (`merge_method`,
 //!   `base_model`, `models` with `parameters`, global `parameters`, `dtype`,
-//!   `out_dtype`, `tokenizer_source`, `chat_template`), with gradients over
+//!   `out_dtype`, `tokenizer_source`, `tokenizer`, `chat_template`), with gradients over
 //!   layers and filtered settings resolved as mergekit resolves them. An
 //!   unknown key, method or parameter is refused by name.
 //! - [`MergedSource`] is a `Source` of the merged tensors, written by any
-//!   writer like any other source.
+//!   writer like any other source. With a [`VocabPlan`] (a tokenizer
+//!   source) its token-indexed tensors are laid out in the output
+//!   vocabulary first, as mergekit's permuted embeddings are.
 //!
 //! The arithmetic follows mergekit 0.1.5 op for op, in the dtype it computes
 //! in (`dtype: bfloat16` rounds after every op as torch does), so
@@ -26,7 +28,12 @@ mod select;
 mod source;
 mod stream;
 mod torch_sum;
+mod vocab;
+mod vocab_rows;
 
 pub use config::{Entry, MergeConfig, Setting, Slice, SliceSource, MAX_TEXT as MAX_CONFIG_TEXT};
 pub use method::Method;
 pub use source::MergedSource;
+pub use vocab::{
+    is_token_indexed, ModelVocab, TokenIds, TokenRule, TokenSource, TokenizerSection, VocabPlan,
+};

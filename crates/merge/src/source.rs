@@ -6,6 +6,8 @@ use crate::kernel::{self, Plan};
 use crate::method::{Params, Sparsify};
 use crate::numeric::{from_f32, Prec};
 use crate::stream::{Lockstep, CHUNK_ELEMENTS};
+use crate::vocab::{is_token_indexed, VocabPlan};
+use crate::vocab_rows::permuted;
 use tensorcast_core::{code, DType, Error, Metadata, Result, Source, TensorData, TensorInfo, Value};
 
 /// A merge of several sources, one tensor at a time.
@@ -20,6 +22,8 @@ pub struct MergedSource {
     layers_out: Option<Vec<u64>>,
     metadata: Metadata,
     seed: u64,
+    /// With a tokenizer source: how token-indexed tensors' rows are laid out.
+    vocab: Option<VocabPlan>,
 }
 
 /// One output tensor's group.
@@ -32,6 +36,8 @@ struct Out {
     /// Gradient position.
     t: f64,
     prec: Prec,
+    /// Its rows are laid out in the output vocabulary.
+    permuted: bool,
 }
 
 /// Which part of a model a tensor is, for slices: before the layers
@@ -67,6 +73,20 @@ impl MergedSource {
         inputs: Vec<Box<dyn Source>>,
         layers: Option<u64>,
         seed: u64,
+    ) -> Result<MergedSource> {
+        MergedSource::with_vocabulary(config, inputs, layers, seed, None)
+    }
+
+    /// As [`MergedSource::new`], with token-indexed tensors (embeddings,
+    /// output head) laid out in an output vocabulary first, as mergekit does
+    /// with a tokenizer source: each input's rows may then differ in number,
+    /// and the merged tensor has the plan's rows.
+    pub fn with_vocabulary(
+        config: MergeConfig,
+        inputs: Vec<Box<dyn Source>>,
+        layers: Option<u64>,
+        seed: u64,
+        vocab: Option<VocabPlan>,
     ) -> Result<MergedSource> {
         let models = config.inputs();
         if inputs.len() != models.len() || inputs.is_empty() {
@@ -175,6 +195,15 @@ impl MergedSource {
             let mut found = Vec::with_capacity(parts.len());
             let mut shape: Option<&Vec<u64>> = None;
             let mut p: Option<Prec> = None;
+            let permute = vocab.is_some() && is_token_indexed(&name);
+            // Permuted rows: the inputs' row counts may differ, the rest not.
+            let key = |s: &[u64]| {
+                if permute {
+                    s.get(1..).unwrap_or_default().to_vec()
+                } else {
+                    s.to_vec()
+                }
+            };
             for ((input, tensor), model) in parts.iter().zip(&group) {
                 let source = &inputs[*input];
                 let i = source.find(tensor).ok_or_else(|| {
@@ -184,7 +213,7 @@ impl MergedSource {
                     )
                 })?;
                 let info = &source.tensors()[i];
-                if let Some(s) = shape.filter(|s| **s != info.shape) {
+                if let Some(s) = shape.filter(|s| key(s) != key(&info.shape)) {
                     return Err(Error::usage(
                         code::MERGE_MISMATCH,
                         format!(
@@ -192,6 +221,15 @@ impl MergedSource {
                             info.shape, group[0]
                         ),
                     ));
+                }
+                if let Some(plan) = vocab.as_ref().filter(|_| permute) {
+                    let rows = info.shape.first().copied().unwrap_or(0);
+                    if let Some(r) = plan.max_row_of(*input).filter(|&r| r >= rows) {
+                        return Err(Error::usage(
+                            code::MERGE_MISMATCH,
+                            format!("tensor '{tensor}' of {model} has {rows} rows; its tokenizer puts a token at row {r}"),
+                        ));
+                    }
                 }
                 shape = Some(&info.shape);
                 let this = Prec::of(info.dtype).map_err(|_| {
@@ -210,7 +248,28 @@ impl MergedSource {
                 Some(d) => Prec::of(d)?,
                 None => p.unwrap_or(Prec::F32),
             };
-            let shape = shape.cloned().unwrap_or_default();
+            let mut shape = shape.cloned().unwrap_or_default();
+            let rows_in: Vec<u64> = found
+                .iter()
+                .map(|&(input, i)| inputs[input].tensors()[i].shape.first().copied().unwrap_or(0))
+                .collect();
+            let inputs_of: Vec<usize> = found.iter().map(|&(input, _)| input).collect();
+            let permuted = match vocab.as_ref().filter(|_| permute && !shape.is_empty()) {
+                Some(plan) => {
+                    shape[0] = plan.rows();
+                    let moved = !plan.is_identity(&inputs_of, &rows_in);
+                    // A made row reads the other models' rows of this
+                    // tensor: every one must be in its group.
+                    if moved && plan.fill_inputs().any(|k| !inputs_of.contains(&k)) {
+                        return Err(Error::unsupported(
+                            code::MERGE_CONFIG,
+                            format!("tensor '{name}': its rows are laid out in the tokenizer source's vocabulary from every model, and this slice merges only some of them; not built by tensorcast yet"),
+                        ));
+                    }
+                    moved
+                }
+                None => false,
+            };
             let out = config.out_dtype.unwrap_or(prec.dtype());
             tensors.push(
                 TensorInfo::new(name.clone(), out, shape.clone()).ok_or_else(|| {
@@ -223,6 +282,7 @@ impl MergedSource {
                 slice,
                 t,
                 prec,
+                permuted,
             });
         }
         let mut metadata = Metadata::new();
@@ -236,7 +296,14 @@ impl MergedSource {
             layers_out,
             metadata,
             seed,
+            vocab,
         })
+    }
+
+    /// The rows of the merged token-indexed tensors, when a tokenizer
+    /// source laid them out (a folder's `vocab_size`).
+    pub fn vocab_rows(&self) -> Option<u64> {
+        self.vocab.as_ref().map(VocabPlan::rows)
     }
 
     /// The merged model's layer count when slices set it (a folder's
@@ -307,15 +374,21 @@ impl Source for MergedSource {
         } else {
             CHUNK_ELEMENTS
         };
+        let mut rows = None;
         let mut open = || -> Result<Lockstep<'_>> {
-            let inputs = out
-                .parts
-                .iter()
-                .map(|&(input, i)| {
-                    let source = &self.inputs[input];
-                    Ok((source.tensor_data(i)?, source.tensors()[i].dtype))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let inputs = match self.vocab.as_ref().filter(|_| out.permuted) {
+                // Each input's rows gathered into the output vocabulary
+                // (values in the merge's precision, as f32).
+                Some(plan) => permuted(plan, &self.inputs, &out.parts, &info.shape, prec, &mut rows)?,
+                None => out
+                    .parts
+                    .iter()
+                    .map(|&(input, i)| {
+                        let source = &self.inputs[input];
+                        Ok((source.tensor_data(i)?, source.tensors()[i].dtype))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            };
             Lockstep::with_chunk(inputs, prec, n as usize, chunk)
         };
         let params = Params {

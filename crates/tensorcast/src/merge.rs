@@ -87,28 +87,14 @@ pub fn merge(
     let layers = local_folder(&models[0])
         .and_then(|d| read_json(&d.join("config.json")))
         .and_then(|c| c.get("num_hidden_layers")?.as_u64());
-    let merged = Box::new(MergedSource::new(config.clone(), inputs, layers, seed)?);
-    if let Some(source) = config.tokenizer_source.as_deref().filter(|s| *s != "union") {
-        let source = if source == "base" {
-            models[0].as_str()
-        } else {
-            source
-        };
-        if let Some(source) = local_folder(source) {
-            // The source itself needs no comparing (parsed once).
-            let folders: Vec<(String, PathBuf)> = models
-                .iter()
-                .filter_map(|m| Some((m.to_string(), local_folder(m)?)))
-                .filter(|(_, p)| *p != source)
-                .collect();
-            crate::merge_vocab::check(
-                &source,
-                &folders,
-                merged.as_ref(),
-                opts.options.limits.max_header_bytes,
-            )?;
-        }
-    }
+    let vocab = crate::merge_vocab::plan(config, &models, opts.options.limits.max_header_bytes)?;
+    let merged = Box::new(MergedSource::with_vocabulary(
+        config.clone(),
+        inputs,
+        layers,
+        seed,
+        vocab,
+    )?);
     let format = opts
         .registry
         .output_format(output.as_path(), opts.to.as_deref())?;
@@ -159,14 +145,9 @@ fn side_files(
     what: &str,
 ) -> Result<Vec<(&'static str, Vec<u8>)>> {
     let base = base_folder(config, what)?;
-    let tokenizer = match config.tokenizer_source.as_deref() {
-        None | Some("base") => base.clone(),
-        Some("union") => {
-            return Err(Error::unsupported(
-                code::MERGE_CONFIG,
-                "tokenizer_source: union (a merged vocabulary) is not built by tensorcast yet",
-            ))
-        }
+    // A union reaches here only when every vocabulary is the base's.
+    let tokenizer = match config.vocabulary_source() {
+        None | Some("base") | Some("union") => base.clone(),
         Some(other) => local_folder(other).ok_or_else(|| {
             Error::unsupported(
                 code::MODEL_FOLDER,
@@ -195,7 +176,7 @@ fn side_files(
         }
         let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
         let bytes = match name {
-            "config.json" => with_dtype(&bytes, out_dtype, merged.layer_origins()),
+            "config.json" => with_dtype(&bytes, out_dtype, merged.layer_origins(), merged.vocab_rows()),
             "tokenizer_config.json" => with_template(&bytes, config.chat_template.as_deref()),
             _ => bytes,
         };
@@ -305,7 +286,7 @@ fn write_folder(
 }
 
 /// The local folder `text` names, if it is one.
-fn local_folder(text: &str) -> Option<PathBuf> {
+pub(crate) fn local_folder(text: &str) -> Option<PathBuf> {
     match Location::parse(text) {
         Location::Local(p) if p.is_dir() => Some(p),
         _ => None,
@@ -323,14 +304,14 @@ fn read_json(path: &Path) -> Option<serde_json::Value> {
 /// from the layers each merged layer was made from (mergekit leaves them
 /// as they were, which transformers refuses for Qwen3 or Gemma 3:
 /// "num_hidden_layers must be equal to the number of layer_types").
-fn with_dtype(bytes: &[u8], dtype: Option<DType>, origins: Option<&[u64]>) -> Vec<u8> {
+fn with_dtype(bytes: &[u8], dtype: Option<DType>, origins: Option<&[u64]>, vocab: Option<u64>) -> Vec<u8> {
     let name = match dtype {
         Some(DType::F32) => Some("float32"),
         Some(DType::BF16) => Some("bfloat16"),
         Some(DType::F16) => Some("float16"),
         _ => None,
     };
-    if name.is_none() && origins.is_none() {
+    if name.is_none() && origins.is_none() && vocab.is_none() {
         return bytes.to_vec();
     }
     let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(bytes) else {
@@ -356,6 +337,19 @@ fn with_dtype(bytes: &[u8], dtype: Option<DType>, origins: Option<&[u64]>) -> Ve
             }
         }
         map.insert("num_hidden_layers".to_string(), origins.len().into());
+    }
+    // The rows of the tokenizer source's vocabulary (mergekit's
+    // _update_config_vocab): the text model's, where only it says.
+    if let Some(rows) = vocab {
+        let top = map.contains_key("vocab_size");
+        match map.get_mut("text_config") {
+            Some(serde_json::Value::Object(text)) if !top => {
+                text.insert("vocab_size".to_string(), rows.into());
+            }
+            _ => {
+                map.insert("vocab_size".to_string(), rows.into());
+            }
+        }
     }
     serde_json::to_vec_pretty(&map).unwrap_or_else(|_| bytes.to_vec())
 }

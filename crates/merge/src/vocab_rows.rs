@@ -1,0 +1,142 @@
+//! Token-indexed tensors gathered into the output vocabulary as they are
+//! streamed: each input's rows in the order a [`VocabPlan`] says, made rows
+//! (a donor's, a mean, zeros) computed in the merge's precision as torch
+//! computes them in mergekit's `PermutedVocabulary`.
+
+use crate::numeric::{to_f32, Prec};
+use crate::stream::CHUNK_ELEMENTS;
+use crate::vocab::{Fill, RowOf, VocabPlan};
+use std::borrow::Cow;
+use std::sync::Arc;
+use tensorcast_core::{code, DType, Error, Result, Source, TensorData};
+
+/// Every input's whole tensor, readable by row: mapped bytes are borrowed;
+/// a tensor its source produces piece by piece (a dequantized GGUF
+/// embedding) is collected once, the one place a merge holds a tensor.
+pub(crate) struct Rows<'a> {
+    data: Vec<Cow<'a, [u8]>>,
+    dtypes: Vec<DType>,
+    /// The merged source's input of each part.
+    inputs: Vec<usize>,
+    /// Elements per row.
+    width: usize,
+    prec: Prec,
+}
+
+impl Rows<'_> {
+    /// Row `row` of input `input`, in the merge's precision.
+    fn own(&self, input: usize, row: u64) -> Result<Vec<f32>> {
+        let part = self.inputs.iter().position(|&k| k == input).ok_or_else(|| {
+            Error::usage(
+                code::INTERNAL,
+                format!("input {input} is not in this tensor's group"),
+            )
+        })?;
+        let size = self.dtypes[part].storage_bytes(1).unwrap_or(4) as usize;
+        let bytes = self.width * size;
+        let start = row as usize * bytes;
+        let slice = self.data[part].get(start..start + bytes).ok_or_else(|| {
+            Error::usage(
+                code::MERGE_MISMATCH,
+                format!("row {row} is past the tensor's rows"),
+            )
+        })?;
+        let mut values = to_f32(self.dtypes[part], slice)?;
+        for x in &mut values {
+            *x = self.prec.r(*x);
+        }
+        Ok(values)
+    }
+
+    fn fill(&self, fill: &Fill) -> Result<Vec<f32>> {
+        Ok(match fill {
+            Fill::Row(k, r) => self.own(*k, *r)?,
+            Fill::Zero => vec![0.0; self.width],
+            // `embed = zeros; embed = embed + row …; embed /= count`, each op
+            // rounded to the dtype (a +0.0 start turns a -0.0 into +0.0).
+            Fill::Average(from) => {
+                let mut acc = vec![0.0f32; self.width];
+                for &(k, r) in from {
+                    for (a, x) in acc.iter_mut().zip(self.own(k, r)?) {
+                        *a = self.prec.r(*a + x);
+                    }
+                }
+                let count = from.len() as f32;
+                for a in &mut acc {
+                    *a = self.prec.r(*a / count);
+                }
+                acc
+            }
+        })
+    }
+}
+
+/// Each input of a token-indexed tensor (`parts`: input and tensor index)
+/// as its rows laid out per `plan`: f32 values in `prec`, a few MiB at a
+/// time. `rows` caches the inputs' tensors between a merge's passes.
+pub(crate) fn permuted<'a>(
+    plan: &'a VocabPlan,
+    inputs: &'a [Box<dyn Source>],
+    parts: &[(usize, usize)],
+    shape: &[u64],
+    prec: Prec,
+    rows: &mut Option<Arc<Rows<'a>>>,
+) -> Result<Vec<(TensorData<'a>, DType)>> {
+    let width = shape.get(1..).unwrap_or_default().iter().product::<u64>() as usize;
+    let held = match rows {
+        Some(r) => r.clone(),
+        None => {
+            let mut data = Vec::with_capacity(parts.len());
+            let mut dtypes = Vec::with_capacity(parts.len());
+            for &(input, i) in parts {
+                let source = &inputs[input];
+                data.push(match source.tensor_data(i)? {
+                    TensorData::Borrowed(b) | TensorData::Located { bytes: b, .. } => Cow::Borrowed(b),
+                    chunks => Cow::Owned(chunks.into_vec()?),
+                });
+                dtypes.push(source.tensors()[i].dtype);
+            }
+            let r = Arc::new(Rows {
+                data,
+                dtypes,
+                inputs: parts.iter().map(|&(k, _)| k).collect(),
+                width,
+                prec,
+            });
+            *rows = Some(r.clone());
+            r
+        }
+    };
+    let total = plan.rows();
+    let per_chunk = (CHUNK_ELEMENTS / width.max(1)).max(1) as u64;
+    Ok(parts
+        .iter()
+        .map(|&(input, _)| {
+            let held = held.clone();
+            let mut next = 0u64;
+            let chunks = std::iter::from_fn(move || {
+                if next >= total {
+                    return None;
+                }
+                let end = (next + per_chunk).min(total);
+                let chunk = (next..end).try_fold(
+                    Vec::with_capacity((end - next) as usize * held.width * 4),
+                    |mut out, row| {
+                        let values = match plan.row(input, row) {
+                            RowOf::Own(r) => held.own(input, r)?,
+                            RowOf::Fill(f) => held.fill(f)?,
+                        };
+                        values
+                            .iter()
+                            .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+                        Ok(out)
+                    },
+                );
+                // After an error, nothing more.
+                next = if chunk.is_ok() { end } else { total };
+                Some(chunk)
+            });
+            (TensorData::Chunks(Box::new(chunks)), DType::F32)
+        })
+        .collect())
+}
