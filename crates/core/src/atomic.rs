@@ -374,7 +374,13 @@ impl Write for AtomicFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         crate::crash_point("file-write");
         crate::crash::fail_point("file-write")?;
-        if self.continues_pending(buf)? {
+        // Nothing to write (a writer's zero-length padding after a tensor
+        // whose size is already aligned) must not end the pending copy:
+        // GGUF -> GGUF on XFS otherwise flushed it after every such tensor,
+        // so each tensor's partial first and last blocks were copied apart
+        // (and the clone after each waited for them to be written back):
+        // 0.07-0.11 s for 1.1 GB instead of one run.
+        if buf.is_empty() || self.continues_pending(buf)? {
             return Ok(());
         }
         self.flush_pending()?;
