@@ -902,14 +902,15 @@ fn a_frankenmerge_s_config_follows_its_layers() {
 /// token's id differs between them) and mergekit's merges of them with
 /// `tokenizer_source` a model and `base`, and a `tokenizer:` section with
 /// configured rows (zeros, forced from a model, forced from another
-/// token's row). Every tensor equals mergekit's, bit for bit, in float32
+/// token's row), and one padded to a multiple of 16 (each padding row the
+/// mean of the rows before it). Every tensor equals mergekit's, bit for bit, in float32
 /// and bfloat16, and the folder's config says the new vocabulary size.
 #[test]
 fn tokenizer_sources_lay_rows_out_as_mergekit_does() {
     let cases = fixture("merge/vocab/cases");
     let dir = tempfile::tempdir().unwrap();
     let mut checked = 0;
-    for case in ["source_model", "source_base", "tokens"] {
+    for case in ["source_model", "source_base", "tokens", "padded"] {
         for dtype in ["float32", "bfloat16"] {
             let stem = format!("{case}.{dtype}");
             let out = dir.path().join(format!("{stem}.safetensors"));
@@ -927,9 +928,9 @@ fn tokenizer_sources_lay_rows_out_as_mergekit_does() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 6);
+    assert_eq!(checked, 8);
     // The embeddings really were laid out: ft_a's vocabulary has 403 rows,
-    // ft_b's 404, the base's 400.
+    // ft_b's 404, the base's 400, and ft_b's padded to a multiple of 16 416.
     let rows = |stem: &str| {
         tensors(&dir.path().join(format!("{stem}.safetensors")))["model.embed_tokens.weight"].2[0]
     };
@@ -962,9 +963,98 @@ fn tokenizer_sources_lay_rows_out_as_mergekit_does() {
     );
 }
 
+/// `tokenizer_source: union`: the base's tokens, then every model's added
+/// tokens with their flags, as mergekit's union tokenizer. mergekit gives
+/// the new tokens ids in a Python set's order (with the hash seed 0 its
+/// float32 run took ft_b's first, its bfloat16 run ft_a's) and tensorcast
+/// in the configuration's, so rows are compared by token: every token's row of the embeddings and the
+/// output head is mergekit's, bit for bit, and everything else is too. The
+/// folder's tokenizer.json holds the union's tokens with mergekit's flags.
+#[test]
+fn a_union_of_vocabularies_gives_each_token_mergekit_s_row() {
+    let cases = fixture("merge/vocab/cases");
+    let dir = tempfile::tempdir().unwrap();
+    let ids = |path: &Path| -> BTreeMap<String, usize> {
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let mut ids: BTreeMap<String, usize> = json["model"]["vocab"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap() as usize))
+            .collect();
+        for a in json["added_tokens"].as_array().unwrap() {
+            ids.insert(
+                a["content"].as_str().unwrap().into(),
+                a["id"].as_u64().unwrap() as usize,
+            );
+        }
+        ids
+    };
+    for dtype in ["float32", "bfloat16"] {
+        let stem = format!("union.{dtype}");
+        let out = dir.path().join(&stem);
+        merge_in(
+            &cases,
+            &[&format!("{stem}.yml"), "-o", out.to_str().unwrap(), "--to", "hf"],
+        );
+        let (ours, theirs) = (
+            tensors(&out.join("model.safetensors")),
+            tensors(&cases.join(format!("{stem}.safetensors"))),
+        );
+        let (our_ids, their_ids) = (
+            ids(&out.join("tokenizer.json")),
+            ids(&cases.join(format!("{stem}.tokenizer.json"))),
+        );
+        assert_eq!(our_ids.len(), 404);
+        assert_eq!(
+            our_ids.keys().collect::<Vec<_>>(),
+            their_ids.keys().collect::<Vec<_>>()
+        );
+        for (name, t) in &theirs {
+            let o = &ours[name];
+            assert_eq!(o.2, t.2, "{stem} {name}: shape");
+            if !name.ends_with("embed_tokens.weight") && !name.ends_with("lm_head.weight") {
+                assert!(o == t, "{stem} {name}: not mergekit's bits");
+                continue;
+            }
+            let row = t.3.len() / t.2[0];
+            for (token, &theirs_at) in &their_ids {
+                let ours_at = our_ids[token];
+                assert_eq!(
+                    o.3[ours_at * row..(ours_at + 1) * row],
+                    t.3[theirs_at * row..(theirs_at + 1) * row],
+                    "{stem} {name}: row of {token:?}"
+                );
+            }
+        }
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["vocab_size"], 404);
+        // The added tokens carry their flags: special ones special, the
+        // plain one normalized.
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("tokenizer.json")).unwrap()).unwrap();
+        let flags: BTreeMap<&str, (bool, bool)> = json["added_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["content"].as_str().unwrap(),
+                    (
+                        a["special"].as_bool().unwrap(),
+                        a["normalized"].as_bool().unwrap(),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(flags["tensorcast"], (false, true));
+        assert_eq!(flags["<tool_call>"], (true, false));
+    }
+}
+
 /// What the tokenizer source cannot be made from is refused by name before
-/// anything is written: a union of vocabularies that differ (a new
-/// tokenizer would be needed), a configured token the output tokenizer
+/// anything is written: a configured token the output tokenizer
 /// lacks (mergekit would add it), and a tokenizer that puts a token past
 /// its model's rows.
 #[test]
@@ -987,11 +1077,6 @@ fn tokenizer_sources_that_cannot_be_laid_out_are_refused_by_name() {
         assert!(!target.exists());
         String::from_utf8_lossy(&run.get_output().stderr).to_string()
     };
-    let err = refused(
-        yaml.replace("tokenizer_source: ../ft_a", "tokenizer_source: union"),
-        "union",
-    );
-    assert!(err.contains("'union'") && err.contains("ft_a"), "{err}");
     let err = refused(
         yaml.replace(
             "tokenizer_source: ../ft_a",

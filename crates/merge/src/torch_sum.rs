@@ -172,6 +172,155 @@ pub fn sum(values: &[f32]) -> f32 {
     s.finish()
 }
 
+/// torch's sum over the rows of a contiguous `(rows, cols)` float32 tensor
+/// (`x.sum(dim=0)`, and so `x.mean(dim=0)`: SumKernel.cpp's outer
+/// reduction), fed a row at a time. Columns in whole blocks of 32 (4
+/// vectors of 8 lanes, `vectorized_outer_sum`; of 4 when there are fewer
+/// than 8 columns, `scalar_outer_sum`) sum their rows in
+/// `multi_row_sum`'s cascade: every `2^p` rows (`p = max(4,
+/// ceil_log2(rows) / 4)`) level 0 goes into level 1, and on up while the
+/// row count is a multiple of the next level's span; the rows after the
+/// last whole step go to level 0; the levels are then added into level 0 in
+/// turn. The other columns take `row_sum`'s path: the rows interleaved 4
+/// ways (row `i` into partial `i % 4`) through the same cascade over
+/// `rows / 4` steps, the rows left over into partial 0, then partials 1–3
+/// into it. Threads split the columns at multiples of 32, which changes no
+/// column's order.
+#[derive(Clone, Debug)]
+pub struct ColumnSums {
+    rows: u64,
+    /// Columns summed in the plain cascade (the rest interleaved).
+    blocked: usize,
+    power: u32,
+    /// Per blocked column, its levels.
+    acc: Vec<[f32; LEVELS]>,
+    /// The interleaved columns' cascade: steps of 4 rows.
+    steps: u64,
+    step_power: u32,
+    ilp: Vec<[[f32; ILP]; LEVELS]>,
+    partial: Vec<[f32; ILP]>,
+    folded: bool,
+    at: u64,
+}
+
+impl ColumnSums {
+    /// Sums over `rows` rows of `cols` values.
+    pub fn new(rows: u64, cols: usize) -> ColumnSums {
+        // Fewer columns than a vector: `scalar_outer_sum`, blocks of 4.
+        let block = if cols >= LANES { ILP * LANES } else { ILP };
+        let blocked = cols - cols % block;
+        let steps = rows / ILP as u64;
+        ColumnSums {
+            rows,
+            blocked,
+            power: (ceil_log2(rows) / LEVELS as u32).max(4),
+            acc: vec![[0.0; LEVELS]; blocked],
+            steps,
+            step_power: (ceil_log2(steps) / LEVELS as u32).max(4),
+            ilp: vec![[[0.0; ILP]; LEVELS]; cols - blocked],
+            partial: vec![[0.0; ILP]; cols - blocked],
+            folded: false,
+            at: 0,
+        }
+    }
+
+    /// One cascade step over `levels` after `count` steps of `power`.
+    fn cascade<const N: usize>(levels: &mut [[f32; N]; LEVELS], count: u64, power: u32) {
+        let mask = (1u64 << power) - 1;
+        for j in 1..LEVELS {
+            let (lower, upper) = levels.split_at_mut(j);
+            for (up, low) in upper[0].iter_mut().zip(lower[j - 1].iter_mut()) {
+                *up += *low;
+                *low = 0.0;
+            }
+            if count & (mask << (j as u32 * power)) != 0 {
+                break;
+            }
+        }
+    }
+
+    /// Adds the next row (`cols` values); rows past `rows` are ignored.
+    pub fn push_row(&mut self, row: &[f32]) {
+        if self.at >= self.rows {
+            return;
+        }
+        let i = self.at;
+        self.at += 1;
+        let (head, tail) = row.split_at(self.blocked.min(row.len()));
+        let step = 1u64 << self.power;
+        let whole = self.rows / step * step;
+        for (acc, &x) in self.acc.iter_mut().zip(head) {
+            let mut levels = acc.map(|v| [v]);
+            levels[0][0] += x;
+            if i < whole && (i + 1).is_multiple_of(step) {
+                Self::cascade(&mut levels, i + 1, self.power);
+            }
+            *acc = levels.map(|[v]| v);
+        }
+        let (r, k) = (i / ILP as u64, (i % ILP as u64) as usize);
+        if r < self.steps {
+            let step = 1u64 << self.step_power;
+            let whole = self.steps / step * step;
+            for (levels, &x) in self.ilp.iter_mut().zip(tail) {
+                levels[0][k] += x;
+                if k == ILP - 1 && r < whole && (r + 1).is_multiple_of(step) {
+                    Self::cascade(levels, r + 1, self.step_power);
+                }
+            }
+        } else {
+            self.fold();
+            for (p, &x) in self.partial.iter_mut().zip(tail) {
+                p[0] += x;
+            }
+        }
+    }
+
+    /// The interleaved columns' levels added into their partials.
+    fn fold(&mut self) {
+        if self.folded {
+            return;
+        }
+        for (p, levels) in self.partial.iter_mut().zip(&self.ilp) {
+            for k in 0..ILP {
+                let mut v = levels[0][k];
+                for level in levels.iter().skip(1) {
+                    v += level[k];
+                }
+                p[k] = v;
+            }
+        }
+        self.folded = true;
+    }
+
+    /// Every column's sum (rows never pushed count as zeros).
+    pub fn finish(mut self) -> Vec<f32> {
+        let cols = self.blocked + self.ilp.len();
+        while self.at < self.rows {
+            self.push_row(&vec![0.0; cols]);
+        }
+        self.fold();
+        let mut out: Vec<f32> = self
+            .acc
+            .iter()
+            .map(|levels| {
+                let mut v = levels[0];
+                for l in &levels[1..] {
+                    v += l;
+                }
+                v
+            })
+            .collect();
+        out.extend(self.partial.iter().map(|p| {
+            let mut v = p[0];
+            for x in &p[1..] {
+                v += x;
+            }
+            v
+        }));
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +381,55 @@ mod tests {
         padded.resize(1200, 0.0);
         assert_eq!(s.finish().to_bits(), sum(&padded).to_bits());
         assert_eq!(CascadeSum::new(0).finish(), 0.0);
+    }
+
+    /// `torch.from_numpy(row(rows * cols, 3).reshape(rows, cols))` summed
+    /// over its rows (`sum(dim=0)`, and `mean(dim=0)`), as torch 2.15.0
+    /// printed it (AVX2, two threads), at the first, middle and last
+    /// column: whole blocks of 32 columns, a block and 8 interleaved, all
+    /// interleaved, and rows enough for the levels.
+    #[test]
+    fn columns_sum_to_torch_s_bits() {
+        let torch: [((u64, usize), [u32; 3], [u32; 3]); 5] = [
+            (
+                (403, 64),
+                [0x46a5c7e8, 0x469971ca, 0x45c4b65e],
+                [0x42529eb1, 0x4242f264, 0x4179eade],
+            ),
+            (
+                (1000, 40),
+                [0x47500f68, 0x47075e78, 0x4777eed3],
+                [0x42550dba, 0x420a9e2d, 0x427de220],
+            ),
+            (
+                (37, 5),
+                [0xc5a84488, 0xc65b3f5b, 0x46b4c6d2],
+                [0xc3118761, 0xc3bd9e94, 0x441c58ed],
+            ),
+            (
+                (20000, 33),
+                [0x494729d3, 0x4932a9cb, 0x493421de],
+                [0x42232796, 0x42125c66, 0x4213907b],
+            ),
+            (
+                (70000, 2),
+                [0x4a1ac64c, 0x4a2d9b90, 0x4a2d9b90],
+                [0x4210e787, 0x42228955, 0x42228955],
+            ),
+        ];
+        for ((rows, cols), sums, means) in torch {
+            let x = row(rows * cols as u64, 3);
+            let mut s = ColumnSums::new(rows, cols);
+            x.chunks(cols).for_each(|r| s.push_row(r));
+            let got = s.finish();
+            for (k, c) in [0, cols / 2, cols - 1].into_iter().enumerate() {
+                assert_eq!(got[c].to_bits(), sums[k], "{rows}x{cols} column {c}");
+                assert_eq!(
+                    (got[c] / rows as f32).to_bits(),
+                    means[k],
+                    "{rows}x{cols} mean {c}"
+                );
+            }
+        }
     }
 }

@@ -84,6 +84,8 @@ pub(crate) enum RowOf<'a> {
     Own(u64),
     /// A made row.
     Fill(&'a Fill),
+    /// Padding past the vocabulary: the mean of the input's rows before it.
+    Pad,
 }
 
 /// Marks an output row an input takes from `fills`.
@@ -93,7 +95,10 @@ const FILLED: u64 = u64::MAX;
 /// vocabulary.
 #[derive(Clone, Debug)]
 pub struct VocabPlan {
+    /// Rows with padding (`pad_to_multiple_of`).
     rows: u64,
+    /// The output vocabulary's tokens.
+    tokens: u64,
     /// Per input, per output row: its own row, or [`FILLED`].
     own: Vec<Vec<u64>>,
     fills: BTreeMap<u64, Fill>,
@@ -107,12 +112,15 @@ impl VocabPlan {
     /// Plans the rows. `out`: the output tokenizer's tokens (ids 0..n, each
     /// once); `inputs`: each input's name and vocabulary, in the merged
     /// source's input order; `base`: the base model's input, when the
-    /// configuration has one among them; `rules`: configured tokens.
+    /// configuration has one among them; `rules`: configured tokens; `pad`:
+    /// the rows are padded to a multiple of it, each padding row the mean of
+    /// the input's rows before it (`pad_to_multiple_of`).
     pub fn new(
         out: &TokenIds,
         inputs: &[(String, ModelVocab)],
         base: Option<usize>,
         rules: &[(String, TokenRule)],
+        pad: Option<u64>,
     ) -> Result<VocabPlan> {
         let n = out.len() as u64;
         let mut by_id: Vec<Option<&str>> = vec![None; out.len()];
@@ -241,7 +249,19 @@ impl VocabPlan {
                     .collect()
             })
             .collect();
-        Ok(VocabPlan { rows: n, own, fills })
+        let rows = match pad.filter(|&p| p > 0) {
+            Some(p) => n
+                .div_ceil(p)
+                .checked_mul(p)
+                .ok_or_else(|| refuse(format!("pad_to_multiple_of {p}: too large")))?,
+            None => n,
+        };
+        Ok(VocabPlan {
+            rows,
+            tokens: n,
+            own,
+            fills,
+        })
     }
 
     /// The rows of every token-indexed output tensor.
@@ -249,10 +269,16 @@ impl VocabPlan {
         self.rows
     }
 
+    /// The output vocabulary's tokens (rows before any padding).
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+
     /// Whether the tensors of `inputs` (with `rows_in` rows each) are
     /// already laid out as the output: same rows, nothing moved or made.
     pub fn is_identity(&self, inputs: &[usize], rows_in: &[u64]) -> bool {
         self.fills.is_empty()
+            && self.rows == self.tokens
             && rows_in.iter().all(|&r| r == self.rows)
             && inputs
                 .iter()
@@ -270,6 +296,9 @@ impl VocabPlan {
 
     /// Output row `row` of input `input`'s permuted tensor.
     pub(crate) fn row(&self, input: usize, row: u64) -> RowOf<'_> {
+        if row >= self.tokens {
+            return RowOf::Pad;
+        }
         match self.own[input][row as usize] {
             FILLED => RowOf::Fill(self.fills.get(&row).unwrap_or(&Fill::Zero)),
             r => RowOf::Own(r),
@@ -335,7 +364,7 @@ mod tests {
             model("a", &["y", "<s>", "x"]),
             model("b", &["<s>", "y", "z"]),
         ];
-        let plan = VocabPlan::new(&out, &inputs, Some(0), &[]).unwrap();
+        let plan = VocabPlan::new(&out, &inputs, Some(0), &[], None).unwrap();
         assert_eq!(plan.rows(), 4);
         // Everyone has <s>: their own rows.
         assert_eq!(plan.row(0, 0), RowOf::Own(0));
@@ -380,7 +409,7 @@ mod tests {
                 },
             ),
         ];
-        let plan = VocabPlan::new(&out, &inputs, Some(0), &rules).unwrap();
+        let plan = VocabPlan::new(&out, &inputs, Some(0), &rules, None).unwrap();
         // Forced zero even where the models have it.
         assert_eq!(plan.row(1, 0), RowOf::Fill(&Fill::Zero));
         // Everyone has b.
@@ -395,7 +424,7 @@ mod tests {
             model("m1", &["a", "b", "d"]),
             model("m2", &["b", "a"]),
         ];
-        let plan = VocabPlan::new(&out, &inputs, Some(0), &[]).unwrap();
+        let plan = VocabPlan::new(&out, &inputs, Some(0), &[], None).unwrap();
         assert_eq!(plan.row(2, 2), RowOf::Fill(&Fill::Row(0, 1)));
         assert_eq!(plan.row(0, 1), RowOf::Fill(&Fill::Average(vec![(1, 1), (2, 0)])));
     }
@@ -405,7 +434,7 @@ mod tests {
         let out = ids(&["a", "b"]);
         let mut short = model("m", &["a", "b"]);
         short.1.size = 1;
-        let e = VocabPlan::new(&out, &[model("base", &["a", "b"]), short], None, &[]).unwrap_err();
+        let e = VocabPlan::new(&out, &[model("base", &["a", "b"]), short], None, &[], None).unwrap_err();
         assert!(
             e.to_string().contains("\"b\"") && e.to_string().contains("vocab_size"),
             "{e}"
@@ -417,18 +446,24 @@ mod tests {
                 force: false,
             },
         )];
-        let e = VocabPlan::new(&out, &[model("base", &["a", "b"])], None, &add).unwrap_err();
+        let e = VocabPlan::new(&out, &[model("base", &["a", "b"])], None, &add, None).unwrap_err();
         assert!(e.to_string().contains("\"new\""), "{e}");
         let mut holes = ids(&["a"]);
         holes.insert("b".into(), 5);
-        assert!(VocabPlan::new(&holes, &[model("base", &["a"])], None, &[]).is_err());
+        assert!(VocabPlan::new(&holes, &[model("base", &["a"])], None, &[], None).is_err());
         let plan = VocabPlan::new(
             &out,
             &[model("base", &["a", "b"]), model("m", &["a", "b"])],
             None,
             &[],
+            None,
         )
         .unwrap();
         assert!(plan.is_identity(&[0, 1], &[2, 2]));
+        // Padded to 8 rows: the rows past the tokens are the mean.
+        let padded = VocabPlan::new(&out, &[model("base", &["a", "b"])], None, &[], Some(8)).unwrap();
+        assert_eq!((padded.rows(), padded.tokens()), (8, 2));
+        assert_eq!(padded.row(0, 5), RowOf::Pad);
+        assert!(!padded.is_identity(&[0], &[2]));
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::numeric::{to_f32, Prec};
 use crate::stream::CHUNK_ELEMENTS;
+use crate::torch_sum::ColumnSums;
 use crate::vocab::{Fill, RowOf, VocabPlan};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -114,6 +115,10 @@ pub(crate) fn permuted<'a>(
         .map(|&(input, _)| {
             let held = held.clone();
             let mut next = 0u64;
+            // The rows before the padding, summed as torch's mean(dim=0)
+            // sums them; the mean once the padding starts.
+            let mut sums = Some(ColumnSums::new(plan.tokens(), held.width));
+            let mut mean: Option<Vec<f32>> = None;
             let chunks = std::iter::from_fn(move || {
                 if next >= total {
                     return None;
@@ -125,7 +130,19 @@ pub(crate) fn permuted<'a>(
                         let values = match plan.row(input, row) {
                             RowOf::Own(r) => held.own(input, r)?,
                             RowOf::Fill(f) => held.fill(f)?,
+                            // `mean(new_embed[:n], dim=0)`: summed in float32,
+                            // divided, rounded once to the dtype.
+                            RowOf::Pad => mean
+                                .get_or_insert_with(|| {
+                                    let n = plan.tokens() as f32;
+                                    let sums = sums.take().map(ColumnSums::finish).unwrap_or_default();
+                                    sums.iter().map(|s| held.prec.r(s / n)).collect()
+                                })
+                                .clone(),
                         };
+                        if let Some(s) = sums.as_mut().filter(|_| row < plan.tokens()) {
+                            s.push_row(&values);
+                        }
                         values
                             .iter()
                             .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));

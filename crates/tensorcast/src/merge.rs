@@ -88,6 +88,10 @@ pub fn merge(
         .and_then(|d| read_json(&d.join("config.json")))
         .and_then(|c| c.get("num_hidden_layers")?.as_u64());
     let vocab = crate::merge_vocab::plan(config, &models, opts.options.limits.max_header_bytes)?;
+    let (vocab, union_json) = match vocab {
+        Some(v) => (Some(v.plan), v.tokenizer_json),
+        None => (None, None),
+    };
     let merged = Box::new(MergedSource::with_vocabulary(
         config.clone(),
         inputs,
@@ -99,7 +103,7 @@ pub fn merge(
         .registry
         .output_format(output.as_path(), opts.to.as_deref())?;
     if let Some(weights) = format.folder_target() {
-        return write_folder(config, merged, &output, weights, opts);
+        return write_folder(config, merged, &output, weights, union_json.as_deref(), opts);
     }
     // A format some folder format converts its models into (GGUF): the
     // merged weights become that model, with the base's config and the
@@ -109,7 +113,15 @@ pub fn merge(
         .formats()
         .find(|f| f.folder_entry().is_some() && f.folder_converts_to(format));
     if let Some(folder) = folder {
-        return write_model(config, merged, &output, folder, format, opts);
+        return write_model(
+            config,
+            merged,
+            &output,
+            folder,
+            format,
+            union_json.as_deref(),
+            opts,
+        );
     }
     if !opts.force && occupied(&output) {
         return Err(Error::usage(
@@ -141,6 +153,7 @@ fn base_folder(config: &MergeConfig, what: &str) -> Result<PathBuf> {
 fn side_files(
     config: &MergeConfig,
     merged: &MergedSource,
+    union_json: Option<&[u8]>,
     max_bytes: u64,
     what: &str,
 ) -> Result<Vec<(&'static str, Vec<u8>)>> {
@@ -178,6 +191,8 @@ fn side_files(
         let bytes = match name {
             "config.json" => with_dtype(&bytes, out_dtype, merged.layer_origins(), merged.vocab_rows()),
             "tokenizer_config.json" => with_template(&bytes, config.chat_template.as_deref()),
+            // A union's tokenizer: the base's with the new tokens added.
+            "tokenizer.json" => union_json.map_or(bytes, <[u8]>::to_vec),
             _ => bytes,
         };
         files.push((name, bytes));
@@ -195,11 +210,18 @@ fn write_model(
     output: &Location,
     folder: &dyn Format,
     format: &dyn Format,
+    union_json: Option<&[u8]>,
     opts: &ConvertOptions,
 ) -> Result<Report> {
     let what = format!("{} model", format.name());
     let mut files = MemoryFiles::new();
-    for (name, bytes) in side_files(config, &merged, opts.options.limits.max_header_bytes, &what)? {
+    for (name, bytes) in side_files(
+        config,
+        &merged,
+        union_json,
+        opts.options.limits.max_header_bytes,
+        &what,
+    )? {
         files.insert(name, bytes);
     }
     let entry = folder.folder_entry().unwrap_or_default();
@@ -237,6 +259,7 @@ fn write_folder(
     merged: Box<MergedSource>,
     output: &Location,
     weights: &str,
+    union_json: Option<&[u8]>,
     opts: &ConvertOptions,
 ) -> Result<Report> {
     let Location::Local(dir) = output else {
@@ -248,6 +271,7 @@ fn write_folder(
     let sides = side_files(
         config,
         &merged,
+        union_json,
         opts.options.limits.max_header_bytes,
         "model folder",
     )?;

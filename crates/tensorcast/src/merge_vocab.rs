@@ -20,6 +20,10 @@ struct TokenizerJson {
     added_tokens: Vec<Added>,
 }
 
+/// An `added_tokens` entry: its id and text, and the whole entry (the
+/// flags a union copies).
+type Entry = serde_json::Map<String, serde_json::Value>;
+
 #[derive(Deserialize)]
 struct ModelPart {
     vocab: Pairs,
@@ -29,6 +33,17 @@ struct ModelPart {
 struct Added {
     id: u64,
     content: String,
+    #[serde(flatten)]
+    flags: Entry,
+}
+
+/// A folder's tokenizer as a merge reads it.
+#[derive(Clone)]
+struct Tokenizer {
+    /// Token text to id (`model.vocab`, then `added_tokens`, which win).
+    ids: TokenIds,
+    /// The added tokens in file order: id, text, the entry's other fields.
+    added: Vec<(u64, String, Entry)>,
 }
 
 /// `model.vocab`: an object of token to id (BPE, WordPiece) or a list of
@@ -63,10 +78,9 @@ impl<'de> Deserialize<'de> for Pairs {
     }
 }
 
-/// A folder's tokenizer.json vocabulary (None when it has none): token text
-/// to id, `model.vocab` and `added_tokens` (which win). The file is parsed
-/// as it is read, never held whole, and at most `max_bytes` of it.
-fn vocabulary(folder: &Path, max_bytes: u64) -> Result<Option<TokenIds>> {
+/// A folder's tokenizer.json (None when it has none). The file is parsed as
+/// it is read, never held whole, and at most `max_bytes` of it.
+fn tokenizer(folder: &Path, max_bytes: u64) -> Result<Option<Tokenizer>> {
     let path = folder.join("tokenizer.json");
     let Ok(meta) = std::fs::metadata(&path) else {
         return Ok(None);
@@ -84,11 +98,13 @@ fn vocabulary(folder: &Path, max_bytes: u64) -> Result<Option<TokenIds>> {
     let reader = std::io::BufReader::with_capacity(1 << 16, std::io::Read::take(file, max_bytes));
     let json: TokenizerJson = serde_json::from_reader(reader)
         .map_err(|e| Error::unsupported(code::MODEL_FOLDER, format!("{}: {e}", path.display())))?;
-    let mut vocab: TokenIds = json.model.vocab.0.into_iter().collect();
-    for added in json.added_tokens {
-        vocab.insert(added.content, added.id);
+    let mut ids: TokenIds = json.model.vocab.0.into_iter().collect();
+    let mut added = Vec::with_capacity(json.added_tokens.len());
+    for a in json.added_tokens {
+        ids.insert(a.content.clone(), a.id);
+        added.push((a.id, a.content, a.flags));
     }
-    Ok(Some(vocab))
+    Ok(Some(Tokenizer { ids, added }))
 }
 
 /// The rows a model's config.json declares (`vocab_size`, or its text
@@ -106,13 +122,28 @@ fn declared_rows(folder: &Path, max_bytes: u64) -> Option<u64> {
 }
 
 /// A model's vocabulary as mergekit builds it: its tokenizer.json's tokens
-/// and its config's `vocab_size` (else the token count).
-fn model_vocab(folder: &Path, max_bytes: u64) -> Result<Option<ModelVocab>> {
-    let Some(ids) = vocabulary(folder, max_bytes)? else {
+/// and its config's `vocab_size` (else the token count), with the added
+/// tokens' entries.
+fn model_vocab(folder: &Path, max_bytes: u64) -> Result<Option<(ModelVocab, Tokenizer)>> {
+    let Some(t) = tokenizer(folder, max_bytes)? else {
         return Ok(None);
     };
-    let size = declared_rows(folder, max_bytes).unwrap_or(ids.len() as u64);
-    Ok(Some(ModelVocab { ids, size }))
+    let size = declared_rows(folder, max_bytes).unwrap_or(t.ids.len() as u64);
+    Ok(Some((
+        ModelVocab {
+            ids: t.ids.clone(),
+            size,
+        },
+        t,
+    )))
+}
+
+/// The layout of token rows, and for a union the tokenizer.json it made.
+pub(crate) struct Vocab {
+    /// Which row each token takes.
+    pub plan: VocabPlan,
+    /// The union's tokenizer.json (the base's with the new tokens added).
+    pub tokenizer_json: Option<Vec<u8>>,
 }
 
 /// How token-indexed tensors are laid out when the configuration names a
@@ -123,7 +154,7 @@ fn model_vocab(folder: &Path, max_bytes: u64) -> Result<Option<ModelVocab>> {
 /// from its folder's tokenizer.json, and a model without one (a GGUF file)
 /// is taken to have the base's, as mergekit takes a model whose tokenizer
 /// it cannot load. None without a tokenizer source.
-pub(crate) fn plan(config: &MergeConfig, models: &[String], max_bytes: u64) -> Result<Option<VocabPlan>> {
+pub(crate) fn plan(config: &MergeConfig, models: &[String], max_bytes: u64) -> Result<Option<Vocab>> {
     let Some(source) = config.vocabulary_source() else {
         return Ok(None);
     };
@@ -136,75 +167,205 @@ pub(crate) fn plan(config: &MergeConfig, models: &[String], max_bytes: u64) -> R
             )
         })
     };
-    let base_folder = folder_of(&models[0], "the base model")?;
-    let mut base = model_vocab(&base_folder, max_bytes)?.ok_or_else(|| {
+    let no_tokenizer = |folder: &Path| {
         Error::unsupported(
             code::MODEL_FOLDER,
-            format!(
-                "tokenizer source: {} has no tokenizer.json",
-                base_folder.display()
-            ),
+            format!("tokenizer source: {} has no tokenizer.json", folder.display()),
         )
-    })?;
+    };
+    let base_folder = folder_of(&models[0], "the base model")?;
+    let (mut base, mut base_tok) =
+        model_vocab(&base_folder, max_bytes)?.ok_or_else(|| no_tokenizer(&base_folder))?;
     // get_stripped_tokenizer: the base's tokens past its rows are dropped.
     let size = base.size;
     base.ids.retain(|_, id| *id < size);
+    base_tok.ids.clone_from(&base.ids);
+    base_tok.added.retain(|(id, _, _)| *id < size);
+    // Each model's vocabulary; a model without a tokenizer (a file) is
+    // taken to have the base's, and adds nothing to a union.
     let mut inputs = Vec::with_capacity(models.len());
+    let mut tokenizers = vec![(base.size, base_tok.clone())];
     for (i, model) in models.iter().enumerate() {
-        let vocab = match (i, super::merge::local_folder(model)) {
-            (0, _) => base.clone(),
-            (_, Some(folder)) => match model_vocab(&folder, max_bytes)? {
-                Some(v) => v,
-                None => ModelVocab {
-                    ids: base.ids.clone(),
-                    size: base.ids.len() as u64,
-                },
-            },
-            (_, None) => ModelVocab {
+        let read = match (i, super::merge::local_folder(model)) {
+            (0, _) => None,
+            (_, Some(folder)) => model_vocab(&folder, max_bytes)?,
+            (_, None) => None,
+        };
+        let vocab = match read {
+            Some((v, t)) => {
+                tokenizers.push((v.size, t));
+                v
+            }
+            None if i == 0 => base.clone(),
+            None => ModelVocab {
                 ids: base.ids.clone(),
                 size: base.ids.len() as u64,
             },
         };
         inputs.push((model.clone(), vocab));
     }
+    let mut tokenizer_json = None;
     let out = match source {
         "base" => base.ids.clone(),
         "union" => {
-            // A union of equal vocabularies is the base's; anything else
-            // needs a new tokenizer written.
-            if let Some((name, _)) = inputs
-                .iter()
-                .find(|(_, v)| v.ids.iter().filter(|(_, &id)| id < v.size).ne(base.ids.iter()))
-            {
-                return Err(Error::unsupported(
-                    code::MERGE_CONFIG,
-                    format!("tokenizer source 'union': {name}'s vocabulary differs from the base's, and a union tokenizer is not built by tensorcast yet (name 'base' or a model)"),
-                ));
+            let (ids, added) = union(&base_tok, &tokenizers);
+            if !added.is_empty() {
+                tokenizer_json = Some(with_added(&base_folder.join("tokenizer.json"), added, max_bytes)?);
             }
-            base.ids.clone()
+            ids
         }
         model => {
             let folder = folder_of(model, "the tokenizer source")?;
-            vocabulary(&folder, max_bytes)?.ok_or_else(|| {
-                Error::unsupported(
-                    code::MODEL_FOLDER,
-                    format!("tokenizer source: {} has no tokenizer.json", folder.display()),
-                )
-            })?
+            tokenizer(&folder, max_bytes)?
+                .ok_or_else(|| no_tokenizer(&folder))?
+                .ids
         }
     };
-    if let Some(pad) = section.and_then(|s| s.pad_to_multiple_of) {
-        if !(out.len() as u64).is_multiple_of(pad) {
-            return Err(Error::unsupported(
-                code::MERGE_CONFIG,
-                format!("tokenizer.pad_to_multiple_of {pad}: padding {} tokens with mean rows is not built by tensorcast yet", out.len()),
-            ));
-        }
-    }
     let base_index = config
         .base_model
         .as_ref()
         .and_then(|b| models.iter().position(|m| m == b));
     let rules = section.map(|s| s.tokens.as_slice()).unwrap_or_default();
-    VocabPlan::new(&out, &inputs, base_index, rules).map(Some)
+    let pad = section.and_then(|s| s.pad_to_multiple_of);
+    let plan = VocabPlan::new(&out, &inputs, base_index, rules, pad)?;
+    Ok(Some(Vocab { plan, tokenizer_json }))
+}
+
+/// mergekit's union tokenizer (`build_union_tokenizer`): the base's, plus
+/// every model's tokens it lacks, first those of the models' vocabularies
+/// that are not added tokens, then the added tokens with their flags (a
+/// plain token as transformers' `add_tokens` adds it: normalized, not
+/// special), each given the next id. Tokens at or past a model's
+/// `vocab_size` are left out. mergekit visits the other models in a Python
+/// set's order (which changes from run to run) and each vocabulary in a
+/// hash map's; tensorcast takes the configuration's order and token ids,
+/// so where mergekit's ids for new tokens vary, the rows each token gets
+/// do not. Returns the union's ids and the new `added_tokens` entries.
+fn union(base: &Tokenizer, models: &[(u64, Tokenizer)]) -> (TokenIds, Vec<serde_json::Value>) {
+    let mut ids = base.ids.clone();
+    let added_text: std::collections::BTreeSet<&str> = models
+        .iter()
+        .flat_map(|(size, t)| {
+            t.added
+                .iter()
+                .filter(|(id, _, _)| id < size)
+                .map(|(_, c, _)| c.as_str())
+        })
+        .collect();
+    let mut next = ids.values().max().map_or(0, |m| m + 1);
+    let mut entries = Vec::new();
+    let mut add = |ids: &mut TokenIds, token: &str, mut entry: Entry| {
+        if ids.contains_key(token) {
+            return;
+        }
+        entry.insert("id".into(), next.into());
+        entry.insert("content".into(), token.into());
+        ids.insert(token.to_string(), next);
+        // The entry's fields in tokenizers' order: id, content, the flags.
+        let mut ordered = Entry::new();
+        for k in [
+            "id",
+            "content",
+            "single_word",
+            "lstrip",
+            "rstrip",
+            "normalized",
+            "special",
+        ] {
+            if let Some(v) = entry.remove(k) {
+                ordered.insert(k.into(), v);
+            }
+        }
+        ordered.extend(entry);
+        entries.push(serde_json::Value::Object(ordered));
+        next += 1;
+    };
+    for (size, t) in models {
+        let mut by_id: Vec<(&u64, &String)> = t
+            .ids
+            .iter()
+            .map(|(k, v)| (v, k))
+            .filter(|(id, _)| *id < size)
+            .collect();
+        by_id.sort();
+        for (_, token) in by_id {
+            if !added_text.contains(token.as_str()) {
+                let plain = serde_json::json!({"single_word": false, "lstrip": false, "rstrip": false, "normalized": true, "special": false});
+                let serde_json::Value::Object(plain) = plain else {
+                    continue;
+                };
+                add(&mut ids, token, plain);
+            }
+        }
+    }
+    for (size, t) in models {
+        for (_, token, flags) in t.added.iter().filter(|(id, _, _)| id < size) {
+            add(&mut ids, token, flags.clone());
+        }
+    }
+    (ids, entries)
+}
+
+/// The top-level entries of a JSON object in order, each as its text.
+struct Entries(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Entries, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The tokenizer.json at `path` with `added` appended to its
+/// `added_tokens`; every other part is kept as its text.
+fn with_added(path: &Path, added: Vec<serde_json::Value>, max_bytes: u64) -> Result<Vec<u8>> {
+    let bad = |e: &dyn std::fmt::Display| {
+        Error::unsupported(code::MODEL_FOLDER, format!("{}: {e}", path.display()))
+    };
+    if std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len() > max_bytes {
+        return Err(bad(&format!("larger than {max_bytes} bytes")));
+    }
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let Entries(entries) = serde_json::from_slice(&text).map_err(|e| bad(&e))?;
+    let mut added = Some(added);
+    let mut out = b"{".to_vec();
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend(serde_json::to_vec(key).map_err(|e| bad(&e))?);
+        out.push(b':');
+        match (key.as_str(), added.take_if(|_| key == "added_tokens")) {
+            ("added_tokens", Some(new)) => {
+                let mut list: Vec<serde_json::Value> =
+                    serde_json::from_str(value.get()).map_err(|e| bad(&e))?;
+                list.extend(new);
+                out.extend(serde_json::to_vec(&list).map_err(|e| bad(&e))?);
+            }
+            _ => out.extend_from_slice(value.get().as_bytes()),
+        }
+    }
+    if let Some(new) = added {
+        out.extend_from_slice(if entries.is_empty() {
+            b"\"added_tokens\":"
+        } else {
+            b",\"added_tokens\":"
+        });
+        out.extend(serde_json::to_vec(&new).map_err(|e| bad(&e))?);
+    }
+    out.push(b'}');
+    Ok(out)
 }
