@@ -903,14 +903,15 @@ fn a_frankenmerge_s_config_follows_its_layers() {
 /// `tokenizer_source` a model and `base`, and a `tokenizer:` section with
 /// configured rows (zeros, forced from a model, forced from another
 /// token's row), and one padded to a multiple of 16 (each padding row the
-/// mean of the rows before it). Every tensor equals mergekit's, bit for bit, in float32
+/// mean of the rows before it), and configured tokens the source lacks
+/// (added to its tokenizer). Every tensor equals mergekit's, bit for bit, in float32
 /// and bfloat16, and the folder's config says the new vocabulary size.
 #[test]
 fn tokenizer_sources_lay_rows_out_as_mergekit_does() {
     let cases = fixture("merge/vocab/cases");
     let dir = tempfile::tempdir().unwrap();
     let mut checked = 0;
-    for case in ["source_model", "source_base", "tokens", "padded"] {
+    for case in ["source_model", "source_base", "tokens", "padded", "added"] {
         for dtype in ["float32", "bfloat16"] {
             let stem = format!("{case}.{dtype}");
             let out = dir.path().join(format!("{stem}.safetensors"));
@@ -928,7 +929,7 @@ fn tokenizer_sources_lay_rows_out_as_mergekit_does() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 10);
     // The embeddings really were laid out: ft_a's vocabulary has 403 rows,
     // ft_b's 404, the base's 400, and ft_b's padded to a multiple of 16 416.
     let rows = |stem: &str| {
@@ -960,6 +961,21 @@ fn tokenizer_sources_lay_rows_out_as_mergekit_does() {
     assert_eq!(
         std::fs::read(folder.join("tokenizer.json")).unwrap(),
         std::fs::read(fixture("merge/vocab/ft_a/tokenizer.json")).unwrap()
+    );
+    // Tokens added by the configuration: in the folder's tokenizer.json as
+    // mergekit's tokenizer has them (ids and flags).
+    let added = dir.path().join("added");
+    merge_in(
+        &cases,
+        &["added.bfloat16.yml", "-o", added.to_str().unwrap(), "--to", "hf"],
+    );
+    let entries = |path: &Path| {
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        json["added_tokens"].clone()
+    };
+    assert_eq!(
+        entries(&added.join("tokenizer.json")),
+        entries(&cases.join("added.bfloat16.tokenizer.json"))
     );
 }
 
@@ -1054,9 +1070,8 @@ fn a_union_of_vocabularies_gives_each_token_mergekit_s_row() {
 }
 
 /// What the tokenizer source cannot be made from is refused by name before
-/// anything is written: a configured token the output tokenizer
-/// lacks (mergekit would add it), and a tokenizer that puts a token past
-/// its model's rows.
+/// anything is written: a configured token without a source (mergekit
+/// fails on it), and a tokenizer that puts a token past its model's rows.
 #[test]
 fn tokenizer_sources_that_cannot_be_laid_out_are_refused_by_name() {
     let cases = fixture("merge/vocab/cases");
@@ -1080,14 +1095,11 @@ fn tokenizer_sources_that_cannot_be_laid_out_are_refused_by_name() {
     let err = refused(
         yaml.replace(
             "tokenizer_source: ../ft_a",
-            "tokenizer:\n  source: ../ft_a\n  tokens:\n    <brand_new>:\n      source:\n        kind: zero\n",
+            "tokenizer:\n  source: ../ft_a\n  tokens:\n    <brand_new>:\n      force: true\n",
         ),
-        "added",
+        "sourceless",
     );
-    assert!(
-        err.contains("\"<brand_new>\"") && err.contains("not in the output tokenizer"),
-        "{err}"
-    );
+    assert!(err.contains("\"<brand_new>\" needs a 'source'"), "{err}");
     // ft_a's tokenizer copied beside ft_b's weights cut to 400 rows.
     let short = dir.path().join("short");
     std::fs::create_dir_all(&short).unwrap();

@@ -168,7 +168,7 @@ impl VocabPlan {
             if !out.contains_key(token) {
                 return Err(Error::unsupported(
                     code::MERGE_CONFIG,
-                    format!("tokenizer.tokens: {token:?} is not in the output tokenizer; adding tokens to it is not built by tensorcast yet"),
+                    format!("tokenizer.tokens: {token:?} is not in the output vocabulary (add it there first, as mergekit adds it to the tokenizer)"),
                 ));
             }
             if rule.source.is_none() {

@@ -88,7 +88,7 @@ pub fn merge(
         .and_then(|d| read_json(&d.join("config.json")))
         .and_then(|c| c.get("num_hidden_layers")?.as_u64());
     let vocab = crate::merge_vocab::plan(config, &models, opts.options.limits.max_header_bytes)?;
-    let (vocab, union_json) = match vocab {
+    let (vocab, made_tokenizer) = match vocab {
         Some(v) => (Some(v.plan), v.tokenizer_json),
         None => (None, None),
     };
@@ -103,7 +103,7 @@ pub fn merge(
         .registry
         .output_format(output.as_path(), opts.to.as_deref())?;
     if let Some(weights) = format.folder_target() {
-        return write_folder(config, merged, &output, weights, union_json.as_deref(), opts);
+        return write_folder(config, merged, &output, weights, made_tokenizer.as_deref(), opts);
     }
     // A format some folder format converts its models into (GGUF): the
     // merged weights become that model, with the base's config and the
@@ -119,7 +119,7 @@ pub fn merge(
             &output,
             folder,
             format,
-            union_json.as_deref(),
+            made_tokenizer.as_deref(),
             opts,
         );
     }
@@ -153,7 +153,7 @@ fn base_folder(config: &MergeConfig, what: &str) -> Result<PathBuf> {
 fn side_files(
     config: &MergeConfig,
     merged: &MergedSource,
-    union_json: Option<&[u8]>,
+    made_tokenizer: Option<&[u8]>,
     max_bytes: u64,
     what: &str,
 ) -> Result<Vec<(&'static str, Vec<u8>)>> {
@@ -191,8 +191,8 @@ fn side_files(
         let bytes = match name {
             "config.json" => with_dtype(&bytes, out_dtype, merged.layer_origins(), merged.vocab_rows()),
             "tokenizer_config.json" => with_template(&bytes, config.chat_template.as_deref()),
-            // A union's tokenizer: the base's with the new tokens added.
-            "tokenizer.json" => union_json.map_or(bytes, <[u8]>::to_vec),
+            // The tokenizer with tokens added (a union, configured tokens).
+            "tokenizer.json" => made_tokenizer.map_or(bytes, <[u8]>::to_vec),
             _ => bytes,
         };
         files.push((name, bytes));
@@ -210,7 +210,7 @@ fn write_model(
     output: &Location,
     folder: &dyn Format,
     format: &dyn Format,
-    union_json: Option<&[u8]>,
+    made_tokenizer: Option<&[u8]>,
     opts: &ConvertOptions,
 ) -> Result<Report> {
     let what = format!("{} model", format.name());
@@ -218,7 +218,7 @@ fn write_model(
     for (name, bytes) in side_files(
         config,
         &merged,
-        union_json,
+        made_tokenizer,
         opts.options.limits.max_header_bytes,
         &what,
     )? {
@@ -259,7 +259,7 @@ fn write_folder(
     merged: Box<MergedSource>,
     output: &Location,
     weights: &str,
-    union_json: Option<&[u8]>,
+    made_tokenizer: Option<&[u8]>,
     opts: &ConvertOptions,
 ) -> Result<Report> {
     let Location::Local(dir) = output else {
@@ -271,7 +271,7 @@ fn write_folder(
     let sides = side_files(
         config,
         &merged,
-        union_json,
+        made_tokenizer,
         opts.options.limits.max_header_bytes,
         "model folder",
     )?;

@@ -138,11 +138,12 @@ fn model_vocab(folder: &Path, max_bytes: u64) -> Result<Option<(ModelVocab, Toke
     )))
 }
 
-/// The layout of token rows, and for a union the tokenizer.json it made.
+/// The layout of token rows, and the tokenizer.json made when tokens were
+/// added to the source's (a union, configured tokens it lacks).
 pub(crate) struct Vocab {
     /// Which row each token takes.
     pub plan: VocabPlan,
-    /// The union's tokenizer.json (the base's with the new tokens added).
+    /// The output's tokenizer.json, when it is not the source's as it is.
     pub tokenizer_json: Option<Vec<u8>>,
 }
 
@@ -204,28 +205,44 @@ pub(crate) fn plan(config: &MergeConfig, models: &[String], max_bytes: u64) -> R
         };
         inputs.push((model.clone(), vocab));
     }
-    let mut tokenizer_json = None;
-    let out = match source {
-        "base" => base.ids.clone(),
+    // The output tokenizer: its tokens, the tokenizer.json it is written
+    // from, and the tokens added to it.
+    let (mut out, from, mut added) = match source {
+        "base" => (base.ids.clone(), base_folder.clone(), Vec::new()),
         "union" => {
             let (ids, added) = union(&base_tok, &tokenizers);
-            if !added.is_empty() {
-                tokenizer_json = Some(with_added(&base_folder.join("tokenizer.json"), added, max_bytes)?);
-            }
-            ids
+            (ids, base_folder.clone(), added)
         }
         model => {
             let folder = folder_of(model, "the tokenizer source")?;
-            tokenizer(&folder, max_bytes)?
+            let ids = tokenizer(&folder, max_bytes)?
                 .ok_or_else(|| no_tokenizer(&folder))?
-                .ids
+                .ids;
+            (ids, folder, Vec::new())
         }
+    };
+    // Configured tokens the tokenizer lacks are added to it as transformers'
+    // add_tokens adds a text (normalized, not special), in configuration
+    // order, as mergekit's build_tokenizer does.
+    let rules = section.map(|s| s.tokens.as_slice()).unwrap_or_default();
+    for (token, _) in rules {
+        if !out.contains_key(token) {
+            let id = out.values().max().map_or(0, |m| m + 1);
+            out.insert(token.clone(), id);
+            added.push(serde_json::json!({
+                "id": id, "content": token, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": true, "special": false
+            }));
+        }
+    }
+    let tokenizer_json = match added.is_empty() {
+        true => None,
+        false => Some(with_added(&from.join("tokenizer.json"), added, max_bytes)?),
     };
     let base_index = config
         .base_model
         .as_ref()
         .and_then(|b| models.iter().position(|m| m == b));
-    let rules = section.map(|s| s.tokens.as_slice()).unwrap_or_default();
     let pad = section.and_then(|s| s.pad_to_multiple_of);
     let plan = VocabPlan::new(&out, &inputs, base_index, rules, pad)?;
     Ok(Some(Vocab { plan, tokenizer_json }))
