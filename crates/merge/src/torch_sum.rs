@@ -390,7 +390,9 @@ mod tests {
     /// interleaved, and rows enough for the levels.
     #[test]
     fn columns_sum_to_torch_s_bits() {
-        let torch: [((u64, usize), [u32; 3], [u32; 3]); 5] = [
+        // ((rows, cols), sums, means) at the three columns.
+        type Case = ((u64, usize), [u32; 3], [u32; 3]);
+        let torch: [Case; 5] = [
             (
                 (403, 64),
                 [0x46a5c7e8, 0x469971ca, 0x45c4b65e],
