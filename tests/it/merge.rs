@@ -943,6 +943,52 @@ fn tokenizer_sources_lay_rows_out_as_mergekit_does() {
         ],
         [403, 400, 404]
     );
+    // A fine-tune given as a GGUF: its vocabulary is its token list. The
+    // converter (as llama.cpp's) takes added tokens from
+    // tokenizer_config.json's added_tokens_decoder, which transformers 5 no
+    // longer writes, so its GGUF says [PAD400]...; with the token list set
+    // from its tokenizer.json (what a BPE model's GGUF holds), the merge is
+    // mergekit's, bit for bit.
+    let gguf = dir.path().join("ft_b.gguf");
+    tensorcast()
+        .args(["-q", "convert"])
+        .arg(fixture("merge/vocab/ft_b"))
+        .arg("-o")
+        .arg(&gguf)
+        .assert()
+        .success();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("merge/vocab/ft_b/tokenizer.json")).unwrap()).unwrap();
+    let mut list = vec![String::new(); 404];
+    for (token, id) in json["model"]["vocab"].as_object().unwrap() {
+        list[id.as_u64().unwrap() as usize] = token.clone();
+    }
+    for a in json["added_tokens"].as_array().unwrap() {
+        list[a["id"].as_u64().unwrap() as usize] = a["content"].as_str().unwrap().to_string();
+    }
+    let list_file = dir.path().join("tokens.json");
+    std::fs::write(&list_file, serde_json::to_vec(&list).unwrap()).unwrap();
+    tensorcast()
+        .args(["-q", "edit"])
+        .arg(&gguf)
+        .arg("--set")
+        .arg(format!("tokenizer.ggml.tokens=@{}", list_file.display()))
+        .assert()
+        .success();
+    let yaml = std::fs::read_to_string(cases.join("source_model.float32.yml"))
+        .unwrap()
+        .replace("../ft_b", gguf.to_str().unwrap());
+    std::fs::write(dir.path().join("gguf.yml"), yaml).unwrap();
+    let out = dir.path().join("gguf.safetensors");
+    merge_in(
+        &cases,
+        &[
+            dir.path().join("gguf.yml").to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(tensors(&out) == tensors(&cases.join("source_model.float32.safetensors")));
     // A folder output says the tokenizer source's size and carries its files.
     let folder = dir.path().join("folder");
     merge_in(

@@ -6,7 +6,8 @@ use crate::convert::{occupied, quantized_to, select_adapt_write};
 use crate::{ConvertOptions, Report};
 use std::path::{Path, PathBuf};
 use tensorcast_core::{
-    code, CommitGroup, DType, Error, FileTarget, Format, Location, MemoryFiles, Result, Source, WriteTarget,
+    code, Array, CommitGroup, DType, Error, FileTarget, Format, Location, MemoryFiles, Result, Source, Value,
+    WriteTarget,
 };
 pub use tensorcast_merge::{MergeConfig, MergedSource, Method};
 
@@ -33,12 +34,31 @@ const TOKENIZER_FILES: &[&str] = &[
 /// fine-tune merges with its Hugging Face base; quantized blocks dequantized
 /// exactly.
 pub fn open_model(text: &str, opts: &ConvertOptions) -> Result<Box<dyn Source>> {
+    open_model_and_tokens(text, opts).map(|(source, _)| source)
+}
+
+/// [`open_model`], and for a file a folder format views as a model, the
+/// tokens it holds (`tokenizer.ggml.tokens`: a token's id is its place), as
+/// the view's own metadata does not carry them.
+fn open_model_and_tokens(
+    text: &str,
+    opts: &ConvertOptions,
+) -> Result<(Box<dyn Source>, Option<tensorcast_merge::TokenIds>)> {
     let location = Location::parse(text);
     let registry = &opts.registry;
+    let mut tokens = None;
     let mut source = match registry.folder_format(&location)? {
         Some(_) => registry.open(&location, &opts.options)?,
         None => {
             let source = registry.open(&location, &opts.options)?;
+            if let Some(Value::Array(Array::Str(list))) = source.metadata().get("tokenizer.ggml.tokens") {
+                tokens = Some(
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, t)| (t.to_string(), i as u64))
+                        .collect(),
+                );
+            }
             let viewer = registry.get(source.format()).and_then(|own| {
                 registry
                     .formats()
@@ -57,7 +77,7 @@ pub fn open_model(text: &str, opts: &ConvertOptions) -> Result<Box<dyn Source>> 
     {
         source = Box::new(tensorcast_quant::Dequantize::new(source)?);
     }
-    Ok(source)
+    Ok((source, tokens))
 }
 
 /// Merges the models of `config` into `output`: a folder (when the output
@@ -80,14 +100,16 @@ pub fn merge(
         ));
     }
     let models = config.inputs();
-    let inputs = models
+    let (inputs, tokens): (Vec<_>, Vec<_>) = models
         .iter()
-        .map(|m| open_model(m, opts))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|m| open_model_and_tokens(m, opts))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let layers = local_folder(&models[0])
         .and_then(|d| read_json(&d.join("config.json")))
         .and_then(|c| c.get("num_hidden_layers")?.as_u64());
-    let vocab = crate::merge_vocab::plan(config, &models, opts.options.limits.max_header_bytes)?;
+    let vocab = crate::merge_vocab::plan(config, &models, &tokens, opts.options.limits.max_header_bytes)?;
     let (vocab, made_tokenizer) = match vocab {
         Some(v) => (Some(v.plan), v.tokenizer_json),
         None => (None, None),

@@ -152,10 +152,18 @@ pub(crate) struct Vocab {
 /// the output vocabulary is the base's tokenizer with tokens past its
 /// `vocab_size` stripped (`base`), or a model folder's tokenizer; each model
 /// (`models`, in the merged source's input order, the base first) is read
-/// from its folder's tokenizer.json, and a model without one (a GGUF file)
-/// is taken to have the base's, as mergekit takes a model whose tokenizer
-/// it cannot load. None without a tokenizer source.
-pub(crate) fn plan(config: &MergeConfig, models: &[String], max_bytes: u64) -> Result<Option<Vocab>> {
+/// from its folder's tokenizer.json, or from a model file's GGUF tokens
+/// (`tokens`, parallel to `models`: a token's id is its place, the same
+/// text as tokenizer.json's, which the converters copy; one row per token,
+/// no added tokens for a union); a model with neither is taken
+/// to have the base's, as mergekit takes a model whose tokenizer it cannot
+/// load. None without a tokenizer source.
+pub(crate) fn plan(
+    config: &MergeConfig,
+    models: &[String],
+    tokens: &[Option<TokenIds>],
+    max_bytes: u64,
+) -> Result<Option<Vocab>> {
     let Some(source) = config.vocabulary_source() else {
         return Ok(None);
     };
@@ -190,7 +198,17 @@ pub(crate) fn plan(config: &MergeConfig, models: &[String], max_bytes: u64) -> R
         let read = match (i, super::merge::local_folder(model)) {
             (0, _) => None,
             (_, Some(folder)) => model_vocab(&folder, max_bytes)?,
-            (_, None) => None,
+            (_, None) => tokens.get(i).cloned().flatten().map(|ids| {
+                let size = ids.len() as u64;
+                let added = Vec::new();
+                (
+                    ModelVocab {
+                        ids: ids.clone(),
+                        size,
+                    },
+                    Tokenizer { ids, added },
+                )
+            }),
         };
         let vocab = match read {
             Some((v, t)) => {
