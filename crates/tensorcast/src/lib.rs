@@ -21,6 +21,7 @@ mod imatrix;
 mod inspect;
 #[cfg(feature = "merge")]
 pub mod merge;
+#[cfg(feature = "merge")]
 mod merge_vocab;
 mod progress;
 mod refs;
