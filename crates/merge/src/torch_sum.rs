@@ -294,9 +294,9 @@ impl ColumnSums {
 
     /// Every column's sum (rows never pushed count as zeros).
     pub fn finish(mut self) -> Vec<f32> {
-        let cols = self.blocked + self.ilp.len();
+        let zeros = vec![0.0; self.blocked + self.ilp.len()];
         while self.at < self.rows {
-            self.push_row(&vec![0.0; cols]);
+            self.push_row(&zeros);
         }
         self.fold();
         let mut out: Vec<f32> = self

@@ -88,6 +88,9 @@ pub(crate) enum RowOf<'a> {
     Pad,
 }
 
+/// The largest `pad_to_multiple_of` taken.
+pub const MAX_PAD: u64 = 1 << 16;
+
 /// Marks an output row an input takes from `fills`.
 const FILLED: u64 = u64::MAX;
 
@@ -249,11 +252,16 @@ impl VocabPlan {
                     .collect()
             })
             .collect();
+        // A multiple is a few dozen rows in practice (64, 128); a huge one
+        // would have every model write that many mean rows.
         let rows = match pad.filter(|&p| p > 0) {
-            Some(p) => n
-                .div_ceil(p)
-                .checked_mul(p)
-                .ok_or_else(|| refuse(format!("pad_to_multiple_of {p}: too large")))?,
+            Some(p) if p <= MAX_PAD => n.div_ceil(p) * p,
+            Some(p) => {
+                return Err(Error::usage(
+                    code::MERGE_CONFIG,
+                    format!("tokenizer.pad_to_multiple_of {p}: at most {MAX_PAD}"),
+                ))
+            }
             None => n,
         };
         Ok(VocabPlan {
@@ -465,5 +473,7 @@ mod tests {
         assert_eq!((padded.rows(), padded.tokens()), (8, 2));
         assert_eq!(padded.row(0, 5), RowOf::Pad);
         assert!(!padded.is_identity(&[0], &[2]));
+        let e = VocabPlan::new(&out, &[model("base", &["a", "b"])], None, &[], Some(1 << 40)).unwrap_err();
+        assert!(e.to_string().contains("pad_to_multiple_of"), "{e}");
     }
 }
