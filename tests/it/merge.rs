@@ -989,6 +989,43 @@ fn tokenizer_sources_lay_rows_out_as_mergekit_does() {
         ],
     );
     assert!(tensors(&out) == tensors(&cases.join("source_model.float32.safetensors")));
+    // The same fine-tune quantized (Q8_0): its embedding is decoded piece
+    // by piece, so its rows are spooled to a temporary file to be gathered;
+    // the merge equals the one from that GGUF dequantized to f32 first.
+    let q8 = dir.path().join("ft_b_q8.gguf");
+    let f32 = dir.path().join("ft_b_f32.gguf");
+    tensorcast()
+        .args(["-q", "convert"])
+        .arg(&gguf)
+        .arg("-o")
+        .arg(&q8)
+        .args(["--quantize", "Q8_0"])
+        .assert()
+        .success();
+    tensorcast()
+        .args(["-q", "convert"])
+        .arg(&q8)
+        .arg("-o")
+        .arg(&f32)
+        .args(["--dtype", "f32"])
+        .assert()
+        .success();
+    let mut merged = Vec::new();
+    for input in [&q8, &f32] {
+        let yaml = std::fs::read_to_string(cases.join("source_model.float32.yml"))
+            .unwrap()
+            .replace("../ft_b", input.to_str().unwrap());
+        let config = dir.path().join("quantized.yml");
+        std::fs::write(&config, yaml).unwrap();
+        let out = dir.path().join("quantized.safetensors");
+        merge_in(
+            &cases,
+            &[config.to_str().unwrap(), "-o", out.to_str().unwrap(), "--force"],
+        );
+        merged.push(tensors(&out));
+    }
+    assert!(merged[0] == merged[1]);
+    assert!(merged[0] != tensors(&cases.join("source_model.float32.safetensors")));
     // A folder output says the tokenizer source's size and carries its files.
     let folder = dir.path().join("folder");
     merge_in(

@@ -151,37 +151,50 @@ impl Bytes {
     /// archives, pickles). Memory stays flat; the disk holds one copy until
     /// the bytes are dropped.
     pub fn spooled(object: Arc<dyn ReadAt>) -> Result<Bytes> {
-        use std::io::Write;
         let name = object.describe();
-        let file = tempfile::tempfile().map_err(|e| Error::io(&name, e))?;
-        // The size is the server's claim: one larger than the temporary
-        // file's filesystem has free is refused before a byte is written
-        // (a HEAD claiming terabytes filled the disk until the server gave up).
+        let pieces = stream_range(Arc::clone(&object), 0, object.len());
+        Bytes::spool(Path::new(&name), object.len(), pieces)
+    }
+
+    /// `pieces` (`len` bytes in all, as their producer claims) written to
+    /// an unnamed temporary file and mapped: bytes produced piece by piece
+    /// (decoded, downloaded) that a reader needs at random places, held by
+    /// the page cache instead of the heap. A claim larger than the
+    /// temporary file's file system has free is refused before a byte is
+    /// written; `name` says what the bytes are in errors.
+    pub fn spool(name: &Path, len: u64, pieces: impl Iterator<Item = Result<Vec<u8>>>) -> Result<Bytes> {
+        use std::io::Write;
+        let file = tempfile::tempfile().map_err(|e| Error::io(name, e))?;
+        // The size is the producer's claim (a server's HEAD claiming
+        // terabytes filled the disk until the server gave up).
         #[cfg(target_os = "linux")]
         if let Ok(fs) = rustix::fs::fstatvfs(&file) {
             let free = fs.f_bavail.saturating_mul(fs.f_frsize);
-            if object.len() > free {
+            if len > free {
                 return Err(Error::unsupported(
                     crate::code::TOO_LARGE,
                     format!(
-                        "{name}: the object is said to hold {} bytes, more than the {free} free for its temporary copy",
-                        object.len()
+                        "{}: the object is said to hold {len} bytes, more than the {free} free for its temporary copy",
+                        name.display()
                     ),
                 ));
             }
         }
         let mut out = std::io::BufWriter::new(&file);
-        for piece in stream_range(Arc::clone(&object), 0, object.len()) {
-            out.write_all(&piece?).map_err(|e| Error::io(&name, e))?;
+        let mut written = 0u64;
+        for piece in pieces {
+            let piece = piece?;
+            written += piece.len() as u64;
+            out.write_all(&piece).map_err(|e| Error::io(name, e))?;
         }
-        out.flush().map_err(|e| Error::io(&name, e))?;
+        out.flush().map_err(|e| Error::io(name, e))?;
         drop(out);
-        if object.is_empty() {
+        if written == 0 {
             return Ok(Bytes(Repr::Owned(Vec::new())));
         }
         // SAFETY: an unnamed temporary file only this process can reach.
         #[allow(unsafe_code)]
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&name, e))?;
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(name, e))?;
         Ok(Bytes(Repr::Mapped(map, file)))
     }
 

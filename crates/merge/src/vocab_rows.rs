@@ -7,15 +7,30 @@ use crate::numeric::{to_f32, Prec};
 use crate::stream::CHUNK_ELEMENTS;
 use crate::torch_sum::ColumnSums;
 use crate::vocab::{Fill, RowOf, VocabPlan};
-use std::borrow::Cow;
 use std::sync::Arc;
-use tensorcast_core::{code, DType, Error, Result, Source, TensorData};
+use tensorcast_core::{code, Bytes, DType, Error, Result, Source, TensorData};
+
+/// One input's tensor bytes: borrowed from its source, or spooled.
+enum Held<'a> {
+    Borrowed(&'a [u8]),
+    Spooled(Bytes),
+}
+
+impl Held<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Held::Borrowed(b) => b,
+            Held::Spooled(b) => b,
+        }
+    }
+}
 
 /// Every input's whole tensor, readable by row: mapped bytes are borrowed;
 /// a tensor its source produces piece by piece (a dequantized GGUF
-/// embedding) is collected once, the one place a merge holds a tensor.
+/// embedding) is spooled once to an unnamed temporary file and mapped, so
+/// the page cache holds it, not the heap.
 pub(crate) struct Rows<'a> {
-    data: Vec<Cow<'a, [u8]>>,
+    data: Vec<Held<'a>>,
     dtypes: Vec<DType>,
     /// The merged source's input of each part.
     inputs: Vec<usize>,
@@ -36,7 +51,7 @@ impl Rows<'_> {
         let size = self.dtypes[part].storage_bytes(1).unwrap_or(4) as usize;
         let bytes = self.width * size;
         let start = row as usize * bytes;
-        let slice = self.data[part].get(start..start + bytes).ok_or_else(|| {
+        let slice = self.data[part].bytes().get(start..start + bytes).ok_or_else(|| {
             Error::usage(
                 code::MERGE_MISMATCH,
                 format!("row {row} is past the tensor's rows"),
@@ -91,9 +106,16 @@ pub(crate) fn permuted<'a>(
             let mut dtypes = Vec::with_capacity(parts.len());
             for &(input, i) in parts {
                 let source = &inputs[input];
+                let info = &source.tensors()[i];
                 data.push(match source.tensor_data(i)? {
-                    TensorData::Borrowed(b) | TensorData::Located { bytes: b, .. } => Cow::Borrowed(b),
-                    chunks => Cow::Owned(chunks.into_vec()?),
+                    TensorData::Borrowed(b) | TensorData::Located { bytes: b, .. } => Held::Borrowed(b),
+                    other => {
+                        let name = std::path::PathBuf::from(format!("{} (its rows, spooled)", info.name));
+                        Held::Spooled(match other {
+                            TensorData::Chunks(pieces) => Bytes::spool(&name, info.nbytes, pieces)?,
+                            whole => Bytes::spool(&name, info.nbytes, std::iter::once(whole.into_vec()))?,
+                        })
+                    }
                 });
                 dtypes.push(source.tensors()[i].dtype);
             }
