@@ -14,6 +14,34 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// A JSON object's top-level entries in order, each value kept as its
+/// text: a header or a side file rewritten with some entries changed keeps
+/// every other entry byte for byte (safetensors headers, tokenizer.json).
+pub struct JsonEntries(pub Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for JsonEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<JsonEntries, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = JsonEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<JsonEntries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(JsonEntries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// Block size that extent sharing needs input and output offsets to agree
 /// on (FICLONERANGE and the clone path of copy_file_range refuse others).
 pub const SHARE_BLOCK: u64 = 4096;

@@ -295,10 +295,21 @@ impl VocabPlan {
 
     /// The inputs a made row reads.
     pub(crate) fn fill_inputs(&self) -> impl Iterator<Item = usize> + '_ {
-        self.fills.values().flat_map(|f| match f {
-            Fill::Row(k, _) => vec![*k],
-            Fill::Average(v) => v.iter().map(|(k, _)| *k).collect(),
-            Fill::Zero => vec![],
+        self.fill_rows().map(|(k, _)| k)
+    }
+
+    /// Every (input, row) a made row reads.
+    fn fill_rows(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.fills.values().flat_map(|f| {
+            let many: &[(usize, u64)] = match f {
+                Fill::Average(v) => v,
+                _ => &[],
+            };
+            let one = match f {
+                Fill::Row(k, r) => Some((*k, *r)),
+                _ => None,
+            };
+            one.into_iter().chain(many.iter().copied())
         })
     }
 
@@ -317,13 +328,7 @@ impl VocabPlan {
     pub(crate) fn max_row_of(&self, input: usize) -> Option<u64> {
         let own = self.own[input].iter().copied().filter(|&r| r != FILLED).max();
         let made = self
-            .fills
-            .values()
-            .flat_map(|f| match f {
-                Fill::Row(k, r) => vec![(*k, *r)],
-                Fill::Average(v) => v.clone(),
-                Fill::Zero => vec![],
-            })
+            .fill_rows()
             .filter(|(k, _)| *k == input)
             .map(|(_, r)| r)
             .max();

@@ -9,7 +9,7 @@ use crate::header::parse_header;
 use crate::{rules, FORMAT};
 use serde_json::{Map, Value as Json};
 use std::path::Path;
-use tensorcast_core::edit::{apply_edits, congruent_offset, EditReport, MetaEdit, Spliced};
+use tensorcast_core::edit::{apply_edits, congruent_offset, EditReport, JsonEntries, MetaEdit, Spliced};
 use tensorcast_core::{Bytes, Error, FormatError, Limits, Result, Value};
 
 /// The safetensors reference's largest header (100 MB).
@@ -28,7 +28,7 @@ pub fn edit(input: &Path, edits: &[MetaEdit], output: &Path, limits: &Limits) ->
     // Each top-level entry kept as its own text (tensor entries are copied
     // as they were, and a header of a million tensors never becomes a
     // JSON tree); only `__metadata__` is written anew.
-    let Entries(entries) = serde_json::from_slice(text).map_err(|e| {
+    let JsonEntries(entries) = serde_json::from_slice(text).map_err(|e| {
         Error::from(FormatError::new(FORMAT, rules::HEADER_NOT_JSON, e.to_string()).in_file(input))
     })?;
     let meta: Map<String, Json> = metadata
@@ -94,30 +94,4 @@ pub fn edit(input: &Path, edits: &[MetaEdit], output: &Path, limits: &Limits) ->
         data_bytes: len - data_start,
         in_place: false,
     })
-}
-
-/// The header's top-level entries in order, each value as its JSON text.
-struct Entries(Vec<(String, Box<serde_json::value::RawValue>)>);
-
-impl<'de> serde::Deserialize<'de> for Entries {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Entries, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Entries;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Entries, A::Error> {
-                let mut out = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    out.push(entry);
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
 }

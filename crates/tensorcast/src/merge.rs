@@ -197,17 +197,8 @@ fn side_files(
         .chain(TOKENIZER_FILES.iter().map(|n| (tokenizer.join(n), *n)));
     let mut files = Vec::new();
     for (from, name) in sides {
-        let Ok(meta) = std::fs::metadata(&from) else {
+        if !crate::merge_vocab::side_file(&from, max_bytes)? {
             continue;
-        };
-        if !meta.is_file() || meta.len() > max_bytes {
-            return Err(Error::unsupported(
-                code::MODEL_FOLDER,
-                format!(
-                    "{}: a model's {name} is a regular file of at most {max_bytes} bytes (the limit on headers read whole)",
-                    from.display()
-                ),
-            ));
         }
         let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
         let bytes = match name {

@@ -6,6 +6,7 @@
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::path::Path;
+use tensorcast_core::edit::JsonEntries;
 use tensorcast_core::{code, Error, Result};
 use tensorcast_merge::{MergeConfig, ModelVocab, TokenIds, VocabPlan};
 
@@ -37,13 +38,33 @@ struct Added {
     flags: Entry,
 }
 
+/// An added token: id, text, the entry's other fields.
+type AddedToken = (u64, String, Entry);
+
 /// A folder's tokenizer as a merge reads it.
-#[derive(Clone)]
 struct Tokenizer {
     /// Token text to id (`model.vocab`, then `added_tokens`, which win).
     ids: TokenIds,
-    /// The added tokens in file order: id, text, the entry's other fields.
-    added: Vec<(u64, String, Entry)>,
+    /// The added tokens in file order.
+    added: Vec<AddedToken>,
+}
+
+/// Whether `path` exists; refused unless it is a regular file of at most
+/// `max_bytes` (a FIFO would block, a giant file fill memory).
+pub(crate) fn side_file(path: &Path, max_bytes: u64) -> Result<bool> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(false);
+    };
+    if !meta.is_file() || meta.len() > max_bytes {
+        return Err(Error::unsupported(
+            code::MODEL_FOLDER,
+            format!(
+                "{}: a model's side file is a regular file of at most {max_bytes} bytes (the limit on headers read whole)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(true)
 }
 
 /// `model.vocab`: an object of token to id (BPE, WordPiece) or a list of
@@ -82,17 +103,8 @@ impl<'de> Deserialize<'de> for Pairs {
 /// it is read, never held whole, and at most `max_bytes` of it.
 fn tokenizer(folder: &Path, max_bytes: u64) -> Result<Option<Tokenizer>> {
     let path = folder.join("tokenizer.json");
-    let Ok(meta) = std::fs::metadata(&path) else {
+    if !side_file(&path, max_bytes)? {
         return Ok(None);
-    };
-    if !meta.is_file() || meta.len() > max_bytes {
-        return Err(Error::unsupported(
-            code::MODEL_FOLDER,
-            format!(
-                "{}: a tokenizer.json is a regular file of at most {max_bytes} bytes (the limit on headers read whole)",
-                path.display()
-            ),
-        ));
     }
     let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
     let reader = std::io::BufReader::with_capacity(1 << 16, std::io::Read::take(file, max_bytes));
@@ -111,7 +123,8 @@ fn tokenizer(folder: &Path, max_bytes: u64) -> Result<Option<Tokenizer>> {
 /// model's), if it says.
 fn declared_rows(folder: &Path, max_bytes: u64) -> Option<u64> {
     let path = folder.join("config.json");
-    if std::fs::metadata(&path).ok()?.len() > max_bytes {
+    // A FIFO named config.json would block the read.
+    if !side_file(&path, max_bytes).ok()? {
         return None;
     }
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
@@ -124,18 +137,12 @@ fn declared_rows(folder: &Path, max_bytes: u64) -> Option<u64> {
 /// A model's vocabulary as mergekit builds it: its tokenizer.json's tokens
 /// and its config's `vocab_size` (else the token count), with the added
 /// tokens' entries.
-fn model_vocab(folder: &Path, max_bytes: u64) -> Result<Option<(ModelVocab, Tokenizer)>> {
-    let Some(t) = tokenizer(folder, max_bytes)? else {
+fn model_vocab(folder: &Path, max_bytes: u64) -> Result<Option<(ModelVocab, Vec<AddedToken>)>> {
+    let Some(Tokenizer { ids, added }) = tokenizer(folder, max_bytes)? else {
         return Ok(None);
     };
-    let size = declared_rows(folder, max_bytes).unwrap_or(t.ids.len() as u64);
-    Ok(Some((
-        ModelVocab {
-            ids: t.ids.clone(),
-            size,
-        },
-        t,
-    )))
+    let size = declared_rows(folder, max_bytes).unwrap_or(ids.len() as u64);
+    Ok(Some((ModelVocab { ids, size }, added)))
 }
 
 /// The layout of token rows, and the tokenizer.json made when tokens were
@@ -183,52 +190,51 @@ pub(crate) fn plan(
         )
     };
     let base_folder = folder_of(&models[0], "the base model")?;
-    let (mut base, mut base_tok) =
+    let (mut base, mut base_added) =
         model_vocab(&base_folder, max_bytes)?.ok_or_else(|| no_tokenizer(&base_folder))?;
     // get_stripped_tokenizer: the base's tokens past its rows are dropped.
     let size = base.size;
     base.ids.retain(|_, id| *id < size);
-    base_tok.ids.clone_from(&base.ids);
-    base_tok.added.retain(|(id, _, _)| *id < size);
-    // Each model's vocabulary; a model without a tokenizer (a file) is
-    // taken to have the base's, and adds nothing to a union.
-    let mut inputs = Vec::with_capacity(models.len());
-    let mut tokenizers = vec![(base.size, base_tok.clone())];
+    base_added.retain(|(id, _, _)| *id < size);
+    // Each model's vocabulary, and its added tokens where it has a
+    // tokenizer; a model without one (a file without a token list) is
+    // taken to have the base's and adds nothing to a union.
+    let mut inputs: Vec<(String, ModelVocab)> = Vec::with_capacity(models.len());
+    let mut added_of = Vec::with_capacity(models.len());
     for (i, model) in models.iter().enumerate() {
         let read = match (i, super::merge::local_folder(model)) {
             (0, _) => None,
             (_, Some(folder)) => model_vocab(&folder, max_bytes)?,
             (_, None) => tokens.get(i).cloned().flatten().map(|ids| {
                 let size = ids.len() as u64;
-                let added = Vec::new();
-                (
-                    ModelVocab {
-                        ids: ids.clone(),
-                        size,
-                    },
-                    Tokenizer { ids, added },
-                )
+                (ModelVocab { ids, size }, Vec::new())
             }),
         };
-        let vocab = match read {
-            Some((v, t)) => {
-                tokenizers.push((v.size, t));
-                v
+        let (vocab, added) = match read {
+            Some((v, added)) => (v, Some(added)),
+            None if i == 0 => (
+                ModelVocab {
+                    ids: std::mem::take(&mut base.ids),
+                    size: base.size,
+                },
+                Some(std::mem::take(&mut base_added)),
+            ),
+            None => {
+                let ids = inputs[0].1.ids.clone();
+                let size = inputs[0].1.ids.len() as u64;
+                (ModelVocab { ids, size }, None)
             }
-            None if i == 0 => base.clone(),
-            None => ModelVocab {
-                ids: base.ids.clone(),
-                size: base.ids.len() as u64,
-            },
         };
         inputs.push((model.clone(), vocab));
+        added_of.push(added);
     }
+    let base_ids = &inputs[0].1.ids;
     // The output tokenizer: its tokens, the tokenizer.json it is written
     // from, and the tokens added to it.
     let (mut out, from, mut added) = match source {
-        "base" => (base.ids.clone(), base_folder.clone(), Vec::new()),
+        "base" => (base_ids.clone(), base_folder.clone(), Vec::new()),
         "union" => {
-            let (ids, added) = union(&base_tok, &tokenizers);
+            let (ids, added) = union(&inputs, &added_of);
             (ids, base_folder.clone(), added)
         }
         model => {
@@ -243,14 +249,15 @@ pub(crate) fn plan(
     // add_tokens adds a text (normalized, not special), in configuration
     // order, as mergekit's build_tokenizer does.
     let rules = section.map(|s| s.tokens.as_slice()).unwrap_or_default();
+    let mut next = out.values().max().map_or(0, |m| m + 1);
     for (token, _) in rules {
         if !out.contains_key(token) {
-            let id = out.values().max().map_or(0, |m| m + 1);
-            out.insert(token.clone(), id);
+            out.insert(token.clone(), next);
             added.push(serde_json::json!({
-                "id": id, "content": token, "single_word": false, "lstrip": false,
+                "id": next, "content": token, "single_word": false, "lstrip": false,
                 "rstrip": false, "normalized": true, "special": false
             }));
+            next += 1;
         }
     }
     let tokenizer_json = match added.is_empty() {
@@ -276,14 +283,23 @@ pub(crate) fn plan(
 /// hash map's; tensorcast takes the configuration's order and token ids,
 /// so where mergekit's ids for new tokens vary, the rows each token gets
 /// do not. Returns the union's ids and the new `added_tokens` entries.
-fn union(base: &Tokenizer, models: &[(u64, Tokenizer)]) -> (TokenIds, Vec<serde_json::Value>) {
-    let mut ids = base.ids.clone();
+fn union(
+    inputs: &[(String, ModelVocab)],
+    added_of: &[Option<Vec<AddedToken>>],
+) -> (TokenIds, Vec<serde_json::Value>) {
+    // The models with a tokenizer, the base first.
+    let models: Vec<(&ModelVocab, &Vec<AddedToken>)> = inputs
+        .iter()
+        .zip(added_of)
+        .filter_map(|((_, v), added)| Some((v, added.as_ref()?)))
+        .collect();
+    let mut ids = inputs[0].1.ids.clone();
     let added_text: std::collections::BTreeSet<&str> = models
         .iter()
-        .flat_map(|(size, t)| {
-            t.added
+        .flat_map(|(v, added)| {
+            added
                 .iter()
-                .filter(|(id, _, _)| id < size)
+                .filter(|(id, _, _)| *id < v.size)
                 .map(|(_, c, _)| c.as_str())
         })
         .collect();
@@ -315,12 +331,12 @@ fn union(base: &Tokenizer, models: &[(u64, Tokenizer)]) -> (TokenIds, Vec<serde_
         entries.push(serde_json::Value::Object(ordered));
         next += 1;
     };
-    for (size, t) in models {
-        let mut by_id: Vec<(&u64, &String)> = t
+    for (v, _) in &models {
+        let mut by_id: Vec<(&u64, &String)> = v
             .ids
             .iter()
-            .map(|(k, v)| (v, k))
-            .filter(|(id, _)| *id < size)
+            .map(|(k, id)| (id, k))
+            .filter(|(id, _)| **id < v.size)
             .collect();
         by_id.sort();
         for (_, token) in by_id {
@@ -333,35 +349,12 @@ fn union(base: &Tokenizer, models: &[(u64, Tokenizer)]) -> (TokenIds, Vec<serde_
             }
         }
     }
-    for (size, t) in models {
-        for (_, token, flags) in t.added.iter().filter(|(id, _, _)| id < size) {
+    for (v, added) in &models {
+        for (_, token, flags) in added.iter().filter(|(id, _, _)| *id < v.size) {
             add(&mut ids, token, flags.clone());
         }
     }
     (ids, entries)
-}
-
-/// The top-level entries of a JSON object in order, each as its text.
-struct Entries(Vec<(String, Box<serde_json::value::RawValue>)>);
-
-impl<'de> Deserialize<'de> for Entries {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Entries, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Entries;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Entries, A::Error> {
-                let mut out = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    out.push(entry);
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 /// The tokenizer.json at `path` with `added` appended to its
@@ -370,11 +363,11 @@ fn with_added(path: &Path, added: Vec<serde_json::Value>, max_bytes: u64) -> Res
     let bad = |e: &dyn std::fmt::Display| {
         Error::unsupported(code::MODEL_FOLDER, format!("{}: {e}", path.display()))
     };
-    if std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len() > max_bytes {
-        return Err(bad(&format!("larger than {max_bytes} bytes")));
+    if !side_file(path, max_bytes)? {
+        return Err(bad(&"no tokenizer.json"));
     }
     let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let Entries(entries) = serde_json::from_slice(&text).map_err(|e| bad(&e))?;
+    let JsonEntries(entries) = serde_json::from_slice(&text).map_err(|e| bad(&e))?;
     let mut added = Some(added);
     let mut out = b"{".to_vec();
     for (i, (key, value)) in entries.iter().enumerate() {
