@@ -295,17 +295,22 @@ fn within_rounding(
 /// with torch's sorts and topk made stable, so ties at a cut are kept
 /// lowest index first as tensorcast keeps them): Qwen3's and Gemma 3's
 /// ties, breadcrumbs and sce are bit-identical in float32 and bfloat16,
-/// slerp within rounding; Mixtral's linear, task_arithmetic and
-/// frankenmerge (experts renumbered with their layers) are bit-identical
-/// once our per-expert tensors are laid out as mergekit 0.1.5 writes them
-/// (transformers 5's fused `mlp.experts.gate_up_proj` and `down_proj`).
-/// And a merge whose first fine-tune is a GGUF (converted by tensorcast,
-/// so Q/K permuted, Mixtral's experts stacked) gives the all-HF merge's
+/// slerp within rounding. The MoE families (Mixtral, Qwen3-MoE) are merged
+/// as mergekit 0.1.5 merges them, each layer's experts as the one fused
+/// tensor transformers 5 stacks them into (the TIES and breadcrumbs cuts,
+/// sce's weights and selection, slerp's angle and model_stock's cosine over
+/// all experts at once): ties, breadcrumbs, sce, linear, task_arithmetic,
+/// model_stock (bfloat16) and the frankenmerge are bit-identical once our
+/// per-expert tensors are laid out as mergekit writes them (`mlp.experts.
+/// gate_up_proj` and `down_proj`), slerp and model_stock (float32) within
+/// rounding. And a ties merge whose first fine-tune is a GGUF (converted by
+/// tensorcast, so Q/K permuted, experts stacked) gives the all-HF merge's
 /// bits (Gemma's norms, which the GGUF stores as 1 + w in float32, within
 /// that rounding).
 #[test]
 fn other_families_merge_as_mergekit_does() {
-    for arch in ["qwen3", "gemma3", "mixtral"] {
+    for arch in ["qwen3", "gemma3", "mixtral", "qwen3moe"] {
+        let moe = arch == "mixtral" || arch == "qwen3moe";
         let home = fixture(&format!("merge/families/{arch}"));
         let cases = home.join("cases");
         let mut names: Vec<String> = std::fs::read_dir(&cases)
@@ -325,10 +330,10 @@ fn other_families_merge_as_mergekit_does() {
             let out = dir.path().join(format!("{case}.safetensors"));
             merge_in(&cases, &[&format!("{case}.yml"), "-o", out.to_str().unwrap()]);
             let (mut ours, theirs) = (tensors(&out), tensors(&cases.join(format!("{case}.safetensors"))));
-            if arch == "mixtral" {
+            if moe {
                 ours = fused_experts(ours);
             }
-            if case.starts_with("slerp") {
+            if case.starts_with("slerp") || case == "model_stock.float32" {
                 within_rounding(&format!("{arch} {case}"), &ours, &theirs);
             } else {
                 assert_eq!(
@@ -345,18 +350,21 @@ fn other_families_merge_as_mergekit_does() {
             }
         }
         let gguf = dir.path().join("ft1.gguf");
+        // The fixture's toy tokenizer is Qwen 2's pre-tokenizer by another hash.
+        let pre: &[&str] = if arch == "qwen3moe" {
+            &["--tokenizer-pre", "qwen2"]
+        } else {
+            &[]
+        };
         tensorcast()
             .args(["-q", "convert"])
             .arg(home.join("ft1"))
             .arg("-o")
             .arg(&gguf)
+            .args(pre)
             .assert()
             .success();
-        let case = if arch == "mixtral" {
-            "task_arithmetic"
-        } else {
-            "ties"
-        };
+        let case = "ties";
         let yaml = std::fs::read_to_string(cases.join(format!("{case}.float32.yml")))
             .unwrap()
             .replace("../ft1", gguf.to_str().unwrap());
@@ -368,7 +376,7 @@ fn other_families_merge_as_mergekit_does() {
             tensors(&out),
             tensors(&cases.join(format!("{case}.float32.safetensors"))),
         );
-        if arch == "mixtral" {
+        if moe {
             ours = fused_experts(ours);
         }
         for (name, want) in &theirs {
@@ -809,10 +817,17 @@ fn hostile_configurations_are_refused_at_once() {
 /// `[E, 2I, H]` (each expert's w1 rows, then its w3 rows), `down_proj`
 /// `[E, H, I]` (w2), and `mlp.gate.weight`.
 fn fused_experts(tensors: BTreeMap<String, RefTensor>) -> BTreeMap<String, RefTensor> {
+    // (experts' marker, gate, up, down): Mixtral's and Qwen-MoE's names.
+    const NAMES: [(&str, &str, &str, &str); 2] = [
+        (".block_sparse_moe.experts.", "w1", "w3", "w2"),
+        (".mlp.experts.", "gate_proj", "up_proj", "down_proj"),
+    ];
     let mut out = BTreeMap::new();
     let mut experts: BTreeMap<(String, usize), BTreeMap<String, RefTensor>> = BTreeMap::new();
+    let mut kind = NAMES[0];
     for (name, t) in tensors {
-        if let Some((layer, rest)) = name.split_once(".block_sparse_moe.experts.") {
+        if let Some((names, (layer, rest))) = NAMES.iter().find_map(|n| Some((n, name.split_once(n.0)?))) {
+            kind = *names;
             let (e, w) = rest.split_once('.').unwrap();
             experts
                 .entry((layer.to_string(), e.parse().unwrap()))
@@ -831,7 +846,10 @@ fn fused_experts(tensors: BTreeMap<String, RefTensor>) -> BTreeMap<String, RefTe
             .map(|(_, v)| v)
             .collect();
         let e = each.len();
-        for (fused, parts) in [("gate_up_proj", &["w1", "w3"][..]), ("down_proj", &["w2"][..])] {
+        for (fused, parts) in [
+            ("gate_up_proj", &[kind.1, kind.2][..]),
+            ("down_proj", &[kind.3][..]),
+        ] {
             let first = &each[0][parts[0]];
             let mut shape = first.2.clone();
             shape[0] *= parts.len();
@@ -1206,4 +1224,38 @@ fn tokenizer_sources_that_cannot_be_laid_out_are_refused_by_name() {
     safetensors::tensor::serialize_to_file(views, None, &short.join("model.safetensors")).unwrap();
     let err = refused(yaml.replace("../ft_b", short.to_str().unwrap()), "short");
     assert!(err.contains("has 400 rows") && err.contains("row 402"), "{err}");
+}
+
+/// mergekit ranks DELLA's magnitudes along dimension 1 of what it merges,
+/// which for a layer's fused experts [E, 2I, H] is across each expert's
+/// gate and up rows, column by column: not built (a column of one expert
+/// is 2I rows apart), so refused naming the fused tensor, writing nothing.
+#[test]
+fn della_over_fused_experts_is_refused_by_name() {
+    let home = fixture("merge/families/mixtral");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("della.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "merge_method: della\nbase_model: {base}\nmodels:\n  - model: {ft1}\n    parameters: {{weight: 0.5, density: 0.5, epsilon: 0.1}}\ndtype: float32\n",
+            base = fixture("model/mixtral/hf").display(),
+            ft1 = home.join("ft1").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out.safetensors");
+    let run = tensorcast()
+        .arg("merge")
+        .arg(&config)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(
+        err.contains("model.layers.0.mlp.experts.gate_up_proj") && err.contains("della"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }

@@ -93,6 +93,16 @@ impl Mask {
         }
     }
 
+    /// Whether each decision depends only on the element's value and
+    /// index, not on the elements before it (a cut that splits a run of
+    /// equal magnitudes keeps the first of them in index order).
+    fn order_free(&self) -> bool {
+        match self {
+            Mask::Cut(k) => k.order_free(),
+            _ => true,
+        }
+    }
+
     /// Before a chunk (of whole rows) starting at element `at`: the
     /// decisions that need the chunk's task-vector values.
     fn prepare(&mut self, prec: Prec, at: u64, deltas: &[f32]) {
@@ -103,6 +113,7 @@ impl Mask {
 }
 
 /// The task-arithmetic family's resolved state.
+#[derive(Clone)]
 pub(crate) struct Tasks {
     /// Per non-base input: weight (in the merge's dtype), mask, rescale.
     weights: Vec<f32>,
@@ -116,6 +127,7 @@ pub(crate) struct Tasks {
 }
 
 /// One tensor's merge, ready to apply chunk by chunk.
+#[derive(Clone)]
 pub(crate) enum Plan {
     Linear {
         weights: Vec<f32>,
@@ -600,7 +612,7 @@ fn nuslerp_plan<'a>(p: &Params, n: u64, open: &mut dyn FnMut() -> Result<Lockste
     let group = if p.flag("nuslerp_flatten")? || p.rank < 2 {
         Grouping::Whole
     } else if p.flag("nuslerp_row_wise")? {
-        Grouping::Columns(last)
+        Grouping::Columns(p.columns.max(1) as usize)
     } else {
         Grouping::Rows(last)
     };
@@ -829,6 +841,18 @@ fn l1_rescales<'a>(
 }
 
 impl Plan {
+    /// Whether a copy of this plan decides any part of the tensor alone:
+    /// false where a cut splits a run of equal magnitudes, whose kept ones
+    /// are the first in index order, so a later part needs the count of
+    /// them before it ([`Plan::apply`] over everything before it).
+    pub(crate) fn order_free(&self) -> bool {
+        match self {
+            Plan::Tasks(t) => t.masks.iter().all(Mask::order_free),
+            Plan::Sce { keep, .. } => keep.order_free(),
+            _ => true,
+        }
+    }
+
     /// The merged values of elements `at..at + chunk[0].len()`, in `prec`.
     /// Called for consecutive chunks in order; computed on every core.
     pub(crate) fn apply(&mut self, prec: Prec, at: u64, chunk: &[Vec<f32>]) -> Vec<f32> {
@@ -1079,6 +1103,7 @@ mod tests {
                 slice: None,
                 rank: 1,
                 last_dim: n as u64,
+                columns: 1,
                 row: 10,
             };
             let run = |chunk: usize| {

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod experts;
 mod kernel;
 mod method;
 mod numeric;
@@ -32,6 +33,7 @@ mod vocab;
 mod vocab_rows;
 
 pub use config::{Entry, MergeConfig, Setting, Slice, SliceSource, MAX_TEXT as MAX_CONFIG_TEXT};
+pub use experts::{ExpertFusion, FusedGroup};
 pub use method::Method;
 pub use source::MergedSource;
 pub use vocab::{

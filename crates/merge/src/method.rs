@@ -292,6 +292,9 @@ pub(crate) struct Params<'a> {
     /// The tensor's rank and last dimension (model_stock's rows).
     pub(crate) rank: usize,
     pub(crate) last_dim: u64,
+    /// Elements per index of the first dimension (nuslerp's row-wise
+    /// vectors run along the first dimension, one per such element).
+    pub(crate) columns: u64,
     /// Elements per row for row-wise sparsifiers (DELLA): a 2-D tensor's
     /// last dimension, else the whole tensor; chunks hold whole rows.
     pub(crate) row: usize,

@@ -130,6 +130,8 @@ impl Finder {
             seen_lo: 0,
             seen_hi: 0,
             lo_first: first_ties.then(|| found[0].1 + found[0].2 - self.ranks[0]),
+            lo_count: found[0].2,
+            hi_count: found[1].2,
         }
     }
 }
@@ -148,6 +150,9 @@ pub struct Keeper {
     seen_hi: u64,
     /// Ties at the low end kept from the first, when so chosen.
     lo_first: Option<u64>,
+    /// How many elements have the key at each end.
+    lo_count: u64,
+    hi_count: u64,
 }
 
 impl Keeper {
@@ -161,6 +166,19 @@ impl Keeper {
                 self.seen_hi += 1;
             }
         }
+    }
+
+    /// Whether every decision follows from the key alone: no cut falls
+    /// inside a run of equal keys, so no count of those seen so far matters.
+    pub fn order_free(&self) -> bool {
+        let low = match self.lo_first {
+            Some(m) => m >= self.lo_count,
+            None => {
+                self.lo_below >= self.lo
+                    && (self.lo_key != self.hi_key || self.lo_below + self.lo_count <= self.hi)
+            }
+        };
+        low && (self.lo_key == self.hi_key || self.hi_below + self.hi_count <= self.hi)
     }
 
     /// Whether the next element (in index order), of magnitude key `k`, is kept.
@@ -262,6 +280,28 @@ mod tests {
             kept(&t, Ranks::outliers(5, 0.4, 0.2).unwrap(), false),
             [false, true, false, true, false]
         );
+    }
+
+    #[test]
+    fn a_cut_inside_a_run_of_ties_is_not_order_free() {
+        let keeper = |v: &[f32], ranks: Ranks, first: bool| {
+            let mut f = Finder::new(ranks);
+            v.iter().for_each(|&x| f.count_high(key(x)));
+            f.end_high();
+            v.iter().for_each(|&x| f.count_low(key(x)));
+            f.keeper(first)
+        };
+        let t = [1.0f32, 2.0, -1.0, 1.0, 3.0];
+        // The two largest: no tie at the cut.
+        assert!(keeper(&t, Ranks::magnitude(5, 0.4).unwrap(), true).order_free());
+        // The three largest: one of the three 1s.
+        assert!(!keeper(&t, Ranks::magnitude(5, 0.6).unwrap(), true).order_free());
+        // The same ranks, ties counted from the last: none at the cut.
+        assert!(keeper(&t, Ranks::magnitude(5, 0.4).unwrap(), false).order_free());
+        // Ranks 2..4 of the ascending order: two of the 1s.
+        assert!(!keeper(&t, Ranks::outliers(5, 0.4, 0.2).unwrap(), false).order_free());
+        // Ranks 3..5 with the top one dropped: the 2 only (not the 3).
+        assert!(keeper(&t, Ranks::outliers(5, 0.2, 0.2).unwrap(), false).order_free());
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! each computed on demand from the same-named tensor of every input.
 
 use crate::config::MergeConfig;
+use crate::experts::{ExpertFusion, FusedGroup};
 use crate::kernel::{self, Plan};
 use crate::method::{Params, Sparsify};
 use crate::numeric::{from_f32, Prec};
-use crate::stream::{Lockstep, CHUNK_ELEMENTS};
+use crate::stream::{Lockstep, Open, CHUNK_ELEMENTS};
 use crate::vocab::{is_token_indexed, VocabPlan};
 use crate::vocab_rows::permuted;
+use std::sync::Mutex;
 use tensorcast_core::{code, DType, Error, Metadata, Result, Source, TensorData, TensorInfo, Value};
 
 /// A merge of several sources, one tensor at a time.
@@ -24,6 +26,29 @@ pub struct MergedSource {
     seed: u64,
     /// With a tokenizer source: how token-indexed tensors' rows are laid out.
     vocab: Option<VocabPlan>,
+    /// Groups of per-expert tensors merged as the fused tensor they stack
+    /// into, and per output tensor its group and place in it.
+    fused: Vec<Fused>,
+    fused_of: Vec<Option<(usize, usize)>>,
+}
+
+/// Per-expert output tensors merged as one (see [`crate::experts`]).
+struct Fused {
+    name: String,
+    shape: Vec<u64>,
+    /// Output tensor indices, in stacking order, and where each starts.
+    members: Vec<usize>,
+    offsets: Vec<u64>,
+    /// The group's plan while its members are being written.
+    plan: Mutex<Option<FusedPlan>>,
+}
+
+/// A fused group's plan, and when its decisions depend on what came
+/// before (ties at a cut), its state at each member's start.
+struct FusedPlan {
+    plan: Plan,
+    starts: Option<Vec<Plan>>,
+    served: usize,
 }
 
 /// One output tensor's group.
@@ -297,7 +322,62 @@ impl MergedSource {
             metadata,
             seed,
             vocab,
+            fused: Vec::new(),
+            fused_of: Vec::new(),
         })
+    }
+
+    /// Merges the per-expert tensors `fusion` groups as the fused tensors
+    /// they stack into, as mergekit 0.1.5 does for that architecture: every
+    /// statistic over a layer's experts at once. Each member is still
+    /// written as its own tensor. Members of one group must share a shape.
+    pub fn fuse_experts(mut self, fusion: &ExpertFusion) -> Result<MergedSource> {
+        let groups = fusion.groups(self.tensors.iter().map(|t| t.name.as_str()));
+        self.fused_of = vec![None; self.tensors.len()];
+        for FusedGroup {
+            name,
+            members,
+            experts,
+        } in groups
+        {
+            let index: Vec<usize> = members
+                .iter()
+                .filter_map(|m| self.tensors.iter().position(|t| &t.name == m))
+                .collect();
+            let Some(&first) = index.first() else { continue };
+            let shape = self.tensors[first].shape.clone();
+            if let Some(&other) = index.iter().find(|&&i| self.tensors[i].shape != shape) {
+                return Err(Error::usage(
+                    code::MERGE_MISMATCH,
+                    format!(
+                        "tensor '{}' is {:?} but '{}' is {:?}: the experts of {name} must have one shape",
+                        self.tensors[other].name, self.tensors[other].shape, self.tensors[first].name, shape
+                    ),
+                ));
+            }
+            let [rows, cols] = shape[..] else {
+                return Err(Error::usage(
+                    code::MERGE_MISMATCH,
+                    format!(
+                        "tensor '{}' is {shape:?}: an expert's projection is 2-D",
+                        self.tensors[first].name
+                    ),
+                ));
+            };
+            let per = index.len() as u64 / experts.max(1);
+            let g = self.fused.len();
+            for (k, &i) in index.iter().enumerate() {
+                self.fused_of[i] = Some((g, k));
+            }
+            self.fused.push(Fused {
+                name,
+                shape: vec![experts, per * rows, cols],
+                offsets: (0..index.len() as u64).map(|k| k * rows * cols).collect(),
+                members: index,
+                plan: Mutex::new(None),
+            });
+        }
+        Ok(self)
     }
 
     /// The rows of the merged token-indexed tensors, when a tokenizer
@@ -349,28 +429,15 @@ impl Source for MergedSource {
             .get(index)
             .ok_or_else(|| Error::usage(code::INTERNAL, format!("no tensor {index}")))?;
         let out = &self.outs[index];
+        if let Some((g, k)) = self.fused_of.get(index).copied().flatten() {
+            return self.member_data(index, g, k);
+        }
         let prec = out.prec;
         let n = info.shape.iter().product::<u64>();
+        let params = self.params(&info.name, &info.shape, out)?;
         // Row-wise sparsifiers see whole rows in every chunk.
-        let ranked = self.config.method.sparsify() == Sparsify::Ranked;
-        if ranked && info.shape.len() > 2 {
-            return Err(Error::unsupported(
-                code::MERGE_CONFIG,
-                format!(
-                    "tensor '{}' has {} dimensions: {} ranks 1-D and 2-D tensors only",
-                    info.name,
-                    info.shape.len(),
-                    self.config.method.name()
-                ),
-            ));
-        }
-        let row = match info.shape.as_slice() {
-            [_, cols] => *cols as usize,
-            _ => n as usize,
-        }
-        .max(1);
-        let chunk = if ranked {
-            (CHUNK_ELEMENTS / row).max(1) * row
+        let chunk = if self.config.method.sparsify() == Sparsify::Ranked {
+            (CHUNK_ELEMENTS / params.row).max(1) * params.row
         } else {
             CHUNK_ELEMENTS
         };
@@ -380,26 +447,9 @@ impl Source for MergedSource {
                 // Each input's rows gathered into the output vocabulary
                 // (values in the merge's precision, as f32).
                 Some(plan) => permuted(plan, &self.inputs, &out.parts, &info.shape, prec, &mut rows)?,
-                None => out
-                    .parts
-                    .iter()
-                    .map(|&(input, i)| {
-                        let source = &self.inputs[input];
-                        Ok((source.tensor_data(i)?, source.tensors()[i].dtype))
-                    })
-                    .collect::<Result<Vec<_>>>()?,
+                None => self.read(&out.parts)?,
             };
             Lockstep::with_chunk(inputs, prec, n as usize, chunk)
-        };
-        let params = Params {
-            config: &self.config,
-            name: &info.name,
-            t: out.t,
-            models: &out.models,
-            slice: out.slice,
-            rank: info.shape.len(),
-            row,
-            last_dim: info.shape.last().copied().unwrap_or(1),
         };
         let plan = kernel::plan(self.config.method, &params, prec, n, self.seed, &mut open)?;
         Ok(TensorData::Chunks(Box::new(Merged {
@@ -409,6 +459,153 @@ impl Source for MergedSource {
             at: 0,
             dtype: info.dtype,
         })))
+    }
+}
+
+impl MergedSource {
+    /// Every input's data of one tensor (`parts`: input, tensor index).
+    fn read(&self, parts: &[(usize, usize)]) -> Result<Vec<(TensorData<'_>, DType)>> {
+        parts
+            .iter()
+            .map(|&(input, i)| {
+                let source = &self.inputs[input];
+                Ok((source.tensor_data(i)?, source.tensors()[i].dtype))
+            })
+            .collect()
+    }
+
+    /// The parameters of tensor `name` of `shape` in `out`'s group.
+    fn params<'s>(&'s self, name: &'s str, shape: &[u64], out: &'s Out) -> Result<Params<'s>> {
+        let n = shape.iter().product::<u64>();
+        if self.config.method.sparsify() == Sparsify::Ranked && shape.len() > 2 {
+            return Err(Error::unsupported(
+                code::MERGE_CONFIG,
+                format!(
+                    "tensor '{name}' has {} dimensions: {} ranks 1-D and 2-D tensors only",
+                    shape.len(),
+                    self.config.method.name()
+                ),
+            ));
+        }
+        let row = match shape {
+            [_, cols] => *cols as usize,
+            _ => n as usize,
+        }
+        .max(1);
+        Ok(Params {
+            config: &self.config,
+            name,
+            t: out.t,
+            models: &out.models,
+            slice: out.slice,
+            rank: shape.len(),
+            row,
+            last_dim: shape.last().copied().unwrap_or(1),
+            columns: n / shape.first().copied().unwrap_or(1).max(1),
+        })
+    }
+
+    /// Member `k` of fused group `g` (output tensor `index`): its own
+    /// values, merged by the group's plan from where the member starts.
+    fn member_data(&self, index: usize, g: usize, k: usize) -> Result<TensorData<'_>> {
+        let group = &self.fused[g];
+        let info = &self.tensors[index];
+        let prec = self.outs[group.members[0]].prec;
+        let plan = self.member_plan(group, k)?;
+        let n = info.shape.iter().product::<u64>() as usize;
+        Ok(TensorData::Chunks(Box::new(Merged {
+            plan,
+            pass: Lockstep::with_chunk(self.read(&self.outs[index].parts)?, prec, n, CHUNK_ELEMENTS)?,
+            prec,
+            at: group.offsets[k],
+            dtype: info.dtype,
+        })))
+    }
+
+    /// The plan member `k` of `group` starts with: the group's plan is made
+    /// once (over every member as one tensor) and kept until every member
+    /// has taken its copy.
+    fn member_plan(&self, group: &Fused, k: usize) -> Result<Plan> {
+        let mut slot = group.plan.lock().unwrap_or_else(|e| e.into_inner());
+        let state = match slot.as_mut() {
+            Some(state) => state,
+            None => slot.insert(self.plan_group(group)?),
+        };
+        let plan = match &state.starts {
+            Some(starts) => starts[k].clone(),
+            None => state.plan.clone(),
+        };
+        state.served += 1;
+        if state.served >= group.members.len() {
+            *slot = None;
+        }
+        Ok(plan)
+    }
+
+    /// A fused group's plan, from passes over its members read one after
+    /// the other as one tensor; where ties at a cut make a decision depend
+    /// on the elements before it, one more pass finds the state at each
+    /// member's start.
+    fn plan_group(&self, group: &Fused) -> Result<FusedPlan> {
+        let first = &self.outs[group.members[0]];
+        let prec = first.prec;
+        let n = group.shape.iter().product::<u64>();
+        let params = self.params(&group.name, &group.shape, first)?;
+        let mut open = || -> Result<Lockstep<'_>> {
+            let inputs = (0..first.parts.len())
+                .map(|j| {
+                    group
+                        .members
+                        .iter()
+                        .map(|&m| {
+                            let (input, i) = self.outs[m].parts[j];
+                            let source = &self.inputs[input];
+                            Box::new(move || Ok((source.tensor_data(i)?, source.tensors()[i].dtype)))
+                                as Open<'_>
+                        })
+                        .collect()
+                })
+                .collect();
+            Lockstep::chained(inputs, prec, n as usize, CHUNK_ELEMENTS)
+        };
+        let plan = kernel::plan(self.config.method, &params, prec, n, self.seed, &mut open)?;
+        let starts = if plan.order_free() {
+            None
+        } else {
+            let mut starts = vec![plan.clone()];
+            let mut walking = plan.clone();
+            let mut pass = open()?;
+            let (mut at, mut next) = (0u64, 1usize);
+            let part = |chunk: &[Vec<f32>], from: u64, to: u64| -> Vec<Vec<f32>> {
+                chunk
+                    .iter()
+                    .map(|v| v[from as usize..to as usize].to_vec())
+                    .collect()
+            };
+            while let Some(chunk) = pass.next_chunk() {
+                let chunk = chunk?;
+                let len = chunk[0].len() as u64;
+                let mut from = 0u64;
+                while next < group.offsets.len() && group.offsets[next] <= at + len {
+                    let cut = group.offsets[next] - at;
+                    if cut > from {
+                        walking.apply(prec, at + from, &part(&chunk, from, cut));
+                    }
+                    starts.push(walking.clone());
+                    (from, next) = (cut, next + 1);
+                }
+                if len > from {
+                    walking.apply(prec, at + from, &part(&chunk, from, len));
+                }
+                at += len;
+            }
+            Some(starts)
+        };
+        Ok(FusedPlan {
+            plan,
+            starts,
+            served: 0,
+        })
     }
 }
 

@@ -9,13 +9,17 @@ use tensorcast_core::{code, DType, Error, Result, TensorData};
 /// Elements per chunk and input (4 MiB of f32).
 pub const CHUNK_ELEMENTS: usize = 1 << 20;
 
-type Pieces<'a> = Box<dyn Iterator<Item = Result<Cow<'a, [u8]>>> + Send + 'a>;
+/// An input's bytes piece by piece, each with its dtype (an input may be
+/// several tensors read one after the other: a fused group of experts).
+type Pieces<'a> = Box<dyn Iterator<Item = Result<(DType, Cow<'a, [u8]>)>> + Send + 'a>;
+
+/// Opens one tensor of an input: its bytes and dtype.
+pub type Open<'a> = Box<dyn FnOnce() -> Result<(TensorData<'a>, DType)> + Send + 'a>;
 
 /// One input's values, as f32 rounded to the merge's precision.
 struct Reader<'a> {
     pieces: Pieces<'a>,
-    dtype: DType,
-    round: Option<Prec>,
+    prec: Prec,
     buf: Vec<f32>,
     at: usize,
 }
@@ -28,11 +32,12 @@ impl Reader<'_> {
             if self.at == self.buf.len() {
                 let piece = self.pieces.next().ok_or_else(|| {
                     Error::usage(code::INTERNAL, "an input tensor ended before its shape says")
-                })??;
-                self.buf = to_f32(self.dtype, &piece)?;
-                if let Some(p) = self.round {
+                })?;
+                let (dtype, piece) = piece?;
+                self.buf = to_f32(dtype, &piece)?;
+                if Prec::of(dtype)? != self.prec {
                     for x in &mut self.buf {
-                        *x = p.r(*x);
+                        *x = self.prec.r(*x);
                     }
                 }
                 self.at = 0;
@@ -65,20 +70,38 @@ impl<'a> Lockstep<'a> {
         n: usize,
         chunk: usize,
     ) -> Result<Lockstep<'a>> {
+        let inputs = inputs
+            .into_iter()
+            .map(|x| vec![Box::new(move || Ok(x)) as Open<'a>])
+            .collect();
+        Lockstep::chained(inputs, prec, n, chunk)
+    }
+
+    /// As [`Lockstep::with_chunk`], each input being several tensors read
+    /// one after the other (`n` counts all of them), each opened when the
+    /// one before it is done.
+    pub fn chained(inputs: Vec<Vec<Open<'a>>>, prec: Prec, n: usize, chunk: usize) -> Result<Lockstep<'a>> {
+        let chunk = chunk.max(1);
         let readers = inputs
             .into_iter()
-            .map(|(data, dtype)| {
-                let own = Prec::of(dtype)?;
-                let size = dtype.storage_bytes(1).unwrap_or(4) as usize;
-                Ok(Reader {
-                    pieces: data.aligned_chunks(size, chunk.max(1) * size),
-                    dtype,
-                    round: (own != prec).then_some(prec),
-                    buf: Vec::new(),
-                    at: 0,
-                })
+            .map(|parts| Reader {
+                pieces: Box::new(parts.into_iter().flat_map(move |open| -> Pieces<'a> {
+                    match open() {
+                        Ok((data, dtype)) => {
+                            let size = dtype.storage_bytes(1).unwrap_or(4) as usize;
+                            Box::new(
+                                data.aligned_chunks(size, chunk * size)
+                                    .map(move |piece| piece.map(|p| (dtype, p))),
+                            )
+                        }
+                        Err(e) => Box::new(std::iter::once(Err(e))),
+                    }
+                })),
+                prec,
+                buf: Vec::new(),
+                at: 0,
             })
-            .collect::<Result<_>>()?;
+            .collect();
         Ok(Lockstep {
             readers,
             left: n,

@@ -9,6 +9,7 @@ use tensorcast_core::{
     code, Array, CommitGroup, DType, Error, FileTarget, Format, Location, MemoryFiles, Result, Source, Value,
     WriteTarget,
 };
+use tensorcast_merge::ExpertFusion;
 pub use tensorcast_merge::{MergeConfig, MergedSource, Method};
 
 /// The largest merge configuration read (its text, in bytes).
@@ -114,13 +115,12 @@ pub fn merge(
         Some(v) => (Some(v.plan), v.tokenizer_json),
         None => (None, None),
     };
-    let merged = Box::new(MergedSource::with_vocabulary(
-        config.clone(),
-        inputs,
-        layers,
-        seed,
-        vocab,
-    )?);
+    let fusion = architecture(&models, &inputs).and_then(|a| ExpertFusion::for_architecture(&a));
+    let mut merged = MergedSource::with_vocabulary(config.clone(), inputs, layers, seed, vocab)?;
+    if let Some(fusion) = fusion {
+        merged = merged.fuse_experts(&fusion)?;
+    }
+    let merged = Box::new(merged);
     let format = opts
         .registry
         .output_format(output.as_path(), opts.to.as_deref())?;
@@ -152,6 +152,29 @@ pub fn merge(
         ));
     }
     select_adapt_write(merged, format, crate::remote::target(&output, format)?, opts)
+}
+
+/// The models' Hugging Face architecture (config.json's
+/// `architectures[0]`): the first model folder's, or a GGUF model's table's
+/// class; it decides how mergekit would read their experts.
+fn architecture(models: &[String], inputs: &[Box<dyn Source>]) -> Option<String> {
+    let from_folder = models
+        .iter()
+        .filter_map(|m| read_json(&local_folder(m)?.join("config.json")))
+        .find_map(|c| Some(c.get("architectures")?.get(0)?.as_str()?.to_string()));
+    #[cfg(feature = "model")]
+    let from_gguf = || {
+        inputs
+            .iter()
+            .filter(|s| s.metadata().get("general.architecture").is_some())
+            .find_map(|s| Some(tensorcast_model::arch_of(s.metadata()).ok()?.hf_class.to_string()))
+    };
+    #[cfg(not(feature = "model"))]
+    let from_gguf = || {
+        let _ = inputs;
+        None
+    };
+    from_folder.or_else(from_gguf)
 }
 
 /// The base model's folder: where a model output's config comes from.
