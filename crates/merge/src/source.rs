@@ -526,10 +526,23 @@ impl MergedSource {
     /// once (over every member as one tensor) and kept until every member
     /// has taken its copy.
     fn member_plan(&self, group: &Fused, k: usize) -> Result<Plan> {
-        let mut slot = group.plan.lock().unwrap_or_else(|e| e.into_inner());
-        let state = match slot.as_mut() {
-            Some(state) => state,
-            None => slot.insert(self.plan_group(group)?),
+        let lock = || group.plan.lock().unwrap_or_else(|e| e.into_inner());
+        // Planned without the lock held: the passes run on rayon's pool,
+        // where a thread waiting for its tasks may take up another member's
+        // request, which would wait for this lock forever.
+        let planned = lock().is_some();
+        let made = match planned {
+            true => None,
+            false => Some(self.plan_group(group)?),
+        };
+        let mut slot = lock();
+        if let (None, Some(made)) = (slot.as_ref(), made) {
+            *slot = Some(made);
+        }
+        let Some(state) = slot.as_mut() else {
+            // Every member was served in between: a member asked for again.
+            drop(slot);
+            return self.member_plan(group, k);
         };
         let plan = match &state.starts {
             Some(starts) => starts[k].clone(),
