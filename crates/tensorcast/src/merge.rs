@@ -3,6 +3,7 @@
 //! model folder.
 
 use crate::convert::{occupied, quantized_to, select_adapt_write};
+use crate::merge_vocab::MadeTokenizer;
 use crate::{ConvertOptions, Report};
 use std::path::{Path, PathBuf};
 use tensorcast_core::{
@@ -125,7 +126,7 @@ pub fn merge(
         .registry
         .output_format(output.as_path(), opts.to.as_deref())?;
     if let Some(weights) = format.folder_target() {
-        return write_folder(config, merged, &output, weights, made_tokenizer.as_deref(), opts);
+        return write_folder(config, merged, &output, weights, made_tokenizer.as_ref(), opts);
     }
     // A format some folder format converts its models into (GGUF): the
     // merged weights become that model, with the base's config and the
@@ -141,7 +142,7 @@ pub fn merge(
             &output,
             folder,
             format,
-            made_tokenizer.as_deref(),
+            made_tokenizer.as_ref(),
             opts,
         );
     }
@@ -191,17 +192,36 @@ fn base_folder(config: &MergeConfig, what: &str) -> Result<PathBuf> {
     })
 }
 
-/// The files of the merged model besides its weights, read from the base
-/// (config) and the tokenizer source (tokenizer): config.json saying the
-/// merged dtype and layer count, tokenizer_config.json the configured chat
-/// template. Each at most `max_bytes` (a FIFO or a giant file is refused).
-fn side_files(
-    config: &MergeConfig,
-    merged: &MergedSource,
-    made_tokenizer: Option<&[u8]>,
-    max_bytes: u64,
-    what: &str,
-) -> Result<Vec<(&'static str, Vec<u8>)>> {
+/// A merged model's side file: its name in the folder and the file it is
+/// made from.
+struct Side {
+    name: &'static str,
+    from: PathBuf,
+}
+
+/// What a merged folder's side files take from the merge (its dtype, the
+/// layers slices made, the vocabulary's rows), kept once the merged source
+/// is handed to the writer.
+struct Facts {
+    dtype: Option<DType>,
+    origins: Option<Vec<u64>>,
+    vocab_rows: Option<u64>,
+}
+
+impl Facts {
+    fn of(merged: &MergedSource) -> Facts {
+        Facts {
+            dtype: merged.tensors().first().map(|t| t.dtype),
+            origins: merged.layer_origins().map(<[u64]>::to_vec),
+            vocab_rows: merged.vocab_rows(),
+        }
+    }
+}
+
+/// The side files of the merged model: the base's config files and the
+/// tokenizer source's tokenizer files, each checked to be a regular file
+/// within `max_bytes`; read only when written.
+fn side_files(config: &MergeConfig, max_bytes: u64, what: &str) -> Result<Vec<Side>> {
     let base = base_folder(config, what)?;
     // A union reaches here only when every vocabulary is the base's.
     let tokenizer = match config.vocabulary_source() {
@@ -213,27 +233,51 @@ fn side_files(
             )
         })?,
     };
-    let out_dtype = merged.tensors().first().map(|t| t.dtype);
     let sides = MODEL_FILES
         .iter()
         .map(|n| (base.join(n), *n))
         .chain(TOKENIZER_FILES.iter().map(|n| (tokenizer.join(n), *n)));
     let mut files = Vec::new();
     for (from, name) in sides {
-        if !crate::merge_vocab::side_file(&from, max_bytes)? {
-            continue;
+        if crate::merge_vocab::side_file(&from, max_bytes)? {
+            files.push(Side { name, from });
         }
-        let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
-        let bytes = match name {
-            "config.json" => with_dtype(&bytes, out_dtype, merged.layer_origins(), merged.vocab_rows()),
-            "tokenizer_config.json" => with_template(&bytes, config.chat_template.as_deref()),
-            // The tokenizer with tokens added (a union, configured tokens).
-            "tokenizer.json" => made_tokenizer.map_or(bytes, <[u8]>::to_vec),
-            _ => bytes,
-        };
-        files.push((name, bytes));
     }
     Ok(files)
+}
+
+/// Writes side file `side` through `out`: config.json and
+/// tokenizer_config.json edited (small JSON files), tokenizer.json the
+/// made one when tokens were added, any other file copied a piece at a time.
+fn write_side(
+    side: &Side,
+    config: &MergeConfig,
+    facts: &Facts,
+    made: Option<&MadeTokenizer>,
+    out: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let read = || std::fs::read(&side.from).map_err(|e| Error::io(&side.from, e));
+    match (side.name, made) {
+        ("config.json", _) => out(&with_dtype(
+            &read()?,
+            facts.dtype,
+            facts.origins.as_deref(),
+            facts.vocab_rows,
+        )),
+        ("tokenizer_config.json", _) => out(&with_template(&read()?, config.chat_template.as_deref())),
+        ("tokenizer.json", Some(made)) => made.write(out),
+        _ => {
+            let mut file = std::fs::File::open(&side.from).map_err(|e| Error::io(&side.from, e))?;
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = std::io::Read::read(&mut file, &mut buf).map_err(|e| Error::io(&side.from, e))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                out(&buf[..n])?;
+            }
+        }
+    }
 }
 
 /// The merged model in a format a folder format converts its models into:
@@ -246,19 +290,19 @@ fn write_model(
     output: &Location,
     folder: &dyn Format,
     format: &dyn Format,
-    made_tokenizer: Option<&[u8]>,
+    made_tokenizer: Option<&MadeTokenizer>,
     opts: &ConvertOptions,
 ) -> Result<Report> {
     let what = format!("{} model", format.name());
     let mut files = MemoryFiles::new();
-    for (name, bytes) in side_files(
-        config,
-        &merged,
-        made_tokenizer,
-        opts.options.limits.max_header_bytes,
-        &what,
-    )? {
-        files.insert(name, bytes);
+    let facts = Facts::of(&merged);
+    for side in side_files(config, opts.options.limits.max_header_bytes, &what)? {
+        let mut bytes = Vec::new();
+        write_side(&side, config, &facts, made_tokenizer, &mut |piece| {
+            bytes.extend_from_slice(piece);
+            Ok(())
+        })?;
+        files.insert(side.name, bytes);
     }
     let entry = folder.folder_entry().unwrap_or_default();
     let mut input = files.input(entry)?;
@@ -295,7 +339,7 @@ fn write_folder(
     merged: Box<MergedSource>,
     output: &Location,
     weights: &str,
-    made_tokenizer: Option<&[u8]>,
+    made_tokenizer: Option<&MadeTokenizer>,
     opts: &ConvertOptions,
 ) -> Result<Report> {
     let Location::Local(dir) = output else {
@@ -304,13 +348,8 @@ fn write_folder(
             format!("{output}: a merged model folder is written on this machine; name a local folder"),
         ));
     };
-    let sides = side_files(
-        config,
-        &merged,
-        made_tokenizer,
-        opts.options.limits.max_header_bytes,
-        "model folder",
-    )?;
+    let sides = side_files(config, opts.options.limits.max_header_bytes, "model folder")?;
+    let facts = Facts::of(&merged);
     for name in [weights, "config.json"] {
         if !opts.force && occupied(dir.join(name)) {
             return Err(Error::usage(
@@ -331,9 +370,11 @@ fn write_folder(
             Box::new(FileTarget::grouped(&target, &group)),
             opts,
         )?;
-        for (name, bytes) in sides {
-            let mut file = FileTarget::grouped(dir.join(name), &group);
-            file.write_all(&bytes)?;
+        for side in &sides {
+            let mut file = FileTarget::grouped(dir.join(side.name), &group);
+            write_side(side, config, &facts, made_tokenizer, &mut |piece| {
+                file.write_all(piece)
+            })?;
             Box::new(file).commit()?;
         }
         group.commit(&["config.json"])?;

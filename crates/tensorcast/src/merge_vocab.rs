@@ -151,7 +151,24 @@ pub(crate) struct Vocab {
     /// Which row each token takes.
     pub plan: VocabPlan,
     /// The output's tokenizer.json, when it is not the source's as it is.
-    pub tokenizer_json: Option<Vec<u8>>,
+    pub tokenizer_json: Option<MadeTokenizer>,
+}
+
+/// A tokenizer.json made from a folder's by appending entries to its
+/// `added_tokens`: kept as that file and the entries, and written out when
+/// the folder is (a 262,144-token tokenizer.json is 33 MB, which would
+/// otherwise be held for the whole merge).
+pub(crate) struct MadeTokenizer {
+    from: std::path::PathBuf,
+    added: Vec<serde_json::Value>,
+    max_bytes: u64,
+}
+
+impl MadeTokenizer {
+    /// Writes the made tokenizer.json through `out`, a piece at a time.
+    pub(crate) fn write(&self, out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        with_added(&self.from, &self.added, self.max_bytes, out)
+    }
 }
 
 /// How token-indexed tensors are laid out when the configuration names a
@@ -262,7 +279,17 @@ pub(crate) fn plan(
     }
     let tokenizer_json = match added.is_empty() {
         true => None,
-        false => Some(with_added(&from.join("tokenizer.json"), added, max_bytes)?),
+        false => {
+            let made = MadeTokenizer {
+                from: from.join("tokenizer.json"),
+                added,
+                max_bytes,
+            };
+            // Read once now, so a tokenizer.json that cannot be rewritten
+            // is refused before any tensor is merged.
+            made.write(&mut |_| Ok(()))?;
+            Some(made)
+        }
     };
     let base_index = config
         .base_model
@@ -358,8 +385,14 @@ fn union(
 }
 
 /// The tokenizer.json at `path` with `added` appended to its
-/// `added_tokens`; every other part is kept as its text.
-fn with_added(path: &Path, added: Vec<serde_json::Value>, max_bytes: u64) -> Result<Vec<u8>> {
+/// `added_tokens`, written through `out`; every other part is kept as its
+/// text.
+fn with_added(
+    path: &Path,
+    added: &[serde_json::Value],
+    max_bytes: u64,
+    out: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     let bad = |e: &dyn std::fmt::Display| {
         Error::unsupported(code::MODEL_FOLDER, format!("{}: {e}", path.display()))
     };
@@ -368,32 +401,31 @@ fn with_added(path: &Path, added: Vec<serde_json::Value>, max_bytes: u64) -> Res
     }
     let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let JsonEntries(entries) = serde_json::from_slice(&text).map_err(|e| bad(&e))?;
-    let mut added = Some(added);
-    let mut out = b"{".to_vec();
+    let mut pending = Some(added);
+    out(b"{")?;
     for (i, (key, value)) in entries.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out(b",")?;
         }
-        out.extend(serde_json::to_vec(key).map_err(|e| bad(&e))?);
-        out.push(b':');
-        match (key.as_str(), added.take_if(|_| key == "added_tokens")) {
+        out(&serde_json::to_vec(key).map_err(|e| bad(&e))?)?;
+        out(b":")?;
+        match (key.as_str(), pending.take_if(|_| key == "added_tokens")) {
             ("added_tokens", Some(new)) => {
                 let mut list: Vec<serde_json::Value> =
                     serde_json::from_str(value.get()).map_err(|e| bad(&e))?;
-                list.extend(new);
-                out.extend(serde_json::to_vec(&list).map_err(|e| bad(&e))?);
+                list.extend(new.iter().cloned());
+                out(&serde_json::to_vec(&list).map_err(|e| bad(&e))?)?;
             }
-            _ => out.extend_from_slice(value.get().as_bytes()),
+            _ => out(value.get().as_bytes())?,
         }
     }
-    if let Some(new) = added {
-        out.extend_from_slice(if entries.is_empty() {
+    if let Some(new) = pending {
+        out(if entries.is_empty() {
             b"\"added_tokens\":"
         } else {
             b",\"added_tokens\":"
-        });
-        out.extend(serde_json::to_vec(&new).map_err(|e| bad(&e))?);
+        })?;
+        out(&serde_json::to_vec(new).map_err(|e| bad(&e))?)?;
     }
-    out.push(b'}');
-    Ok(out)
+    out(b"}")
 }
