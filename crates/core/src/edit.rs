@@ -17,20 +17,22 @@ use std::path::{Path, PathBuf};
 /// A JSON object's top-level entries in order, each value kept as its
 /// text: a header or a side file rewritten with some entries changed keeps
 /// every other entry byte for byte (safetensors headers, tokenizer.json).
-pub struct JsonEntries(pub Vec<(String, Box<serde_json::value::RawValue>)>);
+/// The values borrow the text they are read from (`serde_json::from_slice`),
+/// so a 33 MB tokenizer.json is not held twice.
+pub struct JsonEntries<'a>(pub Vec<(String, &'a serde_json::value::RawValue)>);
 
-impl<'de> serde::Deserialize<'de> for JsonEntries {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<JsonEntries, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = JsonEntries;
+impl<'de: 'a, 'a> serde::Deserialize<'de> for JsonEntries<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<JsonEntries<'a>, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = JsonEntries<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> std::result::Result<JsonEntries, A::Error> {
+            ) -> std::result::Result<JsonEntries<'a>, A::Error> {
                 let mut out = Vec::new();
                 while let Some(entry) = map.next_entry()? {
                     out.push(entry);
@@ -38,7 +40,7 @@ impl<'de> serde::Deserialize<'de> for JsonEntries {
                 Ok(JsonEntries(out))
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(std::marker::PhantomData))
     }
 }
 

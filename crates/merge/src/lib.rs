@@ -28,6 +28,7 @@ mod numeric;
 mod select;
 mod source;
 mod stream;
+mod token_ids;
 mod torch_sum;
 mod vocab;
 mod vocab_rows;
@@ -37,5 +38,6 @@ pub use experts::{ExpertFusion, FusedGroup};
 pub use method::Method;
 pub use source::MergedSource;
 pub use vocab::{
-    is_token_indexed, ModelVocab, TokenIds, TokenRule, TokenSource, TokenizerSection, VocabPlan,
+    is_token_indexed, ModelVocab, TokenIds, TokenIdsBuilder, TokenRule, TokenSource, TokenizerSection,
+    VocabPlan,
 };

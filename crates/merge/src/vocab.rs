@@ -13,8 +13,7 @@
 use std::collections::BTreeMap;
 use tensorcast_core::{code, Error, Result};
 
-/// Token text to id.
-pub type TokenIds = BTreeMap<String, u64>;
+pub use crate::token_ids::{TokenIds, TokenIdsBuilder};
 
 /// Where a token's row comes from when a configuration names it
 /// (mergekit's `TokenEmbeddingConfig.source`).
@@ -127,7 +126,7 @@ impl VocabPlan {
     ) -> Result<VocabPlan> {
         let n = out.len() as u64;
         let mut by_id: Vec<Option<&str>> = vec![None; out.len()];
-        for (token, &id) in out {
+        for (token, id) in out.iter() {
             match by_id.get_mut(id as usize) {
                 Some(slot @ None) => *slot = Some(token),
                 Some(Some(other)) => {
@@ -146,8 +145,8 @@ impl VocabPlan {
         let mut perms: Vec<Vec<Option<u64>>> = Vec::with_capacity(inputs.len());
         for (name, vocab) in inputs {
             let mut p = vec![None; out.len()];
-            for (token, &id) in out {
-                if let Some(&orig) = vocab.ids.get(token) {
+            for (token, id) in out.iter() {
+                if let Some(orig) = vocab.ids.get(token) {
                     if orig >= vocab.size {
                         return Err(refuse(format!(
                             "{name} gives token {token:?} id {orig}, past its vocab_size {} (mergekit fails there too)",
@@ -168,7 +167,7 @@ impl VocabPlan {
         };
         let mut configured: BTreeMap<&str, &TokenRule> = BTreeMap::new();
         for (token, rule) in rules {
-            if !out.contains_key(token) {
+            if !out.contains(token) {
                 return Err(Error::unsupported(
                     code::MERGE_CONFIG,
                     format!("tokenizer.tokens: {token:?} is not in the output vocabulary (add it there first, as mergekit adds it to the tokenizer)"),
@@ -207,7 +206,7 @@ impl VocabPlan {
                     let k = index_of(model)?;
                     let row = match (row, named) {
                         (Some(r), _) => *r,
-                        (None, Some(t)) => *inputs[k].1.ids.get(t).ok_or_else(|| {
+                        (None, Some(t)) => inputs[k].1.ids.get(t).ok_or_else(|| {
                             refuse(format!(
                                 "token {token:?} takes the row of {t:?} in {model}, which lacks it"
                             ))
@@ -355,11 +354,7 @@ mod tests {
     use super::*;
 
     fn ids(tokens: &[&str]) -> TokenIds {
-        tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.to_string(), i as u64))
-            .collect()
+        tokens.iter().enumerate().map(|(i, t)| (*t, i as u64)).collect()
     }
 
     fn model(name: &str, tokens: &[&str]) -> (String, ModelVocab) {
@@ -462,7 +457,7 @@ mod tests {
         let e = VocabPlan::new(&out, &[model("base", &["a", "b"])], None, &add, None).unwrap_err();
         assert!(e.to_string().contains("\"new\""), "{e}");
         let mut holes = ids(&["a"]);
-        holes.insert("b".into(), 5);
+        holes.insert("b", 5);
         assert!(VocabPlan::new(&holes, &[model("base", &["a"])], None, &[], None).is_err());
         let plan = VocabPlan::new(
             &out,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::path::Path;
 use tensorcast_core::edit::JsonEntries;
 use tensorcast_core::{code, Error, Result};
-use tensorcast_merge::{MergeConfig, ModelVocab, TokenIds, VocabPlan};
+use tensorcast_merge::{MergeConfig, ModelVocab, TokenIds, TokenIdsBuilder, VocabPlan};
 
 /// The parts of tokenizer.json read here; everything else (the merges,
 /// the normalizer…) is skipped as it is read. A 262,144-token Gemma 3
@@ -68,29 +68,33 @@ pub(crate) fn side_file(path: &Path, max_bytes: u64) -> Result<bool> {
 }
 
 /// `model.vocab`: an object of token to id (BPE, WordPiece) or a list of
-/// `[piece, score]` whose ids are positions (Unigram).
-struct Pairs(Vec<(String, u64)>);
+/// `[piece, score]` whose ids are positions (Unigram), gathered into one
+/// text buffer as it is read.
+struct Pairs(TokenIdsBuilder);
 
 impl<'de> Deserialize<'de> for Pairs {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Vec<(String, u64)>;
+            type Value = TokenIdsBuilder;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a map of token to id, or a list of [piece, score]")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(entry) = map.next_entry::<String, u64>()? {
-                    out.push(entry);
+                let mut out = TokenIdsBuilder::default();
+                while let Some((token, id)) = map.next_entry::<std::borrow::Cow<'de, str>, u64>()? {
+                    out.push(&token, id);
                 }
                 Ok(out)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some((piece, _score)) = seq.next_element::<(String, IgnoredAny)>()? {
-                    let id = out.len() as u64;
-                    out.push((piece, id));
+                let mut out = TokenIdsBuilder::default();
+                let mut id = 0u64;
+                while let Some((piece, _score)) =
+                    seq.next_element::<(std::borrow::Cow<'de, str>, IgnoredAny)>()?
+                {
+                    out.push(&piece, id);
+                    id += 1;
                 }
                 Ok(out)
             }
@@ -99,24 +103,28 @@ impl<'de> Deserialize<'de> for Pairs {
     }
 }
 
-/// A folder's tokenizer.json (None when it has none). The file is parsed as
-/// it is read, never held whole, and at most `max_bytes` of it.
+/// A folder's tokenizer.json (None when it has none), of at most
+/// `max_bytes`, parsed from its mapping (never read onto the heap).
 fn tokenizer(folder: &Path, max_bytes: u64) -> Result<Option<Tokenizer>> {
     let path = folder.join("tokenizer.json");
     if !side_file(&path, max_bytes)? {
         return Ok(None);
     }
-    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let reader = std::io::BufReader::with_capacity(1 << 16, std::io::Read::take(file, max_bytes));
-    let json: TokenizerJson = serde_json::from_reader(reader)
+    // Mapped, and parsed in place: token texts are borrowed where they
+    // need no unescaping, gathered into one buffer.
+    let text = tensorcast_core::Bytes::open(&path)?;
+    let json: TokenizerJson = serde_json::from_slice(&text)
         .map_err(|e| Error::unsupported(code::MODEL_FOLDER, format!("{}: {e}", path.display())))?;
-    let mut ids: TokenIds = json.model.vocab.0.into_iter().collect();
+    let mut ids = json.model.vocab.0;
     let mut added = Vec::with_capacity(json.added_tokens.len());
     for a in json.added_tokens {
-        ids.insert(a.content.clone(), a.id);
+        ids.push(&a.content, a.id);
         added.push((a.id, a.content, a.flags));
     }
-    Ok(Some(Tokenizer { ids, added }))
+    Ok(Some(Tokenizer {
+        ids: ids.build(),
+        added,
+    }))
 }
 
 /// The rows a model's config.json declares (`vocab_size`, or its text
@@ -211,7 +219,7 @@ pub(crate) fn plan(
         model_vocab(&base_folder, max_bytes)?.ok_or_else(|| no_tokenizer(&base_folder))?;
     // get_stripped_tokenizer: the base's tokens past its rows are dropped.
     let size = base.size;
-    base.ids.retain(|_, id| *id < size);
+    base.ids.retain(|id| id < size);
     base_added.retain(|(id, _, _)| *id < size);
     // Each model's vocabulary, and its added tokens where it has a
     // tokenizer; a model without one (a file without a token list) is
@@ -266,10 +274,10 @@ pub(crate) fn plan(
     // add_tokens adds a text (normalized, not special), in configuration
     // order, as mergekit's build_tokenizer does.
     let rules = section.map(|s| s.tokens.as_slice()).unwrap_or_default();
-    let mut next = out.values().max().map_or(0, |m| m + 1);
+    let mut next = out.max_id().map_or(0, |m| m + 1);
     for (token, _) in rules {
-        if !out.contains_key(token) {
-            out.insert(token.clone(), next);
+        if !out.contains(token) {
+            out.insert(token, next);
             added.push(serde_json::json!({
                 "id": next, "content": token, "single_word": false, "lstrip": false,
                 "rstrip": false, "normalized": true, "special": false
@@ -330,15 +338,15 @@ fn union(
                 .map(|(_, c, _)| c.as_str())
         })
         .collect();
-    let mut next = ids.values().max().map_or(0, |m| m + 1);
+    let mut next = ids.max_id().map_or(0, |m| m + 1);
     let mut entries = Vec::new();
     let mut add = |ids: &mut TokenIds, token: &str, mut entry: Entry| {
-        if ids.contains_key(token) {
+        if ids.contains(token) {
             return;
         }
         entry.insert("id".into(), next.into());
         entry.insert("content".into(), token.into());
-        ids.insert(token.to_string(), next);
+        ids.insert(token, next);
         // The entry's fields in tokenizers' order: id, content, the flags.
         let mut ordered = Entry::new();
         for k in [
@@ -359,15 +367,15 @@ fn union(
         next += 1;
     };
     for (v, _) in &models {
-        let mut by_id: Vec<(&u64, &String)> = v
+        let mut by_id: Vec<(u64, &str)> = v
             .ids
             .iter()
             .map(|(k, id)| (id, k))
-            .filter(|(id, _)| **id < v.size)
+            .filter(|(id, _)| *id < v.size)
             .collect();
         by_id.sort();
         for (_, token) in by_id {
-            if !added_text.contains(token.as_str()) {
+            if !added_text.contains(token) {
                 let plain = serde_json::json!({"single_word": false, "lstrip": false, "rstrip": false, "normalized": true, "special": false});
                 let serde_json::Value::Object(plain) = plain else {
                     continue;
@@ -399,7 +407,8 @@ fn with_added(
     if !side_file(path, max_bytes)? {
         return Err(bad(&"no tokenizer.json"));
     }
-    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // Mapped, not read: the page cache holds it, not the heap.
+    let text = tensorcast_core::Bytes::open(path)?;
     let JsonEntries(entries) = serde_json::from_slice(&text).map_err(|e| bad(&e))?;
     let mut pending = Some(added);
     out(b"{")?;
@@ -410,11 +419,23 @@ fn with_added(
         out(&serde_json::to_vec(key).map_err(|e| bad(&e))?)?;
         out(b":")?;
         match (key.as_str(), pending.take_if(|_| key == "added_tokens")) {
+            // The list's own text, its entries appended before its `]`.
             ("added_tokens", Some(new)) => {
-                let mut list: Vec<serde_json::Value> =
-                    serde_json::from_str(value.get()).map_err(|e| bad(&e))?;
-                list.extend(new.iter().cloned());
-                out(&serde_json::to_vec(&list).map_err(|e| bad(&e))?)?;
+                let list = value.get().trim_end();
+                let head = list
+                    .strip_suffix(']')
+                    .filter(|_| list.starts_with('['))
+                    .ok_or_else(|| bad(&"added_tokens is not a list"))?;
+                out(head.as_bytes())?;
+                let mut first = head[1..].trim().is_empty();
+                for entry in new {
+                    if !first {
+                        out(b",")?;
+                    }
+                    first = false;
+                    out(&serde_json::to_vec(entry).map_err(|e| bad(&e))?)?;
+                }
+                out(b"]")?;
             }
             _ => out(value.get().as_bytes())?,
         }
