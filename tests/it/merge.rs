@@ -171,6 +171,9 @@ fn deterministic_methods_are_bit_identical_to_mergekit() {
             &format!("breadcrumbs_ties.{dtype}"),
             &[("ft1", &c1), ("ft2", &c2)],
         );
+        // mergekit's `modules: {default: …}` form, whose module parameters
+        // (density 0.5) come before the global ones (density 0.9).
+        check_case(&format!("modules_ties.{dtype}"), &[("ft1", &t1), ("ft2", &t1)]);
     }
     // model_stock's scalar chain rounds to bfloat16 at every step, which
     // hides the order its sums were taken in: bit-identical there.
@@ -742,6 +745,15 @@ fn unknown_methods_and_parameters_are_refused_by_name() {
         ("merge_method: arcee_fusion\nmodels: [{model: a}]\n", "'arcee_fusion'"),
         ("merge_method: ties\nbase_model: b\nmodels: [{model: a, parameters: {weight: 1, desnity: 0.5}}]\n", "'desnity'"),
         ("merge_method: linear\nmodels: [{model: a}]\nmerge_mode: x\n", "'merge_mode'"),
+        // mergekit's modules: a multi-module architecture's are not built;
+        // the one module of a text model is `default`, given once.
+        (
+            "merge_method: linear\nmodules:\n  text_decoder: {models: [{model: a}]}\n  vision_tower: {models: [{model: a}]}\n",
+            "multi-module architectures",
+        ),
+        ("merge_method: linear\nmodels: [{model: a}]\nmodules: {default: {models: [{model: a}]}}\n", "one of 'models', 'slices' or 'modules'"),
+        ("merge_method: linear\nmodules: {default: {models: [{model: a}], weights: 1}}\n", "unknown key 'weights'"),
+        ("merge_method: ties\nbase_model: b\nmodules: {default: {models: [{model: a}], parameters: {desnity: 0.5}}}\n", "'desnity'"),
         // An iteration count without end (each iteration is quick, but
         // 10^12 of them per tensor never finish).
         (

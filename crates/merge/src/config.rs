@@ -118,6 +118,9 @@ pub struct MergeConfig {
     pub models: Vec<Entry>,
     /// Parameters for every model and tensor, below each model's own.
     pub parameters: Vec<(String, Setting)>,
+    /// The parameters of mergekit's one module (`modules: {default:
+    /// {parameters}}`), between a slice's and the global ones.
+    pub module_parameters: Vec<(String, Setting)>,
     /// Layer slices (instead of `models`): output layers taken, or merged,
     /// from ranges of the sources' layers (frankenmerges).
     pub slices: Vec<Slice>,
@@ -204,6 +207,7 @@ impl MergeConfig {
             base_model: None,
             models: Vec::new(),
             parameters: Vec::new(),
+            module_parameters: Vec::new(),
             slices: Vec::new(),
             dtype: None,
             out_dtype: None,
@@ -226,12 +230,7 @@ impl MergeConfig {
                 "name" => {}
                 "slices" => config.slices = slices(value)?,
                 "tokenizer" => config.tokenizer = Some(tokenizer_section(value)?),
-                "modules" => {
-                    return Err(Error::unsupported(
-                        code::MERGE_CONFIG,
-                        format!("'{key}' (mergekit's per-module merges) is not merged by tensorcast yet; use 'models' or 'slices'"),
-                    ))
-                }
+                "modules" => module(value, &mut config)?,
                 other => {
                     return Err(bad(format!(
                         "unknown key '{other}' (mergekit's keys: {})",
@@ -244,10 +243,15 @@ impl MergeConfig {
         if config.tokenizer_source.is_some() && config.tokenizer.is_some() {
             return Err(bad("give 'tokenizer_source' or 'tokenizer', not both"));
         }
-        match (config.models.is_empty(), config.slices.is_empty()) {
-            (true, true) => return Err(bad("no 'models' (or 'slices') to merge")),
-            (false, false) => return Err(bad("give 'models' or 'slices', not both")),
-            _ => {}
+        let modules = map.contains_key("modules");
+        let given = [map.contains_key("models"), map.contains_key("slices"), modules];
+        match given.iter().filter(|&&g| g).count() {
+            0 => return Err(bad("no 'models' (or 'slices') to merge")),
+            1 => {}
+            _ => return Err(bad("give one of 'models', 'slices' or 'modules'")),
+        }
+        if config.models.is_empty() && config.slices.is_empty() {
+            return Err(bad("no 'models' (or 'slices') to merge"));
         }
         config.method.check(&config)?;
         Ok(config)
@@ -311,8 +315,8 @@ impl MergeConfig {
 
     /// Parameter `name` for input `model` (or shared when `None`) of tensor
     /// `tensor` at layer position `t`, in `slice` if any: the model's own
-    /// setting, then the slice's, then the global one; None when none gives
-    /// a value.
+    /// setting, then the slice's, then the module's, then the global one;
+    /// None when none gives a value.
     pub fn resolve(
         &self,
         name: &str,
@@ -332,17 +336,64 @@ impl MergeConfig {
         }
         .unwrap_or(&[]);
         let shared = slice.map_or(&[][..], |s| s.parameters.as_slice());
-        [own, shared, self.parameters.as_slice()]
-            .into_iter()
-            .flat_map(|list| list.iter().filter(|(k, _)| k == name))
-            .find_map(|(_, s)| s.evaluate(tensor, t))
-            .map(|s| match s {
-                Scalar::Num(x) => Resolved::Num(x),
-                Scalar::Bool(b) => Resolved::Bool(b),
-                // mergekit's validation turns numeric strings into numbers.
-                Scalar::Str(s) => s.parse().map_or(Resolved::Bool(s == "true"), Resolved::Num),
-            })
+        [
+            own,
+            shared,
+            self.module_parameters.as_slice(),
+            self.parameters.as_slice(),
+        ]
+        .into_iter()
+        .flat_map(|list| list.iter().filter(|(k, _)| k == name))
+        .find_map(|(_, s)| s.evaluate(tensor, t))
+        .map(|s| match s {
+            Scalar::Num(x) => Resolved::Num(x),
+            Scalar::Bool(b) => Resolved::Bool(b),
+            // mergekit's validation turns numeric strings into numbers.
+            Scalar::Str(s) => s.parse().map_or(Resolved::Bool(s == "true"), Resolved::Num),
+        })
     }
+}
+
+/// mergekit's `modules:` for an architecture of one module, which mergekit
+/// names `default` (every text model): its `models` or `slices`, and its
+/// `parameters`. The modules of multi-module architectures (vision-language
+/// models, T5, Whisper) are refused by name.
+fn module(value: &Yaml, config: &mut MergeConfig) -> Result<()> {
+    let Yaml::Mapping(modules) = value else {
+        return Err(bad(format!(
+            "'modules' must map module names to modules, not {value:?}"
+        )));
+    };
+    let names: Vec<&str> = modules.keys().filter_map(Yaml::as_str).collect();
+    if names != ["default"] || modules.len() != 1 {
+        return Err(Error::unsupported(
+            code::MERGE_CONFIG,
+            format!(
+                "modules {names:?}: per-module merges of multi-module architectures (vision-language models, T5, Whisper) are not built by tensorcast yet; a one-module model's module is 'default'"
+            ),
+        ));
+    }
+    let Some(Yaml::Mapping(entries)) = modules.get("default") else {
+        return Err(bad(
+            "module 'default' must be a mapping of 'models' or 'slices' and 'parameters'",
+        ));
+    };
+    for (key, value) in entries {
+        match key_text(key)? {
+            "models" => config.models = self::entries(value)?,
+            "slices" => config.slices = slices(value)?,
+            "parameters" => config.module_parameters = parameters("parameters", value)?,
+            other => {
+                return Err(bad(format!(
+                    "module 'default': unknown key '{other}' (it takes models, slices, parameters)"
+                )))
+            }
+        }
+    }
+    if entries.contains_key("models") == entries.contains_key("slices") {
+        return Err(bad("module 'default': give one of 'models' or 'slices'"));
+    }
+    Ok(())
 }
 
 fn key_text(key: &Yaml) -> Result<&str> {

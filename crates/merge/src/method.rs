@@ -213,6 +213,7 @@ impl Method {
         let names = config
             .parameters
             .iter()
+            .chain(&config.module_parameters)
             .chain(config.models.iter().flat_map(|e| e.parameters.iter()))
             .chain(sliced)
             .map(|(k, _)| k);
