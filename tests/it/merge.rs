@@ -1271,3 +1271,48 @@ fn della_over_fused_experts_is_refused_by_name() {
     );
     assert!(!out.exists());
 }
+
+/// A configured chat template reaches the merged folder where transformers
+/// 5 reads it: chat_template.jinja, which it takes over
+/// tokenizer_config.json's. `chat_template: auto` takes the template most of
+/// the models have, stripped, as mergekit does (mergekit-yaml 0.1.5 wrote
+/// the same chat_template.jinja for this configuration, checked by hand:
+/// fixtures/merge/README.md). The Qwen3-MoE base has the real Qwen 3
+/// template; its fine-tune none.
+#[test]
+fn chat_templates_reach_the_merged_folder() {
+    let home = fixture("merge/families/qwen3moe");
+    let base = fixture("model/qwen3moe/hf");
+    let own = std::fs::read_to_string(base.join("chat_template.jinja")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let given = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}";
+    for (template, want) in [("auto", own.trim().to_string()), (given, given.to_string())] {
+        let config = dir.path().join("c.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "merge_method: linear\nmodels:\n  - model: {}\n    parameters: {{weight: 0.5}}\n  - model: {}\n    parameters: {{weight: 0.5}}\ndtype: float32\nchat_template: {}\n",
+                base.display(),
+                home.join("ft1").display(),
+                serde_json::to_string(template).unwrap()
+            ),
+        )
+        .unwrap();
+        let out = dir.path().join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        tensorcast()
+            .args(["-q", "merge"])
+            .arg(&config)
+            .arg("-o")
+            .arg(&out)
+            .args(["--to", "hf"])
+            .assert()
+            .success();
+        let jinja = std::fs::read_to_string(out.join("chat_template.jinja")).unwrap();
+        assert_eq!(jinja, want, "{template}");
+        let tc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("tokenizer_config.json")).unwrap()).unwrap();
+        assert_eq!(tc["chat_template"].as_str(), Some(want.as_str()), "{template}");
+    }
+    assert_ne!(own.trim(), given);
+}

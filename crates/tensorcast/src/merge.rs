@@ -95,7 +95,11 @@ pub fn merge(
     seed: u64,
 ) -> Result<Report> {
     let output = output.into();
-    if let Some(t) = config.chat_template.as_deref().filter(|t| !t.contains('{')) {
+    if let Some(t) = config
+        .chat_template
+        .as_deref()
+        .filter(|t| !t.contains('{') && *t != "auto")
+    {
         return Err(Error::unsupported(
             code::MERGE_CONFIG,
             format!("chat_template '{t}': named templates are not built in; give the template's text"),
@@ -206,16 +210,60 @@ struct Facts {
     dtype: Option<DType>,
     origins: Option<Vec<u64>>,
     vocab_rows: Option<u64>,
+    /// The chat template the configuration sets (`chat_template`: its
+    /// text, or with `auto` the one most of the models have).
+    template: Option<String>,
 }
 
 impl Facts {
-    fn of(merged: &MergedSource) -> Facts {
+    fn of(merged: &MergedSource, config: &MergeConfig, max_bytes: u64) -> Facts {
         Facts {
             dtype: merged.tensors().first().map(|t| t.dtype),
             origins: merged.layer_origins().map(<[u64]>::to_vec),
             vocab_rows: merged.vocab_rows(),
+            template: match config.chat_template.as_deref() {
+                Some("auto") => plurality_template(&config.inputs(), max_bytes),
+                other => other.map(str::to_string),
+            },
         }
     }
+}
+
+/// mergekit's `chat_template: auto`: the template most of the models'
+/// tokenizers have (stripped; the first of them in configuration order
+/// where counts tie), or none when none has one. A folder's template is
+/// its chat_template.jinja (transformers 5 writes it there), else its
+/// tokenizer_config.json's `chat_template` (a text, or the `default` of a
+/// list of named templates).
+fn plurality_template(models: &[String], max_bytes: u64) -> Option<String> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for folder in models.iter().filter_map(|m| local_folder(m)) {
+        let jinja = folder.join("chat_template.jinja");
+        let template = match crate::merge_vocab::side_file(&jinja, max_bytes) {
+            Ok(true) => std::fs::read_to_string(&jinja).ok(),
+            _ => crate::merge_vocab::side_file(&folder.join("tokenizer_config.json"), max_bytes)
+                .ok()
+                .filter(|&there| there)
+                .and_then(|_| read_json(&folder.join("tokenizer_config.json")))
+                .and_then(|c| match c.get("chat_template")? {
+                    serde_json::Value::String(t) => Some(t.clone()),
+                    serde_json::Value::Array(named) => named
+                        .iter()
+                        .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+                        .and_then(|t| Some(t.get("template")?.as_str()?.to_string())),
+                    _ => None,
+                }),
+        };
+        let Some(template) = template.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) else {
+            continue;
+        };
+        match counts.iter_mut().find(|(t, _)| *t == template) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((template, 1)),
+        }
+    }
+    let best = counts.iter().map(|(_, n)| *n).max()?;
+    counts.into_iter().find(|(_, n)| *n == best).map(|(t, _)| t)
 }
 
 /// The side files of the merged model: the base's config files and the
@@ -251,7 +299,6 @@ fn side_files(config: &MergeConfig, max_bytes: u64, what: &str) -> Result<Vec<Si
 /// made one when tokens were added, any other file copied a piece at a time.
 fn write_side(
     side: &Side,
-    config: &MergeConfig,
     facts: &Facts,
     made: Option<&MadeTokenizer>,
     out: &mut dyn FnMut(&[u8]) -> Result<()>,
@@ -264,7 +311,12 @@ fn write_side(
             facts.origins.as_deref(),
             facts.vocab_rows,
         )),
-        ("tokenizer_config.json", _) => out(&with_template(&read()?, config.chat_template.as_deref())),
+        ("tokenizer_config.json", _) => out(&with_template(&read()?, facts.template.as_deref())),
+        // transformers 5 takes a folder's chat_template.jinja over
+        // tokenizer_config.json's: the configured template goes there too.
+        ("chat_template.jinja", _) if facts.template.is_some() => {
+            out(facts.template.as_deref().unwrap_or_default().as_bytes())
+        }
         ("tokenizer.json", Some(made)) => made.write(out),
         _ => {
             let mut file = std::fs::File::open(&side.from).map_err(|e| Error::io(&side.from, e))?;
@@ -295,10 +347,10 @@ fn write_model(
 ) -> Result<Report> {
     let what = format!("{} model", format.name());
     let mut files = MemoryFiles::new();
-    let facts = Facts::of(&merged);
+    let facts = Facts::of(&merged, config, opts.options.limits.max_header_bytes);
     for side in side_files(config, opts.options.limits.max_header_bytes, &what)? {
         let mut bytes = Vec::new();
-        write_side(&side, config, &facts, made_tokenizer, &mut |piece| {
+        write_side(&side, &facts, made_tokenizer, &mut |piece| {
             bytes.extend_from_slice(piece);
             Ok(())
         })?;
@@ -349,7 +401,7 @@ fn write_folder(
         ));
     };
     let sides = side_files(config, opts.options.limits.max_header_bytes, "model folder")?;
-    let facts = Facts::of(&merged);
+    let facts = Facts::of(&merged, config, opts.options.limits.max_header_bytes);
     for name in [weights, "config.json"] {
         if !opts.force && occupied(dir.join(name)) {
             return Err(Error::usage(
@@ -372,9 +424,7 @@ fn write_folder(
         )?;
         for side in &sides {
             let mut file = FileTarget::grouped(dir.join(side.name), &group);
-            write_side(side, config, &facts, made_tokenizer, &mut |piece| {
-                file.write_all(piece)
-            })?;
+            write_side(side, &facts, made_tokenizer, &mut |piece| file.write_all(piece))?;
             Box::new(file).commit()?;
         }
         group.commit(&["config.json"])?;
