@@ -158,6 +158,8 @@ fn deterministic_methods_are_bit_identical_to_mergekit() {
             "nearswap",
             "passthrough",
             "frankenmerge",
+            // Each slice merged against its own base_model.
+            "slice_bases",
         ] {
             check_case(&format!("{case}.{dtype}"), &[]);
         }
@@ -753,6 +755,11 @@ fn unknown_methods_and_parameters_are_refused_by_name() {
         ),
         ("merge_method: linear\nmodels: [{model: a}]\nmodules: {default: {models: [{model: a}]}}\n", "one of 'models', 'slices' or 'modules'"),
         ("merge_method: linear\nmodules: {default: {models: [{model: a}], weights: 1}}\n", "unknown key 'weights'"),
+        // A slice's base must be one of its sources (mergekit fails there too).
+        (
+            "merge_method: task_arithmetic\nslices: [{sources: [{model: a, layer_range: [0, 1]}, {model: c, layer_range: [0, 1]}], base_model: b}]\n",
+            "slice 0 has it not",
+        ),
         ("merge_method: ties\nbase_model: b\nmodules: {default: {models: [{model: a}], parameters: {desnity: 0.5}}}\n", "'desnity'"),
         // An iteration count without end (each iteration is quick, but
         // 10^12 of them per tensor never finish).

@@ -105,6 +105,8 @@ pub struct Slice {
     pub sources: Vec<SliceSource>,
     /// Parameters for this slice, below its sources' own.
     pub parameters: Vec<(String, Setting)>,
+    /// The slice's own base model (one of its sources), over the global one.
+    pub base_model: Option<String>,
 }
 
 /// A merge: mergekit's configuration.
@@ -295,7 +297,7 @@ impl MergeConfig {
             return self.inputs();
         };
         let mut out: Vec<String> = Vec::new();
-        if let Some(base) = self.base_model.as_ref().filter(|_| self.method.takes_base()) {
+        if let Some(base) = self.base_of(slice).filter(|_| self.method.takes_base()) {
             if s.sources.iter().any(|x| &x.model == base) {
                 out.push(base.clone());
             }
@@ -306,6 +308,15 @@ impl MergeConfig {
             }
         }
         out
+    }
+
+    /// The base model of `slice` (its own, else the global one), or the
+    /// global one outside slices.
+    pub fn base_of(&self, slice: Option<usize>) -> Option<&String> {
+        slice
+            .and_then(|i| self.slices.get(i))
+            .and_then(|s| s.base_model.as_ref())
+            .or(self.base_model.as_ref())
     }
 
     /// The base model's index in [`MergeConfig::inputs`], for methods that take one.
@@ -603,12 +614,14 @@ fn slices(value: &Yaml) -> Result<Vec<Slice>> {
             let mut slice = Slice {
                 sources: Vec::new(),
                 parameters: Vec::new(),
+                base_model: None,
             };
             for (k, v) in m {
                 match key_text(k)? {
                     "sources" => slice.sources = sources(v)?,
                     "parameters" => slice.parameters = parameters("parameters", v)?,
-                    "base_model" | "residual_weight" => {
+                    "base_model" => slice.base_model = Some(model_ref("base_model", v)?),
+                    "residual_weight" => {
                         return Err(Error::unsupported(
                             code::MERGE_CONFIG,
                             format!("a slice's '{}' is not merged by tensorcast yet", key_text(k)?),
@@ -616,7 +629,7 @@ fn slices(value: &Yaml) -> Result<Vec<Slice>> {
                     }
                     other => {
                         return Err(bad(format!(
-                            "unknown key '{other}' in a slice (sources, parameters)"
+                            "unknown key '{other}' in a slice (sources, parameters, base_model)"
                         )))
                     }
                 }

@@ -382,7 +382,7 @@ fn sce_plan<'a>(
 /// One pass gathers the Gram matrix of the task vectors (double precision);
 /// the output is then a weighted sum per element.
 fn multislerp_plan<'a>(p: &Params, open: &mut dyn FnMut() -> Result<Lockstep<'a>>) -> Result<Plan> {
-    let base = p.config.base_model.is_some();
+    let base = p.config.base_of(p.slice).is_some();
     let first = usize::from(base);
     let k = p.models.len() - first;
     let mut weights: Vec<f64> = (first..p.models.len())
@@ -603,7 +603,7 @@ impl Grouping {
 /// `sin(tθ)/sin θ`, or `1-t` and `t` where `1 - cos² θ <= 1e-16`. Norms and
 /// dot products in double precision.
 fn nuslerp_plan<'a>(p: &Params, n: u64, open: &mut dyn FnMut() -> Result<Lockstep<'a>>) -> Result<Plan> {
-    let base = p.config.base_model.is_some();
+    let base = p.config.base_of(p.slice).is_some();
     let first = usize::from(base);
     let (w0, w1) = (p.num("weight", Some(first))?, p.num("weight", Some(first + 1))?);
     let total = w0 + w1;

@@ -227,33 +227,34 @@ impl Method {
                 )));
             }
         }
-        let groups: Vec<usize> = if config.slices.is_empty() {
-            vec![config.inputs().len()]
+        // Each group's model count, and whether it has a base.
+        let groups: Vec<(usize, bool)> = if config.slices.is_empty() {
+            vec![(config.inputs().len(), config.base_model.is_some())]
         } else {
             (0..config.slices.len())
-                .map(|i| config.group(Some(i)).len())
+                .map(|i| (config.group(Some(i)).len(), config.base_of(Some(i)).is_some()))
                 .collect()
         };
-        if let (true, Some(base)) = (self.takes_base() && !config.slices.is_empty(), &config.base_model) {
-            if let Some(i) = config
-                .slices
-                .iter()
-                .position(|s| s.sources.iter().all(|x| &x.model != base))
-            {
-                return Err(bad(format!(
-                    "{} takes its base_model from each slice, and slice {i} has none",
-                    self.name()
-                )));
+        if self.takes_base() {
+            for (i, s) in config.slices.iter().enumerate() {
+                if let Some(base) = config.base_of(Some(i)) {
+                    if s.sources.iter().all(|x| &x.model != base) {
+                        return Err(bad(format!(
+                            "{} takes its base_model ({base}) from each slice's sources, and slice {i} has it not (mergekit: the base input is not present)",
+                            self.name()
+                        )));
+                    }
+                }
             }
         }
-        for inputs in groups {
+        for (inputs, has_base) in groups {
             match self {
                 Method::Passthrough if inputs != 1 => {
                     return Err(bad(format!(
                         "passthrough takes one model (per slice), not {inputs}"
                     )))
                 }
-                Method::Nuslerp if inputs - usize::from(config.base_model.is_some()) != 2 => {
+                Method::Nuslerp if inputs - usize::from(has_base) != 2 => {
                     return Err(bad(format!(
                         "nuslerp takes two models (and an optional base_model), not {inputs} models"
                     )))
@@ -263,13 +264,13 @@ impl Method {
                         "model_stock takes a base_model and two or more other models, not {inputs} models"
                     )))
                 }
-                Method::Slerp | Method::Nearswap if config.base_model.is_none() || inputs != 2 => {
+                Method::Slerp | Method::Nearswap if !has_base || inputs != 2 => {
                     return Err(bad(format!(
                         "{} takes a base_model and one other model",
                         self.name()
                     )))
                 }
-                m if m.takes_base() && !m.base_optional() && config.base_model.is_none() => {
+                m if m.takes_base() && !m.base_optional() && !has_base => {
                     return Err(bad(format!("{} needs a base_model", self.name())))
                 }
                 _ => {}
