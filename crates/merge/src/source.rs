@@ -334,6 +334,13 @@ impl MergedSource {
     pub fn fuse_experts(mut self, fusion: &ExpertFusion) -> Result<MergedSource> {
         let groups = fusion.groups(self.tensors.iter().map(|t| t.name.as_str()));
         self.fused_of = vec![None; self.tensors.len()];
+        // Name to index once: a large MoE has tens of thousands of experts.
+        let position: std::collections::HashMap<&str, usize> = self
+            .tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
         for FusedGroup {
             name,
             members,
@@ -342,7 +349,7 @@ impl MergedSource {
         {
             let index: Vec<usize> = members
                 .iter()
-                .filter_map(|m| self.tensors.iter().position(|t| &t.name == m))
+                .filter_map(|m| position.get(m.as_str()).copied())
                 .collect();
             let Some(&first) = index.first() else { continue };
             let shape = self.tensors[first].shape.clone();
@@ -589,11 +596,17 @@ impl MergedSource {
             let mut walking = plan.clone();
             let mut pass = open()?;
             let (mut at, mut next) = (0u64, 1usize);
-            let part = |chunk: &[Vec<f32>], from: u64, to: u64| -> Vec<Vec<f32>> {
-                chunk
-                    .iter()
-                    .map(|v| v[from as usize..to as usize].to_vec())
-                    .collect()
+            // A chunk's part, copied only when a member starts inside it.
+            let apply = |plan: &mut Plan, chunk: &[Vec<f32>], at: u64, from: u64, to: u64| {
+                if from == 0 && to as usize == chunk[0].len() {
+                    plan.apply(prec, at, chunk);
+                } else {
+                    let part: Vec<Vec<f32>> = chunk
+                        .iter()
+                        .map(|v| v[from as usize..to as usize].to_vec())
+                        .collect();
+                    plan.apply(prec, at + from, &part);
+                }
             };
             while let Some(chunk) = pass.next_chunk() {
                 let chunk = chunk?;
@@ -602,13 +615,13 @@ impl MergedSource {
                 while next < group.offsets.len() && group.offsets[next] <= at + len {
                     let cut = group.offsets[next] - at;
                     if cut > from {
-                        walking.apply(prec, at + from, &part(&chunk, from, cut));
+                        apply(&mut walking, &chunk, at, from, cut);
                     }
                     starts.push(walking.clone());
                     (from, next) = (cut, next + 1);
                 }
                 if len > from {
-                    walking.apply(prec, at + from, &part(&chunk, from, len));
+                    apply(&mut walking, &chunk, at, from, len);
                 }
                 at += len;
             }
